@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what DreamStream needs on Debian 12, idempotently: only missing packages are fetched.
+# Usage: scripts/setup.sh [--test]   (--test adds what the test suites need: chromium, postgres, redis, node deps)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+packages=(
+  build-essential cmake pkg-config ccache
+  libboost1.74-dev nlohmann-json3-dev libsqlite3-dev libsoci-dev libpq-dev
+  libhiredis-dev libsodium-dev libssl-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev
+  libopencv-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3 curl ca-certificates
+)
+if [ "$want_test" = 1 ]; then
+  packages+=(chromium nodejs npm postgresql redis-server sqlite3)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# nodejs from another source may already provide node and npm.
+if [ "$want_test" = 1 ] && command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+filtered=()
+for p in "${missing[@]}"; do [ -n "$p" ] && filtered+=("$p"); done
+
+if [ ${#filtered[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing ${filtered[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+fi
+
+if [ "$want_test" = 1 ] && [ -f tests/browser/package.json ]; then
+  if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --silent)
+  fi
+fi
+if [ "$want_test" = 1 ] && [ -f bench/node-baseline/package.json ] && [ ! -d bench/node-baseline/node_modules ]; then
+  (cd bench/node-baseline && npm ci --no-audit --no-fund --silent)
+fi
+echo "setup: ok"

@@ -1,0 +1,150 @@
+#include "api/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace ds::api {
+
+namespace {
+
+std::string origin_of(std::string_view url) {
+  // scheme://host[:port] — everything before the first '/' after "://".
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  auto path = url.find('/', scheme_end + 3);
+  return std::string(url.substr(0, path));
+}
+
+bool cors_allowed(const App& app, const std::string& origin) {
+  return std::find(app.config.allowed_origins.begin(), app.config.allowed_origins.end(), origin) !=
+         app.config.allowed_origins.end();
+}
+
+}  // namespace
+
+bool is_state_changing(const std::string& method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+bool origin_allowed(const App& app, const Request& req, bool require_present) {
+  std::string origin;
+  if (auto o = req.header("origin"); o && *o != "null") {
+    origin = *o;
+  } else if (auto r = req.header("referer")) {
+    origin = origin_of(*r);
+  }
+  if (origin.empty()) return !require_present;
+  if (cors_allowed(app, origin)) return true;
+  if (!app.config.public_url.empty() && origin == origin_of(app.config.public_url)) return true;
+  if (auto host = req.header("host")) {
+    if (origin == "http://" + *host || origin == "https://" + *host) return true;
+  }
+  return false;
+}
+
+std::optional<auth::Principal> optional_user(App& app, const Request& req) {
+  if (auto h = req.header("authorization"); h && h->starts_with("Bearer ")) {
+    return app.auth.from_api_token(h->substr(7));
+  }
+  if (auto c = req.cookie(kSessionCookie)) return app.auth.from_session_token(*c);
+  return std::nullopt;
+}
+
+Expected<auth::Principal> require_user(App& app, const Request& req) {
+  auto p = optional_user(app, req);
+  if (!p) return unauthorized("log in first");
+  if (p->via_cookie && is_state_changing(req.method) && !origin_allowed(app, req, true)) {
+    return forbidden("cross-origin request refused");
+  }
+  return *p;
+}
+
+std::string session_cookie(const App& app, const std::string& token) {
+  std::string c = std::string(kSessionCookie) + "=" + token +
+                  "; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000";
+  if (app.config.public_url.starts_with("https://")) c += "; Secure";
+  return c;
+}
+
+std::string clear_session_cookie(const App& app) {
+  std::string c = std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
+  if (app.config.public_url.starts_with("https://")) c += "; Secure";
+  return c;
+}
+
+nlohmann::json user_json(const App& app, const store::User& u) {
+  return {
+      {"id", u.id},
+      {"username", u.username},
+      {"display_name", u.display_name},
+      {"email", u.email},
+      {"balance", domain::format_credits(u.balance_cents)},
+      {"balance_cents", u.balance_cents},
+      {"remaining_minutes", domain::remaining_minutes(u.balance_cents, app.config.rate)},
+      {"stream_url", "/u/" + u.username},
+      {"created_ms", u.created_ms},
+  };
+}
+
+void register_routes(Router& router, App& app) {
+  router.add("GET", "/healthz", [&app](Request&) {
+    long long one = 0;
+    app.db.with([&](soci::session& sql) { sql << "SELECT 1", soci::into(one); });
+    return json_response(200, {{"status", "ok"}, {"database", one == 1 ? "ok" : "error"}});
+  });
+  register_auth_routes(router, app);
+  register_profile_routes(router, app);
+  register_credits_routes(router, app);
+}
+
+Response dispatch(const Router& router, App& app, Request& req) {
+  auto origin = req.header("origin");
+  bool cors = origin && cors_allowed(app, *origin);
+  auto add_cors = [&](Response& r) {
+    if (!cors) return;
+    r.set_header("Access-Control-Allow-Origin", *origin);
+    r.set_header("Access-Control-Allow-Credentials", "true");
+    r.set_header("Vary", "Origin");
+  };
+
+  if (req.method == "OPTIONS") {
+    Response r = no_content();
+    if (cors) {
+      r.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, PUT, DELETE, OPTIONS");
+      r.set_header("Access-Control-Allow-Headers", "Content-Type, Authorization");
+      r.set_header("Access-Control-Max-Age", "600");
+    }
+    add_cors(r);
+    return r;
+  }
+
+  // Any state change that names a foreign origin is refused before a handler runs (this also
+  // covers login CSRF); cookie-authenticated changes additionally need the header present.
+  if (is_state_changing(req.method) && !origin_allowed(app, req, false)) {
+    Response r = error_response(403, "forbidden", "cross-origin request refused");
+    add_cors(r);
+    return r;
+  }
+
+  auto match = router.match(req);
+  Response r;
+  if (match.outcome == Router::Outcome::kNotFound) {
+    r = error_response(404, "not_found", "no such endpoint");
+  } else if (match.outcome == Router::Outcome::kMethodNotAllowed) {
+    r = error_response(405, "method_not_allowed", "method not allowed");
+    r.set_header("Allow", match.allowed);
+  } else {
+    try {
+      r = (*match.handler)(req);
+    } catch (const std::exception& e) {
+      spdlog::error("event=handler_error method={} path={} error=\"{}\"", req.method, req.path,
+                    e.what());
+      r = error_response(500, "internal", "internal error");
+    }
+  }
+  add_cors(r);
+  return r;
+}
+
+}  // namespace ds::api

@@ -1,0 +1,58 @@
+// The API's composition: shared services, request guards (auth, CSRF, CORS) and dispatch.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/http.hpp"
+#include "api/router.hpp"
+#include "auth/auth_service.hpp"
+#include "domain/credits.hpp"
+#include "store/database.hpp"
+#include "util/clock.hpp"
+
+namespace ds::api {
+
+inline constexpr const char* kSessionCookie = "ds_session";
+
+struct ApiConfig {
+  std::string public_url;                    // e.g. https://dreamstream.example; may be empty
+  std::vector<std::string> allowed_origins;  // other origins allowed to call with credentials
+  domain::BillingRate rate;
+};
+
+struct App {
+  store::Database& db;
+  auth::AuthService& auth;
+  const Clock& clock;
+  ApiConfig config;
+};
+
+// Registers every resource's routes.
+void register_routes(Router& router, App& app);
+
+// Runs the matched handler with the cross-cutting rules: CORS, CSRF, JSON errors, and a 500
+// (never a crash) when a handler throws.
+Response dispatch(const Router& router, App& app, Request& req);
+
+// The authenticated user: a Bearer API token, or the session cookie (which, for a state
+// change, must come with a same-origin or allowed Origin/Referer).
+Expected<auth::Principal> require_user(App& app, const Request& req);
+std::optional<auth::Principal> optional_user(App& app, const Request& req);
+
+bool is_state_changing(const std::string& method);
+// True when the request's Origin (or Referer) is this site or an allowed origin.
+bool origin_allowed(const App& app, const Request& req, bool require_present);
+
+std::string session_cookie(const App& app, const std::string& token);
+std::string clear_session_cookie(const App& app);
+
+nlohmann::json user_json(const App& app, const store::User& user);
+
+// Resource route tables, one file each.
+void register_auth_routes(Router& router, App& app);
+void register_profile_routes(Router& router, App& app);
+void register_credits_routes(Router& router, App& app);
+
+}  // namespace ds::api

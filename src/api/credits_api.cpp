@@ -1,0 +1,73 @@
+// GET /api/credits and GET /api/credits/transactions.
+#include "api/app.hpp"
+#include "store/ledger.hpp"
+
+namespace ds::api {
+
+namespace {
+
+constexpr int kDefaultPage = 50;
+constexpr int kMaxPage = 200;
+
+nlohmann::json entry_json(const store::LedgerEntry& e) {
+  nlohmann::json j = {{"id", e.id},
+                      {"kind", e.kind},
+                      {"amount", domain::format_credits(e.amount_cents)},
+                      {"amount_cents", e.amount_cents},
+                      {"balance_after_cents", e.balance_after_cents},
+                      {"note", e.links.note},
+                      {"created_ms", e.created_ms}};
+  if (e.links.stream_session_id) j["stream_session_id"] = *e.links.stream_session_id;
+  if (e.links.minute_index) j["minute_index"] = *e.links.minute_index;
+  if (e.links.checkout_session) j["stripe_checkout_session"] = *e.links.checkout_session;
+  if (e.links.payment_intent) j["stripe_payment_intent"] = *e.links.payment_intent;
+  return j;
+}
+
+Response handle_credits(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  const auto& rate = app.config.rate;
+  return json_response(
+      200, {{"balance", domain::format_credits(p->user.balance_cents)},
+            {"balance_cents", p->user.balance_cents},
+            {"remaining_minutes", domain::remaining_minutes(p->user.balance_cents, rate)},
+            {"cents_per_minute", rate.cents_per_minute()},
+            {"credits_per_hour", domain::format_credits(rate.cents_per_hour)}});
+}
+
+Response handle_transactions(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  long long before = 0;
+  int limit = kDefaultPage;
+  try {
+    if (auto b = req.query_param("before")) before = std::stoll(*b);
+    if (auto l = req.query_param("limit")) limit = std::stoi(*l);
+  } catch (const std::exception&) {
+    return error_response(400, "invalid_query", "before and limit must be numbers");
+  }
+  if (limit < 1 || limit > kMaxPage || before < 0) {
+    return error_response(400, "invalid_query", "limit must be 1–200");
+  }
+  auto entries = app.db.with([&](soci::session& sql) {
+    return store::list_entries(sql, p->user.id, before, limit + 1);
+  });
+  bool more = static_cast<int>(entries.size()) > limit;
+  if (more) entries.pop_back();
+  auto list = nlohmann::json::array();
+  for (const auto& e : entries) list.push_back(entry_json(e));
+  nlohmann::json out = {{"transactions", list}};
+  out["next_before"] = more ? nlohmann::json(entries.back().id) : nlohmann::json();
+  return json_response(200, out);
+}
+
+}  // namespace
+
+void register_credits_routes(Router& router, App& app) {
+  router.add("GET", "/api/credits", [&app](Request& r) { return handle_credits(app, r); });
+  router.add("GET", "/api/credits/transactions",
+             [&app](Request& r) { return handle_transactions(app, r); });
+}
+
+}  // namespace ds::api

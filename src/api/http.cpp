@@ -1,0 +1,133 @@
+#include "api/http.hpp"
+
+#include <cmath>
+
+namespace ds::api {
+
+std::optional<std::string> Request::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == lower_name) return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Request::query_param(std::string_view name) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    auto part = q.substr(0, amp);
+    auto eq = part.find('=');
+    auto key = url_decode(part.substr(0, eq), true);
+    if (key == name) {
+      return eq == std::string_view::npos ? std::string() : url_decode(part.substr(eq + 1), true);
+    }
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Request::cookie(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k != "cookie") continue;
+    std::string_view c = v;
+    while (!c.empty()) {
+      auto semi = c.find(';');
+      auto part = c.substr(0, semi);
+      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+      auto eq = part.find('=');
+      if (eq != std::string_view::npos && part.substr(0, eq) == name) {
+        return std::string(part.substr(eq + 1));
+      }
+      if (semi == std::string_view::npos) break;
+      c.remove_prefix(semi + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+Response json_response(int status, const nlohmann::json& body) {
+  Response r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+Response error_response(int status, std::string_view code, std::string_view message) {
+  return json_response(status, {{"error", {{"code", code}, {"message", message}}}});
+}
+
+Response error_response(const Error& e) { return error_response(e.status, e.code, e.message); }
+
+Response no_content() {
+  Response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+Expected<nlohmann::json> parse_json_object(const Request& req) {
+  auto body = nlohmann::json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) return bad_request("the request body is not valid JSON", "invalid_json");
+  if (!body.is_object()) return bad_request("the request body must be a JSON object", "invalid_json");
+  return body;
+}
+
+Expected<std::string> string_field(const nlohmann::json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    return bad_request(std::string("missing field: ") + name, "missing_field");
+  }
+  if (!it->is_string()) return bad_request(std::string(name) + " must be a string", "invalid_type");
+  return it->get<std::string>();
+}
+
+Expected<long long> integer_field(const nlohmann::json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    return bad_request(std::string("missing field: ") + name, "missing_field");
+  }
+  if (it->is_number_integer()) return it->get<long long>();
+  if (it->is_number_float()) {
+    double d = it->get<double>();
+    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9e15) {
+      return static_cast<long long>(d);
+    }
+  }
+  return bad_request(std::string(name) + " must be a whole number", "invalid_type");
+}
+
+Expected<bool> bool_field(const nlohmann::json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    return bad_request(std::string("missing field: ") + name, "missing_field");
+  }
+  if (!it->is_boolean()) return bad_request(std::string(name) + " must be true or false", "invalid_type");
+  return it->get<bool>();
+}
+
+std::string url_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plus_is_space && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+}  // namespace ds::api

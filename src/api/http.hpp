@@ -1,0 +1,58 @@
+// Transport-neutral HTTP request and response: what handlers see instead of Beast's types.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "util/expected.hpp"
+
+namespace ds::api {
+
+struct Request {
+  std::string method;  // upper-case, e.g. "GET"
+  std::string target;  // as received, with the query
+  std::string path;    // percent-decoded, without the query
+  std::string query;   // raw, without '?'
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
+  std::string body;
+  std::string remote_addr;
+  std::unordered_map<std::string, std::string> params;  // filled by the router
+
+  std::optional<std::string> header(std::string_view lower_name) const;
+  std::optional<std::string> query_param(std::string_view name) const;
+  std::optional<std::string> cookie(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  void set_header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+};
+
+Response json_response(int status, const nlohmann::json& body);
+Response error_response(int status, std::string_view code, std::string_view message);
+Response error_response(const Error& e);
+Response no_content();
+
+// Parses the body as a JSON object; a clear 400 otherwise.
+Expected<nlohmann::json> parse_json_object(const Request& req);
+
+// Typed field access with SPEC-shaped errors: missing or wrong-typed fields are 400.
+Expected<std::string> string_field(const nlohmann::json& body, const char* name);
+Expected<long long> integer_field(const nlohmann::json& body, const char* name);
+Expected<bool> bool_field(const nlohmann::json& body, const char* name);
+
+std::string url_decode(std::string_view s, bool plus_is_space);
+
+}  // namespace ds::api

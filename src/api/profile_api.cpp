@@ -1,0 +1,148 @@
+// Profile: display name and e-mail, password, sessions, API tokens, stream key, deletion.
+#include "api/app.hpp"
+
+namespace ds::api {
+
+namespace {
+
+Expected<long long> id_param(const Request& req) {
+  const auto& raw = req.params.at("id");
+  if (raw.empty() || raw.size() > 18 || raw.find_first_not_of("0123456789") != std::string::npos) {
+    return not_found("no such item");
+  }
+  return std::stoll(raw);
+}
+
+Response handle_update(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto body = parse_json_object(req);
+  if (!body) return error_response(body.error());
+  std::optional<std::string> name, email;
+  if (body->contains("display_name")) {
+    auto v = string_field(*body, "display_name");
+    if (!v) return error_response(v.error());
+    name = *v;
+  }
+  if (body->contains("email")) {
+    auto v = string_field(*body, "email");
+    if (!v) return error_response(v.error());
+    email = *v;
+  }
+  if (!name && !email) return error_response(400, "missing_field", "nothing to change");
+  auto user = app.auth.update_profile(p->user.id, name, email);
+  if (!user) return error_response(user.error());
+  return json_response(200, {{"user", user_json(app, *user)}});
+}
+
+Response handle_password(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto body = parse_json_object(req);
+  if (!body) return error_response(body.error());
+  auto current = string_field(*body, "current_password");
+  if (!current) return error_response(current.error());
+  auto next = string_field(*body, "new_password");
+  if (!next) return error_response(next.error());
+  auto ok = app.auth.change_password(p->user.id, *current, *next, p->session_id);
+  if (!ok) return error_response(ok.error());
+  return json_response(200, {{"ok", true}});
+}
+
+Response handle_sessions(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto list = nlohmann::json::array();
+  for (const auto& s : app.auth.sessions(p->user.id)) {
+    list.push_back({{"id", s.id},
+                    {"created_ms", s.created_ms},
+                    {"last_seen_ms", s.last_seen_ms},
+                    {"expires_ms", s.expires_ms},
+                    {"user_agent", s.user_agent},
+                    {"ip", s.ip},
+                    {"current", s.id == p->session_id}});
+  }
+  return json_response(200, {{"sessions", list}});
+}
+
+Response handle_revoke_session(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto id = id_param(req);
+  if (!id) return error_response(id.error());
+  if (!app.auth.revoke_session(p->user.id, *id)) return error_response(not_found("no such session"));
+  return json_response(200, {{"ok", true}});
+}
+
+Response handle_tokens(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto list = nlohmann::json::array();
+  for (const auto& t : app.auth.api_tokens(p->user.id)) {
+    list.push_back({{"id", t.id},
+                    {"name", t.name},
+                    {"created_ms", t.created_ms},
+                    {"last_used_ms", t.last_used_ms == 0 ? nlohmann::json() : nlohmann::json(t.last_used_ms)}});
+  }
+  return json_response(200, {{"tokens", list}});
+}
+
+Response handle_create_token(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto body = parse_json_object(req);
+  if (!body) return error_response(body.error());
+  auto name = string_field(*body, "name");
+  if (!name) return error_response(name.error());
+  auto created = app.auth.create_api_token(p->user.id, *name);
+  if (!created) return error_response(created.error());
+  return json_response(201, {{"id", created->id}, {"name", *name}, {"token", created->secret}});
+}
+
+Response handle_revoke_token(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto id = id_param(req);
+  if (!id) return error_response(id.error());
+  if (!app.auth.revoke_api_token(p->user.id, *id)) return error_response(not_found("no such token"));
+  return json_response(200, {{"ok", true}});
+}
+
+Response handle_rotate_stream_key(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  return json_response(201, {{"stream_key", app.auth.rotate_stream_key(p->user.id)}});
+}
+
+Response handle_delete(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto body = parse_json_object(req);
+  if (!body) return error_response(body.error());
+  auto password = string_field(*body, "password");
+  if (!password) return error_response(password.error());
+  auto ok = app.auth.delete_account(p->user.id, *password);
+  if (!ok) return error_response(ok.error());
+  Response r = json_response(200, {{"ok", true}});
+  r.set_header("Set-Cookie", clear_session_cookie(app));
+  return r;
+}
+
+}  // namespace
+
+void register_profile_routes(Router& router, App& app) {
+  auto bind = [&app](Response (*fn)(App&, Request&)) {
+    return [&app, fn](Request& r) { return fn(app, r); };
+  };
+  router.add("PATCH", "/api/me", bind(handle_update));
+  router.add("DELETE", "/api/me", bind(handle_delete));
+  router.add("POST", "/api/me/password", bind(handle_password));
+  router.add("GET", "/api/me/sessions", bind(handle_sessions));
+  router.add("DELETE", "/api/me/sessions/:id", bind(handle_revoke_session));
+  router.add("GET", "/api/me/tokens", bind(handle_tokens));
+  router.add("POST", "/api/me/tokens", bind(handle_create_token));
+  router.add("DELETE", "/api/me/tokens/:id", bind(handle_revoke_token));
+  router.add("POST", "/api/me/stream-key", bind(handle_rotate_stream_key));
+}
+
+}  // namespace ds::api

@@ -1,0 +1,271 @@
+#include "auth/auth_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "auth/crypto.hpp"
+#include "domain/credits.hpp"
+#include "domain/text.hpp"
+#include "domain/username.hpp"
+#include "store/ledger.hpp"
+
+namespace ds::auth {
+
+namespace {
+
+constexpr std::size_t kMaxDisplayName = 60;
+constexpr std::size_t kMaxTokenName = 60;
+constexpr int kMaxApiTokens = 20;
+
+Error invalid_credentials() {
+  return {401, "invalid_credentials", "wrong username, e-mail or password"};
+}
+
+}  // namespace
+
+AuthService::AuthService(store::Database& db, const Clock& clock, AuthConfig config)
+    : db_(db),
+      clock_(clock),
+      config_(config),
+      account_failures_(clock, config.max_failures_per_account, config.failure_window_ms),
+      address_failures_(clock, config.max_failures_per_address, config.failure_window_ms),
+      dummy_hash_(hash_password("not-a-real-password-at-all")) {}
+
+Expected<Ok> AuthService::check_password_rules(const std::string& password) const {
+  if (!domain::is_valid_utf8(password)) return bad_request("password must be valid UTF-8", "invalid_password");
+  auto len = domain::utf8_length(password);
+  if (len < config_.min_password) {
+    return bad_request("password must be at least " + std::to_string(config_.min_password) +
+                           " characters",
+                       "invalid_password");
+  }
+  if (len > config_.max_password) return bad_request("password is too long", "invalid_password");
+  return Ok{};
+}
+
+Expected<store::User> AuthService::register_user(const std::string& username,
+                                                 const std::string& email,
+                                                 const std::string& password,
+                                                 const std::string& display_name) {
+  auto canonical = domain::canonical_username(username);
+  if (!canonical) {
+    return bad_request("username must be 3–30 characters: letters, digits, _ or -",
+                       "invalid_username");
+  }
+  auto mail = domain::canonical_email(email);
+  if (!mail) return bad_request("enter a valid e-mail address", "invalid_email");
+  if (auto ok = check_password_rules(password); !ok) return ok.error();
+  std::string name = display_name.empty() ? username : display_name;
+  auto clean_name = domain::clean_text(name, 1, kMaxDisplayName);
+  if (!clean_name) return bad_request("display name must be 1–60 characters", "invalid_display_name");
+
+  store::User user;
+  user.username = *canonical;
+  user.email = *mail;
+  user.display_name = *clean_name;
+  user.password_hash = hash_password(password);
+  user.created_ms = clock_.now_ms();
+  try {
+    return db_.write([&](soci::session& sql) -> Expected<store::User> {
+      if (store::username_taken(sql, user.username)) {
+        return conflict("that username is taken", "username_taken");
+      }
+      if (store::email_taken(sql, user.email)) {
+        return conflict("an account with that e-mail exists", "email_taken");
+      }
+      user.id = store::insert_user(sql, user);
+      store::LedgerLinks links;
+      links.note = "welcome bonus";
+      auto balance = store::append_entry(sql, user.id, store::kKindSignupBonus,
+                                         domain::kSignupBonusCents, links, user.created_ms);
+      user.balance_cents = balance.value_or(0);
+      return user;
+    });
+  } catch (const std::exception& e) {
+    // Two registrations racing for one name: the database's unique index decides.
+    if (store::is_unique_violation(e)) return conflict("that username or e-mail is taken", "taken");
+    throw;
+  }
+}
+
+Expected<LoginResult> AuthService::create_session(const store::User& user,
+                                                  const std::string& client_addr,
+                                                  const std::string& user_agent) {
+  LoginResult out;
+  out.user = user;
+  out.session_token = random_token("dss_");
+  auto now = clock_.now_ms();
+  std::string ua = user_agent.substr(0, 200);
+  out.session_id = db_.with([&](soci::session& sql) {
+    return store::insert_session(sql, user.id, sha256_hex(out.session_token), now,
+                                 now + config_.session_ttl_ms, ua, client_addr);
+  });
+  return out;
+}
+
+Expected<LoginResult> AuthService::login(const std::string& login, const std::string& password,
+                                         const std::string& client_addr,
+                                         const std::string& user_agent) {
+  std::string key = domain::to_lower(domain::trim(login));
+  std::string account_key = "acct:" + key;
+  std::string address_key = "addr:" + client_addr;
+  if (account_failures_.blocked(account_key) || address_failures_.blocked(address_key)) {
+    return Error{429, "rate_limited", "too many failed logins; try again in a few minutes"};
+  }
+  auto user = db_.with([&](soci::session& sql) { return store::find_user_by_login(sql, key); });
+  bool ok = false;
+  if (user) {
+    ok = verify_password(user->password_hash, password);
+  } else {
+    verify_password(dummy_hash_, password);
+  }
+  if (!ok) {
+    account_failures_.hit(account_key);
+    address_failures_.hit(address_key);
+    spdlog::info("event=login_failed addr={}", client_addr);
+    return invalid_credentials();
+  }
+  account_failures_.reset(account_key);
+  spdlog::info("event=login user_id={}", user->id);
+  return create_session(*user, client_addr, user_agent);
+}
+
+void AuthService::logout(const std::string& session_token) {
+  db_.with([&](soci::session& sql) { store::delete_session_by_hash(sql, sha256_hex(session_token)); });
+}
+
+std::optional<Principal> AuthService::from_session_token(const std::string& token) {
+  if (!token.starts_with("dss_") || token.size() > 100) return std::nullopt;
+  auto now = clock_.now_ms();
+  return db_.with([&](soci::session& sql) -> std::optional<Principal> {
+    auto s = store::find_session(sql, sha256_hex(token), now);
+    if (!s) return std::nullopt;
+    auto user = store::find_user(sql, s->user_id);
+    if (!user) return std::nullopt;
+    // Sliding expiry, written at most once a minute to spare the database.
+    if (now - s->last_seen_ms > 60'000) {
+      store::touch_session(sql, s->id, now, now + config_.session_ttl_ms);
+    }
+    return Principal{*user, s->id, true};
+  });
+}
+
+std::optional<Principal> AuthService::from_api_token(const std::string& token) {
+  if (!token.starts_with("dst_") || token.size() > 100) return std::nullopt;
+  auto now = clock_.now_ms();
+  return db_.with([&](soci::session& sql) -> std::optional<Principal> {
+    auto t = store::find_api_token(sql, sha256_hex(token));
+    if (!t) return std::nullopt;
+    auto user = store::find_user(sql, t->user_id);
+    if (!user) return std::nullopt;
+    if (now - t->last_used_ms > 60'000) store::touch_api_token(sql, t->id, now);
+    return Principal{*user, 0, false};
+  });
+}
+
+std::optional<store::User> AuthService::from_stream_key(const std::string& key) {
+  if (!key.starts_with("dsk_") || key.size() > 100) return std::nullopt;
+  return db_.with([&](soci::session& sql) { return store::find_user_by_stream_key(sql, sha256_hex(key)); });
+}
+
+Expected<store::User> AuthService::update_profile(long long user_id,
+                                                  const std::optional<std::string>& display_name,
+                                                  const std::optional<std::string>& email) {
+  std::optional<std::string> name, mail;
+  if (display_name) {
+    name = domain::clean_text(*display_name, 1, kMaxDisplayName);
+    if (!name) return bad_request("display name must be 1–60 characters", "invalid_display_name");
+  }
+  if (email) {
+    mail = domain::canonical_email(*email);
+    if (!mail) return bad_request("enter a valid e-mail address", "invalid_email");
+  }
+  try {
+    return db_.write([&](soci::session& sql) -> Expected<store::User> {
+      if (mail && store::email_taken(sql, *mail, user_id)) {
+        return conflict("an account with that e-mail exists", "email_taken");
+      }
+      if (name) store::update_display_name(sql, user_id, *name);
+      if (mail) store::update_email(sql, user_id, *mail);
+      auto u = store::find_user(sql, user_id);
+      if (!u) return not_found("account not found");
+      return *u;
+    });
+  } catch (const std::exception& e) {
+    if (store::is_unique_violation(e)) return conflict("an account with that e-mail exists", "email_taken");
+    throw;
+  }
+}
+
+Expected<Ok> AuthService::change_password(long long user_id, const std::string& current,
+                                          const std::string& next, long long keep_session_id) {
+  auto u = user(user_id);
+  if (!u) return not_found("account not found");
+  if (!verify_password(u->password_hash, current)) {
+    return Error{403, "wrong_password", "the current password is wrong"};
+  }
+  if (auto ok = check_password_rules(next); !ok) return ok.error();
+  auto hash = hash_password(next);
+  db_.write([&](soci::session& sql) {
+    store::update_password_hash(sql, user_id, hash);
+    store::delete_other_sessions(sql, user_id, keep_session_id);
+  });
+  spdlog::info("event=password_changed user_id={}", user_id);
+  return Ok{};
+}
+
+std::vector<store::AuthSession> AuthService::sessions(long long user_id) {
+  auto now = clock_.now_ms();
+  return db_.with([&](soci::session& sql) { return store::list_sessions(sql, user_id, now); });
+}
+
+bool AuthService::revoke_session(long long user_id, long long session_id) {
+  return db_.with([&](soci::session& sql) { return store::delete_session(sql, user_id, session_id); });
+}
+
+Expected<CreatedSecret> AuthService::create_api_token(long long user_id, const std::string& name) {
+  auto clean = domain::clean_text(name, 1, kMaxTokenName);
+  if (!clean) return bad_request("token name must be 1–60 characters", "invalid_name");
+  CreatedSecret out;
+  out.secret = random_token("dst_");
+  auto now = clock_.now_ms();
+  return db_.write([&](soci::session& sql) -> Expected<CreatedSecret> {
+    if (store::list_api_tokens(sql, user_id).size() >= kMaxApiTokens) {
+      return conflict("at most 20 API tokens; revoke one first", "too_many_tokens");
+    }
+    out.id = store::insert_api_token(sql, user_id, *clean, sha256_hex(out.secret), now);
+    return out;
+  });
+}
+
+std::vector<store::ApiToken> AuthService::api_tokens(long long user_id) {
+  return db_.with([&](soci::session& sql) { return store::list_api_tokens(sql, user_id); });
+}
+
+bool AuthService::revoke_api_token(long long user_id, long long token_id) {
+  return db_.with([&](soci::session& sql) { return store::delete_api_token(sql, user_id, token_id); });
+}
+
+std::string AuthService::rotate_stream_key(long long user_id) {
+  auto key = random_token("dsk_");
+  db_.with([&](soci::session& sql) { store::update_stream_key(sql, user_id, sha256_hex(key)); });
+  spdlog::info("event=stream_key_rotated user_id={}", user_id);
+  return key;
+}
+
+Expected<Ok> AuthService::delete_account(long long user_id, const std::string& password) {
+  auto u = user(user_id);
+  if (!u) return not_found("account not found");
+  if (!verify_password(u->password_hash, password)) {
+    return Error{403, "wrong_password", "the password is wrong"};
+  }
+  auto now = clock_.now_ms();
+  db_.write([&](soci::session& sql) { store::soft_delete_user(sql, user_id, now); });
+  spdlog::info("event=account_deleted user_id={}", user_id);
+  return Ok{};
+}
+
+std::optional<store::User> AuthService::user(long long id) {
+  return db_.with([&](soci::session& sql) { return store::find_user(sql, id); });
+}
+
+}  // namespace ds::auth

@@ -1,0 +1,93 @@
+// Accounts and credentials: registration (with the signup bonus), login with throttling,
+// server-side sessions, API tokens, stream keys, profile changes and account deletion.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/rate_limiter.hpp"
+#include "store/auth_sessions.hpp"
+#include "store/database.hpp"
+#include "store/users.hpp"
+#include "util/clock.hpp"
+#include "util/expected.hpp"
+
+namespace ds::auth {
+
+struct AuthConfig {
+  std::int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
+  int max_failures_per_account = 5;
+  int max_failures_per_address = 20;
+  std::int64_t failure_window_ms = 15LL * 60 * 1000;
+  std::size_t min_password = 10;
+  std::size_t max_password = 256;
+};
+
+// Who is making a request, and how they proved it.
+struct Principal {
+  store::User user;
+  long long session_id = 0;  // 0 when authenticated by API token
+  bool via_cookie = false;
+};
+
+struct LoginResult {
+  store::User user;
+  std::string session_token;  // goes into the cookie; only its digest is stored
+  long long session_id = 0;
+};
+
+struct CreatedSecret {
+  long long id = 0;
+  std::string secret;  // shown once
+};
+
+class AuthService {
+ public:
+  AuthService(store::Database& db, const Clock& clock, AuthConfig config = {});
+
+  Expected<store::User> register_user(const std::string& username, const std::string& email,
+                                      const std::string& password,
+                                      const std::string& display_name);
+  Expected<LoginResult> login(const std::string& login, const std::string& password,
+                              const std::string& client_addr, const std::string& user_agent);
+  Expected<LoginResult> create_session(const store::User& user, const std::string& client_addr,
+                                       const std::string& user_agent);
+  void logout(const std::string& session_token);
+
+  std::optional<Principal> from_session_token(const std::string& token);
+  std::optional<Principal> from_api_token(const std::string& token);
+  std::optional<store::User> from_stream_key(const std::string& key);
+
+  Expected<store::User> update_profile(long long user_id, const std::optional<std::string>& display_name,
+                                       const std::optional<std::string>& email);
+  // Other sessions end; keep_session_id (may be 0) stays logged in.
+  Expected<Ok> change_password(long long user_id, const std::string& current,
+                               const std::string& next, long long keep_session_id);
+
+  std::vector<store::AuthSession> sessions(long long user_id);
+  bool revoke_session(long long user_id, long long session_id);
+
+  Expected<CreatedSecret> create_api_token(long long user_id, const std::string& name);
+  std::vector<store::ApiToken> api_tokens(long long user_id);
+  bool revoke_api_token(long long user_id, long long token_id);
+
+  // A fresh stream key; the old one stops working at once.
+  std::string rotate_stream_key(long long user_id);
+
+  Expected<Ok> delete_account(long long user_id, const std::string& password);
+
+  std::optional<store::User> user(long long id);
+
+ private:
+  Expected<Ok> check_password_rules(const std::string& password) const;
+
+  store::Database& db_;
+  const Clock& clock_;
+  AuthConfig config_;
+  RateLimiter account_failures_;
+  RateLimiter address_failures_;
+  std::string dummy_hash_;  // verified against for unknown users so timing does not tell
+};
+
+}  // namespace ds::auth

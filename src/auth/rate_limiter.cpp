@@ -1,0 +1,51 @@
+#include "auth/rate_limiter.hpp"
+
+namespace ds::auth {
+
+RateLimiter::Window& RateLimiter::window_for(const std::string& key, std::int64_t now) {
+  auto& w = windows_[key];
+  if (now - w.start_ms >= window_ms_) {
+    w.start_ms = now;
+    w.count = 0;
+  }
+  return w;
+}
+
+void RateLimiter::prune(std::int64_t now) {
+  // Bounded memory: expired windows are dropped at most once per window length.
+  if (now - last_prune_ms_ < window_ms_) return;
+  last_prune_ms_ = now;
+  std::erase_if(windows_, [&](const auto& kv) { return now - kv.second.start_ms >= window_ms_; });
+}
+
+bool RateLimiter::blocked(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  prune(now);
+  auto it = windows_.find(key);
+  if (it == windows_.end()) return false;
+  if (now - it->second.start_ms >= window_ms_) return false;
+  return it->second.count >= max_events_;
+}
+
+void RateLimiter::hit(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  window_for(key, clock_.now_ms()).count++;
+}
+
+bool RateLimiter::allow(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  prune(now);
+  auto& w = window_for(key, now);
+  if (w.count >= max_events_) return false;
+  w.count++;
+  return true;
+}
+
+void RateLimiter::reset(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  windows_.erase(key);
+}
+
+}  // namespace ds::auth

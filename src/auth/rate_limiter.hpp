@@ -1,0 +1,42 @@
+// Fixed-window failure counters per key (account, client address), with an injected clock.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "util/clock.hpp"
+
+namespace ds::auth {
+
+class RateLimiter {
+ public:
+  RateLimiter(const Clock& clock, int max_events, std::int64_t window_ms)
+      : clock_(clock), max_events_(max_events), window_ms_(window_ms) {}
+
+  // True when key has reached the limit within the current window.
+  bool blocked(const std::string& key);
+  // Records one event for key.
+  void hit(const std::string& key);
+  // Records an event and reports whether it was allowed (for plain request-rate limits).
+  bool allow(const std::string& key);
+  void reset(const std::string& key);
+
+ private:
+  struct Window {
+    std::int64_t start_ms = 0;
+    int count = 0;
+  };
+  Window& window_for(const std::string& key, std::int64_t now);
+  void prune(std::int64_t now);
+
+  const Clock& clock_;
+  int max_events_;
+  std::int64_t window_ms_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Window> windows_;
+  std::int64_t last_prune_ms_ = 0;
+};
+
+}  // namespace ds::auth

@@ -1,0 +1,28 @@
+// dreamstream: one binary with subcommands serve, worker, push and admin.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/serve.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"DreamStream: live AI-transformed video"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("DREAMSTREAM_LOG_LEVEL");
+
+  ds::cli::ServeConfig serve;
+  ds::cli::add_serve_command(app, serve);
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
+
+  try {
+    if (app.got_subcommand("serve")) return ds::cli::run_serve(serve);
+  } catch (const std::exception& e) {
+    spdlog::critical("event=fatal error=\"{}\"", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,88 @@
+#include "cli/serve.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "api/app.hpp"
+#include "auth/crypto.hpp"
+#include "net/server.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
+
+namespace ds::cli {
+
+bool parse_listen(const std::string& listen, std::string& host, unsigned short& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= listen.size()) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) return false;
+  try {
+    auto p = std::stoul(listen.substr(colon + 1));
+    if (p > 65535) return false;
+    port = static_cast<unsigned short>(p);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+void add_serve_command(CLI::App& app, ServeConfig& c) {
+  auto* cmd = app.add_subcommand("serve", "Run the web server (embedded defaults: SQLite, CPU worker)");
+  cmd->add_option("--listen", c.listen, "HOST:PORT to listen on")->envname("DREAMSTREAM_LISTEN")->capture_default_str();
+  cmd->add_option("--data", c.data_dir, "Data directory")->envname("DREAMSTREAM_DATA")->capture_default_str();
+  cmd->add_option("--db", c.db_url, "Database URL (sqlite://PATH or postgres://...)")->envname("DREAMSTREAM_DB");
+  cmd->add_option("--public-url", c.public_url, "Public base URL, e.g. https://stream.example")->envname("DREAMSTREAM_PUBLIC_URL");
+  cmd->add_option("--allowed-origin", c.allowed_origins, "Another origin allowed to call the API with credentials (repeatable)")
+      ->envname("DREAMSTREAM_ALLOWED_ORIGINS")->delimiter(',');
+  cmd->add_option("--web-dir", c.web_dir, "Serve web assets from this directory (development)")->envname("DREAMSTREAM_WEB_DIR");
+  cmd->add_option("--port-file", c.port_file, "Write the bound port to this file");
+  cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")->envname("DREAMSTREAM_BUILTIN_WORKERS")->capture_default_str();
+}
+
+int run_serve(const ServeConfig& c) {
+  auth::init_crypto();
+  std::string host;
+  unsigned short port = 0;
+  if (!parse_listen(c.listen, host, port)) {
+    spdlog::error("event=bad_option option=--listen value={}", c.listen);
+    return 2;
+  }
+  std::filesystem::create_directories(c.data_dir);
+  std::string db_url = c.db_url.empty() ? "sqlite://" + c.data_dir + "/dreamstream.db" : c.db_url;
+
+  auto db = store::Database::open(db_url, 8);
+  int version = store::migrate(*db);
+  spdlog::info("event=database_ready dialect={} schema={}",
+               db->dialect() == store::Dialect::kSqlite ? "sqlite" : "postgres", version);
+
+  SystemClock clock;
+  auth::AuthService auth(*db, clock);
+  api::ApiConfig api_config;
+  api_config.public_url = c.public_url;
+  api_config.allowed_origins = c.allowed_origins;
+  for (auto& o : api_config.allowed_origins) {
+    while (!o.empty() && o.back() == '/') o.pop_back();
+  }
+  api::App app{*db, auth, clock, api_config};
+  api::Router router;
+  api::register_routes(router, app);
+
+  net::ServerOptions options;
+  options.host = host;
+  options.port = port;
+  options.max_body_bytes = c.max_body_bytes;
+  net::Server server(options, router, app, net::StaticAssets(c.web_dir));
+  unsigned short bound = server.start();
+  spdlog::info("event=listening address={} port={}", host, bound);
+  if (!c.port_file.empty()) {
+    std::ofstream(c.port_file + ".tmp") << bound << "\n";
+    std::filesystem::rename(c.port_file + ".tmp", c.port_file);
+  }
+  server.run();
+  return 0;
+}
+
+}  // namespace ds::cli

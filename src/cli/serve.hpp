@@ -1,0 +1,29 @@
+// `dreamstream serve`: the composition root that wires store, auth, live and net together.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace ds::cli {
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string db_url;  // default sqlite://<data>/dreamstream.db
+  std::string public_url;
+  std::vector<std::string> allowed_origins;
+  std::string web_dir;  // serve web/ from disk instead of the embedded copy
+  std::string port_file;
+  int builtin_workers = 1;
+  std::size_t max_body_bytes = 1024 * 1024;
+};
+
+void add_serve_command(CLI::App& app, ServeConfig& config);
+int run_serve(const ServeConfig& config);
+
+// "host:port" or "[v6]:port".
+bool parse_listen(const std::string& listen, std::string& host, unsigned short& port);
+
+}  // namespace ds::cli

@@ -1,0 +1,29 @@
+// Credits arithmetic (R3): integer credit-cents, per-started-minute billing, remaining minutes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ds::domain {
+
+inline constexpr std::int64_t kCentsPerCredit = 100;
+inline constexpr std::int64_t kSignupBonusCents = 12 * kCentsPerCredit;
+inline constexpr std::int64_t kMsPerMinute = 60'000;
+
+struct BillingRate {
+  // 12 credits an hour is 1200 credit-cents / 60 minutes = 20 a minute.
+  std::int64_t cents_per_hour = 12 * kCentsPerCredit;
+
+  std::int64_t cents_per_minute() const { return cents_per_hour / 60; }
+};
+
+// Whole minutes the balance still pays for (never negative).
+std::int64_t remaining_minutes(std::int64_t balance_cents, const BillingRate& rate);
+
+// Started minutes for a duration: 0 ms → 0, 1..60000 ms → 1, 60001..120000 → 2, ...
+std::int64_t started_minutes(std::int64_t duration_ms);
+
+// "12.00"-style rendering of credit-cents (sign kept).
+std::string format_credits(std::int64_t cents);
+
+}  // namespace ds::domain

@@ -1,0 +1,180 @@
+#include "net/http_session.hpp"
+
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ds::net {
+
+namespace websocket = beast::websocket;
+
+namespace {
+
+// A malformed request (as opposed to a network error) deserves a 400 before closing.
+bool is_parse_error(beast::error_code ec) {
+  return ec.category() == make_error_code(http::error::bad_target).category();
+}
+
+}  // namespace
+
+HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<SharedState> state)
+    : stream_(std::move(socket)), state_(std::move(state)) {
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_addr_ = ep.address().to_string();
+}
+
+void HttpSession::run() {
+  asio::dispatch(stream_.get_executor(),
+                 beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+}
+
+void HttpSession::do_read() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(state_->options.max_header_bytes));
+  parser_->body_limit(state_->options.max_body_bytes);
+  stream_.expires_after(state_->options.read_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
+}
+
+void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout) return do_close();
+  if (ec == http::error::header_limit) {
+    return send_error(http::status::request_header_fields_too_large, "headers_too_large",
+                      "request headers are too large");
+  }
+  if (ec) {
+    if (is_parse_error(ec)) {
+      return send_error(http::status::bad_request, "bad_request", "malformed HTTP request");
+    }
+    return fail(ec, "read_header");
+  }
+  auto target = parser_->get().target();
+  auto path = target.substr(0, target.find('?'));
+  auto limit = state_->body_limit_for(path);
+  if (auto len = parser_->content_length(); len && *len > limit) {
+    return send_error(http::status::payload_too_large, "too_large", "request body is too large");
+  }
+  parser_->body_limit(limit);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+}
+
+void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::body_limit) {
+    return send_error(http::status::payload_too_large, "too_large", "request body is too large");
+  }
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout) return do_close();
+  if (ec) {
+    if (is_parse_error(ec)) {
+      return send_error(http::status::bad_request, "bad_request", "malformed HTTP request");
+    }
+    return fail(ec, "read");
+  }
+  handle(parser_->release());
+}
+
+void HttpSession::handle(HttpRequest&& req) {
+  started_ = std::chrono::steady_clock::now();
+  api::Request info = to_api_request(req, remote_addr_);
+  log_method_ = info.method;
+  log_path_ = info.path;
+
+  auto parts = api::split_path(info.path);
+  bool is_upgrade = websocket::is_upgrade(req);
+  for (const auto& t : state_->takeovers) {
+    if (t.websocket != is_upgrade) continue;
+    if (!t.websocket && t.method != info.method) continue;
+    if (!api::match_segments(t.pattern, parts, info.params)) continue;
+    stream_.expires_never();
+    spdlog::info("event=http method={} path={} takeover={} addr={}", log_method_, log_path_,
+                 t.websocket ? "websocket" : "stream", remote_addr_);
+    // Both bytes already buffered past the request and the socket move to the new owner; a
+    // request followed by pipelined data would lose it, which clients of these routes never do.
+    t.handler(std::move(stream_), std::move(req), std::move(info));
+    return;
+  }
+
+  unsigned version = req.version();
+  bool keep_alive = req.keep_alive();
+  bool head = info.method == "HEAD";
+
+  bool is_api = info.path.starts_with("/api/") || info.path == "/healthz";
+  if (!is_api && (info.method == "GET" || head)) {
+    std::optional<Asset> asset;
+    if (info.path.starts_with("/static/")) {
+      asset = state_->assets.find(info.path.substr(7));
+    } else {
+      asset = state_->assets.page_for(info.path);
+    }
+    if (asset) {
+      api::Response res;
+      res.content_type = asset->content_type;
+      res.body = std::move(asset->body);
+      res.set_header("Cache-Control", info.path.starts_with("/static/") ? "no-cache" : "no-store");
+      return send(std::move(res), version, keep_alive, head);
+    }
+  }
+
+  // Handlers may block on the database: they run on the blocking pool, and the reply is
+  // written back on this connection's strand.
+  asio::post(state_->blocking, [self = shared_from_this(), info = std::move(info), version,
+                                keep_alive, head]() mutable {
+    api::Response res = api::dispatch(self->state_->router, self->state_->app, info);
+    asio::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive,
+                                              head]() mutable {
+      self->send(std::move(res), version, keep_alive, head);
+    });
+  });
+}
+
+void HttpSession::send_error(http::status status, std::string_view code, std::string_view message) {
+  started_ = std::chrono::steady_clock::now();
+  if (log_path_.empty() && parser_) {
+    auto target = parser_->get().target();
+    log_path_ = std::string(target.substr(0, target.find('?')));
+    log_method_ = std::string(parser_->get().method_string());
+  }
+  send(api::error_response(static_cast<int>(status), code, message), 11, false, false);
+}
+
+void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, bool head) {
+  auto out = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(res.status), version);
+  out->set(http::field::server, "dreamstream");
+  if (!res.content_type.empty()) out->set(http::field::content_type, res.content_type);
+  for (auto& [k, v] : res.headers) out->insert(k, v);
+  apply_security_headers(*out);
+  out->keep_alive(keep_alive);
+  auto size = res.body.size();
+  out->body() = std::move(res.body);
+  out->prepare_payload();
+  if (head) {
+    out->body().clear();
+    out->content_length(size);
+  }
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+  spdlog::info("event=http method={} path={} status={} bytes={} ms={:.1f} addr={}", log_method_,
+               log_path_, res.status, size, ms, remote_addr_);
+  response_ = out;
+  stream_.expires_after(state_->options.read_timeout);
+  http::async_write(stream_, *response_,
+                    beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
+                                              !out->keep_alive()));
+}
+
+void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
+  response_.reset();
+  if (ec) return fail(ec, "write");
+  if (close) return do_close();
+  log_method_.clear();
+  log_path_.clear();
+  do_read();
+}
+
+void HttpSession::do_close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace ds::net

@@ -1,0 +1,41 @@
+// One HTTP/1.1 connection: reads requests, answers them (handlers on the blocking pool),
+// keeps alive, or hands the socket to a WebSocket/streaming takeover.
+#pragma once
+
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "net/server.hpp"
+
+namespace ds::net {
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, std::shared_ptr<SharedState> state);
+  void run();
+
+ private:
+  void do_read();
+  void on_read_header(beast::error_code ec, std::size_t bytes);
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void handle(HttpRequest&& req);
+  void send(api::Response&& res, unsigned version, bool keep_alive, bool head);
+  void send_error(http::status status, std::string_view code, std::string_view message);
+  void on_write(bool close, beast::error_code ec, std::size_t bytes);
+  void do_close();
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<SharedState> state_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+  std::string remote_addr_;
+  std::string log_method_;
+  std::string log_path_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace ds::net

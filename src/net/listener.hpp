@@ -1,0 +1,28 @@
+// Accepts TCP connections and hands each to a new HTTP session.
+#pragma once
+
+#include <memory>
+
+#include "net/server.hpp"
+
+namespace ds::net {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(asio::io_context& ioc, tcp::endpoint endpoint, std::shared_ptr<SharedState> state);
+
+  void run();
+  void close();
+  unsigned short port() const { return port_; }
+
+ private:
+  void do_accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+
+  asio::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<SharedState> state_;
+  unsigned short port_ = 0;
+};
+
+}  // namespace ds::net

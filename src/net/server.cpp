@@ -1,0 +1,119 @@
+#include "net/server.hpp"
+
+#include <boost/beast/websocket.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/listener.hpp"
+
+namespace ds::net {
+
+std::size_t SharedState::body_limit_for(std::string_view path) const {
+  for (const auto& [prefix, limit] : body_limits) {
+    if (path.starts_with(prefix)) return limit;
+  }
+  return options.max_body_bytes;
+}
+
+Server::Server(ServerOptions options, const api::Router& router, api::App& app,
+               StaticAssets assets)
+    : ioc_(static_cast<int>(options.io_threads == 0 ? std::max(2u, std::thread::hardware_concurrency())
+                                                    : options.io_threads)),
+      blocking_(options.blocking_threads),
+      state_(std::make_shared<SharedState>(
+          SharedState{options, router, app, std::move(assets), blocking_, {}, {}})),
+      signals_(ioc_, SIGINT, SIGTERM) {}
+
+Server::~Server() {
+  blocking_.join();
+}
+
+void Server::add_websocket(std::string pattern, TakeoverHandler handler) {
+  state_->takeovers.push_back({"GET", api::split_path(pattern), true, std::move(handler)});
+}
+
+void Server::add_takeover(std::string method, std::string pattern, TakeoverHandler handler) {
+  state_->takeovers.push_back({std::move(method), api::split_path(pattern), false, std::move(handler)});
+}
+
+void Server::set_body_limit(std::string path_prefix, std::size_t limit) {
+  state_->body_limits.emplace_back(std::move(path_prefix), limit);
+}
+
+unsigned short Server::start() {
+  auto address = asio::ip::make_address(state_->options.host);
+  listener_ = std::make_shared<Listener>(ioc_, tcp::endpoint{address, state_->options.port}, state_);
+  listener_->run();
+  signals_.async_wait([this](beast::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("event=signal signal={}", sig);
+    stop();
+  });
+  return listener_->port();
+}
+
+void Server::run() {
+  auto n = state_->options.io_threads == 0 ? std::max(2u, std::thread::hardware_concurrency())
+                                           : state_->options.io_threads;
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : threads) t.join();
+}
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  if (listener_) listener_->close();
+  beast::error_code ec;
+  signals_.cancel(ec);
+  // Hooks may block on the database (final billing): run them off the io threads, then stop.
+  asio::post(blocking_, [this] {
+    for (auto& hook : shutdown_hooks_) {
+      try {
+        hook();
+      } catch (const std::exception& e) {
+        spdlog::error("event=shutdown_hook_failed error=\"{}\"", e.what());
+      }
+    }
+    spdlog::info("event=stopped");
+    ioc_.stop();
+  });
+}
+
+void apply_security_headers(http::fields& f) {
+  f.set("Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'");
+  f.set("X-Content-Type-Options", "nosniff");
+  f.set("Referrer-Policy", "strict-origin-when-cross-origin");
+  f.set("X-Frame-Options", "DENY");
+  f.set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()");
+}
+
+api::Request to_api_request(const HttpRequest& req, const std::string& remote_addr) {
+  api::Request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  auto q = r.target.find('?');
+  r.path = api::url_decode(std::string_view(r.target).substr(0, q), false);
+  if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  r.body = req.body();
+  r.remote_addr = remote_addr;
+  return r;
+}
+
+void fail(beast::error_code ec, const char* what) {
+  if (ec == asio::error::operation_aborted || ec == beast::websocket::error::closed ||
+      ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == beast::error::timeout || ec == asio::error::broken_pipe) {
+    return;
+  }
+  spdlog::debug("event=io_error op={} error=\"{}\"", what, ec.message());
+}
+
+}  // namespace ds::net

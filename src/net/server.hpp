@@ -1,0 +1,101 @@
+// The HTTP/WebSocket server: listener, sessions, the blocking pool for handlers, shutdown.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/app.hpp"
+#include "api/router.hpp"
+#include "net/static_assets.hpp"
+
+namespace ds::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;
+  std::size_t io_threads = 0;  // 0: one per core
+  std::size_t blocking_threads = 8;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::chrono::seconds read_timeout{30};
+};
+
+using HttpRequest = http::request<http::string_body>;
+
+// Takes over a connection: WebSocket upgrades and long-lived responses such as MJPEG.
+using TakeoverHandler =
+    std::function<void(beast::tcp_stream&& stream, HttpRequest&& req, api::Request&& info)>;
+
+// Everything sessions share; owned by Server, outlives every session.
+struct SharedState {
+  ServerOptions options;
+  const api::Router& router;
+  api::App& app;
+  StaticAssets assets;
+  asio::thread_pool& blocking;
+  struct Takeover {
+    std::string method;
+    std::vector<std::string> pattern;
+    bool websocket = false;
+    TakeoverHandler handler;
+  };
+  std::vector<Takeover> takeovers;
+  std::vector<std::pair<std::string, std::size_t>> body_limits;  // path prefix → limit
+
+  std::size_t body_limit_for(std::string_view path) const;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, const api::Router& router, api::App& app, StaticAssets assets);
+  ~Server();
+
+  // Register before start().
+  void add_websocket(std::string pattern, TakeoverHandler handler);
+  void add_takeover(std::string method, std::string pattern, TakeoverHandler handler);
+  void set_body_limit(std::string path_prefix, std::size_t limit);
+  // Runs, on the shutdown path, before the io threads stop (e.g. final billing).
+  void on_shutdown(std::function<void()> fn) { shutdown_hooks_.push_back(std::move(fn)); }
+
+  // Binds and listens; returns the bound port (useful with port 0).
+  unsigned short start();
+  // Runs the io threads until SIGINT/SIGTERM or stop().
+  void run();
+  void stop();
+
+  asio::io_context& io() { return ioc_; }
+  asio::thread_pool& blocking_pool() { return blocking_; }
+
+ private:
+  asio::io_context ioc_;
+  asio::thread_pool blocking_;
+  std::shared_ptr<SharedState> state_;
+  std::shared_ptr<class Listener> listener_;
+  asio::signal_set signals_;
+  std::vector<std::function<void()>> shutdown_hooks_;
+  std::atomic<bool> stopping_{false};
+};
+
+// Adds the security headers every response carries.
+void apply_security_headers(http::fields& fields);
+
+// Converts a Beast request into the handlers' transport-neutral form.
+api::Request to_api_request(const HttpRequest& req, const std::string& remote_addr);
+
+// Logs and ignores the errors a closed connection produces.
+void fail(beast::error_code ec, const char* what);
+
+}  // namespace ds::net

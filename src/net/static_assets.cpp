@@ -1,0 +1,55 @@
+#include "net/static_assets.hpp"
+
+#include <fstream>
+#include <sstream>
+
+namespace ds::net {
+
+std::string content_type_for(std::string_view path) {
+  auto ends = [&](std::string_view s) { return path.ends_with(s); };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js") || ends(".mjs")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".svg")) return "image/svg+xml";
+  if (ends(".png")) return "image/png";
+  if (ends(".jpg") || ends(".jpeg")) return "image/jpeg";
+  if (ends(".ico")) return "image/x-icon";
+  if (ends(".json")) return "application/json";
+  if (ends(".woff2")) return "font/woff2";
+  return "application/octet-stream";
+}
+
+std::optional<Asset> StaticAssets::find(std::string_view path) const {
+  if (path.empty() || path.front() != '/' || path.find("..") != std::string_view::npos ||
+      path.find('\\') != std::string_view::npos || path.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  if (!dir_.empty()) {
+    std::ifstream in(dir_ + std::string(path), std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return Asset{ss.str(), content_type_for(path)};
+  }
+  for (const auto& f : embedded_files()) {
+    if (f.path == path) return Asset{std::string(f.data), content_type_for(path)};
+  }
+  return std::nullopt;
+}
+
+std::optional<Asset> StaticAssets::page_for(std::string_view p) const {
+  if (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+  std::string_view page;
+  if (p == "/" || p.empty()) page = "home";
+  else if (p == "/register") page = "register";
+  else if (p == "/login") page = "login";
+  else if (p == "/profile") page = "profile";
+  else if (p == "/studio") page = "studio";
+  else if (p.starts_with("/u/") && p.find('/', 3) == std::string_view::npos) page = "watch";
+  else if (p == "/checkout/success" || p == "/checkout/cancel") page = "checkout";
+  else if (p.starts_with("/receipts/") && p.find('/', 10) == std::string_view::npos) page = "receipt";
+  else return std::nullopt;
+  return find("/pages/" + std::string(page) + ".html");
+}
+
+}  // namespace ds::net

@@ -1,0 +1,1 @@
+// Keeps ds_worker a valid library while src/worker/ grows.
