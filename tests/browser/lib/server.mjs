@@ -1,0 +1,158 @@
+// Test harness: starts the real dreamstream binary on an ephemeral loopback port with a fresh
+// data directory, launches Debian's Chromium through playwright-core, and cleans both up.
+
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const browserDir = path.resolve(here, '..');
+export const artifactsDir = path.join(browserDir, 'artifacts');
+
+export function binaryPath() {
+  return process.env.DREAMSTREAM_BIN || path.resolve(browserDir, '../../build/dreamstream');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Starts `dreamstream serve` and resolves once /healthz answers. extraArgs are appended.
+export async function startServer({ extraArgs = [], env = {}, timeoutMs = 20000 } = {}) {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'ds-browser-'));
+  const portFile = path.join(dataDir, 'port');
+  const bin = binaryPath();
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--port-file', portFile, ...extraArgs];
+  const child = spawn(bin, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const keep = (chunk) => {
+    log += chunk.toString();
+    if (log.length > 200_000) log = log.slice(-100_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  child.on('error', (err) => {
+    exited = { code: -1, signal: null, error: err };
+  });
+
+  const deadline = Date.now() + timeoutMs;
+  let port = null;
+  while (Date.now() < deadline) {
+    if (exited) {
+      throw new Error(`dreamstream exited early (${JSON.stringify(exited)}): ${bin}\n${log}`);
+    }
+    if (port === null) {
+      try {
+        const text = (await readFile(portFile, 'utf8')).trim();
+        if (/^\d+$/.test(text)) port = Number(text);
+      } catch {
+        // not written yet
+      }
+    }
+    if (port !== null) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        if (res.ok) break;
+      } catch {
+        // not listening yet
+      }
+    }
+    await sleep(50);
+  }
+  if (port === null || Date.now() >= deadline) {
+    child.kill('SIGKILL');
+    throw new Error(`dreamstream did not become healthy within ${timeoutMs} ms\n${log}`);
+  }
+
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    baseUrl,
+    port,
+    dataDir,
+    log: () => log,
+    async stop() {
+      if (!exited) {
+        const done = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+        await done;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+];
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+    headless: true,
+    args: chromiumArgs,
+  });
+}
+
+// A fresh browser context (own cookie jar) whose console errors and page errors are collected.
+export async function newPage(browser, baseUrl, { viewport = { width: 1280, height: 860 } } = {}) {
+  const context = await browser.newContext({ baseURL: baseUrl, viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10000);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  return { context, page, problems };
+}
+
+// Saves a full-page screenshot under tests/browser/artifacts/<name>.png; never throws.
+export async function screenshot(page, name) {
+  try {
+    await mkdir(artifactsDir, { recursive: true });
+    const file = path.join(artifactsDir, `${name.replace(/[^a-z0-9_.-]+/gi, '_')}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    return file;
+  } catch {
+    return null;
+  }
+}
+
+// Runs fn(page); on failure saves a screenshot named after the test, then rethrows.
+export async function withScreenshotOnFailure(t, page, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    const file = await screenshot(page, `FAILED-${t.name}`);
+    if (file) err.message += `\n(screenshot: ${file})`;
+    throw err;
+  }
+}
+
+let counter = 0;
+
+// A unique, valid username/email pair per call.
+export function uniqueUser(prefix = 'u') {
+  counter += 1;
+  const id = `${Date.now().toString(36)}${process.pid.toString(36)}${counter}`;
+  const username = `${prefix}_${id}`.slice(0, 30).toLowerCase();
+  return { username, email: `${username}@example.test`, password: 'correct horse battery', display: `Tester ${counter}` };
+}
