@@ -105,8 +105,9 @@ export function fieldErrorEl(form, name) {
   let err = form.querySelector(`#${CSS.escape(input.id)}-error`);
   if (!err) {
     err = h('p', { class: 'field-error', id: `${input.id}-error`, role: 'alert' });
-    const field = input.closest('.field') || input.parentElement;
-    field.append(err);
+    // Right under the input (or its prefix/addon wrapper), above any hint.
+    const anchor = input.closest('.input-prefix, .input-group, .range-row') || input;
+    anchor.after(err);
   }
   return err;
 }

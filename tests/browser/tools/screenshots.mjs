@@ -60,6 +60,35 @@ try {
     await shot('checkout-success');
     await page.goto('/receipts/1');
     await shot('receipt');
+    // States the fresh server cannot reach on its own, with the API answers stubbed in the page.
+    const json = (body) => (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
+    await page.route('**/api/credits/transactions/77', json({
+      id: 77, kind: 'purchase', amount: '24.00', amount_cents: 2400, balance_after_cents: 3600, note: 'Stripe Checkout',
+      created_ms: Date.now() - 3600e3, stripe_checkout_session: 'cs_test_a1B2c3D4e5', stripe_payment_intent: 'pi_3PqRsTuVwX',
+      receipt: { amount_total: 2400, currency: 'eur', customer_email: user.email, payment_status: 'paid' },
+    }));
+    await page.goto('/receipts/77');
+    await page.locator('[data-testid=receipt]').waitFor();
+    await shot('receipt-purchase');
+    await page.emulateMedia({ media: 'print' });
+    await shot('receipt-print');
+    await page.emulateMedia({ media: 'screen' });
+    await page.route('**/api/credits/checkout/cs_test_ok', json({ status: 'complete', credits: 24, balance_cents: 3600, remaining_minutes: 180 }));
+    await page.goto('/checkout/success?session_id=cs_test_ok');
+    await page.locator('[data-testid=new-balance]').waitFor();
+    await shot('checkout-paid');
+    await page.route('**/api/credits', json({ balance: '1.60', balance_cents: 160, remaining_minutes: 8, cents_per_minute: 20, credits_per_hour: '12.00' }));
+    await page.goto('/profile');
+    await page.locator('[data-testid=remaining-minutes]', { hasText: '8' }).waitFor();
+    await shot('profile-low');
+    await page.route('**/api/streams/live', json({ streams: [
+      { username: 'neon_nina', display_name: 'Nina in Neon', viewers: 128, thumbnail_url: '/static/img/logo.svg' },
+      { username: 'watercolour', display_name: 'Watercolour Walks', viewers: 1, thumbnail_url: '' },
+      { username: 'pixel-pete', display_name: 'Pixel Pete', viewers: 42, thumbnail_url: null },
+    ] }));
+    await page.goto('/');
+    await page.locator('.stream-card').first().waitFor();
+    await shot('home-live');
     await context.close();
   }
   console.log(`screenshots in ${out}`);

@@ -25,7 +25,9 @@ function streamCard(s) {
   const name = s.display_name || s.username;
   const thumb = h('div', { class: 'stream-thumb' });
   if (s.thumbnail_url) {
-    const img = h('img', { src: s.thumbnail_url, alt: '', loading: 'lazy' });
+    // Thumbnails are the stream's latest frame: refresh them along with the list.
+    const sep = s.thumbnail_url.includes('?') ? '&' : '?';
+    const img = h('img', { src: `${s.thumbnail_url}${sep}t=${Date.now()}`, alt: '', loading: 'lazy' });
     img.addEventListener('error', () => img.remove());
     thumb.append(img);
   }

@@ -156,6 +156,7 @@ async function loadTransactions() {
     box.replaceChildren(alertBox('error', `Could not load your transactions: ${e.message}`));
     history.next = null;
   }
+  $('.pager').hidden = history.page === 0 && history.next === null;
   $('[data-newer]').disabled = history.page === 0;
   $('[data-older]').disabled = history.next === null;
   $('[data-page-label]').textContent = history.page > 0 || history.next !== null ? `Page ${history.page + 1}` : '';

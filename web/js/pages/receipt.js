@@ -24,6 +24,7 @@ function humanKey(k) {
 
 function formatReceiptValue(k, v) {
   if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (k === 'currency') return String(v).toUpperCase();
   if (/(_ms|_at)$/.test(k) && typeof v === 'number') return formatDate(v > 1e11 ? v : v * 1000);
   if (/(^amount|_cents$|amount_total|amount_subtotal)/.test(k) && typeof v === 'number') return formatEuro(v);
   return String(v);
