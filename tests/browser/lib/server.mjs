@@ -112,8 +112,8 @@ export async function launchBrowser() {
 }
 
 // A fresh browser context (own cookie jar) whose console errors and page errors are collected.
-export async function newPage(browser, baseUrl, { viewport = { width: 1280, height: 860 } } = {}) {
-  const context = await browser.newContext({ baseURL: baseUrl, viewport });
+export async function newPage(browser, baseUrl, { viewport = { width: 1280, height: 860 }, userAgent } = {}) {
+  const context = await browser.newContext({ baseURL: baseUrl, viewport, userAgent });
   const page = await context.newPage();
   page.setDefaultTimeout(10000);
   const problems = [];
