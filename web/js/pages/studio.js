@@ -2,10 +2,24 @@
 // locally while the socket is backed up; the processed picture comes back through /ws/watch/<me>.
 // Live figures come from the server's once-a-second status messages (docs/protocol.md).
 
-import { get, post } from '../api.js';
+import { get, patch, post } from '../api.js';
 import { openBuyDialog } from '../buy.js';
 import { initNav, updateNavCredits } from '../nav.js';
-import { alertBox, formatCredits, formatMinutes, h, isLow, loginUrl, toast } from '../ui.js';
+import {
+  alertBox,
+  clearErrors,
+  formatCredits,
+  formatDate,
+  formatMinutes,
+  h,
+  isLow,
+  liveClear,
+  loginUrl,
+  setBusy,
+  showApiError,
+  showFormSuccess,
+  toast,
+} from '../ui.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -310,6 +324,7 @@ function onEnded(reason, message) {
   else if (reason === 'server_shutdown') showAlert('warning', 'The server is restarting; your stream was ended and billed up to the last frame.');
   else if (reason !== 'stopped') showAlert('info', message || 'Your stream has ended.');
   refreshCredits();
+  loadHistory();
   renderMetrics();
 }
 
@@ -360,6 +375,7 @@ async function stop() {
   closeCamera();
   setPhase('offline', 'Stream ended.');
   refreshCredits();
+  loadHistory();
   renderMetrics();
 }
 
@@ -372,6 +388,102 @@ async function refreshCredits() {
   } catch {
     renderCredits(me.balance_cents, me.remaining_minutes);
   }
+}
+
+// ---------- look (base style, strength) ----------
+
+async function loadLook() {
+  const form = $('#look-form');
+  let settingsNow;
+  try {
+    ({ settings: settingsNow } = await get('/api/streams/settings'));
+  } catch {
+    return; // not available on this server: keep the card hidden
+  }
+  $('[data-look-card]').hidden = false;
+  const strengthOut = $('[data-strength-out]');
+  form.elements.base_style.value = settingsNow?.base_style || '';
+  form.elements.strength.value = String(Math.round((settingsNow?.strength ?? 0.6) * 100));
+  strengthOut.textContent = `${form.elements.strength.value}%`;
+  form.elements.strength.addEventListener('input', () => {
+    strengthOut.textContent = `${form.elements.strength.value}%`;
+  });
+  liveClear(form);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const btn = form.querySelector('[type=submit]');
+    setBusy(btn, true, 'Applying…');
+    try {
+      await patch('/api/streams/settings', {
+        base_style: form.elements.base_style.value.trim(),
+        strength: Number(form.elements.strength.value) / 100,
+      });
+      showFormSuccess(form, live.phase === 'live' ? 'Applied: viewers see the new look from the next frame.' : 'Saved for your next stream.');
+    } catch (err) {
+      showApiError(form, err, { invalid_style: 'base_style', invalid_strength: 'strength' });
+    } finally {
+      setBusy(btn, false);
+    }
+  });
+}
+
+// ---------- past streams ----------
+
+const kEndLabels = { completed: 'Completed', ended_no_credits: 'Out of credits', interrupted: 'Interrupted', live: 'Live', created: 'Starting' };
+
+async function loadHistory() {
+  let sessions;
+  try {
+    ({ sessions = [] } = await get('/api/streams/sessions?limit=5'));
+  } catch {
+    return;
+  }
+  $('[data-history-card]').hidden = false;
+  const box = $('[data-history]');
+  if (!sessions.length) {
+    box.replaceChildren(h('p', { class: 'muted' }, 'No streams yet. Your first one will show up here.'));
+    return;
+  }
+  box.replaceChildren(
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'table', 'data-testid': 'stream-history' },
+        h('caption', { class: 'visually-hidden' }, 'Your recent streams'),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col' }, 'Started'),
+            h('th', { scope: 'col' }, 'Status'),
+            h('th', { scope: 'col', class: 'num' }, 'Minutes'),
+            h('th', { scope: 'col', class: 'num' }, 'Cost'),
+            h('th', { scope: 'col', class: 'num' }, 'Peak viewers'),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          sessions.map((s) =>
+            h(
+              'tr',
+              {},
+              h('td', {}, formatDate(s.first_frame_ms || s.created_ms)),
+              h('td', {}, h('span', { class: `badge ${s.status === 'completed' ? 'badge-ok' : s.status === 'live' ? 'badge-live' : s.status === 'ended_no_credits' ? 'badge-danger' : ''}` }, kEndLabels[s.status] || s.status)),
+              h('td', { class: 'num' }, String(s.duration_minutes ?? 0)),
+              h('td', { class: 'num' }, s.cost ?? formatCredits(s.cost_cents)),
+              h('td', { class: 'num' }, String(s.max_viewers ?? 0)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 startBtn.addEventListener('click', start);
@@ -401,6 +513,8 @@ if (!me) {
   setPhase('offline');
   renderCredits(me.balance_cents, me.remaining_minutes);
   refreshCredits();
+  loadLook();
+  loadHistory();
   if (!navigator.mediaDevices?.getUserMedia) {
     showAlert('warning', 'This browser cannot share a camera here. Use a current browser over https or localhost, or stream with a script and your stream key.');
     startBtn.disabled = true;

@@ -87,8 +87,11 @@ function setChannel(info) {
   $('[data-channel-name]').textContent = display;
   $('[data-channel-handle]').textContent = `@${username}`;
   $('[data-avatar]').textContent = display.slice(0, 1);
-  const style = info?.current_style || info?.style || info?.settings?.prompt;
-  const styleText = typeof style === 'string' ? style : style?.prompt;
+  const style = info?.current_style || info?.style || info?.settings?.base_style;
+  setStyle(typeof style === 'string' ? style : style?.prompt);
+}
+
+function setStyle(styleText) {
   const dl = $('[data-style-info]');
   dl.replaceChildren();
   if (styleText) {
@@ -146,6 +149,8 @@ function connect() {
       if (state === 'offline' || state === 'ended') haveFrame = false;
       render();
       setViewers(viewersBadge.textContent.split(' ')[0]);
+    } else if (msg.type === 'settings' && msg.settings) {
+      setStyle(msg.settings.base_style);
     } else if (msg.type === 'viewers') {
       setViewers(msg.count);
     }
