@@ -89,6 +89,14 @@ try {
     await page.goto('/');
     await page.locator('.stream-card').first().waitFor();
     await shot('home-live');
+    await page.route('**/api/streams/settings', json({ settings: { base_style: 'neon watercolour', strength: 0.6, comments_enabled: true, styles_enabled: true } }));
+    await page.route('**/api/streams/sessions?*', json({ sessions: [
+      { id: 3, status: 'completed', created_ms: Date.now() - 864e5, first_frame_ms: Date.now() - 864e5, duration_minutes: 34, cost: '6.80', cost_cents: 680, max_viewers: 57 },
+      { id: 2, status: 'ended_no_credits', created_ms: Date.now() - 3 * 864e5, duration_minutes: 12, cost: '2.40', cost_cents: 240, max_viewers: 9 },
+    ], next_before: null }));
+    await page.goto('/studio');
+    await page.locator('[data-testid=stream-history]').waitFor();
+    await shot('studio-stubbed');
     await context.close();
   }
   console.log(`screenshots in ${out}`);

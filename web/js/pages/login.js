@@ -10,7 +10,6 @@ import {
   liveClear,
   safeNext,
   setBusy,
-  setFieldError,
   showApiError,
   showFormError,
   validate,
@@ -41,7 +40,7 @@ form.addEventListener('submit', async (e) => {
     setBusy(submit, false);
     if (err.code === 'invalid_credentials' || err.status === 401) {
       showFormError(form, 'Wrong username, e-mail or password.');
-      setFieldError(form, 'password', 'Check your password and try again.');
+      for (const name of ['login', 'password']) form.elements[name].setAttribute('aria-invalid', 'true');
       form.elements.password.select();
       form.elements.password.focus();
     } else if (err.code === 'rate_limited' || err.status === 429) {
