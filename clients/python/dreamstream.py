@@ -1,0 +1,1132 @@
+#!/usr/bin/env python3
+"""DreamStream Python client: push frames, watch a stream, run a model worker.
+
+Standard library only, Python >= 3.9. One file: copy it next to your script.
+
+Pieces (see clients/python/README.md and docs/protocol.md):
+
+- ``WebSocket``: a small RFC 6455 client over a plain socket (``ws://``; ``wss://`` through
+  the ``ssl`` module). Masked client frames, text and binary messages, fragmented messages
+  reassembled, pings answered, the close handshake with ``close_code`` / ``close_reason``,
+  extra request headers (Authorization, Cookie, Origin) and receive timeouts.
+- ``Client``: JSON over HTTP with an optional Bearer token (an API token).
+- ``Streamer`` / ``post_frame``: send JPEG frames to ``/ws/ingest`` or ``POST /api/ingest/frame``.
+- ``Viewer``: events and processed frames from ``/ws/watch/<username>``.
+- ``run_worker``: the ``/ws/worker`` loop around your ``process(jpeg, params) -> jpeg``.
+
+Command line::
+
+    python3 dreamstream.py push   --server http://127.0.0.1:8080 --key dsk_... --dir FRAMES --fps 10
+    python3 dreamstream.py worker --server http://127.0.0.1:8080 --token dsw_...
+    python3 dreamstream.py watch  --server http://127.0.0.1:8080 --user alice --out DIR --count 20
+"""
+
+import argparse
+import base64
+import collections
+import hashlib
+import http.client
+import json
+import os
+import random
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+
+__all__ = [
+    "WebSocket", "WebSocketError", "HandshakeError", "ConnectionClosed", "ProtocolError",
+    "Client", "ApiError", "Streamer", "post_frame", "Viewer", "Frame", "run_worker",
+    "AuthenticationError", "is_jpeg",
+]
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
+USER_AGENT = "dreamstream-python/1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class WebSocketError(Exception):
+    """Any WebSocket failure."""
+
+
+class HandshakeError(WebSocketError):
+    """The server refused the upgrade. ``status``, ``headers`` (dict, lower-case names),
+    ``body`` (bytes), and ``code`` / ``message`` from a JSON error body when there is one."""
+
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.code, self.message = _error_fields(body)
+        super().__init__("upgrade refused: HTTP %s %s%s" % (
+            status, reason, (" (%s)" % self.message) if self.message else ""))
+
+
+class ProtocolError(WebSocketError):
+    """The peer broke RFC 6455 (we close with 1002 / 1007 / 1009)."""
+
+
+class ConnectionClosed(WebSocketError):
+    """The connection is closed; ``code`` / ``reason`` as received (1006 when it just broke)."""
+
+    def __init__(self, code, reason):
+        self.code = code
+        self.reason = reason
+        super().__init__("connection closed: %s %s" % (code, reason))
+
+
+class ApiError(Exception):
+    """An HTTP API error: ``status`` plus ``code`` / ``message`` from {"error":{...}}."""
+
+    def __init__(self, status, code, message, body=None):
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+        super().__init__("HTTP %s %s: %s" % (status, code, message))
+
+
+class AuthenticationError(Exception):
+    """The server refused our credentials (HTTP 401/403 or close code 4401/4403)."""
+
+
+def _error_fields(body):
+    try:
+        data = json.loads(body.decode("utf-8")) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        return data["error"].get("code"), data["error"].get("message")
+    return None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+
+
+def _split_url(url, default_path="/"):
+    """-> (secure, host, port, path_and_query). Accepts ws, wss, http, https."""
+    u = urllib.parse.urlsplit(url)
+    scheme = u.scheme.lower()
+    if scheme in ("ws", "http"):
+        secure = False
+    elif scheme in ("wss", "https"):
+        secure = True
+    else:
+        raise ValueError("unsupported URL scheme in %r (use ws://, wss://, http:// or https://)" % url)
+    if not u.hostname:
+        raise ValueError("no host in URL %r" % url)
+    port = u.port or (443 if secure else 80)
+    path = u.path or default_path
+    if u.query:
+        path += "?" + u.query
+    return secure, u.hostname, port, path
+
+
+def _join(base_url, path):
+    """base_url (any scheme, maybe with a path prefix) + absolute path -> http(s) URL."""
+    u = urllib.parse.urlsplit(base_url)
+    scheme = {"ws": "http", "wss": "https"}.get(u.scheme.lower(), u.scheme.lower())
+    prefix = u.path.rstrip("/")
+    return urllib.parse.urlunsplit((scheme, u.netloc, prefix + path, "", ""))
+
+
+def _ws_url(base_url, path):
+    u = urllib.parse.urlsplit(_join(base_url, path))
+    scheme = "wss" if u.scheme == "https" else "ws"
+    return urllib.parse.urlunsplit((scheme, u.netloc, u.path, u.query, ""))
+
+
+def _host_header(host, port, secure):
+    h = "[%s]" % host if ":" in host else host
+    return h if port == (443 if secure else 80) else "%s:%d" % (h, port)
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket
+
+
+def _mask(data, key):
+    """XORs data with the 4-byte key (fast for large frames: one big-int operation)."""
+    n = len(data)
+    if n == 0:
+        return b""
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
+class WebSocket:
+    """A client WebSocket connection.
+
+    ``WebSocket.connect(url, headers={...}, timeout=10)`` opens it. ``recv()`` returns
+    ``(kind, data)``: ``("text", str)``, ``("binary", bytes)`` or ``("close", reason)`` once
+    the peer closed (then ``close_code`` / ``close_reason`` are set and further ``recv()``
+    raises ``ConnectionClosed``). Pings are answered inside ``recv()``. Sending is thread-safe
+    (one lock); receive from one thread only.
+    """
+
+    def __init__(self, sock, leftover=b"", max_message=DEFAULT_MAX_MESSAGE, response_headers=None):
+        self.sock = sock
+        self.max_message = max_message
+        self.response_headers = response_headers or {}
+        self._buf = bytearray(leftover)
+        self._send_lock = threading.Lock()
+        self._frag_op = None
+        self._frag = []
+        self._frag_len = 0
+        self.close_code = None
+        self.close_reason = None
+        self._close_sent = False
+        self._close_received = False
+        self._closed = False
+        self.last_received = time.monotonic()  # any frame, pongs included
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def connect(cls, url, headers=None, timeout=10.0, max_message=DEFAULT_MAX_MESSAGE,
+                subprotocols=None):
+        """Opens ``url`` (ws://, wss://; http(s):// are taken as ws(s)://).
+
+        headers: extra request headers (dict or list of pairs), e.g. Authorization, Cookie,
+        Origin. Raises HandshakeError when the server answers anything but 101.
+        """
+        secure, host, port, path = _split_url(url)
+        sock = socket.create_connection((host, port), timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if secure:
+                ctx = ssl.create_default_context()
+                sock = ctx.wrap_socket(sock, server_hostname=host)
+            key = base64.b64encode(os.urandom(16)).decode("ascii")
+            lines = ["GET %s HTTP/1.1" % path,
+                     "Host: %s" % _host_header(host, port, secure),
+                     "Upgrade: websocket",
+                     "Connection: Upgrade",
+                     "Sec-WebSocket-Key: %s" % key,
+                     "Sec-WebSocket-Version: 13",
+                     "User-Agent: %s" % USER_AGENT]
+            if subprotocols:
+                lines.append("Sec-WebSocket-Protocol: %s" % ", ".join(subprotocols))
+            items = headers.items() if isinstance(headers, dict) else (headers or [])
+            for name, value in items:
+                if "\r" in str(name) + str(value) or "\n" in str(name) + str(value):
+                    raise ValueError("header %r contains a line break" % name)
+                lines.append("%s: %s" % (name, value))
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            status, reason, resp_headers, rest = cls._read_response_head(sock)
+            if status != 101:
+                body = cls._read_error_body(sock, resp_headers, rest)
+                raise HandshakeError(status, reason, resp_headers, body)
+            expected = base64.b64encode(hashlib.sha1((key + GUID).encode("ascii")).digest()).decode()
+            if resp_headers.get("upgrade", "").lower() != "websocket":
+                raise HandshakeError(status, "missing Upgrade: websocket", resp_headers, b"")
+            if resp_headers.get("sec-websocket-accept", "") != expected:
+                raise HandshakeError(status, "bad Sec-WebSocket-Accept", resp_headers, b"")
+            if resp_headers.get("sec-websocket-extensions"):
+                raise HandshakeError(status, "unrequested extension", resp_headers, b"")
+            sock.settimeout(None)
+            return cls(sock, rest, max_message, resp_headers)
+        except BaseException:
+            sock.close()
+            raise
+
+    @staticmethod
+    def _read_response_head(sock):
+        data = bytearray()
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise WebSocketError("connection closed during the handshake")
+            data += chunk
+            if len(data) > 65536:
+                raise WebSocketError("handshake response headers too large")
+        head, _, rest = bytes(data).partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise WebSocketError("not an HTTP response: %r" % lines[0][:80])
+        status = int(parts[1])
+        reason = parts[2] if len(parts) > 2 else ""
+        headers = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        return status, reason, headers, rest
+
+    @staticmethod
+    def _read_error_body(sock, headers, rest):
+        body = bytearray(rest)
+        try:
+            length = int(headers.get("content-length", "-1"))
+        except ValueError:
+            length = -1
+        limit = 65536 if length < 0 else min(length, 65536)
+        try:
+            sock.settimeout(5)
+            while len(body) < limit:
+                chunk = sock.recv(limit - len(body))
+                if not chunk:
+                    break
+                body += chunk
+        except OSError:
+            pass
+        return bytes(body[:limit])
+
+    # -- sending -----------------------------------------------------------------------------
+    @staticmethod
+    def _encode_frame(opcode, payload, fin=True):
+        n = len(payload)
+        head = bytearray([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            head.append(0x80 | n)
+        elif n < 65536:
+            head.append(0x80 | 126)
+            head += struct.pack("!H", n)
+        else:
+            head.append(0x80 | 127)
+            head += struct.pack("!Q", n)
+        key = os.urandom(4)
+        head += key
+        return bytes(head) + _mask(bytes(payload), key)
+
+    def _send_frames(self, frames):
+        """frames: [(opcode, payload)], written back to back under the send lock."""
+        data = b"".join(self._encode_frame(op, p) for op, p in frames)
+        with self._send_lock:
+            if self._closed or (self._close_sent and frames[0][0] != OP_CLOSE):
+                raise ConnectionClosed(self.close_code or 1006, self.close_reason or "")
+            if self._close_sent:
+                return  # a close frame already went out; never send two
+            try:
+                self.sock.sendall(data)
+            except OSError as e:
+                self._abort()
+                raise ConnectionClosed(1006, "send failed: %s" % e) from e
+            if any(op == OP_CLOSE for op, _ in frames):
+                self._close_sent = True
+
+    def _send_frame(self, opcode, payload):
+        self._send_frames([(opcode, payload)])
+
+    def send_messages(self, messages):
+        """Sends several messages back to back (nothing of ours in between): each is a str
+        (text) or bytes (binary). Used for a JSON header followed by its JPEG."""
+        self._send_frames([(OP_TEXT, m.encode("utf-8")) if isinstance(m, str) else (OP_BINARY, m)
+                           for m in messages])
+
+    def send_close(self, code=1000, reason=""):
+        """Sends our close frame without waiting for the peer's (another thread may be reading)."""
+        payload = struct.pack("!H", code) + reason.encode("utf-8")[:123] if code else b""
+        try:
+            self._send_frame(OP_CLOSE, payload)
+        except ConnectionClosed:
+            pass
+
+    def send_text(self, text):
+        self._send_frame(OP_TEXT, text.encode("utf-8"))
+
+    def send_json(self, obj):
+        self.send_text(json.dumps(obj, separators=(",", ":")))
+
+    def send_binary(self, data):
+        self._send_frame(OP_BINARY, data)
+
+    def ping(self, data=b""):
+        self._send_frame(OP_PING, data[:125])
+
+    def close(self, code=1000, reason="", timeout=5.0):
+        """Starts (or finishes) the close handshake, waits up to ``timeout`` for the peer's
+        close frame, then closes the socket. Safe to call twice."""
+        if self._closed:
+            return
+        self.send_close(code, reason)
+        if not self._closed and not self._close_received:
+            deadline = time.monotonic() + timeout
+            try:
+                while not self._close_received:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.recv(timeout=left)
+            except (WebSocketError, TimeoutError, OSError):
+                pass
+        self._abort()
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+
+    def _abort(self):
+        if not self._closed:
+            self._closed = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+
+    @property
+    def closed(self):
+        return self._closed or self._close_received
+
+    # -- receiving ---------------------------------------------------------------------------
+    def _fill(self, n, deadline):
+        """Reads until the buffer holds n bytes. Data read stays buffered on timeout, so a
+        timeout never loses a frame boundary."""
+        while len(self._buf) < n:
+            if deadline is None:
+                self.sock.settimeout(None)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("WebSocket receive timed out")
+                self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(max(65536, n - len(self._buf)))
+            except socket.timeout:
+                raise TimeoutError("WebSocket receive timed out") from None
+            except OSError as e:
+                self._abort()
+                self.close_code = self.close_code or 1006
+                self.close_reason = self.close_reason or str(e)
+                raise ConnectionClosed(1006, "connection broke: %s" % e) from e
+            if not chunk:
+                self._abort()
+                if self.close_code is None:
+                    self.close_code, self.close_reason = 1006, "connection closed without a close frame"
+                raise ConnectionClosed(self.close_code, self.close_reason)
+            self._buf += chunk
+
+    def _read_frame(self, deadline):
+        self._fill(2, deadline)
+        b0, b1 = self._buf[0], self._buf[1]
+        n = b1 & 0x7F
+        pos = 2
+        if n == 126:
+            self._fill(4, deadline)
+            n = struct.unpack_from("!H", self._buf, 2)[0]
+            pos = 4
+        elif n == 127:
+            self._fill(10, deadline)
+            n = struct.unpack_from("!Q", self._buf, 2)[0]
+            pos = 10
+        masked = bool(b1 & 0x80)
+        if masked:
+            self._fail(1002, "server frames must not be masked")
+        if b0 & 0x70:
+            self._fail(1002, "reserved bits set")
+        opcode = b0 & 0x0F
+        if n > self.max_message:
+            self._fail(1009, "message too big")
+        self._fill(pos + n, deadline)
+        payload = bytes(self._buf[pos:pos + n])
+        del self._buf[:pos + n]
+        self.last_received = time.monotonic()
+        return bool(b0 & 0x80), opcode, payload
+
+    def _fail(self, code, reason):
+        self.send_close(code, reason)
+        self._abort()
+        self.close_code, self.close_reason = code, reason
+        raise ProtocolError(reason)
+
+    def recv(self, timeout=None):
+        """Next message as (kind, data). timeout in seconds (None waits forever); raises
+        TimeoutError when it passes, ConnectionClosed after the close was already reported."""
+        if self._closed or self._close_received:
+            raise ConnectionClosed(self.close_code or 1006, self.close_reason or "")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            fin, opcode, payload = self._read_frame(deadline)
+            if opcode >= 0x8:  # control frame
+                if not fin or len(payload) > 125:
+                    self._fail(1002, "bad control frame")
+                if opcode == OP_PING:
+                    try:
+                        self._send_frame(OP_PONG, payload)
+                    except ConnectionClosed:
+                        pass
+                    continue
+                if opcode == OP_PONG:
+                    continue
+                if opcode == OP_CLOSE:
+                    return self._on_close(payload)
+                self._fail(1002, "unknown control opcode %d" % opcode)
+            if opcode == OP_CONT:
+                if self._frag_op is None:
+                    self._fail(1002, "continuation without a message")
+            elif opcode in (OP_TEXT, OP_BINARY):
+                if self._frag_op is not None:
+                    self._fail(1002, "new message inside a fragmented one")
+                self._frag_op = opcode
+            else:
+                self._fail(1002, "unknown opcode %d" % opcode)
+            self._frag.append(payload)
+            self._frag_len += len(payload)
+            if self._frag_len > self.max_message:
+                self._fail(1009, "message too big")
+            if not fin:
+                continue
+            op, data = self._frag_op, b"".join(self._frag)
+            self._frag_op, self._frag, self._frag_len = None, [], 0
+            if op == OP_TEXT:
+                try:
+                    return "text", data.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._fail(1007, "text message is not UTF-8")
+            return "binary", data
+
+    def _on_close(self, payload):
+        code, reason = 1005, ""
+        if len(payload) == 1:
+            self._fail(1002, "bad close payload")
+        if len(payload) >= 2:
+            code = struct.unpack("!H", payload[:2])[0]
+            try:
+                reason = payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                self._fail(1007, "close reason is not UTF-8")
+        self._close_received = True
+        self.close_code, self.close_reason = code, reason
+        # Echo the code (RFC 6455 5.5.1); send_close never sends a second close frame.
+        self.send_close(code if len(payload) >= 2 else 0)
+        self._abort()
+        return "close", reason
+
+    def __iter__(self):
+        """Yields (kind, data) for text and binary messages until the connection closes."""
+        while True:
+            try:
+                kind, data = self.recv()
+            except ConnectionClosed:
+                return
+            if kind == "close":
+                return
+            yield kind, data
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP API
+
+
+def _http(method, url, body=None, headers=None, timeout=30.0):
+    """One HTTP request -> (status, headers dict (lower-case), body bytes)."""
+    secure, host, port, path = _split_url(url)
+    conn_cls = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+    conn = conn_cls(host, port, timeout=timeout)
+    try:
+        hdrs = {"User-Agent": USER_AGENT}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def _json_or_raise(status, headers, data):
+    if 200 <= status < 300:
+        if not data:
+            return {}
+        if headers.get("content-type", "").startswith("application/json"):
+            return json.loads(data.decode("utf-8"))
+        return data
+    code, message = _error_fields(data)
+    raise ApiError(status, code or "http_%d" % status, message or data[:200].decode("utf-8", "replace"), data)
+
+
+class Client:
+    """Thin JSON helpers for the HTTP API. token: an API token (sent as Bearer)."""
+
+    def __init__(self, base_url, token=None, timeout=30.0):
+        self.base_url = base_url
+        self.token = token
+        self.timeout = timeout
+
+    def request(self, method, path, body=None, headers=None, raw=None, content_type=None):
+        """Sends body as JSON (or raw bytes with content_type). Returns the decoded JSON (or
+        bytes for other content types); raises ApiError on a non-2xx status."""
+        hdrs = {}
+        if self.token:
+            hdrs["Authorization"] = "Bearer %s" % self.token
+        payload = None
+        if raw is not None:
+            payload = raw
+            hdrs["Content-Type"] = content_type or "application/octet-stream"
+        elif body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        return _json_or_raise(*_http(method, _join(self.base_url, path), payload, hdrs, self.timeout))
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def post(self, path, body=None):
+        return self.request("POST", path, body if body is not None else {})
+
+    def me(self):
+        return self.get("/api/me")
+
+    def start_stream(self):
+        return self.post("/api/streams/start")
+
+    def stop_stream(self):
+        return self.post("/api/streams/stop")
+
+    def stream_info(self, username):
+        return self.get("/api/streams/%s" % urllib.parse.quote(username, safe=""))
+
+    def live_streams(self):
+        return self.get("/api/streams/live")["streams"]
+
+    def sessions(self):
+        return self.get("/api/streams/sessions")
+
+    def rotate_stream_key(self):
+        """Creates a new stream key (the old one stops working) and returns it."""
+        return self.post("/api/me/stream-key")["stream_key"]
+
+    def latest_jpeg(self, username):
+        return self.get("/u/%s/latest.jpg" % urllib.parse.quote(username, safe=""))
+
+
+def is_jpeg(data):
+    """A cheap check: SOI at the start and EOI at the end."""
+    return len(data) >= 4 and data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
+
+
+def post_frame(base_url, stream_key, jpeg, timeout=30.0):
+    """POST /api/ingest/frame. Returns {"accepted": true, "seq": N}; raises ApiError."""
+    headers = {"Authorization": "Bearer %s" % stream_key, "Content-Type": "image/jpeg"}
+    return _json_or_raise(*_http("POST", _join(base_url, "/api/ingest/frame"), jpeg, headers, timeout))
+
+
+# ---------------------------------------------------------------------------------------------
+# Streamer
+
+
+class Streamer:
+    """Pushes JPEG frames to /ws/ingest with the stream key.
+
+    ``send_jpeg()`` never blocks: a sender thread holds at most one frame in flight and one
+    waiting; a newer frame replaces the waiting one (counted in ``dropped``). A reader thread
+    keeps the latest ``status`` message, collects ``errors``, and puts every message it reads
+    on ``events`` (a bounded deque of (kind, data); the oldest fall off). The ingest socket
+    also carries the processed output (a {"type":"frame"} text then the JPEG); pass
+    ``on_message(kind, data)`` to see everything as it arrives.
+    """
+
+    def __init__(self, base_url, stream_key, on_message=None, timeout=10.0, max_events=256):
+        self.url = _ws_url(base_url, "/ws/ingest")
+        self.stream_key = stream_key
+        self.on_message = on_message
+        self.timeout = timeout
+        self.ws = None
+        self.sent = 0
+        self.dropped = 0
+        self.status = None
+        self.errors = []
+        self.ended = None  # the {"type":"ended"} message, if one came
+        self.events = collections.deque(maxlen=max_events)
+        self._cond = threading.Condition()
+        self._slot = None
+        self._stopping = False
+        self._threads = []
+        self.closed = threading.Event()
+
+    def connect(self):
+        self.ws = WebSocket.connect(self.url, {"Authorization": "Bearer %s" % self.stream_key},
+                                    timeout=self.timeout)
+        for target in (self._send_loop, self._read_loop):
+            t = threading.Thread(target=target, daemon=True, name="ds-streamer")
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def send_jpeg(self, jpeg):
+        """Queues a frame. Returns False when the connection is closed."""
+        with self._cond:
+            if self.closed.is_set() or self._stopping:
+                return False
+            if self._slot is not None:
+                self.dropped += 1
+            self._slot = bytes(jpeg)
+            self._cond.notify_all()
+        return True
+
+    def _send_loop(self):
+        while True:
+            with self._cond:
+                while self._slot is None and not self._stopping and not self.closed.is_set():
+                    self._cond.wait()
+                if self._slot is None:
+                    return
+                frame, self._slot = self._slot, None
+                self._cond.notify_all()
+            try:
+                self.ws.send_binary(frame)
+            except WebSocketError:
+                self.closed.set()
+                return
+            with self._cond:
+                self.sent += 1
+                self._cond.notify_all()
+
+    def _read_loop(self):
+        try:
+            while True:
+                kind, data = self.ws.recv()
+                if kind == "text":
+                    try:
+                        msg = json.loads(data)
+                    except ValueError:
+                        msg = {"type": "invalid", "raw": data}
+                    t = msg.get("type") if isinstance(msg, dict) else None
+                    if t == "status":
+                        self.status = msg
+                    elif t == "error":
+                        self.errors.append(msg)
+                    elif t == "ended":
+                        self.ended = msg
+                    self.events.append(("event", msg))
+                    if self.on_message:
+                        self.on_message("event", msg)
+                elif kind == "binary":
+                    if self.on_message:
+                        self.on_message("binary", data)
+                else:
+                    return
+        except (WebSocketError, OSError):
+            return
+        finally:
+            with self._cond:
+                self.closed.set()
+                self._cond.notify_all()
+
+    def flush(self, timeout=10.0):
+        """Waits until the waiting frame (if any) went out. Returns True when it did."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._slot is not None and not self.closed.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return self._slot is None
+
+    def wait_status(self, predicate=lambda s: True, timeout=10.0):
+        """Waits for a status message that satisfies predicate; returns it or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.closed.is_set():
+            s = self.status
+            if s is not None and predicate(s):
+                return s
+            time.sleep(0.05)
+        return None
+
+    @property
+    def close_code(self):
+        return self.ws.close_code if self.ws else None
+
+    @property
+    def close_reason(self):
+        return self.ws.close_reason if self.ws else None
+
+    def close(self, code=1000, reason="done", flush=True):
+        if flush:
+            self.flush(5.0)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self.ws is not None and not self.ws.closed:
+            # The reader thread receives the server's close frame; we only send ours and wait.
+            self.ws.send_close(code, reason)
+            self.closed.wait(5.0)
+            self.ws._abort()
+        for t in self._threads:
+            t.join(5.0)
+
+    def __enter__(self):
+        return self.connect()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Viewer
+
+
+Frame = collections.namedtuple("Frame", "jpeg seq captured_ms processed_ms info")
+
+
+class Viewer:
+    """Watches /ws/watch/<username>. Iterating yields ("event", dict) for JSON events and
+    ("frame", Frame) for processed JPEGs (with the header from the preceding
+    {"type":"frame"} event; that event itself is not yielded separately)."""
+
+    def __init__(self, base_url, username, timeout=10.0, headers=None):
+        self.url = _ws_url(base_url, "/ws/watch/%s" % urllib.parse.quote(username, safe=""))
+        self.timeout = timeout
+        self.headers = headers
+        self.ws = None
+        self._header = None
+
+    def connect(self):
+        self.ws = WebSocket.connect(self.url, self.headers, timeout=self.timeout)
+        return self
+
+    def recv(self, timeout=None):
+        """Next ("event", dict) / ("frame", Frame) / ("close", reason). Raises TimeoutError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            kind, data = self.ws.recv(timeout=left)
+            if kind == "text":
+                try:
+                    msg = json.loads(data)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and msg.get("type") == "frame":
+                    self._header = msg
+                    continue
+                return "event", msg
+            if kind == "binary":
+                h, self._header = self._header or {}, None
+                return "frame", Frame(data, h.get("seq"), h.get("captured_ms"), h.get("processed_ms"), h)
+            return "close", data
+
+    def __iter__(self):
+        while True:
+            try:
+                kind, data = self.recv()
+            except ConnectionClosed:
+                return
+            if kind == "close":
+                return
+            yield kind, data
+
+    def frames(self, count=None, timeout=None):
+        """Yields Frame objects (events skipped); stops after count frames or a timeout gap."""
+        n = 0
+        while count is None or n < count:
+            kind, data = self.recv(timeout=timeout)
+            if kind == "close":
+                return
+            if kind == "frame":
+                n += 1
+                yield data
+
+    @property
+    def close_code(self):
+        return self.ws.close_code if self.ws else None
+
+    def close(self):
+        if self.ws is not None:
+            self.ws.close()
+
+    def __enter__(self):
+        return self.connect()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker
+
+
+def _log_default(msg):
+    sys.stderr.write("dreamstream worker: %s\n" % msg)
+
+
+class _Backoff:
+    """250 ms doubling to max_s; each delay drawn from the upper half of its step."""
+
+    def __init__(self, base_s=0.25, max_s=10.0):
+        self.base_s, self.max_s, self.step = base_s, max_s, base_s
+
+    def next(self):
+        d = random.uniform(self.step / 2, self.step)
+        self.step = min(self.step * 2, self.max_s)
+        return d
+
+    def reset(self):
+        self.step = self.base_s
+
+
+def run_worker(server_url, token, process, name="python-worker", backend="python", stop=None,
+               log=_log_default, max_backoff=10.0, ping_after_s=10.0, silence_limit_s=20.0,
+               on_welcome=None):
+    """Serves jobs from /ws/worker until ``stop`` (a threading.Event) is set.
+
+    process(jpeg: bytes, params: dict) -> bytes (the output JPEG), or (bytes, timings dict).
+    It runs on a separate thread while this loop keeps reading, so pings are answered and a
+    close is seen at once. An exception in process() is answered with an error message
+    (code "backend_failed") and the loop goes on. The connection is re-made after any drop
+    with exponential backoff. Raises AuthenticationError when the token is refused.
+    The token is only sent in the Authorization header and never logged.
+    """
+    stop = stop or threading.Event()
+    u = urllib.parse.urlsplit(server_url)
+    url = _ws_url(server_url, "/ws/worker") if u.path in ("", "/") else server_url
+    if url.startswith(("http://", "https://")):
+        url = "ws" + url[4:]
+    backoff = _Backoff(max_s=max_backoff)
+    while not stop.is_set():
+        try:
+            welcomed = _worker_session(url, token, process, name, backend, stop, log,
+                                       ping_after_s, silence_limit_s, on_welcome)
+            if welcomed:
+                backoff.reset()
+        except HandshakeError as e:
+            if e.status in (401, 403):
+                raise AuthenticationError("worker token refused (HTTP %d)" % e.status) from None
+            log("upgrade refused: HTTP %s" % e.status)
+        except AuthenticationError:
+            raise
+        except (WebSocketError, OSError) as e:
+            log("connection lost: %s" % e)
+        if stop.is_set():
+            break
+        delay = backoff.next()
+        log("reconnecting in %.2f s" % delay)
+        stop.wait(delay)
+
+
+def _worker_session(url, token, process, name, backend, stop, log, ping_after_s, silence_limit_s,
+                    on_welcome):
+    ws = WebSocket.connect(url, {"Authorization": "Bearer %s" % token}, timeout=10.0)
+    welcomed = False
+    busy = threading.Event()
+    pending = None  # the job header waiting for its JPEG
+    try:
+        ws.send_json({"type": "hello", "name": name, "backend": backend, "protocol": 1})
+        pinged = False
+        while not stop.is_set():
+            try:
+                kind, data = ws.recv(timeout=0.2)
+            except TimeoutError:
+                silent = time.monotonic() - ws.last_received
+                if silent > silence_limit_s:
+                    log("server silent for %.0f s; reconnecting" % silent)
+                    ws.close(1001, "server silent", timeout=1.0)
+                    return welcomed
+                if silent > ping_after_s and not pinged:
+                    ws.ping(b"ds")
+                    pinged = True
+                continue
+            pinged = False
+            if kind == "close":
+                if ws.close_code in (4401, 4403):
+                    raise AuthenticationError("server closed with %s %s" % (ws.close_code, ws.close_reason))
+                log("server closed: %s %s" % (ws.close_code, ws.close_reason))
+                return welcomed
+            if kind == "text":
+                try:
+                    msg = json.loads(data)
+                except ValueError:
+                    log("ignoring a non-JSON message")
+                    continue
+                t = msg.get("type") if isinstance(msg, dict) else None
+                if t == "welcome":
+                    welcomed = True
+                    log("connected as %s" % msg.get("name", name))
+                    if on_welcome:
+                        on_welcome(msg)
+                elif t == "job":
+                    pending = msg
+                elif t == "error":
+                    log("server error: %s %s" % (msg.get("code"), msg.get("message", "")))
+                continue
+            # binary: the JPEG of the pending job
+            if pending is None:
+                log("ignoring a JPEG without a job header")
+                continue
+            job, pending = pending, None
+            if busy.is_set():
+                ws.send_json({"type": "error", "job_id": job.get("job_id"), "code": "busy",
+                              "message": "a job is already in flight"})
+                continue
+            busy.set()
+            t = threading.Thread(target=_run_job, args=(ws, job, data, process, busy, log),
+                                 daemon=True, name="ds-job")
+            t.start()
+        ws.close(1000, "worker stopping", timeout=2.0)
+        return welcomed
+    finally:
+        ws._abort()
+
+
+def _run_job(ws, job, jpeg, process, busy, log):
+    job_id = job.get("job_id")
+    try:
+        params = job.get("params") or {}
+        t0 = time.perf_counter()
+        try:
+            out = process(jpeg, dict(params))
+            timings = {}
+            if isinstance(out, tuple):
+                out, timings = out[0], dict(out[1] or {})
+            if not isinstance(out, (bytes, bytearray, memoryview)):
+                raise TypeError("process() must return bytes, got %s" % type(out).__name__)
+            infer_ms = (time.perf_counter() - t0) * 1000.0
+        except Exception as e:  # the user's model failed: tell the server, keep serving
+            log("process() failed on %s: %s: %s" % (job_id, type(e).__name__, e))
+            busy.clear()
+            ws.send_json({"type": "error", "job_id": job_id, "code": "backend_failed",
+                          "message": ("%s: %s" % (type(e).__name__, e))[:200]})
+            return
+        t = {"decode_ms": 0.0, "infer_ms": round(infer_ms, 2), "encode_ms": 0.0}
+        t.update({k: round(float(v), 2) for k, v in timings.items()})
+        busy.clear()  # before sending: the next job may arrive as soon as the result lands
+        header = json.dumps({"type": "result", "job_id": job_id, "timings": t}, separators=(",", ":"))
+        ws.send_messages([header, bytes(out)])  # back to back, nothing in between
+    except WebSocketError:
+        busy.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _frames_from_dir(folder):
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".jpeg")))
+    if not names:
+        raise SystemExit("no .jpg files in %s" % folder)
+    return [os.path.join(folder, n) for n in names]
+
+
+def _cmd_push(args):
+    files = _frames_from_dir(args.dir)
+    streamer = Streamer(args.server, args.key)
+    try:
+        streamer.connect()
+    except HandshakeError as e:
+        print("upgrade refused: HTTP %s %s" % (e.status, e.message or e.reason), file=sys.stderr)
+        return 3
+    interval = 1.0 / args.fps
+    n = 0
+    next_t = time.monotonic()
+    last_print = 0.0
+    try:
+        while args.count == 0 or n < args.count:
+            path = files[n % len(files)]
+            if n >= len(files) and not args.loop:
+                break
+            with open(path, "rb") as f:
+                if not streamer.send_jpeg(f.read()):
+                    print("closed by server: %s %s" % (streamer.close_code, streamer.close_reason),
+                          file=sys.stderr)
+                    return 1
+            n += 1
+            now = time.monotonic()
+            if now - last_print >= 2.0 and streamer.status:
+                s = streamer.status
+                print("sent %d dropped %d | server: %s in=%s fps_out=%s model_ms=%s viewers=%s"
+                      % (streamer.sent, streamer.dropped, s.get("state"), s.get("frames_in"),
+                         s.get("fps_out"), s.get("model_ms"), s.get("viewers")))
+                last_print = now
+            next_t += interval
+            time.sleep(max(0.0, next_t - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    if streamer.closed.is_set():
+        print("closed by server: %s %s" % (streamer.close_code, streamer.close_reason), file=sys.stderr)
+        return 1
+    streamer.close()
+    print("done: sent %d, dropped locally %d" % (streamer.sent, streamer.dropped))
+    return 0
+
+
+def _cmd_worker(args):
+    def identity(jpeg, params):
+        return jpeg
+
+    stop = threading.Event()
+    try:
+        run_worker(args.server, args.token, identity, name=args.name, backend="identity", stop=stop)
+    except AuthenticationError as e:
+        print(str(e), file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def _cmd_watch(args):
+    n = 0
+    with Viewer(args.server, args.user) as v:
+        for kind, data in v:
+            if kind == "event":
+                print(json.dumps(data))
+                continue
+            n += 1
+            if args.out:
+                os.makedirs(args.out, exist_ok=True)
+                with open(os.path.join(args.out, "frame_%06d.jpg" % n), "wb") as f:
+                    f.write(data.jpeg)
+            print("frame seq=%s bytes=%d" % (data.seq, len(data.jpeg)))
+            if args.count and n >= args.count:
+                break
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="dreamstream.py", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    push = sub.add_parser("push", help="stream the JPEGs of a folder")
+    push.add_argument("--server", required=True)
+    push.add_argument("--key", default=os.environ.get("DREAMSTREAM_STREAM_KEY"),
+                      help="stream key (or env DREAMSTREAM_STREAM_KEY)")
+    push.add_argument("--dir", required=True)
+    push.add_argument("--fps", type=float, default=10.0)
+    push.add_argument("--count", type=int, default=0, help="stop after N frames (0: folder once, or forever with --loop)")
+    push.add_argument("--loop", action="store_true", help="repeat the folder")
+    worker = sub.add_parser("worker", help="serve jobs with the identity model (a template)")
+    worker.add_argument("--server", required=True)
+    worker.add_argument("--token", default=os.environ.get("DREAMSTREAM_WORKER_TOKEN"),
+                        help="worker token (or env DREAMSTREAM_WORKER_TOKEN)")
+    worker.add_argument("--name", default="python-identity")
+    watch = sub.add_parser("watch", help="print events and save processed frames")
+    watch.add_argument("--server", required=True)
+    watch.add_argument("--user", required=True)
+    watch.add_argument("--out")
+    watch.add_argument("--count", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.cmd == "push":
+        if not args.key:
+            p.error("--key is required")
+        if args.fps <= 0:
+            p.error("--fps must be positive")
+        if args.count and not args.loop:
+            args.loop = True
+        return _cmd_push(args)
+    if args.cmd == "worker":
+        if not args.token:
+            p.error("--token is required")
+        return _cmd_worker(args)
+    return _cmd_watch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
