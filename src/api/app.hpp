@@ -12,6 +12,10 @@
 #include "store/database.hpp"
 #include "util/clock.hpp"
 
+namespace ds::payments {
+class PaymentService;
+}  // namespace ds::payments
+
 namespace ds::api {
 
 inline constexpr const char* kSessionCookie = "ds_session";
@@ -27,6 +31,8 @@ struct App {
   auth::AuthService& auth;
   const Clock& clock;
   ApiConfig config;
+  // Buying credits; set by serve (absent: /api/config says payments are off).
+  payments::PaymentService* payments = nullptr;
 };
 
 // Registers every resource's routes.
@@ -54,5 +60,6 @@ nlohmann::json user_json(const App& app, const store::User& user);
 void register_auth_routes(Router& router, App& app);
 void register_profile_routes(Router& router, App& app);
 void register_credits_routes(Router& router, App& app);
+void register_payments_routes(Router& router, App& app);
 
 }  // namespace ds::api

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "cli/admin.hpp"
 #include "cli/serve.hpp"
 
 int main(int argc, char** argv) {
@@ -13,6 +14,8 @@ int main(int argc, char** argv) {
 
   ds::cli::ServeConfig serve;
   ds::cli::add_serve_command(app, serve);
+  ds::cli::AdminConfig admin;
+  ds::cli::add_admin_command(app, admin);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -20,6 +23,7 @@ int main(int argc, char** argv) {
 
   try {
     if (app.got_subcommand("serve")) return ds::cli::run_serve(serve);
+    if (app.got_subcommand("admin")) return ds::cli::run_admin(admin);
   } catch (const std::exception& e) {
     spdlog::critical("event=fatal error=\"{}\"", e.what());
     return 1;

@@ -8,6 +8,7 @@
 #include "api/app.hpp"
 #include "auth/crypto.hpp"
 #include "net/server.hpp"
+#include "payments/payment_service.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 
@@ -39,8 +40,39 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->envname("DREAMSTREAM_ALLOWED_ORIGINS")->delimiter(',');
   cmd->add_option("--web-dir", c.web_dir, "Serve web assets from this directory (development)")->envname("DREAMSTREAM_WEB_DIR");
   cmd->add_option("--port-file", c.port_file, "Write the bound port to this file");
+  cmd->add_option("--min-credits", c.min_credits, "Smallest credit purchase")->envname("DREAMSTREAM_MIN_CREDITS")->capture_default_str();
+  cmd->add_option("--max-credits", c.max_credits, "Largest credit purchase")->envname("DREAMSTREAM_MAX_CREDITS")->capture_default_str();
+  cmd->add_option("--default-credits", c.default_credits, "Credits preselected in the buy dialog")->envname("DREAMSTREAM_DEFAULT_CREDITS")->capture_default_str();
   cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")->envname("DREAMSTREAM_BUILTIN_WORKERS")->capture_default_str();
 }
+
+namespace {
+
+// Stripe settings come from the environment (secrets stay out of argv and shell history).
+std::unique_ptr<payments::PaymentService> make_payment_service(const ServeConfig& c, store::Database& db,
+                                                               const Clock& clock) {
+  payments::PaymentsConfig config;
+  payments::read_stripe_env(config);
+  config.public_url = c.public_url;
+  config.min_credits = c.min_credits;
+  config.max_credits = c.max_credits;
+  config.default_credits = c.default_credits;
+  if (config.min_credits < 1 || config.max_credits < config.min_credits ||
+      config.default_credits < config.min_credits || config.default_credits > config.max_credits) {
+    spdlog::error("event=bad_option option=--min-credits/--max-credits/--default-credits");
+    return nullptr;
+  }
+  std::unique_ptr<payments::StripeClient> stripe;
+  if (!config.secret_key.empty()) {
+    payments::init_http_client();
+    stripe = payments::make_http_stripe_client({config.api_base, config.secret_key});
+  }
+  spdlog::info("event=payments_config enabled={} webhook_secret={} api_base={}", stripe != nullptr,
+               config.webhook_secret.empty() ? "missing" : "set", config.api_base);
+  return std::make_unique<payments::PaymentService>(db, clock, std::move(config), std::move(stripe));
+}
+
+}  // namespace
 
 int run_serve(const ServeConfig& c) {
   auth::init_crypto();
@@ -67,6 +99,9 @@ int run_serve(const ServeConfig& c) {
     while (!o.empty() && o.back() == '/') o.pop_back();
   }
   api::App app{*db, auth, clock, api_config};
+  auto payments = make_payment_service(c, *db, clock);
+  if (!payments) return 2;
+  app.payments = payments.get();
   api::Router router;
   api::register_routes(router, app);
 
@@ -76,6 +111,10 @@ int run_serve(const ServeConfig& c) {
   options.max_body_bytes = c.max_body_bytes;
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));
   unsigned short bound = server.start();
+  if (c.public_url.empty()) {
+    bool v6 = host.find(':') != std::string::npos;
+    payments->set_public_url("http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(bound));
+  }
   spdlog::info("event=listening address={} port={}", host, bound);
   if (!c.port_file.empty()) {
     std::ofstream(c.port_file + ".tmp") << bound << "\n";

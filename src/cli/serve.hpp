@@ -17,6 +17,10 @@ struct ServeConfig {
   std::string web_dir;  // serve web/ from disk instead of the embedded copy
   std::string port_file;
   int builtin_workers = 1;
+  // Bounds of one credit purchase (R4.1).
+  long long min_credits = 1;
+  long long max_credits = 1000;
+  long long default_credits = 12;
   std::size_t max_body_bytes = 1024 * 1024;
 };
 
