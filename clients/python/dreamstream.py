@@ -537,7 +537,11 @@ def _http(method, url, body=None, headers=None, timeout=30.0):
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()
         data = resp.read()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        out = {}
+        for k, v in resp.getheaders():
+            k = k.lower()
+            out[k] = (out[k] + ("\n" if k == "set-cookie" else ", ") + v) if k in out else v
+        return resp.status, out, data
     finally:
         conn.close()
 
@@ -560,6 +564,26 @@ class Client:
         self.base_url = base_url
         self.token = token
         self.timeout = timeout
+        self.session_cookie = None  # set by login()
+
+    def login(self, login, password):
+        """Logs in with a username/e-mail and password and keeps the session cookie (the
+        alternative to an API token). Returns the user JSON."""
+        status, headers, data = _http(
+            "POST", _join(self.base_url, "/api/auth/login"),
+            json.dumps({"login": login, "password": password}).encode("utf-8"),
+            {"Content-Type": "application/json", "Origin": self.origin}, self.timeout)
+        out = _json_or_raise(status, headers, data)
+        for cookie in (headers.get("set-cookie") or "").split("\n"):
+            name, _, value = cookie.split(";")[0].strip().partition("=")
+            if name == "ds_session" and value:
+                self.session_cookie = value
+        return out.get("user", out)
+
+    @property
+    def origin(self):
+        u = urllib.parse.urlsplit(_join(self.base_url, "/"))
+        return "%s://%s" % (u.scheme, u.netloc)
 
     def request(self, method, path, body=None, headers=None, raw=None, content_type=None):
         """Sends body as JSON (or raw bytes with content_type). Returns the decoded JSON (or
@@ -567,6 +591,10 @@ class Client:
         hdrs = {}
         if self.token:
             hdrs["Authorization"] = "Bearer %s" % self.token
+        elif self.session_cookie:
+            # A cookie session needs the site's own Origin on state-changing requests.
+            hdrs["Cookie"] = "ds_session=%s" % self.session_cookie
+            hdrs["Origin"] = self.origin
         payload = None
         if raw is not None:
             payload = raw
@@ -600,6 +628,10 @@ class Client:
 
     def sessions(self):
         return self.get("/api/streams/sessions")
+
+    def create_api_token(self, name):
+        """Creates an API token (needs a login); returns {"id", "name", "token"}."""
+        return self.post("/api/me/tokens", {"name": name})
 
     def rotate_stream_key(self):
         """Creates a new stream key (the old one stops working) and returns it."""

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""A DreamStream model worker running SD-Turbo img2img on a GPU.
+
+    pip install torch diffusers transformers accelerate pillow   # a CUDA build of torch
+    python3 diffusers_worker.py --server https://stream.example --token dsw_...
+
+It plugs Stable Diffusion Turbo (stabilityai/sd-turbo) into the seam of the standard-library
+client: ``run_worker(server, token, process)`` with ``process(jpeg, params) -> jpeg``. The
+server sends one job at a time; the next one comes the moment this one's result is back, so
+the GPU is never idle while frames are waiting.
+
+Job params used (see docs/protocol.md, /ws/worker):
+- ``prompt``   the style text (empty: a neutral default below),
+- ``strength`` 0..1, how far from the camera picture (default 0.5),
+- ``seed``     a fixed seed keeps the look steady from frame to frame (default 0),
+- ``steps``    requested denoising steps (default 2).
+SD-Turbo img2img runs int(steps * strength) denoising steps, so steps is raised until
+steps * strength >= 1 (one real step at least): steps = max(steps, ceil(1 / strength)).
+guidance_scale must be 0 for SD-Turbo.
+
+Not run in CI (it needs a GPU and several GB of weights). torch, diffusers and PIL are
+imported lazily, so --help works without them and a missing package prints a clear message.
+"""
+
+import argparse
+import io
+import math
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import dreamstream  # noqa: E402
+
+MODEL_ID = "stabilityai/sd-turbo"
+DEFAULT_PROMPT = "a detailed digital painting, vivid colours"
+NEGATIVE_PROMPT = "blurry, low quality, distorted"
+
+
+def load_stack():
+    """Imports torch / diffusers / PIL, or exits with a message saying what to install."""
+    missing = []
+    mods = {}
+    for name in ("torch", "diffusers", "PIL.Image"):
+        try:
+            mods[name] = __import__(name, fromlist=["_"])
+        except ImportError:
+            missing.append(name.split(".")[0])
+    if missing:
+        sys.exit("diffusers_worker: missing Python packages: %s\n"
+                 "install them with: pip install torch diffusers transformers accelerate pillow\n"
+                 "(a CUDA build of torch is needed for real-time speed; see https://pytorch.org)"
+                 % ", ".join(missing))
+    return mods["torch"], mods["diffusers"], mods["PIL.Image"]
+
+
+class SdTurbo:
+    def __init__(self, model_id=MODEL_ID, size=512, device=None, compile_unet=False):
+        torch, diffusers, Image = load_stack()
+        self.torch, self.Image = torch, Image
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu":
+            print("diffusers_worker: no CUDA GPU found; running on the CPU (seconds per frame)",
+                  file=sys.stderr)
+        dtype = torch.float16 if self.device == "cuda" else torch.float32
+        kwargs = {"torch_dtype": dtype}
+        if dtype == torch.float16:
+            kwargs["variant"] = "fp16"
+        self.pipe = diffusers.AutoPipelineForImage2Image.from_pretrained(model_id, **kwargs)
+        self.pipe = self.pipe.to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+        if compile_unet and self.device == "cuda":
+            self.pipe.unet = torch.compile(self.pipe.unet, mode="reduce-overhead", fullgraph=True)
+        self.size = size
+        self.lock = threading.Lock()
+
+    def process(self, jpeg, params):
+        t0 = time.perf_counter()
+        image = self.Image.open(io.BytesIO(jpeg)).convert("RGB")
+        original_size = image.size
+        if image.size != (self.size, self.size):
+            image = image.resize((self.size, self.size), self.Image.BICUBIC)
+        t1 = time.perf_counter()
+
+        prompt = (params.get("prompt") or "").strip() or DEFAULT_PROMPT
+        strength = float(params.get("strength", 0.5))
+        strength = min(1.0, max(0.05, strength))
+        steps = max(1, int(params.get("steps", 2)))
+        steps = max(steps, math.ceil(1.0 / strength))  # int(steps * strength) >= 1
+        seed = int(params.get("seed", 0)) & 0x7FFFFFFF
+        generator = self.torch.Generator(device=self.device).manual_seed(seed)
+        with self.lock, self.torch.inference_mode():
+            out = self.pipe(prompt=prompt, negative_prompt=NEGATIVE_PROMPT, image=image,
+                            num_inference_steps=steps, strength=strength, guidance_scale=0.0,
+                            generator=generator).images[0]
+        if self.device == "cuda":
+            self.torch.cuda.synchronize()
+        t2 = time.perf_counter()
+
+        if out.size != original_size:
+            out = out.resize(original_size, self.Image.BICUBIC)
+        buf = io.BytesIO()
+        out.save(buf, format="JPEG", quality=85)
+        t3 = time.perf_counter()
+        timings = {"decode_ms": (t1 - t0) * 1000, "infer_ms": (t2 - t1) * 1000,
+                   "encode_ms": (t3 - t2) * 1000}
+        return buf.getvalue(), timings
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--server", required=True, help="http(s):// or ws(s):// base URL of the server")
+    p.add_argument("--token", default=os.environ.get("DREAMSTREAM_WORKER_TOKEN"),
+                   help="worker token (or env DREAMSTREAM_WORKER_TOKEN)")
+    p.add_argument("--name", default="sd-turbo-" + os.uname().nodename)
+    p.add_argument("--model", default=MODEL_ID)
+    p.add_argument("--size", type=int, default=512, help="model resolution (SD-Turbo: 512)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow start)")
+    p.add_argument("--self-test", metavar="JPEG", help="process one file, write out.jpg, exit")
+    args = p.parse_args()
+
+    model = SdTurbo(args.model, args.size, compile_unet=args.compile)
+    if args.self_test:
+        with open(args.self_test, "rb") as f:
+            jpeg = f.read()
+        for _ in range(2):  # the first call warms up
+            out, timings = model.process(jpeg, {"prompt": "oil painting", "strength": 0.5})
+        with open("out.jpg", "wb") as f:
+            f.write(out)
+        print("wrote out.jpg", {k: round(v, 1) for k, v in timings.items()})
+        return 0
+    if not args.token:
+        p.error("--token (or DREAMSTREAM_WORKER_TOKEN) is required")
+    print("diffusers_worker: %s on %s, serving %s" % (args.model, model.device, args.server))
+    try:
+        dreamstream.run_worker(args.server, args.token, model.process, name=args.name,
+                               backend="sd-turbo")
+    except dreamstream.AuthenticationError as e:
+        print("diffusers_worker: %s" % e, file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
