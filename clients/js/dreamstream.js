@@ -1,0 +1,439 @@
+// DreamStream JavaScript client: an ES module for browsers and Node >= 20.
+//
+//   import { createApi, postFrame, Streamer, Viewer, runWorker } from "./dreamstream.js";
+//
+// WebSocket: browsers and Node >= 22 have a global one. On Node 20 either run with
+// `node --experimental-websocket` or pass an implementation: `{ WebSocket: (await import("ws")).default }`.
+// Browsers cannot set headers on a WebSocket, so credentials travel in the URL (`?key=`,
+// `?token=`) unless you pass `headers` with an implementation that takes them (the `ws` package).
+// Protocol: docs/protocol.md.
+
+const DEFAULT_TIMEOUT_MS = 10000;
+
+export class DreamStreamError extends Error {
+  constructor(status, code, message, body) {
+    super(`HTTP ${status} ${code}: ${message}`);
+    this.name = "DreamStreamError";
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+export class AuthenticationError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "AuthenticationError";
+  }
+}
+
+// ---- URLs -----------------------------------------------------------------------------------
+
+function httpUrl(baseUrl, path) {
+  const base = baseUrl ?? globalThis.location?.origin;
+  if (!base) throw new Error("a base URL is required outside a browser");
+  const u = new URL(base);
+  if (u.protocol === "ws:") u.protocol = "http:";
+  if (u.protocol === "wss:") u.protocol = "https:";
+  const prefix = u.pathname.replace(/\/+$/, "");
+  const [p, q] = path.split("?");
+  u.pathname = prefix + p;
+  u.search = q ? `?${q}` : "";
+  u.hash = "";
+  return u;
+}
+
+function wsUrl(baseUrl, path, query = {}) {
+  const u = httpUrl(baseUrl, path);
+  u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  for (const [k, v] of Object.entries(query)) if (v != null) u.searchParams.set(k, v);
+  return u.toString();
+}
+
+function openSocket(url, opts) {
+  const Impl = opts.WebSocket ?? globalThis.WebSocket;
+  if (!Impl) {
+    throw new Error("no WebSocket implementation: use Node >= 22, `node --experimental-websocket`, " +
+                    "or pass { WebSocket } (for example the `ws` package)");
+  }
+  const ws = opts.headers ? new Impl(url, { headers: opts.headers }) : new Impl(url);
+  ws.binaryType = "arraybuffer";
+  return ws;
+}
+
+function waitOpen(ws, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      try { ws.close(); } catch { /* already closing */ }
+      reject(new Error("WebSocket open timed out"));
+    }, timeoutMs);
+    const onOpen = () => { cleanup(); resolve(ws); };
+    const onClose = (ev) => {
+      cleanup();
+      const err = new Error(`WebSocket closed before opening (${ev.code} ${ev.reason || ""})`.trim());
+      err.code = ev.code;
+      err.reason = ev.reason;
+      reject(err);
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      ws.removeEventListener("open", onOpen);
+      ws.removeEventListener("close", onClose);
+    };
+    ws.addEventListener("open", onOpen);
+    ws.addEventListener("close", onClose);
+  });
+}
+
+async function toBytes(data) {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof Blob !== "undefined" && data instanceof Blob) return new Uint8Array(await data.arrayBuffer());
+  throw new TypeError("expected JPEG bytes (Uint8Array, ArrayBuffer or Blob)");
+}
+
+function parseJson(text) {
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === "object" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+export function isJpeg(bytes) {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 && b[end - 2] === 0xff && b[end - 1] === 0xd9;
+}
+
+// ---- HTTP API -------------------------------------------------------------------------------
+
+async function readResponse(res) {
+  const type = res.headers.get("content-type") || "";
+  if (res.ok) {
+    if (res.status === 204) return {};
+    if (type.startsWith("application/json")) return res.json();
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  let body = null;
+  try { body = type.startsWith("application/json") ? await res.json() : await res.text(); } catch { /* empty */ }
+  const err = body && body.error ? body.error : {};
+  throw new DreamStreamError(res.status, err.code || `http_${res.status}`, err.message || String(body ?? ""), body);
+}
+
+// JSON helpers. token: an API token (Bearer). In a browser on the site itself, leave it out:
+// the session cookie is sent (credentials: "same-origin").
+export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch } = {}) {
+  async function request(method, path, body) {
+    const headers = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const init = { method, headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return readResponse(await fetchImpl(httpUrl(baseUrl, path), init));
+  }
+  const user = (name) => encodeURIComponent(name);
+  return {
+    request,
+    me: () => request("GET", "/api/me"),
+    startStream: () => request("POST", "/api/streams/start", {}),
+    stopStream: () => request("POST", "/api/streams/stop", {}),
+    streamInfo: (username) => request("GET", `/api/streams/${user(username)}`),
+    liveStreams: async () => (await request("GET", "/api/streams/live")).streams,
+    sessions: () => request("GET", "/api/streams/sessions"),
+    rotateStreamKey: async () => (await request("POST", "/api/me/stream-key", {})).stream_key,
+    latestJpeg: (username) => request("GET", `/u/${user(username)}/latest.jpg`),
+  };
+}
+
+// POST /api/ingest/frame. Resolves to {accepted, seq}; rejects with DreamStreamError.
+export async function postFrame(baseUrl, streamKey, jpeg, { fetch: fetchImpl = globalThis.fetch } = {}) {
+  const res = await fetchImpl(httpUrl(baseUrl, "/api/ingest/frame"), {
+    method: "POST",
+    headers: { Authorization: `Bearer ${streamKey}`, "Content-Type": "image/jpeg" },
+    body: await toBytes(jpeg),
+  });
+  return readResponse(res);
+}
+
+// ---- Streamer -------------------------------------------------------------------------------
+
+// Pushes JPEG frames to /ws/ingest. `key` is the stream key (sent as ?key=, or as a header
+// when `headers` is supported); without a key a browser uses its session cookie.
+// sendJpeg() drops the frame (returns false, counts `dropped`) while more than
+// `maxBufferedBytes` are still queued in the socket, so a slow link never builds up lag.
+// Callbacks: onStatus(msg), onError(msg), onEvent(msg) for every JSON message, onOutput(jpeg, header)
+// for the processed frames the ingest socket also carries, onClose({code, reason}).
+export class Streamer {
+  constructor(baseUrl, { key, WebSocket, maxBufferedBytes = 0, onStatus, onError, onEvent, onOutput,
+                         onClose, headerAuth = false } = {}) {
+    this.url = wsUrl(baseUrl, "/ws/ingest", headerAuth ? {} : { key });
+    this.opts = { WebSocket, headers: headerAuth && key ? { Authorization: `Bearer ${key}` } : undefined };
+    this.maxBufferedBytes = maxBufferedBytes;
+    Object.assign(this, { onStatus, onError, onEvent, onOutput, onClose });
+    this.sent = 0;
+    this.dropped = 0;
+    this.status = null;
+    this.errors = [];
+    this.ended = null;
+    this.closeCode = null;
+    this.closeReason = null;
+    this.ws = null;
+    this._header = null;
+    this.closed = new Promise((resolve) => { this._resolveClosed = resolve; });
+  }
+
+  async connect(timeoutMs = DEFAULT_TIMEOUT_MS) {
+    const ws = openSocket(this.url, this.opts);
+    this.ws = ws;
+    ws.addEventListener("message", (ev) => this._onMessage(ev.data));
+    ws.addEventListener("close", (ev) => {
+      this.closeCode = ev.code;
+      this.closeReason = ev.reason;
+      this.onClose?.({ code: ev.code, reason: ev.reason });
+      this._resolveClosed({ code: ev.code, reason: ev.reason });
+    });
+    await waitOpen(ws, timeoutMs);
+    return this;
+  }
+
+  _onMessage(data) {
+    if (typeof data === "string") {
+      const msg = parseJson(data);
+      if (!msg) return;
+      if (msg.type === "status") { this.status = msg; this.onStatus?.(msg); }
+      else if (msg.type === "error") { this.errors.push(msg); this.onError?.(msg); }
+      else if (msg.type === "ended") this.ended = msg;
+      else if (msg.type === "frame") this._header = msg;
+      this.onEvent?.(msg);
+    } else {
+      const header = this._header;
+      this._header = null;
+      this.onOutput?.(new Uint8Array(data), header);
+    }
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === 1;
+  }
+
+  // Returns true when the frame was handed to the socket, false when dropped or closed.
+  sendJpeg(jpeg) {
+    if (!this.isOpen) return false;
+    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+      this.dropped++;
+      return false;
+    }
+    this.ws.send(jpeg);
+    this.sent++;
+    return true;
+  }
+
+  close(code = 1000, reason = "done") {
+    if (this.ws && this.ws.readyState <= 1) this.ws.close(code, reason);
+    return this.closed;
+  }
+}
+
+// ---- Viewer ---------------------------------------------------------------------------------
+
+// Watches /ws/watch/<username>. Either callbacks (onFrame(frame), onEvent(msg), onClose) or
+// `for await (const item of viewer)`: items are {kind:"event", event} or
+// {kind:"frame", frame:{jpeg, seq, captured_ms, processed_ms, info}}; iteration ends on close.
+export class Viewer {
+  constructor(baseUrl, username, { WebSocket, onFrame, onEvent, onClose, maxQueue = 64 } = {}) {
+    this.url = wsUrl(baseUrl, `/ws/watch/${encodeURIComponent(username)}`);
+    this.opts = { WebSocket };
+    Object.assign(this, { onFrame, onEvent, onClose });
+    this.maxQueue = maxQueue;
+    this.ws = null;
+    this.closeCode = null;
+    this.closeReason = null;
+    this._header = null;
+    this._queue = [];
+    this._waiters = [];
+    this._done = false;
+  }
+
+  async connect(timeoutMs = DEFAULT_TIMEOUT_MS) {
+    const ws = openSocket(this.url, this.opts);
+    this.ws = ws;
+    ws.addEventListener("message", (ev) => this._onMessage(ev.data));
+    ws.addEventListener("close", (ev) => {
+      this.closeCode = ev.code;
+      this.closeReason = ev.reason;
+      this._done = true;
+      this.onClose?.({ code: ev.code, reason: ev.reason });
+      for (const w of this._waiters.splice(0)) w({ value: undefined, done: true });
+    });
+    await waitOpen(ws, timeoutMs);
+    return this;
+  }
+
+  _push(item) {
+    const w = this._waiters.shift();
+    if (w) return w({ value: item, done: false });
+    this._queue.push(item);
+    if (this._queue.length > this.maxQueue) this._queue.shift();  // a slow reader sees fewer items
+  }
+
+  _onMessage(data) {
+    if (typeof data === "string") {
+      const msg = parseJson(data);
+      if (!msg) return;
+      if (msg.type === "frame") { this._header = msg; return; }
+      this.onEvent?.(msg);
+      this._push({ kind: "event", event: msg });
+      return;
+    }
+    const h = this._header || {};
+    this._header = null;
+    const frame = { jpeg: new Uint8Array(data), seq: h.seq, captured_ms: h.captured_ms,
+                    processed_ms: h.processed_ms, info: h };
+    this.onFrame?.(frame);
+    this._push({ kind: "frame", frame });
+  }
+
+  // The next item, or null after close / timeout.
+  next(timeoutMs) {
+    if (this._queue.length) return Promise.resolve({ value: this._queue.shift(), done: false });
+    if (this._done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      let timer = null;
+      const waiter = (r) => { if (timer) clearTimeout(timer); resolve(r); };
+      this._waiters.push(waiter);
+      if (timeoutMs != null) {
+        timer = setTimeout(() => {
+          const i = this._waiters.indexOf(waiter);
+          if (i >= 0) this._waiters.splice(i, 1);
+          resolve({ value: undefined, done: false, timedOut: true });
+        }, timeoutMs);
+      }
+    });
+  }
+
+  [Symbol.asyncIterator]() {
+    return { next: () => this.next(), return: async () => { this.close(); return { done: true }; } };
+  }
+
+  close() {
+    if (this.ws && this.ws.readyState <= 1) this.ws.close(1000, "bye");
+  }
+}
+
+// ---- Worker ---------------------------------------------------------------------------------
+
+// Serves /ws/worker jobs with process(jpeg: Uint8Array, params) -> JPEG bytes (Uint8Array,
+// ArrayBuffer or Blob), or {jpeg, timings}; may be async. Runs until `signal` (an AbortSignal)
+// aborts; reconnects after drops (250 ms doubling to maxBackoffMs, jittered). Rejects with
+// AuthenticationError when the server refuses the token (close 4401 / 4403).
+export async function runWorker(serverUrl, token, process, {
+  name = "js-worker", backend = "js", WebSocket, signal, log = (m) => console.error(`dreamstream worker: ${m}`),
+  onWelcome, maxBackoffMs = 10000, headerAuth = false,
+} = {}) {
+  const u = new URL(serverUrl);
+  const path = u.pathname === "/" || u.pathname === "" ? "/ws/worker" : "";
+  const url = wsUrl(serverUrl, path || u.pathname, headerAuth ? {} : { token });
+  const opts = { WebSocket, headers: headerAuth ? { Authorization: `Bearer ${token}` } : undefined };
+  let step = 250;
+  while (!signal?.aborted) {
+    let welcomed = false;
+    try {
+      welcomed = await workerSession(url, opts, { name, backend, process, signal, log, onWelcome });
+    } catch (e) {
+      if (e instanceof AuthenticationError) throw e;
+      log(`connection lost: ${e.message}`);
+    }
+    if (signal?.aborted) break;
+    if (welcomed) step = 250;
+    const delay = step / 2 + Math.random() * (step / 2);
+    step = Math.min(step * 2, maxBackoffMs);
+    log(`reconnecting in ${(delay / 1000).toFixed(2)} s`);
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, delay);
+      signal?.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+    });
+  }
+}
+
+function workerSession(url, opts, { name, backend, process, signal, log, onWelcome }) {
+  return new Promise((resolve, reject) => {
+    const ws = openSocket(url, opts);
+    let welcomed = false;
+    let pending = null;
+    let busy = false;
+    const onAbort = () => ws.close(1000, "worker stopping");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    ws.addEventListener("open", () => {
+      ws.send(JSON.stringify({ type: "hello", name, backend, protocol: 1 }));
+    });
+    ws.addEventListener("close", (ev) => {
+      signal?.removeEventListener("abort", onAbort);
+      if (ev.code === 4401 || ev.code === 4403) {
+        reject(new AuthenticationError(`server closed with ${ev.code} ${ev.reason}`));
+      } else {
+        if (!signal?.aborted) log(`server closed: ${ev.code} ${ev.reason || ""}`);
+        resolve(welcomed);
+      }
+    });
+    ws.addEventListener("message", (ev) => {
+      if (typeof ev.data === "string") {
+        const msg = parseJson(ev.data);
+        if (!msg) return;
+        if (msg.type === "welcome") {
+          welcomed = true;
+          log(`connected as ${msg.name ?? name}`);
+          onWelcome?.(msg);
+        } else if (msg.type === "job") {
+          pending = msg;
+        } else if (msg.type === "error") {
+          log(`server error: ${msg.code} ${msg.message ?? ""}`);
+        }
+        return;
+      }
+      if (!pending) return;
+      const job = pending;
+      pending = null;
+      if (busy) {
+        ws.send(JSON.stringify({ type: "error", job_id: job.job_id, code: "busy", message: "a job is already in flight" }));
+        return;
+      }
+      busy = true;
+      runJob(ws, job, new Uint8Array(ev.data), process, log).finally(() => { busy = false; });
+    });
+  });
+}
+
+async function runJob(ws, job, jpeg, process, log) {
+  const t0 = performance.now();
+  let out;
+  let timings = {};
+  try {
+    let r = await process(jpeg, { ...(job.params || {}) });
+    if (r && !(r instanceof Uint8Array) && !(r instanceof ArrayBuffer) && r.jpeg !== undefined) {
+      timings = r.timings || {};
+      r = r.jpeg;
+    }
+    out = await toBytes(r);
+  } catch (e) {
+    log(`process() failed on ${job.job_id}: ${e?.message ?? e}`);
+    if (ws.readyState === 1) {
+      ws.send(JSON.stringify({ type: "error", job_id: job.job_id, code: "backend_failed",
+                               message: String(e?.message ?? e).slice(0, 200) }));
+    }
+    return;
+  }
+  const round = (v) => Math.round(v * 100) / 100;
+  const t = { decode_ms: 0, infer_ms: round(performance.now() - t0), encode_ms: 0 };
+  for (const [k, v] of Object.entries(timings)) t[k] = round(Number(v));
+  if (ws.readyState !== 1) return;
+  // Both sends are queued in order on the socket: the header, then its JPEG.
+  ws.send(JSON.stringify({ type: "result", job_id: job.job_id, timings: t }));
+  ws.send(out);
+}

@@ -1,0 +1,118 @@
+// End-to-end check of dreamstream.js against a running server (driven by
+// tests/integration/test_client_js.py). Needs a WebSocket: Node >= 22, or Node 20 with
+// --experimental-websocket.
+//
+//   node --experimental-websocket smoke.mjs BASE_URL USERNAME STREAM_KEY WORKER_TOKEN FIXTURES_DIR
+//
+// Runs a JS worker that marks each JPEG with a comment segment, pushes the fixtures with a
+// Streamer, and checks that a Viewer receives marked frames; also postFrame, the API helpers,
+// and a refused worker token. Prints one JSON line and exits 0 on success.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { AuthenticationError, DreamStreamError, Streamer, Viewer, createApi, isJpeg, postFrame, runWorker }
+  from "../dreamstream.js";
+
+const [base, username, key, workerToken, fixturesDir] = process.argv.slice(2);
+const frames = readdirSync(fixturesDir).filter((n) => n.endsWith(".jpg")).sort()
+  .map((n) => new Uint8Array(readFileSync(join(fixturesDir, n))));
+const MARK = new TextEncoder().encode("js-worker");
+
+function mark(jpeg) {
+  const out = new Uint8Array(jpeg.length + 4 + MARK.length);
+  out.set(jpeg.subarray(0, jpeg.length - 2), 0);
+  let i = jpeg.length - 2;
+  out.set([0xff, 0xfe, 0, MARK.length + 2], i);
+  out.set(MARK, i + 4);
+  out.set([0xff, 0xd9], i + 4 + MARK.length);
+  return out;
+}
+
+function contains(hay, needle) {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+const timeout = setTimeout(() => { console.error("smoke test timed out"); process.exit(2); }, 60000);
+const summary = {};
+
+// A refused token ends runWorker with AuthenticationError.
+try {
+  await runWorker(base, "dsw_wrong", (j) => j, { log: () => {} });
+  check(false, "a bad worker token was accepted");
+} catch (e) {
+  check(e instanceof AuthenticationError, `bad token: ${e}`);
+  summary.badToken = "refused";
+}
+
+const stop = new AbortController();
+let jobs = 0;
+let welcomed;
+const welcome = new Promise((r) => { welcomed = r; });
+const worker = runWorker(base, workerToken, async (jpeg, params) => {
+  jobs++;
+  check(typeof params === "object", "params is an object");
+  return { jpeg: mark(jpeg), timings: { encode_ms: 0.5 } };
+}, { name: "js-smoke", signal: stop.signal, log: () => {}, onWelcome: welcomed });
+await welcome;
+
+const viewer = await new Viewer(base, username).connect();
+const outputs = [];
+const streamer = await new Streamer(base, { key, onOutput: (jpeg) => outputs.push(jpeg) }).connect();
+let n = 0;
+const pushTimer = setInterval(() => streamer.sendJpeg(frames[n++ % frames.length]), 100);
+
+let got = 0;
+const events = [];
+while (got < 3) {
+  const r = await viewer.next(20000);
+  check(!r.done && !r.timedOut, `viewer stream ended early (${viewer.closeCode}) events=${JSON.stringify(events)}`);
+  if (r.value.kind === "event") { events.push(r.value.event); continue; }
+  const f = r.value.frame;
+  check(isJpeg(f.jpeg), "frame is a JPEG");
+  check(contains(f.jpeg, MARK), "frame came from the JS worker");
+  check(Number.isInteger(f.seq), "frame has a seq");
+  got++;
+}
+summary.viewerFrames = got;
+summary.viewerEvents = events.map((e) => e.type);
+clearInterval(pushTimer);
+check(streamer.sent > 0, "streamer sent frames");
+summary.streamerSent = streamer.sent;
+summary.streamerOutputs = outputs.length;
+
+const api = createApi(base);
+const info = await api.streamInfo(username);
+check(info.live === true, "stream is live");
+const latest = await api.latestJpeg(username);
+check(latest instanceof Uint8Array && contains(latest, MARK), "latest.jpg is the worker's output");
+
+const posted = await postFrame(base, key, frames[0]);
+check(posted.accepted === true, "postFrame accepted");
+try {
+  await postFrame(base, "dsk_wrong", frames[0]);
+  check(false, "a bad stream key was accepted");
+} catch (e) {
+  check(e instanceof DreamStreamError && e.status === 401, `bad key: ${e}`);
+}
+try {
+  await api.streamInfo("nobody_here_at_all");
+  check(false, "unknown user found");
+} catch (e) {
+  check(e instanceof DreamStreamError && e.status === 404, `unknown user: ${e}`);
+}
+
+const closed = await streamer.close();
+check(closed.code === 1000 || closed.code === 1005, `streamer close code ${closed.code}`);
+viewer.close();
+stop.abort();
+await worker;
+summary.jobs = jobs;
+clearTimeout(timeout);
+console.log(JSON.stringify(summary));
