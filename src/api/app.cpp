@@ -97,6 +97,7 @@ void register_routes(Router& router, App& app) {
   register_profile_routes(router, app);
   register_credits_routes(router, app);
   register_payments_routes(router, app);
+  if (app.hub && app.streams) register_streams_routes(router, app);
 }
 
 Response dispatch(const Router& router, App& app, Request& req) {

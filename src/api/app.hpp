@@ -9,6 +9,9 @@
 #include "api/router.hpp"
 #include "auth/auth_service.hpp"
 #include "domain/credits.hpp"
+#include "domain/jpeg.hpp"
+#include "live/hub.hpp"
+#include "live/stream_service.hpp"
 #include "store/database.hpp"
 #include "util/clock.hpp"
 
@@ -31,8 +34,12 @@ struct App {
   auth::AuthService& auth;
   const Clock& clock;
   ApiConfig config;
+  // Live pipeline; set by serve (absent in API-only tests).
+  live::Hub* hub = nullptr;
+  live::StreamService* streams = nullptr;
   // Buying credits; set by serve (absent: /api/config says payments are off).
   payments::PaymentService* payments = nullptr;
+  domain::JpegLimits frame_limits;
 };
 
 // Registers every resource's routes.
@@ -61,5 +68,9 @@ void register_auth_routes(Router& router, App& app);
 void register_profile_routes(Router& router, App& app);
 void register_credits_routes(Router& router, App& app);
 void register_payments_routes(Router& router, App& app);
+void register_streams_routes(Router& router, App& app);
+
+// {"type":"settings","settings":{…}}: sent live to viewers and the streamer on change.
+live::Bytes make_settings_event(const nlohmann::json& settings);
 
 }  // namespace ds::api

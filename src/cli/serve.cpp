@@ -11,6 +11,13 @@
 #include "payments/payment_service.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
+#include "live/hub.hpp"
+#include "live/stream_service.hpp"
+#include "net/live_endpoints.hpp"
+#include "worker/in_process_worker.hpp"
+
+#include <atomic>
+#include <thread>
 
 namespace ds::cli {
 
@@ -44,6 +51,15 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
   cmd->add_option("--max-credits", c.max_credits, "Largest credit purchase")->envname("DREAMSTREAM_MAX_CREDITS")->capture_default_str();
   cmd->add_option("--default-credits", c.default_credits, "Credits preselected in the buy dialog")->envname("DREAMSTREAM_DEFAULT_CREDITS")->capture_default_str();
   cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")->envname("DREAMSTREAM_BUILTIN_WORKERS")->capture_default_str();
+  cmd->add_option("--builtin-simulate-ms", c.builtin_simulate_ms, "Extra model-like latency per frame for built-in workers")->capture_default_str();
+  cmd->add_option("--worker-token", c.worker_tokens, "A token /ws/worker accepts besides those made with admin (repeatable)")
+      ->envname("DREAMSTREAM_WORKER_TOKENS")->delimiter(',');
+  cmd->add_option("--max-frame-bytes", c.max_frame_bytes, "Largest accepted camera frame")->capture_default_str();
+  cmd->add_option("--max-frame-dimension", c.max_frame_dimension, "Largest accepted frame width or height")->capture_default_str();
+  cmd->add_option("--job-timeout-ms", c.job_timeout_ms, "A worker holding a job longer loses it")->capture_default_str();
+  cmd->add_option("--grace-ms", c.grace_ms, "A live stream silent this long ends as interrupted")->capture_default_str();
+  cmd->add_option("--credits-per-hour", c.credits_per_hour, "Streaming price")->capture_default_str();
+  cmd->add_option("--min-start-cents", c.min_start_cents, "Balance needed to start a stream, in credit-cents")->capture_default_str();
 }
 
 namespace {
@@ -98,10 +114,24 @@ int run_serve(const ServeConfig& c) {
   for (auto& o : api_config.allowed_origins) {
     while (!o.empty() && o.back() == '/') o.pop_back();
   }
+  api_config.rate.cents_per_hour = c.credits_per_hour * domain::kCentsPerCredit;
   api::App app{*db, auth, clock, api_config};
   auto payments = make_payment_service(c, *db, clock);
   if (!payments) return 2;
   app.payments = payments.get();
+
+  live::HubConfig hub_config;
+  hub_config.job_timeout_ms = c.job_timeout_ms;
+  live::Hub hub(clock, hub_config);
+  live::StreamServiceConfig stream_config;
+  stream_config.rate = api_config.rate;
+  stream_config.min_start_cents = c.min_start_cents;
+  stream_config.grace_ms = c.grace_ms;
+  live::StreamService streams(*db, hub, clock, stream_config);
+  streams.recover();
+  app.hub = &hub;
+  app.streams = &streams;
+  app.frame_limits = {c.max_frame_bytes, c.max_frame_dimension};
   api::Router router;
   api::register_routes(router, app);
 
@@ -110,6 +140,35 @@ int run_serve(const ServeConfig& c) {
   options.port = port;
   options.max_body_bytes = c.max_body_bytes;
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));
+  server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
+  net::register_live_endpoints(server, app, hub, streams,
+                               {app.frame_limits, c.worker_tokens, 10});
+
+  std::vector<std::shared_ptr<worker::InProcessWorker>> builtin;
+  for (int i = 0; i < c.builtin_workers; ++i) {
+    builtin.push_back(std::make_shared<worker::InProcessWorker>(
+        hub, worker::make_cpu_backend(c.builtin_simulate_ms), "builtin-" + std::to_string(i + 1)));
+    builtin.back()->start();
+  }
+
+  // Hub ticks (deadlines, states, status) and billing ticks run off the io threads.
+  std::atomic<bool> ticking{true};
+  std::thread ticker([&] {
+    while (ticking) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      try {
+        hub.tick();
+        streams.tick();
+      } catch (const std::exception& e) {
+        spdlog::error("event=tick_failed error=\"{}\"", e.what());
+      }
+    }
+  });
+  server.on_shutdown([&] {
+    ticking = false;
+    streams.shutdown();
+  });
+
   unsigned short bound = server.start();
   if (c.public_url.empty()) {
     bool v6 = host.find(':') != std::string::npos;
@@ -121,6 +180,9 @@ int run_serve(const ServeConfig& c) {
     std::filesystem::rename(c.port_file + ".tmp", c.port_file);
   }
   server.run();
+  ticking = false;
+  ticker.join();
+  for (auto& w : builtin) w->stop();
   return 0;
 }
 

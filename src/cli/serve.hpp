@@ -17,6 +17,14 @@ struct ServeConfig {
   std::string web_dir;  // serve web/ from disk instead of the embedded copy
   std::string port_file;
   int builtin_workers = 1;
+  int builtin_simulate_ms = 0;
+  std::vector<std::string> worker_tokens;
+  std::size_t max_frame_bytes = 2 * 1024 * 1024;
+  int max_frame_dimension = 4096;
+  long long job_timeout_ms = 20'000;
+  long long grace_ms = 30'000;
+  long long credits_per_hour = 12;
+  long long min_start_cents = 100;
   // Bounds of one credit purchase (R4.1).
   long long min_credits = 1;
   long long max_credits = 1000;

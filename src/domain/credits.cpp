@@ -15,6 +15,12 @@ std::int64_t started_minutes(std::int64_t duration_ms) {
   return (duration_ms + kMsPerMinute - 1) / kMsPerMinute;
 }
 
+std::int64_t billable_minutes(std::int64_t first_frame_ms, std::int64_t last_frame_ms) {
+  if (first_frame_ms <= 0) return 0;
+  auto m = started_minutes(last_frame_ms - first_frame_ms);
+  return m < 1 ? 1 : m;
+}
+
 std::string format_credits(std::int64_t cents) {
   bool negative = cents < 0;
   std::uint64_t abs = negative ? static_cast<std::uint64_t>(-(cents + 1)) + 1

@@ -23,6 +23,10 @@ std::int64_t remaining_minutes(std::int64_t balance_cents, const BillingRate& ra
 // Started minutes for a duration: 0 ms → 0, 1..60000 ms → 1, 60001..120000 → 2, ...
 std::int64_t started_minutes(std::int64_t duration_ms);
 
+// Minutes a stream owes: the first frame opens minute 1, and each further started minute in
+// which frames still arrive adds one (2 s → 1, 60 s → 1, 64 s → 2). 0 before any frame.
+std::int64_t billable_minutes(std::int64_t first_frame_ms, std::int64_t last_frame_ms);
+
 // "12.00"-style rendering of credit-cents (sign kept).
 std::string format_credits(std::int64_t cents);
 

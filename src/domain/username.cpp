@@ -12,6 +12,10 @@ std::optional<std::string> canonical_username(std::string_view raw) {
     if (!ok) return std::nullopt;
     out.push_back(c);
   }
+  // Names that would shadow fixed routes under /api/streams/.
+  for (const char* reserved : {"sessions", "settings", "live", "start", "stop"}) {
+    if (out == reserved) return std::nullopt;
+  }
   return out;
 }
 

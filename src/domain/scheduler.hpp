@@ -1,0 +1,62 @@
+// Fair stream scheduling policy (R1.3): the stream whose frame has waited longest goes first,
+// so no stream waits while another gets two turns. Pure: time is passed in.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace ds::domain {
+
+class FairScheduler {
+ public:
+  using StreamId = std::int64_t;
+
+  // A stream has a frame ready; it queues from now unless it is already queued (a replaced
+  // frame keeps its stream's place in line).
+  void ready(StreamId id, std::int64_t now_ms);
+  // Removes a stream from the line (stream ended).
+  void remove(StreamId id);
+  // The stream that has waited longest, taken out of the line.
+  std::optional<StreamId> next();
+  bool empty() const { return queue_.empty(); }
+  std::size_t size() const { return queue_.size(); }
+
+ private:
+  std::map<std::pair<std::int64_t, std::uint64_t>, StreamId> queue_;  // (since, tie-break) → id
+  std::unordered_map<StreamId, std::pair<std::int64_t, std::uint64_t>> position_;
+  std::uint64_t counter_ = 0;
+};
+
+// In-flight jobs: which worker holds which frame, and until when.
+class JobTable {
+ public:
+  struct Job {
+    std::uint64_t job_id = 0;
+    std::int64_t worker_id = 0;
+    std::int64_t stream_id = 0;
+    std::uint64_t seq = 0;
+    std::int64_t captured_ms = 0;
+    std::int64_t sent_ms = 0;
+    std::int64_t deadline_ms = 0;
+  };
+
+  // Records a job (its job_id is assigned here) and returns it.
+  Job add(Job job);
+  // The job, removed, when worker_id holds job_id; nullopt for a job it does not hold.
+  std::optional<Job> complete(std::int64_t worker_id, std::uint64_t job_id);
+  // Removes and returns every job whose deadline has passed.
+  std::vector<Job> expire(std::int64_t now_ms);
+  // Removes and returns the job of a worker that went away.
+  std::optional<Job> drop_worker(std::int64_t worker_id);
+  std::size_t size() const { return jobs_.size(); }
+
+ private:
+  std::unordered_map<std::uint64_t, Job> jobs_;
+  std::uint64_t next_id_ = 1;
+};
+
+}  // namespace ds::domain

@@ -1,0 +1,190 @@
+// Streams in flight: per-stream mailboxes, the worker pool and fair scheduler, fan-out to
+// viewers, viewer counts and live processing figures. Thread-safe; never blocks on I/O.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/mailbox.hpp"
+#include "domain/scheduler.hpp"
+#include "live/peer.hpp"
+#include "util/clock.hpp"
+
+namespace ds::live {
+
+struct StyleParams {
+  std::string prompt;
+  double strength = 0.6;
+  std::int64_t seed = 0;
+};
+
+struct StreamOpen {
+  long long session_id = 0;
+  long long user_id = 0;
+  std::string username;
+  std::string display_name;
+  StyleParams style;
+};
+
+struct HubConfig {
+  std::int64_t job_timeout_ms = 20'000;
+  // Live but no processed frame for this long: viewers are told "waiting for the model".
+  std::int64_t waiting_after_ms = 6'000;
+  std::int64_t status_interval_ms = 1'000;
+};
+
+// What the rest of the system may read about one open stream.
+struct StreamSnapshot {
+  long long session_id = 0;
+  long long user_id = 0;
+  std::string username;
+  std::string display_name;
+  std::string state;  // waiting | live
+  int viewers = 0;
+  int max_viewers = 0;
+  std::int64_t opened_ms = 0;
+  std::int64_t first_frame_ms = 0;  // 0 until the first frame
+  std::int64_t last_frame_ms = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_dropped = 0;
+  std::uint64_t frames_out = 0;
+  double fps_in = 0;
+  double fps_out = 0;
+  double model_ms = 0;
+  std::int64_t frame_age_ms = 0;
+  bool has_ingest = false;
+  StyleParams style;
+};
+
+enum class ResultOutcome { kShown, kStale, kStreamGone, kUnknownJob };
+
+struct FrameAccepted {
+  std::uint64_t seq = 0;
+  bool first = false;
+};
+
+class Hub {
+ public:
+  Hub(const Clock& clock, HubConfig config = {});
+
+  // Streams. open_stream fails (false) when the username already has an open stream.
+  bool open_stream(const StreamOpen& info);
+  // Ends the stream: the streamer gets {"type":"ended"} and is closed with code 4002,
+  // viewers get state "ended". Returns the final snapshot.
+  std::optional<StreamSnapshot> close_stream(const std::string& username, const std::string& reason,
+                                             const std::string& message);
+  void set_style(const std::string& username, const StyleParams& style);
+  // Extra fields merged into the streamer's status messages (balance, remaining minutes).
+  void set_status_extra(const std::string& username, nlohmann::json extra);
+  // Sends a text event to the streamer of username (if connected).
+  void notify_streamer(const std::string& username, Bytes text);
+  // Sends a text event to every viewer and the streamer of username.
+  void broadcast_text(const std::string& username, Bytes text);
+
+  // Ingest. attach returns the replaced older connection (closed by the hub with 4001), or
+  // false when no stream is open for username.
+  bool attach_ingest(const std::string& username, std::shared_ptr<Peer> peer);
+  void detach_ingest(const std::string& username, const Peer* peer);
+  // A validated JPEG; nullopt when no stream is open.
+  std::optional<FrameAccepted> push_frame(const std::string& username, Bytes jpeg);
+
+  // Viewers: sent the current state, count and latest frame at once.
+  void add_viewer(const std::string& username, std::shared_ptr<Peer> peer);
+  void remove_viewer(const std::string& username, const Peer* peer);
+
+  // Workers.
+  std::int64_t add_worker(std::shared_ptr<Peer> peer, std::string name);
+  void remove_worker(std::int64_t worker_id);
+  ResultOutcome on_result(std::int64_t worker_id, const std::string& job_id, Bytes jpeg,
+                          const nlohmann::json& timings);
+  // The worker could not process its job: it becomes free, the stream carries on.
+  bool on_worker_error(std::int64_t worker_id, const std::string& job_id);
+
+  // Deadlines, state changes, viewer counts and status messages. Call a few times a second.
+  void tick();
+
+  std::optional<StreamSnapshot> snapshot(const std::string& username);
+  std::vector<StreamSnapshot> snapshots();
+  Bytes latest_output(const std::string& username);
+  int viewer_count(const std::string& username);
+  struct WorkerCounts {
+    int total = 0;
+    int busy = 0;
+  };
+  WorkerCounts worker_counts();
+
+ private:
+  struct Active {
+    StreamOpen info;
+    domain::FrameMailbox mailbox;
+    std::uint64_t next_seq = 1;
+    std::uint64_t last_shown_seq = 0;
+    std::shared_ptr<Peer> ingest;
+    std::int64_t opened_ms = 0;
+    std::int64_t first_frame_ms = 0;
+    std::int64_t last_frame_ms = 0;
+    std::int64_t last_output_ms = 0;
+    std::int64_t last_output_captured_ms = 0;
+    std::uint64_t frames_in = 0;
+    std::uint64_t frames_out = 0;
+    double model_ms = 0;
+    // For per-second rates, sampled at each status message.
+    std::int64_t rate_at_ms = 0;
+    std::uint64_t rate_in = 0;
+    std::uint64_t rate_out = 0;
+    double fps_in = 0;
+    double fps_out = 0;
+    std::int64_t last_status_ms = 0;
+    int max_viewers = 0;
+    nlohmann::json status_extra = nlohmann::json::object();
+  };
+  struct Channel {
+    std::vector<std::shared_ptr<Peer>> viewers;
+    std::optional<Active> stream;
+    std::string sent_state;  // last state broadcast to viewers
+    int sent_viewers = -1;
+    Bytes latest_output;
+    Bytes latest_meta;
+  };
+  struct Worker {
+    std::shared_ptr<Peer> peer;
+    std::string name;
+    std::uint64_t job_id = 0;  // 0 when idle
+  };
+  struct Send {
+    std::shared_ptr<Peer> peer;
+    Bytes meta;
+    Bytes jpeg;
+  };
+
+  std::string state_of(const Active& a, std::int64_t now) const;
+  StreamSnapshot snapshot_of(const Channel& c, const Active& a, std::int64_t now) const;
+  Channel* channel_of_session(long long session_id);
+  // Hands waiting frames to idle workers; the caller sends the returned jobs after unlocking.
+  void dispatch(std::int64_t now, std::vector<Send>& out);
+  void gc_channel(const std::string& username);
+
+  const Clock& clock_;
+  HubConfig config_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Channel> channels_;
+  std::unordered_map<long long, std::string> session_names_;
+  std::map<std::int64_t, Worker> workers_;
+  std::deque<std::int64_t> idle_;  // longest idle first
+  std::int64_t next_worker_id_ = 1;
+  domain::FairScheduler scheduler_;
+  domain::JobTable jobs_;
+};
+
+Bytes state_event(const std::string& state);
+Bytes viewers_event(int count);
+
+}  // namespace ds::live

@@ -1,0 +1,25 @@
+// A connected party the live layer sends to (viewer, streamer, worker). Implemented by net's
+// WebSocket and MJPEG sessions and by in-process workers; every method only queues and returns.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace ds::live {
+
+using Bytes = std::shared_ptr<const std::string>;
+
+inline Bytes make_bytes(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+
+class Peer {
+ public:
+  virtual ~Peer() = default;
+  virtual void send_text(Bytes text) = 0;
+  // A text header plus a binary JPEG, sent back to back. With replaceable set, a pair still
+  // waiting to be sent is replaced by this one (latest wins), so at most two frames are held:
+  // the one being written and the newest.
+  virtual void send_frame(Bytes meta, Bytes jpeg, bool replaceable) = 0;
+  virtual void close(int code, std::string reason) = 0;
+};
+
+}  // namespace ds::live

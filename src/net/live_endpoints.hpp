@@ -1,0 +1,24 @@
+// The live WebSocket and streaming endpoints: /ws/ingest, /ws/watch/<name>, /ws/worker and
+// /u/<name>/stream.mjpeg, wired to the hub.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "domain/jpeg.hpp"
+#include "live/hub.hpp"
+#include "live/stream_service.hpp"
+#include "net/server.hpp"
+
+namespace ds::net {
+
+struct LiveEndpointsConfig {
+  domain::JpegLimits frame_limits;
+  std::vector<std::string> worker_tokens;  // accepted besides those in the database
+  int max_bad_frames_in_a_row = 10;
+};
+
+void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,
+                             live::StreamService& streams, LiveEndpointsConfig config);
+
+}  // namespace ds::net

@@ -1,0 +1,93 @@
+#include "net/mjpeg_session.hpp"
+
+namespace ds::net {
+
+namespace {
+
+constexpr const char* kBoundary = "dreamstreamframe";
+
+}  // namespace
+
+MjpegSession::MjpegSession(beast::tcp_stream&& stream, std::function<void(MjpegSession&)> on_closed)
+    : stream_(std::move(stream)), on_closed_(std::move(on_closed)) {}
+
+void MjpegSession::start(unsigned http_version) {
+  http::response<http::empty_body> res{http::status::ok, http_version};
+  res.set(http::field::server, "dreamstream");
+  res.set(http::field::content_type, std::string("multipart/x-mixed-replace; boundary=") + kBoundary);
+  res.set(http::field::cache_control, "no-store");
+  res.set(http::field::connection, "close");
+  apply_security_headers(res);
+  std::ostringstream os;
+  os << res.base();
+  head_ = os.str();
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    self->started_ = true;
+    self->watch_for_disconnect();
+    self->do_write();
+  });
+}
+
+void MjpegSession::watch_for_disconnect() {
+  // The client never sends anything after the request; a completed read means it went away.
+  stream_.expires_never();
+  stream_.async_read_some(asio::buffer(&read_byte_, 1),
+                          [self = shared_from_this()](beast::error_code, std::size_t) { self->closed(); });
+}
+
+void MjpegSession::send_frame(live::Bytes, live::Bytes jpeg, bool) {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), jpeg = std::move(jpeg)]() mutable {
+    if (self->closed_) return;
+    self->latest_ = std::move(jpeg);
+    self->do_write();
+  });
+}
+
+void MjpegSession::close(int, std::string) {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ec;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    self->closed();
+  });
+}
+
+void MjpegSession::do_write() {
+  if (!started_ || closed_ || writing_) return;
+  if (!head_.empty()) {
+    part_header_ = std::move(head_);
+    head_.clear();
+    writing_ = std::make_shared<const std::string>();
+    asio::async_write(stream_.socket(), asio::buffer(part_header_),
+                      beast::bind_front_handler(&MjpegSession::on_write, shared_from_this()));
+    return;
+  }
+  if (!latest_) return;
+  writing_ = std::move(latest_);
+  latest_.reset();
+  part_header_ = std::string("--") + kBoundary + "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                 std::to_string(writing_->size()) + "\r\n\r\n";
+  static const std::string kCrlf = "\r\n";
+  std::array<asio::const_buffer, 3> bufs{asio::buffer(part_header_), asio::buffer(*writing_),
+                                         asio::buffer(kCrlf)};
+  asio::async_write(stream_.socket(), bufs,
+                    beast::bind_front_handler(&MjpegSession::on_write, shared_from_this()));
+}
+
+void MjpegSession::on_write(beast::error_code ec, std::size_t) {
+  writing_.reset();
+  if (ec) {
+    fail(ec, "mjpeg_write");
+    return closed();
+  }
+  do_write();
+}
+
+void MjpegSession::closed() {
+  if (closed_) return;
+  closed_ = true;
+  latest_.reset();
+  if (on_closed_) on_closed_(*this);
+  on_closed_ = nullptr;
+}
+
+}  // namespace ds::net

@@ -1,0 +1,41 @@
+// GET /u/<name>/stream.mjpeg: a multipart/x-mixed-replace response that never ends, fed by the
+// hub like any viewer (one frame writing, the newest waiting).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "live/peer.hpp"
+#include "net/server.hpp"
+
+namespace ds::net {
+
+class MjpegSession : public live::Peer, public std::enable_shared_from_this<MjpegSession> {
+ public:
+  MjpegSession(beast::tcp_stream&& stream, std::function<void(MjpegSession&)> on_closed);
+
+  void start(unsigned http_version);
+
+  void send_text(live::Bytes) override {}
+  void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;
+  void close(int code, std::string reason) override;
+
+ private:
+  void do_write();
+  void on_write(beast::error_code ec, std::size_t bytes);
+  void watch_for_disconnect();
+  void closed();
+
+  beast::tcp_stream stream_;
+  std::function<void(MjpegSession&)> on_closed_;
+  std::string head_;
+  std::string part_header_;
+  live::Bytes writing_;
+  live::Bytes latest_;
+  char read_byte_ = 0;
+  bool started_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace ds::net

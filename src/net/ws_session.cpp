@@ -1,0 +1,167 @@
+#include "net/ws_session.hpp"
+
+namespace ds::net {
+
+namespace websocket = beast::websocket;
+
+namespace {
+
+// Status and chat text is small; past this many queued messages a client is not reading and
+// the oldest are dropped rather than growing memory.
+constexpr std::size_t kMaxQueuedTexts = 256;
+
+}  // namespace
+
+WsSession::WsSession(beast::tcp_stream&& stream, std::size_t max_message_bytes)
+    : ws_(std::move(stream)) {
+  ws_.read_message_max(max_message_bytes);
+  ws_.auto_fragment(false);
+  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::server, "dreamstream");
+  }));
+}
+
+WsSession::~WsSession() = default;
+
+void WsSession::accept(HttpRequest&& req, Handlers handlers) {
+  // May be called from any thread (e.g. after an auth lookup on the blocking pool).
+  asio::dispatch(ws_.get_executor(), [self = shared_from_this(), req = std::move(req),
+                                      handlers = std::move(handlers)]() mutable {
+    self->handlers_ = std::move(handlers);
+    auto r = std::make_shared<HttpRequest>(std::move(req));
+    self->ws_.async_accept(*r, [self, r](beast::error_code ec) { self->on_accept(ec); });
+  });
+}
+
+void WsSession::on_accept(beast::error_code ec) {
+  if (ec) {
+    fail(ec, "ws_accept");
+    return;
+  }
+  open_ = true;
+  if (handlers_.on_open) handlers_.on_open(*this);
+  do_read();
+  do_write();
+}
+
+void WsSession::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+}
+
+void WsSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (ec == websocket::error::message_too_big) {
+      close_pending_.emplace(1009, "message too big");
+    }
+    fail(ec, "ws_read");
+    return closed();
+  }
+  std::string data = beast::buffers_to_string(buffer_.data());
+  buffer_.consume(buffer_.size());
+  bool binary = ws_.got_binary();
+  if (handlers_.on_message) handlers_.on_message(*this, binary, std::move(data));
+  if (!closed_) do_read();
+}
+
+void WsSession::closed() {
+  if (closed_) return;
+  closed_ = true;
+  texts_.clear();
+  pairs_.clear();
+  latest_.reset();
+  if (handlers_.on_closed) handlers_.on_closed(*this);
+  handlers_ = {};  // break reference cycles through captured state
+}
+
+void WsSession::send_text(live::Bytes text) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+    self->enqueue_text(std::move(text));
+  });
+}
+
+void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), p = Pair{std::move(meta), std::move(jpeg)},
+                                  replaceable]() mutable {
+    self->enqueue_frame(std::move(p), replaceable);
+  });
+}
+
+void WsSession::close(int code, std::string reason) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+    if (self->closed_ || self->close_pending_) return;
+    self->close_pending_.emplace(code, std::move(reason));
+    self->pairs_.clear();
+    self->latest_.reset();
+    if (self->open_) self->do_write();
+  });
+}
+
+void WsSession::enqueue_text(live::Bytes text) {
+  if (closed_ || close_pending_) return;
+  if (texts_.size() >= kMaxQueuedTexts) texts_.pop_front();
+  texts_.push_back(std::move(text));
+  if (open_) do_write();
+}
+
+void WsSession::enqueue_frame(Pair pair, bool replaceable) {
+  if (closed_ || close_pending_) return;
+  if (replaceable) {
+    latest_ = std::move(pair);  // a pending older frame is dropped here: latest wins
+  } else {
+    pairs_.push_back(std::move(pair));
+  }
+  if (open_) do_write();
+}
+
+void WsSession::do_write() {
+  if (writing_ || closed_) return;
+  if (tail_) {
+    writing_ = Out{std::move(*tail_), true};
+    tail_.reset();
+  } else if (!texts_.empty()) {
+    writing_ = Out{std::move(texts_.front()), false};
+    texts_.pop_front();
+  } else if (!pairs_.empty() || latest_) {
+    Pair p;
+    if (!pairs_.empty()) {
+      p = std::move(pairs_.front());
+      pairs_.pop_front();
+    } else {
+      p = std::move(*latest_);
+      latest_.reset();
+    }
+    if (p.meta) {
+      writing_ = Out{std::move(p.meta), false};
+      tail_ = std::move(p.jpeg);
+    } else {
+      writing_ = Out{std::move(p.jpeg), true};
+    }
+  } else if (close_pending_) {
+    auto [code, reason] = *close_pending_;
+    websocket::close_reason cr;
+    cr.code = static_cast<std::uint16_t>(code);
+    cr.reason = reason;
+    ws_.async_close(cr, [self = shared_from_this()](beast::error_code) { self->closed(); });
+    closed_ = true;
+    if (handlers_.on_closed) handlers_.on_closed(*this);
+    handlers_ = {};
+    return;
+  } else {
+    return;
+  }
+  ws_.binary(writing_->binary);
+  ws_.async_write(asio::buffer(*writing_->data),
+                  beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+}
+
+void WsSession::on_write(beast::error_code ec, std::size_t) {
+  writing_.reset();
+  if (ec) {
+    fail(ec, "ws_write");
+    return closed();
+  }
+  do_write();
+}
+
+}  // namespace ds::net

@@ -1,0 +1,77 @@
+// A WebSocket connection the live layer can send to: one write in flight, bounded queues,
+// frames latest-wins. Role logic (ingest, watch, worker) plugs in through Handlers.
+#pragma once
+
+#include <boost/beast/websocket.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "live/peer.hpp"
+#include "net/server.hpp"
+
+namespace ds::net {
+
+class WsSession : public live::Peer, public std::enable_shared_from_this<WsSession> {
+ public:
+  struct Handlers {
+    std::function<void(WsSession&)> on_open;
+    std::function<void(WsSession&, bool binary, std::string&& data)> on_message;
+    std::function<void(WsSession&)> on_closed;
+  };
+
+  WsSession(beast::tcp_stream&& stream, std::size_t max_message_bytes);
+  ~WsSession() override;
+
+  // Completes the upgrade, then calls on_open and starts reading.
+  void accept(HttpRequest&& req, Handlers handlers);
+
+  void send_text(live::Bytes text) override;
+  void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;
+  // Flushes queued text (so a final reason reaches the client), then closes.
+  void close(int code, std::string reason) override;
+
+  std::string remote_addr;
+  // Per-role state set by handlers (the strand serialises access).
+  std::string username;
+  long long user_id = 0;
+  std::int64_t worker_id = 0;
+  std::string pending_result;  // worker: text header awaiting its binary
+  int bad_messages = 0;
+
+ private:
+  struct Pair {
+    live::Bytes meta;
+    live::Bytes jpeg;
+  };
+  struct Out {
+    live::Bytes data;
+    bool binary = false;
+  };
+
+  void on_accept(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void enqueue_text(live::Bytes text);
+  void enqueue_frame(Pair pair, bool replaceable);
+  void do_write();
+  void on_write(beast::error_code ec, std::size_t bytes);
+  void closed();
+
+  beast::websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  Handlers handlers_;
+  std::deque<live::Bytes> texts_;
+  std::deque<Pair> pairs_;         // not replaceable (worker jobs)
+  std::optional<Pair> latest_;     // replaceable: the newest frame only
+  std::optional<live::Bytes> tail_;  // binary half of a pair whose text half is being written
+  std::optional<Out> writing_;
+  std::optional<std::pair<int, std::string>> close_pending_;
+  bool open_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace ds::net
