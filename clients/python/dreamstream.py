@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import random
+import select
 import socket
 import ssl
 import struct
@@ -381,21 +382,36 @@ class WebSocket:
         return self._closed or self._close_received
 
     # -- receiving ---------------------------------------------------------------------------
+    def _wait_readable(self, deadline):
+        """Waits until the socket has data, or raises TimeoutError. The socket itself stays
+        blocking: a socket timeout would also cut short a send on another thread."""
+        if deadline is None:
+            return
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("WebSocket receive timed out")
+        try:
+            if hasattr(select, "poll"):
+                p = select.poll()
+                p.register(self.sock, select.POLLIN | select.POLLPRI)
+                ready = p.poll(left * 1000.0)
+            else:
+                ready = select.select([self.sock], [], [], left)[0]
+        except (OSError, ValueError) as e:  # closed under us
+            self._abort()
+            raise ConnectionClosed(self.close_code or 1006, self.close_reason or str(e)) from e
+        if not ready:
+            raise TimeoutError("WebSocket receive timed out")
+
     def _fill(self, n, deadline):
         """Reads until the buffer holds n bytes. Data read stays buffered on timeout, so a
         timeout never loses a frame boundary."""
         while len(self._buf) < n:
-            if deadline is None:
-                self.sock.settimeout(None)
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("WebSocket receive timed out")
-                self.sock.settimeout(left)
+            self._wait_readable(deadline)
             try:
                 chunk = self.sock.recv(max(65536, n - len(self._buf)))
-            except socket.timeout:
-                raise TimeoutError("WebSocket receive timed out") from None
             except OSError as e:
                 self._abort()
                 self.close_code = self.close_code or 1006
@@ -681,6 +697,7 @@ class Streamer:
         self.events = collections.deque(maxlen=max_events)
         self._cond = threading.Condition()
         self._slot = None
+        self._inflight = False
         self._stopping = False
         self._threads = []
         self.closed = threading.Event()
@@ -713,13 +730,17 @@ class Streamer:
                 if self._slot is None:
                     return
                 frame, self._slot = self._slot, None
-                self._cond.notify_all()
+                self._inflight = True
             try:
                 self.ws.send_binary(frame)
             except WebSocketError:
-                self.closed.set()
+                with self._cond:
+                    self._inflight = False
+                    self.closed.set()
+                    self._cond.notify_all()
                 return
             with self._cond:
+                self._inflight = False
                 self.sent += 1
                 self._cond.notify_all()
 
@@ -755,15 +776,15 @@ class Streamer:
                 self._cond.notify_all()
 
     def flush(self, timeout=10.0):
-        """Waits until the waiting frame (if any) went out. Returns True when it did."""
+        """Waits until every queued frame went out. Returns True when they did."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._slot is not None and not self.closed.is_set():
+            while (self._slot is not None or self._inflight) and not self.closed.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
-            return self._slot is None
+            return self._slot is None and not self._inflight
 
     def wait_status(self, predicate=lambda s: True, timeout=10.0):
         """Waits for a status message that satisfies predicate; returns it or None."""

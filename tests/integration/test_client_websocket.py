@@ -69,7 +69,7 @@ class Peer:
         assert b1 & 0x80, "client frames must be masked"
         self._need(pos + 4 + n)
         key = self.buf[pos:pos + 4]
-        data = bytes(b ^ key[i % 4] for i, b in enumerate(self.buf[pos + 4:pos + 4 + n]))
+        data = ds._mask(self.buf[pos + 4:pos + 4 + n], key)  # XOR is its own inverse
         self.buf = self.buf[pos + 4 + n:]
         return bool(b0 & 0x80), b0 & 0x0F, data
 
@@ -286,6 +286,36 @@ class WebSocketClientTest(unittest.TestCase):
         with self.assertRaises(ds.ProtocolError):
             ws.recv(timeout=5)
         self.assertEqual(ws.close_code, 1009)
+
+    def test_streamer_drops_locally_when_the_socket_is_backed_up(self):
+        release = threading.Event()
+        got = []
+
+        def script(peer):
+            release.wait(20)  # read nothing until the client has queued everything
+            while True:
+                fin, op, data = peer.read_frame()
+                if op == 0x8:
+                    peer.send(frame(0x8, data))
+                    return
+                got.append(len(data))
+
+        s = self.serve(script)
+        streamer = ds.Streamer("http://127.0.0.1:%d" % s.port, "dsk_x").connect()
+        big = b"\xff\xd8" + b"\x00" * (4 * 1024 * 1024) + b"\xff\xd9"
+        for _ in range(20):
+            self.assertTrue(streamer.send_jpeg(big))
+            time.sleep(0.01)
+        self.assertGreaterEqual(streamer.dropped, 10, "frames piled up instead of being replaced")
+        release.set()
+        self.assertTrue(streamer.flush(20))
+        streamer.close()
+        self.assertTrue(streamer.closed.is_set())
+        self.assertEqual(streamer.close_code, 1000)
+        self.assertEqual(streamer.sent + streamer.dropped, 20)
+        self.assertEqual(len(got), streamer.sent)
+        self.assertEqual(s.requests[0]["headers"]["authorization"], "Bearer dsk_x")
+        self.assertTrue(s.requests[0]["line"].startswith("GET /ws/ingest "))
 
     def test_url_forms(self):
         self.assertEqual(ds._split_url("http://h:81/a?b=1"), (False, "h", 81, "/a?b=1"))

@@ -1,0 +1,60 @@
+"""The JavaScript client (clients/js/dreamstream.js) against the real server, through Node.
+
+clients/js/test/smoke.mjs runs a JS worker, a Streamer and a Viewer and checks that frames go
+round; skipped when Node (>= 20 with --experimental-websocket, or >= 22) is not installed.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from harness import ServerTestCase, register
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SMOKE = os.path.normpath(os.path.join(HERE, "..", "..", "clients", "js", "test", "smoke.mjs"))
+FIXTURES = os.path.join(HERE, "fixtures")
+WORKER_TOKEN = "dsw_jstesttoken_0123456789abcdef"
+
+
+def node_command():
+    node = shutil.which("node")
+    if not node:
+        return None
+    out = subprocess.run([node, "-e", "console.log(typeof WebSocket)"], capture_output=True, text=True)
+    if out.stdout.strip() == "function":
+        return [node]
+    out = subprocess.run([node, "--experimental-websocket", "-e", "console.log(typeof WebSocket)"],
+                         capture_output=True, text=True)
+    if out.stdout.strip() == "function":
+        return [node, "--experimental-websocket"]
+    return None
+
+
+NODE = node_command()
+
+
+@unittest.skipIf(NODE is None, "Node with a WebSocket implementation is not installed")
+class TestJsClient(ServerTestCase):
+    server_args = ["--builtin-workers", "0", "--worker-token", WORKER_TOKEN]
+
+    def test_smoke(self):
+        c = self.client()
+        user = register(c)
+        st, _, body = c.post("/api/me/stream-key")
+        self.assertEqual(st, 201, body)
+        out = subprocess.run(NODE + [SMOKE, self.server.url, user["username"], body["stream_key"],
+                                     WORKER_TOKEN, FIXTURES],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        self.assertEqual(summary["badToken"], "refused")
+        self.assertGreaterEqual(summary["viewerFrames"], 3)
+        self.assertGreaterEqual(summary["jobs"], 3)
+        self.assertGreater(summary["streamerSent"], 0)
+        self.assertNotIn(WORKER_TOKEN, out.stdout + out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
