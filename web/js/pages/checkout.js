@@ -88,6 +88,7 @@ async function confirm(sessionId) {
     const status = String(r?.status || '').toLowerCase();
     if (kPaid.has(status)) return paid(r);
     if (status === 'expired' || status === 'canceled' || status === 'cancelled') return cancelled();
+    if (status === 'failed') return failed('The payment did not go through, so no credits were added. You can try again.');
     if (!kPending.has(status) && r?.balance_cents !== undefined && r?.credits) return paid(r);
     pending();
     await new Promise((res) => setTimeout(res, kPollMs));

@@ -22,12 +22,36 @@ function humanKey(k) {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
-function formatReceiptValue(k, v) {
-  if (typeof v === 'boolean') return v ? 'yes' : 'no';
-  if (k === 'currency') return String(v).toUpperCase();
-  if (/(_ms|_at)$/.test(k) && typeof v === 'number') return formatDate(v > 1e11 ? v : v * 1000);
-  if (/(^amount|_cents$|amount_total|amount_subtotal)/.test(k) && typeof v === 'number') return formatEuro(v);
-  return String(v);
+// Known receipt fields with their labels; anything else is shown generically.
+const kReceiptFields = {
+  amount_eur: ['Amount paid', (v) => formatEuro(Math.round(parseFloat(v) * 100))],
+  amount_total: ['Amount paid', (v) => formatEuro(v)],
+  currency: ['Currency', (v) => String(v).toUpperCase()],
+  credits: ['Credits bought', (v) => String(v)],
+};
+// Already shown in the details section.
+const kSkip = new Set(['date_ms', 'stripe_payment_intent', 'stripe_checkout_session']);
+
+function receiptRows(receipt) {
+  return Object.entries(receipt)
+    .filter(([k, v]) => !kSkip.has(k) && v !== null && typeof v !== 'object')
+    .map(([k, v]) => {
+      const known = kReceiptFields[k];
+      if (known) return [known[0], known[1](v)];
+      if (typeof v === 'boolean') return [humanKey(k), v ? 'yes' : 'no'];
+      if (/_ms$/.test(k) && typeof v === 'number') return [humanKey(k), formatDate(v)];
+      return [humanKey(k), String(v)];
+    });
+}
+
+function paidCentsOf(receipt) {
+  if (!receipt) return null;
+  if (typeof receipt.amount_total === 'number') return receipt.amount_total;
+  if (receipt.amount_eur !== undefined && receipt.amount_eur !== null) {
+    const n = parseFloat(receipt.amount_eur);
+    if (Number.isFinite(n)) return Math.round(n * 100);
+  }
+  return null;
 }
 
 function kv(rows) {
@@ -43,7 +67,7 @@ function render(entry, user) {
   const receipt = entry.receipt || tx.receipt || null;
   const cents = Number(tx.amount_cents || 0);
   const isPurchase = tx.kind === 'purchase';
-  const paidCents = receipt?.amount_total ?? receipt?.amount_total_cents ?? (isPurchase ? cents : null);
+  const paidCents = paidCentsOf(receipt) ?? (isPurchase ? cents : null);
   document.title = `Receipt ${tx.id} · DreamStream`;
 
   const details = [
@@ -55,11 +79,7 @@ function render(entry, user) {
     ['Stripe checkout session', tx.stripe_checkout_session],
     ['Stripe payment', tx.stripe_payment_intent],
   ];
-  const extra = receipt
-    ? Object.entries(receipt)
-        .filter(([, v]) => v === null || typeof v !== 'object')
-        .map(([k, v]) => [humanKey(k), v === null ? null : formatReceiptValue(k, v)])
-    : [];
+  const extra = receipt ? receiptRows(receipt) : [];
 
   box.replaceChildren(
     h(
