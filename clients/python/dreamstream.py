@@ -1088,9 +1088,7 @@ def _cmd_push(args):
                 break
             with open(path, "rb") as f:
                 if not streamer.send_jpeg(f.read()):
-                    print("closed by server: %s %s" % (streamer.close_code, streamer.close_reason),
-                          file=sys.stderr)
-                    return 1
+                    return _push_closed(streamer)
             n += 1
             now = time.monotonic()
             if now - last_print >= 2.0 and streamer.status:
@@ -1103,12 +1101,19 @@ def _cmd_push(args):
             time.sleep(max(0.0, next_t - time.monotonic()))
     except KeyboardInterrupt:
         pass
+    streamer.flush(10.0)
     if streamer.closed.is_set():
-        print("closed by server: %s %s" % (streamer.close_code, streamer.close_reason), file=sys.stderr)
-        return 1
+        return _push_closed(streamer)
     streamer.close()
     print("done: sent %d, dropped locally %d" % (streamer.sent, streamer.dropped))
     return 0
+
+
+def _push_closed(streamer):
+    streamer.closed.wait(5.0)
+    print("closed by server: %s %s" % (streamer.close_code, streamer.close_reason), file=sys.stderr)
+    # A refused key or origin is an authentication failure, like a refused upgrade.
+    return 3 if streamer.close_code in (4401, 4403) else 1
 
 
 def _cmd_worker(args):

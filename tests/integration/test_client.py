@@ -284,7 +284,8 @@ class TestClientWithBuiltinWorker(ClientTestBase):
         bad = subprocess.run([sys.executable, CLIENT_PY, "push", "--server", self.server.url,
                               "--key", "dsk_wrong", "--dir", FIXTURES, "--count", "3"],
                              capture_output=True, text=True, timeout=60)
-        self.assertNotEqual(bad.returncode, 0, bad.stdout + bad.stderr)
+        self.assertEqual(bad.returncode, 3, bad.stdout + bad.stderr)
+        self.assertIn("4401", bad.stderr)
 
 
 class TestPythonWorker(ClientTestBase):
@@ -416,6 +417,42 @@ class TestPythonWorker(ClientTestBase):
         out = subprocess.run([sys.executable, CLIENT_PY, "worker", "--server", self.server.url,
                               "--token", "dsw_nope"], capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 3, out.stdout + out.stderr)
+
+
+class TestDiffusersExample(unittest.TestCase):
+    """The SD-Turbo example without a GPU: its parameter mapping, and a clear message when
+    torch / diffusers are missing."""
+
+    EXAMPLE = os.path.join(os.path.dirname(CLIENT_PY), "examples", "diffusers_worker.py")
+
+    def load(self):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("diffusers_worker", self.EXAMPLE)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)  # must not import torch at module level
+        return mod
+
+    def test_plan_runs_at_least_one_step(self):
+        mod = self.load()
+        for i in range(0, 101):
+            for steps in (1, 2, 4):
+                prompt, strength, n, seed = mod.plan({"strength": i / 100, "steps": steps, "seed": 7})
+                self.assertGreaterEqual(int(n * strength), 1, (i, steps, n))
+                self.assertGreaterEqual(n, steps)
+                self.assertTrue(0.05 <= strength <= 1.0)
+        self.assertEqual(mod.plan({"prompt": " watercolour ", "seed": -1})[0], "watercolour")
+        self.assertEqual(mod.plan({})[0], mod.DEFAULT_PROMPT)
+        self.assertEqual(mod.plan({"strength": "x", "steps": None, "seed": "y"})[1:], (0.5, 2, 0))
+
+    def test_missing_packages_message(self):
+        import importlib.util
+        if importlib.util.find_spec("torch") and importlib.util.find_spec("diffusers"):
+            self.skipTest("torch and diffusers are installed")
+        out = subprocess.run([sys.executable, self.EXAMPLE, "--server", "http://127.0.0.1:9",
+                              "--token", "dsw_x"], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("missing Python packages", out.stderr)
+        self.assertIn("pip install", out.stderr)
 
 
 if __name__ == "__main__":

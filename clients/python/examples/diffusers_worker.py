@@ -26,6 +26,7 @@ import argparse
 import io
 import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -36,6 +37,32 @@ import dreamstream  # noqa: E402
 MODEL_ID = "stabilityai/sd-turbo"
 DEFAULT_PROMPT = "a detailed digital painting, vivid colours"
 NEGATIVE_PROMPT = "blurry, low quality, distorted"
+
+
+def plan(params):
+    """Job params -> (prompt, strength, steps, seed) for the pipeline call.
+
+    SD-Turbo img2img runs int(steps * strength) denoising steps; steps is raised so that this
+    is at least 1 (strength 0.3 with 2 steps would otherwise run none).
+    """
+    prompt = str(params.get("prompt") or "").strip() or DEFAULT_PROMPT
+    try:
+        strength = float(params.get("strength", 0.5))
+    except (TypeError, ValueError):
+        strength = 0.5
+    strength = min(1.0, max(0.05, strength))
+    try:
+        steps = max(1, min(50, int(params.get("steps", 2))))
+    except (TypeError, ValueError):
+        steps = 2
+    steps = max(steps, math.ceil(1.0 / strength - 1e-9))  # int(steps * strength) >= 1
+    while int(steps * strength) < 1:  # guard against float rounding
+        steps += 1
+    try:
+        seed = int(params.get("seed", 0)) & 0x7FFFFFFF
+    except (TypeError, ValueError):
+        seed = 0
+    return prompt, strength, steps, seed
 
 
 def load_stack():
@@ -83,12 +110,7 @@ class SdTurbo:
             image = image.resize((self.size, self.size), self.Image.BICUBIC)
         t1 = time.perf_counter()
 
-        prompt = (params.get("prompt") or "").strip() or DEFAULT_PROMPT
-        strength = float(params.get("strength", 0.5))
-        strength = min(1.0, max(0.05, strength))
-        steps = max(1, int(params.get("steps", 2)))
-        steps = max(steps, math.ceil(1.0 / strength))  # int(steps * strength) >= 1
-        seed = int(params.get("seed", 0)) & 0x7FFFFFFF
+        prompt, strength, steps, seed = plan(params)
         generator = self.torch.Generator(device=self.device).manual_seed(seed)
         with self.lock, self.torch.inference_mode():
             out = self.pipe(prompt=prompt, negative_prompt=NEGATIVE_PROMPT, image=image,
@@ -113,7 +135,7 @@ def main():
     p.add_argument("--server", required=True, help="http(s):// or ws(s):// base URL of the server")
     p.add_argument("--token", default=os.environ.get("DREAMSTREAM_WORKER_TOKEN"),
                    help="worker token (or env DREAMSTREAM_WORKER_TOKEN)")
-    p.add_argument("--name", default="sd-turbo-" + os.uname().nodename)
+    p.add_argument("--name", default="sd-turbo-" + socket.gethostname())
     p.add_argument("--model", default=MODEL_ID)
     p.add_argument("--size", type=int, default=512, help="model resolution (SD-Turbo: 512)")
     p.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow start)")
