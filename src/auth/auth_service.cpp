@@ -20,6 +20,10 @@ Error invalid_credentials() {
   return {401, "invalid_credentials", "wrong username, e-mail or password"};
 }
 
+Error too_many_failures() {
+  return {429, "rate_limited", "too many failed logins; try again in a few minutes"};
+}
+
 }  // namespace
 
 AuthService::AuthService(store::Database& db, const Clock& clock, AuthConfig config)
@@ -31,12 +35,13 @@ AuthService::AuthService(store::Database& db, const Clock& clock, AuthConfig con
       dummy_hash_(hash_password("not-a-real-password-at-all")) {}
 
 Expected<Ok> AuthService::check_password_rules(const std::string& password) const {
-  if (!domain::is_valid_utf8(password)) return bad_request("password must be valid UTF-8", "invalid_password");
+  if (!domain::is_valid_utf8(password))
+    return bad_request("password must be valid UTF-8", "invalid_password");
   auto len = domain::utf8_length(password);
   if (len < config_.min_password) {
-    return bad_request("password must be at least " + std::to_string(config_.min_password) +
-                           " characters",
-                       "invalid_password");
+    return bad_request(
+        "password must be at least " + std::to_string(config_.min_password) + " characters",
+        "invalid_password");
   }
   if (len > config_.max_password) return bad_request("password is too long", "invalid_password");
   return Ok{};
@@ -56,7 +61,8 @@ Expected<store::User> AuthService::register_user(const std::string& username,
   if (auto ok = check_password_rules(password); !ok) return ok.error();
   std::string name = display_name.empty() ? username : display_name;
   auto clean_name = domain::clean_text(name, 1, kMaxDisplayName);
-  if (!clean_name) return bad_request("display name must be 1–60 characters", "invalid_display_name");
+  if (!clean_name)
+    return bad_request("display name must be 1–60 characters", "invalid_display_name");
 
   store::User user;
   user.username = *canonical;
@@ -106,12 +112,12 @@ Expected<LoginResult> AuthService::login(const std::string& login, const std::st
                                          const std::string& client_addr,
                                          const std::string& user_agent) {
   std::string key = domain::to_lower(domain::trim(login));
-  std::string account_key = "acct:" + key;
   std::string address_key = "addr:" + client_addr;
-  if (account_failures_.blocked(account_key) || address_failures_.blocked(address_key)) {
-    return Error{429, "rate_limited", "too many failed logins; try again in a few minutes"};
-  }
+  if (address_failures_.blocked(address_key)) return too_many_failures();
   auto user = db_.with([&](soci::session& sql) { return store::find_user_by_login(sql, key); });
+  // Failures count against the account whichever spelling (username or e-mail) named it.
+  std::string account_key = user ? "user:" + std::to_string(user->id) : "login:" + key;
+  if (account_failures_.blocked(account_key)) return too_many_failures();
   bool ok = false;
   if (user) {
     ok = verify_password(user->password_hash, password);
@@ -130,7 +136,8 @@ Expected<LoginResult> AuthService::login(const std::string& login, const std::st
 }
 
 void AuthService::logout(const std::string& session_token) {
-  db_.with([&](soci::session& sql) { store::delete_session_by_hash(sql, sha256_hex(session_token)); });
+  db_.with(
+      [&](soci::session& sql) { store::delete_session_by_hash(sql, sha256_hex(session_token)); });
 }
 
 std::optional<Principal> AuthService::from_session_token(const std::string& token) {
@@ -164,7 +171,8 @@ std::optional<Principal> AuthService::from_api_token(const std::string& token) {
 
 std::optional<store::User> AuthService::from_stream_key(const std::string& key) {
   if (!key.starts_with("dsk_") || key.size() > 100) return std::nullopt;
-  return db_.with([&](soci::session& sql) { return store::find_user_by_stream_key(sql, sha256_hex(key)); });
+  return db_.with(
+      [&](soci::session& sql) { return store::find_user_by_stream_key(sql, sha256_hex(key)); });
 }
 
 Expected<store::User> AuthService::update_profile(long long user_id,
@@ -191,7 +199,8 @@ Expected<store::User> AuthService::update_profile(long long user_id,
       return *u;
     });
   } catch (const std::exception& e) {
-    if (store::is_unique_violation(e)) return conflict("an account with that e-mail exists", "email_taken");
+    if (store::is_unique_violation(e))
+      return conflict("an account with that e-mail exists", "email_taken");
     throw;
   }
 }
@@ -219,7 +228,8 @@ std::vector<store::AuthSession> AuthService::sessions(long long user_id) {
 }
 
 bool AuthService::revoke_session(long long user_id, long long session_id) {
-  return db_.with([&](soci::session& sql) { return store::delete_session(sql, user_id, session_id); });
+  return db_.with(
+      [&](soci::session& sql) { return store::delete_session(sql, user_id, session_id); });
 }
 
 Expected<CreatedSecret> AuthService::create_api_token(long long user_id, const std::string& name) {
@@ -242,7 +252,8 @@ std::vector<store::ApiToken> AuthService::api_tokens(long long user_id) {
 }
 
 bool AuthService::revoke_api_token(long long user_id, long long token_id) {
-  return db_.with([&](soci::session& sql) { return store::delete_api_token(sql, user_id, token_id); });
+  return db_.with(
+      [&](soci::session& sql) { return store::delete_api_token(sql, user_id, token_id); });
 }
 
 std::string AuthService::rotate_stream_key(long long user_id) {

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
+  // Log lines go out as they happen even when stdout is a pipe or file (journald, docker, CI).
+  spdlog::flush_on(spdlog::level::trace);
 
   try {
     if (app.got_subcommand("serve")) return ds::cli::run_serve(serve);

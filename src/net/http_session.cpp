@@ -1,13 +1,20 @@
 #include "net/http_session.hpp"
 
-#include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
+
+#include <boost/beast/websocket.hpp>
+#include <cstdint>
+#include <limits>
 
 namespace ds::net {
 
 namespace websocket = beast::websocket;
 
 namespace {
+
+constexpr std::chrono::seconds kLingerTimeout{5};
+constexpr std::size_t kDrainChunk = 64 * 1024;
+constexpr std::size_t kMaxDrainBytes = 64 * 1024 * 1024;
 
 // A malformed request (as opposed to a network error) deserves a 400 before closing.
 bool is_parse_error(beast::error_code ec) {
@@ -31,10 +38,13 @@ void HttpSession::run() {
 void HttpSession::do_read() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(state_->options.max_header_bytes));
-  parser_->body_limit(state_->options.max_body_bytes);
+  // The body limit depends on the path, so it is set once the header is in (on_read_header);
+  // until then Beast must not judge Content-Length against its own default.
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   stream_.expires_after(state_->options.read_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
 }
 
 void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
@@ -121,10 +131,10 @@ void HttpSession::handle(HttpRequest&& req) {
   asio::post(state_->blocking, [self = shared_from_this(), info = std::move(info), version,
                                 keep_alive, head]() mutable {
     api::Response res = api::dispatch(self->state_->router, self->state_->app, info);
-    asio::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive,
-                                              head]() mutable {
-      self->send(std::move(res), version, keep_alive, head);
-    });
+    asio::post(self->stream_.get_executor(),
+               [self, res = std::move(res), version, keep_alive, head]() mutable {
+                 self->send(std::move(res), version, keep_alive, head);
+               });
   });
 }
 
@@ -135,6 +145,8 @@ void HttpSession::send_error(http::status status, std::string_view code, std::st
     log_path_ = std::string(target.substr(0, target.find('?')));
     log_method_ = std::string(parser_->get().method_string());
   }
+  // The client may still be sending the request we refused: drain it after the reply.
+  linger_ = true;
   send(api::error_response(static_cast<int>(status), code, message), 11, false, false);
 }
 
@@ -153,19 +165,21 @@ void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, b
     out->body().clear();
     out->content_length(size);
   }
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+                .count();
   spdlog::info("event=http method={} path={} status={} bytes={} ms={:.1f} addr={}", log_method_,
                log_path_, res.status, size, ms, remote_addr_);
   response_ = out;
   stream_.expires_after(state_->options.read_timeout);
-  http::async_write(stream_, *response_,
-                    beast::bind_front_handler(&HttpSession::on_write, shared_from_this(),
-                                              !out->keep_alive()));
+  http::async_write(
+      stream_, *response_,
+      beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), !out->keep_alive()));
 }
 
 void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
   response_.reset();
   if (ec) return fail(ec, "write");
+  if (close && linger_) return do_linger_close();
   if (close) return do_close();
   log_method_.clear();
   log_path_.clear();
@@ -175,6 +189,28 @@ void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
 void HttpSession::do_close() {
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// Closing a socket with unread input makes the kernel send a reset, which can destroy the
+// error reply (e.g. a 413) before the client reads it. So after refusing a request early, stop
+// sending, then read and drop what still arrives, for a bounded time and amount.
+void HttpSession::do_linger_close() {
+  do_close();
+  stream_.expires_after(kLingerTimeout);
+  buffer_.consume(buffer_.size());
+  do_drain();
+}
+
+void HttpSession::do_drain() {
+  stream_.async_read_some(buffer_.prepare(kDrainChunk),
+                          beast::bind_front_handler(&HttpSession::on_drain, shared_from_this()));
+}
+
+void HttpSession::on_drain(beast::error_code ec, std::size_t bytes) {
+  if (ec) return;  // EOF, reset or timeout: done; the socket closes with this session.
+  drained_ += bytes;
+  if (drained_ > kMaxDrainBytes) return;
+  do_drain();
 }
 
 }  // namespace ds::net

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/beast/http.hpp>
-
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -26,6 +25,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send_error(http::status status, std::string_view code, std::string_view message);
   void on_write(bool close, beast::error_code ec, std::size_t bytes);
   void do_close();
+  void do_linger_close();
+  void do_drain();
+  void on_drain(beast::error_code ec, std::size_t bytes);
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -36,6 +38,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string log_method_;
   std::string log_path_;
   std::chrono::steady_clock::time_point started_;
+  bool linger_ = false;  // the reply refused a request whose body may still be arriving
+  std::size_t drained_ = 0;
 };
 
 }  // namespace ds::net

@@ -1,0 +1,403 @@
+"""Integration-test harness: runs the real `dreamstream serve` binary and talks HTTP to it.
+
+Standard library only. Typical use::
+
+    from harness import ServerTestCase, register
+
+    class TestThing(ServerTestCase):
+        server_args = ["--allowed-origin", "http://app.example"]   # optional
+
+        def test_me(self):
+            c = self.server.client()
+            user = register(c)                       # 201, cookie kept by the client
+            status, headers, body = c.get("/api/me")
+            self.assertEqual(status, 200)
+
+Pieces:
+- `Server`: starts the binary (env DREAMSTREAM_BIN, else ../../build/dreamstream) with
+  `serve --listen 127.0.0.1:0 --data <tempdir> --port-file <file>` plus extra args and env,
+  waits for the port file and a 200 from /healthz, captures stdout+stderr in a log file, and
+  stops it with SIGTERM (SIGKILL after a timeout). `Server.db_snapshot()` reads the SQLite
+  store directly, so a test can prove that bad input changed nothing.
+- `Client`: one user agent. Keeps cookies, sends `Origin: <the server's origin>` on
+  state-changing requests unless told otherwise, and returns `(status, headers, json)`.
+- `ServerTestCase`: one server per test class; prints the server log when a test fails and
+  fails the test when the server died during it.
+- `register()`: registers a fresh user through the API.
+"""
+
+import http.client
+import itertools
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_BIN = os.path.normpath(os.path.join(HERE, "..", "..", "build", "dreamstream"))
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+REQUEST_TIMEOUT_S = 60.0
+
+PASSWORD = "correct horse battery"  # long enough for the 10-character rule
+
+# Sentinel: "send the server's own origin" (the default for state-changing requests).
+SAME_ORIGIN = object()
+
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def binary_path():
+    return os.environ.get("DREAMSTREAM_BIN") or DEFAULT_BIN
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class Server:
+    """A running `dreamstream serve` on an ephemeral loopback port.
+
+    args: extra arguments after `serve ...`; global_args: before `serve` (e.g. --log-level).
+    env: extra environment (DREAMSTREAM_* variables from the caller's environment are removed
+    first so the test controls them). default_args=False leaves out --listen and --data, for
+    tests that set them through the environment; --port-file is always given.
+    """
+
+    def __init__(self, args=(), env=None, global_args=(), default_args=True, data_dir=None):
+        self.args = list(args)
+        self.env = dict(env or {})
+        self.global_args = list(global_args)
+        self.default_args = default_args
+        self.tmp = tempfile.mkdtemp(prefix="ds-it-")
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.port_file = os.path.join(self.tmp, "port")
+        self.log_path = os.path.join(self.tmp, "server.log")
+        self.proc = None
+        self.port = None
+        self.returncode = None
+        self._log = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self):
+        cmd = [binary_path()] + self.global_args + ["serve"]
+        if self.default_args:
+            cmd += ["--listen", "127.0.0.1:0", "--data", self.data_dir]
+        cmd += ["--port-file", self.port_file] + self.args
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
+        env.update(self.env)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=self.tmp)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError("server exited with %s during start-up\n%s"
+                                  % (self.proc.returncode, self.logs()))
+            if self.port is None and os.path.exists(self.port_file):
+                with open(self.port_file) as f:
+                    text = f.read().strip()
+                if text:
+                    self.port = int(text)
+            if self.port is not None:
+                try:
+                    status, _, _ = self.client().get("/healthz")
+                    if status == 200:
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError("server did not become healthy in %ss\n%s"
+                          % (START_TIMEOUT_S, self.logs()))
+
+    def stop(self, timeout=STOP_TIMEOUT_S):
+        """SIGTERM, then SIGKILL after timeout. Returns the exit status."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.returncode = self.proc.returncode
+        if self._log:
+            self._log.close()
+            self._log = None
+        return self.returncode
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def logs(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            sys.stderr.write("---- server log ----\n%s\n---- end ----\n" % self.logs())
+        self.cleanup()
+
+    # -- addresses -----------------------------------------------------------------------
+    @property
+    def origin(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def url(self):
+        return self.origin
+
+    def client(self, **kwargs):
+        return Client(self, **kwargs)
+
+    # -- the store -----------------------------------------------------------------------
+    @property
+    def db_path(self):
+        return os.path.join(self.data_dir, "dreamstream.db")
+
+    # Columns that reads legitimately move (sliding session expiry, token last use).
+    VOLATILE = {("sessions", "last_seen_ms"), ("sessions", "expires_ms"),
+                ("api_tokens", "last_used_ms")}
+
+    def db_snapshot(self):
+        """Every row of every table (volatile columns blanked), for before/after comparison."""
+        conn = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
+        try:
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name")]
+            snap = {}
+            for t in tables:
+                cur = conn.execute('SELECT * FROM "%s"' % t)
+                cols = [d[0] for d in cur.description]
+                rows = []
+                for row in cur.fetchall():
+                    rows.append(tuple(None if (t, c) in self.VOLATILE else v
+                                      for c, v in zip(cols, row)))
+                snap[t] = sorted(rows, key=repr)
+            return snap
+        finally:
+            conn.close()
+
+    def db_count(self, table, where="1=1", params=()):
+        conn = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
+        try:
+            return conn.execute('SELECT COUNT(*) FROM "%s" WHERE %s' % (table, where),
+                                params).fetchone()[0]
+        finally:
+            conn.close()
+
+
+class Response:
+    """What `Client.request` saw; unpacks as (status, headers, json)."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # http.client.HTTPMessage: .get(name), .get_all(name)
+        self.body = body        # bytes
+        self.json = None
+        ctype = headers.get("Content-Type", "") or ""
+        if body and ctype.startswith("application/json"):
+            try:
+                self.json = json.loads(body.decode("utf-8"))
+            except ValueError:
+                self.json = None
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __iter__(self):
+        return iter((self.status, self.headers, self.json))
+
+
+class Client:
+    """A small cookie-keeping HTTP client for one server (one connection per request)."""
+
+    def __init__(self, server, origin=SAME_ORIGIN):
+        self.server = server
+        self.default_origin = origin
+        self.cookies = {}
+        self.last = None
+
+    def _origin_header(self, method, origin):
+        if origin is SAME_ORIGIN:
+            origin = self.default_origin
+        if origin is SAME_ORIGIN:
+            return self.server.origin if method in STATE_CHANGING else None
+        return origin
+
+    def request(self, method, path, body=None, headers=None, origin=SAME_ORIGIN, raw=None,
+                cookies=True):
+        """Sends one request.
+
+        body: a value sent as JSON; raw: bytes/str sent as-is (Content-Type from headers, else
+        application/json). origin: SAME_ORIGIN (the server's origin on POST/PUT/PATCH/DELETE,
+        none on reads), None (no Origin header), or a string. cookies=False sends no cookies.
+        Returns a Response, which unpacks as (status, headers, json).
+        """
+        hdrs = {}
+        payload = None
+        if raw is not None:
+            payload = raw.encode("utf-8") if isinstance(raw, str) else raw
+            hdrs["Content-Type"] = "application/json"
+        elif body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        o = self._origin_header(method, origin)
+        if o is not None:
+            hdrs["Origin"] = o
+        if cookies and self.cookies:
+            hdrs["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+        hdrs.update(headers or {})
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port,
+                                          timeout=REQUEST_TIMEOUT_S)
+        try:
+            conn.request(method, path, body=payload, headers=hdrs)
+            resp = conn.getresponse()
+            data = resp.read()
+            result = Response(resp.status, resp.msg, data)
+        finally:
+            conn.close()
+        for sc in result.headers.get_all("Set-Cookie") or []:
+            self._store_cookie(sc)
+        self.last = result
+        return result
+
+    def _store_cookie(self, set_cookie):
+        parts = [p.strip() for p in set_cookie.split(";")]
+        name, _, value = parts[0].partition("=")
+        attrs = {p.partition("=")[0].lower(): p.partition("=")[2] for p in parts[1:]}
+        if attrs.get("max-age") == "0" or value == "":
+            self.cookies.pop(name, None)
+        else:
+            self.cookies[name] = value
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def head(self, path, **kw):
+        return self.request("HEAD", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body=body, **kw)
+
+    def delete(self, path, body=None, **kw):
+        return self.request("DELETE", path, body=body, **kw)
+
+    def options(self, path, **kw):
+        return self.request("OPTIONS", path, **kw)
+
+    @property
+    def session(self):
+        return self.cookies.get("ds_session")
+
+
+_counter = itertools.count(1)
+
+
+def unique_name(prefix="u"):
+    """A fresh valid username (3–30 chars of [a-z0-9_-])."""
+    return ("%s%d_%s" % (prefix, next(_counter), uuid.uuid4().hex[:8]))[:30]
+
+
+def register(client, username=None, email=None, password=PASSWORD, display_name=None,
+             expect=201):
+    """Registers through POST /api/auth/register; returns the user JSON (asserts the status)."""
+    username = username or unique_name()
+    body = {"username": username, "email": email or "%s@example.com" % username.lower(),
+            "password": password}
+    if display_name is not None:
+        body["display_name"] = display_name
+    status, _, data = client.post("/api/auth/register", body)
+    if status != expect:
+        raise AssertionError("register %s: expected %s, got %s %s"
+                             % (username, expect, status, data))
+    return data["user"] if data and "user" in data else data
+
+
+def login(client, login_name, password=PASSWORD):
+    return client.post("/api/auth/login", {"login": login_name, "password": password})
+
+
+class ServerTestCase(unittest.TestCase):
+    """One server per test class. Set server_args / server_env / server_global_args."""
+
+    server_args = ()
+    server_env = {}
+    server_global_args = ()
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = Server(cls.server_args, cls.server_env, cls.server_global_args)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is not None:
+            cls.server.cleanup()
+        super().tearDownClass()
+
+    def tearDown(self):
+        # A test whose request killed the server fails here, whatever it asserted.
+        if self.server is not None and not self.server.alive():
+            self.fail("the server died (exit %s)" % self.server.proc.returncode)
+        super().tearDown()
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > before and self.server is not None:
+            tail = self.server.logs()[-20000:]
+            sys.stderr.write("\n---- server log (%s) ----\n%s\n---- end server log ----\n"
+                             % (self.id(), tail))
+        return out
+
+    # -- helpers shared by tests ---------------------------------------------------------
+    def client(self, **kw):
+        return self.server.client(**kw)
+
+    def assertError(self, response, status, code=None):
+        """A SPEC §8 error: the status and {"error":{"code":..,"message":..}}."""
+        st, headers, body = response
+        self.assertEqual(st, status, "body: %r" % (response.body[:500],))
+        self.assertTrue((headers.get("Content-Type") or "").startswith("application/json"))
+        self.assertIsInstance(body, dict)
+        self.assertIn("error", body)
+        self.assertIsInstance(body["error"].get("code"), str)
+        self.assertIsInstance(body["error"].get("message"), str)
+        if code is not None:
+            self.assertEqual(body["error"]["code"], code)
+
+    def assertHealthy(self):
+        st, _, body = self.server.client().get("/healthz")
+        self.assertEqual(st, 200)
+        self.assertEqual(body.get("status"), "ok")
