@@ -18,6 +18,78 @@ after(async () => {
   await server?.stop();
 });
 
+async function register() {
+  const user = uniqueUser('cr');
+  const reg = await fetch(`${server.baseUrl}/api/auth/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
+  });
+  assert.equal(reg.status, 201);
+  return user;
+}
+
+async function login(page, user, next) {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('Username or e-mail').fill(user.username);
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL((u) => u.pathname === next);
+}
+
+// Moves the balance with the admin command; false when this binary has no such command yet.
+async function grant(user, credits) {
+  const r = await server.admin('credits', 'grant', user.username, String(credits), '--note', 'browser test');
+  if (r.code !== 0 && /admin|subcommand/i.test(r.output) && !/no such user/.test(r.output)) return false;
+  assert.equal(r.code, 0, r.output);
+  return true;
+}
+
+const hasClass = (locator, cls) => locator.evaluate((el, c) => el.classList.contains(c), cls);
+
+test('under 10 minutes left, the profile, studio and header switch to the alert style', async (t) => {
+  const user = await register();
+  if (!(await grant(user, '-10.40'))) return t.skip('the admin credits command is not built yet');
+  const { context, page } = await newPage(browser, server.baseUrl);
+  try {
+    await withScreenshotOnFailure(t, page, async () => {
+      await login(page, user, '/profile');
+      await page.locator('[data-testid=remaining-minutes]', { hasText: /^8$/ }).waitFor();
+      assert.ok(await hasClass(page.locator('[data-testid=minutes-stat]'), 'alert-low'));
+      await page.locator('[data-testid=minutes-stat] .low-warning').waitFor({ state: 'visible' });
+      assert.ok(await hasClass(page.locator('[data-testid=nav-credits]'), 'alert-low'));
+
+      await page.goto('/studio');
+      await page.locator('[data-minutes]', { hasText: /^8$/ }).waitFor();
+      assert.ok(await hasClass(page.locator('[data-minutes-stat]'), 'alert-low'));
+    });
+  } finally {
+    await context.close();
+  }
+});
+
+test('with no credits, going live says no credits left and offers to buy', async (t) => {
+  const user = await register();
+  if (!(await grant(user, '-12'))) return t.skip('the admin credits command is not built yet');
+  const { context, page } = await newPage(browser, server.baseUrl);
+  try {
+    await withScreenshotOnFailure(t, page, async () => {
+      await login(page, user, '/studio');
+      await page.getByRole('button', { name: 'Go live' }).click();
+      const alert = page.locator('[data-testid=no-credits]');
+      await alert.waitFor();
+      assert.match(await alert.textContent(), /no credits left/i);
+      await page.locator('[data-testid=studio-state]', { hasText: 'Offline' }).waitFor();
+      await alert.getByRole('button', { name: 'Buy credits' }).click();
+      await page.locator('#buy-dialog').getByLabel('Credits').waitFor();
+      const info = await fetch(`${server.baseUrl}/api/streams/${user.username}`).then((r) => r.json());
+      assert.equal(info.live, false);
+    });
+  } finally {
+    await context.close();
+  }
+});
+
 test('a webcam stream from the studio reaches a viewer as processed frames', async (t) => {
   const probe = await fetch(`${server.baseUrl}/api/streams/start`, { method: 'POST' });
   if (probe.status === 404) {

@@ -78,6 +78,8 @@ export async function startServer({ extraArgs = [], env = {}, timeoutMs = 20000 
     port,
     dataDir,
     log: () => log,
+    // Runs `dreamstream admin --data <this server's data> ...args`; resolves to {code, output}.
+    admin: (...adminArgs) => runBinary(['admin', '--data', dataDir, ...adminArgs]),
     async stop() {
       if (!exited) {
         const done = new Promise((r) => child.once('exit', r));
@@ -89,6 +91,21 @@ export async function startServer({ extraArgs = [], env = {}, timeoutMs = 20000 
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export function runBinary(args, { timeoutMs = 20000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
 }
 
 export const chromiumArgs = [
