@@ -2,7 +2,7 @@
 
 import { get, ApiError } from '../api.js';
 import { initNav } from '../nav.js';
-import { h, icon, icons } from '../ui.js';
+import { h, icon, icons, toast } from '../ui.js';
 
 const grid = document.querySelector('[data-live-grid]');
 const count = document.querySelector('[data-live-count]');
@@ -68,6 +68,10 @@ async function refresh(user) {
 }
 
 const user = await initNav();
+if (new URLSearchParams(location.search).has('deleted')) {
+  toast('Your account has been deleted. Thanks for streaming with us.', 'success');
+  history.replaceState(null, '', '/');
+}
 if (user) {
   const cta = document.querySelector('[data-cta]');
   cta.href = '/studio';
