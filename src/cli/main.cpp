@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/admin.hpp"
+#include "cli/push.hpp"
 #include "cli/serve.hpp"
+#include "cli/worker.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"DreamStream: live AI-transformed video"};
@@ -16,6 +18,10 @@ int main(int argc, char** argv) {
   ds::cli::add_serve_command(app, serve);
   ds::cli::AdminConfig admin;
   ds::cli::add_admin_command(app, admin);
+  ds::cli::WorkerConfig worker;
+  ds::cli::add_worker_command(app, worker);
+  ds::cli::PushConfig push;
+  ds::cli::add_push_command(app, push);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -26,6 +32,8 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("serve")) return ds::cli::run_serve(serve);
     if (app.got_subcommand("admin")) return ds::cli::run_admin(admin);
+    if (app.got_subcommand("worker")) return ds::cli::run_worker(worker);
+    if (app.got_subcommand("push")) return ds::cli::run_push(push);
   } catch (const std::exception& e) {
     spdlog::critical("event=fatal error=\"{}\"", e.what());
     return 1;

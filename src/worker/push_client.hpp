@@ -1,0 +1,54 @@
+// `dreamstream push`: streams JPEG frames to /ws/ingest at a steady rate, dropping locally
+// (never queueing) when the socket is backed up, and reports the server's status messages.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "worker/frame_source.hpp"
+
+namespace ds::worker {
+
+struct PushOptions {
+  std::string server = "ws://127.0.0.1:8080";  // "/ws/ingest" is added when there is no path
+  std::string key;                             // dsk_…; sent only as a Bearer header
+  double fps = 15.0;
+  std::int64_t count = 0;  // stop after sending this many frames; 0 = until the source ends
+  int connect_timeout_ms = 10'000;
+  bool handle_signals = true;  // SIGINT / SIGTERM end the stream cleanly
+};
+
+struct PushResult {
+  static constexpr int kExitOk = 0;
+  static constexpr int kExitClosedByServer = 1;  // the server ended the stream, or the line broke
+  static constexpr int kExitBadUsage = 2;
+  static constexpr int kExitRejected = 3;  // the upgrade was refused (bad key, no credits, ...)
+
+  int exit_code = kExitOk;
+  std::string reason;  // why it ended, for the user: the server's close reason when it has one
+  int close_code = 0;  // the server's WebSocket close code, or the HTTP status of a refusal
+  std::int64_t frames_sent = 0;
+  std::int64_t frames_dropped = 0;  // dropped here: socket backed up, or newer camera frame
+  std::int64_t status_messages = 0;
+};
+
+class PushClient {
+ public:
+  PushClient(PushOptions options, std::unique_ptr<FrameSource> source);
+  ~PushClient();
+  PushClient(const PushClient&) = delete;
+  PushClient& operator=(const PushClient&) = delete;
+
+  // Runs on the calling thread until the source ends, `count` frames are sent, stop(), or the
+  // server closes the stream.
+  PushResult run();
+  // From any thread: finish the frame in flight, close the stream normally, end run().
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ds::worker

@@ -1,0 +1,246 @@
+// The worker process against a scripted /ws/worker server on a real loopback socket.
+#include "worker/worker_client.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "worker/backend.hpp"
+#include "worker_fake_server.hpp"
+#include "worker_test_images.hpp"
+
+namespace ds::worker {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using testing::FakeServer;
+using testing::Message;
+using testing::read_message;
+using testing::read_until_closed;
+using testing::send_binary;
+using testing::send_text;
+
+constexpr const char* kToken = "dsw_test_token_do_not_log";
+
+// Captures every log line for the test's lifetime.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string text() {
+    sink_->flush();
+    return out_.str();
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+WorkerOptions options_for(const std::string& url) {
+  WorkerOptions o;
+  o.server = url;
+  o.token = kToken;
+  o.name = "test-worker";
+  o.handle_signals = false;
+  o.initial_backoff_ms = 20;
+  o.max_backoff_ms = 200;
+  return o;
+}
+
+// Runs the client on its own thread; the test thread plays the server.
+struct RunningWorker {
+  explicit RunningWorker(WorkerOptions o, int simulate_ms = 0)
+      : client(std::move(o), make_cpu_backend(simulate_ms)),
+        exit_code(std::async(std::launch::async, [this] { return client.run(); })) {}
+  ~RunningWorker() {
+    client.stop();
+    if (exit_code.valid()) exit_code.wait();
+  }
+  int wait(std::chrono::seconds limit = 10s) {
+    if (exit_code.wait_for(limit) != std::future_status::ready) {
+      ADD_FAILURE() << "worker did not stop";
+      client.stop();
+    }
+    return exit_code.get();
+  }
+  WorkerClient client;
+  std::future<int> exit_code;
+};
+
+json job_header(const std::string& id, const json& params) {
+  return {{"type", "job"},   {"job_id", id},        {"stream", "alice"},
+          {"seq", 42},       {"captured_ms", 1000}, {"deadline_ms", 99999999999},
+          {"params", params}};
+}
+
+TEST(WorkerClient, RegistersAndAnswersJobsWithTheProcessedJpeg) {
+  LogCapture logs;
+  FakeServer server;
+  WorkerOptions o = options_for(server.url());
+  o.max_jobs = 2;
+  RunningWorker worker(o);
+
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  EXPECT_EQ(request.target(), "/ws/worker");
+  EXPECT_EQ(request[testing::http::field::authorization], std::string("Bearer ") + kToken);
+
+  Message hello = read_message(*ws);
+  ASSERT_FALSE(hello.binary);
+  EXPECT_EQ(hello.json()["type"], "hello");
+  EXPECT_EQ(hello.json()["name"], "test-worker");
+  EXPECT_EQ(hello.json()["backend"], "cpu");
+  EXPECT_EQ(hello.json()["protocol"], 1);
+
+  send_text(*ws, {{"type", "welcome"}, {"worker_id", "w5"}, {"job_timeout_ms", 20000}});
+  // Noise the worker must shrug off: an unknown type and an image without a job.
+  send_text(*ws, {{"type", "something_new"}});
+  send_binary(*ws, "stray bytes");
+
+  std::string input = testing::encode_jpeg(testing::test_scene(320, 240));
+  json params = {{"prompt", "thermal camera"}, {"strength", 0.8}, {"seed", 3}, {"steps", 2}};
+  send_text(*ws, job_header("j1", params));
+  send_binary(*ws, input);
+
+  Message result = read_message(*ws);
+  ASSERT_FALSE(result.binary);
+  json header = result.json();
+  EXPECT_EQ(header["type"], "result");
+  EXPECT_EQ(header["job_id"], "j1");
+  EXPECT_TRUE(header["timings"]["decode_ms"].is_number());
+  EXPECT_TRUE(header["timings"]["infer_ms"].is_number());
+  EXPECT_TRUE(header["timings"]["encode_ms"].is_number());
+  Message image = read_message(*ws);
+  ASSERT_TRUE(image.binary);
+  auto expected = make_cpu_backend()->process(input, params_from_json(params));
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(image.data, *expected) << "the worker applies the job's params";
+
+  send_text(*ws, job_header("j2", params));
+  send_binary(*ws, "this is not a jpeg");
+  Message error = read_message(*ws);
+  ASSERT_FALSE(error.binary);
+  EXPECT_EQ(error.json()["type"], "error");
+  EXPECT_EQ(error.json()["job_id"], "j2");
+  EXPECT_EQ(error.json()["code"], "bad_frame");
+
+  // Two jobs answered: max_jobs makes it close normally and exit 0.
+  EXPECT_EQ(read_until_closed(*ws), 1000);
+  EXPECT_EQ(worker.wait(), WorkerClient::kExitOk);
+  auto stats = worker.client.stats();
+  EXPECT_EQ(stats.connects, 1);
+  EXPECT_EQ(stats.jobs_done, 1);
+  EXPECT_EQ(stats.jobs_failed, 1);
+  EXPECT_EQ(logs.text().find(kToken), std::string::npos) << "the token must never be logged";
+  EXPECT_NE(logs.text().find("event=registered"), std::string::npos);
+}
+
+TEST(WorkerClient, KeepsRetryingWhileTheServerIsDownAndReconnectsAfterADrop) {
+  unsigned short port = 0;
+  {
+    FakeServer probe;  // find a free port, then free it: the server is "down"
+    port = probe.port();
+  }
+  RunningWorker worker(options_for("ws://127.0.0.1:" + std::to_string(port)));
+  std::this_thread::sleep_for(500ms);  // several refused attempts
+  EXPECT_EQ(worker.client.stats().connects, 0);
+
+  FakeServer server(port);
+  testing::http::request<testing::http::string_body> request;
+  {
+    auto ws = server.accept(request);
+    EXPECT_EQ(read_message(*ws).json()["type"], "hello");
+    send_text(*ws, {{"type", "welcome"}, {"worker_id", "w1"}});
+    ws->next_layer().close();  // the server dies without a close frame
+  }
+  {
+    auto ws = server.accept(request);  // backoff was reset by the welcome: quick return
+    EXPECT_EQ(read_message(*ws).json()["type"], "hello");
+    ws->close(testing::websocket::close_code::going_away);  // and now a clean restart
+  }
+  auto ws = server.accept(request);
+  EXPECT_EQ(read_message(*ws).json()["type"], "hello");
+  send_text(*ws, {{"type", "welcome"}, {"worker_id", "w3"}});
+  send_text(*ws, job_header("j9", {{"prompt", "pixel art"}}));
+  send_binary(*ws, testing::encode_jpeg(testing::test_scene(64, 48)));
+  EXPECT_EQ(read_message(*ws).json()["job_id"], "j9");
+  EXPECT_TRUE(read_message(*ws).binary);
+  EXPECT_EQ(worker.client.stats().connects, 3);
+
+  worker.client.stop();
+  EXPECT_EQ(read_until_closed(*ws), 1000);
+  EXPECT_EQ(worker.wait(), WorkerClient::kExitOk);
+}
+
+TEST(WorkerClient, ARejectedTokenEndsTheWorker) {
+  LogCapture logs;
+  FakeServer server;
+  RunningWorker worker(options_for(server.url()));
+  auto request = server.refuse(401, "unauthorized", "unknown worker token");
+  EXPECT_EQ(request[testing::http::field::authorization], std::string("Bearer ") + kToken);
+  EXPECT_EQ(worker.wait(), WorkerClient::kExitTokenRejected);
+  EXPECT_NE(logs.text().find("unknown worker token"), std::string::npos);
+  EXPECT_EQ(logs.text().find(kToken), std::string::npos);
+}
+
+TEST(WorkerClient, ServerErrorsAndAJobWhileBusyAreHandled) {
+  FakeServer server;
+  RunningWorker worker(options_for(server.url()), /*simulate_ms=*/300);
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  read_message(*ws);
+  send_text(*ws, {{"type", "welcome"}, {"worker_id", "w1"}});
+  send_text(*ws, {{"type", "error"}, {"code", "unknown_job"}});
+  std::string jpeg = testing::encode_jpeg(testing::test_scene(64, 48));
+  send_text(*ws, job_header("slow", {}));
+  send_binary(*ws, jpeg);
+  // A second job before the first is answered breaks the one-job rule: refused, not queued.
+  send_text(*ws, job_header("extra", {}));
+  send_binary(*ws, jpeg);
+  Message busy = read_message(*ws);
+  EXPECT_EQ(busy.json()["type"], "error");
+  EXPECT_EQ(busy.json()["job_id"], "extra");
+  EXPECT_EQ(busy.json()["code"], "busy");
+  Message result = read_message(*ws);
+  EXPECT_EQ(result.json()["job_id"], "slow");
+  EXPECT_GE(result.json()["timings"]["infer_ms"].get<double>(), 300.0);
+  EXPECT_TRUE(read_message(*ws).binary);
+}
+
+TEST(WorkerClient, StopClosesPromptlyEvenMidJob) {
+  FakeServer server;
+  RunningWorker worker(options_for(server.url()), /*simulate_ms=*/1500);
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  read_message(*ws);
+  send_text(*ws, {{"type", "welcome"}, {"worker_id", "w1"}});
+  send_text(*ws, job_header("j1", {}));
+  send_binary(*ws, testing::encode_jpeg(testing::test_scene(64, 48)));
+  std::this_thread::sleep_for(100ms);
+  auto asked = std::chrono::steady_clock::now();
+  worker.client.stop();
+  EXPECT_EQ(read_until_closed(*ws), 1000);  // no result first: the job is abandoned
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 1s);
+  EXPECT_EQ(worker.wait(), WorkerClient::kExitOk);
+  EXPECT_EQ(worker.client.stats().jobs_dropped, 1);
+}
+
+TEST(WorkerClient, ABadServerUrlIsAUsageError) {
+  WorkerOptions o = options_for("ftp://example.com");
+  WorkerClient client(o, make_cpu_backend());
+  EXPECT_EQ(client.run(), WorkerClient::kExitBadUrl);
+}
+
+}  // namespace
+}  // namespace ds::worker

@@ -1,0 +1,273 @@
+// `dreamstream push` against a scripted /ws/ingest server, and its frame sources.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "worker/frame_source.hpp"
+#include "worker/push_client.hpp"
+#include "worker_fake_server.hpp"
+#include "worker_test_images.hpp"
+
+namespace ds::worker {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using testing::FakeServer;
+using testing::Message;
+using testing::read_message;
+using testing::read_until_closed;
+using testing::send_text;
+namespace fs = std::filesystem;
+
+constexpr const char* kKey = "dsk_test_stream_key";
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("ds_push_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  void write(const std::string& name, const std::string& data) const {
+    std::ofstream(path_ / name, std::ios::binary) << data;
+  }
+  std::string str() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+PushOptions options_for(const std::string& url) {
+  PushOptions o;
+  o.server = url;
+  o.key = kKey;
+  o.handle_signals = false;
+  return o;
+}
+
+struct RunningPush {
+  RunningPush(PushOptions o, std::unique_ptr<FrameSource> source)
+      : client(std::move(o), std::move(source)),
+        result(std::async(std::launch::async, [this] { return client.run(); })) {}
+  ~RunningPush() {
+    client.stop();
+    if (result.valid()) result.wait();
+  }
+  PushResult wait(std::chrono::seconds limit = 10s) {
+    if (result.wait_for(limit) != std::future_status::ready) {
+      ADD_FAILURE() << "push did not finish";
+      client.stop();
+    }
+    return result.get();
+  }
+  PushClient client;
+  std::future<PushResult> result;
+};
+
+// A folder of three frames (a, b, c in name order, one with an upper-case extension), a file
+// that only claims to be a JPEG, and a file that is not a frame at all.
+struct FrameFolder {
+  FrameFolder() {
+    frames = {testing::encode_jpeg(testing::test_scene(64, 48, 1)),
+              testing::encode_jpeg(testing::test_scene(64, 48, 2)),
+              testing::encode_jpeg(testing::test_scene(64, 48, 3))};
+    dir.write("b.jpg", frames[1]);
+    dir.write("a.jpg", frames[0]);
+    dir.write("c.JPG", frames[2]);
+    dir.write("bad.jpg", "not really a jpeg");
+    dir.write("notes.txt", "ignored");
+  }
+  TempDir dir;
+  std::vector<std::string> frames;
+};
+
+TEST(PushClient, SendsFolderFramesInOrderAtTheChosenRate) {
+  FrameFolder folder;
+  FakeServer server;
+  PushOptions o = options_for(server.url());
+  o.fps = 40;
+  o.count = 7;
+  auto source = make_directory_source(folder.dir.str(), /*loop=*/true);
+  ASSERT_TRUE(source.ok());
+  auto started = std::chrono::steady_clock::now();
+  RunningPush push(o, std::move(*source));
+
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  EXPECT_EQ(request.target(), "/ws/ingest");
+  EXPECT_EQ(request[testing::http::field::authorization], std::string("Bearer ") + kKey);
+  send_text(*ws, {{"type", "status"},
+                  {"state", "live"},
+                  {"viewers", 3},
+                  {"workers", {{"total", 2}, {"busy", 1}}}});
+  for (int i = 0; i < 7; ++i) {
+    auto m = read_message(*ws);
+    ASSERT_TRUE(m.binary);
+    EXPECT_EQ(m.data, folder.frames[i % 3]) << "frame " << i;
+  }
+  EXPECT_EQ(read_until_closed(*ws), 1000);
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
+  EXPECT_EQ(r.frames_sent, 7);
+  EXPECT_EQ(r.status_messages, 1);
+  EXPECT_GE(elapsed, 6 * 25ms) << "7 frames at 40 fps take at least 6 intervals";
+}
+
+TEST(PushClient, StopsAtTheEndOfTheFolderWithoutLoop) {
+  FrameFolder folder;
+  FakeServer server;
+  PushOptions o = options_for(server.url());
+  o.fps = 100;
+  RunningPush push(o, std::move(*make_directory_source(folder.dir.str(), false)));
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(read_message(*ws).data, folder.frames[i]);
+  EXPECT_EQ(read_until_closed(*ws), 1000);
+  EXPECT_EQ(push.wait().exit_code, PushResult::kExitOk);
+}
+
+TEST(PushClient, ExitsNonZeroWithTheServersReasonWhenItEndsTheStream) {
+  FrameFolder folder;
+  FakeServer server;
+  PushOptions o = options_for(server.url());
+  o.fps = 50;
+  RunningPush push(o, std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  read_message(*ws);
+  read_message(*ws);
+  send_text(*ws, {{"type", "ended"}, {"reason", "no_credits"}, {"message", "out of credits"}});
+  ws->close(testing::websocket::close_reason(static_cast<testing::websocket::close_code>(4402),
+                                             "not enough credits"));
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
+  EXPECT_EQ(r.close_code, 4402);
+  EXPECT_NE(r.reason.find("not enough credits"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("no_credits"), std::string::npos) << r.reason;
+  EXPECT_GE(r.frames_sent, 2);
+}
+
+TEST(PushClient, ARefusedUpgradeReportsTheServersMessage) {
+  FrameFolder folder;
+  FakeServer server;
+  RunningPush push(options_for(server.url()),
+                   std::move(*make_directory_source(folder.dir.str(), true)));
+  server.refuse(402, "no_credits", "you need at least 1 credit to go live");
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitRejected);
+  EXPECT_EQ(r.close_code, 402);
+  EXPECT_NE(r.reason.find("at least 1 credit"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.reason.find(kKey), std::string::npos);
+}
+
+TEST(PushClient, ANoServerIsAnErrorNotAHang) {
+  unsigned short port = 0;
+  {
+    FakeServer probe;
+    port = probe.port();
+  }
+  FrameFolder folder;
+  PushClient client(options_for("ws://127.0.0.1:" + std::to_string(port)),
+                    std::move(*make_directory_source(folder.dir.str(), true)));
+  PushResult r = client.run();
+  EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
+  EXPECT_NE(r.reason.find("cannot connect"), std::string::npos) << r.reason;
+}
+
+// An endless camera of large frames, faster than the line can take.
+class BigFrames final : public FrameSource {
+ public:
+  std::optional<std::string> take() override {
+    std::string frame = testing::encode_jpeg(testing::test_scene(64, 48));
+    frame.insert(frame.size() - 2, std::string(1024 * 1024, '\0'));
+    return frame;
+  }
+  bool exhausted() const override { return false; }
+};
+
+TEST(PushClient, DropsLocallyInsteadOfQueueingWhenTheSocketIsBackedUp) {
+  FakeServer server;
+  PushOptions o = options_for(server.url());
+  o.fps = 200;
+  RunningPush push(o, std::make_unique<BigFrames>());
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  std::this_thread::sleep_for(1500ms);  // a server that does not read: the socket fills up
+  push.client.stop();
+  // Now drain what was sent, to see how much actually went out.
+  int received = 0;
+  for (;;) {
+    testing::beast::flat_buffer buffer;
+    testing::beast::error_code ec;
+    ws->read(buffer, ec);
+    if (ec) break;
+    ++received;
+  }
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
+  EXPECT_GE(r.frames_dropped, 100) << "about 300 offered, few can go out";
+  EXPECT_LT(r.frames_sent, r.frames_dropped);
+  // Everything counted as sent arrived (nothing was queued past the one in flight).
+  EXPECT_LE(received, r.frames_sent + 1);
+  EXPECT_GE(received, r.frames_sent - 1);
+}
+
+TEST(DirectorySource, RejectsMissingAndEmptyFolders) {
+  EXPECT_FALSE(make_directory_source("/nonexistent/ds/frames", false).ok());
+  TempDir empty;
+  empty.write("readme.md", "no frames here");
+  auto r = make_directory_source(empty.str(), true);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("no *.jpg"), std::string::npos);
+}
+
+TEST(DirectorySource, LoopingOverOnlyBadFilesEnds) {
+  TempDir dir;
+  dir.write("x.jpg", "nope");
+  auto source = make_directory_source(dir.str(), true);
+  ASSERT_TRUE(source.ok());
+  EXPECT_FALSE((*source)->take().has_value());
+  EXPECT_TRUE((*source)->exhausted());
+}
+
+TEST(MjpegSource, KeepsOnlyTheNewestFrameFromAPipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  auto source = make_mjpeg_source(fds[0]);
+  std::string f1 = testing::encode_jpeg(testing::test_scene(32, 24, 1));
+  std::string f2 = testing::encode_jpeg(testing::test_scene(32, 24, 2));
+  std::string f3 = testing::encode_jpeg(testing::test_scene(32, 24, 3));
+  auto wait_for_frame = [&] {
+    for (int i = 0; i < 300; ++i) {
+      if (auto f = source->take()) return *f;
+      std::this_thread::sleep_for(10ms);
+    }
+    return std::string();
+  };
+  ASSERT_EQ(::write(fds[1], f1.data(), f1.size()), static_cast<ssize_t>(f1.size()));
+  EXPECT_EQ(wait_for_frame(), f1);
+  std::string both = f2 + f3;
+  ASSERT_EQ(::write(fds[1], both.data(), both.size()), static_cast<ssize_t>(both.size()));
+  ::close(fds[1]);
+  for (int i = 0; i < 300 && !source->exhausted() && source->dropped() == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(wait_for_frame(), f3) << "a newer frame replaces one not yet taken";
+  EXPECT_EQ(source->dropped(), 1);
+  for (int i = 0; i < 300 && !source->exhausted(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(source->exhausted());
+  source.reset();
+  ::close(fds[0]);
+}
+
+}  // namespace
+}  // namespace ds::worker
