@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""DreamStream performance benchmarks (issue 3). See docs/performance.md.
+
+    python3 bench/run.py lag [--model-ms 500] [--minutes 3]
+    python3 bench/run.py fanout [--viewers 100,500,1000,2000] [--seconds 10]
+    python3 bench/run.py worker [--seconds 10]
+
+Env: DREAMSTREAM_BIN (server binary, default build-bench/dreamstream), BENCH_WS (the load tool,
+default build-bench/bench_ws). Every run starts its own servers on ephemeral loopback ports.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+os.environ.setdefault("DREAMSTREAM_BIN", os.path.join(ROOT, "build-bench", "dreamstream"))
+import harness  # noqa: E402
+
+BENCH_WS = os.environ.get("BENCH_WS", os.path.join(ROOT, "build-bench", "bench_ws"))
+TOKEN = "dsw_bench_0123456789abcdef0123456789"
+FIXTURES = [os.path.join(ROOT, "tests", "integration", "fixtures", "frame%d.jpg" % i)
+            for i in range(1, 5)]
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pct(values, p):
+    if not values:
+        return 0
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def start_server():
+    server = harness.Server(args=["--builtin-workers", "0", "--worker-token", TOKEN])
+    server.start()
+    c = server.client()
+    user = harness.register(c)
+    st, _, body = c.post("/api/me/stream-key")
+    assert st == 201, body
+    return server, user["username"], body["stream_key"]
+
+
+def ws_url(port, path):
+    return "ws://127.0.0.1:%d%s" % (port, path)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---- 1. lag -------------------------------------------------------------------------------
+def fifo_ages(n_frames, fps, model_ms, horizon_ms):
+    """A naive FIFO: every frame queued, processed one at a time. (output_time_ms, age_ms)."""
+    out, free_at = [], 0.0
+    for i in range(n_frames):
+        arrival = i * 1000.0 / fps
+        done = max(arrival, free_at) + model_ms
+        free_at = done
+        if done > horizon_ms:
+            break
+        out.append((done, done - arrival))
+    return out
+
+
+def cmd_lag(a):
+    tmp = tempfile.mkdtemp(prefix="ds-bench-lag-")
+    server, user, key = start_server()
+    secs = a.minutes * 60.0
+    procs = []
+    try:
+        worker = subprocess.Popen([harness.binary_path(), "worker", "--server",
+                                   ws_url(server.port, ""), "--token", TOKEN,
+                                   "--simulate-ms", str(a.model_ms)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(worker)
+        dump = os.path.join(tmp, "frames.txt")
+        viewer = subprocess.Popen([BENCH_WS, "view", "--url", ws_url(server.port, "/ws/watch/" + user),
+                                   "--n", "1", "--warmup", "0", "--duration", str(secs + 3),
+                                   "--dump", dump], stdout=subprocess.PIPE, text=True)
+        procs.append(viewer)
+        viewer.stdout.readline()  # READY
+        pub = subprocess.Popen([BENCH_WS, "publish", "--url", ws_url(server.port, "/ws/ingest"),
+                                "--bearer", key, "--fps", str(a.fps), "--duration", str(secs)]
+                               + sum((["--file", f] for f in FIXTURES), []),
+                               stdout=subprocess.PIPE, text=True)
+        procs.append(pub)
+        pub_out = json.loads(pub.stdout.read() or "{}")
+        viewer.wait(secs + 60)
+        rows = [list(map(int, line.split())) for line in open(dump)]
+    finally:
+        for p in procs:
+            stop(p)
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    rows = [r for r in rows if r[1] > 0 and r[2] > 0]
+    t0 = min(r[1] for r in rows) if rows else 0
+    bucket_ms = a.bucket_s * 1000.0
+    ours = {}
+    for recv, captured, processed, _seq, _size in rows:
+        ours.setdefault(int((processed - t0) // bucket_ms), []).append(processed - captured)
+    fifo = {}
+    n_sent = pub_out.get("sent", int(secs * a.fps))
+    for done, age in fifo_ages(n_sent, a.fps, a.model_ms, secs * 1000.0):
+        fifo.setdefault(int(done // bucket_ms), []).append(age)
+    limit = a.model_ms + 2 * 1000.0 / a.fps + 20
+    print("lag: model %d ms, %g fps pushed (%d frames sent), %d frames shown, bucket %gs, "
+          "p99 limit %.0f ms" % (a.model_ms, a.fps, n_sent, len(rows), a.bucket_s, limit))
+    print("%-8s | %28s | %28s" % ("", "DreamStream age ms", "naive FIFO age ms"))
+    print("%-8s | %6s %6s %6s %7s | %6s %6s %6s %7s" % ("bucket", "n", "p50", "p99", "max",
+                                                         "n", "p50", "p99", "max"))
+    ok = True
+    p99s = []
+    for b in sorted(set(ours) | set(fifo)):
+        o, f = ours.get(b, []), fifo.get(b, [])
+        print("%-8s | %6d %6.0f %6.0f %7.0f | %6d %6.0f %6.0f %7.0f" % (
+            "%ds" % int(b * a.bucket_s), len(o), pct(o, 50), pct(o, 99), pct(o, 100),
+            len(f), pct(f, 50), pct(f, 99), pct(f, 100)))
+        if o and len(o) >= 3:
+            p99s.append(pct(o, 99))
+            ok = ok and pct(o, 99) <= limit
+    growing = len(p99s) >= 2 and p99s[-1] > p99s[0] + 2 * 1000.0 / a.fps
+    print("RESULT %s: p99 %s limit %.0f ms in every bucket; %s" % (
+        "PASS" if ok and not growing else "FAIL", "within" if ok else "OVER", limit,
+        "growing" if growing else "not growing"))
+    return 0 if ok and not growing else 1
+
+
+# ---- 2. fan-out ---------------------------------------------------------------------------
+def run_viewers(url, n, seconds, pid):
+    """Runs `bench_ws view`; samples the server's CPU and peak RSS over the window."""
+    p = subprocess.Popen([BENCH_WS, "view", "--url", url, "--n", str(n),
+                          "--duration", str(seconds)], stdout=subprocess.PIPE, text=True)
+    ready = p.stdout.readline()
+    time.sleep(1.0)  # the tool's warm-up
+    cpu0, t0, peak = cpu_seconds(pid), time.monotonic(), 0
+    while p.poll() is None and time.monotonic() - t0 < seconds:
+        peak = max(peak, rss_kib(pid))
+        time.sleep(0.5)
+    cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    out = json.loads(p.stdout.read().strip().splitlines()[-1])
+    p.wait()
+    out.update(ready=ready.strip(), server_cpu_pct=100 * cpu, server_rss_mib=peak / 1024.0)
+    return out
+
+
+def idle_viewer_kib(url, n, pid):
+    base = rss_kib(pid)
+    p = subprocess.Popen([BENCH_WS, "view", "--url", url, "--n", str(n), "--warmup", "0",
+                          "--duration", "3"], stdout=subprocess.PIPE, text=True)
+    p.stdout.readline()
+    time.sleep(1.5)
+    after = rss_kib(pid)
+    p.wait(30)
+    return (after - base) / float(n)
+
+
+def cmd_fanout(a):
+    hard = raise_nofile()
+    tmp = tempfile.mkdtemp(prefix="ds-bench-fanout-")
+    big = os.path.join(tmp, "frame50k.jpg")
+    size = json.loads(subprocess.check_output([BENCH_WS, "make-jpeg", "--out", big,
+                                               "--kb", "50"]))["bytes"]
+    counts = [int(x) for x in a.viewers.split(",")]
+    run_s = (len(counts) * (a.seconds + 8) + 20)
+    results = []
+    procs = []
+    server, user, key = start_server()
+    node_dir = os.path.join(HERE, "node-baseline")
+    try:
+        idle_c = server.client()
+        idle_user = harness.register(idle_c)["username"]
+        procs.append(subprocess.Popen([BENCH_WS, "echo-worker", "--url",
+                                       ws_url(server.port, "/ws/worker"), "--bearer", TOKEN,
+                                       "--duration", str(run_s)], stdout=subprocess.DEVNULL))
+        procs.append(subprocess.Popen([BENCH_WS, "publish", "--url",
+                                       ws_url(server.port, "/ws/ingest"), "--bearer", key,
+                                       "--fps", str(a.fps), "--file", big, "--duration",
+                                       str(run_s)], stdout=subprocess.DEVNULL))
+        port_file = os.path.join(tmp, "node.port")
+        node = subprocess.Popen(["node", os.path.join(node_dir, "relay.mjs"), port_file],
+                                stdout=subprocess.DEVNULL)
+        procs.append(node)
+        while not os.path.exists(port_file) or not open(port_file).read().strip():
+            time.sleep(0.05)
+        nport = int(open(port_file).read())
+        procs.append(subprocess.Popen([BENCH_WS, "publish", "--url", ws_url(nport, "/pub"),
+                                       "--meta", "--fps", str(a.fps), "--file", big,
+                                       "--duration", str(run_s)], stdout=subprocess.DEVNULL))
+        time.sleep(2)
+        idle = {"dreamstream": idle_viewer_kib(ws_url(server.port, "/ws/watch/" + idle_user),
+                                               a.idle, server.proc.pid),
+                "node-ws": idle_viewer_kib(ws_url(nport, "/idle"), a.idle, node.pid)}
+        for n in counts:
+            for name, url, pid in (("dreamstream", ws_url(server.port, "/ws/watch/" + user),
+                                    server.proc.pid),
+                                   ("node-ws", ws_url(nport, "/sub"), node.pid)):
+                r = run_viewers(url, n, a.seconds, pid)
+                r["server"] = name
+                results.append(r)
+                print(json.dumps(r), file=sys.stderr)
+    finally:
+        for p in procs:
+            stop(p)
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("fan-out: one stream, %d-byte JPEG at %g fps, %gs window per point, nofile %d"
+          % (size, a.fps, a.seconds, hard))
+    print("| server | viewers | connected | fps/viewer mean | fps p10 | fps min | latency p50 ms "
+          "| p99 ms | max ms | server CPU % | server RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print("| %s | %d | %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.1f |" % (
+            r["server"], r["viewers"], r["connected"], r["fps_mean"], r["fps_p10"], r["fps_min"],
+            r["latency_p50_ms"], r["latency_p99_ms"], r["latency_max_ms"], r["server_cpu_pct"],
+            r["server_rss_mib"]))
+    print("memory per idle viewer (%d idle connections): dreamstream %.1f KiB, node-ws %.1f KiB"
+          % (a.idle, idle["dreamstream"], idle["node-ws"]))
+    return 0
+
+
+# ---- 3. worker path -----------------------------------------------------------------------
+def cmd_worker(a):
+    results = {}
+    for kind in ("echo", "cpu"):
+        server, user, key = start_server()
+        procs = []
+        try:
+            if kind == "echo":
+                w = subprocess.Popen([BENCH_WS, "echo-worker", "--url",
+                                      ws_url(server.port, "/ws/worker"), "--bearer", TOKEN,
+                                      "--duration", str(a.seconds + 2)],
+                                     stdout=subprocess.PIPE, text=True)
+            else:
+                w = subprocess.Popen([harness.binary_path(), "worker", "--server",
+                                      ws_url(server.port, ""), "--token", TOKEN,
+                                      "--simulate-ms", "0"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            procs.append(w)
+            viewer = subprocess.Popen([BENCH_WS, "view", "--url",
+                                       ws_url(server.port, "/ws/watch/" + user), "--n", "1",
+                                       "--warmup", "1", "--duration", str(a.seconds - 1)],
+                                      stdout=subprocess.PIPE, text=True)
+            procs.append(viewer)
+            viewer.stdout.readline()
+            pub = subprocess.Popen([BENCH_WS, "publish", "--url",
+                                    ws_url(server.port, "/ws/ingest"), "--bearer", key, "--fps",
+                                    str(a.push_fps), "--duration", str(a.seconds)]
+                                   + sum((["--file", f] for f in FIXTURES), []),
+                                   stdout=subprocess.PIPE, text=True)
+            procs.append(pub)
+            cpu0 = cpu_seconds(server.proc.pid)
+            pub_out = json.loads(pub.stdout.read())
+            cpu = (cpu_seconds(server.proc.pid) - cpu0) / pub_out["seconds"]
+            v_out = json.loads(viewer.stdout.read().strip().splitlines()[-1])
+            r = {"pushed_per_s": pub_out["sent_per_s"], "shown_per_s": v_out["fps_mean"],
+                 "processed_back_to_ingest_per_s": pub_out["received_per_s"],
+                 "server_cpu_pct": 100 * cpu}
+            if kind == "echo":
+                stop(w) if False else None
+                w_out = w.stdout.read().strip().splitlines()
+                if w_out:
+                    r["worker_jobs_per_s"] = json.loads(w_out[-1])["jobs_per_s"]
+            results[kind] = r
+        finally:
+            for p in procs:
+                stop(p)
+            server.cleanup()
+    print("worker path: one worker connection, %s fps pushed (0 = flat out), %ds"
+          % (a.push_fps, a.seconds))
+    for kind, r in results.items():
+        print("%-5s %s" % (kind, json.dumps(r)))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("lag")
+    p.add_argument("--model-ms", type=int, default=500)
+    p.add_argument("--minutes", type=float, default=3.0)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--bucket-s", type=float, default=60.0)
+    p = sub.add_parser("fanout")
+    p.add_argument("--viewers", default="100,500,1000,2000")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--idle", type=int, default=1000)
+    p = sub.add_parser("worker")
+    p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--push-fps", type=float, default=2000)
+    a = ap.parse_args()
+    return {"lag": cmd_lag, "fanout": cmd_fanout, "worker": cmd_worker}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
