@@ -153,10 +153,9 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
     store::update_stream_progress(sql, s);
     store::end_stream_session(sql, s.id, status, now, usage.minutes, usage.cost_cents);
   });
-  s.status = status;
-  s.ended_ms = now;
-  s.duration_minutes = usage.minutes;
-  s.cost_cents = usage.cost_cents;
+  if (auto saved = db_.with([&](soci::session& sql) { return store::find_stream_session(sql, s.id); })) {
+    s = *saved;
+  }
   spdlog::info("event=stream_ended user_id={} session_id={} status={} minutes={} cost_cents={}",
                user_id, s.id, status, usage.minutes, usage.cost_cents);
   return s;

@@ -1,0 +1,329 @@
+"""The live pipeline over real sockets: lifecycle, ingest validation, workers, fan-out, bad input."""
+
+import json
+import os
+import threading
+import time
+import unittest
+
+import dreamstream as ds
+from harness import ServerTestCase, register
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+WORKER_TOKEN = "dsw_live_test_token_0123456789"
+
+
+def fixture(n):
+    with open(os.path.join(FIXTURES, "frame%d.jpg" % n), "rb") as f:
+        return f.read()
+
+
+def ws_url(server, path):
+    return server.url.replace("http://", "ws://") + path
+
+
+def recv_until(ws, pred, timeout=10.0):
+    """Reads messages until pred(kind, data) is true; returns (kind, data)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("condition not met")
+        kind, data = ws.recv(timeout=left)
+        if pred(kind, data):
+            return kind, data
+        if kind == "close":
+            raise AssertionError("closed: %r" % (data,))
+
+
+def is_event(type_, **fields):
+    def pred(kind, data):
+        if kind != "text":
+            return False
+        msg = json.loads(data)
+        return msg.get("type") == type_ and all(msg.get(k) == v for k, v in fields.items())
+    return pred
+
+
+class StreamerMixin:
+    def new_streamer(self):
+        c = self.client()
+        user = register(c)
+        st, _, body = c.post("/api/me/stream-key")
+        self.assertEqual(st, 201)
+        return c, user, body["stream_key"]
+
+    def ingest(self, key):
+        return ds.WebSocket.connect(ws_url(self.server, "/ws/ingest"),
+                                    {"Authorization": "Bearer " + key}, timeout=10)
+
+
+class TestLifecycle(StreamerMixin, ServerTestCase):
+    def test_start_stop_and_history(self):
+        c, user, _ = self.new_streamer()
+        st, _, body = c.post("/api/streams/start")
+        self.assertEqual(st, 201)
+        self.assertEqual(body["url"], "/u/" + user["username"])
+        self.assertError(c.post("/api/streams/start"), 409, "stream_active")
+        st, _, info = c.get("/api/streams/" + user["username"])
+        self.assertTrue(info["live"])
+        st, _, body = c.post("/api/streams/stop")
+        self.assertEqual(st, 200)
+        self.assertEqual(body["stream"]["status"], "completed")
+        self.assertEqual(body["stream"]["cost_cents"], 0)  # no frame: nothing billed
+        st, _, hist = c.get("/api/streams/sessions")
+        self.assertEqual(len(hist["sessions"]), 1)
+        self.assertError(c.post("/api/streams/stop"), 404)
+
+    def test_start_needs_login(self):
+        self.assertError(self.client().post("/api/streams/start"), 401)
+
+    def test_concurrent_starts_give_one_stream(self):
+        c, user, _ = self.new_streamer()
+        results = []
+        def go():
+            results.append(c.post("/api/streams/start").status)
+        threads = [threading.Thread(target=go) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [201] + [409] * 7)
+        self.assertEqual(self.server.db_count("stream_sessions", "user_id = ? AND ended_ms IS NULL",
+                                              (user["id"],)), 1)
+        c.post("/api/streams/stop")
+
+    def test_unknown_streamer_is_404(self):
+        self.assertError(self.client().get("/api/streams/nosuchuser"), 404)
+        self.assertError(self.client().get("/u/nosuchuser/latest.jpg"), 404)
+
+
+class TestPipeline(StreamerMixin, ServerTestCase):
+    """Built-in CPU worker (the default)."""
+
+    def test_viewer_receives_processed_frames_not_raw(self):
+        c, user, key = self.new_streamer()
+        name = user["username"]
+        viewer = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + name), timeout=10)
+        recv_until(viewer, is_event("state", state="offline"))
+        ing = self.ingest(key)
+        raw = {fixture(i) for i in range(1, 5)}
+        for i in range(1, 5):
+            ing.send_binary(fixture(i))
+        kind, frame = recv_until(viewer, lambda k, d: k == "binary", timeout=20)
+        self.assertTrue(frame.startswith(b"\xff\xd8"))
+        self.assertNotIn(frame, raw)
+        st, headers, _ = c.get("/u/%s/latest.jpg" % name)
+        self.assertEqual(st, 200)
+        self.assertEqual(headers.get("Content-Type"), "image/jpeg")
+        # The streamer gets status with processing figures.
+        _, status = recv_until(ing, is_event("status"), timeout=10)
+        status = json.loads(status)
+        for k in ("fps_in", "fps_out", "model_ms", "frame_age_ms", "workers", "viewers",
+                  "balance_cents", "remaining_minutes"):
+            self.assertIn(k, status)
+        self.assertEqual(status["viewers"], 1)
+        c.post("/api/streams/stop")
+        recv_until(viewer, is_event("state", state="ended"))
+        recv_until(ing, is_event("ended", reason="stopped"))
+        # The first frame billed minute 1.
+        st, _, credits = c.get("/api/credits")
+        self.assertEqual(credits["balance_cents"], 1180)
+
+    def test_mjpeg_stream(self):
+        c, user, key = self.new_streamer()
+        ing = self.ingest(key)
+        ing.send_binary(fixture(1))
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=20)
+        conn.request("GET", "/u/%s/stream.mjpeg" % user["username"])
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertIn("multipart/x-mixed-replace", resp.getheader("Content-Type"))
+        got = b""
+        deadline = time.monotonic() + 20
+        while b"\xff\xd9" not in got and time.monotonic() < deadline:
+            ing.send_binary(fixture(2))
+            got += resp.read1(65536)
+        self.assertIn(b"Content-Type: image/jpeg", got)
+        self.assertIn(b"\xff\xd8", got)
+        conn.close()
+        c.post("/api/streams/stop")
+
+    def test_http_frame_post(self):
+        c, user, key = self.new_streamer()
+        r = ds.post_frame(self.server.url, key, fixture(1))
+        self.assertTrue(r["accepted"])
+        with self.assertRaises(ds.ApiError) as e:
+            ds.post_frame(self.server.url, key, b"not a jpeg")
+        self.assertEqual(e.exception.status, 400)
+        with self.assertRaises(ds.ApiError) as e:
+            ds.post_frame(self.server.url, "dsk_wrong", fixture(1))
+        self.assertEqual(e.exception.status, 401)
+        c.post("/api/streams/stop")
+
+
+class TestIngestBadInput(StreamerMixin, ServerTestCase):
+    server_args = ("--max-frame-bytes", "20000")
+
+    def test_bad_frames_get_errors_then_close(self):
+        c, user, key = self.new_streamer()
+        ing = self.ingest(key)
+        ing.send_binary(b"GIF89a not a jpeg")
+        _, err = recv_until(ing, is_event("error"))
+        self.assertEqual(json.loads(err)["code"], "bad_frame")
+        good = fixture(1)
+        ing.send_binary(good[: len(good) // 2])  # truncated
+        self.assertEqual(json.loads(recv_until(ing, is_event("error"))[1])["code"], "bad_frame")
+        ing.send_binary(b"\xff\xd8" + b"\x00" * 30000 + b"\xff\xd9")  # over the limit
+        self.assertEqual(json.loads(recv_until(ing, is_event("error"))[1])["code"], "too_large")
+        ing.send_text("hello")  # text where binary is expected
+        self.assertEqual(json.loads(recv_until(ing, is_event("error"))[1])["code"], "bad_frame")
+        for _ in range(10):
+            ing.send_binary(b"junk")
+        kind, _ = recv_until(ing, lambda k, d: k == "close", timeout=10)
+        self.assertEqual(ing.close_code, 1008)
+        self.assertHealthy()
+        # Nothing was billed: no valid frame arrived.
+        self.assertEqual(c.get("/api/credits").json["balance_cents"], 1200)
+        c.post("/api/streams/stop")
+
+    def test_ingest_without_auth_or_with_bad_key(self):
+        for headers in ({}, {"Authorization": "Bearer dsk_nope"}):
+            ws = ds.WebSocket.connect(ws_url(self.server, "/ws/ingest"), headers, timeout=10)
+            recv_until(ws, lambda k, d: k == "close")
+            self.assertEqual(ws.close_code, 4401)
+
+    def test_cookie_ingest_from_foreign_origin_refused(self):
+        c, user, key = self.new_streamer()
+        c.post("/api/streams/start")
+        ws = ds.WebSocket.connect(ws_url(self.server, "/ws/ingest"),
+                                  {"Cookie": "ds_session=" + c.session, "Origin": "http://evil.example"},
+                                  timeout=10)
+        recv_until(ws, lambda k, d: k == "close")
+        self.assertEqual(ws.close_code, 4403)
+        c.post("/api/streams/stop")
+
+    def test_key_of_one_user_cannot_feed_another_stream(self):
+        c1, u1, key1 = self.new_streamer()
+        c2, u2, key2 = self.new_streamer()
+        ing = self.ingest(key1)
+        ing.send_binary(fixture(1))
+        recv_until(ing, is_event("status"), timeout=10)
+        self.assertFalse(c2.get("/api/streams/" + u2["username"]).json["live"])
+        self.assertTrue(c1.get("/api/streams/" + u1["username"]).json["live"])
+        c1.post("/api/streams/stop")
+
+    def test_second_ingest_replaces_first(self):
+        c, user, key = self.new_streamer()
+        first = self.ingest(key)
+        first.send_binary(fixture(1))
+        second = self.ingest(key)
+        recv_until(first, lambda k, d: k == "close", timeout=10)
+        self.assertEqual(first.close_code, 4001)
+        second.send_binary(fixture(2))
+        recv_until(second, is_event("status"), timeout=10)
+        c.post("/api/streams/stop")
+
+    def test_watch_unknown_user_closes(self):
+        ws = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/nobody_here"), timeout=10)
+        recv_until(ws, lambda k, d: k == "close")
+        self.assertEqual(ws.close_code, 4404)
+        ws = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/BAD%20NAME"), timeout=10)
+        recv_until(ws, lambda k, d: k == "close")
+        self.assertEqual(ws.close_code, 4404)
+
+
+class TestExternalWorkers(StreamerMixin, ServerTestCase):
+    server_args = ("--builtin-workers", "0", "--worker-token", WORKER_TOKEN, "--job-timeout-ms", "1500")
+
+    def worker(self, token=WORKER_TOKEN):
+        ws = ds.WebSocket.connect(ws_url(self.server, "/ws/worker"),
+                                  {"Authorization": "Bearer " + token}, timeout=10)
+        ws.send_json({"type": "hello", "name": "test-worker", "protocol": 1})
+        recv_until(ws, is_event("welcome"))
+        return ws
+
+    def next_job(self, ws, timeout=10):
+        _, header = recv_until(ws, is_event("job"), timeout)
+        kind, jpeg = ws.recv(timeout=timeout)
+        self.assertEqual(kind, "binary")
+        return json.loads(header), jpeg
+
+    def test_worker_protocol_and_bad_results(self):
+        c, user, key = self.new_streamer()
+        viewer = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + user["username"]), timeout=10)
+        w = self.worker()
+        ing = self.ingest(key)
+        ing.send_binary(fixture(1))
+        job, jpeg = self.next_job(w)
+        self.assertEqual(jpeg, fixture(1))
+        self.assertEqual(job["stream"], user["username"])
+        self.assertIn("prompt", job["params"])
+        # A result for a job it does not hold.
+        w.send_json({"type": "result", "job_id": "j99999"})
+        w.send_binary(fixture(3))
+        self.assertEqual(json.loads(recv_until(w, is_event("error"))[1])["code"], "unknown_job")
+        # Binary without a header.
+        w.send_binary(fixture(3))
+        self.assertEqual(json.loads(recv_until(w, is_event("error"))[1])["code"], "unexpected_binary")
+        # The real answer reaches the viewer.
+        w.send_json({"type": "result", "job_id": job["job_id"], "timings": {"infer_ms": 5}})
+        w.send_binary(fixture(4))
+        _, frame = recv_until(viewer, lambda k, d: k == "binary", timeout=10)
+        self.assertEqual(frame, fixture(4))
+        c.post("/api/streams/stop")
+
+    def test_latest_frame_wins_while_worker_busy(self):
+        c, user, key = self.new_streamer()
+        w = self.worker()
+        ing = self.ingest(key)
+        ing.send_binary(fixture(1))
+        job, _ = self.next_job(w)
+        for i in (2, 3, 4):  # three frames while busy: only the newest survives
+            ing.send_binary(fixture(i))
+        time.sleep(0.5)
+        w.send_json({"type": "result", "job_id": job["job_id"]})
+        w.send_binary(fixture(1))
+        job2, jpeg2 = self.next_job(w)
+        self.assertEqual(jpeg2, fixture(4))
+        self.assertGreater(job2["seq"], job["seq"] + 2)
+        w.send_json({"type": "error", "job_id": job2["job_id"], "message": "oom"})
+        c.post("/api/streams/stop")
+
+    def test_stalled_worker_loses_job_and_stream_goes_on(self):
+        c, user, key = self.new_streamer()
+        stalled = self.worker()
+        ing = self.ingest(key)
+        ing.send_binary(fixture(1))
+        self.next_job(stalled)
+        # Never answers: past the 1.5 s deadline it is disconnected.
+        recv_until(stalled, lambda k, d: k == "close", timeout=10)
+        fresh = self.worker()
+        ing.send_binary(fixture(2))
+        job, jpeg = self.next_job(fresh)
+        self.assertEqual(jpeg, fixture(2))
+        c.post("/api/streams/stop")
+
+    def test_disconnected_worker_job_is_lost_stream_continues(self):
+        c, user, key = self.new_streamer()
+        w1 = self.worker()
+        ing = self.ingest(key)
+        ing.send_binary(fixture(1))
+        self.next_job(w1)
+        w1.close()
+        w2 = self.worker()
+        ing.send_binary(fixture(3))
+        _, jpeg = self.next_job(w2)
+        self.assertEqual(jpeg, fixture(3))
+        c.post("/api/streams/stop")
+
+    def test_worker_without_valid_token_is_refused(self):
+        ws = ds.WebSocket.connect(ws_url(self.server, "/ws/worker"),
+                                  {"Authorization": "Bearer dsw_wrong"}, timeout=10)
+        recv_until(ws, lambda k, d: k == "close")
+        self.assertEqual(ws.close_code, 4401)
+
+
+if __name__ == "__main__":
+    unittest.main()

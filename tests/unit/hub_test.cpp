@@ -1,0 +1,189 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "live/hub.hpp"
+
+using namespace ds;
+using namespace ds::live;
+
+namespace {
+
+// Records what the hub sends; stands in for a socket.
+struct FakePeer : Peer {
+  std::vector<std::string> texts;
+  std::vector<std::pair<std::string, std::string>> frames;  // meta, jpeg
+  int close_code = 0;
+  void send_text(Bytes t) override { texts.push_back(*t); }
+  void send_frame(Bytes meta, Bytes jpeg, bool) override {
+    frames.emplace_back(meta ? *meta : "", *jpeg);
+  }
+  void close(int code, std::string) override { close_code = code; }
+  nlohmann::json last_job() const { return nlohmann::json::parse(frames.back().first); }
+};
+
+StreamOpen stream(long long id, std::string name) { return {id, id, std::move(name), "", {"toon", 0.5, 1}}; }
+
+}  // namespace
+
+TEST(Hub, IdleWorkerGetsNewestFrameOnly) {
+  ManualClock clock;
+  Hub hub(clock);
+  ASSERT_TRUE(hub.open_stream(stream(1, "alice")));
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w");
+  hub.push_frame("alice", make_bytes("f1"));  // goes straight to the idle worker
+  hub.push_frame("alice", make_bytes("f2"));
+  hub.push_frame("alice", make_bytes("f3"));  // replaces f2 in the mailbox
+  ASSERT_EQ(w->frames.size(), 1u);
+  auto job = w->last_job();
+  EXPECT_EQ(job["params"]["prompt"], "toon");
+  EXPECT_EQ(hub.on_result(wid, job["job_id"], make_bytes("out1"), {}), ResultOutcome::kShown);
+  ASSERT_EQ(w->frames.size(), 2u);
+  EXPECT_EQ(w->frames.back().second, "f3");
+  EXPECT_EQ(hub.snapshot("alice")->frames_dropped, 1u);
+}
+
+TEST(Hub, ViewersGetProcessedFramesNeverRawOnes) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto viewer = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", viewer);
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w");
+  hub.push_frame("alice", make_bytes("raw"));
+  EXPECT_TRUE(viewer->frames.empty());
+  hub.on_result(wid, w->last_job()["job_id"], make_bytes("processed"), {});
+  ASSERT_EQ(viewer->frames.size(), 1u);
+  EXPECT_EQ(viewer->frames[0].second, "processed");
+}
+
+TEST(Hub, WorkersAreSharedFairlyAcrossStreams) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "a"));
+  hub.open_stream(stream(2, "b"));
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w");
+  hub.push_frame("a", make_bytes("a1"));  // a takes the worker
+  clock.advance_ms(1);
+  hub.push_frame("b", make_bytes("b1"));
+  clock.advance_ms(1);
+  hub.push_frame("a", make_bytes("a2"));  // a again, but b waited longer
+  hub.on_result(wid, w->last_job()["job_id"], make_bytes("o"), {});
+  EXPECT_EQ(w->last_job()["stream"], "b");
+  hub.on_result(wid, w->last_job()["job_id"], make_bytes("o"), {});
+  EXPECT_EQ(w->last_job()["stream"], "a");
+}
+
+TEST(Hub, OutputOlderThanOneShownIsDropped) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto w1 = std::make_shared<FakePeer>();
+  auto w2 = std::make_shared<FakePeer>();
+  auto id1 = hub.add_worker(w1, "w1");
+  auto id2 = hub.add_worker(w2, "w2");
+  hub.push_frame("alice", make_bytes("f1"));
+  hub.push_frame("alice", make_bytes("f2"));
+  auto viewer = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", viewer);
+  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}), ResultOutcome::kShown);
+  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}), ResultOutcome::kStale);
+  ASSERT_EQ(viewer->frames.size(), 1u);
+  EXPECT_EQ(viewer->frames[0].second, "o2");
+}
+
+TEST(Hub, JobPastDeadlineIsAbandonedAndStalledWorkerDropped) {
+  ManualClock clock;
+  HubConfig cfg;
+  cfg.job_timeout_ms = 1000;
+  Hub hub(clock, cfg);
+  hub.open_stream(stream(1, "alice"));
+  auto slow = std::make_shared<FakePeer>();
+  auto slow_id = hub.add_worker(slow, "slow");
+  hub.push_frame("alice", make_bytes("f1"));
+  clock.advance_ms(1001);
+  hub.tick();
+  EXPECT_NE(slow->close_code, 0);
+  EXPECT_EQ(hub.worker_counts().total, 0);
+  // Its late answer is not accepted, and the stream carries on with a fresh worker.
+  EXPECT_EQ(hub.on_result(slow_id, slow->last_job()["job_id"], make_bytes("late"), {}),
+            ResultOutcome::kUnknownJob);
+  auto fresh = std::make_shared<FakePeer>();
+  hub.add_worker(fresh, "fresh");
+  hub.push_frame("alice", make_bytes("f2"));
+  ASSERT_EQ(fresh->frames.size(), 1u);
+  EXPECT_EQ(fresh->frames[0].second, "f2");
+}
+
+TEST(Hub, DisconnectedWorkerLosesJobAndStreamContinues) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto w1 = std::make_shared<FakePeer>();
+  auto id1 = hub.add_worker(w1, "w1");
+  hub.push_frame("alice", make_bytes("f1"));
+  hub.remove_worker(id1);
+  auto w2 = std::make_shared<FakePeer>();
+  hub.add_worker(w2, "w2");
+  hub.push_frame("alice", make_bytes("f2"));
+  ASSERT_EQ(w2->frames.size(), 1u);
+  EXPECT_EQ(w2->frames[0].second, "f2");
+}
+
+TEST(Hub, ResultForUnknownJobIsRejected) {
+  ManualClock clock;
+  Hub hub(clock);
+  auto w = std::make_shared<FakePeer>();
+  auto id = hub.add_worker(w, "w");
+  EXPECT_EQ(hub.on_result(id, "j999", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+  EXPECT_EQ(hub.on_result(id, "garbage", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+}
+
+TEST(Hub, NewerIngestReplacesOlderOne) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto first = std::make_shared<FakePeer>();
+  auto second = std::make_shared<FakePeer>();
+  EXPECT_TRUE(hub.attach_ingest("alice", first));
+  EXPECT_TRUE(hub.attach_ingest("alice", second));
+  EXPECT_EQ(first->close_code, 4001);
+  EXPECT_EQ(second->close_code, 0);
+  EXPECT_FALSE(hub.attach_ingest("nobody", second));
+}
+
+TEST(Hub, ViewerCountIncludesEveryViewerAndMaxIsKept) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto a = std::make_shared<FakePeer>();
+  auto b = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", a);
+  hub.add_viewer("alice", b);
+  hub.remove_viewer("alice", a.get());
+  auto snap = hub.snapshot("alice");
+  EXPECT_EQ(snap->viewers, 1);
+  EXPECT_EQ(snap->max_viewers, 2);
+}
+
+TEST(Hub, ViewersAreToldWhenWaitingForTheModel) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto viewer = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", viewer);
+  EXPECT_NE(viewer->texts[0].find("waiting"), std::string::npos);
+  auto w = std::make_shared<FakePeer>();
+  auto id = hub.add_worker(w, "w");
+  hub.push_frame("alice", make_bytes("f"));
+  hub.on_result(id, w->last_job()["job_id"], make_bytes("o"), {});
+  EXPECT_EQ(hub.snapshot("alice")->state, "live");
+  hub.tick();  // flushes the viewer count
+  clock.advance_ms(10'000);
+  hub.tick();
+  EXPECT_EQ(hub.snapshot("alice")->state, "waiting");
+  EXPECT_NE(viewer->texts.back().find("waiting"), std::string::npos);
+}

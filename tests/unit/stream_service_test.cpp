@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include "auth/auth_service.hpp"
+#include "auth/crypto.hpp"
+#include "live/stream_service.hpp"
+#include "store/ledger.hpp"
+#include "temp_database.hpp"
+
+using namespace ds;
+
+namespace {
+
+struct StreamServiceTest : ::testing::Test {
+  ds::testing::TempDatabase tmp;
+  ManualClock clock;
+  live::Hub hub{clock};
+  live::StreamServiceConfig config;
+  std::unique_ptr<live::StreamService> service;
+  store::User user;
+
+  void SetUp() override {
+    auth::init_crypto();
+    config.grace_ms = 30'000;
+    service = std::make_unique<live::StreamService>(tmp.db(), hub, clock, config);
+    auth::AuthService auth(tmp.db(), clock);
+    user = *auth.register_user("alice", "a@example.com", "long enough password", "");
+  }
+
+  long long balance() {
+    return tmp.db().with([&](soci::session& sql) { return store::find_user(sql, user.id)->balance_cents; });
+  }
+  void frame() { hub.push_frame("alice", live::make_bytes("jpeg")); }
+  // Streams frames every second for `seconds`, ticking as the server does.
+  void stream_for(int seconds) {
+    for (int i = 0; i < seconds; ++i) {
+      clock.advance_ms(1000);
+      frame();
+      service->tick();
+    }
+  }
+  void set_balance(long long cents) {
+    tmp.db().write([&](soci::session& sql) {
+      store::append_entry(sql, user.id, store::kKindAdminAdjustment, cents - balance(), {}, 0);
+    });
+  }
+};
+
+}  // namespace
+
+TEST_F(StreamServiceTest, FirstFrameChargesTheFirstMinute) {
+  ASSERT_TRUE(service->start(user));
+  service->tick();
+  EXPECT_EQ(balance(), 1200);  // no frame yet: nothing owed
+  frame();
+  service->tick();
+  EXPECT_EQ(balance(), 1180);
+}
+
+TEST_F(StreamServiceTest, SixtyFourSecondsCostTwoMinutes) {
+  ASSERT_TRUE(service->start(user));
+  frame();
+  service->tick();
+  stream_for(60);
+  EXPECT_EQ(balance(), 1180);  // 60 s: still minute 1
+  stream_for(4);
+  EXPECT_EQ(balance(), 1160);
+  auto s = service->stop(user.id);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->status, "completed");
+  EXPECT_EQ(s->duration_minutes, 2);
+  EXPECT_EQ(s->cost_cents, 40);
+  auto mismatches = tmp.db().with([](soci::session& sql) { return store::verify_ledger(sql); });
+  EXPECT_TRUE(mismatches.empty());
+}
+
+TEST_F(StreamServiceTest, StartNeedsOneCredit) {
+  set_balance(99);
+  auto r = service->start(user);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, 402);
+}
+
+TEST_F(StreamServiceTest, SecondStartConflicts) {
+  ASSERT_TRUE(service->start(user));
+  auto r = service->start(user);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, 409);
+}
+
+TEST_F(StreamServiceTest, StreamEndsWhenNextMinuteCannotBePaid) {
+  set_balance(130);  // pays for 6 minutes (120), not a 7th
+  ASSERT_TRUE(service->start(user));
+  frame();
+  service->tick();
+  stream_for(6 * 60 + 5);
+  EXPECT_FALSE(hub.snapshot("alice"));
+  EXPECT_EQ(balance(), 10);
+  auto s = tmp.db().with([&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].status, "ended_no_credits");
+  EXPECT_EQ(s[0].duration_minutes, 6);
+}
+
+TEST_F(StreamServiceTest, SilentStreamerEndsInterruptedBilledOnlyWhileFramesArrived) {
+  ASSERT_TRUE(service->start(user));
+  frame();
+  service->tick();
+  stream_for(10);
+  for (int i = 0; i < 100; ++i) {  // 100 s of silence, past the 30 s grace
+    clock.advance_ms(1000);
+    service->tick();
+  }
+  EXPECT_FALSE(hub.snapshot("alice"));
+  EXPECT_EQ(balance(), 1180);
+  auto s = tmp.db().with([&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
+  EXPECT_EQ(s[0].status, "interrupted");
+}
+
+TEST_F(StreamServiceTest, RecoveryClosesStreamsLeftOpenAndBillsToLastFrame) {
+  ASSERT_TRUE(service->start(user));
+  frame();
+  service->tick();
+  stream_for(90);  // persisted progress includes the last frame
+  // A crash: a new service over the same database, the old one never stopped.
+  live::Hub hub2(clock);
+  live::StreamService after(tmp.db(), hub2, clock, config);
+  after.recover();
+  auto s = tmp.db().with([&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
+  EXPECT_EQ(s[0].status, "interrupted");
+  EXPECT_EQ(s[0].duration_minutes, 2);
+  EXPECT_EQ(balance(), 1160);
+  auto mismatches = tmp.db().with([](soci::session& sql) { return store::verify_ledger(sql); });
+  EXPECT_TRUE(mismatches.empty());
+  EXPECT_TRUE(after.start(user));  // the user can stream again
+}
