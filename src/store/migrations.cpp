@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ const std::vector<std::vector<std::string>> kMigrations = {
           email TEXT NOT NULL,
           display_name TEXT NOT NULL,
           password_hash TEXT NOT NULL,
-          balance_cents BIGINT NOT NULL DEFAULT 0,
+          balance_cents BIGINT NOT NULL DEFAULT 0 CHECK (balance_cents >= 0),
           stream_key_hash TEXT,
           is_admin INTEGER NOT NULL DEFAULT 0,
           created_ms BIGINT NOT NULL,
@@ -84,7 +85,13 @@ const std::vector<std::vector<std::string>> kMigrations = {
           stripe_payment_intent TEXT,
           stripe_event_id TEXT,
           note TEXT NOT NULL DEFAULT '',
-          created_ms BIGINT NOT NULL))",
+          created_ms BIGINT NOT NULL,
+          CHECK (kind IN ('signup_bonus', 'purchase', 'stream_usage', 'refund',
+                          'admin_adjustment')),
+          CHECK (balance_after_cents >= 0),
+          CHECK (kind <> 'purchase' OR stripe_checkout_session IS NOT NULL),
+          CHECK (kind <> 'stream_usage' OR (stream_session_id IS NOT NULL AND
+                                            minute_index IS NOT NULL))))",
         "CREATE INDEX credit_transactions_user ON credit_transactions(user_id, id)",
         "CREATE UNIQUE INDEX credit_transactions_signup ON credit_transactions(user_id) "
         "WHERE kind = 'signup_bonus'",
@@ -173,7 +180,9 @@ int migrate(Database& db) {
           soci::into(count);
       if (count > 0) return false;
       for (const auto& stmt : kMigrations[target - 1]) sql << expand(stmt, db.id_column());
-      long long now = 0;
+      long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
       sql << "INSERT INTO schema_migrations (version, applied_ms) VALUES (:v, :t)",
           soci::use(target), soci::use(now);
       return true;

@@ -435,6 +435,27 @@ TEST_F(PaymentServiceTest, AdminGrantAndAdjustmentNeverGoBelowZero) {
   EXPECT_TRUE(db_->with([](soci::session& sql) { return store::verify_ledger(sql); }).empty());
 }
 
+TEST_F(PaymentServiceTest, TheSchemaRefusesImpossibleLedgerStates) {
+  auto u = add_user("alice");
+  auto insert = [&](const std::string& kind, const char* checkout) {
+    db_->with([&](soci::session& sql) {
+      std::string cs = checkout ? checkout : "";
+      soci::indicator cs_ind = checkout ? soci::i_ok : soci::i_null;
+      sql << "INSERT INTO credit_transactions (user_id, kind, amount_cents, balance_after_cents, "
+             "stripe_checkout_session, created_ms) VALUES (:u, :k, 100, 100, :cs, 1)",
+          soci::use(u.id), soci::use(kind), soci::use(cs, cs_ind);
+    });
+  };
+  EXPECT_ANY_THROW(insert("gift", nullptr));
+  EXPECT_ANY_THROW(insert("purchase", nullptr));
+  EXPECT_ANY_THROW(insert("stream_usage", nullptr));
+  EXPECT_NO_THROW(insert("purchase", "cs_test_a"));
+  EXPECT_ANY_THROW(insert("purchase", "cs_test_a"));  // one purchase per checkout session
+  EXPECT_ANY_THROW(db_->with([&](soci::session& sql) {
+    sql << "UPDATE users SET balance_cents = -1 WHERE id = :id", soci::use(u.id);
+  }));
+}
+
 TEST(CreditAmount, ParsesWholeAndDecimalCredits) {
   EXPECT_EQ(parse_credit_amount("12"), 1200);
   EXPECT_EQ(parse_credit_amount("-3"), -300);
