@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -21,7 +22,13 @@ namespace ds::cli {
 namespace {
 
 std::unique_ptr<store::Database> open_store(const AdminConfig& c) {
-  std::string url = c.db_url.empty() ? "sqlite://" + c.data_dir + "/dreamstream.db" : c.db_url;
+  std::string path = c.data_dir + "/dreamstream.db";
+  // A mistyped --data must not pass `ledger verify` against a fresh, empty database.
+  if (c.db_url.empty() && !std::filesystem::exists(path)) {
+    std::cerr << "error: no database at " << path << " (give --data DIR or --db URL)\n";
+    return nullptr;
+  }
+  std::string url = c.db_url.empty() ? "sqlite://" + path : c.db_url;
   auto db = store::Database::open(url, 1);
   store::migrate(*db);
   return db;
@@ -136,6 +143,7 @@ int run_admin(const AdminConfig& c) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("admin"));
   auth::init_crypto();
   auto db = open_store(c);
+  if (!db) return 2;
   if (c.ledger_verify && c.ledger_verify->parsed()) return ledger_verify(*db);
   if (c.credits_grant && c.credits_grant->parsed()) return credits_grant(*db, c);
   if (c.worker_token_create && c.worker_token_create->parsed()) return worker_token_create(*db, c);

@@ -544,6 +544,13 @@ class TestAdmin(PaymentsCase):
             conn.close()
         self.assertEqual(run_admin(self.server, "ledger", "verify").returncode, 0)
 
+    def test_admin_refuses_a_data_dir_without_a_database(self):
+        missing = os.path.join(self.server.tmp, "no-such-dir")
+        r = run_admin(missing, "ledger", "verify")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no database", r.stderr)
+        self.assertFalse(os.path.exists(missing))
+
     def test_worker_token_create_prints_a_token_and_stores_only_its_digest(self):
         import hashlib
         r = run_admin(self.server, "worker-token", "create", "gpu-box-1")
