@@ -106,7 +106,7 @@ export function fieldErrorEl(form, name) {
   if (!err) {
     err = h('p', { class: 'field-error', id: `${input.id}-error`, role: 'alert' });
     // Right under the input (or its prefix/addon wrapper), above any hint.
-    const anchor = input.closest('.input-prefix, .input-group, .range-row') || input;
+    const anchor = input.closest('.input-prefix, .input-group, .range-row, .compose') || input;
     anchor.after(err);
   }
   return err;

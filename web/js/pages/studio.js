@@ -1,9 +1,14 @@
 // Studio: go live from the webcam. Camera → canvas → JPEG → /ws/ingest (binary), dropping frames
 // locally while the socket is backed up; the processed picture comes back through /ws/watch/<me>.
-// Live figures come from the server's once-a-second status messages (docs/protocol.md).
+// Live figures come from the server's once-a-second status messages (docs/protocol.md); chat and
+// style-request events arrive on the same ingest socket. The cockpit also holds the viewer
+// settings (comments, styles, policy, slot length), the style queue, chat moderation and the
+// history of past streams with a viewers-over-time chart each.
 
-import { get, patch, post } from '../api.js';
+import { del, get, patch, post } from '../api.js';
 import { openBuyDialog } from '../buy.js';
+import { viewersChart } from '../chart.js';
+import { CommentList, CurrentStyle, styleItem } from '../chat.js';
 import { initNav, updateNavCredits } from '../nav.js';
 import {
   alertBox,
@@ -13,9 +18,11 @@ import {
   formatMinutes,
   h,
   isLow,
+  humanMessage,
   liveClear,
   loginUrl,
   setBusy,
+  setFieldError,
   showApiError,
   showFormSuccess,
   toast,
@@ -215,6 +222,9 @@ function openIngest() {
     setPhase('live', 'You are live. Viewers see the re-imagined picture.');
     scheduleCapture();
     renderMetrics();
+    // A new session (or a reconnect): catch up on what the events would have said.
+    loadComments();
+    loadStyles();
   });
   ws.addEventListener('message', (ev) => {
     if (typeof ev.data !== 'string') return;
@@ -238,6 +248,14 @@ function openIngest() {
     } else if (msg.type === 'ended') {
       live.ended = true;
       onEnded(msg.reason, msg.message);
+    } else if (msg.type === 'comment' && msg.comment) {
+      comments?.add(msg.comment);
+    } else if (msg.type === 'comment_deleted') {
+      comments?.remove(msg.id);
+    } else if (msg.type === 'styles' && msg.styles) {
+      renderStyles(msg.styles);
+    } else if (msg.type === 'settings' && msg.settings) {
+      fillAudience(msg.settings);
     }
   });
   ws.addEventListener('close', (ev) => {
@@ -428,63 +446,318 @@ async function loadLook() {
   });
 }
 
+// ---------- viewer settings: comments, styles, policy, slot ----------
+
+const audienceForm = $('[data-audience-form]');
+let audience = null;
+
+function fillAudience(s) {
+  if (!s) return;
+  audience = { ...audience, ...s };
+  const f = audienceForm.elements;
+  f.comments_enabled.checked = !!audience.comments_enabled;
+  f.styles_enabled.checked = !!audience.styles_enabled;
+  for (const r of audienceForm.querySelectorAll('[name=style_policy]')) r.checked = r.value === audience.style_policy;
+  if (document.activeElement !== f.style_slot_seconds) f.style_slot_seconds.value = String(audience.style_slot_seconds ?? 30);
+  renderFeatureNotes();
+}
+
+function renderFeatureNotes() {
+  const commentsOff = audience && audience.comments_enabled === false;
+  const stylesOff = audience && audience.styles_enabled === false;
+  $('[data-chat-off]').hidden = !commentsOff;
+  $('[data-styles-off]').hidden = !stylesOff;
+}
+
+const kAudienceSaved = {
+  comments_enabled: (v) => (v ? 'Comments are on.' : 'Comments are off: viewers no longer see the comment box.'),
+  styles_enabled: (v) => (v ? 'Style requests are on.' : 'Style requests are off.'),
+  style_policy: (v) => (v === 'approve' ? 'New requests now wait for your approval.' : 'New requests now play automatically.'),
+  style_slot_seconds: (v) => `Each requested style now plays for ${v} seconds.`,
+};
+
+async function saveAudience(field, value, control) {
+  clearErrors(audienceForm);
+  control.disabled = true;
+  try {
+    const r = await patch('/api/streams/settings', { [field]: value });
+    fillAudience(r?.settings || { [field]: value });
+    toast(kAudienceSaved[field](value), 'success');
+  } catch (err) {
+    fillAudience(audience); // put the control back to what the server has
+    if (!setFieldError(audienceForm, field, humanMessage(err))) toast(humanMessage(err), 'error');
+  } finally {
+    control.disabled = false;
+  }
+}
+
+audienceForm.addEventListener('submit', (e) => e.preventDefault());
+audienceForm.addEventListener('change', (e) => {
+  const el = e.target;
+  if (el.name === 'comments_enabled' || el.name === 'styles_enabled') saveAudience(el.name, el.checked, el);
+  else if (el.name === 'style_policy' && el.checked) saveAudience('style_policy', el.value, el);
+  else if (el.name === 'style_slot_seconds') {
+    const v = Number(el.value);
+    if (!Number.isInteger(v) || v < 5 || v > 600) {
+      setFieldError(audienceForm, el.name, 'Choose a whole number of seconds from 5 to 600.');
+      return;
+    }
+    saveAudience(el.name, v, el);
+  }
+});
+
+async function loadAudience() {
+  try {
+    const { settings: s } = await get('/api/streams/settings');
+    fillAudience(s);
+    $('[data-audience-card]').hidden = false;
+  } catch {
+    // not available on this server: keep the card hidden
+  }
+}
+
+// ---------- style queue ----------
+
+let currentStyle = null;
+let styleState = null;
+
+const styleApi = (rest) => `/api/streams/${encodeURIComponent(me.username)}/styles${rest}`;
+
+async function styleAction(path, button) {
+  if (button) button.disabled = true;
+  try {
+    renderStyles(await post(styleApi(path), {}));
+  } catch (err) {
+    toast(humanMessage(err), 'error');
+    loadStyles();
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+function emptyRow(text) {
+  return h('li', { class: 'empty-row' }, text);
+}
+
+function renderStyles(s) {
+  if (!s) return;
+  styleState = s;
+  currentStyle.set(s);
+  const pending = s.pending || [];
+  const queue = s.queue || [];
+  $('[data-style-pending]').replaceChildren(
+    ...pending.map((r) =>
+      styleItem(r, {
+        actions: [
+          ['Approve', (e) => styleAction(`/${r.id}/approve`, e.currentTarget), 'btn-primary', `Approve “${r.prompt}”`],
+          ['Reject', (e) => styleAction(`/${r.id}/reject`, e.currentTarget), 'btn-outline-danger', `Reject “${r.prompt}”`],
+        ],
+      }),
+    ),
+  );
+  if (!pending.length) {
+    $('[data-style-pending]').append(
+      emptyRow(s.policy === 'approve' ? 'Nothing waiting for you.' : 'Requests play automatically; switch to “I approve each” to review them first.'),
+    );
+  }
+  $('[data-style-queue]').replaceChildren(
+    ...queue.map((r, i) =>
+      styleItem(r, {
+        position: i + 1,
+        actions: [['Remove', (e) => styleAction(`/${r.id}/reject`, e.currentTarget), 'btn-ghost', `Remove “${r.prompt}” from the queue`]],
+      }),
+    ),
+  );
+  if (!queue.length) $('[data-style-queue]').append(emptyRow(`Nothing queued: the base style plays.`));
+  $('[data-pending-count]').textContent = String(pending.length);
+  $('[data-queue-count]').textContent = String(queue.length);
+  $('[data-style-skip]').disabled = s.current?.source !== 'request';
+  $('[data-style-clear]').disabled = !pending.length && !queue.length;
+  if (typeof s.enabled === 'boolean') {
+    audience = { ...audience, styles_enabled: s.enabled };
+    renderFeatureNotes();
+  }
+}
+
+async function loadStyles() {
+  if (!me) return;
+  try {
+    renderStyles(await get(styleApi('')));
+  } catch {
+    // keep what is shown
+  }
+}
+
+$('[data-style-skip]').addEventListener('click', (e) => styleAction('/skip', e.currentTarget));
+$('[data-style-clear]').addEventListener('click', (e) => {
+  const n = (styleState?.queue?.length || 0) + (styleState?.pending?.length || 0);
+  if (n > 1 && !confirm(`Clear all ${n} waiting and queued style requests?`)) return;
+  styleAction('/clear', e.currentTarget);
+});
+
+// ---------- chat moderation ----------
+
+let comments = null;
+let nextBefore = null;
+
+const commentsApi = (rest = '') => `/api/streams/${encodeURIComponent(me.username)}/comments${rest}`;
+
+async function deleteComment(comment, button) {
+  button.disabled = true;
+  try {
+    await del(commentsApi(`/${encodeURIComponent(comment.id)}`));
+    comments.remove(comment.id);
+  } catch (err) {
+    button.disabled = false;
+    if (err.status === 404) comments.remove(comment.id);
+    else toast(humanMessage(err), 'error');
+  }
+}
+
+function showOlder(d) {
+  nextBefore = d?.next_before ?? null;
+  $('[data-older]').hidden = nextBefore === null;
+}
+
+async function loadComments() {
+  if (!me) return;
+  try {
+    const d = await get(commentsApi('?limit=50'));
+    comments.setAll(d?.comments || []);
+    showOlder(d);
+  } catch {
+    // keep what is shown
+  }
+}
+
+$('[data-older]').addEventListener('click', async (e) => {
+  if (nextBefore === null) return;
+  e.currentTarget.disabled = true;
+  try {
+    const d = await get(commentsApi(`?limit=50&before=${encodeURIComponent(nextBefore)}`));
+    comments.prependOlder(d?.comments || []);
+    showOlder(d);
+  } catch (err) {
+    toast(humanMessage(err), 'error');
+  } finally {
+    e.currentTarget.disabled = false;
+  }
+});
+
+function initCockpit() {
+  $('[data-cockpit]').hidden = false;
+  currentStyle = new CurrentStyle($('[data-current-style]'));
+  comments = new CommentList($('[data-chat-list]'), {
+    me,
+    streamer: me.username,
+    emptyText: 'No comments yet. They appear here live while you stream.',
+    canDelete: () => true,
+    onDelete: deleteComment,
+  });
+  loadAudience();
+  loadStyles();
+  loadComments();
+}
+
 // ---------- past streams ----------
 
 const kEndLabels = { completed: 'Completed', ended_no_credits: 'Out of credits', interrupted: 'Interrupted', live: 'Live', created: 'Starting' };
+const kHistoryPage = 5;
+const history = { next: null, rows: 0 };
 
-async function loadHistory() {
-  let sessions;
+function durationText(s) {
+  const first = Number(s.first_frame_ms) || 0;
+  const end = Number(s.ended_ms) || (s.status === 'live' ? Date.now() : 0);
+  if (first && end > first) {
+    const secs = Math.round((end - first) / 1000);
+    if (secs < 60) return `${secs} s`;
+    return formatMinutes(Math.round(secs / 60));
+  }
+  return formatMinutes(s.duration_minutes ?? 0);
+}
+
+function chartCell(session) {
+  const cell = h('td', { class: 'chart-cell' }, h('span', { class: 'faint small' }, '…'));
+  get(`/api/streams/sessions/${encodeURIComponent(session.id)}/viewers`).then(
+    (d) => cell.replaceChildren(viewersChart(d?.samples || [], { label: `Viewers over time, stream of ${formatDate(session.first_frame_ms || session.created_ms)}` })),
+    () => cell.replaceChildren(h('span', { class: 'faint small' }, '—')),
+  );
+  return cell;
+}
+
+function historyRow(s) {
+  const badgeClass = s.status === 'completed' ? 'badge-ok' : s.status === 'live' ? 'badge-live' : s.status === 'ended_no_credits' ? 'badge-danger' : '';
+  return h(
+    'tr',
+    { 'data-session-id': s.id },
+    h('td', {}, formatDate(s.first_frame_ms || s.created_ms)),
+    h('td', {}, h('span', { class: `badge ${badgeClass}` }, kEndLabels[s.status] || s.status)),
+    h('td', { class: 'num' }, durationText(s)),
+    h('td', { class: 'num' }, s.cost ?? formatCredits(s.cost_cents)),
+    h('td', { class: 'num' }, String(s.max_viewers ?? 0)),
+    h('td', { class: 'num' }, String(s.comment_count ?? 0)),
+    h('td', { class: 'num' }, String(s.style_request_count ?? 0)),
+    chartCell(s),
+  );
+}
+
+async function loadHistory({ more = false } = {}) {
+  let data;
+  const before = more && history.next !== null ? `&before=${encodeURIComponent(history.next)}` : '';
   try {
-    ({ sessions = [] } = await get('/api/streams/sessions?limit=5'));
+    data = await get(`/api/streams/sessions?limit=${kHistoryPage}${before}`);
   } catch {
     return;
   }
+  const sessions = data?.sessions || [];
+  history.next = data?.next_before ?? null;
   $('[data-history-card]').hidden = false;
+  $('[data-history-pager]').hidden = history.next === null;
   const box = $('[data-history]');
-  if (!sessions.length) {
+  if (!more && !sessions.length) {
     box.replaceChildren(h('p', { class: 'muted' }, 'No streams yet. Your first one will show up here.'));
     return;
   }
-  box.replaceChildren(
-    h(
-      'div',
-      { class: 'table-wrap' },
+  let body = box.querySelector('tbody');
+  if (!more || !body) {
+    body = h('tbody', {});
+    box.replaceChildren(
       h(
-        'table',
-        { class: 'table', 'data-testid': 'stream-history' },
-        h('caption', { class: 'visually-hidden' }, 'Your recent streams'),
+        'div',
+        { class: 'table-wrap' },
         h(
-          'thead',
-          {},
+          'table',
+          { class: 'table', 'data-testid': 'stream-history' },
+          h('caption', { class: 'visually-hidden' }, 'Your recent streams'),
           h(
-            'tr',
+            'thead',
             {},
-            h('th', { scope: 'col' }, 'Started'),
-            h('th', { scope: 'col' }, 'Status'),
-            h('th', { scope: 'col', class: 'num' }, 'Minutes'),
-            h('th', { scope: 'col', class: 'num' }, 'Cost'),
-            h('th', { scope: 'col', class: 'num' }, 'Peak viewers'),
-          ),
-        ),
-        h(
-          'tbody',
-          {},
-          sessions.map((s) =>
             h(
               'tr',
               {},
-              h('td', {}, formatDate(s.first_frame_ms || s.created_ms)),
-              h('td', {}, h('span', { class: `badge ${s.status === 'completed' ? 'badge-ok' : s.status === 'live' ? 'badge-live' : s.status === 'ended_no_credits' ? 'badge-danger' : ''}` }, kEndLabels[s.status] || s.status)),
-              h('td', { class: 'num' }, String(s.duration_minutes ?? 0)),
-              h('td', { class: 'num' }, s.cost ?? formatCredits(s.cost_cents)),
-              h('td', { class: 'num' }, String(s.max_viewers ?? 0)),
+              h('th', { scope: 'col' }, 'Started'),
+              h('th', { scope: 'col' }, 'Status'),
+              h('th', { scope: 'col', class: 'num' }, 'Duration'),
+              h('th', { scope: 'col', class: 'num' }, 'Cost'),
+              h('th', { scope: 'col', class: 'num' }, 'Peak viewers'),
+              h('th', { scope: 'col', class: 'num' }, 'Comments'),
+              h('th', { scope: 'col', class: 'num' }, 'Styles'),
+              h('th', { scope: 'col' }, 'Viewers over time'),
             ),
           ),
+          body,
         ),
       ),
-    ),
-  );
+    );
+  }
+  body.append(...sessions.map(historyRow));
 }
+
+$('[data-history-more]').addEventListener('click', async (e) => {
+  e.currentTarget.disabled = true;
+  await loadHistory({ more: true });
+  e.currentTarget.disabled = false;
+});
 
 startBtn.addEventListener('click', start);
 stopBtn.addEventListener('click', stop);
@@ -514,6 +787,7 @@ if (!me) {
   renderCredits(me.balance_cents, me.remaining_minutes);
   refreshCredits();
   loadLook();
+  initCockpit();
   loadHistory();
   if (!navigator.mediaDevices?.getUserMedia) {
     showAlert('warning', 'This browser cannot share a camera here. Use a current browser over https or localhost, or stream with a script and your stream key.');

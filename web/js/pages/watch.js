@@ -1,9 +1,12 @@
 // Watch page /u/<name>: processed JPEG frames from /ws/watch/<name> into an <img> through blob
-// URLs, the live viewer count and a state overlay (offline / live / waiting / ended).
+// URLs, the live viewer count and a state overlay (offline / live / waiting / ended), the live
+// chat and style requests. The same socket carries comment, comment_deleted, styles and settings
+// events (docs/protocol.md); the streamer's settings show or hide the inputs at once.
 
-import { get } from '../api.js';
+import { del, get, post } from '../api.js';
+import { CommentList, CurrentStyle, styleItem } from '../chat.js';
 import { initNav } from '../nav.js';
-import { icons } from '../ui.js';
+import { alertBox, capitalize, clearErrors, h, humanMessage, icons, liveClear, loginUrl, setFieldError, toast } from '../ui.js';
 
 const $ = (sel) => document.querySelector(sel);
 const username = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '').toLowerCase();
@@ -21,6 +24,26 @@ let state = 'offline';
 let haveFrame = false;
 let currentUrl = null;
 let exists = true;
+let me = null;
+
+const api = (rest = '') => `/api/streams/${encodeURIComponent(username)}${rest}`;
+const isLive = () => state === 'live' || state === 'waiting';
+
+// What the streamer allows right now: from the public info, then live `settings` / `styles` events.
+const features = { comments: true, styles: true, policy: 'auto', slotSeconds: 30 };
+let styleState = null;
+let nextBefore = null;
+
+const chatForm = $('[data-chat-form]');
+const styleForm = $('[data-style-form]');
+const olderBtn = $('[data-older]');
+const currentStyle = new CurrentStyle($('[data-current-style]'));
+const comments = new CommentList($('[data-chat-list]'), {
+  streamer: username,
+  emptyText: 'No comments yet. Say hello!',
+  canDelete: (c) => !!me && (me.username === username || c.author?.username === me.username),
+  onDelete: deleteComment,
+});
 
 const kStates = {
   offline: { title: 'Offline', text: () => `${channelName} is not live right now. This page starts playing by itself when they go live.`, icon: 'videoOff' },
@@ -30,7 +53,8 @@ const kStates = {
 };
 
 function render() {
-  const live = state === 'live' || state === 'waiting';
+  renderInputs();
+  const live = isLive();
   badge.className = live ? 'badge badge-live' : 'badge badge-offline';
   badge.textContent = live ? 'Live' : 'Offline';
   img.hidden = !haveFrame || !live;
@@ -87,32 +111,207 @@ function setChannel(info) {
   $('[data-channel-name]').textContent = display;
   $('[data-channel-handle]').textContent = `@${username}`;
   $('[data-avatar]').textContent = display.slice(0, 1);
-  const style = info?.current_style || info?.style || info?.settings?.base_style;
-  setStyle(typeof style === 'string' ? style : style?.prompt);
+  if (info?.settings) applySettings(info.settings);
+  if (info?.styles) applyStyles(info.styles);
+  else if (info) applyStyles({ current: { prompt: info.current_style || info.settings?.base_style || '', source: 'base' }, queue: [], pending: [] });
 }
 
-function setStyle(styleText) {
-  const dl = $('[data-style-info]');
-  dl.replaceChildren();
-  if (styleText) {
-    const dt = document.createElement('dt');
-    dt.textContent = 'Current style';
-    const dd = document.createElement('dd');
-    dd.textContent = styleText;
-    dl.append(dt, dd);
+// ---------- chat and style requests ----------
+
+function note(slot, kind, message, testid, extra) {
+  if (!message) {
+    slot.replaceChildren();
+    return;
+  }
+  const box = alertBox(kind, message, extra);
+  box.dataset.testid = testid;
+  slot.replaceChildren(box);
+}
+
+const loginLink = (what) => h('a', { class: 'btn btn-primary btn-sm note-action', href: loginUrl() }, `Log in to ${what}`);
+
+// Shows the comment and style inputs only when they can be used, and says why otherwise.
+function renderInputs() {
+  const chatNote = $('[data-chat-note]');
+  const styleNote = $('[data-style-note]');
+  if (!exists) {
+    chatForm.hidden = styleForm.hidden = true;
+    note(chatNote);
+    note(styleNote);
+    return;
+  }
+  let chat = null;
+  if (!features.comments) chat = ['warning', `${channelName} has turned comments off.`, 'comments-off'];
+  else if (!me) chat = ['info', 'Log in to join the chat.', 'chat-login', loginLink('chat')];
+  else if (!isLive()) chat = ['info', `Chat opens when ${channelName} goes live.`, 'chat-offline'];
+  chatForm.hidden = !!chat;
+  note(chatNote, ...(chat || []));
+
+  let style = null;
+  if (!features.styles) style = ['warning', `${channelName} has turned style requests off.`, 'styles-off'];
+  else if (!me) style = ['info', 'Log in to request a style.', 'styles-login', loginLink('request a style')];
+  else if (!isLive()) style = ['info', `Style requests open when ${channelName} goes live.`, 'styles-offline'];
+  styleForm.hidden = !!style;
+  note(styleNote, ...(style || []));
+  const slot = `${features.slotSeconds} s`;
+  $('[data-style-hint]').textContent =
+    features.policy === 'approve'
+      ? `${channelName} approves each request; approved styles play for ${slot} each, in order.`
+      : `Requests play in order, ${slot} each. Up to 200 characters.`;
+}
+
+function applySettings(s) {
+  if (typeof s.comments_enabled === 'boolean') features.comments = s.comments_enabled;
+  if (typeof s.styles_enabled === 'boolean') features.styles = s.styles_enabled;
+  if (s.style_policy) features.policy = s.style_policy;
+  if (s.style_slot_seconds) features.slotSeconds = Number(s.style_slot_seconds);
+  renderInputs();
+}
+
+function applyStyles(s) {
+  if (!s) return;
+  styleState = s;
+  if (typeof s.enabled === 'boolean') features.styles = s.enabled;
+  if (s.policy) features.policy = s.policy;
+  if (s.slot_seconds) features.slotSeconds = Number(s.slot_seconds);
+  currentStyle.set(s);
+  const queue = s.queue || [];
+  const mine = me ? (s.pending || []).filter((r) => r.author?.username === me.username) : [];
+  const list = $('[data-style-queue]');
+  list.replaceChildren(
+    ...queue.map((r, i) => styleItem(r, { position: i + 1, me })),
+    ...mine.map((r) => styleItem(r, { me, note: 'awaiting approval' })),
+  );
+  if (!list.children.length) list.append(h('li', { class: 'empty-row' }, 'Nothing queued.'));
+  $('[data-queue-count]').textContent = String(queue.length);
+  const pending = (s.pending || []).length;
+  const pendingNote = $('[data-pending-note]');
+  pendingNote.hidden = !pending;
+  pendingNote.textContent = `${pending} ${pending === 1 ? 'request awaits' : 'requests await'} ${channelName}’s approval.`;
+  renderInputs();
+}
+
+async function loadComments() {
+  try {
+    const d = await get(api('/comments?limit=50'));
+    comments.setAll(d?.comments || []);
+    nextBefore = d?.next_before ?? null;
+    olderBtn.hidden = nextBefore === null;
+  } catch {
+    // Chat not available (no such channel, or an older server): the log stays empty.
   }
 }
+
+async function loadOlder() {
+  if (nextBefore === null) return;
+  olderBtn.disabled = true;
+  try {
+    const d = await get(api(`/comments?limit=50&before=${encodeURIComponent(nextBefore)}`));
+    comments.prependOlder(d?.comments || []);
+    nextBefore = d?.next_before ?? null;
+    olderBtn.hidden = nextBefore === null;
+  } catch (e) {
+    toast(humanMessage(e), 'error');
+  } finally {
+    olderBtn.disabled = false;
+  }
+}
+
+async function loadStyles() {
+  try {
+    applyStyles(await get(api('/styles')));
+  } catch {
+    // Keep what the public info said.
+  }
+}
+
+async function deleteComment(comment, button) {
+  button.disabled = true;
+  try {
+    await del(api(`/comments/${encodeURIComponent(comment.id)}`));
+    comments.remove(comment.id);
+  } catch (e) {
+    button.disabled = false;
+    if (e.status === 404) comments.remove(comment.id);
+    else toast(humanMessage(e), 'error');
+  }
+}
+
+// The reasons a comment or a style request is refused, put where the user looks.
+function showRefusal(form, field, err, feature) {
+  if (err.status === 401) {
+    me = null;
+    renderInputs();
+    return;
+  }
+  if (err.status === 403 && /disabled/.test(err.code || '')) {
+    features[feature] = false;
+    renderInputs();
+    return;
+  }
+  let message = capitalize(err.message || 'That did not work.');
+  if (err.status === 429) message = 'You are sending these too fast. Wait a few seconds and try again.';
+  else if (err.status === 409) message = `${channelName} is not live right now.`;
+  else if (err.status !== 400) message = humanMessage(err);
+  setFieldError(form, field, message);
+}
+
+async function submit(form, field, emptyMessage, send) {
+  clearErrors(form);
+  const input = form.elements.namedItem(field);
+  const text = input.value.trim();
+  if (!text) {
+    setFieldError(form, field, emptyMessage);
+    input.focus();
+    return;
+  }
+  const button = form.querySelector('[type=submit]');
+  button.disabled = true;
+  try {
+    await send(text);
+    input.value = '';
+  } catch (err) {
+    showRefusal(form, field, err, field === 'body' ? 'comments' : 'styles');
+  } finally {
+    button.disabled = false;
+    if (!form.hidden) input.focus();
+  }
+}
+
+chatForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  submit(chatForm, 'body', 'Write something first.', async (body) => {
+    const r = await post(api('/comments'), { body });
+    comments.add(r?.comment);
+    comments.scrollToEnd();
+  });
+});
+
+styleForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  submit(styleForm, 'prompt', 'Describe the style you want.', async (prompt) => {
+    const r = await post(api('/styles'), { prompt });
+    if (r?.styles) applyStyles(r.styles);
+    const pending = r?.request?.status === 'pending';
+    toast(pending ? 'Requested: it plays once the streamer approves it.' : 'Requested: your style is in the queue.', 'success');
+  });
+});
+
+liveClear(chatForm);
+liveClear(styleForm);
+olderBtn.addEventListener('click', loadOlder);
 
 async function loadInfo() {
   try {
     const info = await get(`/api/streams/${encodeURIComponent(username)}`);
     setChannel(info);
+    if (!info?.styles) loadStyles();
     if (info?.viewers !== undefined) setViewers(info.viewers);
     if (!haveFrame && typeof info?.state === 'string' && info.state in kStates) state = info.state;
     else if (!haveFrame && info?.live) state = 'waiting';
   } catch (e) {
     setChannel(null);
-    if (e.status === 404 && /user|channel|account/i.test(`${e.code} ${e.message}`) && !/endpoint/i.test(e.message)) {
+    if (e.status === 404 && /user|channel|account|streamer/i.test(`${e.code} ${e.message}`) && !/endpoint/i.test(e.message)) {
       exists = false;
     }
   }
@@ -120,6 +319,7 @@ async function loadInfo() {
 }
 
 let backoff = 1000;
+let reconnected = false;
 
 function connect() {
   const proto = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -131,6 +331,12 @@ function connect() {
   }
   ws.binaryType = 'blob';
   ws.addEventListener('open', () => {
+    // After a drop, fetch what was said in the meantime.
+    if (reconnected) {
+      loadComments();
+      loadStyles();
+    }
+    reconnected = true;
     backoff = 1000;
   });
   ws.addEventListener('message', (ev) => {
@@ -150,7 +356,13 @@ function connect() {
       render();
       setViewers(viewersBadge.textContent.split(' ')[0]);
     } else if (msg.type === 'settings' && msg.settings) {
-      setStyle(msg.settings.base_style);
+      applySettings(msg.settings);
+    } else if (msg.type === 'styles' && msg.styles) {
+      applyStyles(msg.styles);
+    } else if (msg.type === 'comment' && msg.comment) {
+      comments.add(msg.comment);
+    } else if (msg.type === 'comment_deleted') {
+      comments.remove(msg.id);
     } else if (msg.type === 'viewers') {
       setViewers(msg.count);
     }
@@ -166,6 +378,10 @@ function connect() {
 
 setChannel(null);
 render();
-await initNav();
+me = await initNav();
+comments.setUser(me);
 await loadInfo();
-if (exists) connect();
+if (exists) {
+  loadComments();
+  connect();
+}
