@@ -1,0 +1,26 @@
+// Style requests repository: prompts viewers asked a stream to play, with their status history.
+#pragma once
+
+#include <soci/soci.h>
+
+#include <optional>
+#include <string>
+
+#include "domain/style_queue.hpp"
+
+namespace ds::store {
+
+// Stores a new request (id and author user id taken from it, id ignored) and counts it on its
+// stream session; returns the new id.
+long long insert_style_request(soci::session& sql, long long streamer_id,
+                               const domain::StyleRequest& request);
+// Writes a request's status and play times.
+void update_style_request(soci::session& sql, const domain::StyleRequest& request);
+// A request to streamer_id's stream, in any status.
+std::optional<domain::StyleRequest> find_style_request(soci::session& sql, long long streamer_id,
+                                                       long long id);
+// After a restart no stream is live: requests left pending or queued are cleared, an active one
+// is done. Returns how many rows changed.
+long long end_open_style_requests(soci::session& sql, long long now_ms);
+
+}  // namespace ds::store

@@ -1,0 +1,15 @@
+// Viewer samples repository: a stream session's viewer count every few seconds.
+#pragma once
+
+#include <soci/soci.h>
+
+#include <utility>
+#include <vector>
+
+namespace ds::store {
+
+// (t_ms, viewers) pairs, oldest first.
+std::vector<std::pair<long long, long long>> list_viewer_samples(soci::session& sql,
+                                                                 long long session_id);
+
+}  // namespace ds::store
