@@ -201,7 +201,7 @@ export class CurrentStyle {
   constructor(root) {
     this.root = root;
     this.styles = null;
-    this.prompt = h('div', { class: 'style-now-prompt', 'data-testid': 'current-style' });
+    this.prompt = h('div', { class: 'style-now-prompt', 'data-testid': 'current-style', 'aria-live': 'polite' });
     this.meta = h('div', { class: 'item-meta', 'data-style-meta': '' });
     this.fill = h('div', { class: 'meter-fill' });
     this.meter = h('div', { class: 'meter', 'aria-hidden': 'true' }, this.fill);
