@@ -112,6 +112,8 @@ asio::awaitable<std::unique_ptr<Ws>> connect_ws(const Url& u, const std::string&
   tcp::endpoint ep(asio::ip::make_address(u.host), static_cast<unsigned short>(std::stoi(u.port)));
   beast::get_lowest_layer(*ws).expires_after(std::chrono::seconds(30));
   co_await beast::get_lowest_layer(*ws).async_connect(ep, use_awaitable);
+  // Without this a text message followed by a small binary one waits on a delayed ACK.
+  beast::get_lowest_layer(*ws).socket().set_option(tcp::no_delay(true));
   beast::get_lowest_layer(*ws).expires_never();
   ws->set_option(websocket::stream_base::decorator([bearer](websocket::request_type& req) {
     if (!bearer.empty()) req.set(beast::http::field::authorization, "Bearer " + bearer);

@@ -1,6 +1,8 @@
 #include "api/http.hpp"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 namespace ds::api {
 
@@ -87,7 +89,15 @@ Expected<long long> integer_field(const nlohmann::json& body, const char* name) 
   if (it == body.end() || it->is_null()) {
     return bad_request(std::string("missing field: ") + name, "missing_field");
   }
-  if (it->is_number_integer()) return it->get<long long>();
+  // Unsigned JSON numbers past INT64_MAX would wrap to negative values in get<long long>().
+  if (it->is_number_unsigned()) {
+    auto u = it->get<std::uint64_t>();
+    if (u <= static_cast<std::uint64_t>(std::numeric_limits<long long>::max())) {
+      return static_cast<long long>(u);
+    }
+  } else if (it->is_number_integer()) {
+    return it->get<long long>();
+  }
   if (it->is_number_float()) {
     double d = it->get<double>();
     if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9e15) {

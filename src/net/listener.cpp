@@ -36,6 +36,10 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   if (ec) {
     fail(ec, "accept");
   } else {
+    // A job or status is a text message followed by a small binary one; without NODELAY the
+    // second write waits for the peer's delayed ACK (~40 ms), capping a worker at ~22 jobs/s.
+    beast::error_code opt_ec;
+    socket.set_option(tcp::no_delay(true), opt_ec);
     std::make_shared<HttpSession>(std::move(socket), state_)->run();
   }
   if (acceptor_.is_open()) do_accept();

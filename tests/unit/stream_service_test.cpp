@@ -11,7 +11,7 @@ using namespace ds;
 namespace {
 
 struct StreamServiceTest : ::testing::Test {
-  ds::testing::TempDatabase tmp;
+  ds::test::TempDatabase tmp;
   ManualClock clock;
   live::Hub hub{clock};
   live::StreamServiceConfig config;

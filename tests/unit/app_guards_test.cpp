@@ -1,0 +1,172 @@
+#include <gtest/gtest.h>
+
+#include "api/app.hpp"
+#include "auth/crypto.hpp"
+#include "temp_database.hpp"
+
+using namespace ds;
+using namespace ds::api;
+
+namespace {
+
+class AppGuardsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { auth::init_crypto(); }
+
+  AppGuardsTest() {
+    config.allowed_origins = {"http://app.example"};
+    router.add("GET", "/boom", [](Request&) -> Response { throw std::runtime_error("boom"); });
+    router.add("POST", "/echo", [](Request&) { return json_response(200, {{"ok", true}}); });
+  }
+
+  Request make(std::string method, std::string path,
+               std::vector<std::pair<std::string, std::string>> headers = {}) {
+    Request r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    r.headers = std::move(headers);
+    r.headers.emplace_back("host", "127.0.0.1:8080");
+    return r;
+  }
+
+  std::optional<std::string> header(const Response& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  }
+
+  // A logged-in user's session cookie.
+  std::string login_cookie() {
+    auto u = auth.register_user("alice", "alice@example.com", "correct horse battery", "");
+    auto s = auth.create_session(*u, "127.0.0.1", "");
+    return std::string(kSessionCookie) + "=" + s->session_token;
+  }
+
+  test::TempDatabase tmp;
+  ManualClock clock;
+  auth::AuthService auth{tmp.db(), clock};
+  ApiConfig config;
+  App app{tmp.db(), auth, clock, config};
+  Router router;
+};
+
+}  // namespace
+
+TEST_F(AppGuardsTest, SameHostOriginIsAllowed) {
+  app.config = config;
+  EXPECT_TRUE(origin_allowed(app, make("POST", "/", {{"origin", "http://127.0.0.1:8080"}}), true));
+}
+
+TEST_F(AppGuardsTest, ConfiguredOriginIsAllowedAndOthersAreNot) {
+  app.config = config;
+  EXPECT_TRUE(origin_allowed(app, make("POST", "/", {{"origin", "http://app.example"}}), true));
+  EXPECT_FALSE(origin_allowed(app, make("POST", "/", {{"origin", "http://evil.example"}}), true));
+  EXPECT_FALSE(origin_allowed(app, make("POST", "/", {{"origin", "http://app.example:81"}}), true));
+  EXPECT_FALSE(origin_allowed(app, make("POST", "/", {{"origin", "https://app.example"}}), true));
+}
+
+TEST_F(AppGuardsTest, RefererStandsInForAMissingOrigin) {
+  app.config = config;
+  EXPECT_TRUE(
+      origin_allowed(app, make("POST", "/", {{"referer", "http://app.example/p?x=1"}}), true));
+  EXPECT_FALSE(origin_allowed(app, make("POST", "/", {{"referer", "http://evil.example/"}}), true));
+}
+
+TEST_F(AppGuardsTest, MissingOriginPassesOnlyWhenNotRequired) {
+  app.config = config;
+  EXPECT_TRUE(origin_allowed(app, make("POST", "/"), false));
+  EXPECT_FALSE(origin_allowed(app, make("POST", "/"), true));
+}
+
+TEST_F(AppGuardsTest, PublicUrlOriginIsAllowed) {
+  app.config.public_url = "https://stream.example/base/";
+  EXPECT_TRUE(origin_allowed(app, make("POST", "/", {{"origin", "https://stream.example"}}), true));
+}
+
+TEST_F(AppGuardsTest, CookieStateChangeWithoutOriginIsForbidden) {
+  app.config = config;
+  auto cookie = login_cookie();
+  auto r = require_user(app, make("POST", "/x", {{"cookie", cookie}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().status, 403);
+  EXPECT_TRUE(require_user(app, make("GET", "/x", {{"cookie", cookie}})).ok());
+  EXPECT_TRUE(require_user(app, make("POST", "/x",
+                                     {{"cookie", cookie}, {"origin", "http://127.0.0.1:8080"}}))
+                  .ok());
+}
+
+TEST_F(AppGuardsTest, NoCredentialsIsUnauthorized) {
+  auto r = require_user(app, make("GET", "/x"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().status, 401);
+}
+
+TEST_F(AppGuardsTest, SessionCookieFlagsFollowThePublicUrl) {
+  app.config.public_url = "";
+  auto plain = session_cookie(app, "dss_x");
+  EXPECT_NE(plain.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(plain.find("SameSite=Lax"), std::string::npos);
+  EXPECT_EQ(plain.find("Secure"), std::string::npos);
+  app.config.public_url = "https://stream.example";
+  EXPECT_NE(session_cookie(app, "dss_x").find("; Secure"), std::string::npos);
+  EXPECT_NE(clear_session_cookie(app).find("; Secure"), std::string::npos);
+  EXPECT_NE(clear_session_cookie(app).find("Max-Age=0"), std::string::npos);
+}
+
+TEST_F(AppGuardsTest, PreflightFromAllowedOriginGetsCorsHeaders) {
+  app.config = config;
+  auto req = make("OPTIONS", "/echo", {{"origin", "http://app.example"}});
+  auto r = dispatch(router, app, req);
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(header(r, "Access-Control-Allow-Origin"), "http://app.example");
+  EXPECT_EQ(header(r, "Access-Control-Allow-Credentials"), "true");
+  EXPECT_TRUE(header(r, "Access-Control-Allow-Methods"));
+}
+
+TEST_F(AppGuardsTest, PreflightFromOtherOriginGetsNoCorsHeaders) {
+  app.config = config;
+  auto req = make("OPTIONS", "/echo", {{"origin", "http://evil.example"}});
+  auto r = dispatch(router, app, req);
+  EXPECT_FALSE(header(r, "Access-Control-Allow-Origin"));
+  EXPECT_FALSE(header(r, "Access-Control-Allow-Credentials"));
+}
+
+TEST_F(AppGuardsTest, ForeignOriginStateChangeIsRefusedBeforeTheHandler) {
+  app.config = config;
+  auto req = make("POST", "/echo", {{"origin", "http://evil.example"}});
+  auto r = dispatch(router, app, req);
+  EXPECT_EQ(r.status, 403);
+}
+
+TEST_F(AppGuardsTest, ThrowingHandlerBecomesA500JsonError) {
+  auto req = make("GET", "/boom");
+  auto r = dispatch(router, app, req);
+  EXPECT_EQ(r.status, 500);
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["error"]["code"], "internal");
+  EXPECT_EQ(r.body.find("boom"), std::string::npos);  // internals stay in the log
+}
+
+TEST_F(AppGuardsTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
+  auto a = make("GET", "/nope");
+  EXPECT_EQ(dispatch(router, app, a).status, 404);
+  auto b = make("GET", "/echo");
+  auto r = dispatch(router, app, b);
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(header(r, "Allow"), "POST");
+}
+
+TEST_F(AppGuardsTest, UserJsonShowsCreditsAndNoSecrets) {
+  store::User u;
+  u.id = 3;
+  u.username = "alice";
+  u.password_hash = "$argon2id$secret";
+  u.balance_cents = 1200;
+  auto j = user_json(app, u);
+  EXPECT_EQ(j["balance"], "12.00");
+  EXPECT_EQ(j["balance_cents"], 1200);
+  EXPECT_EQ(j["remaining_minutes"], 60);
+  EXPECT_EQ(j["stream_url"], "/u/alice");
+  EXPECT_EQ(j.dump().find("argon2id"), std::string::npos);
+}
