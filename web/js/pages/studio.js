@@ -685,11 +685,11 @@ function chartCell(session) {
   return cell;
 }
 
+const kHistoryColumns = ['Started', 'Status', 'Duration', 'Cost', 'Peak viewers', 'Comments', 'Styles', 'Viewers over time'];
+
 function historyRow(s) {
   const badgeClass = s.status === 'completed' ? 'badge-ok' : s.status === 'live' ? 'badge-live' : s.status === 'ended_no_credits' ? 'badge-danger' : '';
-  return h(
-    'tr',
-    { 'data-session-id': s.id },
+  const cells = [
     h('td', {}, formatDate(s.first_frame_ms || s.created_ms)),
     h('td', {}, h('span', { class: `badge ${badgeClass}` }, kEndLabels[s.status] || s.status)),
     h('td', { class: 'num' }, durationText(s)),
@@ -698,7 +698,10 @@ function historyRow(s) {
     h('td', { class: 'num' }, String(s.comment_count ?? 0)),
     h('td', { class: 'num' }, String(s.style_request_count ?? 0)),
     chartCell(s),
-  );
+  ];
+  // Phones show each row as a card; the label comes from the column.
+  cells.forEach((td, i) => (td.dataset.label = kHistoryColumns[i]));
+  return h('tr', { 'data-session-id': s.id }, cells);
 }
 
 async function loadHistory({ more = false } = {}) {
@@ -727,7 +730,7 @@ async function loadHistory({ more = false } = {}) {
         { class: 'table-wrap' },
         h(
           'table',
-          { class: 'table', 'data-testid': 'stream-history' },
+          { class: 'table table-stack', 'data-testid': 'stream-history' },
           h('caption', { class: 'visually-hidden' }, 'Your recent streams'),
           h(
             'thead',
@@ -735,14 +738,7 @@ async function loadHistory({ more = false } = {}) {
             h(
               'tr',
               {},
-              h('th', { scope: 'col' }, 'Started'),
-              h('th', { scope: 'col' }, 'Status'),
-              h('th', { scope: 'col', class: 'num' }, 'Duration'),
-              h('th', { scope: 'col', class: 'num' }, 'Cost'),
-              h('th', { scope: 'col', class: 'num' }, 'Peak viewers'),
-              h('th', { scope: 'col', class: 'num' }, 'Comments'),
-              h('th', { scope: 'col', class: 'num' }, 'Styles'),
-              h('th', { scope: 'col' }, 'Viewers over time'),
+              kHistoryColumns.map((label, i) => h('th', { scope: 'col', class: i >= 2 && i <= 6 ? 'num' : null }, label)),
             ),
           ),
           body,
