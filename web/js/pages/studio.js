@@ -343,6 +343,7 @@ function onEnded(reason, message) {
   else if (reason !== 'stopped') showAlert('info', message || 'Your stream has ended.');
   refreshCredits();
   loadHistory();
+  loadStyles();
   renderMetrics();
 }
 
@@ -394,6 +395,7 @@ async function stop() {
   setPhase('offline', 'Stream ended.');
   refreshCredits();
   loadHistory();
+  loadStyles();
   renderMetrics();
 }
 

@@ -251,8 +251,8 @@ function showRefusal(form, field, err, feature) {
   }
   let message = capitalize(err.message || 'That did not work.');
   if (err.status === 429) message = 'You are sending these too fast. Wait a few seconds and try again.';
-  else if (err.status === 409) message = `${channelName} is not live right now.`;
-  else if (err.status !== 400) message = humanMessage(err);
+  else if (err.code === 'stream_offline') message = `${channelName} is not live right now.`;
+  else if (err.status !== 400 && err.status !== 409) message = humanMessage(err);
   setFieldError(form, field, message);
 }
 
@@ -352,7 +352,10 @@ function connect() {
     }
     if (msg.type === 'state') {
       state = msg.state;
-      if (state === 'offline' || state === 'ended') haveFrame = false;
+      if (state === 'offline' || state === 'ended') {
+        haveFrame = false;
+        loadStyles(); // the stream's requests ended with it
+      }
       render();
       setViewers(viewersBadge.textContent.split(' ')[0]);
     } else if (msg.type === 'settings' && msg.settings) {
