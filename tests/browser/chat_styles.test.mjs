@@ -100,7 +100,7 @@ test('viewers chat and request styles, the streamer approves live, and markup st
       await chatA.press('Enter');
       await S.page.locator('[data-testid=moderation] .chat-body', { hasText: 'hello from A' }).waitFor();
       await B.page.locator('[data-testid=chat] .chat-body', { hasText: 'hello from A' }).waitFor();
-      assert.equal(await chatA.inputValue(), '', 'the comment box empties after sending');
+      await until('the comment box to empty', async () => (await chatA.inputValue()) === '');
 
       // A asks for a style; it waits for the streamer, who approves it; B sees it play.
       await A.page.getByLabel('Request a style').fill('underwater pencil sketch');

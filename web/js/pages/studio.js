@@ -13,6 +13,7 @@ import { initNav, updateNavCredits } from '../nav.js';
 import {
   alertBox,
   clearErrors,
+  clearFieldError,
   formatCredits,
   formatDate,
   formatMinutes,
@@ -479,7 +480,8 @@ const kAudienceSaved = {
 };
 
 async function saveAudience(field, value, control) {
-  clearErrors(audienceForm);
+  // Only the slot input shows errors in place (the radios are a RadioNodeList, not one input).
+  clearFieldError(audienceForm, 'style_slot_seconds');
   control.disabled = true;
   try {
     const r = await patch('/api/streams/settings', { [field]: value });

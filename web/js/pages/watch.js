@@ -267,10 +267,12 @@ async function submit(form, field, emptyMessage, send) {
   }
   const button = form.querySelector('[type=submit]');
   button.disabled = true;
+  // Cleared at once, as chats do; put back if the server refuses it.
+  input.value = '';
   try {
     await send(text);
-    input.value = '';
   } catch (err) {
+    if (!input.value) input.value = text;
     showRefusal(form, field, err, field === 'body' ? 'comments' : 'styles');
   } finally {
     button.disabled = false;
