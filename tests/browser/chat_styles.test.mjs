@@ -2,7 +2,8 @@
 // webcam, viewers A and B on /u/<name>, each logged in as their own user. A comments and asks for
 // a style; the streamer sees both live and approves; B sees the style change and the comment.
 // User text stays text: a comment holding markup shows literally and runs nothing. Turning
-// comments off hides the comment box on the viewers' pages at once.
+// comments (or styles) off hides the box on the viewers' pages at once; a visitor who is not
+// logged in is sent to the login page.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -140,6 +141,24 @@ test('viewers chat and request styles, the streamer approves live, and markup st
         await p.page.getByLabel('Write a comment').waitFor({ state: 'hidden', timeout: 1000 });
       }
       await S.page.locator('[data-chat-off]').waitFor();
+      await S.page.getByRole('switch', { name: 'Style requests' }).uncheck();
+      await A.page.locator('[data-testid=styles-off]').waitFor({ timeout: 5000 });
+      await A.page.getByLabel('Request a style').waitFor({ state: 'hidden', timeout: 1000 });
+
+      // Someone not logged in reads along and is pointed to the login page.
+      const anon = await newPage(browser, server.baseUrl);
+      try {
+        await anon.page.goto(`/u/${name}`);
+        await anon.page.locator('[data-testid=chat] .chat-body', { hasText: kXss }).waitFor();
+        await S.page.getByRole('switch', { name: 'Comments' }).check();
+        const login = anon.page.locator('[data-testid=chat-login]').getByRole('link', { name: /log in/i });
+        await login.waitFor({ timeout: 5000 });
+        assert.equal(await login.getAttribute('href'), `/login?next=${encodeURIComponent(`/u/${name}`)}`);
+        assert.equal(await anon.page.locator('[data-chat-form]').isHidden(), true);
+        await A.page.getByLabel('Write a comment').waitFor({ timeout: 5000 });
+      } finally {
+        await anon.context.close();
+      }
 
       await S.page.getByRole('button', { name: 'End stream' }).click();
       await S.page.locator('[data-testid=studio-state]', { hasText: 'Offline' }).waitFor({ timeout: 15000 });
