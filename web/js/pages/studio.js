@@ -661,6 +661,29 @@ function initCockpit() {
   loadAudience();
   loadStyles();
   loadComments();
+  setInterval(pollElsewhere, kPollMs);
+}
+
+// Streaming from a script (stream key) while moderating here: no ingest socket in this tab
+// carries the events, so look for news every few seconds while that stream is live.
+const kPollMs = 5000;
+
+async function pollElsewhere() {
+  if (live.phase !== 'offline' || document.hidden) return;
+  try {
+    const info = await get(`/api/streams/${encodeURIComponent(me.username)}`);
+    if (!info?.live) return;
+    if (info.styles) renderStyles(info.styles);
+    if (info.settings) fillAudience(info.settings);
+    const d = await get(commentsApi('?limit=50'));
+    const latest = d?.comments || [];
+    const ids = new Set(latest.map((c) => c.id));
+    const oldest = latest.length ? Math.min(...ids) : Infinity;
+    for (const c of latest.reverse()) comments.add(c);
+    for (const id of [...comments.items.keys()]) if (id >= oldest && !ids.has(id)) comments.remove(id);
+  } catch {
+    // try again on the next round
+  }
 }
 
 // ---------- past streams ----------
