@@ -142,14 +142,14 @@ function renderInputs() {
   }
   let chat = null;
   if (!features.comments) chat = ['warning', `${channelName} has turned comments off.`, 'comments-off'];
-  else if (!me) chat = ['info', 'Log in to join the chat.', 'chat-login', loginLink('chat')];
+  else if (!me) chat = ['info', 'Anyone can read along; chatting needs an account.', 'chat-login', loginLink('chat')];
   else if (!isLive()) chat = ['info', `Chat opens when ${channelName} goes live.`, 'chat-offline'];
   chatForm.hidden = !!chat;
   note(chatNote, ...(chat || []));
 
   let style = null;
   if (!features.styles) style = ['warning', `${channelName} has turned style requests off.`, 'styles-off'];
-  else if (!me) style = ['info', 'Log in to request a style.', 'styles-login', loginLink('request a style')];
+  else if (!me) style = ['info', 'Viewers with an account can ask the model for a look.', 'styles-login', loginLink('request a style')];
   else if (!isLive()) style = ['info', `Style requests open when ${channelName} goes live.`, 'styles-offline'];
   styleForm.hidden = !!style;
   note(styleNote, ...(style || []));
