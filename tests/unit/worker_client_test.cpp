@@ -27,15 +27,19 @@ using testing::send_text;
 
 constexpr const char* kToken = "dsw_test_token_do_not_log";
 
-// Captures every log line for the test's lifetime.
+// Captures every log line for the test's lifetime, at info level whatever earlier tests set.
 class LogCapture {
  public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+  LogCapture()
+      : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)),
+        level_(spdlog::default_logger()->level()) {
     spdlog::default_logger()->sinks().push_back(sink_);
+    spdlog::set_level(spdlog::level::info);
   }
   ~LogCapture() {
     auto& sinks = spdlog::default_logger()->sinks();
     sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+    spdlog::set_level(level_);
   }
   std::string text() {
     sink_->flush();
@@ -45,6 +49,7 @@ class LogCapture {
  private:
   std::ostringstream out_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  spdlog::level::level_enum level_;
 };
 
 WorkerOptions options_for(const std::string& url) {
