@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include "domain/username.hpp"
+#include "store/users.hpp"
+
 namespace ds::api {
 
 namespace {
@@ -87,6 +90,25 @@ nlohmann::json user_json(const App& app, const store::User& u) {
   };
 }
 
+std::optional<long long> parse_positive_id(const std::string& s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  long long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v > 0 ? std::optional<long long>(v) : std::nullopt;
+}
+
+Expected<store::User> find_streamer(App& app, const std::string& raw_username) {
+  auto name = domain::canonical_username(raw_username);
+  if (!name) return not_found("no such streamer");
+  auto user =
+      app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, *name); });
+  if (!user) return not_found("no such streamer");
+  return *user;
+}
+
 void register_routes(Router& router, App& app) {
   router.add("GET", "/healthz", [&app](Request&) {
     long long one = 0;
@@ -98,6 +120,8 @@ void register_routes(Router& router, App& app) {
   register_credits_routes(router, app);
   register_payments_routes(router, app);
   if (app.hub && app.streams) register_streams_routes(router, app);
+  if (app.hub && app.chat) register_comments_routes(router, app);
+  if (app.hub && app.styles) register_styles_routes(router, app);
 }
 
 Response dispatch(const Router& router, App& app, Request& req) {

@@ -10,8 +10,10 @@
 #include "auth/auth_service.hpp"
 #include "domain/credits.hpp"
 #include "domain/jpeg.hpp"
+#include "live/chat_service.hpp"
 #include "live/hub.hpp"
 #include "live/stream_service.hpp"
+#include "live/style_service.hpp"
 #include "store/database.hpp"
 #include "util/clock.hpp"
 
@@ -37,6 +39,9 @@ struct App {
   // Live pipeline; set by serve (absent in API-only tests).
   live::Hub* hub = nullptr;
   live::StreamService* streams = nullptr;
+  // Comments and style requests; set by serve (absent: their routes are not registered).
+  live::ChatService* chat = nullptr;
+  live::StyleService* styles = nullptr;
   // Buying credits; set by serve (absent: /api/config says payments are off).
   payments::PaymentService* payments = nullptr;
   domain::JpegLimits frame_limits;
@@ -69,6 +74,13 @@ void register_profile_routes(Router& router, App& app);
 void register_credits_routes(Router& router, App& app);
 void register_payments_routes(Router& router, App& app);
 void register_streams_routes(Router& router, App& app);
+void register_comments_routes(Router& router, App& app);
+void register_styles_routes(Router& router, App& app);
+
+// The streamer named by a path's :username; 404 not_found when there is none.
+Expected<store::User> find_streamer(App& app, const std::string& raw_username);
+// A path or query id: 1 to 18 decimal digits, nothing else.
+std::optional<long long> parse_positive_id(const std::string& s);
 
 // {"type":"settings","settings":{…}}: sent live to viewers and the streamer on change.
 live::Bytes make_settings_event(const nlohmann::json& settings);

@@ -5,6 +5,7 @@
 #include "domain/username.hpp"
 #include "store/stream_settings.hpp"
 #include "store/streams.hpp"
+#include "store/viewer_samples.hpp"
 
 namespace ds::api {
 
@@ -125,11 +126,33 @@ Response handle_patch_settings(App& app, Request& req) {
     s.strength = std::lround(v * 100);
   }
   app.db.write([&](soci::session& sql) { store::save_stream_settings(sql, p->user.id, s); });
-  app.hub->set_style(p->user.username, {s.base_style, static_cast<double>(s.strength) / 100.0, 0});
   auto settings = settings_json(s);
-  app.hub->broadcast_text(p->user.username,
-                          make_settings_event(settings));
+  app.hub->broadcast_text(p->user.username, make_settings_event(settings));
+  // The style queue decides what plays (a request, else the new base style) and tells viewers.
+  if (app.styles) {
+    app.styles->apply_settings(p->user, s);
+  } else {
+    app.hub->set_style(p->user.username,
+                       {s.base_style, static_cast<double>(s.strength) / 100.0, 0});
+  }
   return json_response(200, {{"settings", settings}});
+}
+
+Response handle_viewer_samples(App& app, Request& req) {
+  auto p = require_user(app, req);
+  if (!p) return error_response(p.error());
+  auto id = parse_positive_id(req.params["id"]);
+  auto session =
+      id ? app.db.with([&](soci::session& sql) { return store::find_stream_session(sql, *id); })
+         : std::nullopt;
+  // Someone else's session is as unknown as a missing one.
+  if (!session || session->user_id != p->user.id)
+    return error_response(404, "not_found", "no such stream session");
+  auto samples =
+      app.db.with([&](soci::session& sql) { return store::list_viewer_samples(sql, session->id); });
+  auto list = nlohmann::json::array();
+  for (const auto& [t, viewers] : samples) list.push_back({t, viewers});
+  return json_response(200, {{"session_id", session->id}, {"samples", list}});
 }
 
 Response handle_live(App& app, Request&) {
@@ -160,6 +183,7 @@ Response handle_public_info(App& app, Request& req) {
                         {"viewers", app.hub->viewer_count(*name)},
                         {"settings", settings_json(settings)},
                         {"current_style", snap ? snap->style.prompt : settings.base_style}};
+  if (app.styles) out["styles"] = app.styles->state(*user);
   if (snap) {
     out["session_id"] = snap->session_id;
     out["started_ms"] = snap->first_frame_ms > 0 ? nlohmann::json(snap->first_frame_ms) : nlohmann::json();
@@ -212,6 +236,7 @@ void register_streams_routes(Router& router, App& app) {
   router.add("POST", "/api/streams/start", bind(handle_start));
   router.add("POST", "/api/streams/stop", bind(handle_stop));
   router.add("GET", "/api/streams/sessions", bind(handle_sessions));
+  router.add("GET", "/api/streams/sessions/:id/viewers", bind(handle_viewer_samples));
   router.add("GET", "/api/streams/settings", bind(handle_get_settings));
   router.add("PATCH", "/api/streams/settings", bind(handle_patch_settings));
   router.add("GET", "/api/streams/live", bind(handle_live));

@@ -12,7 +12,9 @@
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "live/hub.hpp"
+#include "live/chat_service.hpp"
 #include "live/stream_service.hpp"
+#include "live/style_service.hpp"
 #include "net/live_endpoints.hpp"
 #include "worker/in_process_worker.hpp"
 
@@ -60,6 +62,14 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
   cmd->add_option("--grace-ms", c.grace_ms, "A live stream silent this long ends as interrupted")->capture_default_str();
   cmd->add_option("--credits-per-hour", c.credits_per_hour, "Streaming price")->capture_default_str();
   cmd->add_option("--min-start-cents", c.min_start_cents, "Balance needed to start a stream, in credit-cents")->capture_default_str();
+  cmd->add_option("--comment-limit", c.comment_limit, "Comments one user may post per --comment-window-ms")
+      ->envname("DREAMSTREAM_COMMENT_LIMIT")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--comment-window-ms", c.comment_window_ms, "Window of the comment rate limit")
+      ->envname("DREAMSTREAM_COMMENT_WINDOW_MS")->check(CLI::Range(1LL, 86'400'000LL))->capture_default_str();
+  cmd->add_option("--style-limit", c.style_limit, "Style requests one user may make per --style-window-ms")
+      ->envname("DREAMSTREAM_STYLE_LIMIT")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--style-window-ms", c.style_window_ms, "Window of the style-request rate limit")
+      ->envname("DREAMSTREAM_STYLE_WINDOW_MS")->check(CLI::Range(1LL, 86'400'000LL))->capture_default_str();
 }
 
 namespace {
@@ -129,8 +139,17 @@ int run_serve(const ServeConfig& c) {
   stream_config.grace_ms = c.grace_ms;
   live::StreamService streams(*db, hub, clock, stream_config);
   streams.recover();
+  live::ChatService chat(*db, hub, clock, {c.comment_limit, c.comment_window_ms});
+  live::StyleServiceConfig style_config;
+  style_config.max_requests = c.style_limit;
+  style_config.window_ms = c.style_window_ms;
+  live::StyleService styles(*db, hub, clock, style_config);
+  styles.recover();
+  streams.on_stream_ended([&styles](const std::string& username) { styles.stream_ended(username); });
   app.hub = &hub;
   app.streams = &streams;
+  app.chat = &chat;
+  app.styles = &styles;
   app.frame_limits = {c.max_frame_bytes, c.max_frame_dimension};
   api::Router router;
   api::register_routes(router, app);
@@ -159,6 +178,7 @@ int run_serve(const ServeConfig& c) {
       try {
         hub.tick();
         streams.tick();
+        styles.tick();
       } catch (const std::exception& e) {
         spdlog::error("event=tick_failed error=\"{}\"", e.what());
       }

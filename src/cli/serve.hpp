@@ -30,6 +30,11 @@ struct ServeConfig {
   long long max_credits = 1000;
   long long default_credits = 12;
   std::size_t max_body_bytes = 1024 * 1024;
+  // Per-user limits on chat comments and style requests (R6.2, R6.3).
+  int comment_limit = 5;
+  long long comment_window_ms = 10'000;
+  int style_limit = 3;
+  long long style_window_ms = 30'000;
 };
 
 void add_serve_command(CLI::App& app, ServeConfig& config);

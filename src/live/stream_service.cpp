@@ -158,6 +158,7 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
   }
   spdlog::info("event=stream_ended user_id={} session_id={} status={} minutes={} cost_cents={}",
                user_id, s.id, status, usage.minutes, usage.cost_cents);
+  if (ended_listener_) ended_listener_(t.username);
   return s;
 }
 

@@ -2,6 +2,7 @@
 // frames arrive, the silent-streamer grace period, crash recovery and shutdown.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -53,6 +54,12 @@ class StreamService {
 
   const StreamServiceConfig& config() const { return config_; }
 
+  // Called with the username after a stream ended (any reason), under the lifecycle lock: the
+  // listener must not call back into this service. Set once, before serving.
+  void on_stream_ended(std::function<void(const std::string& username)> listener) {
+    ended_listener_ = std::move(listener);
+  }
+
  private:
   struct Tracked {
     long long session_id = 0;
@@ -78,6 +85,7 @@ class StreamService {
   // stream ends once; the database's unique indexes back this up across nodes.
   std::mutex mutex_;
   std::unordered_map<long long, Tracked> tracked_;  // by user id
+  std::function<void(const std::string&)> ended_listener_;
 };
 
 }  // namespace ds::live

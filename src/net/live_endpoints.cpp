@@ -91,12 +91,20 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, Http
       return reject(ws, std::move(req), kCloseConflict, "not_started", "start the stream first");
     }
     std::string username = user->username;
+    live::Bytes styles;
+    if (ctx->app.styles) styles = live::styles_event(ctx->app.styles->state(*user));
     WsSession::Handlers h;
-    h.on_open = [ctx, ws_weak = std::weak_ptr<WsSession>(ws), username](WsSession& s) {
+    h.on_open = [ctx, ws_weak = std::weak_ptr<WsSession>(ws), username, styles](WsSession& s) {
       s.username = username;
       if (!ctx->hub.attach_ingest(username, ws_weak.lock())) {
         s.send_text(error_text("not_started", "the stream is not active"));
         s.close(kCloseEnded, "stream not active");
+        return;
+      }
+      // The streamer's cockpit starts from the current style queue, like a viewer's page.
+      if (styles) {
+        auto now = ctx->app.styles->live_event(username);
+        s.send_text(now ? now : styles);
       }
     };
     h.on_message = [ctx](WsSession& s, bool binary, std::string&& data) {
@@ -127,10 +135,17 @@ void on_watch(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, HttpR
   asio::post(ctx->blocking, [ctx, ws, req = std::move(req), name = *name]() mutable {
     auto user = ctx->app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, name); });
     if (!user) return reject(ws, std::move(req), kCloseNotFound, "not_found", "no such streamer");
+    // The style state as of now; on open the in-memory one wins when the stream is live, so a
+    // change between here and there is not lost.
+    live::Bytes styles;
+    if (ctx->app.styles) styles = live::styles_event(ctx->app.styles->state(*user));
     WsSession::Handlers h;
-    h.on_open = [ctx, ws_weak = std::weak_ptr<WsSession>(ws), name](WsSession& s) {
+    h.on_open = [ctx, ws_weak = std::weak_ptr<WsSession>(ws), name, styles](WsSession& s) {
       s.username = name;
       ctx->hub.add_viewer(name, ws_weak.lock());
+      if (!ctx->app.styles) return;
+      auto now = ctx->app.styles->live_event(name);
+      s.send_text(now ? now : styles);
     };
     h.on_message = [](WsSession&, bool, std::string&&) {};  // viewers only listen
     h.on_closed = [ctx](WsSession& s) { ctx->hub.remove_viewer(s.username, &s); };

@@ -1,0 +1,295 @@
+#include "live/style_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "domain/text.hpp"
+#include "store/style_requests.hpp"
+
+namespace ds::live {
+
+namespace {
+
+nlohmann::json ms_or_null(std::int64_t ms) {
+  return ms > 0 ? nlohmann::json(ms) : nlohmann::json();
+}
+
+domain::StyleQueueConfig queue_config(const store::StreamSettings& s, std::size_t max_waiting) {
+  domain::StyleQueueConfig c;
+  c.policy = domain::parse_style_policy(s.style_policy).value_or(domain::StylePolicy::kAuto);
+  c.slot_ms = s.style_slot_seconds * 1000;
+  c.base_style = s.base_style;
+  c.max_waiting = max_waiting;
+  return c;
+}
+
+}  // namespace
+
+nlohmann::json style_request_json(const domain::StyleRequest& r) {
+  return {{"id", r.id},
+          {"session_id", r.session_id},
+          {"prompt", r.prompt},
+          {"author", {{"username", r.author.username}, {"display_name", r.author.display_name}}},
+          {"status", domain::to_string(r.status)},
+          {"created_ms", r.created_ms},
+          {"started_ms", ms_or_null(r.started_ms)},
+          {"ended_ms", ms_or_null(r.ended_ms)}};
+}
+
+nlohmann::json style_state_json(const domain::StyleQueue& queue, bool enabled) {
+  auto cur = queue.current();
+  nlohmann::json current = {
+      {"prompt", cur.prompt},
+      {"source", cur.request ? "request" : "base"},
+      {"request", cur.request ? style_request_json(*cur.request) : nlohmann::json()},
+      {"started_ms", ms_or_null(cur.started_ms)},
+      {"ends_ms", ms_or_null(cur.ends_ms)}};
+  auto queued = nlohmann::json::array();
+  for (const auto& r : queue.queued()) queued.push_back(style_request_json(r));
+  auto pending = nlohmann::json::array();
+  for (const auto& r : queue.pending()) pending.push_back(style_request_json(r));
+  const auto& c = queue.config();
+  return {{"current", current},
+          {"queue", queued},
+          {"pending", pending},
+          {"policy", domain::to_string(c.policy)},
+          {"slot_seconds", c.slot_ms / 1000},
+          {"base_style", c.base_style},
+          {"enabled", enabled}};
+}
+
+Bytes styles_event(const nlohmann::json& state) {
+  return make_bytes(nlohmann::json{{"type", "styles"}, {"styles", state}}.dump());
+}
+
+StyleService::StyleService(store::Database& db, Hub& hub, const Clock& clock,
+                           StyleServiceConfig config)
+    : db_(db),
+      hub_(hub),
+      clock_(clock),
+      config_(config),
+      limiter_(clock, config.max_requests, config.window_ms) {}
+
+void StyleService::recover() {
+  auto n = db_.write(
+      [&](soci::session& sql) { return store::end_open_style_requests(sql, clock_.now_ms()); });
+  if (n > 0) spdlog::warn("event=style_requests_recovered count={}", n);
+}
+
+nlohmann::json StyleService::offline_state(long long user_id) {
+  auto s = db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user_id); });
+  return style_state_json(domain::StyleQueue(queue_config(s, config_.max_waiting)),
+                          s.styles_enabled);
+}
+
+StyleService::Entry* StyleService::reconcile(const std::string& username, long long user_id,
+                                             std::int64_t now) {
+  auto snap = hub_.snapshot(username);
+  auto it = live_.find(username);
+  if (it != live_.end() && (!snap || snap->session_id != it->second.session_id)) {
+    close_entry(it->second, now);
+    live_.erase(it);
+    it = live_.end();
+  }
+  if (!snap) return nullptr;
+  if (it != live_.end()) return &it->second;
+  Entry e;
+  e.session_id = snap->session_id;
+  e.user_id = user_id;
+  e.username = username;
+  e.settings =
+      db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user_id); });
+  e.queue = domain::StyleQueue(queue_config(e.settings, config_.max_waiting));
+  auto& entry = live_.emplace(username, std::move(e)).first->second;
+  after_change(entry, {}, false);
+  return &entry;
+}
+
+void StyleService::close_entry(Entry& e, std::int64_t now) {
+  auto update = e.queue.end_all(now);
+  db_.write([&](soci::session& sql) {
+    for (const auto& r : update.changed) store::update_style_request(sql, r);
+  });
+  {
+    std::lock_guard lock(events_mutex_);
+    events_.erase(e.username);
+  }
+  // Viewers stay on the channel after the stream: they now see the base style and no queue.
+  e.state = style_state_json(e.queue, e.settings.styles_enabled);
+  hub_.broadcast_text(e.username, styles_event(e.state));
+}
+
+void StyleService::after_change(Entry& e, const domain::StyleUpdate& update, bool announce) {
+  if (!update.changed.empty()) {
+    db_.write([&](soci::session& sql) {
+      for (const auto& r : update.changed) store::update_style_request(sql, r);
+    });
+  }
+  // The seed stays the session id, as the stream was opened with.
+  hub_.set_style(e.username, {e.queue.current().prompt,
+                              static_cast<double>(e.settings.strength) / 100.0, e.session_id});
+  e.state = style_state_json(e.queue, e.settings.styles_enabled);
+  auto event = styles_event(e.state);
+  {
+    std::lock_guard lock(events_mutex_);
+    events_[e.username] = event;
+  }
+  if (announce) hub_.broadcast_text(e.username, event);
+}
+
+Expected<StyleService::Submitted> StyleService::submit(const store::User& streamer,
+                                                       const store::User& author,
+                                                       std::string_view prompt) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  Entry* e = reconcile(streamer.username, streamer.id, now);
+  bool enabled = e ? e->settings.styles_enabled : db_.with([&](soci::session& sql) {
+    return store::load_stream_settings(sql, streamer.id).styles_enabled;
+  });
+  if (!enabled) return Error{403, "styles_disabled", "the streamer turned style requests off"};
+  if (!e) return conflict("the stream is offline", "stream_offline");
+  auto clean = domain::clean_text(prompt, 1, kMaxPromptChars);
+  if (!clean) {
+    return bad_request("a style prompt is 1–200 characters of text without control characters",
+                       "invalid_prompt");
+  }
+  if (e->queue.full()) return conflict("the style queue is full: try again later", "queue_full");
+  // Checked last, so a refused request does not use up the author's allowance.
+  if (!limiter_.allow(std::to_string(author.id))) {
+    return Error{429, "rate_limited", "too many style requests: wait a little"};
+  }
+  domain::StyleRequest r;
+  r.session_id = e->session_id;
+  r.author = {author.id, author.username, author.display_name};
+  r.prompt = *clean;
+  r.created_ms = now;
+  r.status = e->queue.config().policy == domain::StylePolicy::kAuto ? domain::StyleStatus::kQueued
+                                                                    : domain::StyleStatus::kPending;
+  r.id = db_.write(
+      [&](soci::session& sql) { return store::insert_style_request(sql, streamer.id, r); });
+  auto update = e->queue.submit(r, now);
+  after_change(*e, update, true);
+  for (const auto& c : update.changed) {
+    if (c.id == r.id) r = c;
+  }
+  spdlog::info("event=style_requested stream={} request_id={} user_id={} status={}",
+               streamer.username, r.id, author.id, domain::to_string(r.status));
+  return Submitted{r, e->state};
+}
+
+Expected<nlohmann::json> StyleService::approve(const store::User& streamer, long long id) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  if (Entry* e = reconcile(streamer.username, streamer.id, now)) {
+    auto update = e->queue.approve(id, now);
+    if (update.ok()) {
+      after_change(*e, update, true);
+      return e->state;
+    }
+    if (update.error == domain::StyleQueueError::kNotPending) {
+      return conflict("only a pending request can be approved", "not_pending");
+    }
+  }
+  auto stored =
+      db_.with([&](soci::session& sql) { return store::find_style_request(sql, streamer.id, id); });
+  if (!stored) return not_found("no such style request");
+  return conflict("only a pending request can be approved", "not_pending");
+}
+
+Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long long id) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  if (Entry* e = reconcile(streamer.username, streamer.id, now)) {
+    auto update = e->queue.reject(id, now);
+    if (update.ok()) {
+      after_change(*e, update, true);
+      return e->state;
+    }
+    if (update.error == domain::StyleQueueError::kNotRejectable) {
+      return conflict("only a pending or queued request can be rejected (skip the playing one)",
+                      "not_rejectable");
+    }
+  }
+  auto stored =
+      db_.with([&](soci::session& sql) { return store::find_style_request(sql, streamer.id, id); });
+  if (!stored) return not_found("no such style request");
+  return conflict("only a pending or queued request can be rejected", "not_rejectable");
+}
+
+nlohmann::json StyleService::skip(const store::User& streamer) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  Entry* e = reconcile(streamer.username, streamer.id, now);
+  if (!e) return offline_state(streamer.id);
+  auto update = e->queue.skip(now);
+  after_change(*e, update, !update.changed.empty());
+  return e->state;
+}
+
+nlohmann::json StyleService::clear(const store::User& streamer) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  Entry* e = reconcile(streamer.username, streamer.id, now);
+  if (!e) return offline_state(streamer.id);
+  auto update = e->queue.clear(now);
+  after_change(*e, update, !update.changed.empty());
+  return e->state;
+}
+
+nlohmann::json StyleService::state(const store::User& streamer) {
+  std::lock_guard lock(mutex_);
+  Entry* e = reconcile(streamer.username, streamer.id, clock_.now_ms());
+  return e ? e->state : offline_state(streamer.id);
+}
+
+Bytes StyleService::live_event(const std::string& username) {
+  std::lock_guard lock(events_mutex_);
+  auto it = events_.find(username);
+  return it == events_.end() ? nullptr : it->second;
+}
+
+void StyleService::apply_settings(const store::User& streamer, const store::StreamSettings& s) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  Entry* e = reconcile(streamer.username, streamer.id, now);
+  if (!e) {
+    // Viewers waiting on an offline channel still see the base style and switches change.
+    auto state = style_state_json(domain::StyleQueue(queue_config(s, config_.max_waiting)),
+                                  s.styles_enabled);
+    hub_.broadcast_text(streamer.username, styles_event(state));
+    return;
+  }
+  e->settings = s;
+  e->queue.set_base_style(s.base_style);
+  e->queue.set_slot_ms(s.style_slot_seconds * 1000);
+  auto update = e->queue.set_policy(
+      domain::parse_style_policy(s.style_policy).value_or(domain::StylePolicy::kAuto), now);
+  // A shorter slot may already be over.
+  auto ended = e->queue.tick(now);
+  update.changed.insert(update.changed.end(), ended.changed.begin(), ended.changed.end());
+  after_change(*e, update, true);
+}
+
+void StyleService::tick() {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  std::vector<std::pair<std::string, long long>> names;
+  names.reserve(live_.size());
+  for (const auto& [name, e] : live_) names.emplace_back(name, e.user_id);
+  for (const auto& [name, user_id] : names) {
+    Entry* e = reconcile(name, user_id, now);
+    if (!e) continue;
+    auto update = e->queue.tick(now);
+    if (!update.changed.empty()) after_change(*e, update, true);
+  }
+}
+
+void StyleService::stream_ended(const std::string& username) {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(username);
+  // The hub no longer has the stream, so reconciling closes the entry.
+  if (it != live_.end()) reconcile(username, it->second.user_id, clock_.now_ms());
+}
+
+}  // namespace ds::live

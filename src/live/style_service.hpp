@@ -1,0 +1,107 @@
+// Style requests of live streams: one domain::StyleQueue per open stream, fed by viewers'
+// requests and the streamer's controls, advanced by the ticker when a slot ends, stored through
+// store/style_requests and announced as {"type":"styles"} to viewers and the streamer. The
+// playing prompt goes into every worker job (Hub::set_style).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "auth/rate_limiter.hpp"
+#include "domain/style_queue.hpp"
+#include "live/hub.hpp"
+#include "store/database.hpp"
+#include "store/stream_settings.hpp"
+#include "store/users.hpp"
+#include "util/clock.hpp"
+#include "util/expected.hpp"
+
+namespace ds::live {
+
+inline constexpr std::size_t kMaxPromptChars = 200;
+
+struct StyleServiceConfig {
+  // Requests one user may make within window_ms (across all channels).
+  int max_requests = 3;
+  std::int64_t window_ms = 30'000;
+  // Pending plus queued requests per stream.
+  std::size_t max_waiting = 100;
+};
+
+class StyleService {
+ public:
+  StyleService(store::Database& db, Hub& hub, const Clock& clock, StyleServiceConfig config = {});
+
+  // After a restart no stream is live: ends the requests a crash left open.
+  void recover();
+
+  struct Submitted {
+    domain::StyleRequest request;
+    nlohmann::json state;
+  };
+  // 403 styles_disabled, 409 stream_offline, 400 invalid_prompt, 409 queue_full, 429 rate_limited.
+  Expected<Submitted> submit(const store::User& streamer, const store::User& author,
+                             std::string_view prompt);
+
+  // Streamer controls; each returns the new state. The caller checks the caller is the streamer.
+  Expected<nlohmann::json> approve(const store::User& streamer,
+                                   long long id);  // 404, 409 not_pending
+  Expected<nlohmann::json> reject(const store::User& streamer,
+                                  long long id);  // 404, 409 not_rejectable
+  nlohmann::json skip(const store::User& streamer);
+  nlohmann::json clear(const store::User& streamer);
+
+  // StyleState: what plays, the queue, pending requests, policy, slot, base style, enabled.
+  nlohmann::json state(const store::User& streamer);
+  // {"type":"styles"} for a viewer joining a live stream, from memory; nullptr otherwise.
+  Bytes live_event(const std::string& username);
+
+  // Saved settings take effect at once: policy, slot length, base style, strength, enabled.
+  void apply_settings(const store::User& streamer, const store::StreamSettings& settings);
+
+  // Ends slots that are over and the queues of streams that ended.
+  void tick();
+  // The stream of username has just ended: its requests end now, not at the next tick.
+  void stream_ended(const std::string& username);
+
+ private:
+  struct Entry {
+    long long session_id = 0;
+    long long user_id = 0;
+    std::string username;
+    store::StreamSettings settings;
+    domain::StyleQueue queue;
+    nlohmann::json state;
+  };
+
+  // The entry of username's open stream (created on first use), or nullptr when it is offline.
+  // An entry whose stream ended is closed first: its requests end and viewers are told.
+  Entry* reconcile(const std::string& username, long long user_id, std::int64_t now);
+  void close_entry(Entry& e, std::int64_t now);
+  // Stores changed requests, refreshes the hub's style and the state, and broadcasts it.
+  void after_change(Entry& e, const domain::StyleUpdate& update, bool announce);
+  nlohmann::json offline_state(long long user_id);
+
+  store::Database& db_;
+  Hub& hub_;
+  const Clock& clock_;
+  StyleServiceConfig config_;
+  auth::RateLimiter limiter_;
+  // Serialises every queue change with its storage and its event, so events go out in order.
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> live_;  // by username
+  // The latest styles event of each live stream, for sockets joining on an io thread: its own
+  // lock, never held across database calls.
+  std::mutex events_mutex_;
+  std::unordered_map<std::string, Bytes> events_;
+};
+
+nlohmann::json style_request_json(const domain::StyleRequest& r);
+nlohmann::json style_state_json(const domain::StyleQueue& queue, bool enabled);
+Bytes styles_event(const nlohmann::json& state);
+
+}  // namespace ds::live

@@ -1,0 +1,238 @@
+#include "live/style_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "store/stream_settings.hpp"
+#include "store/streams.hpp"
+#include "temp_database.hpp"
+
+using namespace ds;
+
+namespace {
+
+// Records what the hub sends; stands in for a socket.
+struct RecordingPeer : live::Peer {
+  std::vector<nlohmann::json> texts;
+  std::vector<nlohmann::json> jobs;
+  void send_text(live::Bytes t) override { texts.push_back(nlohmann::json::parse(*t)); }
+  void send_frame(live::Bytes meta, live::Bytes, bool) override {
+    if (meta) jobs.push_back(nlohmann::json::parse(*meta));
+  }
+  void close(int, std::string) override {}
+  std::vector<nlohmann::json> styles_events() const {
+    std::vector<nlohmann::json> out;
+    for (const auto& t : texts) {
+      if (t["type"] == "styles") out.push_back(t["styles"]);
+    }
+    return out;
+  }
+};
+
+struct StyleServiceTest : ::testing::Test {
+  ds::test::TempDatabase tmp;
+  store::Database* db = &tmp.db();
+  ManualClock clock;
+  live::Hub hub{clock};
+  std::unique_ptr<live::StyleService> service;
+  store::User streamer, viewer;
+  long long session_id = 0;
+  std::shared_ptr<RecordingPeer> watcher = std::make_shared<RecordingPeer>();
+
+  void SetUp() override {
+    streamer = add_user("alice");
+    viewer = add_user("bob");
+    live::StyleServiceConfig config;
+    config.max_requests = 100;
+    service = std::make_unique<live::StyleService>(*db, hub, clock, config);
+    hub.add_viewer("alice", watcher);
+  }
+
+  store::User add_user(const std::string& name) {
+    store::User u;
+    u.username = name;
+    u.email = name + "@example.com";
+    u.display_name = "Display " + name;
+    u.password_hash = "x";
+    u.created_ms = clock.now_ms();
+    u.id = db->write([&](soci::session& sql) { return store::insert_user(sql, u); });
+    return u;
+  }
+
+  void save_settings(const std::string& policy, long long slot_seconds, const std::string& base) {
+    store::StreamSettings s;
+    s.style_policy = policy;
+    s.style_slot_seconds = slot_seconds;
+    s.base_style = base;
+    db->write([&](soci::session& sql) { store::save_stream_settings(sql, streamer.id, s); });
+  }
+
+  void open_stream() {
+    session_id = db->write([&](soci::session& sql) {
+      return store::insert_stream_session(sql, streamer.id, clock.now_ms());
+    });
+    auto s =
+        db->with([&](soci::session& sql) { return store::load_stream_settings(sql, streamer.id); });
+    ASSERT_TRUE(hub.open_stream(
+        {session_id, streamer.id, "alice", "Alice", {s.base_style, 0.6, session_id}}));
+  }
+
+  std::string stored_status(long long id) {
+    std::string status;
+    db->with([&](soci::session& sql) {
+      sql << "SELECT status FROM style_requests WHERE id = :id", soci::use(id), soci::into(status);
+    });
+    return status;
+  }
+
+  long long count(const std::string& table) {
+    long long n = 0;
+    db->with([&](soci::session& sql) { sql << "SELECT COUNT(*) FROM " + table, soci::into(n); });
+    return n;
+  }
+
+  long long submit(const std::string& prompt) {
+    auto r = service->submit(streamer, viewer, prompt);
+    EXPECT_TRUE(r) << (r ? "" : r.error().code);
+    return r ? r->request.id : 0;
+  }
+
+  std::string job_prompt() { return hub.snapshot("alice")->style.prompt; }
+};
+
+}  // namespace
+
+TEST_F(StyleServiceTest, RequestPlaysAtOnceAndGoesIntoWorkerJobs) {
+  save_settings("auto", 30, "pencil");
+  open_stream();
+  auto r = service->submit(streamer, viewer, "  neon city  ");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->request.prompt, "neon city");
+  EXPECT_EQ(r->request.status, domain::StyleStatus::kActive);
+  EXPECT_EQ(r->state["current"]["source"], "request");
+  EXPECT_EQ(r->state["current"]["request"]["author"]["username"], "bob");
+  EXPECT_EQ(stored_status(r->request.id), "active");
+  EXPECT_EQ(job_prompt(), "neon city");
+
+  auto worker = std::make_shared<RecordingPeer>();
+  hub.add_worker(worker, "w");
+  hub.push_frame("alice", live::make_bytes("jpeg"));
+  ASSERT_EQ(worker->jobs.size(), 1u);
+  EXPECT_EQ(worker->jobs[0]["params"]["prompt"], "neon city");
+
+  auto events = watcher->styles_events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["current"]["prompt"], "neon city");
+  auto session =
+      db->with([&](soci::session& sql) { return store::find_stream_session(sql, session_id); });
+  EXPECT_EQ(session->style_request_count, 1);
+}
+
+TEST_F(StyleServiceTest, SlotEndsOnTheInjectedClock) {
+  save_settings("auto", 10, "pencil");
+  open_stream();
+  auto first = submit("one");
+  auto second = submit("two");
+  EXPECT_EQ(stored_status(second), "queued");
+  clock.advance_ms(9'999);
+  service->tick();
+  EXPECT_EQ(job_prompt(), "one");
+  clock.advance_ms(1);
+  service->tick();
+  EXPECT_EQ(stored_status(first), "done");
+  EXPECT_EQ(stored_status(second), "active");
+  EXPECT_EQ(job_prompt(), "two");
+  EXPECT_EQ(watcher->styles_events().back()["current"]["prompt"], "two");
+  clock.advance_ms(10'000);
+  service->tick();
+  EXPECT_EQ(stored_status(second), "done");
+  EXPECT_EQ(job_prompt(), "pencil");
+  EXPECT_EQ(service->state(streamer)["current"]["source"], "base");
+}
+
+TEST_F(StyleServiceTest, ApprovePolicyWaitsForTheStreamer) {
+  save_settings("approve", 30, "");
+  open_stream();
+  auto id = submit("oil");
+  EXPECT_EQ(stored_status(id), "pending");
+  EXPECT_EQ(job_prompt(), "");
+  auto state = service->approve(streamer, id);
+  ASSERT_TRUE(state);
+  EXPECT_EQ((*state)["current"]["prompt"], "oil");
+  EXPECT_EQ(stored_status(id), "active");
+  EXPECT_EQ(job_prompt(), "oil");
+  // Not pending any more, and an unknown id.
+  EXPECT_EQ(service->approve(streamer, id).error().code, "not_pending");
+  EXPECT_EQ(service->approve(streamer, 9999).error().status, 404);
+}
+
+TEST_F(StyleServiceTest, StreamEndEndsItsRequests) {
+  save_settings("auto", 30, "pencil");
+  open_stream();
+  auto first = submit("one");
+  auto second = submit("two");
+  hub.close_stream("alice", "stopped", "bye");
+  service->tick();
+  EXPECT_EQ(stored_status(first), "done");
+  EXPECT_EQ(stored_status(second), "cleared");
+  auto last = watcher->styles_events().back();
+  EXPECT_EQ(last["current"]["source"], "base");
+  EXPECT_TRUE(last["queue"].empty());
+}
+
+TEST_F(StyleServiceTest, RefusedRequestsStoreNothing) {
+  save_settings("auto", 30, "pencil");
+  auto offline = service->submit(streamer, viewer, "neon");
+  ASSERT_FALSE(offline);
+  EXPECT_EQ(offline.error().code, "stream_offline");
+  open_stream();
+  for (const std::string& bad : std::vector<std::string>{"", "   ", std::string(201, 'a'),
+                                                         "a\x01"
+                                                         "b",
+                                                         "bad \xff utf8"}) {
+    auto r = service->submit(streamer, viewer, bad);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, "invalid_prompt");
+  }
+  store::StreamSettings off;
+  off.styles_enabled = false;
+  db->write([&](soci::session& sql) { store::save_stream_settings(sql, streamer.id, off); });
+  service->apply_settings(streamer, off);
+  auto disabled = service->submit(streamer, viewer, "neon");
+  ASSERT_FALSE(disabled);
+  EXPECT_EQ(disabled.error().code, "styles_disabled");
+  EXPECT_EQ(count("style_requests"), 0);
+}
+
+TEST_F(StyleServiceTest, SettingsApplyLive) {
+  save_settings("approve", 30, "pencil");
+  open_stream();
+  auto id = submit("one");
+  store::StreamSettings s;
+  s.style_policy = "auto";
+  s.base_style = "charcoal";
+  s.style_slot_seconds = 30;
+  service->apply_settings(streamer, s);
+  EXPECT_EQ(stored_status(id), "active");  // switching to auto plays what was pending
+  EXPECT_EQ(job_prompt(), "one");
+  auto state = watcher->styles_events().back();
+  EXPECT_EQ(state["policy"], "auto");
+  EXPECT_EQ(state["base_style"], "charcoal");
+  service->skip(streamer);
+  EXPECT_EQ(stored_status(id), "skipped");
+  EXPECT_EQ(job_prompt(), "charcoal");
+}
+
+TEST_F(StyleServiceTest, RecoverEndsRequestsACrashLeftOpen) {
+  save_settings("auto", 30, "");
+  open_stream();
+  auto first = submit("one");
+  auto second = submit("two");
+  live::StyleService after_restart(*db, hub, clock);
+  after_restart.recover();
+  EXPECT_EQ(stored_status(first), "done");
+  EXPECT_EQ(stored_status(second), "cleared");
+}
