@@ -49,7 +49,7 @@ StreamSnapshot Hub::snapshot_of(const Channel& c, const Active& a, std::int64_t 
   s.username = a.info.username;
   s.display_name = a.info.display_name;
   s.state = state_of(a, now);
-  s.viewers = static_cast<int>(c.viewers.size());
+  s.viewers = audience(c);
   s.max_viewers = a.max_viewers;
   s.opened_ms = a.opened_ms;
   s.first_frame_ms = a.first_frame_ms;
@@ -218,14 +218,15 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
   return accepted;
 }
 
-void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer) {
+void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted) {
   Bytes state, meta, frame;
   int count = 0;
   {
     std::lock_guard lock(mutex_);
     auto& c = channels_[username];
     c.viewers.push_back(peer);
-    count = static_cast<int>(c.viewers.size());
+    if (!counted) c.previews.push_back(peer.get());
+    count = audience(c);
     if (c.stream) {
       c.stream->max_viewers = std::max(c.stream->max_viewers, count);
       state = state_event(state_of(*c.stream, clock_.now_ms()));
@@ -244,8 +245,8 @@ void Hub::remove_viewer(const std::string& username, const Peer* peer) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
   if (it == channels_.end()) return;
-  auto& v = it->second.viewers;
-  std::erase_if(v, [&](const auto& p) { return p.get() == peer; });
+  std::erase_if(it->second.viewers, [&](const auto& p) { return p.get() == peer; });
+  std::erase(it->second.previews, peer);
   gc_channel(username);
 }
 
@@ -404,7 +405,7 @@ void Hub::tick() {
     int total = static_cast<int>(workers_.size());
 
     for (auto& [name, c] : channels_) {
-      int count = static_cast<int>(c.viewers.size());
+      int count = audience(c);
       if (c.stream) {
         auto& a = *c.stream;
         a.max_viewers = std::max(a.max_viewers, count);
@@ -484,7 +485,7 @@ Bytes Hub::latest_output(const std::string& username) {
 int Hub::viewer_count(const std::string& username) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
-  return it == channels_.end() ? 0 : static_cast<int>(it->second.viewers.size());
+  return it == channels_.end() ? 0 : audience(it->second);
 }
 
 Hub::WorkerCounts Hub::worker_counts() {

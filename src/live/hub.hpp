@@ -96,8 +96,9 @@ class Hub {
   // A validated JPEG; nullopt when no stream is open.
   std::optional<FrameAccepted> push_frame(const std::string& username, Bytes jpeg);
 
-  // Viewers: sent the current state, count and latest frame at once.
-  void add_viewer(const std::string& username, std::shared_ptr<Peer> peer);
+  // Viewers: sent the current state, count and latest frame at once. The streamer's own
+  // preview (audience=false) gets everything a viewer gets but is not counted.
+  void add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool audience = true);
   void remove_viewer(const std::string& username, const Peer* peer);
 
   // Workers.
@@ -148,6 +149,7 @@ class Hub {
   };
   struct Channel {
     std::vector<std::shared_ptr<Peer>> viewers;
+    std::vector<const Peer*> previews;  // the streamer's own, among viewers but not counted
     std::optional<Active> stream;
     std::string sent_state;  // last state broadcast to viewers
     int sent_viewers = -1;
@@ -165,6 +167,9 @@ class Hub {
     Bytes jpeg;
   };
 
+  static int audience(const Channel& c) {
+    return static_cast<int>(c.viewers.size() - c.previews.size());
+  }
   std::string state_of(const Active& a, std::int64_t now) const;
   StreamSnapshot snapshot_of(const Channel& c, const Active& a, std::int64_t now) const;
   Channel* channel_of_session(long long session_id);

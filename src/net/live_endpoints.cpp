@@ -132,17 +132,20 @@ void on_watch(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, HttpR
   auto ws = std::make_shared<WsSession>(std::move(stream), kWatchMaxMessage);
   auto name = domain::canonical_username(info.params["username"]);
   if (!name) return reject(ws, std::move(req), kCloseNotFound, "not_found", "no such streamer");
-  asio::post(ctx->blocking, [ctx, ws, req = std::move(req), name = *name]() mutable {
+  asio::post(ctx->blocking, [ctx, ws, req = std::move(req), info = std::move(info), name = *name]() mutable {
     auto user = ctx->app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, name); });
     if (!user) return reject(ws, std::move(req), kCloseNotFound, "not_found", "no such streamer");
+    // The streamer watching their own output (the studio's preview) is not audience.
+    auto me = api::optional_user(ctx->app, info);
+    bool audience = !me || me->user.id != user->id;
     // The style state as of now; on open the in-memory one wins when the stream is live, so a
     // change between here and there is not lost.
     live::Bytes styles;
     if (ctx->app.styles) styles = live::styles_event(ctx->app.styles->state(*user));
     WsSession::Handlers h;
-    h.on_open = [ctx, ws_weak = std::weak_ptr<WsSession>(ws), name, styles](WsSession& s) {
+    h.on_open = [ctx, ws_weak = std::weak_ptr<WsSession>(ws), name, styles, audience](WsSession& s) {
       s.username = name;
-      ctx->hub.add_viewer(name, ws_weak.lock());
+      ctx->hub.add_viewer(name, ws_weak.lock(), audience);
       if (!ctx->app.styles) return;
       auto now = ctx->app.styles->live_event(name);
       s.send_text(now ? now : styles);

@@ -225,6 +225,21 @@ class TestIngestBadInput(StreamerMixin, ServerTestCase):
         recv_until(second, is_event("status"), timeout=10)
         c.post("/api/streams/stop")
 
+    def test_streamers_own_watch_socket_is_not_counted(self):
+        c, user, _ = self.new_streamer()
+        self.assertEqual(c.post("/api/streams/start").status, 201)
+        url = ws_url(self.server, "/ws/watch/" + user["username"])
+        own = ds.WebSocket.connect(url, {"Cookie": "ds_session=" + c.session}, timeout=10)
+        recv_until(own, is_event("viewers", count=0))
+        other = ds.WebSocket.connect(url, timeout=10)
+        recv_until(other, is_event("viewers", count=1))
+        recv_until(own, is_event("viewers", count=1))
+        _, _, info = c.get("/api/streams/" + user["username"])
+        self.assertEqual(info["viewers"], 1)
+        own.close()
+        other.close()
+        c.post("/api/streams/stop")
+
     def test_watch_unknown_user_closes(self):
         ws = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/nobody_here"), timeout=10)
         recv_until(ws, lambda k, d: k == "close")

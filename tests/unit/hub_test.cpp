@@ -187,3 +187,26 @@ TEST(Hub, ViewersAreToldWhenWaitingForTheModel) {
   EXPECT_EQ(hub.snapshot("alice")->state, "waiting");
   EXPECT_NE(viewer->texts.back().find("waiting"), std::string::npos);
 }
+
+TEST(Hub, StreamersOwnPreviewGetsFramesButIsNotCounted) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto preview = std::make_shared<FakePeer>();
+  auto viewer = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", preview, false);
+  hub.add_viewer("alice", viewer);
+  EXPECT_EQ(hub.viewer_count("alice"), 1);
+  EXPECT_EQ(hub.snapshot("alice")->max_viewers, 1);
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w");
+  hub.push_frame("alice", make_bytes("raw"));
+  hub.on_result(wid, w->last_job()["job_id"], make_bytes("processed"), {});
+  ASSERT_EQ(preview->frames.size(), 1u);
+  EXPECT_EQ(preview->frames[0].second, "processed");
+  hub.remove_viewer("alice", viewer.get());
+  EXPECT_EQ(hub.viewer_count("alice"), 0);
+  hub.remove_viewer("alice", preview.get());
+  hub.add_viewer("alice", viewer);
+  EXPECT_EQ(hub.viewer_count("alice"), 1) << "a removed preview leaves no trace in the count";
+}
