@@ -139,6 +139,13 @@ export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch 
     return readResponse(await fetchImpl(httpUrl(baseUrl, path), init));
   }
   const user = (name) => encodeURIComponent(name);
+  const channel = (name, rest = "") => `/api/streams/${user(name)}${rest}`;
+  const id = (n) => {
+    const v = Number(n);
+    if (!Number.isSafeInteger(v) || v < 1) throw new TypeError(`expected a positive integer id, got ${n}`);
+    return v;
+  };
+  const unwrapSettings = (r) => r.settings ?? r;
   return {
     request,
     me: () => request("GET", "/api/me"),
@@ -149,6 +156,32 @@ export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch 
     sessions: () => request("GET", "/api/streams/sessions"),
     rotateStreamKey: async () => (await request("POST", "/api/me/stream-key", {})).stream_key,
     latestJpeg: (username) => request("GET", `/u/${user(username)}/latest.jpg`),
+
+    // The caller's own stream settings: {comments_enabled, styles_enabled, style_policy,
+    // style_slot_seconds, base_style, strength}. updateSettings sends only the fields given;
+    // the change applies live (viewers get `settings` and `styles` events).
+    settings: async () => unwrapSettings(await request("GET", "/api/streams/settings")),
+    updateSettings: async (fields) => unwrapSettings(await request("PATCH", "/api/streams/settings", fields)),
+
+    // Comments. postComment resolves to the Comment {id, session_id, author, body, created_ms}.
+    postComment: async (username, body) => (await request("POST", channel(username, "/comments"), { body })).comment,
+    comments: (username, { before, limit } = {}) => {
+      const q = new URLSearchParams();
+      if (before != null) q.set("before", String(before));
+      if (limit != null) q.set("limit", String(limit));
+      const s = q.toString();
+      return request("GET", channel(username, "/comments") + (s ? `?${s}` : ""));
+    },
+    deleteComment: async (username, commentId) => request("DELETE", channel(username, `/comments/${id(commentId)}`)),
+
+    // Style requests. requestStyle resolves to {request, styles}; styles() to the StyleState.
+    requestStyle: (username, prompt) => request("POST", channel(username, "/styles"), { prompt }),
+    styles: (username) => request("GET", channel(username, "/styles")),
+    // The streamer's controls; each resolves to the new StyleState (403 forbidden for others).
+    approveStyle: async (username, requestId) => request("POST", channel(username, `/styles/${id(requestId)}/approve`), {}),
+    rejectStyle: async (username, requestId) => request("POST", channel(username, `/styles/${id(requestId)}/reject`), {}),
+    skipStyle: (username) => request("POST", channel(username, "/styles/skip"), {}),
+    clearStyles: (username) => request("POST", channel(username, "/styles/clear"), {}),
   };
 }
 
@@ -168,7 +201,8 @@ export async function postFrame(baseUrl, streamKey, jpeg, { fetch: fetchImpl = g
 // when `headers` is supported); without a key a browser uses its session cookie.
 // sendJpeg() drops the frame (returns false, counts `dropped`) while more than
 // `maxBufferedBytes` are still queued in the socket, so a slow link never builds up lag.
-// Callbacks: onStatus(msg), onError(msg), onEvent(msg) for every JSON message, onOutput(jpeg, header)
+// Callbacks: onStatus(msg), onError(msg), onEvent(msg) for every JSON message (the channel's
+// styles, settings, comment, comment_deleted and viewers events included), onOutput(jpeg, header)
 // for the processed frames the ingest socket also carries, onClose({code, reason}).
 export class Streamer {
   constructor(baseUrl, { key, WebSocket, maxBufferedBytes = 0, onStatus, onError, onEvent, onOutput,
@@ -182,6 +216,8 @@ export class Streamer {
     this.status = null;
     this.errors = [];
     this.ended = null;
+    this.styles = null;    // the latest StyleState ({type:"styles"} events on the ingest socket)
+    this.settings = null;  // the latest stream settings ({type:"settings"})
     this.closeCode = null;
     this.closeReason = null;
     this.ws = null;
@@ -210,6 +246,8 @@ export class Streamer {
       if (msg.type === "status") { this.status = msg; this.onStatus?.(msg); }
       else if (msg.type === "error") { this.errors.push(msg); this.onError?.(msg); }
       else if (msg.type === "ended") this.ended = msg;
+      else if (msg.type === "styles") this.styles = msg.styles;
+      else if (msg.type === "settings") this.settings = msg.settings;
       else if (msg.type === "frame") this._header = msg;
       this.onEvent?.(msg);
     } else {
@@ -246,12 +284,19 @@ export class Streamer {
 // Watches /ws/watch/<username>. Either callbacks (onFrame(frame), onEvent(msg), onClose) or
 // `for await (const item of viewer)`: items are {kind:"event", event} or
 // {kind:"frame", frame:{jpeg, seq, captured_ms, processed_ms, info}}; iteration ends on close.
+// Events: state, viewers, styles ({styles: StyleState}), settings ({settings}), comment
+// ({comment}), comment_deleted ({id}). The latest `state`, `viewers` (count), `styles` and
+// `settings` are also kept as properties (null until the first).
 export class Viewer {
   constructor(baseUrl, username, { WebSocket, onFrame, onEvent, onClose, maxQueue = 64 } = {}) {
     this.url = wsUrl(baseUrl, `/ws/watch/${encodeURIComponent(username)}`);
     this.opts = { WebSocket };
     Object.assign(this, { onFrame, onEvent, onClose });
     this.maxQueue = maxQueue;
+    this.state = null;
+    this.viewers = null;
+    this.styles = null;
+    this.settings = null;
     this.ws = null;
     this.closeCode = null;
     this.closeReason = null;
@@ -288,6 +333,10 @@ export class Viewer {
       const msg = parseJson(data);
       if (!msg) return;
       if (msg.type === "frame") { this._header = msg; return; }
+      if (msg.type === "state") this.state = msg.state;
+      else if (msg.type === "viewers") this.viewers = msg.count;
+      else if (msg.type === "styles") this.styles = msg.styles;
+      else if (msg.type === "settings") this.settings = msg.settings;
       this.onEvent?.(msg);
       this._push({ kind: "event", event: msg });
       return;
@@ -316,6 +365,20 @@ export class Viewer {
         }, timeoutMs);
       }
     });
+  }
+
+  // Reads items until an event of `type` for which predicate(event) holds and resolves to it;
+  // frames and other events read meanwhile are skipped. Rejects on timeout or close.
+  async waitEvent(type, predicate = () => true, timeoutMs = DEFAULT_TIMEOUT_MS) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${type} event within ${timeoutMs} ms`);
+      const r = await this.next(left);
+      if (r.timedOut) throw new Error(`no ${type} event within ${timeoutMs} ms`);
+      if (r.done) throw new Error(`viewer closed (${this.closeCode}) before a ${type} event`);
+      if (r.value.kind === "event" && r.value.event.type === type && predicate(r.value.event)) return r.value.event;
+    }
   }
 
   [Symbol.asyncIterator]() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""DreamStream Python client: push frames, watch a stream, run a model worker.
+"""DreamStream Python client: push frames, watch a stream, comment and ask for styles, run a worker.
 
 Standard library only, Python >= 3.9. One file: copy it next to your script.
 
@@ -9,7 +9,8 @@ Pieces (see clients/python/README.md and docs/protocol.md):
   the ``ssl`` module). Masked client frames, text and binary messages, fragmented messages
   reassembled, pings answered, the close handshake with ``close_code`` / ``close_reason``,
   extra request headers (Authorization, Cookie, Origin) and receive timeouts.
-- ``Client``: JSON over HTTP with an optional Bearer token (an API token).
+- ``Client``: JSON over HTTP with an optional Bearer token (an API token): streams, stream
+  settings, comments, style requests and the streamer's style controls.
 - ``Streamer`` / ``post_frame``: send JPEG frames to ``/ws/ingest`` or ``POST /api/ingest/frame``.
 - ``Viewer``: events and processed frames from ``/ws/watch/<username>``.
 - ``run_worker``: the ``/ws/worker`` loop around your ``process(jpeg, params) -> jpeg``.
@@ -19,6 +20,8 @@ Command line::
     python3 dreamstream.py push   --server http://127.0.0.1:8080 --key dsk_... --dir FRAMES --fps 10
     python3 dreamstream.py worker --server http://127.0.0.1:8080 --token dsw_...
     python3 dreamstream.py watch  --server http://127.0.0.1:8080 --user alice --out DIR --count 20
+    python3 dreamstream.py comment --server http://127.0.0.1:8080 --user alice --token dst_... "hi"
+    python3 dreamstream.py style  --server http://127.0.0.1:8080 --user alice --token dst_... "neon city"
 """
 
 import argparse
@@ -627,6 +630,12 @@ class Client:
     def post(self, path, body=None):
         return self.request("POST", path, body if body is not None else {})
 
+    def patch(self, path, body):
+        return self.request("PATCH", path, body)
+
+    def delete(self, path):
+        return self.request("DELETE", path)
+
     def me(self):
         return self.get("/api/me")
 
@@ -656,6 +665,75 @@ class Client:
     def latest_jpeg(self, username):
         return self.get("/u/%s/latest.jpg" % urllib.parse.quote(username, safe=""))
 
+    # -- stream settings (the caller's own channel) ----------------------------------------
+    def settings(self):
+        """GET /api/streams/settings -> {comments_enabled, styles_enabled, style_policy,
+        style_slot_seconds, base_style, strength} (the caller's own)."""
+        out = self.get("/api/streams/settings")
+        return out.get("settings", out)
+
+    def update_settings(self, **fields):
+        """PATCH /api/streams/settings with only the fields given (comments_enabled=,
+        styles_enabled=, style_policy="auto"|"approve", style_slot_seconds=5..600,
+        base_style=, strength=0..1). Applied live; returns the new settings."""
+        out = self.patch("/api/streams/settings", fields)
+        return out.get("settings", out)
+
+    # -- comments ------------------------------------------------------------------------
+    def _channel(self, username, rest=""):
+        return "/api/streams/%s%s" % (urllib.parse.quote(username, safe=""), rest)
+
+    def post_comment(self, username, body):
+        """Comments on username's live stream (needs a login) -> the Comment
+        {id, session_id, author:{username,display_name}, body, created_ms}. Refusals raise
+        ApiError: comments_disabled (403), stream_offline (409), invalid_comment (400),
+        rate_limited (429), not_found (404)."""
+        return self.post(self._channel(username, "/comments"), {"body": body})["comment"]
+
+    def comments(self, username, before=None, limit=None):
+        """One page of username's comments, newest first -> {comments, next_before}
+        (next_before is None on the last page; pass it as ``before`` for the next one)."""
+        query = {k: v for k, v in (("before", before), ("limit", limit)) if v is not None}
+        path = self._channel(username, "/comments")
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        return self.get(path)
+
+    def delete_comment(self, username, comment_id):
+        """Deletes a comment (its author or the streamer) -> {"deleted": True}."""
+        return self.delete(self._channel(username, "/comments/%d" % int(comment_id)))
+
+    # -- style requests ------------------------------------------------------------------
+    def request_style(self, username, prompt):
+        """Asks username's stream for a style (needs a login) -> {request, styles}: the new
+        StyleRequest (status "active"/"queued" under policy auto, "pending" under approve) and
+        the StyleState. Refusals raise ApiError: styles_disabled, stream_offline,
+        invalid_prompt, queue_full, rate_limited, not_found."""
+        return self.post(self._channel(username, "/styles"), {"prompt": prompt})
+
+    def styles(self, username):
+        """username's StyleState {current, queue, pending, policy, slot_seconds, base_style,
+        enabled} (public)."""
+        return self.get(self._channel(username, "/styles"))
+
+    # The streamer's controls: each returns the new StyleState; anyone but the streamer
+    # username gets ApiError 403 "forbidden".
+    def approve_style(self, username, request_id):
+        """A pending request -> queued (plays at once when nothing else does); 409 not_pending."""
+        return self.post(self._channel(username, "/styles/%d/approve" % int(request_id)))
+
+    def reject_style(self, username, request_id):
+        """A pending or queued request -> rejected; 409 not_rejectable for the playing one."""
+        return self.post(self._channel(username, "/styles/%d/reject" % int(request_id)))
+
+    def skip_style(self, username):
+        """Ends the playing request; the next queued one plays, else the base style."""
+        return self.post(self._channel(username, "/styles/skip"))
+
+    def clear_styles(self, username):
+        """Clears every pending and queued request (the playing one plays on)."""
+        return self.post(self._channel(username, "/styles/clear"))
+
 
 def is_jpeg(data):
     """A cheap check: SOI at the start and EOI at the end."""
@@ -679,8 +757,10 @@ class Streamer:
     waiting; a newer frame replaces the waiting one (counted in ``dropped``). A reader thread
     keeps the latest ``status`` message, collects ``errors``, and puts every message it reads
     on ``events`` (a bounded deque of (kind, data); the oldest fall off). The ingest socket
-    also carries the processed output (a {"type":"frame"} text then the JPEG); pass
-    ``on_message(kind, data)`` to see everything as it arrives.
+    also carries the processed output (a {"type":"frame"} text then the JPEG) and the
+    channel's events (styles, settings, comment, comment_deleted, viewers; the latest
+    ``styles`` and ``settings`` are kept as attributes); pass ``on_message(kind, data)`` to
+    see everything as it arrives.
     """
 
     def __init__(self, base_url, stream_key, on_message=None, timeout=10.0, max_events=256):
@@ -694,6 +774,8 @@ class Streamer:
         self.status = None
         self.errors = []
         self.ended = None  # the {"type":"ended"} message, if one came
+        self.styles = None  # the latest StyleState from a {"type":"styles"} event
+        self.settings = None  # the latest stream settings from a {"type":"settings"} event
         self.events = collections.deque(maxlen=max_events)
         self._cond = threading.Condition()
         self._slot = None
@@ -756,6 +838,10 @@ class Streamer:
                     t = msg.get("type") if isinstance(msg, dict) else None
                     if t == "status":
                         self.status = msg
+                    elif t == "styles":
+                        self.styles = msg.get("styles")
+                    elif t == "settings":
+                        self.settings = msg.get("settings")
                     elif t == "error":
                         self.errors.append(msg)
                     elif t == "ended":
@@ -835,7 +921,14 @@ Frame = collections.namedtuple("Frame", "jpeg seq captured_ms processed_ms info"
 class Viewer:
     """Watches /ws/watch/<username>. Iterating yields ("event", dict) for JSON events and
     ("frame", Frame) for processed JPEGs (with the header from the preceding
-    {"type":"frame"} event; that event itself is not yielded separately)."""
+    {"type":"frame"} event; that event itself is not yielded separately).
+
+    Events (docs/protocol.md): {"type":"state"}, {"type":"viewers"}, {"type":"styles",
+    "styles":StyleState}, {"type":"settings","settings":{...}}, {"type":"comment",
+    "comment":Comment} and {"type":"comment_deleted","id":N}; unknown types are yielded too.
+    The latest ``state``, ``viewers`` (count), ``styles`` (StyleState) and ``settings`` seen
+    are also kept as attributes (None until the first), updated as events are received.
+    """
 
     def __init__(self, base_url, username, timeout=10.0, headers=None):
         self.url = _ws_url(base_url, "/ws/watch/%s" % urllib.parse.quote(username, safe=""))
@@ -843,6 +936,10 @@ class Viewer:
         self.headers = headers
         self.ws = None
         self._header = None
+        self.state = None
+        self.viewers = None
+        self.styles = None
+        self.settings = None
 
     def connect(self):
         self.ws = WebSocket.connect(self.url, self.headers, timeout=self.timeout)
@@ -859,14 +956,28 @@ class Viewer:
                     msg = json.loads(data)
                 except ValueError:
                     continue
-                if isinstance(msg, dict) and msg.get("type") == "frame":
+                if not isinstance(msg, dict):
+                    continue
+                if msg.get("type") == "frame":
                     self._header = msg
                     continue
+                self._track(msg)
                 return "event", msg
             if kind == "binary":
                 h, self._header = self._header or {}, None
                 return "frame", Frame(data, h.get("seq"), h.get("captured_ms"), h.get("processed_ms"), h)
             return "close", data
+
+    def _track(self, msg):
+        t = msg.get("type")
+        if t == "state":
+            self.state = msg.get("state")
+        elif t == "viewers":
+            self.viewers = msg.get("count")
+        elif t == "styles":
+            self.styles = msg.get("styles")
+        elif t == "settings":
+            self.settings = msg.get("settings")
 
     def __iter__(self):
         while True:
@@ -877,6 +988,22 @@ class Viewer:
             if kind == "close":
                 return
             yield kind, data
+
+    def wait_event(self, type_, predicate=None, timeout=10.0):
+        """Reads until an event of type ``type_`` (e.g. "comment", "styles") for which
+        ``predicate(event)`` holds, and returns it. Frames and other events read meanwhile
+        are skipped (the tracked attributes still follow them). Raises TimeoutError, or
+        ConnectionClosed when the server closes the socket first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no %r event within %.1f s" % (type_, timeout))
+            kind, data = self.recv(timeout=left)
+            if kind == "close":
+                raise ConnectionClosed(self.close_code or 1006, data)
+            if kind == "event" and data.get("type") == type_ and (predicate is None or predicate(data)):
+                return data
 
     def frames(self, count=None, timeout=None):
         """Yields Frame objects (events skipped); stops after count frames or a timeout gap."""
@@ -1149,6 +1276,45 @@ def _cmd_watch(args):
     return 0
 
 
+def _api_call(fn):
+    """Runs one API call for the CLI: prints its JSON result; 0 on success, 3 when the
+    credentials are refused (401), 1 for any other refusal (code and message on stderr)."""
+    try:
+        out = fn()
+    except ApiError as e:
+        print("error: HTTP %s %s: %s" % (e.status, e.code, e.message), file=sys.stderr)
+        return 3 if e.status == 401 else 1
+    except OSError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _cmd_comment(args):
+    api = Client(args.server, token=args.token)
+    if args.delete is not None:
+        return _api_call(lambda: api.delete_comment(args.user, args.delete))
+    if args.text is None:
+        return _api_call(lambda: api.comments(args.user, limit=args.limit))
+    return _api_call(lambda: api.post_comment(args.user, args.text))
+
+
+def _cmd_style(args):
+    api = Client(args.server, token=args.token)
+    if args.approve is not None:
+        return _api_call(lambda: api.approve_style(args.user, args.approve))
+    if args.reject is not None:
+        return _api_call(lambda: api.reject_style(args.user, args.reject))
+    if args.skip:
+        return _api_call(lambda: api.skip_style(args.user))
+    if args.clear:
+        return _api_call(lambda: api.clear_styles(args.user))
+    if args.prompt is None:
+        return _api_call(lambda: api.styles(args.user))
+    return _api_call(lambda: api.request_style(args.user, args.prompt))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="dreamstream.py", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -1170,6 +1336,24 @@ def main(argv=None):
     watch.add_argument("--user", required=True)
     watch.add_argument("--out")
     watch.add_argument("--count", type=int, default=0)
+    token_help = "API token dst_... (or env DREAMSTREAM_API_TOKEN)"
+    comment = sub.add_parser("comment", help="post, list or delete a stream's comments")
+    comment.add_argument("--server", required=True)
+    comment.add_argument("--user", required=True, help="the streamer's username")
+    comment.add_argument("--token", default=os.environ.get("DREAMSTREAM_API_TOKEN"), help=token_help)
+    comment.add_argument("--delete", type=int, metavar="ID", help="delete comment ID (author or streamer)")
+    comment.add_argument("--limit", type=int, help="with no TEXT: how many to list (1-100)")
+    comment.add_argument("text", nargs="?", help="the comment; leave out to list the newest")
+    style = sub.add_parser("style", help="request a style, show the queue, or control it (streamer)")
+    style.add_argument("--server", required=True)
+    style.add_argument("--user", required=True, help="the streamer's username")
+    style.add_argument("--token", default=os.environ.get("DREAMSTREAM_API_TOKEN"), help=token_help)
+    ctl = style.add_mutually_exclusive_group()
+    ctl.add_argument("--approve", type=int, metavar="ID", help="approve pending request ID")
+    ctl.add_argument("--reject", type=int, metavar="ID", help="reject pending or queued request ID")
+    ctl.add_argument("--skip", action="store_true", help="end the playing request")
+    ctl.add_argument("--clear", action="store_true", help="clear every pending and queued request")
+    style.add_argument("prompt", nargs="?", help="the style to ask for; leave out to show the state")
     args = p.parse_args(argv)
     if args.cmd == "push":
         if not args.key:
@@ -1183,6 +1367,19 @@ def main(argv=None):
         if not args.token:
             p.error("--token is required")
         return _cmd_worker(args)
+    if args.cmd == "comment":
+        if (args.text is not None or args.delete is not None) and not args.token:
+            p.error("--token is required to post or delete")
+        if args.text is not None and args.delete is not None:
+            p.error("give either TEXT or --delete")
+        return _cmd_comment(args)
+    if args.cmd == "style":
+        controls = args.approve is not None or args.reject is not None or args.skip or args.clear
+        if controls and args.prompt is not None:
+            p.error("give either PROMPT or a control option")
+        if (controls or args.prompt is not None) and not args.token:
+            p.error("--token is required to request or control styles")
+        return _cmd_style(args)
     return _cmd_watch(args)
 
 

@@ -6,12 +6,18 @@
 - with no built-in worker and a worker token: run_worker() serves the jobs and viewers get
   exactly its outputs (marked with a JPEG comment), a failing process() does not stop it, a
   bad token ends it, and it reconnects after the server closes it;
-- the CLI push and worker commands.
+- the CLI push and worker commands;
+- comments and style requests through the SDK (API tokens and a cookie login): a viewer
+  comments and asks for a style, the streamer switches to policy approve and approves, rejects,
+  skips and clears through the SDK, a Viewer socket (and the Streamer's ingest socket) sees the
+  comment / comment_deleted / styles / settings events, and refusals raise ApiError with the
+  server's code; the CLI comment and style commands.
 
 Fixtures: tests/integration/fixtures/frame*.jpg (160x120, made by fixtures/make_fixtures.cpp).
 """
 
 import http.client
+import json
 import os
 import struct
 import subprocess
@@ -417,6 +423,256 @@ class TestPythonWorker(ClientTestBase):
         out = subprocess.run([sys.executable, CLIENT_PY, "worker", "--server", self.server.url,
                               "--token", "dsw_nope"], capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 3, out.stdout + out.stderr)
+
+
+class TestCommentsAndStyles(ClientTestBase):
+    """Issue 5 through the SDK: Client helpers, Viewer / Streamer events, the CLI."""
+
+    # One test asks for four styles in a row: above the default 3 per 30 s.
+    server_args = ["--builtin-workers", "0", "--style-limit", "20", "--style-window-ms", "60000"]
+
+    def api_user(self, display_name):
+        """A fresh account and a ds.Client holding an API token for it."""
+        c = self.client()
+        user = register(c, display_name=display_name)
+        st, _, body = c.post("/api/me/tokens", {"name": "sdk"})
+        self.assertEqual(st, 201, body)
+        return ds.Client(self.server.url, token=body["token"]), user["username"]
+
+    def assertApiError(self, fn, status, code):
+        with self.assertRaises(ds.ApiError) as cm:
+            fn()
+        self.assertEqual((cm.exception.status, cm.exception.code), (status, code),
+                         cm.exception.message)
+        self.assertIsInstance(cm.exception.message, str)
+        return cm.exception
+
+    def live_channel(self):
+        streamer, name = self.api_user("The Streamer")
+        streamer.start_stream()
+        self.addCleanup(lambda: self._stop_quietly(streamer))
+        return streamer, name
+
+    @staticmethod
+    def _stop_quietly(api):
+        try:
+            api.stop_stream()
+        except ds.ApiError:
+            pass
+
+    def watch(self, name):
+        v = ds.Viewer(self.server.url, name).connect()
+        self.addCleanup(v.close)
+        return v
+
+    def test_comment_and_approve_flow_reach_a_viewer(self):
+        streamer, name = self.live_channel()
+        fan, fan_name = self.api_user("A Fan")
+        v = self.watch(name)
+        joined = v.wait_event("styles")  # sent on joining
+        self.assertEqual(v.styles, joined["styles"])
+        self.assertIn(v.state, ("live", "waiting"))  # the state event comes first
+        self.assertEqual(v.styles["policy"], "auto")
+
+        # Settings through the SDK, applied live.
+        self.assertEqual(streamer.settings()["style_policy"], "auto")
+        s = streamer.update_settings(style_policy="approve", base_style="pencil sketch")
+        self.assertEqual((s["style_policy"], s["base_style"]), ("approve", "pencil sketch"))
+        self.assertTrue(s["comments_enabled"])
+        ev = v.wait_event("settings")
+        self.assertEqual(ev["settings"], s)
+        self.assertEqual(v.settings, s)
+        v.wait_event("styles", lambda e: e["styles"]["policy"] == "approve")
+        self.assertEqual(v.styles["current"]["prompt"], "pencil sketch")
+        self.assertEqual(streamer.settings(), s)
+
+        # A comment: the SDK returns it, the viewer socket sees it, the list has it.
+        comment = fan.post_comment(name, "  hello from the SDK  ")
+        self.assertEqual(comment["body"], "hello from the SDK")
+        self.assertEqual(comment["author"], {"username": fan_name, "display_name": "A Fan"})
+        ev = v.wait_event("comment", lambda e: e["comment"]["id"] == comment["id"])
+        self.assertEqual(ev["comment"], comment)
+        second = fan.post_comment(name, "second")
+        page = ds.Client(self.server.url).comments(name, limit=1)  # public
+        self.assertEqual([c["id"] for c in page["comments"]], [second["id"]])
+        self.assertIsNotNone(page["next_before"])
+        rest = ds.Client(self.server.url).comments(name, before=page["next_before"])
+        self.assertEqual([c["id"] for c in rest["comments"]], [comment["id"]])
+        self.assertIsNone(rest["next_before"])
+
+        # A style request under policy approve: pending until the streamer approves it.
+        out = fan.request_style(name, "neon city")
+        req = out["request"]
+        self.assertEqual((req["prompt"], req["status"]), ("neon city", "pending"))
+        self.assertEqual([r["id"] for r in out["styles"]["pending"]], [req["id"]])
+        v.wait_event("styles", lambda e: [r["id"] for r in e["styles"]["pending"]] == [req["id"]])
+        self.assertEqual(ds.Client(self.server.url).styles(name)["pending"][0]["id"], req["id"])
+        # Only the streamer controls the queue.
+        for control in (lambda: fan.approve_style(name, req["id"]),
+                        lambda: fan.reject_style(name, req["id"]),
+                        lambda: fan.skip_style(name), lambda: fan.clear_styles(name)):
+            self.assertApiError(control, 403, "forbidden")
+        state = streamer.approve_style(name, req["id"])
+        self.assertEqual(state["current"]["source"], "request")
+        self.assertEqual(state["current"]["prompt"], "neon city")
+        self.assertEqual(state["current"]["request"]["id"], req["id"])
+        self.assertEqual(state["pending"], [])
+        ev = v.wait_event("styles", lambda e: e["styles"]["current"]["prompt"] == "neon city")
+        self.assertEqual(ev["styles"]["current"]["request"]["status"], "active")
+        self.assertEqual(v.styles, ev["styles"])
+        self.assertApiError(lambda: streamer.approve_style(name, req["id"]), 409, "not_pending")
+        self.assertApiError(lambda: streamer.reject_style(name, req["id"]), 409, "not_rejectable")
+        self.assertApiError(lambda: streamer.approve_style(name, 999999), 404, "not_found")
+
+        # Reject, queue, skip and clear.
+        r2 = fan.request_style(name, "glitch")["request"]
+        state = streamer.reject_style(name, r2["id"])
+        self.assertEqual(state["pending"], [])
+        r3 = fan.request_style(name, "oil painting")["request"]
+        r4 = fan.request_style(name, "thermal")["request"]
+        streamer.approve_style(name, r3["id"])
+        state = streamer.approve_style(name, r4["id"])
+        self.assertEqual([r["id"] for r in state["queue"]], [r3["id"], r4["id"]])
+        state = streamer.skip_style(name)
+        self.assertEqual(state["current"]["request"]["id"], r3["id"])
+        v.wait_event("styles", lambda e: e["styles"]["current"]["prompt"] == "oil painting")
+        state = streamer.clear_styles(name)
+        self.assertEqual((state["queue"], state["pending"]), ([], []))
+        self.assertEqual(state["current"]["prompt"], "oil painting")  # the playing one plays on
+        state = streamer.skip_style(name)
+        self.assertEqual((state["current"]["source"], state["current"]["prompt"]),
+                         ("base", "pencil sketch"))
+        self.assertEqual(streamer.stream_info(name)["current_style"], "pencil sketch")
+
+        # Deleting: the author may, the viewer socket hears of it.
+        self.assertEqual(fan.delete_comment(name, comment["id"]), {"deleted": True})
+        self.assertEqual(v.wait_event("comment_deleted")["id"], comment["id"])
+        self.assertEqual(streamer.delete_comment(name, second["id"]), {"deleted": True})
+        self.assertEqual(v.wait_event("comment_deleted")["id"], second["id"])
+        self.assertEqual(ds.Client(self.server.url).comments(name)["comments"], [])
+        self.assertApiError(lambda: fan.delete_comment(name, comment["id"]), 404, "not_found")
+
+        # The iterator yields the same events as ("event", dict).
+        fan.post_comment(name, "via the iterator")
+        for kind, item in v:
+            if kind == "event" and item.get("type") == "comment":
+                self.assertEqual(item["comment"]["body"], "via the iterator")
+                break
+
+    def test_refusals_raise_api_error_with_the_server_code(self):
+        streamer, name = self.live_channel()
+        fan, _ = self.api_user("Fan")
+        anonymous = ds.Client(self.server.url)
+        self.assertApiError(lambda: anonymous.post_comment(name, "hi"), 401, "unauthorized")
+        self.assertApiError(lambda: anonymous.request_style(name, "neon"), 401, "unauthorized")
+        self.assertApiError(lambda: anonymous.update_settings(base_style="x"), 401, "unauthorized")
+        self.assertApiError(lambda: fan.post_comment("nobody_here_at_all", "hi"), 404, "not_found")
+        self.assertApiError(lambda: fan.styles("nobody_here_at_all"), 404, "not_found")
+        self.assertApiError(lambda: fan.post_comment(name, "   "), 400, "invalid_comment")
+        self.assertApiError(lambda: fan.post_comment(name, "x" * 501), 400, "invalid_comment")
+        self.assertApiError(lambda: fan.request_style(name, "y" * 201), 400, "invalid_prompt")
+        self.assertApiError(lambda: streamer.update_settings(style_policy="sometimes"), 400,
+                            "invalid_policy")
+        self.assertApiError(lambda: streamer.update_settings(style_slot_seconds=1), 400, "invalid_slot")
+
+        streamer.update_settings(comments_enabled=False, styles_enabled=False)
+        e = self.assertApiError(lambda: fan.post_comment(name, "hi"), 403, "comments_disabled")
+        self.assertIn(b"comments_disabled", e.body)
+        self.assertApiError(lambda: fan.request_style(name, "neon"), 403, "styles_disabled")
+        self.assertFalse(fan.styles(name)["enabled"])
+        streamer.update_settings(comments_enabled=True, styles_enabled=True)
+        self.assertEqual(fan.post_comment(name, "back on")["body"], "back on")
+
+        streamer.stop_stream()
+        self.assertApiError(lambda: fan.post_comment(name, "anyone?"), 409, "stream_offline")
+        self.assertApiError(lambda: fan.request_style(name, "neon"), 409, "stream_offline")
+        # Skip and clear on an offline stream change nothing and return the state.
+        self.assertEqual(streamer.skip_style(name)["current"]["source"], "base")
+        self.assertEqual(streamer.clear_styles(name)["queue"], [])
+
+    def test_cookie_login_comments_and_deletes(self):
+        # The password-login Client sends the cookie and the site's Origin on POST and DELETE.
+        streamer, name = self.live_channel()
+        c = self.client()
+        user = register(c)
+        before = streamer.settings()
+        pw = ds.Client(self.server.url)
+        pw.login(user["username"], PASSWORD)
+        comment = pw.post_comment(name, "cookie hello")
+        self.assertEqual(comment["author"]["username"], user["username"])
+        self.assertEqual(pw.request_style(name, "vintage")["request"]["status"], "active")
+        self.assertEqual(pw.delete_comment(name, comment["id"]), {"deleted": True})
+        self.assertEqual(pw.update_settings(base_style="own channel")["base_style"], "own channel")
+        self.assertEqual(streamer.settings(), before)  # only the caller's own
+
+    def test_ingest_socket_gets_the_channel_events(self):
+        c, name, key = self.new_streamer_account()
+        st, _, body = c.post("/api/me/tokens", {"name": "sdk"})
+        self.assertEqual(st, 201, body)
+        owner = ds.Client(self.server.url, token=body["token"])
+        seen = []
+        streamer = ds.Streamer(self.server.url, key,
+                               on_message=lambda kind, data: seen.append((kind, data)))
+        streamer.connect()  # the key starts the stream
+        self.addCleanup(streamer.close, flush=False)
+        fan, _ = self.api_user("Fan")
+
+        def wait_for(pred, what):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if pred():
+                    return
+                time.sleep(0.05)
+            self.fail("the ingest socket never saw %s; events: %r" % (what, seen[-10:]))
+
+        wait_for(lambda: streamer.styles is not None, "styles on joining")
+        owner.update_settings(style_slot_seconds=45)
+        wait_for(lambda: (streamer.settings or {}).get("style_slot_seconds") == 45, "settings")
+        comment = fan.post_comment(name, "to the cockpit")
+        wait_for(lambda: any(k == "event" and d.get("type") == "comment"
+                             and d["comment"]["id"] == comment["id"] for k, d in seen), "comment")
+        fan.request_style(name, "neon")
+        wait_for(lambda: streamer.styles["current"]["prompt"] == "neon", "the new style")
+        self.assertEqual(streamer.styles["slot_seconds"], 45)
+        owner.stop_stream()
+
+    def test_cli_comment_and_style(self):
+        streamer, name = self.live_channel()
+        c = self.client()
+        register(c)
+        st, _, body = c.post("/api/me/tokens", {"name": "cli"})
+        self.assertEqual(st, 201, body)
+        env = dict(os.environ, DREAMSTREAM_API_TOKEN=body["token"])
+
+        def cli(*args):
+            return subprocess.run([sys.executable, CLIENT_PY] + list(args), capture_output=True,
+                                  text=True, timeout=60, env=env)
+
+        base = ["--server", self.server.url, "--user", name]
+        out = cli("comment", *base, "hello from the CLI")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        cid = json.loads(out.stdout)["id"]
+        out = cli("comment", *base, "--limit", "5")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(json.loads(out.stdout)["comments"][0]["id"], cid)
+        out = cli("style", *base, "neon city")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(json.loads(out.stdout)["request"]["prompt"], "neon city")
+        out = cli("style", *base)
+        self.assertEqual(json.loads(out.stdout)["current"]["prompt"], "neon city")
+        out = cli("style", *base, "--skip")  # not the streamer
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("forbidden", out.stderr)
+        out = cli("comment", *base, "--delete", str(cid))
+        self.assertEqual((out.returncode, json.loads(out.stdout)), (0, {"deleted": True}))
+        streamer.update_settings(comments_enabled=False)
+        out = cli("comment", *base, "muted?")
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("comments_disabled", out.stderr)
+        env["DREAMSTREAM_API_TOKEN"] = "dst_not_a_real_token"
+        out = cli("style", *base, "neon")
+        self.assertEqual(out.returncode, 3, out.stdout + out.stderr)
+        self.assertIn("401", out.stderr)
 
 
 class TestDiffusersExample(unittest.TestCase):

@@ -1,7 +1,8 @@
 """The JavaScript client (clients/js/dreamstream.js) against the real server, through Node.
 
 clients/js/test/smoke.mjs runs a JS worker, a Streamer and a Viewer and checks that frames go
-round; skipped when Node (>= 20 with --experimental-websocket, or >= 22) is not installed.
+round, then comments and style requests through createApi() with two API tokens (a viewer asks,
+the streamer approves; a Viewer socket sees the events; refusals carry the server's code); skipped when Node (>= 20 with --experimental-websocket, or >= 22) is not installed.
 """
 
 import json
@@ -44,8 +45,11 @@ class TestJsClient(ServerTestCase):
         user = register(c)
         st, _, body = c.post("/api/me/stream-key")
         self.assertEqual(st, 201, body)
-        out = subprocess.run(NODE + [SMOKE, self.server.url, user["username"], body["stream_key"],
-                                     WORKER_TOKEN, FIXTURES],
+        key = body["stream_key"]
+        streamer_token = self.api_token(c)
+        viewer_token = self.api_token(self.client(), new_user=True)
+        out = subprocess.run(NODE + [SMOKE, self.server.url, user["username"], key,
+                                     WORKER_TOKEN, FIXTURES, streamer_token, viewer_token],
                              capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         summary = json.loads(out.stdout.strip().splitlines()[-1])
@@ -54,6 +58,14 @@ class TestJsClient(ServerTestCase):
         self.assertGreaterEqual(summary["jobs"], 3)
         self.assertGreater(summary["streamerSent"], 0)
         self.assertNotIn(WORKER_TOKEN, out.stdout + out.stderr)
+        self.assertEqual(summary["chat"]["events"], "ok")
+
+    def api_token(self, c, new_user=False):
+        if new_user:
+            register(c)
+        st, _, body = c.post("/api/me/tokens", {"name": "js smoke"})
+        self.assertEqual(st, 201, body)
+        return body["token"]
 
 
 if __name__ == "__main__":

@@ -2,17 +2,22 @@
 // tests/integration/test_client_js.py). Needs a WebSocket: Node >= 22, or Node 20 with
 // --experimental-websocket.
 //
-//   node --experimental-websocket smoke.mjs BASE_URL USERNAME STREAM_KEY WORKER_TOKEN FIXTURES_DIR
+//   node --experimental-websocket smoke.mjs BASE_URL USERNAME STREAM_KEY WORKER_TOKEN FIXTURES_DIR \
+//        [STREAMER_API_TOKEN VIEWER_API_TOKEN]
 //
 // Runs a JS worker that marks each JPEG with a comment segment, pushes the fixtures with a
 // Streamer, and checks that a Viewer receives marked frames; also postFrame, the API helpers,
-// and a refused worker token. Prints one JSON line and exits 0 on success.
+// and a refused worker token. With the two API tokens (the streamer's and another user's) it
+// also checks comments and style requests: the viewer comments and asks for a style, the
+// streamer (policy approve) approves, rejects, skips and clears, a Viewer socket sees the
+// comment / styles / settings / comment_deleted events, and refusals reject with
+// DreamStreamError carrying the server's code. Prints one JSON line and exits 0 on success.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AuthenticationError, DreamStreamError, Streamer, Viewer, createApi, isJpeg, postFrame, runWorker }
   from "../dreamstream.js";
 
-const [base, username, key, workerToken, fixturesDir] = process.argv.slice(2);
+const [base, username, key, workerToken, fixturesDir, streamerToken, viewerToken] = process.argv.slice(2);
 const frames = readdirSync(fixturesDir).filter((n) => n.endsWith(".jpg")).sort()
   .map((n) => new Uint8Array(readFileSync(join(fixturesDir, n))));
 const MARK = new TextEncoder().encode("js-worker");
@@ -106,6 +111,75 @@ try {
   check(false, "unknown user found");
 } catch (e) {
   check(e instanceof DreamStreamError && e.status === 404, `unknown user: ${e}`);
+}
+
+async function refused(promise, status, code, what) {
+  try {
+    await promise;
+  } catch (e) {
+    check(e instanceof DreamStreamError, `${what}: not a DreamStreamError: ${e}`);
+    check(e.status === status && e.code === code, `${what}: got ${e.status} ${e.code}, want ${status} ${code}`);
+    return e;
+  }
+  throw new Error(`check failed: ${what} was accepted`);
+}
+
+if (streamerToken && viewerToken) {
+  const owner = createApi(base, { token: streamerToken });
+  const fan = createApi(base, { token: viewerToken });
+  const watcher = await new Viewer(base, username).connect();
+  const joined = await watcher.waitEvent("styles");  // sent on joining
+  check(watcher.styles === joined.styles && joined.styles.policy === "auto", "styles on joining");
+
+  const settings = await owner.updateSettings({ style_policy: "approve", base_style: "pencil sketch" });
+  check(settings.style_policy === "approve" && settings.base_style === "pencil sketch", "updateSettings");
+  check((await owner.settings()).style_policy === "approve", "settings()");
+  await watcher.waitEvent("settings", (e) => e.settings.style_policy === "approve");
+  check(watcher.settings.base_style === "pencil sketch", "viewer.settings follows the event");
+
+  const comment = await fan.postComment(username, "  hello from js  ");
+  check(comment.body === "hello from js" && Number.isInteger(comment.id), "postComment");
+  const heard = await watcher.waitEvent("comment", (e) => e.comment.id === comment.id);
+  check(heard.comment.body === "hello from js", "comment event");
+  const page = await createApi(base).comments(username, { limit: 10 });
+  check(page.comments[0].id === comment.id, "comments() lists it (public)");
+
+  const asked = await fan.requestStyle(username, "neon city");
+  check(asked.request.status === "pending" && asked.styles.pending[0].id === asked.request.id,
+        "requestStyle under policy approve");
+  await watcher.waitEvent("styles", (e) => e.styles.pending.some((r) => r.id === asked.request.id));
+  check((await fan.styles(username)).pending.length === 1, "styles()");
+  await refused(fan.approveStyle(username, asked.request.id), 403, "forbidden", "a viewer approving");
+  const approved = await owner.approveStyle(username, asked.request.id);
+  check(approved.current.prompt === "neon city" && approved.current.source === "request", "approveStyle");
+  await watcher.waitEvent("styles", (e) => e.styles.current.prompt === "neon city");
+  check(watcher.styles.current.request.id === asked.request.id, "viewer.styles follows the event");
+  await refused(owner.approveStyle(username, asked.request.id), 409, "not_pending", "approving twice");
+  // The ingest socket carries the channel's events too.
+  for (let i = 0; i < 100 && streamer.styles?.current?.prompt !== "neon city"; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  check(streamer.styles?.current?.prompt === "neon city", "Streamer.styles follows the ingest socket");
+
+  const second = await fan.requestStyle(username, "glitch");
+  check((await owner.rejectStyle(username, second.request.id)).pending.length === 0, "rejectStyle");
+  const skipped = await owner.skipStyle(username);
+  check(skipped.current.source === "base" && skipped.current.prompt === "pencil sketch", "skipStyle");
+  const cleared = await owner.clearStyles(username);
+  check(cleared.queue.length === 0 && cleared.pending.length === 0, "clearStyles");
+
+  check((await fan.deleteComment(username, comment.id)).deleted === true, "deleteComment");
+  check((await watcher.waitEvent("comment_deleted")).id === comment.id, "comment_deleted event");
+
+  await owner.updateSettings({ comments_enabled: false, styles_enabled: false });
+  await refused(fan.postComment(username, "muted?"), 403, "comments_disabled", "comments off");
+  await refused(fan.requestStyle(username, "neon"), 403, "styles_disabled", "styles off");
+  await owner.updateSettings({ comments_enabled: true, styles_enabled: true, style_policy: "auto" });
+  await refused(fan.postComment(username, " "), 400, "invalid_comment", "an empty comment");
+  await refused(createApi(base).postComment(username, "hi"), 401, "unauthorized", "no token");
+  await refused(fan.postComment("nobody_here_at_all", "hi"), 404, "not_found", "unknown streamer");
+  watcher.close();
+  summary.chat = { commentId: comment.id, approved: asked.request.id, events: "ok" };
 }
 
 const closed = await streamer.close();
