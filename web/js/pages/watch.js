@@ -315,6 +315,8 @@ async function loadInfo() {
     setChannel(null);
     if (e.status === 404 && /user|channel|account|streamer/i.test(`${e.code} ${e.message}`) && !/endpoint/i.test(e.message)) {
       exists = false;
+      // No channel: no style box, chat or viewer count to show either.
+      for (const el of document.querySelectorAll('[data-styles-card], .chat-card')) el.hidden = true;
     }
   }
   render();
