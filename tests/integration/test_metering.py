@@ -131,5 +131,38 @@ class TestCrashMidStream(StreamerMixin, unittest.TestCase):
         self.assertEqual(c2.post("/api/streams/stop").status, 200)
 
 
+class TestShutdownMidStream(StreamerMixin, unittest.TestCase):
+    """SIGTERM while a stream is live: the streamer is told, the stream is closed and billed
+    before the process exits, and nothing is left for recovery."""
+
+    def client(self):
+        return self.server.client()
+
+    def test_sigterm_finalises_the_live_stream(self):
+        self.server = Server()
+        self.server.start()
+        self.addCleanup(self.server.cleanup)
+        c, user, key = self.new_streamer()
+        self.assertEqual(c.post("/api/streams/start").status, 201)
+        ws = self.ingest(key)
+        try:
+            ws.send_binary(fixture(1))
+            recv_until(ws, lambda k, d: k == "text" and json.loads(d).get("balance_cents")
+                       == SIGNUP_CENTS - MINUTE_CENTS)
+            self.server.proc.send_signal(signal.SIGTERM)
+            _, data = recv_until(ws, is_event("ended"))
+            self.assertEqual(json.loads(data)["reason"], "server_shutdown")
+        finally:
+            ws.close()
+        self.assertEqual(self.server.proc.wait(timeout=15), 0)
+        status, ended_ms, minutes, cost = session_row(self.server, user["id"])
+        self.assertEqual(status, "interrupted")
+        self.assertIsNotNone(ended_ms)
+        self.assertEqual((minutes, cost), (1, MINUTE_CENTS))
+        r = run_admin(self.server.data_dir, "ledger", "verify")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("event=stream_ended", self.server.logs())
+
+
 if __name__ == "__main__":
     unittest.main()
