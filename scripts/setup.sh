@@ -15,7 +15,7 @@ packages=(
   python3 curl ca-certificates
 )
 if [ "$want_test" = 1 ]; then
-  packages+=(chromium nodejs npm postgresql redis-server sqlite3)
+  packages+=(chromium nodejs npm postgresql python3-psycopg2 redis-server sqlite3)
 fi
 
 missing=()

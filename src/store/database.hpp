@@ -7,10 +7,16 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace ds::store {
 
 enum class Dialect { kSqlite, kPostgres };
+
+// postgres://user:pass@host:port/db?sslmode=require → libpq keywords
+// (user='user' password='pass' host='host' port='5432' dbname='db' sslmode='require').
+// Throws std::invalid_argument on a malformed URL.
+std::string postgres_conninfo(std::string_view url);
 
 class Database {
  public:

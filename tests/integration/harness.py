@@ -92,6 +92,10 @@ class Server:
         if self.default_args:
             cmd += ["--listen", "127.0.0.1:0", "--data", self.data_dir]
         cmd += ["--port-file", self.port_file] + self.args
+        if self.default_args and "--db" not in self.args and "DREAMSTREAM_DB" not in self.env:
+            url = postgres_url_for(self.data_dir)
+            if url:
+                cmd += ["--db", url]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
         env.update(self.env)
         self._log = open(self.log_path, "wb")
@@ -174,37 +178,102 @@ class Server:
     def db_path(self):
         return os.path.join(self.data_dir, "dreamstream.db")
 
+    @property
+    def postgres(self):
+        """The PostgreSQL URL this server's store lives at, or None for SQLite."""
+        return postgres_url_for(self.data_dir, create=False)
+
     # Columns that reads legitimately move (sliding session expiry, token last use).
     VOLATILE = {("sessions", "last_seen_ms"), ("sessions", "expires_ms"),
                 ("api_tokens", "last_used_ms")}
 
+    def query(self, sql, params=()):
+        """Rows of a read-only query (`?` placeholders) on this server's store."""
+        return db_query(self.data_dir, sql, params)
+
+    def execute(self, sql, params=()):
+        """A write behind the server's back (`?` placeholders), for tamper tests."""
+        return db_query(self.data_dir, sql, params, write=True)
+
     def db_snapshot(self):
         """Every row of every table (volatile columns blanked), for before/after comparison."""
-        conn = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
-        try:
-            tables = [r[0] for r in conn.execute(
+        if self.postgres:
+            tables = [r[0] for r in self.query(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' ORDER BY table_name")]
+        else:
+            tables = [r[0] for r in self.query(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
                 "ORDER BY name")]
-            snap = {}
-            for t in tables:
-                cur = conn.execute('SELECT * FROM "%s"' % t)
-                cols = [d[0] for d in cur.description]
-                rows = []
-                for row in cur.fetchall():
-                    rows.append(tuple(None if (t, c) in self.VOLATILE else v
-                                      for c, v in zip(cols, row)))
-                snap[t] = sorted(rows, key=repr)
-            return snap
-        finally:
-            conn.close()
+        snap = {}
+        for t in tables:
+            cols, rows = db_query(self.data_dir, 'SELECT * FROM "%s"' % t, with_columns=True)
+            snap[t] = sorted((tuple(None if (t, c) in self.VOLATILE else v
+                                    for c, v in zip(cols, row)) for row in rows), key=repr)
+        return snap
 
     def db_count(self, table, where="1=1", params=()):
-        conn = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
+        return self.query('SELECT COUNT(*) FROM "%s" WHERE %s' % (table, where), params)[0][0]
+
+
+# -- PostgreSQL mode ----------------------------------------------------------------------
+# With DS_TEST_POSTGRES=postgres://user@host:port (a server where that user may create
+# databases; tests/integration/with_postgres.py starts a throwaway one), every Server gets a
+# database of its own, remembered in its data directory so a restart finds it again.
+
+PG_MARKER = ".test-postgres-db"
+
+
+def postgres_url_for(data_dir, create=True):
+    base = os.environ.get("DS_TEST_POSTGRES")
+    if not base:
+        return None
+    marker = os.path.join(data_dir, PG_MARKER)
+    if os.path.exists(marker):
+        with open(marker) as f:
+            return base + "/" + f.read().strip()
+    if not create:
+        return None
+    name = "ds_it_" + uuid.uuid4().hex[:16]
+    import psycopg2  # Debian's python3-psycopg2, installed by scripts/setup.sh --test
+    conn = psycopg2.connect(base + "/postgres")
+    conn.autocommit = True
+    try:
+        conn.cursor().execute("CREATE DATABASE " + name)
+    finally:
+        conn.close()
+    os.makedirs(data_dir, exist_ok=True)
+    with open(marker, "w") as f:
+        f.write(name)
+    return base + "/" + name
+
+
+def db_query(data_dir, sql, params=(), write=False, with_columns=False):
+    """Runs sql (`?` placeholders) on the store of data_dir, SQLite or PostgreSQL."""
+    url = postgres_url_for(data_dir, create=False)
+    if url:
+        import psycopg2
+        conn = psycopg2.connect(url)
         try:
-            return conn.execute('SELECT COUNT(*) FROM "%s" WHERE %s' % (table, where),
-                                params).fetchone()[0]
+            cur = conn.cursor()
+            cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+            rows = cur.fetchall() if cur.description else []
+            cols = [d[0] for d in cur.description] if cur.description else []
+            conn.commit()
         finally:
             conn.close()
+    else:
+        path = os.path.join(data_dir, "dreamstream.db")
+        conn = sqlite3.connect(path if write else "file:%s?mode=ro" % path, uri=not write,
+                               timeout=10)
+        try:
+            cur = conn.execute(sql, params)
+            rows = cur.fetchall()
+            cols = [d[0] for d in cur.description] if cur.description else []
+            conn.commit()
+        finally:
+            conn.close()
+    return (cols, rows) if with_columns else rows
 
 
 class Response:

@@ -3,7 +3,6 @@
 leave the store unchanged."""
 
 import json
-import sqlite3
 import time
 import unittest
 
@@ -73,13 +72,8 @@ class ChatMixin:
 
     def _status(self, request_id):
         """A style request's stored status."""
-        conn = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
-        try:
-            row = conn.execute("SELECT status FROM style_requests WHERE id = ?",
-                               (request_id,)).fetchone()
-            return row[0] if row else None
-        finally:
-            conn.close()
+        rows = self.server.query("SELECT status FROM style_requests WHERE id = ?", (request_id,))
+        return rows[0][0] if rows else None
 
 
 class TestComments(ChatMixin, ServerTestCase):

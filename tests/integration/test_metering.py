@@ -15,7 +15,7 @@ MINUTE_CENTS = 20
 
 
 def session_row(server, user_id):
-    rows = ledger_rows(server.db_path,
+    rows = ledger_rows(server,
                        "SELECT status, ended_ms, duration_minutes, cost_cents FROM stream_sessions "
                        "WHERE user_id = ? ORDER BY id DESC LIMIT 1", (user_id,))
     return rows[0] if rows else None
@@ -102,7 +102,7 @@ class TestCrashMidStream(StreamerMixin, unittest.TestCase):
         wait_for(lambda: self.server.db_count("credit_transactions",
                                               "user_id = ? AND kind = 'stream_usage'",
                                               (user["id"],)) == 1, what="usage entry")
-        wait_for(lambda: ledger_rows(self.server.db_path,
+        wait_for(lambda: ledger_rows(self.server,
                                      "SELECT last_frame_ms FROM stream_sessions WHERE user_id = ?",
                                      (user["id"],))[0][0] is not None, what="progress")
         self.server.proc.send_signal(signal.SIGKILL)

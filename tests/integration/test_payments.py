@@ -5,7 +5,6 @@ worker tokens, and a SIGKILL in the middle of a fulfilment burst."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -13,7 +12,7 @@ import unittest
 
 import fake_stripe
 from fake_stripe import FakeStripe, event, sign
-from harness import PASSWORD, Server, ServerTestCase, binary_path, register
+from harness import PASSWORD, Server, ServerTestCase, binary_path, postgres_url_for, register
 
 SIGNUP_CENTS = 1200
 
@@ -43,16 +42,15 @@ def deliver(server, payload, header=None, headers=None):
 def run_admin(server_or_dir, *args):
     data_dir = server_or_dir if isinstance(server_or_dir, str) else server_or_dir.data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
-    return subprocess.run([binary_path(), "admin", "--data", data_dir] + list(args),
+    db = postgres_url_for(data_dir, create=False)
+    return subprocess.run([binary_path(), "admin", "--data", data_dir]
+                          + (["--db", db] if db else []) + list(args),
                           capture_output=True, text=True, timeout=60, env=env)
 
 
-def ledger_rows(db_path, sql, params=()):
-    conn = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+def ledger_rows(server, sql, params=()):
+    """Rows of a read-only query on the server's store (SQLite or PostgreSQL)."""
+    return server.query(sql, params)
 
 
 class PaymentsCase(ServerTestCase):
@@ -89,7 +87,7 @@ class PaymentsCase(ServerTestCase):
                                     (session_id,))
 
     def event_outcome(self, event_id):
-        rows = ledger_rows(self.server.db_path,
+        rows = ledger_rows(self.server,
                            "SELECT outcome FROM stripe_events WHERE event_id = ?", (event_id,))
         return rows[0][0] if rows else None
 
@@ -129,7 +127,7 @@ class TestCheckout(PaymentsCase):
             "cancel_url": origin + "/checkout/cancel",
             "customer_email": user["email"],
         })
-        rows = ledger_rows(self.server.db_path,
+        rows = ledger_rows(self.server,
                            "SELECT user_id, credits, amount_cents, status FROM checkout_sessions "
                            "WHERE id = ?", (body["session_id"],))
         self.assertEqual(rows, [(user["id"], 12, 1200, "open")])
@@ -411,7 +409,7 @@ class TestWebhookBadInput(PaymentsCase):
         payload = event("checkout.session.completed", self.session)
         r = deliver(self.server, payload)
         self.assertEqual((r.status, r.json["outcome"]), (200, "user_deleted"))
-        rows = ledger_rows(self.server.db_path,
+        rows = ledger_rows(self.server,
                            "SELECT balance_cents FROM users WHERE id = ?", (self.user["id"],))
         self.assertEqual(rows, [(SIGNUP_CENTS,)])
         self.assertEqual(self.purchases(self.sid), 0)
@@ -524,24 +522,14 @@ class TestAdmin(PaymentsCase):
         self.assertIn("ledger ok", r.stdout)
 
         # Tamper with a balance behind the ledger's back: verify must notice and say who.
-        conn = sqlite3.connect(self.server.db_path, timeout=10)
-        try:
-            conn.execute("UPDATE users SET balance_cents = balance_cents + 1 WHERE id = ?",
-                         (user["id"],))
-            conn.commit()
-        finally:
-            conn.close()
+        self.server.execute("UPDATE users SET balance_cents = balance_cents + 1 WHERE id = ?",
+                            (user["id"],))
         r = run_admin(self.server, "ledger", "verify")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("mismatch user_id=%d username=%s" % (user["id"], name), r.stdout)
         self.assertIn("balance=14.51 ledger_sum=14.50", r.stdout)
-        conn = sqlite3.connect(self.server.db_path, timeout=10)
-        try:
-            conn.execute("UPDATE users SET balance_cents = balance_cents - 1 WHERE id = ?",
-                         (user["id"],))
-            conn.commit()
-        finally:
-            conn.close()
+        self.server.execute("UPDATE users SET balance_cents = balance_cents - 1 WHERE id = ?",
+                            (user["id"],))
         self.assertEqual(run_admin(self.server, "ledger", "verify").returncode, 0)
 
     def test_admin_refuses_a_data_dir_without_a_database(self):
@@ -557,11 +545,12 @@ class TestAdmin(PaymentsCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         token = r.stdout.strip()
         self.assertRegex(token, r"^dsw_[A-Za-z0-9_-]{43}$")
-        rows = ledger_rows(self.server.db_path,
+        rows = ledger_rows(self.server,
                            "SELECT name, token_hash FROM worker_tokens WHERE name = 'gpu-box-1'")
         self.assertEqual(rows, [("gpu-box-1", hashlib.sha256(token.encode()).hexdigest())])
-        with open(self.server.db_path, "rb") as f:
-            self.assertNotIn(token.encode(), f.read())
+        if not self.server.postgres:
+            with open(self.server.db_path, "rb") as f:
+                self.assertNotIn(token.encode(), f.read())
 
 
 class TestCrashDuringFulfilment(unittest.TestCase):
@@ -631,7 +620,7 @@ class TestCrashDuringFulfilment(unittest.TestCase):
         for user_id, sid, _, _ in sessions:
             self.assertEqual(deliver(second, events[sid]).status, 200)
         purchases = dict(ledger_rows(
-            second.db_path, "SELECT stripe_checkout_session, COUNT(*) FROM credit_transactions "
+            second, "SELECT stripe_checkout_session, COUNT(*) FROM credit_transactions "
                             "WHERE kind = 'purchase' GROUP BY stripe_checkout_session"))
         self.assertEqual(purchases, {sid: 1 for _, sid, _, _ in sessions})
         for c, user in buyers:
