@@ -122,6 +122,7 @@ void register_routes(Router& router, App& app) {
   if (app.hub && app.streams) register_streams_routes(router, app);
   if (app.hub && app.chat) register_comments_routes(router, app);
   if (app.hub && app.styles) register_styles_routes(router, app);
+  if (app.hub) register_metrics_routes(router, app);
 }
 
 Response dispatch(const Router& router, App& app, Request& req) {

@@ -76,6 +76,7 @@ void register_payments_routes(Router& router, App& app);
 void register_streams_routes(Router& router, App& app);
 void register_comments_routes(Router& router, App& app);
 void register_styles_routes(Router& router, App& app);
+void register_metrics_routes(Router& router, App& app);
 
 // The streamer named by a path's :username; 404 not_found when there is none.
 Expected<store::User> find_streamer(App& app, const std::string& raw_username);

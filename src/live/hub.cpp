@@ -210,7 +210,8 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
     if (accepted.first) a.first_frame_ms = now;
     a.last_frame_ms = now;
     a.frames_in++;
-    a.mailbox.put({accepted.seq, now, std::move(jpeg)});
+    totals_.frames_in++;
+    if (a.mailbox.put({accepted.seq, now, std::move(jpeg)})) totals_.frames_dropped++;
     scheduler_.ready(a.info.session_id, now);
     dispatch(now, jobs);
   }
@@ -293,6 +294,7 @@ void Hub::dispatch(std::int64_t now, std::vector<Send>& out) {
     job.deadline_ms = now + config_.job_timeout_ms;
     job = jobs_.add(job);
     w.job_id = job.job_id;
+    totals_.jobs_sent++;
     nlohmann::json meta = {{"type", "job"},
                            {"job_id", job_name(job.job_id)},
                            {"stream", a.info.username},
@@ -330,11 +332,13 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, const std::string& job_name
       outcome = ResultOutcome::kStreamGone;
     } else if (job->seq <= c->stream->last_shown_seq) {
       outcome = ResultOutcome::kStale;
+      totals_.results_stale++;
     } else {
       auto& a = *c->stream;
       outcome = ResultOutcome::kShown;
       a.last_shown_seq = job->seq;
       a.frames_out++;
+      totals_.frames_shown++;
       a.last_output_ms = now;
       a.last_output_captured_ms = job->captured_ms;
       double took = static_cast<double>(now - job->sent_ms);
@@ -372,6 +376,7 @@ bool Hub::on_worker_error(std::int64_t worker_id, const std::string& job_name_st
     auto job_id = parse_job(job_name_str);
     if (w == workers_.end() || !job_id || w->second.job_id != *job_id) return false;
     jobs_.complete(worker_id, *job_id);
+    totals_.jobs_failed++;
     w->second.job_id = 0;
     idle_.push_back(worker_id);
     dispatch(clock_.now_ms(), jobs);
@@ -394,6 +399,7 @@ void Hub::tick() {
     for (const auto& job : jobs_.expire(now)) {
       // A stalled worker loses its job and its connection; it reconnects when it recovers.
       auto w = workers_.find(job.worker_id);
+      totals_.jobs_timed_out++;
       if (w == workers_.end()) continue;
       spdlog::warn("event=job_timeout worker={} job={}", w->second.name, job_name(job.job_id));
       stalled.push_back(w->second.peer);
@@ -494,6 +500,11 @@ Hub::WorkerCounts Hub::worker_counts() {
   wc.total = static_cast<int>(workers_.size());
   for (const auto& [id, w] : workers_) wc.busy += w.job_id != 0;
   return wc;
+}
+
+HubTotals Hub::totals() {
+  std::lock_guard lock(mutex_);
+  return totals_;
 }
 
 }  // namespace ds::live

@@ -66,6 +66,17 @@ struct StreamSnapshot {
 
 enum class ResultOutcome { kShown, kStale, kStreamGone, kUnknownJob };
 
+// Counters since the hub started, over every stream (for /metrics).
+struct HubTotals {
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_dropped = 0;  // replaced in a mailbox before a worker took them
+  std::uint64_t jobs_sent = 0;
+  std::uint64_t frames_shown = 0;
+  std::uint64_t results_stale = 0;  // older than a frame already shown
+  std::uint64_t jobs_failed = 0;    // the worker reported an error
+  std::uint64_t jobs_timed_out = 0;
+};
+
 struct FrameAccepted {
   std::uint64_t seq = 0;
   bool first = false;
@@ -121,6 +132,7 @@ class Hub {
     int busy = 0;
   };
   WorkerCounts worker_counts();
+  HubTotals totals();
 
  private:
   struct Active {
@@ -187,6 +199,7 @@ class Hub {
   std::int64_t next_worker_id_ = 1;
   domain::FairScheduler scheduler_;
   domain::JobTable jobs_;
+  HubTotals totals_;
 };
 
 Bytes state_event(const std::string& state);

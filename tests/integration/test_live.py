@@ -249,6 +249,48 @@ class TestIngestBadInput(StreamerMixin, ServerTestCase):
         self.assertEqual(ws.close_code, 4404)
 
 
+class TestMetrics(StreamerMixin, ServerTestCase):
+    """GET /metrics in the Prometheus text format, on a server of its own (counters start at 0)."""
+
+    def metrics(self):
+        r = self.client().get("/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.headers.get("Content-Type", "").startswith("text/plain; version=0.0.4"))
+        values = {}
+        for line in r.text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                values[key] = int(value)
+        return values
+
+    def test_metrics_follow_the_pipeline(self):
+        before = self.metrics()
+        self.assertEqual(before["dreamstream_frames_received_total"], 0)
+        self.assertEqual(before['dreamstream_workers{state="idle"}'], 1)  # the built-in worker
+        c, user, key = self.new_streamer()
+        name = user["username"]
+        viewer = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + name), timeout=10)
+        ing = self.ingest(key)
+        for i in range(1, 5):
+            ing.send_binary(fixture(i))
+        recv_until(viewer, lambda k, d: k == "binary", timeout=20)
+        after = self.metrics()
+        self.assertEqual(after['dreamstream_streams{state="live"}'], 1)
+        self.assertEqual(after["dreamstream_viewers"], 1)
+        self.assertEqual(after["dreamstream_frames_received_total"], 4)
+        self.assertGreaterEqual(after["dreamstream_frames_shown_total"], 1)
+        self.assertGreaterEqual(after["dreamstream_jobs_sent_total"],
+                                after["dreamstream_frames_shown_total"])
+        # Every frame was either handed to the worker, dropped for a newer one, or still waits.
+        self.assertLessEqual(after["dreamstream_jobs_sent_total"]
+                             + after["dreamstream_frames_dropped_total"], 4)
+        self.assertGreaterEqual(after["dreamstream_jobs_sent_total"]
+                                + after["dreamstream_frames_dropped_total"], 3)
+        viewer.close()
+        ing.close()
+        c.post("/api/streams/stop")
+
+
 class TestExternalWorkers(StreamerMixin, ServerTestCase):
     server_args = ("--builtin-workers", "0", "--worker-token", WORKER_TOKEN, "--job-timeout-ms", "1500")
 

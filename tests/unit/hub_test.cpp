@@ -210,3 +210,28 @@ TEST(Hub, StreamersOwnPreviewGetsFramesButIsNotCounted) {
   hub.add_viewer("alice", viewer);
   EXPECT_EQ(hub.viewer_count("alice"), 1) << "a removed preview leaves no trace in the count";
 }
+
+TEST(Hub, TotalsCountFramesDropsJobsAndOutcomes) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto w1 = std::make_shared<FakePeer>();
+  auto w2 = std::make_shared<FakePeer>();
+  auto id1 = hub.add_worker(w1, "w1");
+  hub.push_frame("alice", make_bytes("f1"));  // to w1
+  auto id2 = hub.add_worker(w2, "w2");
+  hub.push_frame("alice", make_bytes("f2"));  // to w2
+  hub.push_frame("alice", make_bytes("f3"));  // waits
+  hub.push_frame("alice", make_bytes("f4"));  // replaces f3
+  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}), ResultOutcome::kShown);
+  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}), ResultOutcome::kStale);
+  EXPECT_TRUE(hub.on_worker_error(id2, w2->last_job()["job_id"]));  // w2 had taken f4
+  auto t = hub.totals();
+  EXPECT_EQ(t.frames_in, 4u);
+  EXPECT_EQ(t.frames_dropped, 1u);
+  EXPECT_EQ(t.jobs_sent, 3u);
+  EXPECT_EQ(t.frames_shown, 1u);
+  EXPECT_EQ(t.results_stale, 1u);
+  EXPECT_EQ(t.jobs_failed, 1u);
+  EXPECT_EQ(t.jobs_timed_out, 0u);
+}

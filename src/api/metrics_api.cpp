@@ -1,0 +1,71 @@
+// GET /metrics: live figures in the Prometheus text format (aggregates only, no names).
+#include <string>
+
+#include "api/app.hpp"
+
+namespace ds::api {
+
+namespace {
+
+void metric(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+template <class T>
+void sample(std::string& out, const char* name, const char* labels, T value) {
+  out += name;
+  out += labels;
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+Response handle_metrics(App& app, Request&) {
+  int live = 0, waiting = 0, viewers = 0;
+  for (const auto& s : app.hub->snapshots()) {
+    (s.state == "live" ? live : waiting)++;
+    viewers += s.viewers;
+  }
+  auto workers = app.hub->worker_counts();
+  auto t = app.hub->totals();
+  std::string out;
+  metric(out, "dreamstream_streams", "gauge", "Open streams by state.");
+  sample(out, "dreamstream_streams", "{state=\"live\"}", live);
+  sample(out, "dreamstream_streams", "{state=\"waiting\"}", waiting);
+  metric(out, "dreamstream_viewers", "gauge", "Viewers of open streams (WebSocket and MJPEG).");
+  sample(out, "dreamstream_viewers", "", viewers);
+  metric(out, "dreamstream_workers", "gauge", "Connected model workers by state.");
+  sample(out, "dreamstream_workers", "{state=\"busy\"}", workers.busy);
+  sample(out, "dreamstream_workers", "{state=\"idle\"}", workers.total - workers.busy);
+  const struct {
+    const char* name;
+    const char* help;
+    std::uint64_t value;
+  } counters[] = {
+      {"dreamstream_frames_received_total", "Camera frames accepted.", t.frames_in},
+      {"dreamstream_frames_dropped_total", "Camera frames replaced by a newer one before a worker took them.",
+       t.frames_dropped},
+      {"dreamstream_jobs_sent_total", "Jobs handed to workers.", t.jobs_sent},
+      {"dreamstream_frames_shown_total", "Processed frames sent to viewers.", t.frames_shown},
+      {"dreamstream_results_stale_total", "Results dropped for being older than one shown.", t.results_stale},
+      {"dreamstream_jobs_failed_total", "Jobs a worker reported as failed.", t.jobs_failed},
+      {"dreamstream_jobs_timed_out_total", "Jobs abandoned past their deadline.", t.jobs_timed_out},
+  };
+  for (const auto& c : counters) {
+    metric(out, c.name, "counter", c.help);
+    sample(out, c.name, "", c.value);
+  }
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = std::move(out);
+  r.set_header("Cache-Control", "no-store");
+  return r;
+}
+
+}  // namespace
+
+void register_metrics_routes(Router& router, App& app) {
+  router.add("GET", "/metrics", [&app](Request& r) { return handle_metrics(app, r); });
+}
+
+}  // namespace ds::api
