@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import threading
 import time
 import unittest
@@ -16,6 +17,14 @@ WORKER_TOKEN = "dsw_live_test_token_0123456789"
 def fixture(n):
     with open(os.path.join(FIXTURES, "frame%d.jpg" % n), "rb") as f:
         return f.read()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def ws_url(server, path):
@@ -306,6 +315,73 @@ class TestExternalWorkers(StreamerMixin, ServerTestCase):
         kind, jpeg = ws.recv(timeout=timeout)
         self.assertEqual(kind, "binary")
         return json.loads(header), jpeg
+
+    def test_a_viewer_that_stops_reading_holds_back_neither_the_stream_nor_others(self):
+        c, user, key = self.new_streamer()
+        name = user["username"]
+        # ~512 KB processed frames (the fixture padded with JPEG comment segments), so a socket
+        # that is not read fills the kernel's buffers within a few frames.
+        pad = b"".join(b"\xff\xfe\xff\xff" + bytes(65533) for _ in range(8))
+        big = fixture(2)[:2] + pad + fixture(2)[2:]
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", self.server.port))
+        stalled.sendall(("GET /ws/watch/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n" % name).encode())
+        self.assertEqual(stalled.recv(13), b"HTTP/1.1 101 ")  # and never reads again
+        fast = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + name), timeout=10,
+                                    max_message=4 << 20)
+        w = self.worker()
+        ing = self.ingest(key)
+        rss_before = rss_kib(self.server.proc.pid)
+        stop = threading.Event()
+        shown = []
+
+        def serve_jobs():
+            while not stop.is_set():
+                try:
+                    job, _ = self.next_job(w, timeout=1)
+                except (TimeoutError, OSError, AssertionError):
+                    continue
+                w.send_json({"type": "result", "job_id": job["job_id"]})
+                w.send_binary(big)
+
+        def watch():
+            while not stop.is_set():
+                try:
+                    kind, data = fast.recv(timeout=0.5)
+                except (TimeoutError, OSError):
+                    continue
+                if kind == "binary":
+                    shown.append(time.monotonic())
+
+        threads = [threading.Thread(target=serve_jobs), threading.Thread(target=watch)]
+        for t in threads:
+            t.start()
+        try:
+            started = time.monotonic()
+            for n in range(100):  # 4 s at 25 fps
+                ing.send_binary(fixture(1 + n % 4))
+                time.sleep(0.04)
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        rss_after = rss_kib(self.server.proc.pid)
+        # The reading viewer kept getting frames through the whole push, not only at its start.
+        self.assertGreaterEqual(len(shown), 20)
+        self.assertGreater(shown[-1] - started, 3.0)
+        # 100 frames of 512 KB queued for the stalled viewer would be 50 MB; latest-wins holds
+        # at most two of them.
+        self.assertLess(rss_after - rss_before, 24 * 1024,
+                        "server RSS grew by %d KiB" % (rss_after - rss_before))
+        stalled.close()
+        fast.close()
+        ing.close()
+        w.close()
+        c.post("/api/streams/stop")
 
     def test_worker_protocol_and_bad_results(self):
         c, user, key = self.new_streamer()
