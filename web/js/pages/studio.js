@@ -345,6 +345,8 @@ function onEnded(reason, message) {
   refreshCredits();
   loadHistory();
   loadStyles();
+  // Nothing is live any more: show dashes rather than the last stream's figures.
+  live.status = null;
   renderMetrics();
 }
 
