@@ -93,14 +93,15 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, Http
     std::string username = user->username;
     live::Bytes styles;
     if (ctx->app.styles) styles = live::styles_event(ctx->app.styles->state(*user));
+    // Attached before the handshake answer goes out, so of two connections the one whose
+    // handshake the client saw complete last is the one that stays ("the newer one wins").
+    // Until the socket opens, what the hub sends it waits in its queue.
+    ws->username = username;
+    if (!ctx->hub.attach_ingest(username, ws)) {
+      return reject(ws, std::move(req), kCloseEnded, "not_started", "the stream is not active");
+    }
     WsSession::Handlers h;
-    h.on_open = [ctx, ws_weak = std::weak_ptr<WsSession>(ws), username, styles](WsSession& s) {
-      s.username = username;
-      if (!ctx->hub.attach_ingest(username, ws_weak.lock())) {
-        s.send_text(error_text("not_started", "the stream is not active"));
-        s.close(kCloseEnded, "stream not active");
-        return;
-      }
+    h.on_open = [ctx, username, styles](WsSession& s) {
       // The streamer's cockpit starts from the current style queue, like a viewer's page.
       if (styles) {
         auto now = ctx->app.styles->live_event(username);

@@ -37,7 +37,7 @@ void WsSession::accept(HttpRequest&& req, Handlers handlers) {
 void WsSession::on_accept(beast::error_code ec) {
   if (ec) {
     fail(ec, "ws_accept");
-    return;
+    return closed();  // undo what was registered for this socket before the handshake
   }
   open_ = true;
   if (handlers_.on_open) handlers_.on_open(*this);
