@@ -1,5 +1,8 @@
 #include "net/server.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
@@ -74,8 +77,12 @@ void Server::stop() {
         spdlog::error("event=shutdown_hook_failed error=\"{}\"", e.what());
       }
     }
+    // The hooks queued goodbyes ("ended", close frames) on the sessions' strands; stopping the
+    // io threads at once would drop them. A short, bounded drain lets them go out.
+    // (With no connection left the io threads have already returned and this never fires.)
     spdlog::info("event=stopped");
-    ioc_.stop();
+    auto drain = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(300));
+    drain->async_wait([this, drain](beast::error_code) { ioc_.stop(); });
   });
 }
 
