@@ -60,7 +60,8 @@ def pct(values, p):
 
 
 def start_server():
-    server = harness.Server(args=["--builtin-workers", "0", "--worker-token", TOKEN])
+    server = harness.Server(args=["--builtin-workers", "0", "--worker-token", TOKEN,
+                                  "--max-connections-per-address", "0"])
     server.start()
     c = server.client()
     user = harness.register(c)

@@ -109,6 +109,11 @@ Expected<store::User> find_streamer(App& app, const std::string& raw_username) {
   return *user;
 }
 
+void stop_revoked_streams(App& app, const std::vector<long long>& user_ids) {
+  if (!app.streams) return;
+  for (auto id : user_ids) (void)app.streams->stop(id);
+}
+
 void register_routes(Router& router, App& app) {
   router.add("GET", "/healthz", [&app](Request&) {
     long long one = 0;

@@ -11,6 +11,7 @@
 #include "domain/credits.hpp"
 #include "domain/jpeg.hpp"
 #include "live/chat_service.hpp"
+#include "live/credential_watch.hpp"
 #include "live/hub.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
@@ -42,6 +43,8 @@ struct App {
   // Comments and style requests; set by serve (absent: their routes are not registered).
   live::ChatService* chat = nullptr;
   live::StyleService* styles = nullptr;
+  // Open ingest sockets by the credential that let them in; set by serve.
+  live::CredentialWatch* credentials = nullptr;
   // Buying credits; set by serve (absent: /api/config says payments are off).
   payments::PaymentService* payments = nullptr;
   domain::JpegLimits frame_limits;
@@ -82,6 +85,9 @@ void register_metrics_routes(Router& router, App& app);
 Expected<store::User> find_streamer(App& app, const std::string& raw_username);
 // A path or query id: 1 to 18 decimal digits, nothing else.
 std::optional<long long> parse_positive_id(const std::string& s);
+
+// Stops (and bills) the streams whose ingest socket a revoked credential had let in.
+void stop_revoked_streams(App& app, const std::vector<long long>& user_ids);
 
 // {"type":"settings","settings":{…}}: sent live to viewers and the streamer on change.
 live::Bytes make_settings_event(const nlohmann::json& settings);

@@ -59,7 +59,11 @@ Response handle_login(App& app, Request& req) {
 Response handle_logout(App& app, Request& req) {
   if (auto c = req.cookie(kSessionCookie)) {
     if (!origin_allowed(app, req, true)) return error_response(forbidden("cross-origin request refused"));
+    auto session = app.auth.from_session_token(*c);
     app.auth.logout(*c);
+    if (session && app.credentials) {
+      stop_revoked_streams(app, app.credentials->revoke_session(session->session_id));
+    }
   }
   Response r = json_response(200, {{"ok", true}});
   r.set_header("Set-Cookie", clear_session_cookie(app));

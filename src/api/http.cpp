@@ -4,7 +4,15 @@
 #include <cstdint>
 #include <limits>
 
+#include "live/protocol.hpp"
+
 namespace ds::api {
+
+namespace {
+
+constexpr int kMaxBodyDepth = 16;
+
+}  // namespace
 
 std::optional<std::string> Request::header(std::string_view lower_name) const {
   for (const auto& [k, v] : headers) {
@@ -69,8 +77,10 @@ Response no_content() {
 }
 
 Expected<nlohmann::json> parse_json_object(const Request& req) {
-  auto body = nlohmann::json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return bad_request("the request body is not valid JSON", "invalid_json");
+  // Depth-limited: no route takes more than a few levels, and deep nesting costs stack.
+  auto parsed = live::wire::parse_json_limited(req.body, kMaxBodyDepth);
+  if (!parsed) return bad_request("the request body is not valid JSON", "invalid_json");
+  auto& body = *parsed;
   if (!body.is_object()) return bad_request("the request body must be a JSON object", "invalid_json");
   return body;
 }

@@ -46,6 +46,10 @@ Response handle_password(App& app, Request& req) {
   if (!next) return error_response(next.error());
   auto ok = app.auth.change_password(p->user.id, *current, *next, p->session_id);
   if (!ok) return error_response(ok.error());
+  // The other sessions just ended; so do the live sockets they let in.
+  if (app.credentials) {
+    stop_revoked_streams(app, app.credentials->revoke_sessions_except(p->user.id, p->session_id));
+  }
   return json_response(200, {{"ok", true}});
 }
 
@@ -71,6 +75,7 @@ Response handle_revoke_session(App& app, Request& req) {
   auto id = id_param(req);
   if (!id) return error_response(id.error());
   if (!app.auth.revoke_session(p->user.id, *id)) return error_response(not_found("no such session"));
+  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_session(*id));
   return json_response(200, {{"ok", true}});
 }
 
@@ -111,7 +116,9 @@ Response handle_revoke_token(App& app, Request& req) {
 Response handle_rotate_stream_key(App& app, Request& req) {
   auto p = require_user(app, req);
   if (!p) return error_response(p.error());
-  return json_response(201, {{"stream_key", app.auth.rotate_stream_key(p->user.id)}});
+  auto key = app.auth.rotate_stream_key(p->user.id);
+  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_stream_key(p->user.id));
+  return json_response(201, {{"stream_key", key}});
 }
 
 Response handle_delete(App& app, Request& req) {
@@ -121,7 +128,12 @@ Response handle_delete(App& app, Request& req) {
   if (!body) return error_response(body.error());
   auto password = string_field(*body, "password");
   if (!password) return error_response(password.error());
-  auto ok = app.auth.delete_account(p->user.id, *password);
+  // Once the password is checked, and before the name is freed: the stream ends and is billed,
+  // and every socket of the account is closed, so a new owner of the name starts clean.
+  auto ok = app.auth.delete_account(p->user.id, *password, [&] {
+    if (app.credentials) app.credentials->revoke_user(p->user.id);
+    if (app.streams) (void)app.streams->stop(p->user.id);
+  });
   if (!ok) return error_response(ok.error());
   Response r = json_response(200, {{"ok", true}});
   r.set_header("Set-Cookie", clear_session_cookie(app));

@@ -263,12 +263,14 @@ std::string AuthService::rotate_stream_key(long long user_id) {
   return key;
 }
 
-Expected<Ok> AuthService::delete_account(long long user_id, const std::string& password) {
+Expected<Ok> AuthService::delete_account(long long user_id, const std::string& password,
+                                         const std::function<void()>& before_delete) {
   auto u = user(user_id);
   if (!u) return not_found("account not found");
   if (!verify_password(u->password_hash, password)) {
     return Error{403, "wrong_password", "the password is wrong"};
   }
+  if (before_delete) before_delete();
   auto now = clock_.now_ms();
   db_.write([&](soci::session& sql) { store::soft_delete_user(sql, user_id, now); });
   spdlog::info("event=account_deleted user_id={}", user_id);

@@ -2,6 +2,7 @@
 // server-side sessions, API tokens, stream keys, profile changes and account deletion.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,7 +76,9 @@ class AuthService {
   // A fresh stream key; the old one stops working at once.
   std::string rotate_stream_key(long long user_id);
 
-  Expected<Ok> delete_account(long long user_id, const std::string& password);
+  // before_delete runs once the password is verified, before the account is removed.
+  Expected<Ok> delete_account(long long user_id, const std::string& password,
+                              const std::function<void()>& before_delete = {});
 
   std::optional<store::User> user(long long id);
 

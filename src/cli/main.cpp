@@ -6,6 +6,7 @@
 #include "cli/push.hpp"
 #include "cli/serve.hpp"
 #include "cli/worker.hpp"
+#include "util/log_format.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"DreamStream: live AI-transformed video"};
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z level=%l %v");
+  ds::util::set_log_format();
   // Log lines go out as they happen even when stdout is a pipe or file (journald, docker, CI).
   spdlog::flush_on(spdlog::level::trace);
 

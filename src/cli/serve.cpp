@@ -70,6 +70,15 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->envname("DREAMSTREAM_STYLE_LIMIT")->check(CLI::Range(1, 1000000))->capture_default_str();
   cmd->add_option("--style-window-ms", c.style_window_ms, "Window of the style-request rate limit")
       ->envname("DREAMSTREAM_STYLE_WINDOW_MS")->check(CLI::Range(1LL, 86'400'000LL))->capture_default_str();
+  cmd->add_option("--max-connections", c.max_connections,
+                  "Open connections at most (0: from the descriptor limit, raised to its maximum)")
+      ->envname("DREAMSTREAM_MAX_CONNECTIONS")->capture_default_str();
+  cmd->add_option("--max-connections-per-address", c.max_connections_per_address,
+                  "Open connections at most from one client address (0: no limit)")
+      ->envname("DREAMSTREAM_MAX_CONNECTIONS_PER_ADDRESS")->capture_default_str();
+  cmd->add_option("--idle-timeout-ms", c.idle_timeout_ms,
+                  "A WebSocket peer silent this long (pinged at half) is dropped; also the MJPEG write timeout")
+      ->envname("DREAMSTREAM_IDLE_TIMEOUT_MS")->check(CLI::Range(1'000LL, 3'600'000LL))->capture_default_str();
 }
 
 namespace {
@@ -151,6 +160,8 @@ int run_serve(const ServeConfig& c) {
   app.chat = &chat;
   app.styles = &styles;
   app.frame_limits = {c.max_frame_bytes, c.max_frame_dimension};
+  live::CredentialWatch credentials;
+  app.credentials = &credentials;
   api::Router router;
   api::register_routes(router, app);
 
@@ -158,9 +169,12 @@ int run_serve(const ServeConfig& c) {
   options.host = host;
   options.port = port;
   options.max_body_bytes = c.max_body_bytes;
+  options.max_connections = c.max_connections;
+  options.max_connections_per_address = c.max_connections_per_address;
+  options.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));
   server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
-  net::register_live_endpoints(server, app, hub, streams,
+  net::register_live_endpoints(server, app, hub, streams, credentials,
                                {app.frame_limits, c.worker_tokens, 10});
 
   std::vector<std::shared_ptr<worker::InProcessWorker>> builtin;
@@ -194,7 +208,8 @@ int run_serve(const ServeConfig& c) {
     bool v6 = host.find(':') != std::string::npos;
     payments->set_public_url("http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(bound));
   }
-  spdlog::info("event=listening address={} port={}", host, bound);
+  spdlog::info("event=listening address={} port={} max_connections={} per_address={}", host, bound,
+               server.options().max_connections, c.max_connections_per_address);
   if (!c.port_file.empty()) {
     std::ofstream(c.port_file + ".tmp") << bound << "\n";
     std::filesystem::rename(c.port_file + ".tmp", c.port_file);
@@ -203,6 +218,9 @@ int run_serve(const ServeConfig& c) {
   ticking = false;
   ticker.join();
   for (auto& w : builtin) w->stop();
+  // The hub outlives the server (declared first); the connections it holds must not.
+  hub.release_peers();
+  spdlog::info("event=exit open_connections={}", server.limits()->open());
   return 0;
 }
 

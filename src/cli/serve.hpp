@@ -35,6 +35,10 @@ struct ServeConfig {
   long long comment_window_ms = 10'000;
   int style_limit = 3;
   long long style_window_ms = 30'000;
+  // Connection limits and timeouts (0 connections: derived from the descriptor limit).
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_address = 256;
+  long long idle_timeout_ms = 60'000;
 };
 
 void add_serve_command(CLI::App& app, ServeConfig& config);

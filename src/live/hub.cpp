@@ -1,5 +1,7 @@
 #include "live/hub.hpp"
 
+#include "live/protocol.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,17 +15,7 @@ constexpr int kCloseReplaced = 4001;
 constexpr int kCloseEnded = 4002;
 constexpr int kCloseWorkerTimeout = 4008;
 
-std::string job_name(std::uint64_t id) { return "j" + std::to_string(id); }
-
-std::optional<std::uint64_t> parse_job(const std::string& name) {
-  if (name.size() < 2 || name[0] != 'j' || name.size() > 21) return std::nullopt;
-  std::uint64_t v = 0;
-  for (std::size_t i = 1; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(name[i] - '0');
-  }
-  return v;
-}
+std::string job_name(std::uint64_t id) { return wire::job_id_text(id); }
 
 }  // namespace
 
@@ -319,8 +311,11 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, const std::string& job_name
   {
     std::lock_guard lock(mutex_);
     auto w = workers_.find(worker_id);
-    auto job_id = parse_job(job_name_str);
-    if (w == workers_.end() || !job_id || w->second.job_id != *job_id) return ResultOutcome::kUnknownJob;
+    auto job_id = wire::parse_job_id(job_name_str);
+    // An idle worker (job_id 0) has nothing to answer; parse_job_id never yields 0 either.
+    if (w == workers_.end() || !job_id || w->second.job_id == 0 || w->second.job_id != *job_id) {
+      return ResultOutcome::kUnknownJob;
+    }
     auto job = jobs_.complete(worker_id, *job_id);
     w->second.job_id = 0;
     idle_.push_back(worker_id);
@@ -373,8 +368,10 @@ bool Hub::on_worker_error(std::int64_t worker_id, const std::string& job_name_st
   {
     std::lock_guard lock(mutex_);
     auto w = workers_.find(worker_id);
-    auto job_id = parse_job(job_name_str);
-    if (w == workers_.end() || !job_id || w->second.job_id != *job_id) return false;
+    auto job_id = wire::parse_job_id(job_name_str);
+    if (w == workers_.end() || !job_id || w->second.job_id == 0 || w->second.job_id != *job_id) {
+      return false;
+    }
     jobs_.complete(worker_id, *job_id);
     totals_.jobs_failed++;
     w->second.job_id = 0;
@@ -462,6 +459,24 @@ void Hub::tick() {
   for (auto& p : stalled) p->close(kCloseWorkerTimeout, "job timed out");
   for (auto& n : notices) n.peer->send_text(n.text);
   for (auto& j : jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+}
+
+void Hub::release_peers() {
+  std::vector<std::shared_ptr<Peer>> peers;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, c] : channels_) {
+      for (auto& v : c.viewers) peers.push_back(std::move(v));
+      c.viewers.clear();
+      c.previews.clear();
+      if (c.stream && c.stream->ingest) peers.push_back(std::move(c.stream->ingest));
+    }
+    for (auto& [id, w] : workers_) peers.push_back(std::move(w.peer));
+    workers_.clear();
+    idle_.clear();
+  }
+  // Destroyed here, outside the lock, while their io_context still exists.
+  peers.clear();
 }
 
 std::optional<StreamSnapshot> Hub::snapshot(const std::string& username) {

@@ -123,6 +123,10 @@ class Hub {
   // Deadlines, state changes, viewer counts and status messages. Call a few times a second.
   void tick();
 
+  // Shutdown: lets go of every connection it holds (viewers, streamers, workers), so they are
+  // destroyed before the server's io_context that they belong to.
+  void release_peers();
+
   std::optional<StreamSnapshot> snapshot(const std::string& username);
   std::vector<StreamSnapshot> snapshots();
   Bytes latest_output(const std::string& username);

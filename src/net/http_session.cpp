@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "net/guard.hpp"
+
 namespace ds::net {
 
 namespace websocket = beast::websocket;
@@ -23,8 +25,9 @@ bool is_parse_error(beast::error_code ec) {
 
 }  // namespace
 
-HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<SharedState> state)
-    : stream_(std::move(socket)), state_(std::move(state)) {
+HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<SharedState> state,
+                         ConnectionSlot slot)
+    : stream_(std::move(socket)), state_(std::move(state)), slot_(std::move(slot)) {
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) remote_addr_ = ep.address().to_string();
@@ -88,7 +91,9 @@ void HttpSession::handle(HttpRequest&& req) {
   started_ = std::chrono::steady_clock::now();
   api::Request info = to_api_request(req, remote_addr_);
   log_method_ = info.method;
-  log_path_ = info.path;
+  // As sent (still percent-encoded, query left out): a decoded path could carry control
+  // characters or spaces into the log line.
+  log_path_ = std::string(req.target().substr(0, req.target().find('?')));
 
   auto parts = api::split_path(info.path);
   bool is_upgrade = websocket::is_upgrade(req);
@@ -101,7 +106,7 @@ void HttpSession::handle(HttpRequest&& req) {
                  t.websocket ? "websocket" : "stream", remote_addr_);
     // Both bytes already buffered past the request and the socket move to the new owner; a
     // request followed by pipelined data would lose it, which clients of these routes never do.
-    t.handler(std::move(stream_), std::move(req), std::move(info));
+    t.handler(Connection{std::move(stream_), std::move(slot_)}, std::move(req), std::move(info));
     return;
   }
 
@@ -128,14 +133,24 @@ void HttpSession::handle(HttpRequest&& req) {
 
   // Handlers may block on the database: they run on the blocking pool, and the reply is
   // written back on this connection's strand.
-  asio::post(state_->blocking, [self = shared_from_this(), info = std::move(info), version,
-                                keep_alive, head]() mutable {
-    api::Response res = api::dispatch(self->state_->router, self->state_->app, info);
+  auto self = shared_from_this();
+  auto reply = [self, version, keep_alive, head](api::Response&& res) {
     asio::post(self->stream_.get_executor(),
                [self, res = std::move(res), version, keep_alive, head]() mutable {
                  self->send(std::move(res), version, keep_alive, head);
                });
-  });
+  };
+  post_guarded(
+      state_->blocking, "http",
+      [self, info = std::move(info), reply]() mutable {
+        reply(api::dispatch(self->state_->router, self->state_->app, info));
+      },
+      [reply](const Failure& f) {
+        reply(f.database_unavailable
+                  ? api::error_response(503, "database_unavailable",
+                                        "the database is unavailable; try again shortly")
+                  : api::error_response(500, "internal", "internal error"));
+      });
 }
 
 void HttpSession::send_error(http::status status, std::string_view code, std::string_view message) {

@@ -1,5 +1,8 @@
-// Accepts TCP connections and hands each to a new HTTP session.
+// Accepts TCP connections within the connection limits and hands each to a new HTTP session;
+// backs off instead of spinning when the process runs out of descriptors.
 #pragma once
+
+#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 
@@ -18,11 +21,14 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  void refuse(tcp::socket& socket);
 
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
+  asio::steady_timer backoff_;
   std::shared_ptr<SharedState> state_;
   unsigned short port_ = 0;
+  std::chrono::steady_clock::time_point last_warning_{};
 };
 
 }  // namespace ds::net

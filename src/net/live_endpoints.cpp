@@ -4,6 +4,8 @@
 
 #include "auth/crypto.hpp"
 #include "domain/username.hpp"
+#include "live/protocol.hpp"
+#include "net/guard.hpp"
 #include "net/mjpeg_session.hpp"
 #include "net/ws_session.hpp"
 #include "store/users.hpp"
@@ -14,6 +16,8 @@ namespace ds::net {
 namespace {
 
 constexpr int kClosePolicy = 1008;
+constexpr int kCloseInternal = 1011;
+constexpr int kCloseTryAgain = 1013;
 constexpr int kCloseEnded = 4002;
 constexpr int kCloseUnauthorized = 4401;
 constexpr int kCloseNoCredits = 4402;
@@ -21,7 +25,7 @@ constexpr int kCloseForbidden = 4403;
 constexpr int kCloseNotFound = 4404;
 constexpr int kCloseConflict = 4409;
 constexpr std::size_t kWatchMaxMessage = 4096;
-constexpr std::size_t kWorkerMaxMessage = 16 * 1024 * 1024;
+constexpr std::size_t kWorkerMaxMessage = 16 * 1024 * 1024;  // a result JPEG
 
 struct Ctx {
   api::App& app;
@@ -29,6 +33,12 @@ struct Ctx {
   live::StreamService& streams;
   LiveEndpointsConfig config;
   asio::thread_pool& blocking;
+  ServerOptions options;
+  live::CredentialWatch& credentials;
+
+  WsSession::Limits ws_limits(std::size_t max_message) const {
+    return {max_message, options.idle_timeout, options.handshake_timeout};
+  }
 };
 
 live::Bytes error_text(std::string_view code, std::string_view message) {
@@ -47,6 +57,26 @@ void reject(const std::shared_ptr<WsSession>& ws, HttpRequest&& req, int code, s
   ws->accept(std::move(req), std::move(h));
 }
 
+// The answer to a connect step that threw: 1013 (try again) for a database outage, else 1011.
+void reject_failure(const std::shared_ptr<WsSession>& ws, HttpRequest&& req, const Failure& f) {
+  if (f.database_unavailable) {
+    return reject(ws, std::move(req), kCloseTryAgain, "database_unavailable",
+                  "the database is unavailable; try again shortly");
+  }
+  reject(ws, std::move(req), kCloseInternal, "internal", "internal error");
+}
+
+// Runs a WebSocket role's connect step (auth lookups, stream start) on the blocking pool; if
+// it throws, the client is told so instead of the process ending.
+template <class Fn>
+void connect_guarded(const std::shared_ptr<Ctx>& ctx, const char* where,
+                     const std::shared_ptr<WsSession>& ws, HttpRequest&& req, Fn fn) {
+  auto shared_req = std::make_shared<HttpRequest>(std::move(req));
+  post_guarded(
+      ctx->blocking, where, [shared_req, fn = std::move(fn)]() mutable { fn(std::move(*shared_req)); },
+      [ws, shared_req](const Failure& f) { reject_failure(ws, std::move(*shared_req), f); });
+}
+
 std::optional<std::string> bearer(const api::Request& info) {
   if (auto h = info.header("authorization"); h && h->starts_with("Bearer ")) return h->substr(7);
   return std::nullopt;
@@ -62,11 +92,13 @@ int close_code_for(const Error& e) {
   }
 }
 
-void on_ingest(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, HttpRequest&& req,
+void on_ingest(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
                api::Request&& info) {
-  auto ws = std::make_shared<WsSession>(std::move(stream), ctx->config.frame_limits.max_bytes * 2);
-  asio::post(ctx->blocking, [ctx, ws, req = std::move(req), info = std::move(info)]() mutable {
+  auto ws = std::make_shared<WsSession>(std::move(conn),
+                                        ctx->ws_limits(ctx->config.frame_limits.max_bytes * 2));
+  connect_guarded(ctx, "ingest_connect", ws, std::move(req), [ctx, ws, info = std::move(info)](HttpRequest&& req) {
     std::optional<store::User> user;
+    live::IngestGrant grant;
     auto key = bearer(info);
     if (!key) key = info.query_param("key");
     bool via_key = key.has_value();
@@ -76,11 +108,15 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, Http
       if (!api::origin_allowed(ctx->app, info, true)) {
         return reject(ws, std::move(req), kCloseForbidden, "forbidden", "cross-origin connection refused");
       }
-      if (auto p = ctx->app.auth.from_session_token(*cookie)) user = p->user;
+      if (auto p = ctx->app.auth.from_session_token(*cookie)) {
+        user = p->user;
+        grant.session_id = p->session_id;
+      }
     }
     if (!user) {
       return reject(ws, std::move(req), kCloseUnauthorized, "unauthorized", "log in or use a valid stream key");
     }
+    grant.user_id = user->id;
     if (via_key) {
       auto started = ctx->streams.ensure_started(*user);
       if (!started) {
@@ -93,11 +129,14 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, Http
     std::string username = user->username;
     live::Bytes styles;
     if (ctx->app.styles) styles = live::styles_event(ctx->app.styles->state(*user));
+    // Known to the credential watch before it can stream, so a revocation from now on ends it.
+    ctx->credentials.add(ws.get(), ws, grant);
     // Attached before the handshake answer goes out, so of two connections the one whose
     // handshake the client saw complete last is the one that stays ("the newer one wins").
     // Until the socket opens, what the hub sends it waits in its queue.
     ws->username = username;
     if (!ctx->hub.attach_ingest(username, ws)) {
+      ctx->credentials.remove(ws.get());
       return reject(ws, std::move(req), kCloseEnded, "not_started", "the stream is not active");
     }
     WsSession::Handlers h;
@@ -109,31 +148,33 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, Http
       }
     };
     h.on_message = [ctx](WsSession& s, bool binary, std::string&& data) {
-      if (!binary) {
-        s.send_text(error_text("bad_frame", "send each frame as one binary message holding a JPEG"));
-      } else if (auto ok = domain::validate_jpeg(data, ctx->config.frame_limits); !ok) {
+      auto ok = live::wire::check_ingest_message(binary, data, ctx->config.frame_limits);
+      if (!ok) {
         s.send_text(error_text(ok.error().code, ok.error().message));
-      } else {
-        s.bad_messages = 0;
-        if (!ctx->hub.push_frame(s.username, live::make_bytes(std::move(data)))) {
-          s.send_text(error_text("not_started", "the stream is not active"));
-          s.close(kCloseEnded, "stream not active");
-        }
+        if (++s.bad_messages >= ctx->config.max_bad_frames_in_a_row) s.close(kClosePolicy, "too many bad frames");
         return;
       }
-      if (++s.bad_messages >= ctx->config.max_bad_frames_in_a_row) s.close(kClosePolicy, "too many bad frames");
+      s.bad_messages = 0;
+      if (!ctx->hub.push_frame(s.username, live::make_bytes(std::move(data)))) {
+        s.send_text(error_text("not_started", "the stream is not active"));
+        s.close(kCloseEnded, "stream not active");
+      }
     };
-    h.on_closed = [ctx](WsSession& s) { ctx->hub.detach_ingest(s.username, &s); };
+    h.on_closed = [ctx](WsSession& s) {
+      ctx->credentials.remove(&s);
+      ctx->hub.detach_ingest(s.username, &s);
+    };
     ws->accept(std::move(req), std::move(h));
   });
 }
 
-void on_watch(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, HttpRequest&& req,
+void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
               api::Request&& info) {
-  auto ws = std::make_shared<WsSession>(std::move(stream), kWatchMaxMessage);
+  auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(kWatchMaxMessage));
   auto name = domain::canonical_username(info.params["username"]);
   if (!name) return reject(ws, std::move(req), kCloseNotFound, "not_found", "no such streamer");
-  asio::post(ctx->blocking, [ctx, ws, req = std::move(req), info = std::move(info), name = *name]() mutable {
+  connect_guarded(ctx, "watch_connect", ws, std::move(req),
+                  [ctx, ws, info = std::move(info), name = *name](HttpRequest&& req) mutable {
     auto user = ctx->app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, name); });
     if (!user) return reject(ws, std::move(req), kCloseNotFound, "not_found", "no such streamer");
     // The streamer watching their own output (the studio's preview) is not audience.
@@ -164,57 +205,56 @@ void on_worker_message(const std::shared_ptr<Ctx>& ctx, const std::weak_ptr<WsSe
       s.send_text(error_text("unexpected_binary", "send a result header before its JPEG"));
       return;
     }
-    auto header = nlohmann::json::parse(s.pending_result, nullptr, false);
+    // The header was checked when it came; its job id is kept in canonical form.
+    std::string job_id = std::move(s.pending_result);
     s.pending_result.clear();
-    std::string job_id = header.value("job_id", "");
     if (auto ok = domain::validate_jpeg(data, ctx->config.frame_limits); !ok) {
       s.send_text(error_text("bad_result", ok.error().message));
       ctx->hub.on_worker_error(s.worker_id, job_id);
       return;
     }
     auto outcome = ctx->hub.on_result(s.worker_id, job_id, live::make_bytes(std::move(data)),
-                                      header.value("timings", nlohmann::json::object()));
+                                      s.pending_timings);
+    s.pending_timings = nlohmann::json();
     if (outcome == live::ResultOutcome::kUnknownJob) {
       s.send_text(error_text("unknown_job", "no such job is assigned to this worker"));
     }
     return;
   }
-  auto msg = nlohmann::json::parse(data, nullptr, false);
-  if (!msg.is_object() || !msg.contains("type") || !msg["type"].is_string()) {
-    s.send_text(error_text("bad_message", "expected a JSON object with a type"));
+  auto parsed = live::wire::parse_worker_text(data);
+  if (!parsed) {
+    s.send_text(error_text(parsed.error().code, parsed.error().message));
+    if (++s.bad_messages >= ctx->config.max_bad_frames_in_a_row) s.close(kClosePolicy, "too many bad messages");
     return;
   }
-  auto type = msg["type"].get<std::string>();
-  if (type == "hello") {
-    if (s.worker_id != 0) return;
-    std::string name = msg.value("name", "worker");
-    if (!msg["name"].is_string()) name = "worker";
-    name = name.substr(0, 60);
-    // Welcome goes out before the first job: both are queued on this connection in order.
-    s.send_text(live::make_bytes(nlohmann::json{{"type", "welcome"}, {"name", name}}.dump()));
-    s.worker_id = ctx->hub.add_worker(weak.lock(), name);
-    spdlog::info("event=worker_connected worker={} addr={}", name, s.remote_addr);
-  } else if (type == "result") {
-    if (!msg.contains("job_id") || !msg["job_id"].is_string()) {
-      s.send_text(error_text("bad_message", "result needs a job_id"));
-      return;
-    }
-    s.pending_result = std::move(data);
-  } else if (type == "error") {
-    auto job = msg.value("job_id", nlohmann::json()).is_string() ? msg["job_id"].get<std::string>() : "";
-    if (!ctx->hub.on_worker_error(s.worker_id, job)) {
-      s.send_text(error_text("unknown_job", "no such job is assigned to this worker"));
-    }
-  } else {
-    s.send_text(error_text("bad_message", "unknown message type"));
-  }
+  s.bad_messages = 0;
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, live::wire::Hello>) {
+          if (s.worker_id != 0) return;
+          // Welcome goes out before the first job: both are queued on this connection in order.
+          s.send_text(live::make_bytes(nlohmann::json{{"type", "welcome"}, {"name", m.name}}.dump()));
+          s.worker_id = ctx->hub.add_worker(weak.lock(), m.name);
+          spdlog::info("event=worker_connected worker={} addr={}", m.name, s.remote_addr);
+        } else if constexpr (std::is_same_v<T, live::wire::ResultHeader>) {
+          s.pending_result = live::wire::job_id_text(m.job_id);
+          s.pending_timings = std::move(m.timings);
+        } else {
+          if (!ctx->hub.on_worker_error(s.worker_id, live::wire::job_id_text(m.job_id))) {
+            s.send_text(error_text("unknown_job", "no such job is assigned to this worker"));
+          }
+        }
+      },
+      *parsed);
 }
 
-void on_worker(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, HttpRequest&& req,
+void on_worker(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
                api::Request&& info) {
-  auto ws = std::make_shared<WsSession>(std::move(stream), kWorkerMaxMessage);
+  auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(kWorkerMaxMessage));
   ws->remote_addr = info.remote_addr;
-  asio::post(ctx->blocking, [ctx, ws, req = std::move(req), info = std::move(info)]() mutable {
+  connect_guarded(ctx, "worker_connect", ws, std::move(req),
+                  [ctx, ws, info = std::move(info)](HttpRequest&& req) mutable {
     auto token = bearer(info);
     if (!token) token = info.query_param("token");
     bool valid = false;
@@ -238,56 +278,71 @@ void on_worker(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, Http
   });
 }
 
-void write_json_and_close(beast::tcp_stream&& stream, unsigned version, int status, std::string_view code,
+void write_json_and_close(Connection&& conn, unsigned version, int status, std::string_view code,
                           std::string_view message) {
-  auto s = std::make_shared<beast::tcp_stream>(std::move(stream));
+  auto c = std::make_shared<Connection>(std::move(conn));
   auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version);
   res->set(http::field::content_type, "application/json");
   apply_security_headers(*res);
   res->keep_alive(false);
   res->body() = api::error_response(status, code, message).body;
   res->prepare_payload();
-  http::async_write(*s, *res, [s, res](beast::error_code, std::size_t) {
+  c->stream.expires_after(std::chrono::seconds(10));
+  http::async_write(c->stream, *res, [c, res](beast::error_code, std::size_t) {
     beast::error_code ec;
-    s->socket().shutdown(tcp::socket::shutdown_send, ec);
+    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   });
 }
 
-void on_mjpeg(const std::shared_ptr<Ctx>& ctx, beast::tcp_stream&& stream, HttpRequest&& req,
+void on_mjpeg(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
               api::Request&& info) {
   auto name = domain::canonical_username(info.params["username"]);
   unsigned version = req.version();
-  if (!name) return write_json_and_close(std::move(stream), version, 404, "not_found", "no such streamer");
-  auto s = std::make_shared<beast::tcp_stream>(std::move(stream));
-  asio::post(ctx->blocking, [ctx, s, version, name = *name]() mutable {
-    auto user = ctx->app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, name); });
-    if (!user) return write_json_and_close(std::move(*s), version, 404, "not_found", "no such streamer");
-    auto session = std::make_shared<MjpegSession>(std::move(*s), [ctx, name](MjpegSession& m) {
-      ctx->hub.remove_viewer(name, &m);
-    });
-    session->start(version);
-    ctx->hub.add_viewer(name, session);
-  });
+  if (!name) return write_json_and_close(std::move(conn), version, 404, "not_found", "no such streamer");
+  auto c = std::make_shared<Connection>(std::move(conn));
+  auto handed = std::make_shared<bool>(false);  // the connection moved into a session
+  post_guarded(
+      ctx->blocking, "mjpeg_connect",
+      [ctx, c, handed, version, name = *name]() mutable {
+        auto user = ctx->app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, name); });
+        if (!user) {
+          *handed = true;
+          return write_json_and_close(std::move(*c), version, 404, "not_found", "no such streamer");
+        }
+        *handed = true;
+        auto session = std::make_shared<MjpegSession>(
+            std::move(*c), ctx->options.idle_timeout,
+            [ctx, name](MjpegSession& m) { ctx->hub.remove_viewer(name, &m); });
+        // Registered first, started second: a client already gone is then removed, not leaked.
+        ctx->hub.add_viewer(name, session);
+        session->start(version);
+      },
+      [c, handed, version](const Failure& f) {
+        if (*handed) return;  // the session owns the socket and closes it
+        if (f.database_unavailable) {
+          return write_json_and_close(std::move(*c), version, 503, "database_unavailable",
+                                      "the database is unavailable; try again shortly");
+        }
+        write_json_and_close(std::move(*c), version, 500, "internal", "internal error");
+      });
 }
 
 }  // namespace
 
 void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,
-                             live::StreamService& streams, LiveEndpointsConfig config) {
-  auto ctx = std::make_shared<Ctx>(Ctx{app, hub, streams, std::move(config), server.blocking_pool()});
-  server.add_websocket("/ws/ingest", [ctx](beast::tcp_stream&& s, HttpRequest&& r, api::Request&& i) {
-    on_ingest(ctx, std::move(s), std::move(r), std::move(i));
-  });
-  server.add_websocket("/ws/watch/:username", [ctx](beast::tcp_stream&& s, HttpRequest&& r, api::Request&& i) {
-    on_watch(ctx, std::move(s), std::move(r), std::move(i));
-  });
-  server.add_websocket("/ws/worker", [ctx](beast::tcp_stream&& s, HttpRequest&& r, api::Request&& i) {
-    on_worker(ctx, std::move(s), std::move(r), std::move(i));
-  });
-  server.add_takeover("GET", "/u/:username/stream.mjpeg",
-                      [ctx](beast::tcp_stream&& s, HttpRequest&& r, api::Request&& i) {
-                        on_mjpeg(ctx, std::move(s), std::move(r), std::move(i));
-                      });
+                             live::StreamService& streams, live::CredentialWatch& credentials,
+                             LiveEndpointsConfig config) {
+  auto ctx = std::make_shared<Ctx>(
+      Ctx{app, hub, streams, std::move(config), server.blocking_pool(), server.options(), credentials});
+  auto route = [ctx](auto fn) {
+    return [ctx, fn](Connection&& c, HttpRequest&& r, api::Request&& i) {
+      fn(ctx, std::move(c), std::move(r), std::move(i));
+    };
+  };
+  server.add_websocket("/ws/ingest", route(on_ingest));
+  server.add_websocket("/ws/watch/:username", route(on_watch));
+  server.add_websocket("/ws/worker", route(on_worker));
+  server.add_takeover("GET", "/u/:username/stream.mjpeg", route(on_mjpeg));
 }
 
 }  // namespace ds::net

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "domain/jpeg.hpp"
+#include "live/credential_watch.hpp"
 #include "live/hub.hpp"
 #include "live/stream_service.hpp"
 #include "net/server.hpp"
@@ -19,6 +20,7 @@ struct LiveEndpointsConfig {
 };
 
 void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,
-                             live::StreamService& streams, LiveEndpointsConfig config);
+                             live::StreamService& streams, live::CredentialWatch& credentials,
+                             LiveEndpointsConfig config);
 
 }  // namespace ds::net

@@ -1,5 +1,13 @@
 #include "net/mjpeg_session.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <sstream>
+
 namespace ds::net {
 
 namespace {
@@ -8,8 +16,13 @@ constexpr const char* kBoundary = "dreamstreamframe";
 
 }  // namespace
 
-MjpegSession::MjpegSession(beast::tcp_stream&& stream, std::function<void(MjpegSession&)> on_closed)
-    : stream_(std::move(stream)), on_closed_(std::move(on_closed)) {}
+MjpegSession::MjpegSession(Connection&& conn, std::chrono::milliseconds write_timeout,
+                           std::function<void(MjpegSession&)> on_closed)
+    : slot_(std::move(conn.slot)),
+      stream_(std::move(conn.stream)),
+      write_deadline_(stream_.get_executor()),
+      write_timeout_(write_timeout),
+      on_closed_(std::move(on_closed)) {}
 
 void MjpegSession::start(unsigned http_version) {
   http::response<http::empty_body> res{http::status::ok, http_version};
@@ -30,9 +43,19 @@ void MjpegSession::start(unsigned http_version) {
 
 void MjpegSession::watch_for_disconnect() {
   // The client never sends anything after the request; a completed read means it went away.
+  // TCP keep-alive finds a peer that vanished without a word while no frame is being written
+  // (e.g. waiting for an offline stream) within about 90 s instead of the kernel's 2 hours.
   stream_.expires_never();
-  stream_.async_read_some(asio::buffer(&read_byte_, 1),
-                          [self = shared_from_this()](beast::error_code, std::size_t) { self->closed(); });
+  auto& sock = stream_.socket();
+  beast::error_code ec;
+  sock.set_option(asio::socket_base::keep_alive(true), ec);
+  int idle = 60, interval = 10, count = 3;
+  ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  stream_.socket().async_read_some(
+      asio::buffer(&read_byte_, 1),
+      [self = shared_from_this()](beast::error_code, std::size_t) { self->closed(); });
 }
 
 void MjpegSession::send_frame(live::Bytes, live::Bytes jpeg, bool) {
@@ -44,16 +67,22 @@ void MjpegSession::send_frame(live::Bytes, live::Bytes jpeg, bool) {
 }
 
 void MjpegSession::close(int, std::string) {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
-    beast::error_code ec;
-    self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    self->closed();
-  });
+  asio::post(stream_.get_executor(), [self = shared_from_this()] { self->closed(); });
 }
 
 void MjpegSession::do_write() {
   if (!started_ || closed_ || writing_) return;
+  // One deadline per write: a reader whose window stays shut past it is dropped.
+  auto arm = [this] {
+    write_deadline_.expires_after(write_timeout_);
+    write_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the write finished in time
+      spdlog::info("event=mjpeg_write_timeout");
+      self->closed();
+    });
+  };
   if (!head_.empty()) {
+    arm();
     part_header_ = std::move(head_);
     head_.clear();
     writing_ = std::make_shared<const std::string>();
@@ -64,6 +93,7 @@ void MjpegSession::do_write() {
   if (!latest_) return;
   writing_ = std::move(latest_);
   latest_.reset();
+  arm();
   part_header_ = std::string("--") + kBoundary + "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
                  std::to_string(writing_->size()) + "\r\n\r\n";
   static const std::string kCrlf = "\r\n";
@@ -75,6 +105,7 @@ void MjpegSession::do_write() {
 
 void MjpegSession::on_write(beast::error_code ec, std::size_t) {
   writing_.reset();
+  write_deadline_.cancel();
   if (ec) {
     fail(ec, "mjpeg_write");
     return closed();
@@ -86,6 +117,12 @@ void MjpegSession::closed() {
   if (closed_) return;
   closed_ = true;
   latest_.reset();
+  write_deadline_.cancel();
+  // Closing the socket aborts a pending write or read; the descriptor goes now, not when the
+  // last handler lets go of this session.
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
   if (on_closed_) on_closed_(*this);
   on_closed_ = nullptr;
 }

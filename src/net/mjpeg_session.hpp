@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "live/peer.hpp"
 #include "net/server.hpp"
 
@@ -13,8 +15,12 @@ namespace ds::net {
 
 class MjpegSession : public live::Peer, public std::enable_shared_from_this<MjpegSession> {
  public:
-  MjpegSession(beast::tcp_stream&& stream, std::function<void(MjpegSession&)> on_closed);
+  // write_timeout: a reader that takes longer than this to accept one frame is dropped.
+  MjpegSession(Connection&& conn, std::chrono::milliseconds write_timeout,
+               std::function<void(MjpegSession&)> on_closed);
 
+  // Register the session with the hub before start(): a client that is already gone then runs
+  // on_closed after the registration, never before it.
   void start(unsigned http_version);
 
   void send_text(live::Bytes) override {}
@@ -27,7 +33,10 @@ class MjpegSession : public live::Peer, public std::enable_shared_from_this<Mjpe
   void watch_for_disconnect();
   void closed();
 
+  ConnectionSlot slot_;
   beast::tcp_stream stream_;
+  asio::steady_timer write_deadline_;
+  std::chrono::milliseconds write_timeout_;
   std::function<void(MjpegSession&)> on_closed_;
   std::string head_;
   std::string part_header_;

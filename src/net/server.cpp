@@ -1,5 +1,7 @@
 #include "net/server.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 
@@ -23,8 +25,12 @@ Server::Server(ServerOptions options, const api::Router& router, api::App& app,
                                                     : options.io_threads)),
       blocking_(options.blocking_threads),
       state_(std::make_shared<SharedState>(
-          SharedState{options, router, app, std::move(assets), blocking_, {}, {}})),
-      signals_(ioc_, SIGINT, SIGTERM) {}
+          SharedState{options, router, app, std::move(assets), blocking_, {}, {}, nullptr})),
+      signals_(ioc_, SIGINT, SIGTERM) {
+  auto max_total = options.max_connections != 0 ? options.max_connections : default_max_connections();
+  state_->options.max_connections = max_total;
+  state_->limits = std::make_shared<ConnectionLimits>(max_total, options.max_connections_per_address);
+}
 
 Server::~Server() {
   blocking_.join();
@@ -57,9 +63,23 @@ unsigned short Server::start() {
 void Server::run() {
   auto n = state_->options.io_threads == 0 ? std::max(2u, std::thread::hardware_concurrency())
                                            : state_->options.io_threads;
+  // A handler that throws must not take the process down: log it and keep serving (Asio
+  // leaves the io_context usable after an exception escapes run()).
+  auto run_guarded = [this] {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("event=io_handler_error error=\"{}\"", e.what());
+      } catch (...) {
+        spdlog::error("event=io_handler_error error=unknown");
+      }
+    }
+  };
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < n; ++i) threads.emplace_back([this] { ioc_.run(); });
-  ioc_.run();
+  for (std::size_t i = 1; i < n; ++i) threads.emplace_back(run_guarded);
+  run_guarded();
   for (auto& t : threads) t.join();
 }
 
@@ -112,6 +132,20 @@ api::Request to_api_request(const HttpRequest& req, const std::string& remote_ad
   r.body = req.body();
   r.remote_addr = remote_addr;
   return r;
+}
+
+std::size_t default_max_connections() {
+  constexpr rlim_t kReserved = 64;  // database, log, listener, in-process workers
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1000;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1'048'576 : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return 100'000;
+  if (rl.rlim_cur <= kReserved * 2) return static_cast<std::size_t>(rl.rlim_cur / 2);
+  return static_cast<std::size_t>(std::min<rlim_t>(rl.rlim_cur - kReserved, 100'000));
 }
 
 void fail(beast::error_code ec, const char* what) {

@@ -14,6 +14,7 @@
 
 #include "api/app.hpp"
 #include "api/router.hpp"
+#include "net/connection_limits.hpp"
 #include "net/static_assets.hpp"
 
 namespace ds::net {
@@ -31,13 +32,26 @@ struct ServerOptions {
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::seconds read_timeout{30};
+  // 0: derived from the process's descriptor limit (see Server::Server).
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_address = 256;  // 0: no per-address limit
+  // A WebSocket peer is pinged after half of this without traffic and dropped after all of it
+  // (so a reader that stops reading goes too); an MJPEG write may take this long at most.
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::seconds handshake_timeout{10};
 };
 
 using HttpRequest = http::request<http::string_body>;
 
+// An accepted connection: the socket and the slot it holds against the connection limits.
+struct Connection {
+  beast::tcp_stream stream;
+  ConnectionSlot slot;
+};
+
 // Takes over a connection: WebSocket upgrades and long-lived responses such as MJPEG.
 using TakeoverHandler =
-    std::function<void(beast::tcp_stream&& stream, HttpRequest&& req, api::Request&& info)>;
+    std::function<void(Connection&& conn, HttpRequest&& req, api::Request&& info)>;
 
 // Everything sessions share; owned by Server, outlives every session.
 struct SharedState {
@@ -54,6 +68,7 @@ struct SharedState {
   };
   std::vector<Takeover> takeovers;
   std::vector<std::pair<std::string, std::size_t>> body_limits;  // path prefix → limit
+  std::shared_ptr<ConnectionLimits> limits;
 
   std::size_t body_limit_for(std::string_view path) const;
 };
@@ -77,6 +92,8 @@ class Server {
   void stop();
 
   asio::io_context& io() { return ioc_; }
+  const ServerOptions& options() const { return state_->options; }
+  std::shared_ptr<ConnectionLimits> limits() const { return state_->limits; }
   asio::thread_pool& blocking_pool() { return blocking_; }
 
  private:
@@ -97,5 +114,9 @@ api::Request to_api_request(const HttpRequest& req, const std::string& remote_ad
 
 // Logs and ignores the errors a closed connection produces.
 void fail(beast::error_code ec, const char* what);
+
+// The largest number of connections the descriptor limit allows, after raising the soft
+// limit to the hard one, with room kept for the database, logs and workers' own files.
+std::size_t default_max_connections();
 
 }  // namespace ds::net

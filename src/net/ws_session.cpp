@@ -12,11 +12,18 @@ constexpr std::size_t kMaxQueuedTexts = 256;
 
 }  // namespace
 
-WsSession::WsSession(beast::tcp_stream&& stream, std::size_t max_message_bytes)
-    : ws_(std::move(stream)) {
-  ws_.read_message_max(max_message_bytes);
+WsSession::WsSession(Connection&& conn, Limits limits)
+    : slot_(std::move(conn.slot)), ws_(std::move(conn.stream)) {
+  ws_.read_message_max(limits.max_message_bytes);
   ws_.auto_fragment(false);
-  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  // Pings after half the idle time keep a quiet viewer's connection open (browsers answer
+  // them); a peer that answers nothing, or stops reading so the ping cannot reach it, is
+  // dropped after the whole idle time.
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = limits.handshake_timeout;
+  timeouts.idle_timeout = limits.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
   ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(http::field::server, "dreamstream");
   }));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
 
 #include <deque>
 #include <functional>
@@ -23,7 +24,13 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
     std::function<void(WsSession&)> on_closed;
   };
 
-  WsSession(beast::tcp_stream&& stream, std::size_t max_message_bytes);
+  struct Limits {
+    std::size_t max_message_bytes = 4096;
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::seconds handshake_timeout{10};
+  };
+
+  WsSession(Connection&& conn, Limits limits);
   ~WsSession() override;
 
   // Completes the upgrade, then calls on_open and starts reading.
@@ -39,7 +46,8 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   std::string username;
   long long user_id = 0;
   std::int64_t worker_id = 0;
-  std::string pending_result;  // worker: text header awaiting its binary
+  std::string pending_result;  // worker: the job id of a result header awaiting its JPEG
+  nlohmann::json pending_timings;
   int bad_messages = 0;
 
  private:
@@ -61,6 +69,7 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   void on_write(beast::error_code ec, std::size_t bytes);
   void closed();
 
+  ConnectionSlot slot_;
   beast::websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   Handlers handlers_;

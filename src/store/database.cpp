@@ -150,3 +150,17 @@ bool is_unique_violation(const std::exception& e) {
 }
 
 }  // namespace ds::store
+
+namespace ds::store {
+
+bool is_unavailable(const std::exception& e) {
+  std::string_view what = e.what();
+  for (std::string_view m : {"database is locked", "database is busy", "could not connect",
+                             "server closed the connection", "no connection to the server",
+                             "terminating connection", "Connection refused"}) {
+    if (what.find(m) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace ds::store

@@ -71,5 +71,7 @@ class Database {
 
 // True when the error is a unique-constraint violation (both dialects).
 bool is_unique_violation(const std::exception& e);
+// True when the error says the database cannot be reached or is locked (a temporary outage).
+bool is_unavailable(const std::exception& e);
 
 }  // namespace ds::store

@@ -72,7 +72,9 @@ class Server:
     tests that set them through the environment; --port-file is always given.
     """
 
-    def __init__(self, args=(), env=None, global_args=(), default_args=True, data_dir=None):
+    def __init__(self, args=(), env=None, global_args=(), default_args=True, data_dir=None,
+                 preexec_fn=None):
+        self.preexec_fn = preexec_fn  # e.g. to lower the descriptor limit of the server
         self.args = list(args)
         self.env = dict(env or {})
         self.global_args = list(global_args)
@@ -100,7 +102,7 @@ class Server:
         env.update(self.env)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=self.tmp)
+                                     cwd=self.tmp, preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

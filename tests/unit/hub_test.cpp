@@ -235,3 +235,42 @@ TEST(Hub, TotalsCountFramesDropsJobsAndOutcomes) {
   EXPECT_EQ(t.jobs_failed, 1u);
   EXPECT_EQ(t.jobs_timed_out, 0u);
 }
+
+// Regression (issue 8 item 10): "j0" matched an idle worker's empty job, so each error or
+// result for it queued the worker as idle once more and one worker was handed several jobs.
+TEST(Hub, IdleWorkerMessagesForJobZeroChangeNothing) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  hub.open_stream(stream(2, "bob"));
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w");
+  EXPECT_FALSE(hub.on_worker_error(wid, "j0"));
+  EXPECT_FALSE(hub.on_worker_error(wid, "j0"));
+  EXPECT_EQ(hub.on_result(wid, "j0", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+  EXPECT_EQ(hub.on_result(wid, "j00", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+  hub.push_frame("alice", make_bytes("a1"));
+  hub.push_frame("bob", make_bytes("b1"));
+  EXPECT_EQ(w->frames.size(), 1u);  // one worker, one job at a time
+  EXPECT_EQ(hub.worker_counts().busy, 1);
+}
+
+// Regression (issue 8 item 9): on shutdown the hub must let go of every connection before
+// the server's io_context is destroyed.
+TEST(Hub, ReleasePeersDropsEveryConnection) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto viewer = std::make_shared<FakePeer>();
+  auto ingest = std::make_shared<FakePeer>();
+  auto worker = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", viewer);
+  ASSERT_TRUE(hub.attach_ingest("alice", ingest));
+  hub.add_worker(worker, "w");
+  EXPECT_GT(viewer.use_count(), 1);
+  hub.release_peers();
+  EXPECT_EQ(viewer.use_count(), 1);
+  EXPECT_EQ(ingest.use_count(), 1);
+  EXPECT_EQ(worker.use_count(), 1);
+  EXPECT_EQ(hub.worker_counts().total, 0);
+}

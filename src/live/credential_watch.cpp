@@ -1,0 +1,81 @@
+#include "live/credential_watch.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace ds::live {
+
+namespace {
+
+constexpr int kCloseRevoked = 4401;
+
+}  // namespace
+
+void CredentialWatch::add(const Peer* key, std::weak_ptr<Peer> peer, IngestGrant grant) {
+  std::lock_guard lock(mutex_);
+  entries_[key] = Entry{std::move(peer), grant};
+}
+
+void CredentialWatch::remove(const Peer* key) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(key);
+}
+
+template <class Pred>
+std::vector<long long> CredentialWatch::revoke_if(Pred pred, const std::string& message) {
+  std::vector<std::pair<std::shared_ptr<Peer>, long long>> ended;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (pred(it->second.grant)) {
+        if (auto p = it->second.peer.lock()) ended.emplace_back(std::move(p), it->second.grant.user_id);
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  std::vector<long long> users;
+  auto text = make_bytes(
+      nlohmann::json{{"type", "ended"}, {"reason", "revoked"}, {"message", message}}.dump());
+  for (auto& [peer, user_id] : ended) {
+    peer->send_text(text);
+    peer->close(kCloseRevoked, "credential revoked");
+    spdlog::info("event=ingest_revoked user_id={}", user_id);
+    if (std::find(users.begin(), users.end(), user_id) == users.end()) users.push_back(user_id);
+  }
+  return users;
+}
+
+std::vector<long long> CredentialWatch::revoke_stream_key(long long user_id) {
+  return revoke_if([&](const IngestGrant& g) { return g.user_id == user_id && g.session_id == 0; },
+                   "the stream key was replaced");
+}
+
+std::vector<long long> CredentialWatch::revoke_session(long long session_id) {
+  return revoke_if([&](const IngestGrant& g) { return session_id != 0 && g.session_id == session_id; },
+                   "the login session ended");
+}
+
+std::vector<long long> CredentialWatch::revoke_sessions_except(long long user_id,
+                                                               long long keep_session_id) {
+  return revoke_if(
+      [&](const IngestGrant& g) {
+        return g.user_id == user_id && g.session_id != 0 && g.session_id != keep_session_id;
+      },
+      "the password was changed");
+}
+
+std::vector<long long> CredentialWatch::revoke_user(long long user_id) {
+  return revoke_if([&](const IngestGrant& g) { return g.user_id == user_id; },
+                   "the account was deleted");
+}
+
+std::size_t CredentialWatch::size() {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+}  // namespace ds::live
