@@ -116,9 +116,12 @@ void stop_revoked_streams(App& app, const std::vector<long long>& user_ids) {
 
 void register_routes(Router& router, App& app) {
   router.add("GET", "/healthz", [&app](Request&) {
-    long long one = 0;
-    app.db.with([&](soci::session& sql) { sql << "SELECT 1", soci::into(one); });
-    return json_response(200, {{"status", "ok"}, {"database", one == 1 ? "ok" : "error"}});
+    // A database that cannot take a write is an outage for this server, even when SQLite
+    // still answers reads; the probe waits at most the busy/connect timeout.
+    if (!app.db.available()) {
+      return json_response(503, {{"status", "degraded"}, {"database", "unavailable"}});
+    }
+    return json_response(200, {{"status", "ok"}, {"database", "ok"}});
   });
   register_auth_routes(router, app);
   register_profile_routes(router, app);
@@ -169,6 +172,13 @@ Response dispatch(const Router& router, App& app, Request& req) {
   } else {
     try {
       r = (*match.handler)(req);
+    } catch (const store::DatabaseUnavailable& e) {
+      // Nothing was committed; the client may try again once the database is back.
+      spdlog::warn("event=database_unavailable method={} path={} error=\"{}\"", req.method,
+                   req.path, e.what());
+      r = error_response(503, "database_unavailable",
+                         "the database is unavailable; try again shortly");
+      r.set_header("Retry-After", "5");
     } catch (const std::exception& e) {
       spdlog::error("event=handler_error method={} path={} error=\"{}\"", req.method, req.path,
                     e.what());

@@ -184,19 +184,25 @@ int run_serve(const ServeConfig& c) {
     builtin.back()->start();
   }
 
-  // Hub ticks (deadlines, states, status) and billing ticks run off the io threads.
+  // Hub ticks (deadlines, states, status) and billing ticks run off the io threads, on two
+  // threads: a database that makes billing wait (an outage) never delays the live path.
   std::atomic<bool> ticking{true};
-  std::thread ticker([&] {
-    while (ticking) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      try {
-        hub.tick();
-        streams.tick();
-        styles.tick();
-      } catch (const std::exception& e) {
-        spdlog::error("event=tick_failed error=\"{}\"", e.what());
+  auto every_250ms = [&ticking](auto tick) {
+    return std::thread([&ticking, tick] {
+      while (ticking) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        try {
+          tick();
+        } catch (const std::exception& e) {
+          spdlog::error("event=tick_failed error=\"{}\"", e.what());
+        }
       }
-    }
+    });
+  };
+  std::thread ticker = every_250ms([&hub] { hub.tick(); });
+  std::thread biller = every_250ms([&streams, &styles] {
+    streams.tick();
+    styles.tick();
   });
   server.on_shutdown([&] {
     ticking = false;
@@ -217,6 +223,7 @@ int run_serve(const ServeConfig& c) {
   server.run();
   ticking = false;
   ticker.join();
+  biller.join();
   for (auto& w : builtin) w->stop();
   // The hub outlives the server (declared first); the connections it holds must not.
   hub.release_peers();

@@ -7,6 +7,14 @@
 
 namespace ds::live {
 
+namespace {
+
+Error database_unavailable() {
+  return {503, "database_unavailable", "the database is unavailable; try again shortly"};
+}
+
+}  // namespace
+
 StreamService::StreamService(store::Database& db, Hub& hub, const Clock& clock,
                              StreamServiceConfig config)
     : db_(db), hub_(hub), clock_(clock), config_(config) {}
@@ -38,8 +46,37 @@ void StreamService::publish_balance(const Tracked& t) {
                          {"remaining_minutes", domain::remaining_minutes(t.balance_cents, config_.rate)}});
 }
 
+void StreamService::database_lost(const char* during, const std::exception& e) {
+  if (database_away_) return;
+  database_away_ = true;
+  spdlog::warn("event=billing_deferred during={} error=\"{}\"", during, e.what());
+}
+
+void StreamService::database_back() {
+  if (!database_away_) return;
+  database_away_ = false;
+  spdlog::info("event=billing_resumed unsettled={}", unsettled_.size());
+}
+
+std::size_t StreamService::unsettled() const {
+  std::lock_guard lock(mutex_);
+  return unsettled_.size();
+}
+
 Expected<store::StreamSession> StreamService::start(const store::User& user) {
   std::lock_guard lock(mutex_);
+  try {
+    return start_locked(user);
+  } catch (const store::DatabaseUnavailable& e) {
+    spdlog::warn("event=stream_start_failed user_id={} error=\"{}\"", user.id, e.what());
+    return database_unavailable();
+  }
+}
+
+Expected<store::StreamSession> StreamService::start_locked(const store::User& user) {
+  // A stream that ended during an outage is closed first: until then its row still counts as
+  // this user's open stream.
+  if (!settle_endings()) return database_unavailable();
   auto fresh = db_.with([&](soci::session& sql) { return store::find_user(sql, user.id); });
   if (!fresh) return unauthorized("account not found");
   if (fresh->balance_cents < config_.min_start_cents) {
@@ -47,26 +84,34 @@ Expected<store::StreamSession> StreamService::start(const store::User& user) {
                  "you need at least " + domain::format_credits(config_.min_start_cents) +
                      " credits to start a stream"};
   }
+  auto settings = db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
   auto now = clock_.now_ms();
   long long id = 0;
   try {
     id = db_.write([&](soci::session& sql) { return store::insert_stream_session(sql, user.id, now); });
+  } catch (const store::DatabaseUnavailable&) {
+    throw;
   } catch (const std::exception& e) {
     if (store::is_unique_violation(e)) return conflict("you already have an active stream", "stream_active");
     throw;
   }
-  auto settings = db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
+  // From here on the row exists, so every outcome either tracks it or ends it.
   StreamOpen open{id, user.id, user.username, user.display_name,
                   {settings.base_style, static_cast<double>(settings.strength) / 100.0, id}};
-  if (!hub_.open_stream(open)) {
-    db_.write([&](soci::session& sql) { store::end_stream_session(sql, id, kStatusInterrupted, now, 0, 0); });
-    return conflict("you already have an active stream", "stream_active");
-  }
   Tracked t;
   t.session_id = id;
   t.user_id = user.id;
   t.username = user.username;
   t.balance_cents = fresh->balance_cents;
+  if (!hub_.open_stream(open)) {
+    Ending e{t, kStatusInterrupted, now, std::nullopt};
+    try {
+      settle(e);
+    } catch (const store::DatabaseUnavailable&) {
+      unsettled_.push_back(std::move(e));
+    }
+    return conflict("you already have an active stream", "stream_active");
+  }
   publish_balance(t);
   tracked_[user.id] = t;
   spdlog::info("event=stream_started user_id={} session_id={}", user.id, id);
@@ -113,6 +158,10 @@ bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms, std::int
         return store::append_entry(sql, t.user_id, store::kKindStreamUsage, -per_minute, links,
                                    clock_.now_ms());
       });
+    } catch (const store::DatabaseUnavailable&) {
+      // Not charged (or committed without our hearing of it: then the retry finds the
+      // minute's row and counts it). Either way the minute stays due.
+      throw;
     } catch (const std::exception& e) {
       // Already charged (e.g. by a node that crashed after charging): count it, charge nothing.
       if (!store::is_unique_violation(e)) throw;
@@ -126,90 +175,188 @@ bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms, std::int
   return true;
 }
 
-Expected<store::StreamSession> StreamService::finish(long long user_id, const std::string& status,
-                                                     const std::string& reason,
-                                                     const std::string& message) {
-  auto it = tracked_.find(user_id);
-  if (it == tracked_.end()) return not_found("no active stream");
-  Tracked t = it->second;
-  tracked_.erase(it);
-  auto snap = hub_.close_stream(t.username, reason, message);
-  auto now = clock_.now_ms();
+store::StreamSession StreamService::settle(Ending& e) {
   store::StreamSession s;
-  s.id = t.session_id;
-  s.user_id = user_id;
-  if (snap) {
-    // The last frames since the previous tick still count, when they can be paid for.
-    if (snap->first_frame_ms > 0 && status != kStatusNoCredits) charge_due(t, snap->first_frame_ms, snap->last_frame_ms);
-    s.first_frame_ms = snap->first_frame_ms;
-    s.last_frame_ms = snap->last_frame_ms;
-    s.max_viewers = snap->max_viewers;
-    s.frames_in = static_cast<long long>(snap->frames_in);
-    s.frames_out = static_cast<long long>(snap->frames_out);
+  s.id = e.t.session_id;
+  s.user_id = e.t.user_id;
+  if (e.snap) {
+    // The last frames since the previous tick still count, when they can be paid for (after
+    // a no-credits ending the unpaid minute fails again and nothing more is charged).
+    if (e.snap->first_frame_ms > 0) charge_due(e.t, e.snap->first_frame_ms, e.snap->last_frame_ms);
+    s.first_frame_ms = e.snap->first_frame_ms;
+    s.last_frame_ms = e.snap->last_frame_ms;
+    s.max_viewers = e.snap->max_viewers;
+    s.frames_in = static_cast<long long>(e.snap->frames_in);
+    s.frames_out = static_cast<long long>(e.snap->frames_out);
   }
   s.status = s.first_frame_ms > 0 ? "live" : "created";
-  auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, t.session_id); });
+  auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, e.t.session_id); });
+  // Both statements only touch a row still open, so a repeat after a lost reply changes nothing.
   db_.write([&](soci::session& sql) {
     store::update_stream_progress(sql, s);
-    store::end_stream_session(sql, s.id, status, now, usage.minutes, usage.cost_cents);
+    store::end_stream_session(sql, s.id, e.status, e.ended_ms, usage.minutes, usage.cost_cents);
   });
   if (auto saved = db_.with([&](soci::session& sql) { return store::find_stream_session(sql, s.id); })) {
     s = *saved;
   }
   spdlog::info("event=stream_ended user_id={} session_id={} status={} minutes={} cost_cents={}",
-               user_id, s.id, status, usage.minutes, usage.cost_cents);
-  if (ended_listener_) ended_listener_(t.username);
+               e.t.user_id, s.id, e.status, usage.minutes, usage.cost_cents);
   return s;
+}
+
+bool StreamService::settle_endings() {
+  for (std::size_t i = 0; i < unsettled_.size();) {
+    try {
+      settle(unsettled_[i]);
+    } catch (const store::DatabaseUnavailable& e) {
+      database_lost("settle", e);
+      return false;
+    } catch (const std::exception& e) {
+      // Not an outage: kept (its row stays open for recovery) and retried on the next tick.
+      spdlog::error("event=stream_settle_failed session_id={} error=\"{}\"",
+                    unsettled_[i].t.session_id, e.what());
+      ++i;
+      continue;
+    }
+    unsettled_.erase(unsettled_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  return true;
+}
+
+Expected<store::StreamSession> StreamService::finish(long long user_id, const std::string& status,
+                                                     const std::string& reason,
+                                                     const std::string& message) {
+  auto it = tracked_.find(user_id);
+  if (it == tracked_.end()) return not_found("no active stream");
+  Ending e{it->second, status, clock_.now_ms(), hub_.close_stream(it->second.username, reason, message)};
+  tracked_.erase(it);
+  std::string username = e.t.username;
+  store::StreamSession s;
+  try {
+    s = settle(e);
+  } catch (const std::exception& ex) {
+    // The stream has ended for everyone; its bill waits for the database (tick retries).
+    if (dynamic_cast<const store::DatabaseUnavailable*>(&ex)) {
+      database_lost("stream_end", ex);
+    } else {
+      spdlog::error("event=stream_end_failed user_id={} error=\"{}\"", user_id, ex.what());
+    }
+    spdlog::warn("event=stream_end_deferred user_id={} session_id={} status={}", user_id,
+                 e.t.session_id, status);
+    s.id = e.t.session_id;
+    s.user_id = user_id;
+    s.status = status;
+    s.ended_ms = e.ended_ms;
+    s.duration_minutes = e.t.charged_minutes;
+    s.cost_cents = e.t.charged_minutes * config_.rate.cents_per_minute();
+    if (e.snap) {
+      s.first_frame_ms = e.snap->first_frame_ms;
+      s.last_frame_ms = e.snap->last_frame_ms;
+      s.max_viewers = e.snap->max_viewers;
+      s.frames_in = static_cast<long long>(e.snap->frames_in);
+      s.frames_out = static_cast<long long>(e.snap->frames_out);
+    }
+    unsettled_.push_back(std::move(e));
+  }
+  if (ended_listener_) {
+    try {
+      ended_listener_(username);
+    } catch (const std::exception& ex) {
+      spdlog::warn("event=stream_ended_listener_failed user_id={} error=\"{}\"", user_id, ex.what());
+    }
+  }
+  return s;
+}
+
+void StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now) {
+  store::StreamSession s;
+  s.id = t.session_id;
+  s.status = snap.first_frame_ms > 0 ? "live" : "created";
+  s.first_frame_ms = snap.first_frame_ms;
+  s.last_frame_ms = snap.last_frame_ms;
+  s.max_viewers = snap.max_viewers;
+  s.frames_in = static_cast<long long>(snap.frames_in);
+  s.frames_out = static_cast<long long>(snap.frames_out);
+  bool sample = now - t.last_sample_ms >= config_.viewer_sample_interval_ms;
+  long long viewers = snap.viewers;
+  long long balance = t.balance_cents;
+  db_.write([&](soci::session& sql) {
+    store::update_stream_progress(sql, s);
+    if (sample) {
+      sql << "INSERT INTO viewer_samples (stream_session_id, t_ms, viewers) VALUES (:s, :t, :v)",
+          soci::use(s.id), soci::use(now), soci::use(viewers);
+    }
+    // Credits bought mid-stream raise what the stream may run on during an outage.
+    sql << "SELECT balance_cents FROM users WHERE id = :u", soci::use(t.user_id), soci::into(balance);
+  });
+  if (sample) t.last_sample_ms = now;
+  t.balance_cents = balance;
 }
 
 void StreamService::tick() {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
+  auto per_minute = config_.rate.cents_per_minute();
+  // Once the database fails in this tick, the other streams do not wait on it again.
+  bool db_ok = settle_endings();
   std::vector<std::pair<long long, std::string>> to_end;  // user id, status
   for (auto& [user_id, t] : tracked_) {
     auto snap = hub_.snapshot(t.username);
     if (!snap) continue;
-    if (snap->first_frame_ms > 0) {
-      if (!charge_due(t, snap->first_frame_ms, snap->last_frame_ms)) {
-        to_end.emplace_back(user_id, kStatusNoCredits);
-        continue;
-      }
-      publish_balance(t);
-      if (now - snap->last_frame_ms > config_.grace_ms) {
+    try {
+      if (snap->first_frame_ms > 0) {
+        if (db_ok) {
+          try {
+            if (!charge_due(t, snap->first_frame_ms, snap->last_frame_ms)) {
+              to_end.emplace_back(user_id, kStatusNoCredits);
+              continue;
+            }
+            publish_balance(t);
+          } catch (const store::DatabaseUnavailable& e) {
+            db_ok = false;
+            database_lost("charge", e);
+          }
+        }
+        // During an outage the stream runs on what its last known balance pays for; beyond
+        // that it ends as it would have with the database there (billed on its return).
+        auto unpaid = domain::billable_minutes(snap->first_frame_ms, snap->last_frame_ms) - t.charged_minutes;
+        if (!db_ok && unpaid * per_minute > t.balance_cents) {
+          to_end.emplace_back(user_id, kStatusNoCredits);
+          continue;
+        }
+        if (now - snap->last_frame_ms > config_.grace_ms) {
+          to_end.emplace_back(user_id, kStatusInterrupted);
+          continue;
+        }
+      } else if (now - snap->opened_ms > config_.no_frame_timeout_ms) {
         to_end.emplace_back(user_id, kStatusInterrupted);
         continue;
       }
-    } else if (now - snap->opened_ms > config_.no_frame_timeout_ms) {
-      to_end.emplace_back(user_id, kStatusInterrupted);
-      continue;
-    }
-    if (now - t.last_persist_ms >= config_.persist_interval_ms) {
-      t.last_persist_ms = now;
-      store::StreamSession s;
-      s.id = t.session_id;
-      s.status = snap->first_frame_ms > 0 ? "live" : "created";
-      s.first_frame_ms = snap->first_frame_ms;
-      s.last_frame_ms = snap->last_frame_ms;
-      s.max_viewers = snap->max_viewers;
-      s.frames_in = static_cast<long long>(snap->frames_in);
-      s.frames_out = static_cast<long long>(snap->frames_out);
-      bool sample = now - t.last_sample_ms >= config_.viewer_sample_interval_ms;
-      if (sample) t.last_sample_ms = now;
-      long long viewers = snap->viewers;
-      db_.write([&](soci::session& sql) {
-        store::update_stream_progress(sql, s);
-        if (sample) {
-          sql << "INSERT INTO viewer_samples (stream_session_id, t_ms, viewers) VALUES (:s, :t, :v)",
-              soci::use(s.id), soci::use(now), soci::use(viewers);
+      if (db_ok && now - t.last_persist_ms >= config_.persist_interval_ms) {
+        t.last_persist_ms = now;
+        try {
+          persist(t, *snap, now);
+          publish_balance(t);
+        } catch (const store::DatabaseUnavailable& e) {
+          db_ok = false;
+          database_lost("persist", e);
         }
-      });
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("event=billing_failed user_id={} session_id={} error=\"{}\"", user_id,
+                    t.session_id, e.what());
     }
   }
+  if (db_ok) database_back();
   for (const auto& [user_id, status] : to_end) {
-    if (status == kStatusNoCredits) {
-      (void)finish(user_id, status, "no_credits", "no credits left: buy credits to stream again");
-    } else {
-      (void)finish(user_id, status, "interrupted", "the stream stopped sending frames");
+    try {
+      if (status == kStatusNoCredits) {
+        (void)finish(user_id, status, "no_credits", "no credits left: buy credits to stream again");
+      } else {
+        (void)finish(user_id, status, "interrupted", "the stream stopped sending frames");
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("event=stream_end_failed user_id={} error=\"{}\"", user_id, e.what());
     }
   }
 }
@@ -219,7 +366,15 @@ void StreamService::shutdown() {
   std::vector<long long> users;
   for (const auto& [user_id, t] : tracked_) users.push_back(user_id);
   for (auto user_id : users) {
-    (void)finish(user_id, kStatusInterrupted, "server_shutdown", "the server is shutting down");
+    try {
+      (void)finish(user_id, kStatusInterrupted, "server_shutdown", "the server is shutting down");
+    } catch (const std::exception& e) {
+      spdlog::error("event=stream_end_failed user_id={} error=\"{}\"", user_id, e.what());
+    }
+  }
+  if (!unsettled_.empty()) {
+    // Their rows stay open; the next start's recovery bills them up to the last progress write.
+    spdlog::warn("event=shutdown_unsettled streams={}", unsettled_.size());
   }
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "domain/credits.hpp"
 #include "live/hub.hpp"
@@ -40,19 +41,24 @@ class StreamService {
   // Closes streams a crash left open, billed up to their last recorded frame.
   void recover();
 
-  // 402 under the start minimum, 409 when a stream is already open.
+  // 402 under the start minimum, 409 when a stream is already open, 503 database_unavailable.
   Expected<store::StreamSession> start(const store::User& user);
   // Starts a stream when the user has none open (stream-key ingest); returns the open one.
   Expected<store::StreamSession> ensure_started(const store::User& user);
-  // 404 when no stream is open.
+  // 404 when no stream is open. With the database away the stream still ends; the reply is
+  // what is known in memory and the billing is settled when the database is back.
   Expected<store::StreamSession> stop(long long user_id);
 
-  // Persists progress, charges started minutes, enforces the grace period.
+  // Persists progress, charges started minutes, enforces the grace period, and settles
+  // streams that ended while the database was away. Never throws: with the database away
+  // the minutes stay due and are charged, each once, by the first tick that reaches it.
   void tick();
   // Ends every open stream (graceful shutdown), billing what was streamed.
   void shutdown();
 
   const StreamServiceConfig& config() const { return config_; }
+  // Streams that ended but are not yet billed and closed in the database.
+  std::size_t unsettled() const;
 
   // Called with the username after a stream ended (any reason), under the lifecycle lock: the
   // listener must not call back into this service. Set once, before serving.
@@ -66,15 +72,32 @@ class StreamService {
     long long user_id = 0;
     std::string username;
     long long charged_minutes = 0;
+    // As of the last charge or progress write: what the stream may still run on while the
+    // database is away.
     long long balance_cents = 0;
     std::int64_t last_persist_ms = 0;
     std::int64_t last_sample_ms = 0;
   };
+  // A stream the hub has closed, waiting to be billed and closed in the database.
+  struct Ending {
+    Tracked t;
+    std::string status;
+    std::int64_t ended_ms = 0;
+    std::optional<StreamSnapshot> snap;
+  };
 
+  Expected<store::StreamSession> start_locked(const store::User& user);
   // Charges every minute due up to last_frame_ms; false when the balance ran out.
   bool charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms);
   Expected<store::StreamSession> finish(long long user_id, const std::string& status,
                                         const std::string& reason, const std::string& message);
+  // Bills and closes an ended stream; safe to repeat after a DatabaseUnavailable.
+  store::StreamSession settle(Ending& e);
+  // Settles what earlier outages left; false while the database is still away.
+  bool settle_endings();
+  void persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now);
+  void database_lost(const char* during, const std::exception& e);
+  void database_back();
   void publish_balance(const Tracked& t);
 
   store::Database& db_;
@@ -83,8 +106,10 @@ class StreamService {
   StreamServiceConfig config_;
   // Serialises lifecycle and billing (start, stop, tick), so a minute is charged once and a
   // stream ends once; the database's unique indexes back this up across nodes.
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<long long, Tracked> tracked_;  // by user id
+  std::vector<Ending> unsettled_;
+  bool database_away_ = false;  // logged once per outage
   std::function<void(const std::string&)> ended_listener_;
 };
 

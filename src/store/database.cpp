@@ -1,12 +1,15 @@
 #include "store/database.hpp"
 
+#include <libpq-fe.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/sqlite3/soci-sqlite3.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <vector>
 #include <stdexcept>
+#include <vector>
 
 namespace ds::store {
 
@@ -36,6 +39,19 @@ std::string conninfo_value(const std::string& v) {
     out += c;
   }
   return out + "'";
+}
+
+// SQLite primary result codes (sqlite3.h) that mean "not now" rather than "wrong".
+constexpr int kSqliteBusy = 5;
+constexpr int kSqliteLocked = 6;
+constexpr int kSqliteIoErr = 10;
+constexpr int kSqliteFull = 13;
+constexpr int kSqliteCantOpen = 14;
+
+// Whether a PostgreSQL session's connection is gone (libpq notices on the failed round trip).
+bool connection_lost(soci::session& sql) {
+  auto* backend = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
+  return backend == nullptr || backend->conn_ == nullptr || PQstatus(backend->conn_) == CONNECTION_BAD;
 }
 
 }  // namespace
@@ -91,43 +107,129 @@ std::string postgres_conninfo(std::string_view url) {
   return out;
 }
 
-Database::Database(Dialect dialect, std::size_t pool_size)
-    : dialect_(dialect), pool_size_(pool_size), pool_(pool_size) {}
+Database::Database(Dialect dialect, std::size_t pool_size, DatabaseTimeouts timeouts)
+    : dialect_(dialect),
+      pool_size_(pool_size),
+      timeouts_(timeouts),
+      pool_(pool_size),
+      checked_at_(pool_size, 0) {}
 
 Database::~Database() = default;
 
-std::unique_ptr<Database> Database::open(const std::string& url, std::size_t pool_size) {
+std::unique_ptr<Database> Database::open(const std::string& url, std::size_t pool_size,
+                                         DatabaseTimeouts timeouts) {
   if (pool_size == 0) pool_size = 1;
   if (url.starts_with(kSqlitePrefix)) {
     std::string path = url.substr(kSqlitePrefix.size());
     if (path.empty()) throw std::invalid_argument("sqlite URL needs a path: " + url);
     auto parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
-    std::unique_ptr<Database> db(new Database(Dialect::kSqlite, pool_size));
+    std::unique_ptr<Database> db(new Database(Dialect::kSqlite, pool_size, timeouts));
+    int timeout_s = std::max(1, (timeouts.busy_ms + 999) / 1000);
     for (std::size_t i = 0; i != pool_size; ++i) {
       soci::session& s = db->pool_.at(i);
-      s.open(soci::sqlite3, "db=\"" + path + "\" timeout=10");
-      s << "PRAGMA journal_mode=WAL";
-      s << "PRAGMA synchronous=NORMAL";
-      s << "PRAGMA foreign_keys=ON";
-      s << "PRAGMA busy_timeout=10000";
+      s.open(soci::sqlite3, "db=\"" + path + "\" timeout=" + std::to_string(timeout_s));
+      db->configure(s);
     }
     return db;
   }
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    std::unique_ptr<Database> db(new Database(Dialect::kPostgres, pool_size));
+    std::unique_ptr<Database> db(new Database(Dialect::kPostgres, pool_size, timeouts));
+    // SOCI parses its connect string as keyword=value pairs, so a URL goes in as libpq
+    // keywords rather than as a URI. Without a connect timeout, reconnecting to a host that
+    // drops packets would hang a request for minutes.
+    std::string conninfo = postgres_conninfo(url);
+    if (conninfo.find("connect_timeout=") == std::string::npos) {
+      conninfo += " connect_timeout='" + std::to_string(timeouts.connect_s) + "'";
+    }
     for (std::size_t i = 0; i != pool_size; ++i) {
-      // SOCI parses its connect string as keyword=value pairs, so a URL goes in as libpq
-      // keywords rather than as a URI.
-      db->pool_.at(i).open(soci::postgresql, postgres_conninfo(url));
+      soci::session& s = db->pool_.at(i);
+      s.open(soci::postgresql, conninfo);
+      db->configure(s);
     }
     return db;
   }
   throw std::invalid_argument("unsupported database URL (use sqlite://PATH or postgres://...)");
 }
 
-void Database::begin(soci::session& sql) {
-  sql << (dialect_ == Dialect::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+void Database::configure(soci::session& sql) {
+  if (dialect_ == Dialect::kSqlite) {
+    sql << "PRAGMA journal_mode=WAL";
+    sql << "PRAGMA synchronous=NORMAL";
+    sql << "PRAGMA foreign_keys=ON";
+    sql << "PRAGMA busy_timeout=" + std::to_string(timeouts_.busy_ms);
+  } else {
+    sql << "SET statement_timeout = " + std::to_string(timeouts_.statement_ms);
+  }
+}
+
+Database::Lease::Lease(Database& db) : db_(db), pos_(db.pool_.lease()) {
+  if (db_.dialect_ != Dialect::kPostgres) return;
+  try {
+    db_.check_connection(pos_);
+  } catch (...) {
+    db_.pool_.give_back(pos_);
+    throw;
+  }
+}
+
+Database::Lease::~Lease() { db_.pool_.give_back(pos_); }
+
+void Database::Lease::failed(const soci::soci_error& e) {
+  if (is_unavailable(e) || (db_.dialect_ == Dialect::kPostgres && connection_lost(sql()))) {
+    ++db_.failures_;
+    throw DatabaseUnavailable(e.what());
+  }
+  throw;
+}
+
+void Database::check_connection(std::size_t pos) {
+  auto failures = failures_.load();
+  if (checked_at_[pos] == failures) return;
+  soci::session& sql = pool_.at(pos);
+  if (!sql.is_connected()) {  // a round trip
+    try {
+      sql.reconnect();
+      configure(sql);
+    } catch (const soci::soci_error& e) {
+      // checked_at_ stays behind, so the next lease of this slot tries again.
+      throw DatabaseUnavailable(e.what());
+    }
+    spdlog::info("event=database_reconnected slot={}", pos);
+  }
+  checked_at_[pos] = failures;
+}
+
+void Database::begin(Lease& lease) {
+  const char* stmt = dialect_ == Dialect::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN";
+  try {
+    lease.sql() << stmt;
+    return;
+  } catch (const soci::soci_error& e) {
+    // Nothing has happened in this transaction yet, so a connection found dead here (after a
+    // PostgreSQL restart that no request noticed) is re-established and BEGIN sent again.
+    if (dialect_ != Dialect::kPostgres || !connection_lost(lease.sql())) lease.failed(e);
+    ++failures_;
+  }
+  check_connection(lease.pos());
+  try {
+    lease.sql() << stmt;
+  } catch (const soci::soci_error& e) {
+    lease.failed(e);
+  }
+}
+
+bool Database::available() {
+  try {
+    if (dialect_ == Dialect::kSqlite) {
+      write([](soci::session&) {});
+    } else {
+      with([](soci::session& sql) { sql << "SELECT 1"; });
+    }
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 void Database::rollback(soci::session& sql) noexcept {
@@ -147,6 +249,32 @@ bool is_unique_violation(const std::exception& e) {
   std::string_view what = e.what();
   return what.find("UNIQUE constraint failed") != std::string_view::npos ||
          what.find("duplicate key value") != std::string_view::npos;
+}
+
+bool is_unavailable(const soci::soci_error& e) {
+  if (auto* pg = dynamic_cast<const soci::postgresql_soci_error*>(&e)) {
+    std::string state = pg->sqlstate();
+    // No SQLSTATE: libpq's own error, i.e. the connection failed before the server answered.
+    return state == "     " || state.starts_with("08") || state.starts_with("57P") ||
+           state == "53300" || state == "57014";
+  }
+  if (auto* lite = dynamic_cast<const soci::sqlite3_soci_error*>(&e)) {
+    switch (lite->result() & 0xff) {
+      case kSqliteBusy:
+      case kSqliteLocked:
+      case kSqliteIoErr:
+      case kSqliteFull:
+      case kSqliteCantOpen:
+        return true;
+      default:
+        return false;
+    }
+  }
+  // Errors SOCI raises without a backend code.
+  std::string_view what = e.what();
+  return what.find("database is locked") != std::string_view::npos ||
+         what.find("Cannot establish connection") != std::string_view::npos ||
+         what.find("Session is not connected") != std::string_view::npos;
 }
 
 }  // namespace ds::store

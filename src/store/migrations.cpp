@@ -179,6 +179,8 @@ int migrate(Database& db) {
       sql << "SELECT COUNT(*) FROM schema_migrations WHERE version = :v", soci::use(target),
           soci::into(count);
       if (count > 0) return false;
+      // A schema change on a large table may take longer than a request may.
+      if (db.dialect() == Dialect::kPostgres) sql << "SET LOCAL statement_timeout = 0";
       for (const auto& stmt : kMigrations[target - 1]) sql << expand(stmt, db.id_column());
       long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())

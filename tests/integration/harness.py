@@ -472,3 +472,41 @@ class ServerTestCase(unittest.TestCase):
         st, _, body = self.server.client().get("/healthz")
         self.assertEqual(st, 200)
         self.assertEqual(body.get("status"), "ok")
+
+
+# -- database outages ---------------------------------------------------------------------
+# tests/integration/with_postgres.py says how to stop and start its server in DS_TEST_PG_CTL.
+
+def postgres_control():
+    """(pg_ctl argv prefix, start options) of the throwaway PostgreSQL, or None."""
+    raw = os.environ.get("DS_TEST_PG_CTL")
+    if not raw:
+        return None
+    spec = json.loads(raw)
+    return spec["pg_ctl"], spec["options"]
+
+
+def postgres_stop():
+    """Stops the throwaway PostgreSQL (fast: open connections are terminated)."""
+    pg_ctl, _ = postgres_control()
+    subprocess.run(pg_ctl + ["-m", "fast", "stop"], check=True, capture_output=True, timeout=60)
+
+
+def postgres_start():
+    """Starts it again on the same data directory and port; returns once it accepts connections."""
+    pg_ctl, options = postgres_control()
+    subprocess.run(pg_ctl + ["-o", options, "start"], check=True, capture_output=True, timeout=60)
+
+
+class SqliteWriteLock:
+    """Another connection holding the SQLite store's write lock (BEGIN IMMEDIATE) until release()."""
+
+    def __init__(self, server):
+        self.conn = sqlite3.connect(server.db_path, timeout=10, isolation_level=None)
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        if self.conn is not None:
+            self.conn.execute("ROLLBACK")
+            self.conn.close()
+            self.conn = None

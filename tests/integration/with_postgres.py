@@ -9,6 +9,7 @@ DS_TEST_POSTGRES so every harness Server gets a fresh database of its own, runs
 """
 
 import glob
+import json
 import os
 import shutil
 import socket
@@ -41,12 +42,19 @@ def main():
     data = os.path.join(tmp, "data")
     port = free_port()
     run = lambda *cmd: subprocess.run(as_user + list(cmd), check=True, capture_output=True)
+    options = ("-k %s -c listen_addresses=127.0.0.1 -p %d -c fsync=off -c max_connections=300"
+               % (tmp, port))
     try:
         run(pg_bin("initdb"), "-D", data, "-A", "trust", "-U", "ds", "--no-sync")
-        run(pg_bin("pg_ctl"), "-D", data, "-l", os.path.join(tmp, "log"), "-w", "-o",
-            "-k %s -c listen_addresses=127.0.0.1 -p %d -c fsync=off -c max_connections=300"
-            % (tmp, port), "start")
+        run(pg_bin("pg_ctl"), "-D", data, "-l", os.path.join(tmp, "log"), "-w", "-o", options,
+            "start")
         env = dict(os.environ, DS_TEST_POSTGRES="postgres://ds@127.0.0.1:%d" % port)
+        # How a test stops and starts this very server (test_db_outage): the same command
+        # line, data directory and port.
+        env["DS_TEST_PG_CTL"] = json.dumps({
+            "pg_ctl": as_user + [pg_bin("pg_ctl"), "-D", data, "-l", os.path.join(tmp, "log"),
+                                 "-w"],
+            "options": options})
         rc = subprocess.run([sys.executable, "-m", "unittest", "-v"] + modules, env=env).returncode
     except subprocess.CalledProcessError as e:
         sys.stderr.write("postgres set-up failed: %s\n%s" % (e.cmd, e.stderr.decode()))

@@ -13,12 +13,12 @@ namespace ds::test {
 
 class TempDatabase {
  public:
-  explicit TempDatabase(std::size_t pool_size = 4) {
+  explicit TempDatabase(std::size_t pool_size = 4, store::DatabaseTimeouts timeouts = {}) {
     std::random_device rd;
     dir_ = std::filesystem::temp_directory_path() /
            ("ds-unit-" + std::to_string(rd()) + "-" + std::to_string(rd()));
     std::filesystem::create_directories(dir_);
-    db_ = store::Database::open(url(), pool_size);
+    db_ = store::Database::open(url(), pool_size, timeouts);
     store::migrate(*db_);
   }
   ~TempDatabase() {
@@ -30,7 +30,8 @@ class TempDatabase {
   TempDatabase& operator=(const TempDatabase&) = delete;
 
   store::Database& db() { return *db_; }
-  std::string url() const { return "sqlite://" + (dir_ / "test.db").string(); }
+  std::string url() const { return "sqlite://" + path(); }
+  std::string path() const { return (dir_ / "test.db").string(); }
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
