@@ -282,12 +282,8 @@ bool is_unavailable(const soci::soci_error& e) {
 namespace ds::store {
 
 bool is_unavailable(const std::exception& e) {
-  std::string_view what = e.what();
-  for (std::string_view m : {"database is locked", "database is busy", "could not connect",
-                             "server closed the connection", "no connection to the server",
-                             "terminating connection", "Connection refused"}) {
-    if (what.find(m) != std::string_view::npos) return true;
-  }
+  if (dynamic_cast<const DatabaseUnavailable*>(&e)) return true;
+  if (auto* soci_error = dynamic_cast<const soci::soci_error*>(&e)) return is_unavailable(*soci_error);
   return false;
 }
 
