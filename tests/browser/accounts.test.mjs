@@ -174,7 +174,7 @@ describe('accounts', () => {
     const user = uniqueUser('next');
     await registerViaApi(user);
     const { context, page } = await newPage(browser, server.baseUrl);
-    await context.route(/evil\.example/, (route) =>
+    await context.route((url) => url.hostname.endsWith('evil.example'), (route) =>
       route.fulfill({ status: 200, contentType: 'text/html', body: '<p>evil</p>' }));
     try {
       await withScreenshotOnFailure(t, page, async () => {
