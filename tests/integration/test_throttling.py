@@ -5,13 +5,12 @@ X-Forwarded-For from a trusted loopback proxy, as nginx in front of the server w
 import os
 import subprocess
 import threading
-import time
 import unittest
 
 import fake_stripe
 from fake_stripe import FakeStripe
-from harness import (PASSWORD, Server, ServerTestCase, binary_path, login, postgres_url_for,
-                     register, unique_name)
+from harness import (PASSWORD, Server, ServerTestCase, binary_path, postgres_url_for, register,
+                     unique_name)
 
 PROXY_ARGS = ["--trusted-proxy", "127.0.0.1/32", "--trusted-proxy", "::1/128"]
 
@@ -104,6 +103,27 @@ class TestForwardedForIsIgnoredWithoutATrustedProxy(ServerTestCase):
             self.assertEqual(r.status, 401)
         self.assertError(login_from(self.client(), user["username"], PASSWORD, "203.0.113.99"),
                          429)
+
+
+class TestTrustedProxyOption(unittest.TestCase):
+    def test_a_malformed_cidr_stops_the_server_at_start(self):
+        for bad in ["10.0.0.0/33", "localhost", "[::1]/128", "1.2.3.4:80"]:
+            server = Server(["--trusted-proxy", bad])
+            self.addCleanup(server.cleanup)
+            with self.assertRaises(Exception, msg=bad):
+                server.start()
+            self.assertIn("--trusted-proxy", server.logs())
+
+    def test_proxies_from_the_environment_ipv6_included(self):
+        server = Server(env={"DREAMSTREAM_TRUSTED_PROXIES": "::1/128,127.0.0.0/8"})
+        server.start()
+        self.addCleanup(server.cleanup)
+        user = register(server.client())
+        c2 = server.client()
+        st, _, _ = c2.post("/api/auth/login", {"login": user["username"], "password": PASSWORD},
+                           headers=via("2001:DB8::7, 127.0.0.5"))
+        self.assertEqual(st, 200)
+        self.assertIn("2001:db8::7", session_ips(c2))
 
 
 class TestRegistrationLimits(ServerTestCase):
