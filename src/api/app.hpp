@@ -30,6 +30,10 @@ struct ApiConfig {
   std::string public_url;                    // e.g. https://dreamstream.example; may be empty
   std::vector<std::string> allowed_origins;  // other origins allowed to call with credentials
   domain::BillingRate rate;
+  std::int64_t signup_bonus_cents = domain::kSignupBonusCents;  // shown by GET /api/config
+  // GET /metrics needs "Authorization: Bearer <token>" when set; when empty it answers only
+  // loopback clients that came through no proxy.
+  std::string metrics_token;
 };
 
 struct App {

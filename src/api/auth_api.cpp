@@ -32,7 +32,7 @@ Response handle_register(App& app, Request& req) {
       password->size() > kMaxLoginField || display_name.size() > kMaxLoginField) {
     return error_response(400, "too_long", "a field is too long");
   }
-  auto user = app.auth.register_user(*username, *email, *password, display_name);
+  auto user = app.auth.register_user(*username, *email, *password, display_name, req.remote_addr);
   if (!user) return error_response(user.error());
   auto session = app.auth.create_session(*user, req.remote_addr, req.header("user-agent").value_or(""));
   if (!session) return error_response(session.error());

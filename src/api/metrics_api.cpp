@@ -2,6 +2,8 @@
 #include <string>
 
 #include "api/app.hpp"
+#include "auth/crypto.hpp"
+#include "domain/client_address.hpp"
 
 namespace ds::api {
 
@@ -20,7 +22,30 @@ void sample(std::string& out, const char* name, const char* labels, T value) {
   out += '\n';
 }
 
-Response handle_metrics(App& app, Request&) {
+// A token, when configured, is the only way in. Without one, only a scraper on this host
+// (loopback, and no forwarding header: a local reverse proxy passing on an outsider's request
+// would otherwise look local).
+Expected<Ok> metrics_access(const App& app, const Request& req) {
+  const auto& token = app.config.metrics_token;
+  if (!token.empty()) {
+    auto h = req.header("authorization");
+    if (h && h->starts_with("Bearer ") && auth::constant_time_equal(h->substr(7), token)) {
+      return Ok{};
+    }
+    return unauthorized("a valid metrics token is required");
+  }
+  bool forwarded = req.header("x-forwarded-for") || req.header("forwarded") ||
+                   req.header("x-real-ip");
+  if (domain::is_loopback(req.remote_addr) && !forwarded) return Ok{};
+  return forbidden("metrics are served to this host only; set --metrics-token to scrape remotely");
+}
+
+Response handle_metrics(App& app, Request& req) {
+  if (auto ok = metrics_access(app, req); !ok) {
+    Response r = error_response(ok.error());
+    if (ok.error().status == 401) r.set_header("WWW-Authenticate", "Bearer");
+    return r;
+  }
   int live = 0, waiting = 0, viewers = 0;
   for (const auto& s : app.hub->snapshots()) {
     (s.state == "live" ? live : waiting)++;

@@ -44,7 +44,9 @@ Response handle_config(App& app, Request&) {
                              {"min_credits", c.min_credits},
                              {"max_credits", c.max_credits},
                              {"default_credits", c.default_credits},
-                             {"cents_per_minute", app.config.rate.cents_per_minute()}});
+                             {"cents_per_minute", app.config.rate.cents_per_minute()},
+                             {"signup_credits", domain::format_credits(app.config.signup_bonus_cents)},
+                             {"signup_cents", app.config.signup_bonus_cents}});
 }
 
 Response handle_checkout(App& app, Request& req) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/crypto.hpp"
+#include "domain/client_address.hpp"
 #include "domain/credits.hpp"
 #include "domain/text.hpp"
 #include "domain/username.hpp"
@@ -24,15 +25,30 @@ Error too_many_failures() {
   return {429, "rate_limited", "too many failed logins; try again in a few minutes"};
 }
 
+Error too_many_reauth_failures() {
+  return {429, "rate_limited", "too many wrong passwords; try again in a few minutes"};
+}
+
+Error too_many_registrations() {
+  return {429, "rate_limited", "too many new accounts from this address; try again later"};
+}
+
 }  // namespace
 
 AuthService::AuthService(store::Database& db, const Clock& clock, AuthConfig config)
     : db_(db),
       clock_(clock),
       config_(config),
-      account_failures_(clock, config.max_failures_per_account, config.failure_window_ms),
+      account_address_failures_(clock, config.max_failures_per_account_address,
+                                config.failure_window_ms),
       address_failures_(clock, config.max_failures_per_address, config.failure_window_ms),
-      dummy_hash_(hash_password("not-a-real-password-at-all")) {}
+      reauth_failures_(clock, config.max_reauth_failures, config.failure_window_ms),
+      registrations_(clock, config.max_registrations_per_address, config.registration_window_ms),
+      dummy_hash_(auth::hash_password("not-a-real-password-at-all")) {}
+
+std::string AuthService::hash(std::string_view password) const {
+  return config_.hash_password ? config_.hash_password(password) : auth::hash_password(password);
+}
 
 Expected<Ok> AuthService::check_password_rules(const std::string& password) const {
   if (!domain::is_valid_utf8(password))
@@ -50,7 +66,8 @@ Expected<Ok> AuthService::check_password_rules(const std::string& password) cons
 Expected<store::User> AuthService::register_user(const std::string& username,
                                                  const std::string& email,
                                                  const std::string& password,
-                                                 const std::string& display_name) {
+                                                 const std::string& display_name,
+                                                 const std::string& client_addr) {
   auto canonical = domain::canonical_username(username);
   if (!canonical) {
     return bad_request("username must be 3–30 characters: letters, digits, _ or -",
@@ -68,10 +85,25 @@ Expected<store::User> AuthService::register_user(const std::string& username,
   user.username = *canonical;
   user.email = *mail;
   user.display_name = *clean_name;
-  user.password_hash = hash_password(password);
+  // A taken name or e-mail costs one read, not an Argon2id hash (the insert checks again).
+  auto taken = db_.with([&](soci::session& sql) -> std::optional<Error> {
+    if (store::username_taken(sql, user.username))
+      return conflict("that username is taken", "username_taken");
+    if (store::email_taken(sql, user.email))
+      return conflict("an account with that e-mail exists", "email_taken");
+    return std::nullopt;
+  });
+  if (taken) return *taken;
+  // Only registrations that would create an account take a slot (and cost a hash).
+  auto bucket = "register:" + domain::address_bucket(client_addr);
+  if (!registrations_.allow(bucket)) {
+    spdlog::info("event=register_throttled addr={}", client_addr);
+    return too_many_registrations();
+  }
+  user.password_hash = hash(password);
   user.created_ms = clock_.now_ms();
   try {
-    return db_.write([&](soci::session& sql) -> Expected<store::User> {
+    auto created = db_.write([&](soci::session& sql) -> Expected<store::User> {
       if (store::username_taken(sql, user.username)) {
         return conflict("that username is taken", "username_taken");
       }
@@ -79,14 +111,20 @@ Expected<store::User> AuthService::register_user(const std::string& username,
         return conflict("an account with that e-mail exists", "email_taken");
       }
       user.id = store::insert_user(sql, user);
-      store::LedgerLinks links;
-      links.note = "welcome bonus";
-      auto balance = store::append_entry(sql, user.id, store::kKindSignupBonus,
-                                         domain::kSignupBonusCents, links, user.created_ms);
-      user.balance_cents = balance.value_or(0);
+      user.balance_cents = 0;
+      if (config_.signup_bonus_cents > 0) {
+        store::LedgerLinks links;
+        links.note = "welcome bonus";
+        auto balance = store::append_entry(sql, user.id, store::kKindSignupBonus,
+                                           config_.signup_bonus_cents, links, user.created_ms);
+        user.balance_cents = balance.value_or(0);
+      }
       return user;
     });
+    if (!created) registrations_.release(bucket);
+    return created;
   } catch (const std::exception& e) {
+    registrations_.release(bucket);
     // Two registrations racing for one name: the database's unique index decides.
     if (store::is_unique_violation(e)) return conflict("that username or e-mail is taken", "taken");
     throw;
@@ -112,12 +150,19 @@ Expected<LoginResult> AuthService::login(const std::string& login, const std::st
                                          const std::string& client_addr,
                                          const std::string& user_agent) {
   std::string key = domain::to_lower(domain::trim(login));
-  std::string address_key = "addr:" + client_addr;
-  if (address_failures_.blocked(address_key)) return too_many_failures();
+  auto address = domain::address_bucket(client_addr);
+  // Each attempt takes a slot before the password is checked, so parallel guesses cannot
+  // slip past the limit; a correct password gives its slots back.
+  std::string address_key = "addr:" + address;
+  if (!address_failures_.allow(address_key)) return too_many_failures();
   auto user = db_.with([&](soci::session& sql) { return store::find_user_by_login(sql, key); });
-  // Failures count against the account whichever spelling (username or e-mail) named it.
-  std::string account_key = user ? "user:" + std::to_string(user->id) : "login:" + key;
-  if (account_failures_.blocked(account_key)) return too_many_failures();
+  // Failures count against the account whichever spelling (username or e-mail) named it, but
+  // only from this address: a stranger's guesses do not lock the owner out.
+  std::string pair_key = (user ? "user:" + std::to_string(user->id) : "login:" + key) + "|" + address;
+  if (!account_address_failures_.allow(pair_key)) {
+    address_failures_.release(address_key);
+    return too_many_failures();
+  }
   bool ok = false;
   if (user) {
     ok = verify_password(user->password_hash, password);
@@ -125,12 +170,11 @@ Expected<LoginResult> AuthService::login(const std::string& login, const std::st
     verify_password(dummy_hash_, password);
   }
   if (!ok) {
-    account_failures_.hit(account_key);
-    address_failures_.hit(address_key);
     spdlog::info("event=login_failed addr={}", client_addr);
     return invalid_credentials();
   }
-  account_failures_.reset(account_key);
+  account_address_failures_.reset(pair_key);
+  address_failures_.release(address_key);
   spdlog::info("event=login user_id={}", user->id);
   return create_session(*user, client_addr, user_agent);
 }
@@ -205,15 +249,28 @@ Expected<store::User> AuthService::update_profile(long long user_id,
   }
 }
 
+Expected<Ok> AuthService::reauthenticate(const store::User& u, const std::string& password) {
+  auto key = "user:" + std::to_string(u.id);
+  if (!reauth_failures_.allow(key)) return too_many_reauth_failures();
+  if (!verify_password(u.password_hash, password)) {
+    spdlog::info("event=reauth_failed user_id={}", u.id);
+    return Error{403, "wrong_password", "the password is wrong"};
+  }
+  reauth_failures_.reset(key);
+  return Ok{};
+}
+
 Expected<Ok> AuthService::change_password(long long user_id, const std::string& current,
                                           const std::string& next, long long keep_session_id) {
   auto u = user(user_id);
   if (!u) return not_found("account not found");
-  if (!verify_password(u->password_hash, current)) {
-    return Error{403, "wrong_password", "the current password is wrong"};
+  if (auto ok = reauthenticate(*u, current); !ok) {
+    if (ok.error().status == 403)
+      return Error{403, "wrong_password", "the current password is wrong"};
+    return ok.error();
   }
   if (auto ok = check_password_rules(next); !ok) return ok.error();
-  auto hash = hash_password(next);
+  auto hash = this->hash(next);
   db_.write([&](soci::session& sql) {
     store::update_password_hash(sql, user_id, hash);
     store::delete_other_sessions(sql, user_id, keep_session_id);
@@ -267,9 +324,7 @@ Expected<Ok> AuthService::delete_account(long long user_id, const std::string& p
                                          const std::function<void()>& before_delete) {
   auto u = user(user_id);
   if (!u) return not_found("account not found");
-  if (!verify_password(u->password_hash, password)) {
-    return Error{403, "wrong_password", "the password is wrong"};
-  }
+  if (auto ok = reauthenticate(*u, password); !ok) return ok.error();
   if (before_delete) before_delete();
   auto now = clock_.now_ms();
   db_.write([&](soci::session& sql) { store::soft_delete_user(sql, user_id, now); });

@@ -5,9 +5,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "auth/rate_limiter.hpp"
+#include "domain/credits.hpp"
 #include "store/auth_sessions.hpp"
 #include "store/database.hpp"
 #include "store/users.hpp"
@@ -18,11 +20,21 @@ namespace ds::auth {
 
 struct AuthConfig {
   std::int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
-  int max_failures_per_account = 5;
+  // Failed logins are counted per (account, client address) and per client address, never per
+  // account alone: a stranger's guesses must not lock the owner out from elsewhere.
+  int max_failures_per_account_address = 5;
   int max_failures_per_address = 20;
   std::int64_t failure_window_ms = 15LL * 60 * 1000;
+  // Wrong current passwords (password change, account deletion) per account, same window.
+  int max_reauth_failures = 5;
+  // New accounts per client address (IPv6: per /64).
+  int max_registrations_per_address = 10;
+  std::int64_t registration_window_ms = 3600LL * 1000;
+  std::int64_t signup_bonus_cents = domain::kSignupBonusCents;
   std::size_t min_password = 10;
   std::size_t max_password = 256;
+  // How new passwords are hashed; empty means Argon2id (auth::hash_password). Tests count calls.
+  std::function<std::string(std::string_view)> hash_password;
 };
 
 // Who is making a request, and how they proved it.
@@ -47,9 +59,12 @@ class AuthService {
  public:
   AuthService(store::Database& db, const Clock& clock, AuthConfig config = {});
 
+  // Cheap checks (validation, name and e-mail taken, the per-address limit) come before the
+  // Argon2id hash, so a refused registration costs no hash.
   Expected<store::User> register_user(const std::string& username, const std::string& email,
                                       const std::string& password,
-                                      const std::string& display_name);
+                                      const std::string& display_name,
+                                      const std::string& client_addr);
   Expected<LoginResult> login(const std::string& login, const std::string& password,
                               const std::string& client_addr, const std::string& user_agent);
   Expected<LoginResult> create_session(const store::User& user, const std::string& client_addr,
@@ -84,12 +99,18 @@ class AuthService {
 
  private:
   Expected<Ok> check_password_rules(const std::string& password) const;
+  std::string hash(std::string_view password) const;
+  // Takes a re-authentication slot for user_id, verifies password, and keeps the slot only
+  // when it was wrong (429 once the slots are gone, 403 for a wrong password).
+  Expected<Ok> reauthenticate(const store::User& user, const std::string& password);
 
   store::Database& db_;
   const Clock& clock_;
   AuthConfig config_;
-  RateLimiter account_failures_;
+  RateLimiter account_address_failures_;
   RateLimiter address_failures_;
+  RateLimiter reauth_failures_;
+  RateLimiter registrations_;
   std::string dummy_hash_;  // verified against for unknown users so timing does not tell
 };
 

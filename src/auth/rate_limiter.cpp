@@ -18,21 +18,6 @@ void RateLimiter::prune(std::int64_t now) {
   std::erase_if(windows_, [&](const auto& kv) { return now - kv.second.start_ms >= window_ms_; });
 }
 
-bool RateLimiter::blocked(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  prune(now);
-  auto it = windows_.find(key);
-  if (it == windows_.end()) return false;
-  if (now - it->second.start_ms >= window_ms_) return false;
-  return it->second.count >= max_events_;
-}
-
-void RateLimiter::hit(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  window_for(key, clock_.now_ms()).count++;
-}
-
 bool RateLimiter::allow(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
@@ -41,6 +26,14 @@ bool RateLimiter::allow(const std::string& key) {
   if (w.count >= max_events_) return false;
   w.count++;
   return true;
+}
+
+void RateLimiter::release(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = windows_.find(key);
+  // A slot from an earlier window was already returned when that window ended.
+  if (it == windows_.end() || clock_.now_ms() - it->second.start_ms >= window_ms_) return;
+  if (it->second.count > 0) it->second.count--;
 }
 
 void RateLimiter::reset(const std::string& key) {

@@ -1,4 +1,4 @@
-// Fixed-window failure counters per key (account, client address), with an injected clock.
+// Fixed-window event counters per key (account, client address, user), with an injected clock.
 #pragma once
 
 #include <cstdint>
@@ -15,12 +15,12 @@ class RateLimiter {
   RateLimiter(const Clock& clock, int max_events, std::int64_t window_ms)
       : clock_(clock), max_events_(max_events), window_ms_(window_ms) {}
 
-  // True when key has reached the limit within the current window.
-  bool blocked(const std::string& key);
-  // Records one event for key.
-  void hit(const std::string& key);
-  // Records an event and reports whether it was allowed (for plain request-rate limits).
+  // Takes one slot for key if the window has one left: the check and the count are one step,
+  // so parallel callers can never take more than max_events slots between them.
   bool allow(const std::string& key);
+  // Gives back one slot taken by allow() in the current window (e.g. an attempt that turned
+  // out not to count, such as a correct password).
+  void release(const std::string& key);
   void reset(const std::string& key);
 
  private:

@@ -7,6 +7,7 @@
 
 #include "api/app.hpp"
 #include "auth/crypto.hpp"
+#include "domain/client_address.hpp"
 #include "net/server.hpp"
 #include "payments/payment_service.hpp"
 #include "store/database.hpp"
@@ -79,6 +80,18 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
   cmd->add_option("--idle-timeout-ms", c.idle_timeout_ms,
                   "A WebSocket peer silent this long (pinged at half) is dropped; also the MJPEG write timeout")
       ->envname("DREAMSTREAM_IDLE_TIMEOUT_MS")->check(CLI::Range(1'000LL, 3'600'000LL))->capture_default_str();
+  cmd->add_option("--trusted-proxy", c.trusted_proxies,
+                  "A reverse proxy (CIDR, e.g. 127.0.0.1/32) whose X-Forwarded-For names the client (repeatable)")
+      ->envname("DREAMSTREAM_TRUSTED_PROXIES")->delimiter(',');
+  cmd->add_option("--signup-credits", c.signup_credits, "Credits a new account starts with (0: none)")
+      ->envname("DREAMSTREAM_SIGNUP_CREDITS")->check(CLI::Range(0LL, 1'000'000LL))->capture_default_str();
+  cmd->add_option("--register-limit", c.register_limit, "New accounts per client address (IPv6: per /64) per --register-window-ms")
+      ->envname("DREAMSTREAM_REGISTER_LIMIT")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--register-window-ms", c.register_window_ms, "Window of the registration limit")
+      ->envname("DREAMSTREAM_REGISTER_WINDOW_MS")->check(CLI::Range(1LL, 86'400'000LL * 30))->capture_default_str();
+  cmd->add_option("--metrics-token", c.metrics_token,
+                  "Bearer token GET /metrics requires (default: no token, loopback scrapers only)")
+      ->envname("DREAMSTREAM_METRICS_TOKEN");
 }
 
 namespace {
@@ -125,8 +138,22 @@ int run_serve(const ServeConfig& c) {
   spdlog::info("event=database_ready dialect={} schema={}",
                db->dialect() == store::Dialect::kSqlite ? "sqlite" : "postgres", version);
 
+  std::vector<domain::Cidr> trusted_proxies;
+  for (const auto& text : c.trusted_proxies) {
+    auto cidr = domain::parse_cidr(text);
+    if (!cidr) {
+      spdlog::error("event=bad_option option=--trusted-proxy value=\"{}\"", text);
+      return 2;
+    }
+    trusted_proxies.push_back(*cidr);
+  }
+
   SystemClock clock;
-  auth::AuthService auth(*db, clock);
+  auth::AuthConfig auth_config;
+  auth_config.signup_bonus_cents = c.signup_credits * domain::kCentsPerCredit;
+  auth_config.max_registrations_per_address = c.register_limit;
+  auth_config.registration_window_ms = c.register_window_ms;
+  auth::AuthService auth(*db, clock, auth_config);
   api::ApiConfig api_config;
   api_config.public_url = c.public_url;
   api_config.allowed_origins = c.allowed_origins;
@@ -134,6 +161,8 @@ int run_serve(const ServeConfig& c) {
     while (!o.empty() && o.back() == '/') o.pop_back();
   }
   api_config.rate.cents_per_hour = c.credits_per_hour * domain::kCentsPerCredit;
+  api_config.signup_bonus_cents = auth_config.signup_bonus_cents;
+  api_config.metrics_token = c.metrics_token;
   api::App app{*db, auth, clock, api_config};
   auto payments = make_payment_service(c, *db, clock);
   if (!payments) return 2;
@@ -172,6 +201,8 @@ int run_serve(const ServeConfig& c) {
   options.max_connections = c.max_connections;
   options.max_connections_per_address = c.max_connections_per_address;
   options.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  options.trusted_proxies = trusted_proxies;
+  options.hsts = c.public_url.starts_with("https://");
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));
   server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
   net::register_live_endpoints(server, app, hub, streams, credentials,

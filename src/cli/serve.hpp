@@ -39,6 +39,14 @@ struct ServeConfig {
   std::size_t max_connections = 0;
   std::size_t max_connections_per_address = 256;
   long long idle_timeout_ms = 60'000;
+  // Reverse proxies whose X-Forwarded-For is believed (CIDRs, IPv4 or IPv6).
+  std::vector<std::string> trusted_proxies;
+  // Credits a new account starts with (0: none), and new accounts per address per window.
+  long long signup_credits = 12;
+  int register_limit = 10;
+  long long register_window_ms = 3'600'000;
+  // Bearer token for GET /metrics; empty: loopback scrapers only.
+  std::string metrics_token;
 };
 
 void add_serve_command(CLI::App& app, ServeConfig& config);

@@ -4,10 +4,28 @@
 
 namespace ds::domain {
 
+std::int64_t BillingRate::cents_per_minute() const {
+  if (cents_per_hour <= 0) return 0;
+  return (cents_per_hour + 59) / 60;
+}
+
+std::int64_t cents_for_minutes(std::int64_t n, const BillingRate& rate) {
+  if (n <= 0 || rate.cents_per_hour <= 0) return 0;
+  // ceil(n × r / 60) without overflowing n × r: whole hours first, then the rest.
+  auto hours = n / 60, rest = n % 60;
+  return hours * rate.cents_per_hour + (rest * rate.cents_per_hour + 59) / 60;
+}
+
+std::int64_t BillingRate::cents_for_minute(std::int64_t n) const {
+  if (n <= 0) return 0;
+  return cents_for_minutes(n, *this) - cents_for_minutes(n - 1, *this);
+}
+
 std::int64_t remaining_minutes(std::int64_t balance_cents, const BillingRate& rate) {
-  auto per_minute = rate.cents_per_minute();
-  if (balance_cents <= 0 || per_minute <= 0) return 0;
-  return balance_cents / per_minute;
+  auto r = rate.cents_per_hour;
+  if (balance_cents <= 0 || r <= 0) return 0;
+  // floor(balance × 60 / r), split so balance × 60 cannot overflow.
+  return balance_cents / r * 60 + balance_cents % r * 60 / r;
 }
 
 std::int64_t started_minutes(std::int64_t duration_ms) {

@@ -14,10 +14,19 @@ struct BillingRate {
   // 12 credits an hour is 1200 credit-cents / 60 minutes = 20 a minute.
   std::int64_t cents_per_hour = 12 * kCentsPerCredit;
 
-  std::int64_t cents_per_minute() const { return cents_per_hour / 60; }
+  // The most any one minute costs: the hourly price over 60, rounded up (what clients show).
+  std::int64_t cents_per_minute() const;
+  // What the n-th started minute (1-based) of a stream costs. The first n minutes together
+  // cost ceil(n × cents_per_hour / 60), so an hour costs exactly the hourly price and a stream
+  // never pays less than its share, whatever the price (1250 an hour: 21 or 20 a minute).
+  std::int64_t cents_for_minute(std::int64_t n) const;
 };
 
-// Whole minutes the balance still pays for (never negative).
+// Cumulative price of the first n minutes of a stream: ceil(n × cents_per_hour / 60).
+std::int64_t cents_for_minutes(std::int64_t n, const BillingRate& rate);
+
+// Whole minutes the balance still pays for at the start of a stream (never negative):
+// the largest n with cents_for_minutes(n) <= balance.
 std::int64_t remaining_minutes(std::int64_t balance_cents, const BillingRate& rate);
 
 // Started minutes for a duration: 0 ms → 0, 1..60000 ms → 1, 60001..120000 → 2, ...

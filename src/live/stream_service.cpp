@@ -145,7 +145,6 @@ Expected<store::StreamSession> StreamService::stop(long long user_id) {
 
 bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms) {
   auto due = domain::billable_minutes(first_frame_ms, last_frame_ms);
-  auto per_minute = config_.rate.cents_per_minute();
   while (t.charged_minutes < due) {
     long long minute = t.charged_minutes + 1;
     std::optional<long long> balance;
@@ -155,7 +154,8 @@ bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms, std::int
         links.stream_session_id = t.session_id;
         links.minute_index = minute;
         links.note = "streaming minute " + std::to_string(minute);
-        return store::append_entry(sql, t.user_id, store::kKindStreamUsage, -per_minute, links,
+        return store::append_entry(sql, t.user_id, store::kKindStreamUsage,
+                                   -config_.rate.cents_for_minute(minute), links,
                                    clock_.now_ms());
       });
     } catch (const store::DatabaseUnavailable&) {

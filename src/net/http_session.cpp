@@ -89,11 +89,12 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
 
 void HttpSession::handle(HttpRequest&& req) {
   started_ = std::chrono::steady_clock::now();
-  api::Request info = to_api_request(req, remote_addr_);
+  api::Request info = to_api_request(req, remote_addr_, state_->options.trusted_proxies);
   log_method_ = info.method;
   // As sent (still percent-encoded, query left out): a decoded path could carry control
   // characters or spaces into the log line.
   log_path_ = std::string(req.target().substr(0, req.target().find('?')));
+  log_addr_ = info.remote_addr;
 
   auto parts = api::split_path(info.path);
   bool is_upgrade = websocket::is_upgrade(req);
@@ -103,7 +104,7 @@ void HttpSession::handle(HttpRequest&& req) {
     if (!api::match_segments(t.pattern, parts, info.params)) continue;
     stream_.expires_never();
     spdlog::info("event=http method={} path={} takeover={} addr={}", log_method_, log_path_,
-                 t.websocket ? "websocket" : "stream", remote_addr_);
+                 t.websocket ? "websocket" : "stream", log_addr_);
     // Both bytes already buffered past the request and the socket move to the new owner; a
     // request followed by pipelined data would lose it, which clients of these routes never do.
     t.handler(Connection{std::move(stream_), std::move(slot_)}, std::move(req), std::move(info));
@@ -172,6 +173,7 @@ void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, b
   if (!res.content_type.empty()) out->set(http::field::content_type, res.content_type);
   for (auto& [k, v] : res.headers) out->insert(k, v);
   apply_security_headers(*out);
+  if (state_->options.hsts) out->set(http::field::strict_transport_security, kHstsValue);
   out->keep_alive(keep_alive);
   auto size = res.body.size();
   out->body() = std::move(res.body);
@@ -183,7 +185,7 @@ void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, b
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
                 .count();
   spdlog::info("event=http method={} path={} status={} bytes={} ms={:.1f} addr={}", log_method_,
-               log_path_, res.status, size, ms, remote_addr_);
+               log_path_, res.status, size, ms, log_addr_.empty() ? remote_addr_ : log_addr_);
   response_ = out;
   stream_.expires_after(state_->options.read_timeout);
   http::async_write(
@@ -198,6 +200,7 @@ void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
   if (close) return do_close();
   log_method_.clear();
   log_path_.clear();
+  log_addr_.clear();
   do_read();
 }
 

@@ -38,6 +38,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string remote_addr_;
   std::string log_method_;
   std::string log_path_;
+  std::string log_addr_;  // the request's client address (after trusted X-Forwarded-For)
   std::chrono::steady_clock::time_point started_;
   bool linger_ = false;  // the reply refused a request whose body may still be arriving
   std::size_t drained_ = 0;

@@ -117,7 +117,8 @@ void apply_security_headers(http::fields& f) {
   f.set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()");
 }
 
-api::Request to_api_request(const HttpRequest& req, const std::string& remote_addr) {
+api::Request to_api_request(const HttpRequest& req, const std::string& peer_addr,
+                            const std::vector<domain::Cidr>& trusted_proxies) {
   api::Request r;
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
@@ -130,7 +131,13 @@ api::Request to_api_request(const HttpRequest& req, const std::string& remote_ad
     r.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   r.body = req.body();
-  r.remote_addr = remote_addr;
+  std::vector<std::string_view> forwarded_for;
+  if (!trusted_proxies.empty()) {
+    for (const auto& [name, value] : r.headers) {
+      if (name == "x-forwarded-for") forwarded_for.emplace_back(value);
+    }
+  }
+  r.remote_addr = domain::resolve_client_address(peer_addr, forwarded_for, trusted_proxies);
   return r;
 }
 

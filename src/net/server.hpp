@@ -15,6 +15,7 @@
 #include "api/app.hpp"
 #include "api/router.hpp"
 #include "net/connection_limits.hpp"
+#include "domain/client_address.hpp"
 #include "net/static_assets.hpp"
 
 namespace ds::net {
@@ -39,6 +40,10 @@ struct ServerOptions {
   // (so a reader that stops reading goes too); an MJPEG write may take this long at most.
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::seconds handshake_timeout{10};
+  // Peers whose X-Forwarded-For is believed (reverse proxies); empty: the TCP peer is the client.
+  std::vector<domain::Cidr> trusted_proxies;
+  // Strict-Transport-Security on every response (set when the public URL is https).
+  bool hsts = false;
 };
 
 using HttpRequest = http::request<http::string_body>;
@@ -109,8 +114,14 @@ class Server {
 // Adds the security headers every response carries.
 void apply_security_headers(http::fields& fields);
 
-// Converts a Beast request into the handlers' transport-neutral form.
-api::Request to_api_request(const HttpRequest& req, const std::string& remote_addr);
+// Converts a Beast request into the handlers' transport-neutral form. remote_addr becomes the
+// client's address: the TCP peer, or, when the peer is a trusted proxy, the first untrusted
+// hop of X-Forwarded-For read from the right (domain::resolve_client_address).
+api::Request to_api_request(const HttpRequest& req, const std::string& peer_addr,
+                            const std::vector<domain::Cidr>& trusted_proxies = {});
+
+// The Strict-Transport-Security value sent when ServerOptions::hsts is set.
+inline constexpr const char* kHstsValue = "max-age=31536000";
 
 // Logs and ignores the errors a closed connection produces.
 void fail(beast::error_code ec, const char* what);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/crypto.hpp"
+#include "auth/rate_limiter.hpp"
 #include "payments/stripe_signature.hpp"
 #include "store/ledger.hpp"
 #include "store/payments.hpp"
@@ -24,6 +25,10 @@ constexpr std::string_view kAsyncFailed = "checkout.session.async_payment_failed
 
 Error not_configured() {
   return Error{503, "payments_not_configured", "payments are not configured"};
+}
+
+Error rate_limited(std::string message) {
+  return Error{429, "rate_limited", std::move(message)};
 }
 
 Error bad_signature(std::string message) {
@@ -58,7 +63,14 @@ bool FulfilResult::fulfilled() const {
 
 PaymentService::PaymentService(store::Database& db, const Clock& clock, PaymentsConfig config,
                                std::unique_ptr<StripeClient> client)
-    : db_(db), clock_(clock), config_(std::move(config)), client_(std::move(client)) {
+    : db_(db),
+      clock_(clock),
+      config_(std::move(config)),
+      client_(std::move(client)),
+      checkouts_(std::make_unique<auth::RateLimiter>(clock, config_.checkout_limit,
+                                                     config_.checkout_window_ms)),
+      confirmations_(std::make_unique<auth::RateLimiter>(clock, config_.confirm_limit,
+                                                         config_.confirm_window_ms)) {
   set_public_url(config_.public_url);
 }
 
@@ -74,6 +86,10 @@ Expected<CheckoutStart> PaymentService::start_checkout(const store::User& user, 
                            std::to_string(config_.min_credits) + " to " +
                            std::to_string(config_.max_credits),
                        "invalid_credits");
+  }
+  if (!checkouts_->allow(std::to_string(user.id))) {
+    spdlog::info("event=checkout_throttled user_id={}", user.id);
+    return rate_limited("too many checkouts started; try again in a few minutes");
   }
   CreateCheckoutParams params;
   params.user_id = user.id;
@@ -121,6 +137,9 @@ Expected<CheckoutState> PaymentService::checkout_state(long long user_id,
     return state;
   }
   if (!enabled()) return not_configured();
+  if (!confirmations_->allow(std::to_string(user_id))) {
+    return rate_limited("too many payment checks; try again in a minute");
+  }
 
   auto session = client_->retrieve_checkout_session(session_id);
   if (!session) return session.error();

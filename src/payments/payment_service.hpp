@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/rate_limiter.hpp"
 #include "payments/stripe_client.hpp"
 #include "store/database.hpp"
 #include "store/users.hpp"
@@ -25,6 +26,12 @@ struct PaymentsConfig {
   long long max_credits = 1000;
   long long default_credits = 12;
   std::int64_t signature_tolerance_s = 300;
+  // Per-user limits on the calls that wait on Stripe (up to 30 s each on the blocking pool):
+  // creating a checkout, and the success page's confirmation (it polls every 2 s, 15 times).
+  int checkout_limit = 10;
+  std::int64_t checkout_window_ms = 10LL * 60 * 1000;
+  int confirm_limit = 30;
+  std::int64_t confirm_window_ms = 60LL * 1000;
 };
 
 // Fills the Stripe settings from STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE.
@@ -74,11 +81,13 @@ class PaymentService {
   // Set before the server runs, once the bound address is known.
   void set_public_url(std::string url);
 
-  // 400 for credits outside the bounds, 503 when payments are off, 502 when Stripe fails.
+  // 400 for credits outside the bounds, 503 when payments are off, 502 when Stripe fails,
+  // 429 past the per-user checkout limit.
   Expected<CheckoutStart> start_checkout(const store::User& user, long long credits);
 
   // The success page's check: asks Stripe about the session (unless already fulfilled) and
-  // fulfils it if paid. 404 for a session that is not this user's.
+  // fulfils it if paid. 404 for a session that is not this user's; 429 past the per-user
+  // limit on questions to Stripe (an already fulfilled session needs none and is never refused).
   Expected<CheckoutState> checkout_state(long long user_id, const std::string& session_id);
 
   // Verifies and handles one webhook delivery. 400 for a bad or stale signature or a
@@ -105,6 +114,8 @@ class PaymentService {
   const Clock& clock_;
   PaymentsConfig config_;
   std::unique_ptr<StripeClient> client_;
+  std::unique_ptr<auth::RateLimiter> checkouts_;      // per user id
+  std::unique_ptr<auth::RateLimiter> confirmations_;  // per user id
 };
 
 }  // namespace ds::payments

@@ -167,6 +167,33 @@ describe('accounts', () => {
       await context.close();
     }
   });
+
+  // Issue 8, item 11: "/%09/evil.example" decodes to "/\t/evil.example", which passed the old
+  // check; the browser drops the tab and goes to //evil.example.
+  test('login never follows ?next= to another site', async (t) => {
+    const user = uniqueUser('next');
+    await registerViaApi(user);
+    const { context, page } = await newPage(browser, server.baseUrl);
+    await context.route((url) => url.hostname.endsWith('evil.example'), (route) =>
+      route.fulfill({ status: 200, contentType: 'text/html', body: '<p>evil</p>' }));
+    try {
+      await withScreenshotOnFailure(t, page, async () => {
+        for (const next of ['/%09/evil.example', '/%5Cevil.example', '//evil.example', '/%0A/evil.example']) {
+          await context.clearCookies();
+          await page.goto(`/login?next=${next}`);
+          await page.getByLabel('Username or e-mail').fill(user.username);
+          await page.getByLabel('Password', { exact: true }).fill(user.password);
+          await page.getByRole('button', { name: 'Log in' }).click();
+          await page.waitForURL((u) => u.pathname === '/profile' || u.hostname.includes('evil'));
+          const landed = new URL(page.url());
+          assert.equal(landed.origin, server.baseUrl, `next=${next} left the site: ${page.url()}`);
+          assert.equal(landed.pathname, '/profile', next);
+        }
+      });
+    } finally {
+      await context.close();
+    }
+  });
 });
 
 describe('live pages before any stream', () => {

@@ -99,6 +99,9 @@ class Server:
             if url:
                 cmd += ["--db", url]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
+        # Every test client registers from 127.0.0.1: lift the per-address registration limit
+        # (a test of the limit passes --register-limit, which wins over the environment).
+        env["DREAMSTREAM_REGISTER_LIMIT"] = "1000000"
         env.update(self.env)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,

@@ -97,7 +97,8 @@ class TestCheckout(PaymentsCase):
         st, _, body = self.client().get("/api/config")
         self.assertEqual(st, 200)
         self.assertEqual(body, {"payments_enabled": True, "min_credits": 1, "max_credits": 1000,
-                                "default_credits": 12, "cents_per_minute": 20})
+                                "default_credits": 12, "cents_per_minute": 20,
+                                "signup_credits": "12.00", "signup_cents": 1200})
 
     def test_checkout_creates_a_stripe_session_with_the_documented_form(self):
         c, user = self.buyer()
@@ -459,7 +460,8 @@ class TestPaymentsNotConfigured(ServerTestCase):
         st, _, body = self.client().get("/api/config")
         self.assertEqual(st, 200)
         self.assertEqual(body, {"payments_enabled": False, "min_credits": 5, "max_credits": 50,
-                                "default_credits": 10, "cents_per_minute": 20})
+                                "default_credits": 10, "cents_per_minute": 20,
+                                "signup_credits": "12.00", "signup_cents": 1200})
 
     def test_checkout_is_503_and_changes_nothing(self):
         c = self.client()

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "auth/crypto.hpp"
 #include "store/ledger.hpp"
 #include "temp_database.hpp"
@@ -19,7 +23,7 @@ class AuthServiceTest : public ::testing::Test {
   static void SetUpTestSuite() { auth::init_crypto(); }
 
   store::User make_user(const std::string& name = "alice") {
-    auto u = service.register_user(name, name + "@example.com", kPassword, "");
+    auto u = service.register_user(name, name + "@example.com", kPassword, "", "192.0.2.1");
     EXPECT_TRUE(u.ok()) << (u.ok() ? "" : u.error().message);
     return *u;
   }
@@ -38,7 +42,7 @@ class AuthServiceTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(AuthServiceTest, RegisterCanonicalisesNameAndEmail) {
-  auto u = service.register_user("Alice", " Alice@Example.COM ", kPassword, "");
+  auto u = service.register_user("Alice", " Alice@Example.COM ", kPassword, "", "192.0.2.1");
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->username, "alice");
   EXPECT_EQ(u->email, "alice@example.com");
@@ -68,7 +72,7 @@ TEST_F(AuthServiceTest, RegisterWritesTheSignupBonusAsALedgerEntry) {
 
 TEST_F(AuthServiceTest, RegisterRejectsDuplicateUsernameInAnyCase) {
   make_user("alice");
-  auto again = service.register_user("ALICE", "other@example.com", kPassword, "");
+  auto again = service.register_user("ALICE", "other@example.com", kPassword, "", "192.0.2.1");
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().status, 409);
   EXPECT_EQ(again.error().code, "username_taken");
@@ -78,7 +82,7 @@ TEST_F(AuthServiceTest, RegisterRejectsDuplicateUsernameInAnyCase) {
 
 TEST_F(AuthServiceTest, RegisterRejectsDuplicateEmailInAnyCase) {
   make_user("alice");
-  auto again = service.register_user("bob", "ALICE@example.com", kPassword, "");
+  auto again = service.register_user("bob", "ALICE@example.com", kPassword, "", "192.0.2.1");
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().status, 409);
   EXPECT_EQ(again.error().code, "email_taken");
@@ -96,7 +100,7 @@ TEST_F(AuthServiceTest, RegisterRejectsBadInputWithoutWriting) {
                         Case{"xyz", "x@example.com", kPassword, "bad\x01", "invalid_display_name"},
                         Case{"xyz", "x@example.com", "\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF", "",
                              "invalid_password"}}) {
-    auto u = service.register_user(c.username, c.email, c.password, c.display);
+    auto u = service.register_user(c.username, c.email, c.password, c.display, "192.0.2.1");
     ASSERT_FALSE(u.ok()) << c.code;
     EXPECT_EQ(u.error().status, 400);
     EXPECT_EQ(u.error().code, c.code);
@@ -110,8 +114,8 @@ TEST_F(AuthServiceTest, PasswordLengthCountsCharactersNotBytes) {
   std::string ten, nine;
   for (int i = 0; i < 10; ++i) ten += "\xC3\xA9";
   for (int i = 0; i < 9; ++i) nine += "\xC3\xA9";
-  EXPECT_TRUE(service.register_user("ten", "ten@example.com", ten, "").ok());
-  EXPECT_FALSE(service.register_user("nine", "nine@example.com", nine, "").ok());
+  EXPECT_TRUE(service.register_user("ten", "ten@example.com", ten, "", "192.0.2.1").ok());
+  EXPECT_FALSE(service.register_user("nine", "nine@example.com", nine, "", "192.0.2.1").ok());
 }
 
 TEST_F(AuthServiceTest, LoginByUsernameOrEmailInAnyCase) {
@@ -137,36 +141,77 @@ TEST_F(AuthServiceTest, UnknownUserAndWrongPasswordGiveTheSameError) {
   EXPECT_EQ(wrong.error().message, unknown.error().message);
 }
 
-TEST_F(AuthServiceTest, FiveFailuresThrottleTheAccount) {
+TEST_F(AuthServiceTest, FiveFailuresThrottleTheAccountFromThatAddressOnly) {
   make_user("alice");
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(
-        service.login("alice", "wrong password", "10.0.0." + std::to_string(i), "").error().status,
-        401);
+    EXPECT_EQ(service.login("alice", "wrong password", "10.0.0.1", "").error().status, 401);
   }
-  auto r = service.login("alice", kPassword, "10.0.0.99", "");
+  auto r = service.login("alice", kPassword, "10.0.0.1", "");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().status, 429);
+  // The owner, elsewhere, is not locked out by someone else's guesses (fails on the old
+  // per-account counter).
+  EXPECT_TRUE(service.login("alice", kPassword, "10.0.0.2", "").ok());
+  EXPECT_EQ(service.login("alice", kPassword, "10.0.0.1", "").error().status, 429);
+}
+
+TEST_F(AuthServiceTest, GuessesFromManyAddressesNeverLockTheOwnerOut) {
+  make_user("alice");
+  for (int a = 0; a < 6; ++a) {
+    for (int i = 0; i < 5; ++i) {
+      (void)service.login("alice", "wrong password", "10.0.0." + std::to_string(a), "");
+    }
+  }
+  EXPECT_TRUE(service.login("alice", kPassword, "192.0.2.77", "").ok());
+  EXPECT_TRUE(service.login("alice@example.com", kPassword, "192.0.2.78", "").ok());
 }
 
 TEST_F(AuthServiceTest, AccountThrottleCoversTheEmailSpellingToo) {
   make_user("alice");
   for (int i = 0; i < 5; ++i) {
     auto who = i % 2 ? "alice@example.com" : "ALICE";
-    EXPECT_EQ(
-        service.login(who, "wrong password", "10.0.0." + std::to_string(i), "").error().status,
-        401);
+    EXPECT_EQ(service.login(who, "wrong password", "10.0.0.1", "").error().status, 401);
   }
-  EXPECT_EQ(service.login("alice@example.com", kPassword, "10.0.1.1", "").error().status, 429);
-  EXPECT_EQ(service.login("alice", kPassword, "10.0.1.2", "").error().status, 429);
+  EXPECT_EQ(service.login("alice@example.com", kPassword, "10.0.0.1", "").error().status, 429);
+  EXPECT_EQ(service.login("alice", kPassword, "10.0.0.1", "").error().status, 429);
 }
 
 TEST_F(AuthServiceTest, AccountThrottleEndsAfterTheWindow) {
   make_user("alice");
   for (int i = 0; i < 5; ++i) (void)service.login("alice", "wrong password", "10.0.0.1", "");
-  EXPECT_EQ(service.login("alice", kPassword, "10.0.0.2", "").error().status, 429);
+  EXPECT_EQ(service.login("alice", kPassword, "10.0.0.1", "").error().status, 429);
   clock.advance_ms(15 * 60 * 1000);
-  EXPECT_TRUE(service.login("alice", kPassword, "10.0.0.2", "").ok());
+  EXPECT_TRUE(service.login("alice", kPassword, "10.0.0.1", "").ok());
+}
+
+TEST_F(AuthServiceTest, Ipv6AddressesInOneSlash64ShareTheirCounters) {
+  make_user("alice");
+  for (int i = 0; i < 5; ++i) {
+    (void)service.login("alice", "wrong password", "2001:db8:1:2::" + std::to_string(i + 1), "");
+  }
+  EXPECT_EQ(service.login("alice", kPassword, "2001:db8:1:2::99", "").error().status, 429);
+  EXPECT_TRUE(service.login("alice", kPassword, "2001:db8:1:3::1", "").ok());
+}
+
+// Parallel guesses each take a slot before the password is checked: of 8 racing wrong
+// passwords from one address, exactly 5 are checked (401) and 3 refused (429). With the old
+// blocked()-then-hit() all 8 passed the check before any was counted.
+TEST_F(AuthServiceTest, ParallelGuessesNeverExceedTheLimit) {
+  make_user("alice");
+  std::atomic<int> checked{0}, refused{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      while (!go) std::this_thread::yield();
+      auto r = service.login("alice", "wrong password", "10.0.0.1", "");
+      (r.error().status == 401 ? checked : refused)++;
+    });
+  }
+  go = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(checked.load(), 5);
+  EXPECT_EQ(refused.load(), 3);
 }
 
 TEST_F(AuthServiceTest, TwentyFailuresThrottleTheAddress) {
@@ -384,9 +429,130 @@ TEST_F(AuthServiceTest, DeleteAccountEndsEverythingAndFreesTheName) {
   EXPECT_FALSE(service.from_api_token(t->secret));
   EXPECT_FALSE(service.from_stream_key(key));
   EXPECT_FALSE(service.login("alice", kPassword, "10.0.0.1", "").ok());
-  auto again = service.register_user("alice", "alice@example.com", kPassword, "");
+  auto again = service.register_user("alice", "alice@example.com", kPassword, "", "192.0.2.1");
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->id, u.id);
   // The deleted account's ledger stays for accounting.
   EXPECT_EQ(count("SELECT COUNT(*) FROM credit_transactions"), 2);
+}
+
+TEST_F(AuthServiceTest, WrongCurrentPasswordsAreThrottledPerAccount) {
+  auto u = make_user("alice");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(service.change_password(u.id, "wrong password", "a brand new password", 0)
+                  .error()
+                  .status,
+              403);
+  }
+  // Even the right password now waits: guessing through the profile page is as slow as login.
+  auto r = service.change_password(u.id, kPassword, "a brand new password", 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().status, 429);
+  EXPECT_EQ(service.delete_account(u.id, kPassword).error().status, 429);
+  EXPECT_TRUE(service.user(u.id));
+  clock.advance_ms(15 * 60 * 1000);
+  EXPECT_TRUE(service.change_password(u.id, kPassword, "a brand new password", 0).ok());
+}
+
+TEST_F(AuthServiceTest, WrongDeletionPasswordsAreThrottled) {
+  auto u = make_user("alice");
+  auto other = make_user("bob");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(service.delete_account(u.id, "wrong password").error().status, 403);
+  }
+  EXPECT_EQ(service.delete_account(u.id, kPassword).error().status, 429);
+  EXPECT_TRUE(service.user(u.id));
+  // Another account is unaffected.
+  EXPECT_TRUE(service.delete_account(other.id, kPassword).ok());
+}
+
+TEST_F(AuthServiceTest, ACorrectCurrentPasswordResetsTheReauthCounter) {
+  auto u = make_user("alice");
+  for (int i = 0; i < 4; ++i) (void)service.delete_account(u.id, "wrong password");
+  ASSERT_TRUE(service.change_password(u.id, kPassword, "a brand new password", 0).ok());
+  for (int i = 0; i < 4; ++i) (void)service.delete_account(u.id, "wrong password");
+  EXPECT_TRUE(service.delete_account(u.id, "a brand new password").ok());
+}
+
+namespace {
+
+// An AuthService whose hasher counts its calls (and still makes real Argon2id hashes).
+struct CountingAuth {
+  explicit CountingAuth(store::Database& db, const Clock& clock, auth::AuthConfig config = {})
+      : service(db, clock, with_counter(config)) {}
+
+  auth::AuthConfig with_counter(auth::AuthConfig config) {
+    config.hash_password = [this](std::string_view p) {
+      hashes++;
+      return auth::hash_password(p);
+    };
+    return config;
+  }
+
+  std::atomic<int> hashes{0};
+  auth::AuthService service;
+};
+
+}  // namespace
+
+TEST_F(AuthServiceTest, TakenNameOrEmailIsRefusedWithoutHashing) {
+  CountingAuth counted(tmp.db(), clock);
+  ASSERT_TRUE(counted.service.register_user("alice", "alice@example.com", kPassword, "", "10.0.0.1").ok());
+  EXPECT_EQ(counted.hashes.load(), 1);
+  auto name = counted.service.register_user("ALICE", "new@example.com", kPassword, "", "10.0.0.1");
+  EXPECT_EQ(name.error().code, "username_taken");
+  auto mail = counted.service.register_user("bob", "Alice@Example.com", kPassword, "", "10.0.0.1");
+  EXPECT_EQ(mail.error().code, "email_taken");
+  auto invalid = counted.service.register_user("b c", "x@example.com", kPassword, "", "10.0.0.1");
+  EXPECT_EQ(invalid.error().code, "invalid_username");
+  EXPECT_EQ(counted.hashes.load(), 1);
+}
+
+TEST_F(AuthServiceTest, RegistrationsAreLimitedPerAddress) {
+  auth::AuthConfig config;
+  config.max_registrations_per_address = 3;
+  CountingAuth counted(tmp.db(), clock, config);
+  auto& s = counted.service;
+  for (int i = 0; i < 3; ++i) {
+    auto name = "user" + std::to_string(i);
+    ASSERT_TRUE(s.register_user(name, name + "@example.com", kPassword, "", "10.0.0.1").ok());
+  }
+  auto refused = s.register_user("user9", "user9@example.com", kPassword, "", "10.0.0.1");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().status, 429);
+  EXPECT_EQ(refused.error().code, "rate_limited");
+  EXPECT_EQ(counted.hashes.load(), 3);  // the refused one cost no hash
+  // Other addresses register; so does this one an hour later.
+  EXPECT_TRUE(s.register_user("user9", "user9@example.com", kPassword, "", "10.0.0.2").ok());
+  clock.advance_ms(3600LL * 1000);
+  EXPECT_TRUE(s.register_user("user10", "user10@example.com", kPassword, "", "10.0.0.1").ok());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM users"), 5);
+}
+
+TEST_F(AuthServiceTest, RefusedRegistrationsDoNotUseUpTheAddressLimit) {
+  auth::AuthConfig config;
+  config.max_registrations_per_address = 1;
+  auth::AuthService s(tmp.db(), clock, config);
+  ASSERT_TRUE(s.register_user("alice", "alice@example.com", kPassword, "", "10.0.0.9").ok());
+  EXPECT_EQ(s.register_user("alice", "other@example.com", kPassword, "", "10.0.0.1").error().code,
+            "username_taken");
+  EXPECT_TRUE(s.register_user("bob", "bob@example.com", kPassword, "", "10.0.0.1").ok());
+}
+
+TEST_F(AuthServiceTest, SignupBonusIsConfigurable) {
+  auth::AuthConfig config;
+  config.signup_bonus_cents = 500;
+  auth::AuthService five(tmp.db(), clock, config);
+  auto a = five.register_user("alice", "alice@example.com", kPassword, "", "10.0.0.1");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->balance_cents, 500);
+  config.signup_bonus_cents = 0;
+  auth::AuthService none(tmp.db(), clock, config);
+  auto b = none.register_user("bob", "bob@example.com", kPassword, "", "10.0.0.1");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->balance_cents, 0);
+  EXPECT_EQ(none.user(b->id)->balance_cents, 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM credit_transactions WHERE user_id = " +
+                  std::to_string(b->id)),
+            0);
 }

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "util/clock.hpp"
 
 using ds::ManualClock;
@@ -11,70 +15,66 @@ namespace {
 constexpr std::int64_t kWindow = 60'000;
 }
 
-TEST(RateLimiter, NotBlockedBeforeAnyEvent) {
+TEST(RateLimiter, AllowsUpToTheLimitThenRefuses) {
   ManualClock clock;
   RateLimiter limiter(clock, 3, kWindow);
-  EXPECT_FALSE(limiter.blocked("k"));
-}
-
-TEST(RateLimiter, BlocksWhenTheLimitIsReached) {
-  ManualClock clock;
-  RateLimiter limiter(clock, 3, kWindow);
-  limiter.hit("k");
-  limiter.hit("k");
-  EXPECT_FALSE(limiter.blocked("k"));
-  limiter.hit("k");
-  EXPECT_TRUE(limiter.blocked("k"));
+  EXPECT_TRUE(limiter.allow("k"));
+  EXPECT_TRUE(limiter.allow("k"));
+  EXPECT_TRUE(limiter.allow("k"));
+  EXPECT_FALSE(limiter.allow("k"));
 }
 
 TEST(RateLimiter, KeysAreIndependent) {
   ManualClock clock;
   RateLimiter limiter(clock, 1, kWindow);
-  limiter.hit("a");
-  EXPECT_TRUE(limiter.blocked("a"));
-  EXPECT_FALSE(limiter.blocked("b"));
+  EXPECT_TRUE(limiter.allow("a"));
+  EXPECT_FALSE(limiter.allow("a"));
+  EXPECT_TRUE(limiter.allow("b"));
 }
 
 TEST(RateLimiter, UnblocksWhenTheWindowPasses) {
   ManualClock clock;
   RateLimiter limiter(clock, 2, kWindow);
-  limiter.hit("k");
-  limiter.hit("k");
+  EXPECT_TRUE(limiter.allow("k"));
+  EXPECT_TRUE(limiter.allow("k"));
   clock.advance_ms(kWindow - 1);
-  EXPECT_TRUE(limiter.blocked("k"));
+  EXPECT_FALSE(limiter.allow("k"));
   clock.advance_ms(1);
-  EXPECT_FALSE(limiter.blocked("k"));
-}
-
-TEST(RateLimiter, ANewWindowStartsCountingFromZero) {
-  ManualClock clock;
-  RateLimiter limiter(clock, 2, kWindow);
-  limiter.hit("k");
-  limiter.hit("k");
-  clock.advance_ms(kWindow);
-  limiter.hit("k");
-  EXPECT_FALSE(limiter.blocked("k"));
-  limiter.hit("k");
-  EXPECT_TRUE(limiter.blocked("k"));
+  EXPECT_TRUE(limiter.allow("k"));
 }
 
 TEST(RateLimiter, ResetClearsTheKey) {
   ManualClock clock;
   RateLimiter limiter(clock, 1, kWindow);
-  limiter.hit("k");
+  EXPECT_TRUE(limiter.allow("k"));
   limiter.reset("k");
-  EXPECT_FALSE(limiter.blocked("k"));
+  EXPECT_TRUE(limiter.allow("k"));
 }
 
-TEST(RateLimiter, AllowCountsAndRefusesPastTheLimit) {
+TEST(RateLimiter, ReleaseGivesOneSlotBack) {
   ManualClock clock;
   RateLimiter limiter(clock, 2, kWindow);
   EXPECT_TRUE(limiter.allow("k"));
   EXPECT_TRUE(limiter.allow("k"));
+  limiter.release("k");
+  EXPECT_TRUE(limiter.allow("k"));
   EXPECT_FALSE(limiter.allow("k"));
+}
+
+TEST(RateLimiter, ReleaseNeverCreditsMoreThanWasTaken) {
+  ManualClock clock;
+  RateLimiter limiter(clock, 1, kWindow);
+  limiter.release("k");
+  limiter.release("k");
+  EXPECT_TRUE(limiter.allow("k"));
   EXPECT_FALSE(limiter.allow("k"));
+  // A slot of a finished window is not given back into the next one.
   clock.advance_ms(kWindow);
   EXPECT_TRUE(limiter.allow("k"));
+  limiter.release("k");
+  limiter.release("k");
+  EXPECT_TRUE(limiter.allow("k"));
+  EXPECT_FALSE(limiter.allow("k"));
 }
 
 TEST(RateLimiter, RefusedAllowDoesNotExtendTheBlock) {
@@ -90,8 +90,33 @@ TEST(RateLimiter, RefusedAllowDoesNotExtendTheBlock) {
 TEST(RateLimiter, ExpiredKeysArePrunedAndStartFresh) {
   ManualClock clock;
   RateLimiter limiter(clock, 1, kWindow);
-  for (int i = 0; i < 1000; ++i) limiter.hit("key" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(limiter.allow("key" + std::to_string(i)));
   clock.advance_ms(2 * kWindow);
-  EXPECT_FALSE(limiter.blocked("key0"));  // also prunes
+  EXPECT_TRUE(limiter.allow("key0"));  // also prunes
   EXPECT_TRUE(limiter.allow("key999"));
+}
+
+// The check and the count are one operation: however many threads race, exactly max_events
+// attempts get through in one window (with blocked() then hit() several could pass the check
+// before any of them counted).
+TEST(RateLimiter, ParallelAttemptsNeverTakeMoreThanTheLimit) {
+  ManualClock clock;
+  constexpr int kLimit = 5;
+  for (int round = 0; round < 50; ++round) {
+    RateLimiter limiter(clock, kLimit, kWindow);
+    std::atomic<int> allowed{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t) {
+      threads.emplace_back([&] {
+        while (!go) std::this_thread::yield();
+        for (int i = 0; i < 50; ++i) {
+          if (limiter.allow("user:1|addr:10.0.0.1")) allowed++;
+        }
+      });
+    }
+    go = true;
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(allowed.load(), kLimit) << "round " << round;
+  }
 }

@@ -23,7 +23,7 @@ struct StreamServiceTest : ::testing::Test {
     config.grace_ms = 30'000;
     service = std::make_unique<live::StreamService>(tmp.db(), hub, clock, config);
     auth::AuthService auth(tmp.db(), clock);
-    user = *auth.register_user("alice", "a@example.com", "long enough password", "");
+    user = *auth.register_user("alice", "a@example.com", "long enough password", "", "192.0.2.1");
   }
 
   long long balance() {

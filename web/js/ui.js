@@ -1,6 +1,7 @@
 // Small DOM and formatting helpers shared by the pages. User data only ever goes in as text.
 
 import { ApiError } from './api.js';
+import { safeNextPath } from './safe_next.js';
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -256,8 +257,7 @@ export async function copyText(text, button) {
 // A same-site path to go to after logging in, from ?next=; anything else becomes the fallback.
 export function safeNext(fallback = '/profile') {
   const next = new URLSearchParams(location.search).get('next');
-  if (next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\')) return next;
-  return fallback;
+  return safeNextPath(next, location.origin) ?? fallback;
 }
 
 export function loginUrl() {

@@ -25,7 +25,8 @@ export async function startServer({ extraArgs = [], env = {}, timeoutMs = 20000 
   const bin = binaryPath();
   const args = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--port-file', portFile, ...extraArgs];
   const child = spawn(bin, args, {
-    env: { ...process.env, ...env },
+    // Every page registers from 127.0.0.1: lift the per-address registration limit.
+    env: { ...process.env, DREAMSTREAM_REGISTER_LIMIT: '1000000', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
