@@ -167,7 +167,7 @@ class Chatter(threading.Thread):
 
     def run(self):
         next_comment = next_style = time.monotonic()
-        turn = 0
+        turn = style_turn = 0
         while not self.stop_event.is_set():
             now = time.monotonic()
             try:
@@ -186,8 +186,8 @@ class Chatter(threading.Thread):
                         self.count("delete", st)
                 if now >= next_style:
                     next_style += self.style_every
-                    _, c = self.accounts[turn % len(self.accounts)]
-                    turn += 1
+                    _, c = self.accounts[style_turn % len(self.accounts)]
+                    style_turn += 1
                     st, _, _ = c.post("/api/streams/%s/styles" % self.rng.choice(self.streams),
                                       {"prompt": self.rng.choice(STYLE_PROMPTS)})
                     self.count("style", st)
@@ -291,21 +291,34 @@ class Soak:
                 self.final = j
             self.progress = j
 
+    def wait_live(self):
+        """Until every stream is live (comments and styles need a live stream)."""
+        names = {s[0] for s in self.streamers}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.load.poll() is None:
+            st, _, body = self.server.client().get("/api/streams/live")
+            if st == 200 and names <= {s["username"] for s in body.get("streams", [])}:
+                return
+            time.sleep(0.2)
+        log("not every stream went live within 30 s")
+
     def run_load(self):
         a = self.a
         cmd = [SOAK_LOAD, "--port", str(self.server.port), "--streams", self.streams_file,
                "--duration", str(self.load_s), "--fps", str(a.fps), "--viewers", str(a.viewers),
                "--mjpeg", str(a.mjpeg), "--dwell-min", str(a.dwell_min),
-               "--dwell-max", str(a.dwell_max), "--seed", str(a.seed)]
+               "--dwell-max", str(a.dwell_max), "--mjpeg-reset-at-once", str(a.mjpeg_reset),
+               "--seed", str(a.seed)]
         cmd += sum((["--file", f] for f in FIXTURES), [])
         self.load = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         reader = threading.Thread(target=self.read_load, daemon=True)
         reader.start()
+        t0 = time.monotonic()
+        self.wait_live()
         chatter = Chatter(self.viewer_accounts, [s[0] for s in self.streamers],
                           a.comment_every, a.style_every, a.seed)
         chatter.start()
         self.chatter = chatter
-        t0 = time.monotonic()
         cpu0 = cpu_seconds(self.pid)
         next_sample = next_print = t0
         print_every = 60.0 if self.full else 15.0
@@ -320,7 +333,7 @@ class Soak:
                 # Only samples from the time the swarm is running count towards the slope.
                 if now - t0 <= self.load_s:
                     self.samples.append((now - t0, rss_kib(self.pid), fd_count(self.pid)))
-            if now >= next_print and self.samples:
+            if now >= next_print and self.samples and self.progress:
                 next_print += print_every
                 p = self.progress
                 log("t=%4.0fs rss=%d KiB fds=%d viewers=%s joined=%s frames sent=%s shown=%s "
@@ -551,6 +564,8 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--viewers", type=int, default=500, help="WebSocket viewer slots")
     ap.add_argument("--mjpeg", type=int, default=20, help="MJPEG reader slots")
+    ap.add_argument("--mjpeg-reset", type=float, default=0.2,
+                    help="share of MJPEG readers that reset the connection right after the request")
     ap.add_argument("--dwell-min", type=float, default=None,
                     help="shortest stay of a viewer, s (default 5, short runs 2)")
     ap.add_argument("--dwell-max", type=float, default=None,
@@ -561,7 +576,7 @@ def main():
                     help="seconds between style requests")
     ap.add_argument("--sample-every", type=float, default=None,
                     help="seconds between RSS/fd samples (default 5, short runs 2)")
-    ap.add_argument("--fd-tolerance", type=int, default=4)
+    ap.add_argument("--fd-tolerance", type=int, default=2)
     ap.add_argument("--settle", type=float, default=3.0,
                     help="seconds to wait after the clients left before counting descriptors")
     ap.add_argument("--settle-max", type=float, default=15.0)

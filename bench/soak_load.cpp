@@ -10,7 +10,7 @@
 //
 //   soak_load --port P --streams FILE --file a.jpg [--file b.jpg ...] --duration S
 //             [--fps 10] [--viewers 500] [--mjpeg 20] [--dwell-min 2] [--dwell-max 30]
-//             [--report-every 5] [--seed 1]
+//             [--mjpeg-reset-at-once 0.2] [--report-every 5] [--seed 1]
 //
 // FILE holds one "username stream_key" per line. Every --report-every seconds a line
 // {"type":"progress",...} goes to stdout; after --duration (or SIGTERM/SIGINT) every client
@@ -57,6 +57,7 @@ struct Args {
   double dwell_min = 2;
   double dwell_max = 30;
   double report_every = 5;
+  double mjpeg_reset_at_once = 0.2;
   unsigned seed = 1;
 };
 
@@ -390,9 +391,9 @@ asio::awaitable<void> mjpeg_slot(State& st, size_t slot) {
     }
     ++st.n.mjpeg_opened;
     ++st.n.mjpeg_active;
-    // A fifth reset the connection as soon as the request is out: the race between the
-    // server registering the viewer and noticing it is gone.
-    if (!st.stopping && st.uniform(0, 1) < 0.2) {
+    // Some reset the connection as soon as the request is out: the race between the server
+    // registering the viewer and noticing it is gone.
+    if (!st.stopping && st.uniform(0, 1) < st.args.mjpeg_reset_at_once) {
       ++st.n.mjpeg_reset_at_once;
       close_abruptly(c->sock, Leave::kReset);
     } else {
@@ -531,6 +532,8 @@ Args parse_args(int argc, char** argv) {
       a.dwell_max = std::stod(val());
     else if (k == "--report-every")
       a.report_every = std::stod(val());
+    else if (k == "--mjpeg-reset-at-once")
+      a.mjpeg_reset_at_once = std::stod(val());
     else if (k == "--seed")
       a.seed = static_cast<unsigned>(std::stoul(val()));
     else
