@@ -139,7 +139,9 @@ struct State {
   }
 };
 
-std::chrono::milliseconds ms(double v) { return std::chrono::milliseconds(static_cast<int64_t>(v)); }
+std::chrono::milliseconds ms(double v) {
+  return std::chrono::milliseconds(static_cast<int64_t>(v));
+}
 
 asio::awaitable<void> sleep_on(asio::steady_timer& t, Clock::duration d) {
   beast::error_code ec;
@@ -164,8 +166,8 @@ asio::awaitable<beast::error_code> ws_connect(State& st, Ws& ws, const std::stri
   if (ec) co_return ec;
   layer.socket().set_option(tcp::no_delay(true), ec);
   layer.expires_never();
-  ws.set_option(websocket::stream_base::timeout{kConnectTimeout, websocket::stream_base::none(),
-                                                false});
+  ws.set_option(
+      websocket::stream_base::timeout{kConnectTimeout, websocket::stream_base::none(), false});
   ws.set_option(websocket::stream_base::decorator([bearer](websocket::request_type& req) {
     if (!bearer.empty()) req.set(beast::http::field::authorization, "Bearer " + bearer);
   }));
@@ -214,8 +216,8 @@ asio::awaitable<void> streamer(State& st, size_t i) {
   auto ex = co_await asio::this_coro::executor;
   auto& timer = *st.timers[i];
   const Stream& s = st.streams[i];
-  const auto interval = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(1.0 / st.args.fps));
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / st.args.fps));
   uint64_t seq = i;
   while (!st.stopping) {
     auto c = std::make_shared<IngestConn>(ex);
@@ -378,10 +380,12 @@ asio::awaitable<void> mjpeg_slot(State& st, size_t slot) {
     beast::error_code ec;
     co_await c->sock.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), st.args.port),
                                    asio::redirect_error(use_awaitable, ec));
-    std::string req = "GET /u/" + s.name + "/stream.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:" +
-                      std::to_string(st.args.port) + "\r\nUser-Agent: soak_load\r\n\r\n";
+    std::string req = "GET /u/" + s.name +
+                      "/stream.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(st.args.port) +
+                      "\r\nUser-Agent: soak_load\r\n\r\n";
     if (!ec)
-      co_await asio::async_write(c->sock, asio::buffer(req), asio::redirect_error(use_awaitable, ec));
+      co_await asio::async_write(c->sock, asio::buffer(req),
+                                 asio::redirect_error(use_awaitable, ec));
     if (ec) {
       ++st.n.mjpeg_failed;
       st.note("mjpeg connect", ec);
