@@ -51,7 +51,8 @@ constexpr int kSqliteCantOpen = 14;
 // Whether a PostgreSQL session's connection is gone (libpq notices on the failed round trip).
 bool connection_lost(soci::session& sql) {
   auto* backend = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
-  return backend == nullptr || backend->conn_ == nullptr || PQstatus(backend->conn_) == CONNECTION_BAD;
+  return backend == nullptr || backend->conn_ == nullptr ||
+         PQstatus(backend->conn_) == CONNECTION_BAD;
 }
 
 }  // namespace
