@@ -208,6 +208,7 @@ bool StreamService::settle_endings() {
   for (std::size_t i = 0; i < unsettled_.size();) {
     try {
       settle(unsettled_[i]);
+      database_back();
     } catch (const store::DatabaseUnavailable& e) {
       database_lost("settle", e);
       return false;
@@ -307,10 +308,12 @@ void StreamService::tick() {
       if (snap->first_frame_ms > 0) {
         if (db_ok) {
           try {
+            auto charged = t.charged_minutes;
             if (!charge_due(t, snap->first_frame_ms, snap->last_frame_ms)) {
               to_end.emplace_back(user_id, kStatusNoCredits);
               continue;
             }
+            if (t.charged_minutes != charged) database_back();
             publish_balance(t);
           } catch (const store::DatabaseUnavailable& e) {
             db_ok = false;
@@ -336,6 +339,7 @@ void StreamService::tick() {
         t.last_persist_ms = now;
         try {
           persist(t, *snap, now);
+          database_back();
           publish_balance(t);
         } catch (const store::DatabaseUnavailable& e) {
           db_ok = false;
@@ -347,7 +351,6 @@ void StreamService::tick() {
                     t.session_id, e.what());
     }
   }
-  if (db_ok) database_back();
   for (const auto& [user_id, status] : to_end) {
     try {
       if (status == kStatusNoCredits) {

@@ -48,10 +48,21 @@ constexpr int kSqliteIoErr = 10;
 constexpr int kSqliteFull = 13;
 constexpr int kSqliteCantOpen = 14;
 
+// Driver messages (libpq's especially) span lines; a log line must not.
+std::string one_line(std::string_view what) {
+  std::string out(what);
+  for (auto& c : out) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 // Whether a PostgreSQL session's connection is gone (libpq notices on the failed round trip).
 bool connection_lost(soci::session& sql) {
   auto* backend = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
-  return backend == nullptr || backend->conn_ == nullptr || PQstatus(backend->conn_) == CONNECTION_BAD;
+  return backend == nullptr || backend->conn_ == nullptr ||
+         PQstatus(backend->conn_) == CONNECTION_BAD;
 }
 
 }  // namespace
@@ -178,7 +189,7 @@ Database::Lease::~Lease() { db_.pool_.give_back(pos_); }
 void Database::Lease::failed(const soci::soci_error& e) {
   if (is_unavailable(e) || (db_.dialect_ == Dialect::kPostgres && connection_lost(sql()))) {
     ++db_.failures_;
-    throw DatabaseUnavailable(e.what());
+    throw DatabaseUnavailable(one_line(e.what()));
   }
   throw;
 }
@@ -193,7 +204,7 @@ void Database::check_connection(std::size_t pos) {
       configure(sql);
     } catch (const soci::soci_error& e) {
       // checked_at_ stays behind, so the next lease of this slot tries again.
-      throw DatabaseUnavailable(e.what());
+      throw DatabaseUnavailable(one_line(e.what()));
     }
     spdlog::info("event=database_reconnected slot={}", pos);
   }

@@ -44,7 +44,8 @@ struct StreamServiceOutageTest : ::testing::Test {
   void database_up() { lock.reset(); }
 
   long long balance() {
-    return tmp.db().with([&](soci::session& sql) { return store::find_user(sql, user.id)->balance_cents; });
+    return tmp.db().with(
+        [&](soci::session& sql) { return store::find_user(sql, user.id)->balance_cents; });
   }
   long long distinct_minutes() {
     long long n = 0;
@@ -56,7 +57,8 @@ struct StreamServiceOutageTest : ::testing::Test {
     return n;
   }
   std::optional<store::StreamSession> last_session() {
-    auto s = tmp.db().with([&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
+    auto s = tmp.db().with(
+        [&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
     if (s.empty()) return std::nullopt;
     return s[0];
   }
@@ -86,7 +88,7 @@ TEST_F(StreamServiceOutageTest, MinutesDueDuringAnOutageAreChargedOnceWhenItEnds
   start_streaming();
   EXPECT_EQ(balance(), 1180);
   database_down();
-  stream_for(150, 5000);  // minutes 2, 3 and 4 start while the database is away
+  stream_for(150, 5000);               // minutes 2, 3 and 4 start while the database is away
   EXPECT_TRUE(hub.snapshot("alice"));  // still live
   database_up();
   EXPECT_EQ(balance(), 1180);  // nothing charged yet
@@ -136,7 +138,7 @@ TEST_F(StreamServiceOutageTest, SilentStreamDuringAnOutageEndsAfterTheGraceAndIs
   start_streaming();
   stream_for(50, 5000);
   database_down();
-  stream_for(20, 5000);  // minute 2 starts during the outage
+  stream_for(20, 5000);           // minute 2 starts during the outage
   for (int i = 0; i < 10; ++i) {  // 50 s of silence: past the 30 s grace
     clock.advance_ms(5000);
     service->tick();
@@ -155,12 +157,12 @@ TEST_F(StreamServiceOutageTest, AnOutageLongerThanTheBalanceEndsTheStreamAsOutOf
   start_streaming();
   tmp.db().write([&](soci::session& sql) {
     store::append_entry(sql, user.id, store::kKindAdminAdjustment, 40 - 1180, {}, 0);
-  });  // 40: two more minutes
+  });             // 40: two more minutes
   stream_for(5);  // a progress write picks up the new balance
   database_down();
   stream_for(100, 5000);
   EXPECT_TRUE(hub.snapshot("alice"));  // minute 2 paid for by the known balance
-  stream_for(100, 5000);                // minute 4 is more than it holds
+  stream_for(100, 5000);               // minute 4 is more than it holds
   EXPECT_FALSE(hub.snapshot("alice"));
   database_up();
   service->tick();
