@@ -88,6 +88,7 @@ int close_code_for(const Error& e) {
     case 402: return kCloseNoCredits;
     case 403: return kCloseForbidden;
     case 404: return kCloseNotFound;
+    case 503: return kCloseTryAgain;  // database_unavailable
     default: return kCloseConflict;
   }
 }
