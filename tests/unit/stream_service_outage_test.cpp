@@ -37,7 +37,7 @@ struct StreamServiceOutageTest : ::testing::Test {
     config.grace_ms = 30'000;
     service = std::make_unique<live::StreamService>(tmp.db(), hub, clock, config);
     auth::AuthService auth(tmp.db(), clock);
-    user = *auth.register_user("alice", "a@example.com", "long enough password", "");
+    user = *auth.register_user("alice", "a@example.com", "long enough password", "", "192.0.2.1");
   }
 
   void database_down() { lock = std::make_unique<SqliteWriteLock>(tmp.path()); }
