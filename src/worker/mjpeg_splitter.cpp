@@ -53,6 +53,12 @@ std::vector<std::string> MjpegSplitter::feed(std::string_view bytes) {
       }
       std::size_t m = pos_;
       while (m < buffer_.size() && at(buffer_, m) == 0xFF) ++m;
+      // Fill bytes count towards the frame's size too: a run of them must not grow it (and
+      // the buffer) past the cap.
+      if (m > max_frame_bytes_) {
+        resync();
+        continue;
+      }
       if (m >= buffer_.size()) return frames;
       std::uint8_t marker = at(buffer_, m);
       if (marker == 0xD9) {

@@ -121,6 +121,27 @@ TEST(MjpegSplitter, OversizedFramesAreDroppedAndMemoryStaysBounded) {
   EXPECT_GT(splitter.skipped_bytes(), 90'000u);
 }
 
+// Found by fuzzing (tests/fuzz/mjpeg_splitter.cpp): fill bytes (FF) between segments were not
+// held to the cap, so an endless run of them grew the buffer without bound, and a short run
+// let an oversized frame through.
+TEST(MjpegSplitter, FillBytesCannotGrowAFramePastTheCap) {
+  auto frames = three_frames();
+  MjpegSplitter splitter(4096);
+  std::string fill(1000, '\xFF');
+  splitter.feed(frames[0].substr(0, 2));  // SOI, then nothing but fill bytes
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_TRUE(splitter.feed(fill).empty());
+    EXPECT_LE(splitter.pending_bytes(), 4096u + fill.size());
+  }
+  auto out = splitter.feed(frames[2]);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], frames[2]);
+
+  MjpegSplitter small(64);
+  std::string padded = "\xFF\xD8" + std::string(100, '\xFF') + "\xD9";
+  EXPECT_TRUE(small.feed(padded).empty());
+}
+
 TEST(MjpegSplitter, GarbageAloneYieldsNothing) {
   MjpegSplitter splitter;
   std::string garbage(10000, '\xFF');
