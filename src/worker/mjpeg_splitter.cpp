@@ -95,6 +95,12 @@ std::vector<std::string> MjpegSplitter::feed(std::string_view bytes) {
     std::size_t ff = buffer_.find('\xFF', pos_);
     if (ff == std::string::npos || ff + 1 >= buffer_.size()) {
       pos_ = ff == std::string::npos ? buffer_.size() : ff;
+      // Enforce the cap now rather than on the next feed: memory stays within it, and the
+      // outcome does not depend on where the chunks happened to end.
+      if (pos_ > max_frame_bytes_) {
+        resync();
+        continue;
+      }
       return frames;
     }
     std::uint8_t next = at(buffer_, ff + 1);
