@@ -6,6 +6,7 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -80,6 +81,10 @@ class FuzzApp {
     spdlog::set_default_logger(logger);
 
     auth::init_crypto();
+    // cheap_password_hash.cpp must be linked in, or every registration costs a full hash.
+    if (auth::hash_password("probe").find("m=8,t=1,") == std::string::npos) {
+      invariant_failed("set-up", "password hashing is at full cost: link cheap_password_hash.cpp");
+    }
     config_.allowed_origins = {"http://app.example"};
     payments::PaymentsConfig pay;
     pay.secret_key = "sk_test_fuzz";
@@ -176,6 +181,12 @@ class FuzzApp {
 // (except 204 and non-API routes), header fields that cannot split the response, and no
 // password hash anywhere.
 inline void check_response(const api::Request& req, const api::Response& r) {
+  // DS_FUZZ_VERBOSE=1 prints each answer (to see which handlers the corpus reaches).
+  static const bool verbose = std::getenv("DS_FUZZ_VERBOSE") != nullptr;
+  if (verbose) {
+    std::fprintf(stderr, "%s %s -> %d %.120s\n", req.method.c_str(), req.path.c_str(), r.status,
+                 r.content_type == "application/json" ? r.body.c_str() : "");
+  }
   std::string where =
       req.method + " " + req.path + " -> " + std::to_string(r.status) + " " + r.body.substr(0, 200);
   DS_FUZZ_CHECK(r.status >= 100 && r.status <= 599, where);
