@@ -16,9 +16,15 @@ targets=("$@")
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=${DS_FUZZ_JOBS:-$(nproc)}
 build_start=$SECONDS
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_FUZZ=ON \
-  -DDS_BUILD_TESTS=OFF -DDS_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j"$jobs" --target "${targets[@]/#/fuzz_}" >/dev/null
+mkdir -p build-fuzz
+build_log=build-fuzz/build.log
+if ! { CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDS_FUZZ=ON \
+         -DDS_BUILD_TESTS=OFF -DDS_BUILD_BENCH=OFF &&
+       cmake --build build-fuzz -j"$jobs" --target "${targets[@]/#/fuzz_}"; } >"$build_log" 2>&1; then
+  tail -n 40 "$build_log"
+  echo "fuzz: build failed (log: $build_log)"
+  exit 1
+fi
 echo "fuzz: built ${#targets[@]} targets in $((SECONDS - build_start)) s"
 
 work=$(mktemp -d)
