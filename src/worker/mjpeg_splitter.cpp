@@ -53,6 +53,12 @@ std::vector<std::string> MjpegSplitter::feed(std::string_view bytes) {
       }
       std::size_t m = pos_;
       while (m < buffer_.size() && at(buffer_, m) == 0xFF) ++m;
+      // Fill bytes count towards the frame's size too: a run of them must not grow it (and
+      // the buffer) past the cap.
+      if (m > max_frame_bytes_) {
+        resync();
+        continue;
+      }
       if (m >= buffer_.size()) return frames;
       std::uint8_t marker = at(buffer_, m);
       if (marker == 0xD9) {
@@ -89,6 +95,12 @@ std::vector<std::string> MjpegSplitter::feed(std::string_view bytes) {
     std::size_t ff = buffer_.find('\xFF', pos_);
     if (ff == std::string::npos || ff + 1 >= buffer_.size()) {
       pos_ = ff == std::string::npos ? buffer_.size() : ff;
+      // Enforce the cap now rather than on the next feed: memory stays within it, and the
+      // outcome does not depend on where the chunks happened to end.
+      if (pos_ > max_frame_bytes_) {
+        resync();
+        continue;
+      }
       return frames;
     }
     std::uint8_t next = at(buffer_, ff + 1);

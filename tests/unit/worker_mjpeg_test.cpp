@@ -121,6 +121,46 @@ TEST(MjpegSplitter, OversizedFramesAreDroppedAndMemoryStaysBounded) {
   EXPECT_GT(splitter.skipped_bytes(), 90'000u);
 }
 
+// Found by fuzzing (tests/fuzz/mjpeg_splitter.cpp): fill bytes (FF) between segments were not
+// held to the cap, so an endless run of them grew the buffer without bound, and a short run
+// let an oversized frame through.
+TEST(MjpegSplitter, FillBytesCannotGrowAFramePastTheCap) {
+  auto frames = three_frames();
+  MjpegSplitter splitter(4096);
+  std::string fill(1000, '\xFF');
+  splitter.feed(frames[0].substr(0, 2));  // SOI, then nothing but fill bytes
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_TRUE(splitter.feed(fill).empty());
+    EXPECT_LE(splitter.pending_bytes(), 4096u + fill.size());
+  }
+  auto out = splitter.feed(frames[2]);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], frames[2]);
+
+  MjpegSplitter small(64);
+  std::string padded = "\xFF\xD8" + std::string(100, '\xFF') + "\xD9";
+  EXPECT_TRUE(small.feed(padded).empty());
+}
+
+// Found by fuzzing: a scan that ran past the cap without meeting an FF was only dropped on the
+// next feed, so one large feed could leave more than the cap pending (and the outcome depended
+// on the chunking).
+TEST(MjpegSplitter, TheCapHoldsWithinASingleFeed) {
+  auto frames = three_frames();
+  // Everything up to the end of the start-of-scan header, then scan data with no FF in it.
+  auto sos = frames[0].find("\xFF\xDA");
+  std::size_t sos_length = (std::size_t{static_cast<unsigned char>(frames[0][sos + 2])} << 8) |
+                           static_cast<unsigned char>(frames[0][sos + 3]);
+  std::string scan = frames[0].substr(0, sos + 2 + sos_length) + std::string(10'000, 'a');
+  MjpegSplitter whole(4096);
+  EXPECT_TRUE(whole.feed(scan).empty());
+  EXPECT_LE(whole.pending_bytes(), 4096u + 2);
+  MjpegSplitter chunked(4096);
+  split_in_chunks(scan, 1000, chunked);
+  EXPECT_EQ(whole.skipped_bytes(), chunked.skipped_bytes());
+  EXPECT_EQ(whole.pending_bytes(), chunked.pending_bytes());
+}
+
 TEST(MjpegSplitter, GarbageAloneYieldsNothing) {
   MjpegSplitter splitter;
   std::string garbage(10000, '\xFF');
