@@ -8,7 +8,8 @@ using namespace ds::live::wire;
 
 TEST(Protocol, JobIdsAreCanonical) {
   EXPECT_EQ(parse_job_id("j1"), 1u);
-  EXPECT_EQ(parse_job_id("j18446744073709551615"), 18446744073709551615ull);
+  EXPECT_EQ(parse_job_id("j9999999999999999999"), 9999999999999999999ull);  // 19 digits
+  EXPECT_FALSE(parse_job_id("j18446744073709551615"));                    // 20: too long
   EXPECT_FALSE(parse_job_id("j0"));
   EXPECT_FALSE(parse_job_id("j01"));
   EXPECT_FALSE(parse_job_id("j"));
