@@ -133,6 +133,33 @@ class TestMjpegViewers(StreamerMixin, ServerTestCase):
             ingest.close()
 
 
+class TestWebSocketIdle(StreamerMixin, ServerTestCase):
+    """A WebSocket viewer that never reads (so never answers a ping) is dropped after the idle
+    timeout; one that reads stays, though it never sends anything itself."""
+
+    server_args = ["--builtin-workers", "0", "--idle-timeout-ms", "2000"]
+
+    def viewers(self, name):
+        _, _, body = self.client().get("/api/streams/" + name)
+        return body["viewers"]
+
+    def test_silent_viewer_is_dropped_and_reading_viewer_stays(self):
+        _, user, _ = self.new_streamer()
+        name = user["username"]
+        mute = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + name), timeout=10)
+        reader = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + name), timeout=10)
+        self.assertTrue(wait_for(lambda: self.viewers(name) == 2, 5))
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:  # recv answers the server's pings
+            try:
+                reader.recv(timeout=0.2)
+            except TimeoutError:
+                pass
+        self.assertEqual(self.viewers(name), 1)
+        reader.close()
+        mute.sock.close()
+
+
 class TestWorkerMessages(ServerTestCase):
     server_args = ["--builtin-workers", "0", "--worker-token", WORKER_TOKEN]
 
