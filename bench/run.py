@@ -24,32 +24,18 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("DREAMSTREAM_BIN", os.path.join(ROOT, "build-bench", "dreamstream"))
 import harness  # noqa: E402
+from harness import cpu_seconds, rss_kib  # noqa: E402
 
 BENCH_WS = os.environ.get("BENCH_WS", os.path.join(ROOT, "build-bench", "bench_ws"))
 TOKEN = "dsw_bench_0123456789abcdef0123456789"
 FIXTURES = [os.path.join(ROOT, "tests", "integration", "fixtures", "frame%d.jpg" % i)
             for i in range(1, 5)]
-HZ = os.sysconf("SC_CLK_TCK")
 
 
 def raise_nofile():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def pct(values, p):

@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402
+from harness import cpu_seconds, fd_count, rss_kib  # noqa: E402
 
 SOAK_LOAD = os.environ.get("SOAK_LOAD", os.path.join(ROOT, "build", "soak_load"))
 TOKEN = "dsw_soak_0123456789abcdef0123456789ab"
@@ -46,7 +47,6 @@ FULL_MIN_LOAD_S = 1200.0  # runs this long get the 10-minute window and the slop
 ERROR_LINE = re.compile(r"level=(error|critical)\b|\[(error|critical)\]")
 STYLE_PROMPTS = ["watercolour", "neon city", "pencil sketch", "oil painting", "thermal camera",
                  "pixel art", "pop art", "vintage film", "glitch", "toon"]
-HZ = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg):
@@ -54,24 +54,6 @@ def log(msg):
 
 
 # ---- the server's process ------------------------------------------------------------------
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
-
 def slope_kib_per_min(samples):
     """Least-squares slope of [(t_seconds, rss_kib)] in KiB per minute."""
     n = len(samples)

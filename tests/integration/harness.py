@@ -59,6 +59,28 @@ def binary_path():
     return os.environ.get("DREAMSTREAM_BIN") or DEFAULT_BIN
 
 
+# -- readings of a process (the server under test) from /proc -------------------------------
+def rss_kib(pid):
+    """Resident memory in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fd_count(pid):
+    """Open file descriptors."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ServerError(RuntimeError):
     pass
 

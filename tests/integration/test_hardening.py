@@ -15,22 +15,13 @@ import time
 import unittest
 
 import dreamstream as ds
-from harness import PASSWORD, Server, ServerTestCase, login, register, unique_name
+from harness import (PASSWORD, Server, ServerTestCase, cpu_seconds, fd_count, login, register,
+                     unique_name)
 from test_live import StreamerMixin, fixture, is_event, recv_until, ws_url
 from test_payments import run_admin
 
 WORKER_TOKEN = "dsw_hardening_test_token_0123456789"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:?\d\d level=\w+ ")
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reset_after(sock):
@@ -102,15 +93,15 @@ class TestMjpegViewers(StreamerMixin, ServerTestCase):
         name = user["username"]
         pid = self.server.proc.pid
         self.assertEqual(self.client().get("/healthz").status, 200)
-        baseline = open_fds(pid)
+        baseline = fd_count(pid)
         request = ("GET /u/%s/stream.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n" % name).encode()
         for _ in range(300):
             s = socket.create_connection(("127.0.0.1", self.server.port))
             s.sendall(request)
             reset_after(s)
         self.assertTrue(wait_for(lambda: self.viewers(name) == 0, 10), "phantom viewers remain")
-        self.assertTrue(wait_for(lambda: open_fds(pid) <= baseline + 2, 10),
-                        "descriptors %d, baseline %d" % (open_fds(pid), baseline))
+        self.assertTrue(wait_for(lambda: fd_count(pid) <= baseline + 2, 10),
+                        "descriptors %d, baseline %d" % (fd_count(pid), baseline))
 
     def test_item1_mjpeg_reader_that_stops_reading_is_dropped(self):
         _, user, key = self.new_streamer()

@@ -8,7 +8,7 @@ import time
 import unittest
 
 import dreamstream as ds
-from harness import ServerTestCase, register
+from harness import ServerTestCase, register, rss_kib
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 WORKER_TOKEN = "dsw_live_test_token_0123456789"
@@ -17,14 +17,6 @@ WORKER_TOKEN = "dsw_live_test_token_0123456789"
 def fixture(n):
     with open(os.path.join(FIXTURES, "frame%d.jpg" % n), "rb") as f:
         return f.read()
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def ws_url(server, path):
