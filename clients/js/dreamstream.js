@@ -1,6 +1,6 @@
 // DreamStream JavaScript client: an ES module for browsers and Node >= 20.
 //
-//   import { createApi, postFrame, Streamer, Viewer, runWorker } from "./dreamstream.js";
+//   import { createApi, postFrame, Streamer, Viewer, runWorker, CloseCode } from "./dreamstream.js";
 //
 // WebSocket: browsers and Node >= 22 have a global one. On Node 20 either run with
 // `node --experimental-websocket` or pass an implementation: `{ WebSocket: (await import("ws")).default }`.
@@ -26,6 +26,36 @@ export class AuthenticationError extends Error {
     this.name = "AuthenticationError";
   }
 }
+
+// ---- Close codes ----------------------------------------------------------------------------
+
+// Every code the server closes a WebSocket with (docs/protocol.md, "Close codes"), with its name
+// there and what it means. `CloseCode.replaced === 4001`; closeMeaning(code) for words.
+export const CLOSE_CODES = Object.freeze({
+  1000: { name: "normal", meaning: "closed normally" },
+  1008: { name: "policy", meaning: "too many bad frames or messages in a row" },
+  1011: { name: "internal", meaning: "internal server error" },
+  1013: { name: "try_again", meaning: "the database is unavailable; try again shortly" },
+  4001: { name: "replaced", meaning: "replaced by a newer connection" },
+  4002: { name: "ended", meaning: "the stream ended" },
+  4008: { name: "worker_timeout", meaning: "the worker held a job past its deadline" },
+  4401: { name: "unauthorized", meaning: "not authenticated, or the credential was revoked" },
+  4402: { name: "no_credits", meaning: "not enough credits" },
+  4403: { name: "forbidden", meaning: "forbidden (e.g. a foreign Origin)" },
+  4404: { name: "not_found", meaning: "no such streamer" },
+  4409: { name: "conflict", meaning: "conflicts with the stream's state (e.g. not started)" },
+});
+
+export const CloseCode = Object.freeze(
+  Object.fromEntries(Object.entries(CLOSE_CODES).map(([code, { name }]) => [name, Number(code)])));
+
+// Codes the server does not send (1006 when a connection just breaks) read as a lost connection.
+export function closeMeaning(code) {
+  return CLOSE_CODES[code]?.meaning ?? "connection lost";
+}
+
+// The server refused our credentials: a worker stops instead of retrying.
+const AUTH_CLOSE_CODES = [CloseCode.unauthorized, CloseCode.forbidden];
 
 // ---- URLs -----------------------------------------------------------------------------------
 
@@ -438,7 +468,7 @@ function workerSession(url, opts, { name, backend, process, signal, log, onWelco
     });
     ws.addEventListener("close", (ev) => {
       signal?.removeEventListener("abort", onAbort);
-      if (ev.code === 4401 || ev.code === 4403) {
+      if (AUTH_CLOSE_CODES.includes(ev.code)) {
         reject(new AuthenticationError(`server closed with ${ev.code} ${ev.reason}`));
       } else {
         if (!signal?.aborted) log(`server closed: ${ev.code} ${ev.reason || ""}`);

@@ -27,6 +27,7 @@ Command line::
 import argparse
 import base64
 import collections
+import enum
 import hashlib
 import http.client
 import json
@@ -44,7 +45,7 @@ import urllib.parse
 __all__ = [
     "WebSocket", "WebSocketError", "HandshakeError", "ConnectionClosed", "ProtocolError",
     "Client", "ApiError", "Streamer", "post_frame", "Viewer", "Frame", "run_worker",
-    "AuthenticationError", "is_jpeg",
+    "AuthenticationError", "is_jpeg", "CloseCode", "CLOSE_MEANINGS", "close_meaning",
 ]
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -53,6 +54,57 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 USER_AGENT = "dreamstream-python/1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Close codes
+
+
+class CloseCode(enum.IntEnum):
+    """Every code the server closes a WebSocket with (docs/protocol.md, "Close codes"; the name
+    there is the lower-case member name). Members compare equal to plain ints, so
+    ``ws.close_code == CloseCode.REPLACED`` works."""
+
+    NORMAL = 1000
+    POLICY = 1008
+    INTERNAL = 1011
+    TRY_AGAIN = 1013
+    REPLACED = 4001
+    ENDED = 4002
+    WORKER_TIMEOUT = 4008
+    UNAUTHORIZED = 4401
+    NO_CREDITS = 4402
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    CONFLICT = 4409
+
+
+CLOSE_MEANINGS = {
+    CloseCode.NORMAL: "closed normally",
+    CloseCode.POLICY: "too many bad frames or messages in a row",
+    CloseCode.INTERNAL: "internal server error",
+    CloseCode.TRY_AGAIN: "the database is unavailable; try again shortly",
+    CloseCode.REPLACED: "replaced by a newer connection",
+    CloseCode.ENDED: "the stream ended",
+    CloseCode.WORKER_TIMEOUT: "the worker held a job past its deadline",
+    CloseCode.UNAUTHORIZED: "not authenticated, or the credential was revoked",
+    CloseCode.NO_CREDITS: "not enough credits",
+    CloseCode.FORBIDDEN: "forbidden (e.g. a foreign Origin)",
+    CloseCode.NOT_FOUND: "no such streamer",
+    CloseCode.CONFLICT: "conflicts with the stream's state (e.g. not started)",
+}
+
+# The server refused our credentials: a worker or pusher stops instead of retrying.
+_AUTH_CLOSE_CODES = (CloseCode.UNAUTHORIZED, CloseCode.FORBIDDEN)
+
+
+def close_meaning(code):
+    """What a close code means, in words; codes the server does not send read as a lost
+    connection (1006 when it just broke)."""
+    try:
+        return CLOSE_MEANINGS[CloseCode(code)]
+    except ValueError:
+        return "connection lost"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1117,7 +1169,7 @@ def _worker_session(url, token, process, name, backend, stop, log, ping_after_s,
                 continue
             pinged = False
             if kind == "close":
-                if ws.close_code in (4401, 4403):
+                if ws.close_code in _AUTH_CLOSE_CODES:
                     raise AuthenticationError("server closed with %s %s" % (ws.close_code, ws.close_reason))
                 log("server closed: %s %s" % (ws.close_code, ws.close_reason))
                 return welcomed
@@ -1240,7 +1292,7 @@ def _push_closed(streamer):
     streamer.closed.wait(5.0)
     print("closed by server: %s %s" % (streamer.close_code, streamer.close_reason), file=sys.stderr)
     # A refused key or origin is an authentication failure, like a refused upgrade.
-    return 3 if streamer.close_code in (4401, 4403) else 1
+    return 3 if streamer.close_code in _AUTH_CLOSE_CODES else 1
 
 
 def _cmd_worker(args):

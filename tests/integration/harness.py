@@ -24,12 +24,14 @@ Pieces:
 - `ServerTestCase`: one server per test class; prints the server log when a test fails and
   fails the test when the server died during it.
 - `register()`: registers a fresh user through the API.
+- `doc_close_codes()`: docs/protocol.md's close-code table, for the SDKs' tables to match.
 """
 
 import http.client
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -439,6 +441,23 @@ def register(client, username=None, email=None, password=PASSWORD, display_name=
 
 def login(client, login_name, password=PASSWORD):
     return client.post("/api/auth/login", {"login": login_name, "password": password})
+
+
+PROTOCOL_DOC = os.path.normpath(os.path.join(HERE, "..", "..", "docs", "protocol.md"))
+
+
+def doc_close_codes():
+    """{code: name} from the table under the "Close codes" heading of docs/protocol.md."""
+    codes = {}
+    in_section = False
+    with open(PROTOCOL_DOC, encoding="utf-8") as f:
+        for line in f:
+            if re.match(r"#+\s", line):
+                in_section = re.search(r"close codes?", line, re.I) is not None
+            row = in_section and re.match(r"\|\s*`?(\d{4})`?\s*\|\s*`?([\w-]+)`?\s*\|", line)
+            if row:
+                codes[int(row.group(1))] = row.group(2)
+    return codes
 
 
 class ServerTestCase(unittest.TestCase):

@@ -11,7 +11,8 @@
   comments and asks for a style, the streamer switches to policy approve and approves, rejects,
   skips and clears through the SDK, a Viewer socket (and the Streamer's ingest socket) sees the
   comment / comment_deleted / styles / settings events, and refusals raise ApiError with the
-  server's code; the CLI comment and style commands.
+  server's code; the CLI comment and style commands;
+- the close-code table (CloseCode, CLOSE_MEANINGS) against docs/protocol.md's.
 
 Fixtures: tests/integration/fixtures/frame*.jpg (160x120, made by fixtures/make_fixtures.cpp).
 """
@@ -26,7 +27,7 @@ import threading
 import time
 import unittest
 
-from harness import PASSWORD, ServerTestCase, register
+from harness import PASSWORD, ServerTestCase, doc_close_codes, register
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
@@ -673,6 +674,24 @@ class TestCommentsAndStyles(ClientTestBase):
         out = cli("style", *base, "neon")
         self.assertEqual(out.returncode, 3, out.stdout + out.stderr)
         self.assertIn("401", out.stderr)
+
+
+class TestCloseCodes(unittest.TestCase):
+    """The SDK's close-code table is docs/protocol.md's, and it is what the SDK acts on."""
+
+    def test_table_matches_the_protocol_doc(self):
+        doc = doc_close_codes()
+        self.assertGreaterEqual(len(doc), 12, "docs/protocol.md has a close-code table")
+        self.assertEqual({int(c): c.name.lower() for c in ds.CloseCode}, doc)
+        self.assertEqual(set(ds.CLOSE_MEANINGS), set(ds.CloseCode))
+        self.assertTrue(all(ds.CLOSE_MEANINGS.values()))
+
+    def test_meanings(self):
+        self.assertEqual(ds.close_meaning(4001), "replaced by a newer connection")
+        self.assertEqual(ds.close_meaning(ds.CloseCode.NO_CREDITS), "not enough credits")
+        self.assertEqual(ds.close_meaning(1006), "connection lost")
+        self.assertEqual(ds.close_meaning(None), "connection lost")
+        self.assertTrue(ds.CloseCode.UNAUTHORIZED == 4401)
 
 
 class TestDiffusersExample(unittest.TestCase):

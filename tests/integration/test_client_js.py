@@ -3,6 +3,7 @@
 clients/js/test/smoke.mjs runs a JS worker, a Streamer and a Viewer and checks that frames go
 round, then comments and style requests through createApi() with two API tokens (a viewer asks,
 the streamer approves; a Viewer socket sees the events; refusals carry the server's code); skipped when Node (>= 20 with --experimental-websocket, or >= 22) is not installed.
+The JS client's close-code table (CLOSE_CODES, CloseCode) is checked against docs/protocol.md's.
 """
 
 import json
@@ -11,10 +12,11 @@ import shutil
 import subprocess
 import unittest
 
-from harness import ServerTestCase, register
+from harness import ServerTestCase, doc_close_codes, register
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMOKE = os.path.normpath(os.path.join(HERE, "..", "..", "clients", "js", "test", "smoke.mjs"))
+CLIENT_JS = os.path.normpath(os.path.join(HERE, "..", "..", "clients", "js", "dreamstream.js"))
 FIXTURES = os.path.join(HERE, "fixtures")
 WORKER_TOKEN = "dsw_jstesttoken_0123456789abcdef"
 
@@ -66,6 +68,25 @@ class TestJsClient(ServerTestCase):
         st, _, body = c.post("/api/me/tokens", {"name": "js smoke"})
         self.assertEqual(st, 201, body)
         return body["token"]
+
+
+@unittest.skipIf(shutil.which("node") is None, "Node is not installed")
+class TestJsCloseCodes(unittest.TestCase):
+    """The JS client's close-code table is docs/protocol.md's."""
+
+    def test_table_matches_the_protocol_doc(self):
+        script = ("import(process.argv[1]).then((m) => console.log(JSON.stringify({"
+                  "table: m.CLOSE_CODES, byName: m.CloseCode, lost: m.closeMeaning(1006)})))")
+        out = subprocess.run(["node", "--input-type=module", "-e", script, "--", "file://" + CLIENT_JS],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        got = json.loads(out.stdout)
+        doc = doc_close_codes()
+        self.assertGreaterEqual(len(doc), 12, "docs/protocol.md has a close-code table")
+        self.assertEqual({int(code): e["name"] for code, e in got["table"].items()}, doc)
+        self.assertTrue(all(e["meaning"] for e in got["table"].values()))
+        self.assertEqual(got["byName"], {name: code for code, name in doc.items()})
+        self.assertEqual(got["lost"], "connection lost")
 
 
 if __name__ == "__main__":
