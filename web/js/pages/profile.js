@@ -5,6 +5,7 @@ import { ApiError, del, get, patch, post } from '../api.js';
 import { openBuyDialog } from '../buy.js';
 import { initNav, logout, updateNavCredits } from '../nav.js';
 import {
+  $,
   alertBox,
   checks,
   clearErrors,
@@ -27,7 +28,6 @@ import {
   validate,
 } from '../ui.js';
 
-const $ = (sel) => document.querySelector(sel);
 const kPageSize = 10;
 const kKindLabels = {
   signup_bonus: 'Welcome bonus',

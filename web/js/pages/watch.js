@@ -5,10 +5,11 @@
 
 import { del, get, post } from '../api.js';
 import { CommentList, CurrentStyle, styleItem } from '../chat.js';
+import { channelEvents } from '../live_events.js';
 import { initNav } from '../nav.js';
-import { alertBox, capitalize, clearErrors, h, humanMessage, icons, liveClear, loginUrl, setFieldError, toast } from '../ui.js';
+import { openLiveSocket } from '../protocol.js';
+import { $, alertBox, capitalize, clearErrors, h, humanMessage, icons, liveClear, loginUrl, setFieldError, toast } from '../ui.js';
 
-const $ = (sel) => document.querySelector(sel);
 const username = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '').toLowerCase();
 
 const img = $('[data-frame]');
@@ -326,61 +327,47 @@ let backoff = 1000;
 let reconnected = false;
 
 function connect() {
-  const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-  let ws;
   try {
-    ws = new WebSocket(`${proto}://${location.host}/ws/watch/${encodeURIComponent(username)}`);
-  } catch {
-    return;
-  }
-  ws.binaryType = 'blob';
-  ws.addEventListener('open', () => {
-    // After a drop, fetch what was said in the meantime.
-    if (reconnected) {
-      loadComments();
-      loadStyles();
-    }
-    reconnected = true;
-    backoff = 1000;
-  });
-  ws.addEventListener('message', (ev) => {
-    if (typeof ev.data !== 'string') {
-      showFrame(ev.data);
-      return;
-    }
-    let msg;
-    try {
-      msg = JSON.parse(ev.data);
-    } catch {
-      return;
-    }
-    if (msg.type === 'state') {
-      state = msg.state;
-      if (state === 'offline' || state === 'ended') {
+    openLiveSocket(`/ws/watch/${encodeURIComponent(username)}`, {
+      events: {
+        ...channelEvents({
+          onComment: (c) => comments.add(c),
+          onCommentDeleted: (id) => comments.remove(id),
+          onStyles: applyStyles,
+          onSettings: applySettings,
+        }),
+        state: (msg) => {
+          state = msg.state;
+          if (state === 'offline' || state === 'ended') {
+            haveFrame = false;
+            loadStyles(); // the stream's requests ended with it
+          }
+          render();
+          setViewers(viewersBadge.textContent.split(' ')[0]);
+        },
+        viewers: (msg) => setViewers(msg.count),
+      },
+      onFrame: showFrame,
+      onOpen: () => {
+        // After a drop, fetch what was said in the meantime.
+        if (reconnected) {
+          loadComments();
+          loadStyles();
+        }
+        reconnected = true;
+        backoff = 1000;
+      },
+      onClose: () => {
+        if (state === 'live' || state === 'waiting') state = 'offline';
         haveFrame = false;
-        loadStyles(); // the stream's requests ended with it
-      }
-      render();
-      setViewers(viewersBadge.textContent.split(' ')[0]);
-    } else if (msg.type === 'settings' && msg.settings) {
-      applySettings(msg.settings);
-    } else if (msg.type === 'styles' && msg.styles) {
-      applyStyles(msg.styles);
-    } else if (msg.type === 'comment' && msg.comment) {
-      comments.add(msg.comment);
-    } else if (msg.type === 'comment_deleted') {
-      comments.remove(msg.id);
-    } else if (msg.type === 'viewers') {
-      setViewers(msg.count);
-    }
-  });
-  ws.addEventListener('close', () => {
-    if (state === 'live' || state === 'waiting') state = 'offline';
-    haveFrame = false;
-    render();
-    setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 15000);
-  });
+        render();
+        setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, 15000);
+      },
+    });
+  } catch {
+    // The browser refused the URL: nothing to reconnect to.
+  }
 }
 
 setChannel(null);

@@ -1,0 +1,127 @@
+// web/js/protocol.js and web/js/live_events.js in plain node, with a fake WebSocket: the
+// close-code table matches docs/protocol.md, and openLiveSocket turns a socket's messages into
+// the page's calls.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { test } from 'node:test';
+import { channelEvents } from '../../web/js/live_events.js';
+import { CloseCode, closeEntry, kCloseCodes, openLiveSocket } from '../../web/js/protocol.js';
+
+// code → name from the table under the "Close codes" heading of docs/protocol.md.
+function docCloseCodes() {
+  const doc = fs.readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+  const codes = new Map();
+  let inSection = false;
+  for (const line of doc.split('\n')) {
+    if (/^#+\s/.test(line)) inSection = /close codes?/i.test(line);
+    const row = inSection && line.match(/^\|\s*`?(\d{4})`?\s*\|\s*`?([\w-]+)`?\s*\|/);
+    if (row) codes.set(Number(row[1]), row[2]);
+  }
+  return codes;
+}
+
+class FakeSocket extends EventTarget {
+  static last = null;
+  constructor(url) {
+    super();
+    this.url = url;
+    FakeSocket.last = this;
+  }
+  receive(data) {
+    this.dispatchEvent(Object.assign(new Event('message'), { data }));
+  }
+  closeWith(code, reason) {
+    this.dispatchEvent(Object.assign(new Event('close'), { code, reason }));
+  }
+}
+
+function withFakeBrowser(fn) {
+  const saved = { WebSocket: globalThis.WebSocket, location: globalThis.location };
+  globalThis.WebSocket = FakeSocket;
+  globalThis.location = { protocol: 'https:', host: 'dream.example:8443' };
+  try {
+    return fn();
+  } finally {
+    Object.assign(globalThis, saved);
+  }
+}
+
+test('the close-code table has every code of docs/protocol.md, with the same names', () => {
+  const doc = docCloseCodes();
+  assert.ok(doc.size >= 12, `docs/protocol.md has a close-code table (found ${doc.size} rows)`);
+  const ours = new Map(Object.entries(kCloseCodes).map(([code, e]) => [Number(code), e.name]));
+  assert.deepEqual([...ours].sort(), [...doc].sort());
+  for (const [code, e] of Object.entries(kCloseCodes)) assert.ok(e.meaning.length > 0, `${code} says what it means`);
+  assert.equal(CloseCode.no_credits, 4402);
+  assert.equal(CloseCode.replaced, 4001);
+});
+
+test('an unknown close code reads as a lost connection', () => {
+  assert.equal(closeEntry(4404).name, 'not_found');
+  const e = closeEntry(1006);
+  assert.equal(e.code, 1006);
+  assert.equal(e.name, 'unknown');
+  assert.match(e.meaning, /lost/);
+});
+
+test('openLiveSocket builds the URL, dispatches events by type and pairs each frame with its header', () => {
+  withFakeBrowser(() => {
+    const seen = [];
+    const ws = openLiveSocket('/ws/watch/alice', {
+      binaryType: 'arraybuffer',
+      events: { state: (m) => seen.push(['state', m.state]), viewers: (m) => seen.push(['viewers', m.count]) },
+      onFrame: (data, header) => seen.push(['frame', data, header?.seq ?? null]),
+      onOpen: () => seen.push(['open']),
+      onClose: (c) => seen.push(['close', c.code, c.reason, c.entry.name]),
+    });
+    assert.equal(ws, FakeSocket.last);
+    assert.equal(ws.url, 'wss://dream.example:8443/ws/watch/alice');
+    assert.equal(ws.binaryType, 'arraybuffer');
+    ws.dispatchEvent(new Event('open'));
+    ws.receive('{"type":"state","state":"live"}');
+    ws.receive('{"type":"frame","seq":42,"captured_ms":1,"processed_ms":2}');
+    const jpeg1 = new Uint8Array([0xff, 0xd8, 1]).buffer;
+    const jpeg2 = new Uint8Array([0xff, 0xd8, 2]).buffer;
+    ws.receive(jpeg1);
+    ws.receive('not json');
+    ws.receive('{"type":"toString"}');
+    ws.receive('{"type":"comment","comment":{"id":1}}'); // no handler: ignored
+    ws.receive('{"type":"viewers","count":3}');
+    ws.receive(jpeg2); // no header before it
+    ws.closeWith(4404, 'no such streamer');
+    assert.equal(seen.length, 6);
+    assert.deepEqual(seen[0], ['open']);
+    assert.deepEqual(seen[1], ['state', 'live']);
+    assert.deepEqual(seen[2], ['frame', jpeg1, 42]);
+    assert.deepEqual(seen[3], ['viewers', 3]);
+    assert.deepEqual(seen[4], ['frame', jpeg2, null]);
+    assert.deepEqual(seen[5], ['close', 4404, 'no such streamer', 'not_found']);
+  });
+});
+
+test('the page is served over http: the socket is ws://', () => {
+  withFakeBrowser(() => {
+    globalThis.location = { protocol: 'http:', host: '127.0.0.1:8080' };
+    const ws = openLiveSocket('/ws/ingest');
+    assert.equal(ws.url, 'ws://127.0.0.1:8080/ws/ingest');
+    assert.equal(ws.binaryType, 'blob');
+  });
+});
+
+test('channel events reach the page callbacks with their payload', () => {
+  const calls = [];
+  const events = channelEvents({
+    onComment: (c) => calls.push(['comment', c.id]),
+    onCommentDeleted: (id) => calls.push(['deleted', id]),
+    onStyles: (s) => calls.push(['styles', s.policy]),
+    onSettings: (s) => calls.push(['settings', s.comments_enabled]),
+  });
+  events.comment({ type: 'comment', comment: { id: 5 } });
+  events.comment({ type: 'comment' }); // no comment: nothing to add
+  events.comment_deleted({ type: 'comment_deleted', id: 5 });
+  events.styles({ type: 'styles', styles: { policy: 'approve' } });
+  events.settings({ type: 'settings', settings: { comments_enabled: false } });
+  events.settings({ type: 'settings' });
+  assert.deepEqual(calls, [['comment', 5], ['deleted', 5], ['styles', 'approve'], ['settings', false]]);
+});

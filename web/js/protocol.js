@@ -1,0 +1,80 @@
+// The live wire protocol as the pages see it (docs/protocol.md): every WebSocket close code the
+// server uses, and one way to open a live socket (/ws/ingest, /ws/watch/<name>) that turns its
+// messages into calls: JSON events by `type`, a processed JPEG together with the `frame` header
+// sent just before it, and the close with its entry from the table.
+// The SDKs keep the same table (clients/js/dreamstream.js, clients/python/dreamstream.py); tests
+// check all three against docs/protocol.md.
+
+// code → name and what it means to the person in front of the page.
+export const kCloseCodes = Object.freeze({
+  1000: { name: 'normal', meaning: 'The connection was closed normally.' },
+  1008: { name: 'policy', meaning: 'The server closed the connection after too many bad frames or messages in a row.' },
+  1011: { name: 'internal', meaning: 'The server hit an internal error.' },
+  1013: { name: 'try_again', meaning: 'The server’s database is unavailable right now. Try again shortly.' },
+  4001: { name: 'replaced', meaning: 'A newer connection for this stream took over.' },
+  4002: { name: 'ended', meaning: 'The stream has ended.' },
+  4008: { name: 'worker_timeout', meaning: 'The model worker took too long with a job.' },
+  4401: { name: 'unauthorized', meaning: 'Not logged in, or the login or key was revoked.' },
+  4402: { name: 'no_credits', meaning: 'Not enough credits to stream.' },
+  4403: { name: 'forbidden', meaning: 'The server refused this connection (for example from another site).' },
+  4404: { name: 'not_found', meaning: 'There is no such streamer.' },
+  4409: { name: 'conflict', meaning: 'The stream is not in a state that allows this (for example not started yet).' },
+});
+
+// name → code, for comparisons that read as words: `code === CloseCode.no_credits`.
+export const CloseCode = Object.freeze(
+  Object.fromEntries(Object.entries(kCloseCodes).map(([code, { name }]) => [name, Number(code)])),
+);
+
+// The table's entry for `code`; a code the server does not send (1006 when a connection just
+// breaks) reads as a lost connection.
+export function closeEntry(code) {
+  const known = kCloseCodes[code];
+  return known ? { code, ...known } : { code, name: 'unknown', meaning: 'The connection to the server was lost.' };
+}
+
+export function liveSocketUrl(path) {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+}
+
+function parseEvent(text) {
+  try {
+    const msg = JSON.parse(text);
+    return msg && typeof msg === 'object' && typeof msg.type === 'string' ? msg : null;
+  } catch {
+    return null;
+  }
+}
+
+// Opens the live socket at `path` and returns it. Handlers, all optional:
+//   events: { [type]: (msg) => … }  one per JSON event type; unknown types are ignored
+//   onFrame(data, header)           a binary JPEG (a Blob, or an ArrayBuffer with
+//                                   binaryType 'arraybuffer') and the `frame` message sent just
+//                                   before it ({type:'frame', seq, captured_ms, processed_ms}),
+//                                   or null when none came
+//   onOpen()
+//   onClose({ code, reason, entry }) entry: closeEntry(code)
+// Throws like `new WebSocket` when the URL is refused.
+export function openLiveSocket(path, { events = {}, onFrame, onOpen, onClose, binaryType = 'blob' } = {}) {
+  const ws = new WebSocket(liveSocketUrl(path));
+  ws.binaryType = binaryType;
+  let header = null;
+  ws.addEventListener('open', () => onOpen?.());
+  ws.addEventListener('message', (ev) => {
+    if (typeof ev.data !== 'string') {
+      const frameHeader = header;
+      header = null;
+      onFrame?.(ev.data, frameHeader);
+      return;
+    }
+    const msg = parseEvent(ev.data);
+    if (!msg) return;
+    if (msg.type === 'frame') {
+      header = msg;
+      return;
+    }
+    if (Object.hasOwn(events, msg.type)) events[msg.type](msg);
+  });
+  ws.addEventListener('close', (ev) => onClose?.({ code: ev.code, reason: ev.reason, entry: closeEntry(ev.code) }));
+  return ws;
+}
