@@ -16,8 +16,9 @@ packages=(
 )
 if [ "$want_test" = 1 ]; then
   packages+=(chromium nodejs npm postgresql python3-psycopg2 redis-server sqlite3)
-  # scripts/fuzz.sh: clang and its compiler-rt (libFuzzer, ASan, UBSan runtimes).
-  packages+=(clang libclang-rt-14-dev)
+  # scripts/fuzz.sh: clang and its compiler-rt (libFuzzer, ASan, UBSan runtimes); ctest format:
+  # scripts/check_format.sh pins clang-format 14, Debian 12's.
+  packages+=(clang libclang-rt-14-dev clang-format-14)
 fi
 
 missing=()

@@ -1,1 +1,0 @@
-// Keeps ds_worker a valid library while src/worker/ grows.

@@ -1,0 +1,2 @@
+// Layer probe: store may not see api (ctest layers.store_includes_api expects this to fail).
+#include "api/app.hpp"
