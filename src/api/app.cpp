@@ -6,7 +6,6 @@
 
 #include "store/database.hpp"
 
-
 namespace ds::api {
 
 namespace {

@@ -64,17 +64,28 @@ std::optional<std::string> Request::bearer_token() const {
 
 int http_status(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kInvalid: return 400;
-    case ErrorKind::kUnauthorized: return 401;
-    case ErrorKind::kPaymentRequired: return 402;
-    case ErrorKind::kForbidden: return 403;
-    case ErrorKind::kNotFound: return 404;
-    case ErrorKind::kConflict: return 409;
-    case ErrorKind::kTooLarge: return 413;
-    case ErrorKind::kRateLimited: return 429;
-    case ErrorKind::kInternal: return 500;
-    case ErrorKind::kUpstreamFailed: return 502;
-    case ErrorKind::kUnavailable: return 503;
+    case ErrorKind::kInvalid:
+      return 400;
+    case ErrorKind::kUnauthorized:
+      return 401;
+    case ErrorKind::kPaymentRequired:
+      return 402;
+    case ErrorKind::kForbidden:
+      return 403;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kConflict:
+      return 409;
+    case ErrorKind::kTooLarge:
+      return 413;
+    case ErrorKind::kRateLimited:
+      return 429;
+    case ErrorKind::kInternal:
+      return 500;
+    case ErrorKind::kUpstreamFailed:
+      return 502;
+    case ErrorKind::kUnavailable:
+      return 503;
   }
   return 500;
 }

@@ -6,9 +6,7 @@ namespace ds::domain {
 
 namespace {
 
-Error bad(std::string message) {
-  return {ErrorKind::kInvalid, "bad_frame", std::move(message)};
-}
+Error bad(std::string message) { return {ErrorKind::kInvalid, "bad_frame", std::move(message)}; }
 
 unsigned byte_at(std::string_view d, std::size_t i) { return static_cast<unsigned char>(d[i]); }
 

@@ -252,8 +252,7 @@ Bytes StyleService::live_event(const std::string& username) {
   return it == events_.end() ? nullptr : it->second;
 }
 
-void StyleService::apply_settings(const store::User& streamer,
-                                  const domain::StreamSettings& s) {
+void StyleService::apply_settings(const store::User& streamer, const domain::StreamSettings& s) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
   Entry* e = reconcile(streamer.username, streamer.id, now);

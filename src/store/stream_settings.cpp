@@ -22,8 +22,7 @@ domain::StreamSettings load_stream_settings(soci::session& sql, long long user_i
   return s;
 }
 
-void save_stream_settings(soci::session& sql, long long user_id,
-                          const domain::StreamSettings& s) {
+void save_stream_settings(soci::session& sql, long long user_id, const domain::StreamSettings& s) {
   int comments = s.comments_enabled ? 1 : 0;
   int styles = s.styles_enabled ? 1 : 0;
   std::string policy(domain::to_string(s.style_policy));

@@ -9,7 +9,6 @@ namespace ds::store {
 
 // Defaults when the user never saved settings.
 domain::StreamSettings load_stream_settings(soci::session& sql, long long user_id);
-void save_stream_settings(soci::session& sql, long long user_id,
-                          const domain::StreamSettings& s);
+void save_stream_settings(soci::session& sql, long long user_id, const domain::StreamSettings& s);
 
 }  // namespace ds::store
