@@ -4,8 +4,7 @@
 
 #include <algorithm>
 
-#include "domain/username.hpp"
-#include "store/users.hpp"
+#include "store/database.hpp"
 
 namespace ds::api {
 
@@ -47,9 +46,7 @@ bool origin_allowed(const App& app, const Request& req, bool require_present) {
 }
 
 std::optional<auth::Principal> optional_user(App& app, const Request& req) {
-  if (auto h = req.header("authorization"); h && h->starts_with("Bearer ")) {
-    return app.auth.from_api_token(h->substr(7));
-  }
+  if (auto token = req.bearer_token()) return app.auth.from_api_token(*token);
   if (auto c = req.cookie(kSessionCookie)) return app.auth.from_session_token(*c);
   return std::nullopt;
 }
@@ -101,10 +98,7 @@ std::optional<long long> parse_positive_id(const std::string& s) {
 }
 
 Expected<store::User> find_streamer(App& app, const std::string& raw_username) {
-  auto name = domain::canonical_username(raw_username);
-  if (!name) return not_found("no such streamer");
-  auto user =
-      app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, *name); });
+  auto user = app.auth.find_user_by_username(raw_username);
   if (!user) return not_found("no such streamer");
   return *user;
 }
@@ -114,11 +108,23 @@ void stop_revoked_streams(App& app, const std::vector<long long>& user_ids) {
   for (auto id : user_ids) (void)app.streams->stop(id);
 }
 
+Handler handler(App& app, AppHandler fn) {
+  return [&app, fn](Request& req) { return fn(app, req); };
+}
+
+Handler authed(App& app, AuthedHandler fn) {
+  return [&app, fn](Request& req) {
+    auto principal = require_user(app, req);
+    if (!principal) return error_response(principal.error());
+    return fn(app, req, *principal);
+  };
+}
+
 void register_routes(Router& router, App& app) {
   router.add("GET", "/healthz", [&app](Request&) {
     // A database that cannot take a write is an outage for this server, even when SQLite
     // still answers reads; the probe waits at most the busy/connect timeout.
-    if (!app.db.available()) {
+    if (app.database_available && !app.database_available()) {
       return json_response(503, {{"status", "degraded"}, {"database", "unavailable"}});
     }
     return json_response(200, {{"status", "ok"}, {"database", "ok"}});
@@ -127,7 +133,7 @@ void register_routes(Router& router, App& app) {
   register_profile_routes(router, app);
   register_credits_routes(router, app);
   register_payments_routes(router, app);
-  if (app.hub && app.streams) register_streams_routes(router, app);
+  if (app.hub && app.streams && app.settings) register_streams_routes(router, app);
   if (app.hub && app.chat) register_comments_routes(router, app);
   if (app.hub && app.styles) register_styles_routes(router, app);
   if (app.hub) register_metrics_routes(router, app);

@@ -1,6 +1,7 @@
 // The API's composition: shared services, request guards (auth, CSRF, CORS) and dispatch.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,9 +14,10 @@
 #include "live/chat_service.hpp"
 #include "live/credential_watch.hpp"
 #include "live/hub.hpp"
+#include "live/settings_service.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
-#include "store/database.hpp"
+#include "payments/credit_history.hpp"
 #include "util/clock.hpp"
 
 namespace ds::payments {
@@ -36,14 +38,18 @@ struct ApiConfig {
   std::string metrics_token;
 };
 
+// Handlers reach the database only through these services.
 struct App {
-  store::Database& db;
   auth::AuthService& auth;
+  payments::CreditHistory& credits;
   const Clock& clock;
   ApiConfig config;
+  // GET /healthz: whether the database takes writes; set by serve (absent: always healthy).
+  std::function<bool()> database_available;
   // Live pipeline; set by serve (absent in API-only tests).
   live::Hub* hub = nullptr;
   live::StreamService* streams = nullptr;
+  live::SettingsService* settings = nullptr;
   // Comments and style requests; set by serve (absent: their routes are not registered).
   live::ChatService* chat = nullptr;
   live::StyleService* styles = nullptr;
@@ -53,6 +59,13 @@ struct App {
   payments::PaymentService* payments = nullptr;
   domain::JpegLimits frame_limits;
 };
+
+// A route's handler: with the app, and for an authenticated route the principal as well.
+using AppHandler = Response (*)(App&, Request&);
+using AuthedHandler = Response (*)(App&, Request&, const auth::Principal&);
+Handler handler(App& app, AppHandler fn);
+// Runs fn only for an authenticated user (require_user); the refusal otherwise.
+Handler authed(App& app, AuthedHandler fn);
 
 // Registers every resource's routes.
 void register_routes(Router& router, App& app);
@@ -85,15 +98,12 @@ void register_comments_routes(Router& router, App& app);
 void register_styles_routes(Router& router, App& app);
 void register_metrics_routes(Router& router, App& app);
 
-// The streamer named by a path's :username; 404 not_found when there is none.
+// The streamer named by a path's :username (any case); 404 not_found when there is none.
 Expected<store::User> find_streamer(App& app, const std::string& raw_username);
 // A path or query id: 1 to 18 decimal digits, nothing else.
 std::optional<long long> parse_positive_id(const std::string& s);
 
 // Stops (and bills) the streams whose ingest socket a revoked credential had let in.
 void stop_revoked_streams(App& app, const std::vector<long long>& user_ids);
-
-// {"type":"settings","settings":{…}}: sent live to viewers and the streamer on change.
-live::Bytes make_settings_event(const nlohmann::json& settings);
 
 }  // namespace ds::api

@@ -30,7 +30,7 @@ Response handle_register(App& app, Request& req) {
   }
   if (username->size() > kMaxLoginField || email->size() > kMaxLoginField ||
       password->size() > kMaxLoginField || display_name.size() > kMaxLoginField) {
-    return error_response(400, "too_long", "a field is too long");
+    return error_response(bad_request("a field is too long", "too_long"));
   }
   auto user = app.auth.register_user(*username, *email, *password, display_name, req.remote_addr);
   if (!user) return error_response(user.error());
@@ -49,7 +49,7 @@ Response handle_login(App& app, Request& req) {
   auto password = string_field(*body, "password");
   if (!password) return error_response(password.error());
   if (login->size() > kMaxLoginField || password->size() > kMaxLoginField) {
-    return error_response(400, "too_long", "a field is too long");
+    return error_response(bad_request("a field is too long", "too_long"));
   }
   auto result = app.auth.login(*login, *password, req.remote_addr, req.header("user-agent").value_or(""));
   if (!result) return error_response(result.error());
@@ -58,7 +58,9 @@ Response handle_login(App& app, Request& req) {
 
 Response handle_logout(App& app, Request& req) {
   if (auto c = req.cookie(kSessionCookie)) {
-    if (!origin_allowed(app, req, true)) return error_response(forbidden("cross-origin request refused"));
+    if (!origin_allowed(app, req, true)) {
+      return error_response(forbidden("cross-origin request refused"));
+    }
     auto session = app.auth.from_session_token(*c);
     app.auth.logout(*c);
     if (session && app.credentials) {
@@ -70,19 +72,17 @@ Response handle_logout(App& app, Request& req) {
   return r;
 }
 
-Response handle_me(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  return json_response(200, {{"user", user_json(app, p->user)}});
+Response handle_me(App& app, Request&, const auth::Principal& p) {
+  return json_response(200, {{"user", user_json(app, p.user)}});
 }
 
 }  // namespace
 
 void register_auth_routes(Router& router, App& app) {
-  router.add("POST", "/api/auth/register", [&app](Request& r) { return handle_register(app, r); });
-  router.add("POST", "/api/auth/login", [&app](Request& r) { return handle_login(app, r); });
-  router.add("POST", "/api/auth/logout", [&app](Request& r) { return handle_logout(app, r); });
-  router.add("GET", "/api/me", [&app](Request& r) { return handle_me(app, r); });
+  router.add("POST", "/api/auth/register", handler(app, handle_register));
+  router.add("POST", "/api/auth/login", handler(app, handle_login));
+  router.add("POST", "/api/auth/logout", handler(app, handle_logout));
+  router.add("GET", "/api/me", authed(app, handle_me));
 }
 
 }  // namespace ds::api

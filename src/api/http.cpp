@@ -56,6 +56,40 @@ std::optional<std::string> Request::cookie(std::string_view name) const {
   return std::nullopt;
 }
 
+std::optional<std::string> Request::bearer_token() const {
+  auto h = header("authorization");
+  if (!h || !h->starts_with("Bearer ")) return std::nullopt;
+  return h->substr(7);
+}
+
+int http_status(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalid:
+      return 400;
+    case ErrorKind::kUnauthorized:
+      return 401;
+    case ErrorKind::kPaymentRequired:
+      return 402;
+    case ErrorKind::kForbidden:
+      return 403;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kConflict:
+      return 409;
+    case ErrorKind::kTooLarge:
+      return 413;
+    case ErrorKind::kRateLimited:
+      return 429;
+    case ErrorKind::kInternal:
+      return 500;
+    case ErrorKind::kUpstreamFailed:
+      return 502;
+    case ErrorKind::kUnavailable:
+      return 503;
+  }
+  return 500;
+}
+
 Response json_response(int status, const nlohmann::json& body) {
   Response r;
   r.status = status;
@@ -67,7 +101,9 @@ Response error_response(int status, std::string_view code, std::string_view mess
   return json_response(status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
-Response error_response(const Error& e) { return error_response(e.status, e.code, e.message); }
+Response error_response(const Error& e) {
+  return error_response(http_status(e.kind), e.code, e.message);
+}
 
 Response no_content() {
   Response r;
@@ -124,6 +160,30 @@ Expected<bool> bool_field(const nlohmann::json& body, const char* name) {
   }
   if (!it->is_boolean()) return bad_request(std::string(name) + " must be true or false", "invalid_type");
   return it->get<bool>();
+}
+
+Expected<PageQuery> parse_page(const Request& req, int default_limit, int max_limit) {
+  // Digits only: "12abc" or "-1" is a mistake to report, not a page to guess.
+  auto number = [](const std::string& s) -> std::optional<long long> {
+    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
+    }
+    return std::stoll(s);
+  };
+  PageQuery page{0, default_limit};
+  if (auto b = req.query_param("before")) {
+    auto v = number(*b);
+    if (!v) return bad_request("before must be an id from next_before", "invalid_query");
+    page.before = *v;
+  }
+  if (auto l = req.query_param("limit")) {
+    auto v = number(*l);
+    if (!v || *v < 1 || *v > max_limit) {
+      return bad_request("limit must be 1–" + std::to_string(max_limit), "invalid_query");
+    }
+    page.limit = static_cast<int>(*v);
+  }
+  return page;
 }
 
 std::string url_decode(std::string_view s, bool plus_is_space) {

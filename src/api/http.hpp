@@ -27,6 +27,8 @@ struct Request {
   std::optional<std::string> header(std::string_view lower_name) const;
   std::optional<std::string> query_param(std::string_view name) const;
   std::optional<std::string> cookie(std::string_view name) const;
+  // The credential of "Authorization: Bearer <token>", when the request has one.
+  std::optional<std::string> bearer_token() const;
 };
 
 struct Response {
@@ -40,6 +42,9 @@ struct Response {
   }
 };
 
+// The one place an error kind becomes an HTTP status.
+int http_status(ErrorKind kind);
+
 Response json_response(int status, const nlohmann::json& body);
 Response error_response(int status, std::string_view code, std::string_view message);
 Response error_response(const Error& e);
@@ -52,6 +57,15 @@ Expected<nlohmann::json> parse_json_object(const Request& req);
 Expected<std::string> string_field(const nlohmann::json& body, const char* name);
 Expected<long long> integer_field(const nlohmann::json& body, const char* name);
 Expected<bool> bool_field(const nlohmann::json& body, const char* name);
+
+// One page of a listing, newest first: ?before=<id> (exclusive; absent or 0 means from the
+// newest) and ?limit=1..max_limit (default_limit when absent).
+struct PageQuery {
+  long long before = 0;
+  int limit = 0;
+};
+// 400 invalid_query unless before is an id (up to 18 digits) and limit is 1 to max_limit.
+Expected<PageQuery> parse_page(const Request& req, int default_limit, int max_limit);
 
 std::string url_decode(std::string_view s, bool plus_is_space);
 

@@ -28,10 +28,8 @@ void sample(std::string& out, const char* name, const char* labels, T value) {
 Expected<Ok> metrics_access(const App& app, const Request& req) {
   const auto& token = app.config.metrics_token;
   if (!token.empty()) {
-    auto h = req.header("authorization");
-    if (h && h->starts_with("Bearer ") && auth::constant_time_equal(h->substr(7), token)) {
-      return Ok{};
-    }
+    auto presented = req.bearer_token();
+    if (presented && auth::constant_time_equal(*presented, token)) return Ok{};
     return unauthorized("a valid metrics token is required");
   }
   bool forwarded = req.header("x-forwarded-for") || req.header("forwarded") ||
@@ -43,7 +41,7 @@ Expected<Ok> metrics_access(const App& app, const Request& req) {
 Response handle_metrics(App& app, Request& req) {
   if (auto ok = metrics_access(app, req); !ok) {
     Response r = error_response(ok.error());
-    if (ok.error().status == 401) r.set_header("WWW-Authenticate", "Bearer");
+    if (ok.error().kind == ErrorKind::kUnauthorized) r.set_header("WWW-Authenticate", "Bearer");
     return r;
   }
   int live = 0, waiting = 0, viewers = 0;
@@ -90,7 +88,7 @@ Response handle_metrics(App& app, Request& req) {
 }  // namespace
 
 void register_metrics_routes(Router& router, App& app) {
-  router.add("GET", "/metrics", [&app](Request& r) { return handle_metrics(app, r); });
+  router.add("GET", "/metrics", handler(app, handle_metrics));
 }
 
 }  // namespace ds::api

@@ -37,6 +37,10 @@ bool plausible_session_id(const std::string& id) {
   return true;
 }
 
+Error payments_off() {
+  return {ErrorKind::kUnavailable, "payments_not_configured", "payments are not configured"};
+}
+
 Response handle_config(App& app, Request&) {
   payments::PaymentsConfig defaults;
   const auto& c = app.payments ? app.payments->config() : defaults;
@@ -49,29 +53,24 @@ Response handle_config(App& app, Request&) {
                              {"signup_cents", app.config.signup_bonus_cents}});
 }
 
-Response handle_checkout(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_checkout(App& app, Request& req, const auth::Principal& p) {
   if (!app.payments || !app.payments->enabled()) {
-    return error_response(503, "payments_not_configured", "payments are not configured");
+    return error_response(payments_off());
   }
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
   auto credits = credits_field(*body, app.payments->config());
   if (!credits) return error_response(credits.error());
-  auto started = app.payments->start_checkout(p->user, *credits);
+  auto started = app.payments->start_checkout(p.user, *credits);
   if (!started) return error_response(started.error());
   return json_response(200, {{"url", started->url}, {"session_id", started->session_id}});
 }
 
-Response handle_checkout_state(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_checkout_state(App& app, Request& req, const auth::Principal& p) {
   const auto& id = req.params["session_id"];
   if (!plausible_session_id(id)) return error_response(not_found("no such checkout session"));
-  if (!app.payments)
-    return error_response(503, "payments_not_configured", "payments are not configured");
-  auto state = app.payments->checkout_state(p->user.id, id);
+  if (!app.payments) return error_response(payments_off());
+  auto state = app.payments->checkout_state(p.user.id, id);
   if (!state) return error_response(state.error());
   return json_response(200, {{"status", state->status},
                              {"credits", state->credits},
@@ -82,8 +81,7 @@ Response handle_checkout_state(App& app, Request& req) {
 }
 
 Response handle_stripe_webhook(App& app, Request& req) {
-  if (!app.payments)
-    return error_response(503, "payments_not_configured", "payments are not configured");
+  if (!app.payments) return error_response(payments_off());
   // The signature covers the exact bytes Stripe sent: req.body is never re-serialised.
   auto outcome = app.payments->handle_webhook(req.body, req.header("stripe-signature"));
   if (!outcome) return error_response(outcome.error());
@@ -93,13 +91,10 @@ Response handle_stripe_webhook(App& app, Request& req) {
 }  // namespace
 
 void register_payments_routes(Router& router, App& app) {
-  router.add("GET", "/api/config", [&app](Request& r) { return handle_config(app, r); });
-  router.add("POST", "/api/credits/checkout",
-             [&app](Request& r) { return handle_checkout(app, r); });
-  router.add("GET", "/api/credits/checkout/:session_id",
-             [&app](Request& r) { return handle_checkout_state(app, r); });
-  router.add("POST", "/api/webhooks/stripe",
-             [&app](Request& r) { return handle_stripe_webhook(app, r); });
+  router.add("GET", "/api/config", handler(app, handle_config));
+  router.add("POST", "/api/credits/checkout", authed(app, handle_checkout));
+  router.add("GET", "/api/credits/checkout/:session_id", authed(app, handle_checkout_state));
+  router.add("POST", "/api/webhooks/stripe", handler(app, handle_stripe_webhook));
 }
 
 }  // namespace ds::api

@@ -5,17 +5,7 @@ namespace ds::api {
 
 namespace {
 
-Expected<long long> id_param(const Request& req) {
-  const auto& raw = req.params.at("id");
-  if (raw.empty() || raw.size() > 18 || raw.find_first_not_of("0123456789") != std::string::npos) {
-    return not_found("no such item");
-  }
-  return std::stoll(raw);
-}
-
-Response handle_update(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_update(App& app, Request& req, const auth::Principal& p) {
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
   std::optional<std::string> name, email;
@@ -29,110 +19,97 @@ Response handle_update(App& app, Request& req) {
     if (!v) return error_response(v.error());
     email = *v;
   }
-  if (!name && !email) return error_response(400, "missing_field", "nothing to change");
-  auto user = app.auth.update_profile(p->user.id, name, email);
+  if (!name && !email) return error_response(bad_request("nothing to change", "missing_field"));
+  auto user = app.auth.update_profile(p.user.id, name, email);
   if (!user) return error_response(user.error());
   return json_response(200, {{"user", user_json(app, *user)}});
 }
 
-Response handle_password(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_password(App& app, Request& req, const auth::Principal& p) {
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
   auto current = string_field(*body, "current_password");
   if (!current) return error_response(current.error());
   auto next = string_field(*body, "new_password");
   if (!next) return error_response(next.error());
-  auto ok = app.auth.change_password(p->user.id, *current, *next, p->session_id);
+  auto ok = app.auth.change_password(p.user.id, *current, *next, p.session_id);
   if (!ok) return error_response(ok.error());
   // The other sessions just ended; so do the live sockets they let in.
   if (app.credentials) {
-    stop_revoked_streams(app, app.credentials->revoke_sessions_except(p->user.id, p->session_id));
+    stop_revoked_streams(app, app.credentials->revoke_sessions_except(p.user.id, p.session_id));
   }
   return json_response(200, {{"ok", true}});
 }
 
-Response handle_sessions(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_sessions(App& app, Request&, const auth::Principal& p) {
   auto list = nlohmann::json::array();
-  for (const auto& s : app.auth.sessions(p->user.id)) {
+  for (const auto& s : app.auth.sessions(p.user.id)) {
     list.push_back({{"id", s.id},
                     {"created_ms", s.created_ms},
                     {"last_seen_ms", s.last_seen_ms},
                     {"expires_ms", s.expires_ms},
                     {"user_agent", s.user_agent},
                     {"ip", s.ip},
-                    {"current", s.id == p->session_id}});
+                    {"current", s.id == p.session_id}});
   }
   return json_response(200, {{"sessions", list}});
 }
 
-Response handle_revoke_session(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  auto id = id_param(req);
-  if (!id) return error_response(id.error());
-  if (!app.auth.revoke_session(p->user.id, *id)) return error_response(not_found("no such session"));
+Response handle_revoke_session(App& app, Request& req, const auth::Principal& p) {
+  auto id = parse_positive_id(req.params["id"]);
+  if (!id || !app.auth.revoke_session(p.user.id, *id)) {
+    return error_response(not_found("no such session"));
+  }
   if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_session(*id));
   return json_response(200, {{"ok", true}});
 }
 
-Response handle_tokens(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_tokens(App& app, Request&, const auth::Principal& p) {
   auto list = nlohmann::json::array();
-  for (const auto& t : app.auth.api_tokens(p->user.id)) {
+  for (const auto& t : app.auth.api_tokens(p.user.id)) {
     list.push_back({{"id", t.id},
                     {"name", t.name},
                     {"created_ms", t.created_ms},
-                    {"last_used_ms", t.last_used_ms == 0 ? nlohmann::json() : nlohmann::json(t.last_used_ms)}});
+                    {"last_used_ms",
+                     t.last_used_ms == 0 ? nlohmann::json() : nlohmann::json(t.last_used_ms)}});
   }
   return json_response(200, {{"tokens", list}});
 }
 
-Response handle_create_token(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_create_token(App& app, Request& req, const auth::Principal& p) {
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
   auto name = string_field(*body, "name");
   if (!name) return error_response(name.error());
-  auto created = app.auth.create_api_token(p->user.id, *name);
+  auto created = app.auth.create_api_token(p.user.id, *name);
   if (!created) return error_response(created.error());
   return json_response(201, {{"id", created->id}, {"name", *name}, {"token", created->secret}});
 }
 
-Response handle_revoke_token(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  auto id = id_param(req);
-  if (!id) return error_response(id.error());
-  if (!app.auth.revoke_api_token(p->user.id, *id)) return error_response(not_found("no such token"));
+Response handle_revoke_token(App& app, Request& req, const auth::Principal& p) {
+  auto id = parse_positive_id(req.params["id"]);
+  if (!id || !app.auth.revoke_api_token(p.user.id, *id)) {
+    return error_response(not_found("no such token"));
+  }
   return json_response(200, {{"ok", true}});
 }
 
-Response handle_rotate_stream_key(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  auto key = app.auth.rotate_stream_key(p->user.id);
-  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_stream_key(p->user.id));
+Response handle_rotate_stream_key(App& app, Request&, const auth::Principal& p) {
+  auto key = app.auth.rotate_stream_key(p.user.id);
+  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_stream_key(p.user.id));
   return json_response(201, {{"stream_key", key}});
 }
 
-Response handle_delete(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_delete(App& app, Request& req, const auth::Principal& p) {
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
   auto password = string_field(*body, "password");
   if (!password) return error_response(password.error());
   // Once the password is checked, and before the name is freed: the stream ends and is billed,
   // and every socket of the account is closed, so a new owner of the name starts clean.
-  auto ok = app.auth.delete_account(p->user.id, *password, [&] {
-    if (app.credentials) app.credentials->revoke_user(p->user.id);
-    if (app.streams) (void)app.streams->stop(p->user.id);
+  auto ok = app.auth.delete_account(p.user.id, *password, [&] {
+    if (app.credentials) app.credentials->revoke_user(p.user.id);
+    if (app.streams) (void)app.streams->stop(p.user.id);
   });
   if (!ok) return error_response(ok.error());
   Response r = json_response(200, {{"ok", true}});
@@ -143,18 +120,15 @@ Response handle_delete(App& app, Request& req) {
 }  // namespace
 
 void register_profile_routes(Router& router, App& app) {
-  auto bind = [&app](Response (*fn)(App&, Request&)) {
-    return [&app, fn](Request& r) { return fn(app, r); };
-  };
-  router.add("PATCH", "/api/me", bind(handle_update));
-  router.add("DELETE", "/api/me", bind(handle_delete));
-  router.add("POST", "/api/me/password", bind(handle_password));
-  router.add("GET", "/api/me/sessions", bind(handle_sessions));
-  router.add("DELETE", "/api/me/sessions/:id", bind(handle_revoke_session));
-  router.add("GET", "/api/me/tokens", bind(handle_tokens));
-  router.add("POST", "/api/me/tokens", bind(handle_create_token));
-  router.add("DELETE", "/api/me/tokens/:id", bind(handle_revoke_token));
-  router.add("POST", "/api/me/stream-key", bind(handle_rotate_stream_key));
+  router.add("PATCH", "/api/me", authed(app, handle_update));
+  router.add("DELETE", "/api/me", authed(app, handle_delete));
+  router.add("POST", "/api/me/password", authed(app, handle_password));
+  router.add("GET", "/api/me/sessions", authed(app, handle_sessions));
+  router.add("DELETE", "/api/me/sessions/:id", authed(app, handle_revoke_session));
+  router.add("GET", "/api/me/tokens", authed(app, handle_tokens));
+  router.add("POST", "/api/me/tokens", authed(app, handle_create_token));
+  router.add("DELETE", "/api/me/tokens/:id", authed(app, handle_revoke_token));
+  router.add("POST", "/api/me/stream-key", authed(app, handle_rotate_stream_key));
 }
 
 }  // namespace ds::api

@@ -1,17 +1,16 @@
 // Streams: start/stop, settings, history, public info, the live list, HTTP frame ingest and
 // the latest processed picture.
+#include <cmath>
+
 #include "api/app.hpp"
-#include "domain/text.hpp"
 #include "domain/username.hpp"
-#include "store/stream_settings.hpp"
-#include "store/streams.hpp"
-#include "store/viewer_samples.hpp"
 
 namespace ds::api {
 
 namespace {
 
-constexpr std::size_t kMaxBaseStyle = 200;
+constexpr int kDefaultPage = 20;
+constexpr int kMaxPage = 100;
 
 nlohmann::json session_json(const store::StreamSession& s) {
   auto opt = [](long long v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(); };
@@ -30,129 +29,85 @@ nlohmann::json session_json(const store::StreamSession& s) {
           {"frames_out", s.frames_out}};
 }
 
-nlohmann::json settings_json(const store::StreamSettings& s) {
-  return {{"comments_enabled", s.comments_enabled},
-          {"styles_enabled", s.styles_enabled},
-          {"style_policy", s.style_policy},
-          {"style_slot_seconds", s.style_slot_seconds},
-          {"base_style", s.base_style},
-          {"strength", static_cast<double>(s.strength) / 100.0}};
+// The fields of a PATCH body, type-checked; their values are checked by the domain rules.
+Expected<domain::StreamSettingsPatch> parse_settings_patch(const nlohmann::json& body) {
+  domain::StreamSettingsPatch patch;
+  for (auto [name, field] : {std::pair{"comments_enabled", &patch.comments_enabled},
+                             std::pair{"styles_enabled", &patch.styles_enabled}}) {
+    if (!body.contains(name)) continue;
+    auto v = bool_field(body, name);
+    if (!v) return v.error();
+    *field = *v;
+  }
+  if (body.contains("style_policy")) {
+    auto v = string_field(body, "style_policy");
+    if (!v) return v.error();
+    patch.style_policy = *v;
+  }
+  if (body.contains("style_slot_seconds")) {
+    auto v = integer_field(body, "style_slot_seconds");
+    if (!v) return v.error();
+    patch.style_slot_seconds = *v;
+  }
+  if (body.contains("base_style")) {
+    auto v = string_field(body, "base_style");
+    if (!v) return v.error();
+    patch.base_style = *v;
+  }
+  if (auto it = body.find("strength"); it != body.end()) {
+    if (!it->is_number()) return bad_request("strength must be a number", "invalid_type");
+    patch.strength = it->get<double>();
+  }
+  return patch;
 }
 
-Response handle_start(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  auto s = app.streams->start(p->user);
+Response handle_start(App& app, Request&, const auth::Principal& p) {
+  auto s = app.streams->start(p.user);
   if (!s) return error_response(s.error());
-  return json_response(201, {{"stream", session_json(*s)}, {"url", "/u/" + p->user.username}});
+  return json_response(201, {{"stream", session_json(*s)}, {"url", "/u/" + p.user.username}});
 }
 
-Response handle_stop(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  auto s = app.streams->stop(p->user.id);
+Response handle_stop(App& app, Request&, const auth::Principal& p) {
+  auto s = app.streams->stop(p.user.id);
   if (!s) return error_response(s.error());
   return json_response(200, {{"stream", session_json(*s)}});
 }
 
-Response handle_sessions(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  long long before = 0;
-  int limit = 20;
-  try {
-    if (auto b = req.query_param("before")) before = std::stoll(*b);
-    if (auto l = req.query_param("limit")) limit = std::stoi(*l);
-  } catch (const std::exception&) {
-    return error_response(400, "invalid_query", "before and limit must be numbers");
-  }
-  if (limit < 1 || limit > 100 || before < 0) return error_response(400, "invalid_query", "limit must be 1–100");
-  auto rows = app.db.with([&](soci::session& sql) {
-    return store::list_stream_sessions(sql, p->user.id, before, limit + 1);
-  });
-  bool more = static_cast<int>(rows.size()) > limit;
+Response handle_sessions(App& app, Request& req, const auth::Principal& p) {
+  auto page = parse_page(req, kDefaultPage, kMaxPage);
+  if (!page) return error_response(page.error());
+  auto rows = app.streams->sessions(p.user.id, page->before, page->limit + 1);
+  bool more = static_cast<int>(rows.size()) > page->limit;
   if (more) rows.pop_back();
   auto list = nlohmann::json::array();
   for (const auto& s : rows) list.push_back(session_json(s));
-  return json_response(200, {{"sessions", list},
-                             {"next_before", more ? nlohmann::json(rows.back().id) : nlohmann::json()}});
+  return json_response(200,
+                       {{"sessions", list},
+                        {"next_before", more ? nlohmann::json(rows.back().id) : nlohmann::json()}});
 }
 
-Response handle_get_settings(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
-  auto s = app.db.with([&](soci::session& sql) { return store::load_stream_settings(sql, p->user.id); });
-  return json_response(200, {{"settings", settings_json(s)}});
+Response handle_get_settings(App& app, Request&, const auth::Principal& p) {
+  return json_response(200, {{"settings", live::settings_json(app.settings->get(p.user.id))}});
 }
 
-Response handle_patch_settings(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_patch_settings(App& app, Request& req, const auth::Principal& p) {
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
-  auto s = app.db.with([&](soci::session& sql) { return store::load_stream_settings(sql, p->user.id); });
-  for (const char* flag : {"comments_enabled", "styles_enabled"}) {
-    if (!body->contains(flag)) continue;
-    auto v = bool_field(*body, flag);
-    if (!v) return error_response(v.error());
-    (std::string(flag) == "comments_enabled" ? s.comments_enabled : s.styles_enabled) = *v;
-  }
-  if (body->contains("style_policy")) {
-    auto v = string_field(*body, "style_policy");
-    if (!v) return error_response(v.error());
-    if (*v != "auto" && *v != "approve") {
-      return error_response(400, "invalid_policy", "style_policy must be auto or approve");
-    }
-    s.style_policy = *v;
-  }
-  if (body->contains("style_slot_seconds")) {
-    auto v = integer_field(*body, "style_slot_seconds");
-    if (!v) return error_response(v.error());
-    if (*v < 5 || *v > 600) return error_response(400, "invalid_slot", "style_slot_seconds must be 5–600");
-    s.style_slot_seconds = *v;
-  }
-  if (body->contains("base_style")) {
-    auto v = string_field(*body, "base_style");
-    if (!v) return error_response(v.error());
-    auto clean = domain::clean_text(*v, 0, kMaxBaseStyle);
-    if (!clean) return error_response(400, "invalid_style", "base_style must be up to 200 characters of text");
-    s.base_style = *clean;
-  }
-  if (body->contains("strength")) {
-    auto it = body->find("strength");
-    if (!it->is_number()) return error_response(400, "invalid_type", "strength must be a number");
-    double v = it->get<double>();
-    if (!(v >= 0.0 && v <= 1.0)) return error_response(400, "invalid_strength", "strength must be 0–1");
-    s.strength = std::lround(v * 100);
-  }
-  app.db.write([&](soci::session& sql) { store::save_stream_settings(sql, p->user.id, s); });
-  auto settings = settings_json(s);
-  app.hub->broadcast_text(p->user.username, make_settings_event(settings));
-  // The style queue decides what plays (a request, else the new base style) and tells viewers.
-  if (app.styles) {
-    app.styles->apply_settings(p->user, s);
-  } else {
-    app.hub->set_style(p->user.username,
-                       {s.base_style, static_cast<double>(s.strength) / 100.0, 0});
-  }
-  return json_response(200, {{"settings", settings}});
+  auto patch = parse_settings_patch(*body);
+  if (!patch) return error_response(patch.error());
+  auto saved = app.settings->update(p.user, *patch);
+  if (!saved) return error_response(saved.error());
+  return json_response(200, {{"settings", live::settings_json(*saved)}});
 }
 
-Response handle_viewer_samples(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_viewer_samples(App& app, Request& req, const auth::Principal& p) {
   auto id = parse_positive_id(req.params["id"]);
-  auto session =
-      id ? app.db.with([&](soci::session& sql) { return store::find_stream_session(sql, *id); })
-         : std::nullopt;
-  // Someone else's session is as unknown as a missing one.
-  if (!session || session->user_id != p->user.id)
-    return error_response(404, "not_found", "no such stream session");
-  auto samples =
-      app.db.with([&](soci::session& sql) { return store::list_viewer_samples(sql, session->id); });
+  if (!id) return error_response(not_found("no such stream session"));
+  auto samples = app.streams->viewer_samples(p.user.id, *id);
+  if (!samples) return error_response(samples.error());
   auto list = nlohmann::json::array();
-  for (const auto& [t, viewers] : samples) list.push_back({t, viewers});
-  return json_response(200, {{"session_id", session->id}, {"samples", list}});
+  for (const auto& [t, viewers] : *samples) list.push_back({t, viewers});
+  return json_response(200, {{"session_id", *id}, {"samples", list}});
 }
 
 Response handle_live(App& app, Request&) {
@@ -170,23 +125,22 @@ Response handle_live(App& app, Request&) {
 }
 
 Response handle_public_info(App& app, Request& req) {
-  auto name = domain::canonical_username(req.params["username"]);
-  if (!name) return error_response(404, "not_found", "no such streamer");
-  auto user = app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, *name); });
-  if (!user) return error_response(404, "not_found", "no such streamer");
-  auto settings = app.db.with([&](soci::session& sql) { return store::load_stream_settings(sql, user->id); });
-  auto snap = app.hub->snapshot(*name);
+  auto user = find_streamer(app, req.params["username"]);
+  if (!user) return error_response(user.error());
+  auto settings = app.settings->get(user->id);
+  auto snap = app.hub->snapshot(user->username);
   nlohmann::json out = {{"username", user->username},
                         {"display_name", user->display_name},
                         {"live", snap.has_value()},
                         {"state", snap ? snap->state : "offline"},
-                        {"viewers", app.hub->viewer_count(*name)},
-                        {"settings", settings_json(settings)},
+                        {"viewers", app.hub->viewer_count(user->username)},
+                        {"settings", live::settings_json(settings)},
                         {"current_style", snap ? snap->style.prompt : settings.base_style}};
   if (app.styles) out["styles"] = app.styles->state(*user);
   if (snap) {
     out["session_id"] = snap->session_id;
-    out["started_ms"] = snap->first_frame_ms > 0 ? nlohmann::json(snap->first_frame_ms) : nlohmann::json();
+    out["started_ms"] =
+        snap->first_frame_ms > 0 ? nlohmann::json(snap->first_frame_ms) : nlohmann::json();
     out["model_ms"] = std::lround(snap->model_ms);
     out["fps_out"] = snap->fps_out;
   }
@@ -194,28 +148,29 @@ Response handle_public_info(App& app, Request& req) {
 }
 
 Response handle_ingest_frame(App& app, Request& req) {
-  std::optional<std::string> key;
-  if (auto h = req.header("authorization"); h && h->starts_with("Bearer ")) key = h->substr(7);
+  auto key = req.bearer_token();
   if (!key) key = req.query_param("key");
-  if (!key) return error_response(401, "unauthorized", "a stream key is required");
+  if (!key) return error_response(unauthorized("a stream key is required"));
   auto user = app.auth.from_stream_key(*key);
-  if (!user) return error_response(401, "unauthorized", "invalid stream key");
+  if (!user) return error_response(unauthorized("invalid stream key"));
   auto type = req.header("content-type").value_or("");
   if (!type.starts_with("image/jpeg")) {
     return error_response(415, "unsupported_media_type", "send the frame as image/jpeg");
   }
-  if (auto ok = domain::validate_jpeg(req.body, app.frame_limits); !ok) return error_response(ok.error());
+  if (auto ok = domain::validate_jpeg(req.body, app.frame_limits); !ok) {
+    return error_response(ok.error());
+  }
   auto started = app.streams->ensure_started(*user);
   if (!started) return error_response(started.error());
   auto accepted = app.hub->push_frame(user->username, live::make_bytes(std::move(req.body)));
-  if (!accepted) return error_response(409, "not_started", "the stream is not active");
+  if (!accepted) return error_response(conflict("the stream is not active", "not_started"));
   return json_response(202, {{"accepted", true}, {"seq", accepted->seq}});
 }
 
 Response handle_latest(App& app, Request& req) {
   auto name = domain::canonical_username(req.params["username"]);
   auto jpeg = name ? app.hub->latest_output(*name) : nullptr;
-  if (!jpeg) return error_response(404, "not_found", "no processed frame yet");
+  if (!jpeg) return error_response(not_found("no processed frame yet"));
   Response r;
   r.content_type = "image/jpeg";
   r.body = *jpeg;
@@ -225,24 +180,17 @@ Response handle_latest(App& app, Request& req) {
 
 }  // namespace
 
-live::Bytes make_settings_event(const nlohmann::json& settings) {
-  return live::make_bytes(nlohmann::json{{"type", "settings"}, {"settings", settings}}.dump());
-}
-
 void register_streams_routes(Router& router, App& app) {
-  auto bind = [&app](Response (*fn)(App&, Request&)) {
-    return [&app, fn](Request& r) { return fn(app, r); };
-  };
-  router.add("POST", "/api/streams/start", bind(handle_start));
-  router.add("POST", "/api/streams/stop", bind(handle_stop));
-  router.add("GET", "/api/streams/sessions", bind(handle_sessions));
-  router.add("GET", "/api/streams/sessions/:id/viewers", bind(handle_viewer_samples));
-  router.add("GET", "/api/streams/settings", bind(handle_get_settings));
-  router.add("PATCH", "/api/streams/settings", bind(handle_patch_settings));
-  router.add("GET", "/api/streams/live", bind(handle_live));
-  router.add("GET", "/api/streams/:username", bind(handle_public_info));
-  router.add("POST", "/api/ingest/frame", bind(handle_ingest_frame));
-  router.add("GET", "/u/:username/latest.jpg", bind(handle_latest));
+  router.add("POST", "/api/streams/start", authed(app, handle_start));
+  router.add("POST", "/api/streams/stop", authed(app, handle_stop));
+  router.add("GET", "/api/streams/sessions", authed(app, handle_sessions));
+  router.add("GET", "/api/streams/sessions/:id/viewers", authed(app, handle_viewer_samples));
+  router.add("GET", "/api/streams/settings", authed(app, handle_get_settings));
+  router.add("PATCH", "/api/streams/settings", authed(app, handle_patch_settings));
+  router.add("GET", "/api/streams/live", handler(app, handle_live));
+  router.add("GET", "/api/streams/:username", handler(app, handle_public_info));
+  router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame));
+  router.add("GET", "/u/:username/latest.jpg", handler(app, handle_latest));
 }
 
 }  // namespace ds::api

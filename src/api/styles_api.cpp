@@ -6,26 +6,22 @@ namespace ds::api {
 
 namespace {
 
-// The logged-in streamer of :username; 401, 404, or 403 for anyone else.
-Expected<store::User> require_streamer(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return p.error();
+// The streamer of :username when that is who is logged in; 404, or 403 for anyone else.
+Expected<store::User> own_channel(App& app, Request& req, const auth::Principal& p) {
   auto streamer = find_streamer(app, req.params["username"]);
   if (!streamer) return streamer.error();
-  if (streamer->id != p->user.id) return forbidden("only the streamer controls the style queue");
+  if (streamer->id != p.user.id) return forbidden("only the streamer controls the style queue");
   return *streamer;
 }
 
-Response handle_request(App& app, Request& req) {
-  auto p = require_user(app, req);
-  if (!p) return error_response(p.error());
+Response handle_request(App& app, Request& req, const auth::Principal& p) {
   auto streamer = find_streamer(app, req.params["username"]);
   if (!streamer) return error_response(streamer.error());
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
   auto prompt = string_field(*body, "prompt");
   if (!prompt) return error_response(prompt.error());
-  auto done = app.styles->submit(*streamer, p->user, *prompt);
+  auto done = app.styles->submit(*streamer, p.user, *prompt);
   if (!done) return error_response(done.error());
   return json_response(
       201, {{"request", live::style_request_json(done->request)}, {"styles", done->state}});
@@ -38,34 +34,34 @@ Response handle_state(App& app, Request& req) {
 }
 
 template <class Op>
-Response with_request(App& app, Request& req, Op op) {
-  auto streamer = require_streamer(app, req);
+Response with_request(App& app, Request& req, const auth::Principal& p, Op op) {
+  auto streamer = own_channel(app, req, p);
   if (!streamer) return error_response(streamer.error());
   auto id = parse_positive_id(req.params["id"]);
-  if (!id) return error_response(404, "not_found", "no such style request");
+  if (!id) return error_response(not_found("no such style request"));
   auto state = op(*streamer, *id);
   if (!state) return error_response(state.error());
   return json_response(200, *state);
 }
 
-Response handle_approve(App& app, Request& req) {
+Response handle_approve(App& app, Request& req, const auth::Principal& p) {
   return with_request(
-      app, req, [&](const store::User& s, long long id) { return app.styles->approve(s, id); });
+      app, req, p, [&](const store::User& s, long long id) { return app.styles->approve(s, id); });
 }
 
-Response handle_reject(App& app, Request& req) {
+Response handle_reject(App& app, Request& req, const auth::Principal& p) {
   return with_request(
-      app, req, [&](const store::User& s, long long id) { return app.styles->reject(s, id); });
+      app, req, p, [&](const store::User& s, long long id) { return app.styles->reject(s, id); });
 }
 
-Response handle_skip(App& app, Request& req) {
-  auto streamer = require_streamer(app, req);
+Response handle_skip(App& app, Request& req, const auth::Principal& p) {
+  auto streamer = own_channel(app, req, p);
   if (!streamer) return error_response(streamer.error());
   return json_response(200, app.styles->skip(*streamer));
 }
 
-Response handle_clear(App& app, Request& req) {
-  auto streamer = require_streamer(app, req);
+Response handle_clear(App& app, Request& req, const auth::Principal& p) {
+  auto streamer = own_channel(app, req, p);
   if (!streamer) return error_response(streamer.error());
   return json_response(200, app.styles->clear(*streamer));
 }
@@ -73,15 +69,12 @@ Response handle_clear(App& app, Request& req) {
 }  // namespace
 
 void register_styles_routes(Router& router, App& app) {
-  auto bind = [&app](Response (*fn)(App&, Request&)) {
-    return [&app, fn](Request& r) { return fn(app, r); };
-  };
-  router.add("POST", "/api/streams/:username/styles", bind(handle_request));
-  router.add("GET", "/api/streams/:username/styles", bind(handle_state));
-  router.add("POST", "/api/streams/:username/styles/skip", bind(handle_skip));
-  router.add("POST", "/api/streams/:username/styles/clear", bind(handle_clear));
-  router.add("POST", "/api/streams/:username/styles/:id/approve", bind(handle_approve));
-  router.add("POST", "/api/streams/:username/styles/:id/reject", bind(handle_reject));
+  router.add("POST", "/api/streams/:username/styles", authed(app, handle_request));
+  router.add("GET", "/api/streams/:username/styles", handler(app, handle_state));
+  router.add("POST", "/api/streams/:username/styles/skip", authed(app, handle_skip));
+  router.add("POST", "/api/streams/:username/styles/clear", authed(app, handle_clear));
+  router.add("POST", "/api/streams/:username/styles/:id/approve", authed(app, handle_approve));
+  router.add("POST", "/api/streams/:username/styles/:id/reject", authed(app, handle_reject));
 }
 
 }  // namespace ds::api

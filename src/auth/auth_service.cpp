@@ -8,6 +8,7 @@
 #include "domain/text.hpp"
 #include "domain/username.hpp"
 #include "store/ledger.hpp"
+#include "store/worker_tokens.hpp"
 
 namespace ds::auth {
 
@@ -18,19 +19,19 @@ constexpr std::size_t kMaxTokenName = 60;
 constexpr int kMaxApiTokens = 20;
 
 Error invalid_credentials() {
-  return {401, "invalid_credentials", "wrong username, e-mail or password"};
+  return {ErrorKind::kUnauthorized, "invalid_credentials", "wrong username, e-mail or password"};
 }
 
 Error too_many_failures() {
-  return {429, "rate_limited", "too many failed logins; try again in a few minutes"};
+  return rate_limited("too many failed logins; try again in a few minutes");
 }
 
 Error too_many_reauth_failures() {
-  return {429, "rate_limited", "too many wrong passwords; try again in a few minutes"};
+  return rate_limited("too many wrong passwords; try again in a few minutes");
 }
 
 Error too_many_registrations() {
-  return {429, "rate_limited", "too many new accounts from this address; try again later"};
+  return rate_limited("too many new accounts from this address; try again later");
 }
 
 }  // namespace
@@ -254,7 +255,7 @@ Expected<Ok> AuthService::reauthenticate(const store::User& u, const std::string
   if (!reauth_failures_.allow(key)) return too_many_reauth_failures();
   if (!verify_password(u.password_hash, password)) {
     spdlog::info("event=reauth_failed user_id={}", u.id);
-    return Error{403, "wrong_password", "the password is wrong"};
+    return Error{ErrorKind::kForbidden, "wrong_password", "the password is wrong"};
   }
   reauth_failures_.reset(key);
   return Ok{};
@@ -265,8 +266,8 @@ Expected<Ok> AuthService::change_password(long long user_id, const std::string& 
   auto u = user(user_id);
   if (!u) return not_found("account not found");
   if (auto ok = reauthenticate(*u, current); !ok) {
-    if (ok.error().status == 403)
-      return Error{403, "wrong_password", "the current password is wrong"};
+    if (ok.error().kind == ErrorKind::kForbidden)
+      return Error{ErrorKind::kForbidden, "wrong_password", "the current password is wrong"};
     return ok.error();
   }
   if (auto ok = check_password_rules(next); !ok) return ok.error();
@@ -334,6 +335,17 @@ Expected<Ok> AuthService::delete_account(long long user_id, const std::string& p
 
 std::optional<store::User> AuthService::user(long long id) {
   return db_.with([&](soci::session& sql) { return store::find_user(sql, id); });
+}
+
+std::optional<store::User> AuthService::find_user_by_username(std::string_view username) {
+  auto name = domain::canonical_username(username);
+  if (!name) return std::nullopt;
+  return db_.with([&](soci::session& sql) { return store::find_user_by_username(sql, *name); });
+}
+
+bool AuthService::worker_token_valid(std::string_view token) {
+  auto digest = sha256_hex(token);
+  return db_.with([&](soci::session& sql) { return store::worker_token_valid(sql, digest); });
 }
 
 }  // namespace ds::auth

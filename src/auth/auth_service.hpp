@@ -96,12 +96,16 @@ class AuthService {
                               const std::function<void()>& before_delete = {});
 
   std::optional<store::User> user(long long id);
+  // The account of a username in any spelling (case-insensitive); none for an invalid name.
+  std::optional<store::User> find_user_by_username(std::string_view username);
+  // True when token's digest is an unrevoked worker token created with `admin worker-token`.
+  bool worker_token_valid(std::string_view token);
 
  private:
   Expected<Ok> check_password_rules(const std::string& password) const;
   std::string hash(std::string_view password) const;
   // Takes a re-authentication slot for user_id, verifies password, and keeps the slot only
-  // when it was wrong (429 once the slots are gone, 403 for a wrong password).
+  // when it was wrong (rate limited once the slots are gone, forbidden for a wrong password).
   Expected<Ok> reauthenticate(const store::User& user, const std::string& password);
 
   store::Database& db_;

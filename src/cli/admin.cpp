@@ -35,21 +35,15 @@ std::unique_ptr<store::Database> open_store(const AdminConfig& c) {
 }
 
 std::string username_of(store::Database& db, long long user_id) {
-  // find_user hides deleted accounts; their ledger still counts, so read the row directly.
+  // find_user hides deleted accounts; their ledger still counts.
   return db.with([&](soci::session& sql) {
-    std::string name;
-    sql << "SELECT username FROM users WHERE id = :id", soci::use(user_id), soci::into(name);
-    return name;
+    return store::find_username_including_deleted(sql, user_id).value_or("");
   });
 }
 
 int ledger_verify(store::Database& db) {
   auto mismatches = db.with([](soci::session& sql) { return store::verify_ledger(sql); });
-  long long users = db.with([](soci::session& sql) {
-    long long n = 0;
-    sql << "SELECT COUNT(*) FROM users", soci::into(n);
-    return n;
-  });
+  long long users = db.with([](soci::session& sql) { return store::count_users(sql); });
   if (mismatches.empty()) {
     std::cout << "ledger ok: " << users << " users, every balance equals its ledger sum\n";
     return 0;

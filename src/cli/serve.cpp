@@ -9,11 +9,13 @@
 #include "auth/crypto.hpp"
 #include "domain/client_address.hpp"
 #include "net/server.hpp"
+#include "payments/credit_history.hpp"
 #include "payments/payment_service.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "live/hub.hpp"
 #include "live/chat_service.hpp"
+#include "live/settings_service.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
 #include "net/live_endpoints.hpp"
@@ -163,7 +165,9 @@ int run_serve(const ServeConfig& c) {
   api_config.rate.cents_per_hour = c.credits_per_hour * domain::kCentsPerCredit;
   api_config.signup_bonus_cents = auth_config.signup_bonus_cents;
   api_config.metrics_token = c.metrics_token;
-  api::App app{*db, auth, clock, api_config};
+  payments::CreditHistory credits(*db);
+  api::App app{auth, credits, clock, api_config};
+  app.database_available = [&db] { return db->available(); };
   auto payments = make_payment_service(c, *db, clock);
   if (!payments) return 2;
   app.payments = payments.get();
@@ -184,8 +188,10 @@ int run_serve(const ServeConfig& c) {
   live::StyleService styles(*db, hub, clock, style_config);
   styles.recover();
   streams.on_stream_ended([&styles](const std::string& username) { styles.stream_ended(username); });
+  live::SettingsService settings(*db, hub, styles);
   app.hub = &hub;
   app.streams = &streams;
+  app.settings = &settings;
   app.chat = &chat;
   app.styles = &styles;
   app.frame_limits = {c.max_frame_bytes, c.max_frame_dimension};

@@ -25,12 +25,13 @@ struct ServeConfig {
   long long grace_ms = 30'000;
   long long credits_per_hour = 12;
   long long min_start_cents = 100;
-  // Bounds of one credit purchase (R4.1).
+  // Bounds of one credit purchase (docs/payments.md).
   long long min_credits = 1;
   long long max_credits = 1000;
   long long default_credits = 12;
   std::size_t max_body_bytes = 1024 * 1024;
-  // Per-user limits on chat comments and style requests (R6.2, R6.3).
+  // Per-user limits on chat comments and style requests (docs/api.md, "Comments" and
+  // "Style requests").
   int comment_limit = 5;
   long long comment_window_ms = 10'000;
   int style_limit = 3;

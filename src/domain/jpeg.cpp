@@ -6,7 +6,7 @@ namespace ds::domain {
 
 namespace {
 
-Error bad(std::string message) { return {400, "bad_frame", std::move(message)}; }
+Error bad(std::string message) { return {ErrorKind::kInvalid, "bad_frame", std::move(message)}; }
 
 unsigned byte_at(std::string_view d, std::size_t i) { return static_cast<unsigned char>(d[i]); }
 
@@ -14,7 +14,8 @@ unsigned byte_at(std::string_view d, std::size_t i) { return static_cast<unsigne
 
 Expected<JpegInfo> validate_jpeg(std::string_view d, const JpegLimits& limits) {
   if (d.size() > limits.max_bytes) {
-    return Error{413, "too_large", "frame is larger than " + std::to_string(limits.max_bytes) + " bytes"};
+    return Error{ErrorKind::kTooLarge, "too_large",
+                 "frame is larger than " + std::to_string(limits.max_bytes) + " bytes"};
   }
   if (d.size() < 4 || byte_at(d, 0) != 0xFF || byte_at(d, 1) != 0xD8) return bad("not a JPEG image");
   // Trailing padding after EOI is tolerated; missing EOI means a truncated frame.

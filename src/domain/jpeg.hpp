@@ -20,7 +20,7 @@ struct JpegLimits {
 
 // Checks SOI, walks the marker segments to a frame header (SOF) for the dimensions, and
 // requires EOI at the end, so truncated uploads are caught without decoding pixels.
-// Errors: 413 too_large, 400 bad_frame.
+// Errors: kTooLarge too_large, kInvalid bad_frame.
 Expected<JpegInfo> validate_jpeg(std::string_view data, const JpegLimits& limits);
 
 }  // namespace ds::domain

@@ -1,4 +1,5 @@
-// The one-slot frame mailbox (R1.2): a newer frame replaces an unprocessed one; nothing queues.
+// The one-slot frame mailbox (docs/architecture.md, "Latest frame wins"): a newer frame
+// replaces an unprocessed one; nothing queues.
 #pragma once
 
 #include <cstdint>

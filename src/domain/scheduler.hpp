@@ -1,5 +1,6 @@
-// Fair stream scheduling policy (R1.3): the stream whose frame has waited longest goes first,
-// so no stream waits while another gets two turns. Pure: time is passed in.
+// Fair stream scheduling policy (docs/architecture.md, "Latest frame wins"): the stream whose
+// frame has waited longest goes first, so no stream waits while another gets two turns. Pure:
+// time is passed in.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,5 @@
-// Username rules (R2.1): 3–30 characters of [a-z0-9_-], compared case-insensitively.
+// Username rules (docs/api.md, register): 3–30 characters of [a-z0-9_-], compared
+// case-insensitively.
 #pragma once
 
 #include <optional>

@@ -25,7 +25,7 @@ Expected<store::Comment> ChatService::post(const store::User& streamer, const st
   auto settings =
       db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, streamer.id); });
   if (!settings.comments_enabled) {
-    return Error{403, "comments_disabled", "the streamer turned comments off"};
+    return Error{ErrorKind::kForbidden, "comments_disabled", "the streamer turned comments off"};
   }
   auto snap = hub_.snapshot(streamer.username);
   if (!snap) return conflict("the stream is offline", "stream_offline");
@@ -36,7 +36,7 @@ Expected<store::Comment> ChatService::post(const store::User& streamer, const st
   }
   // Checked last, so a refused comment does not use up the author's allowance.
   if (!limiter_.allow(std::to_string(author.id))) {
-    return Error{429, "rate_limited", "too many comments: wait a few seconds"};
+    return rate_limited("too many comments: wait a few seconds");
   }
   auto now = clock_.now_ms();
   auto comment = db_.write([&](soci::session& sql) {

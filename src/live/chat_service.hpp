@@ -29,8 +29,9 @@ class ChatService {
  public:
   ChatService(store::Database& db, Hub& hub, const Clock& clock, ChatConfig config = {});
 
-  // 403 comments_disabled, 409 stream_offline, 400 invalid_comment, 429 rate_limited. A stored
-  // comment goes out as {"type":"comment"} to the streamer's viewers and the streamer.
+  // Refused as forbidden comments_disabled, conflict stream_offline, invalid invalid_comment or
+  // rate_limited. A stored comment goes out as {"type":"comment"} to the streamer's viewers
+  // and the streamer.
   Expected<store::Comment> post(const store::User& streamer, const store::User& author,
                                 std::string_view body);
 
@@ -40,7 +41,8 @@ class ChatService {
   };
   Page list(long long streamer_id, long long before_id, int limit);
 
-  // Only the streamer and the author may delete (403); 404 for an unknown or deleted comment.
+  // Only the streamer and the author may delete (forbidden); not_found for an unknown or
+  // deleted comment.
   // Sends {"type":"comment_deleted"}.
   Expected<Ok> remove(const store::User& streamer, long long actor_id, long long comment_id);
 

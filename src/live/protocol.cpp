@@ -8,7 +8,9 @@ namespace ds::live::wire {
 
 namespace {
 
-Error bad_message(std::string message) { return {400, "bad_message", std::move(message)}; }
+Error bad_message(std::string message) {
+  return {ErrorKind::kInvalid, "bad_message", std::move(message)};
+}
 
 // Longest prefix of s, at most max bytes, that does not end inside a UTF-8 sequence.
 std::string_view utf8_prefix(std::string_view s, std::size_t max) {
@@ -61,7 +63,9 @@ std::optional<nlohmann::json> parse_json_limited(std::string_view text, int max_
 }
 
 Expected<WorkerMessage> parse_worker_text(std::string_view text) {
-  if (text.size() > kMaxWorkerText) return Error{413, "too_large", "message is too large"};
+  if (text.size() > kMaxWorkerText) {
+    return Error{ErrorKind::kTooLarge, "too_large", "message is too large"};
+  }
   auto parsed = parse_json_limited(text, kMaxJsonDepth);
   if (!parsed || !parsed->is_object()) return bad_message("expected a JSON object with a type");
   const auto& msg = *parsed;
@@ -122,7 +126,10 @@ Expected<WorkerMessage> parse_worker_text(std::string_view text) {
 
 Expected<domain::JpegInfo> check_ingest_message(bool binary, std::string_view data,
                                                 const domain::JpegLimits& limits) {
-  if (!binary) return Error{400, "bad_frame", "send each frame as one binary message holding a JPEG"};
+  if (!binary) {
+    return Error{ErrorKind::kInvalid, "bad_frame",
+                 "send each frame as one binary message holding a JPEG"};
+  }
   return domain::validate_jpeg(data, limits);
 }
 

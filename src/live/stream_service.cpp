@@ -4,13 +4,15 @@
 
 #include "store/ledger.hpp"
 #include "store/stream_settings.hpp"
+#include "store/viewer_samples.hpp"
 
 namespace ds::live {
 
 namespace {
 
 Error database_unavailable() {
-  return {503, "database_unavailable", "the database is unavailable; try again shortly"};
+  return {ErrorKind::kUnavailable, "database_unavailable",
+          "the database is unavailable; try again shortly"};
 }
 
 }  // namespace
@@ -58,6 +60,26 @@ void StreamService::database_back() {
   spdlog::info("event=billing_resumed unsettled={}", unsettled_.size());
 }
 
+std::vector<store::StreamSession> StreamService::sessions(long long user_id, long long before_id,
+                                                          int limit) {
+  return db_.with([&](soci::session& sql) {
+    return store::list_stream_sessions(sql, user_id, before_id, limit);
+  });
+}
+
+Expected<std::vector<std::pair<long long, long long>>> StreamService::viewer_samples(
+    long long user_id, long long session_id) {
+  auto samples = db_.with(
+      [&](soci::session& sql) -> std::optional<std::vector<std::pair<long long, long long>>> {
+        auto session = store::find_stream_session(sql, session_id);
+        // Someone else's session is as unknown as a missing one.
+        if (!session || session->user_id != user_id) return std::nullopt;
+        return store::list_viewer_samples(sql, session_id);
+      });
+  if (!samples) return not_found("no such stream session");
+  return std::move(*samples);
+}
+
 std::size_t StreamService::unsettled() const {
   std::lock_guard lock(mutex_);
   return unsettled_.size();
@@ -80,7 +102,7 @@ Expected<store::StreamSession> StreamService::start_locked(const store::User& us
   auto fresh = db_.with([&](soci::session& sql) { return store::find_user(sql, user.id); });
   if (!fresh) return unauthorized("account not found");
   if (fresh->balance_cents < config_.min_start_cents) {
-    return Error{402, "insufficient_credits",
+    return Error{ErrorKind::kPaymentRequired, "insufficient_credits",
                  "you need at least " + domain::format_credits(config_.min_start_cents) +
                      " credits to start a stream"};
   }
@@ -283,12 +305,9 @@ void StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t
   long long balance = t.balance_cents;
   db_.write([&](soci::session& sql) {
     store::update_stream_progress(sql, s);
-    if (sample) {
-      sql << "INSERT INTO viewer_samples (stream_session_id, t_ms, viewers) VALUES (:s, :t, :v)",
-          soci::use(s.id), soci::use(now), soci::use(viewers);
-    }
+    if (sample) store::insert_viewer_sample(sql, s.id, now, viewers);
     // Credits bought mid-stream raise what the stream may run on during an outage.
-    sql << "SELECT balance_cents FROM users WHERE id = :u", soci::use(t.user_id), soci::into(balance);
+    if (auto b = store::find_balance_cents(sql, t.user_id)) balance = *b;
   });
   if (sample) t.last_sample_ms = now;
   t.balance_cents = balance;

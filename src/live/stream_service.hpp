@@ -22,7 +22,8 @@ namespace ds::live {
 struct StreamServiceConfig {
   domain::BillingRate rate;
   std::int64_t min_start_cents = 100;
-  // A live stream with no frame for this long ends as interrupted (R5.4 reconnect grace).
+  // A live stream with no frame for this long ends as interrupted (the reconnect grace of
+  // docs/architecture.md, "Money").
   std::int64_t grace_ms = 30'000;
   // A started stream that never sends a frame ends after this long.
   std::int64_t no_frame_timeout_ms = 5 * 60'000;
@@ -41,11 +42,12 @@ class StreamService {
   // Closes streams a crash left open, billed up to their last recorded frame.
   void recover();
 
-  // 402 under the start minimum, 409 when a stream is already open, 503 database_unavailable.
+  // kPaymentRequired under the start minimum, kConflict when a stream is already open,
+  // kUnavailable (database_unavailable) while the database is away.
   Expected<store::StreamSession> start(const store::User& user);
   // Starts a stream when the user has none open (stream-key ingest); returns the open one.
   Expected<store::StreamSession> ensure_started(const store::User& user);
-  // 404 when no stream is open. With the database away the stream still ends; the reply is
+  // kNotFound when no stream is open. With the database away the stream still ends; the reply is
   // what is known in memory and the billing is settled when the database is back.
   Expected<store::StreamSession> stop(long long user_id);
 
@@ -56,7 +58,13 @@ class StreamService {
   // Ends every open stream (graceful shutdown), billing what was streamed.
   void shutdown();
 
-  const StreamServiceConfig& config() const { return config_; }
+  // The user's stream history, newest first, older than before_id (0: from the newest).
+  std::vector<store::StreamSession> sessions(long long user_id, long long before_id, int limit);
+  // The viewer counts sampled during one of the user's own sessions, as (t_ms, viewers), oldest
+  // first; kNotFound for an unknown session or someone else's.
+  Expected<std::vector<std::pair<long long, long long>>> viewer_samples(long long user_id,
+                                                                        long long session_id);
+
   // Streams that ended but are not yet billed and closed in the database.
   std::size_t unsettled() const;
 

@@ -15,9 +15,9 @@ nlohmann::json ms_or_null(std::int64_t ms) {
   return ms > 0 ? nlohmann::json(ms) : nlohmann::json();
 }
 
-domain::StyleQueueConfig queue_config(const store::StreamSettings& s, std::size_t max_waiting) {
+domain::StyleQueueConfig queue_config(const domain::StreamSettings& s, std::size_t max_waiting) {
   domain::StyleQueueConfig c;
-  c.policy = domain::parse_style_policy(s.style_policy).value_or(domain::StylePolicy::kAuto);
+  c.policy = s.style_policy;
   c.slot_ms = s.style_slot_seconds * 1000;
   c.base_style = s.base_style;
   c.max_waiting = max_waiting;
@@ -147,7 +147,10 @@ Expected<StyleService::Submitted> StyleService::submit(const store::User& stream
   bool enabled = e ? e->settings.styles_enabled : db_.with([&](soci::session& sql) {
     return store::load_stream_settings(sql, streamer.id).styles_enabled;
   });
-  if (!enabled) return Error{403, "styles_disabled", "the streamer turned style requests off"};
+  if (!enabled) {
+    return Error{ErrorKind::kForbidden, "styles_disabled",
+                 "the streamer turned style requests off"};
+  }
   if (!e) return conflict("the stream is offline", "stream_offline");
   auto clean = domain::clean_text(prompt, 1, kMaxPromptChars);
   if (!clean) {
@@ -157,7 +160,7 @@ Expected<StyleService::Submitted> StyleService::submit(const store::User& stream
   if (e->queue.full()) return conflict("the style queue is full: try again later", "queue_full");
   // Checked last, so a refused request does not use up the author's allowance.
   if (!limiter_.allow(std::to_string(author.id))) {
-    return Error{429, "rate_limited", "too many style requests: wait a little"};
+    return rate_limited("too many style requests: wait a little");
   }
   domain::StyleRequest r;
   r.session_id = e->session_id;
@@ -249,7 +252,7 @@ Bytes StyleService::live_event(const std::string& username) {
   return it == events_.end() ? nullptr : it->second;
 }
 
-void StyleService::apply_settings(const store::User& streamer, const store::StreamSettings& s) {
+void StyleService::apply_settings(const store::User& streamer, const domain::StreamSettings& s) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
   Entry* e = reconcile(streamer.username, streamer.id, now);
@@ -263,8 +266,7 @@ void StyleService::apply_settings(const store::User& streamer, const store::Stre
   e->settings = s;
   e->queue.set_base_style(s.base_style);
   e->queue.set_slot_ms(s.style_slot_seconds * 1000);
-  auto update = e->queue.set_policy(
-      domain::parse_style_policy(s.style_policy).value_or(domain::StylePolicy::kAuto), now);
+  auto update = e->queue.set_policy(s.style_policy, now);
   // A shorter slot may already be over.
   auto ended = e->queue.tick(now);
   update.changed.insert(update.changed.end(), ended.changed.begin(), ended.changed.end());

@@ -43,15 +43,16 @@ class StyleService {
     domain::StyleRequest request;
     nlohmann::json state;
   };
-  // 403 styles_disabled, 409 stream_offline, 400 invalid_prompt, 409 queue_full, 429 rate_limited.
+  // Refused as forbidden styles_disabled, conflict stream_offline, invalid invalid_prompt,
+  // conflict queue_full or rate_limited.
   Expected<Submitted> submit(const store::User& streamer, const store::User& author,
                              std::string_view prompt);
 
   // Streamer controls; each returns the new state. The caller checks the caller is the streamer.
   Expected<nlohmann::json> approve(const store::User& streamer,
-                                   long long id);  // 404, 409 not_pending
+                                   long long id);  // not_found, conflict not_pending
   Expected<nlohmann::json> reject(const store::User& streamer,
-                                  long long id);  // 404, 409 not_rejectable
+                                  long long id);  // not_found, conflict not_rejectable
   nlohmann::json skip(const store::User& streamer);
   nlohmann::json clear(const store::User& streamer);
 
@@ -61,7 +62,7 @@ class StyleService {
   Bytes live_event(const std::string& username);
 
   // Saved settings take effect at once: policy, slot length, base style, strength, enabled.
-  void apply_settings(const store::User& streamer, const store::StreamSettings& settings);
+  void apply_settings(const store::User& streamer, const domain::StreamSettings& settings);
 
   // Ends slots that are over and the queues of streams that ended.
   void tick();
@@ -73,7 +74,7 @@ class StyleService {
     long long session_id = 0;
     long long user_id = 0;
     std::string username;
-    store::StreamSettings settings;
+    domain::StreamSettings settings;
     domain::StyleQueue queue;
     nlohmann::json state;
   };

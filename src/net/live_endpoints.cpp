@@ -8,8 +8,6 @@
 #include "net/guard.hpp"
 #include "net/mjpeg_session.hpp"
 #include "net/ws_session.hpp"
-#include "store/users.hpp"
-#include "store/worker_tokens.hpp"
 
 namespace ds::net {
 
@@ -77,18 +75,13 @@ void connect_guarded(const std::shared_ptr<Ctx>& ctx, const char* where,
       [ws, shared_req](const Failure& f) { reject_failure(ws, std::move(*shared_req), f); });
 }
 
-std::optional<std::string> bearer(const api::Request& info) {
-  if (auto h = info.header("authorization"); h && h->starts_with("Bearer ")) return h->substr(7);
-  return std::nullopt;
-}
-
 int close_code_for(const Error& e) {
-  switch (e.status) {
-    case 401: return kCloseUnauthorized;
-    case 402: return kCloseNoCredits;
-    case 403: return kCloseForbidden;
-    case 404: return kCloseNotFound;
-    case 503: return kCloseTryAgain;  // database_unavailable
+  switch (e.kind) {
+    case ErrorKind::kUnauthorized: return kCloseUnauthorized;
+    case ErrorKind::kPaymentRequired: return kCloseNoCredits;
+    case ErrorKind::kForbidden: return kCloseForbidden;
+    case ErrorKind::kNotFound: return kCloseNotFound;
+    case ErrorKind::kUnavailable: return kCloseTryAgain;  // database_unavailable
     default: return kCloseConflict;
   }
 }
@@ -100,7 +93,7 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&&
   connect_guarded(ctx, "ingest_connect", ws, std::move(req), [ctx, ws, info = std::move(info)](HttpRequest&& req) {
     std::optional<store::User> user;
     live::IngestGrant grant;
-    auto key = bearer(info);
+    auto key = info.bearer_token();
     if (!key) key = info.query_param("key");
     bool via_key = key.has_value();
     if (via_key) {
@@ -176,7 +169,7 @@ void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
   if (!name) return reject(ws, std::move(req), kCloseNotFound, "not_found", "no such streamer");
   connect_guarded(ctx, "watch_connect", ws, std::move(req),
                   [ctx, ws, info = std::move(info), name = *name](HttpRequest&& req) mutable {
-    auto user = ctx->app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, name); });
+    auto user = ctx->app.auth.find_user_by_username(name);
     if (!user) return reject(ws, std::move(req), kCloseNotFound, "not_found", "no such streamer");
     // The streamer watching their own output (the studio's preview) is not audience.
     auto me = api::optional_user(ctx->app, info);
@@ -256,15 +249,12 @@ void on_worker(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&&
   ws->remote_addr = info.remote_addr;
   connect_guarded(ctx, "worker_connect", ws, std::move(req),
                   [ctx, ws, info = std::move(info)](HttpRequest&& req) mutable {
-    auto token = bearer(info);
+    auto token = info.bearer_token();
     if (!token) token = info.query_param("token");
     bool valid = false;
     if (token && token->size() < 200) {
       for (const auto& t : ctx->config.worker_tokens) valid = valid || auth::constant_time_equal(t, *token);
-      if (!valid) {
-        auto digest = auth::sha256_hex(*token);
-        valid = ctx->app.db.with([&](soci::session& sql) { return store::worker_token_valid(sql, digest); });
-      }
+      if (!valid) valid = ctx->app.auth.worker_token_valid(*token);
     }
     if (!valid) return reject(ws, std::move(req), kCloseUnauthorized, "unauthorized", "a valid worker token is required");
     WsSession::Handlers h;
@@ -305,7 +295,7 @@ void on_mjpeg(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
   post_guarded(
       ctx->blocking, "mjpeg_connect",
       [ctx, c, handed, version, name = *name]() mutable {
-        auto user = ctx->app.db.with([&](soci::session& sql) { return store::find_user_by_username(sql, name); });
+        auto user = ctx->app.auth.find_user_by_username(name);
         if (!user) {
           *handed = true;
           return write_json_and_close(std::move(*c), version, 404, "not_found", "no such streamer");

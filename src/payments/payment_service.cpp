@@ -24,11 +24,7 @@ constexpr std::string_view kAsyncSucceeded = "checkout.session.async_payment_suc
 constexpr std::string_view kAsyncFailed = "checkout.session.async_payment_failed";
 
 Error not_configured() {
-  return Error{503, "payments_not_configured", "payments are not configured"};
-}
-
-Error rate_limited(std::string message) {
-  return Error{429, "rate_limited", std::move(message)};
+  return Error{ErrorKind::kUnavailable, "payments_not_configured", "payments are not configured"};
 }
 
 Error bad_signature(std::string message) {
@@ -102,7 +98,8 @@ Expected<CheckoutStart> PaymentService::start_checkout(const store::User& user, 
   if (!session) return session.error();
   if (session->url.empty()) {
     spdlog::warn("event=checkout_without_url session_id={}", session->id);
-    return Error{502, "payment_provider_error", "the payment provider sent no checkout URL"};
+    return Error{ErrorKind::kUpstreamFailed, "payment_provider_error",
+                 "the payment provider sent no checkout URL"};
   }
 
   store::CheckoutRecord record;
@@ -144,7 +141,8 @@ Expected<CheckoutState> PaymentService::checkout_state(long long user_id,
   auto session = client_->retrieve_checkout_session(session_id);
   if (!session) return session.error();
   if (session->id != session_id) {
-    return Error{502, "payment_provider_error", "the payment provider sent another session"};
+    return Error{ErrorKind::kUpstreamFailed, "payment_provider_error",
+                 "the payment provider sent another session"};
   }
   if (session->payment_status == "paid") {
     auto result = fulfil(*session);

@@ -81,17 +81,19 @@ class PaymentService {
   // Set before the server runs, once the bound address is known.
   void set_public_url(std::string url);
 
-  // 400 for credits outside the bounds, 503 when payments are off, 502 when Stripe fails,
-  // 429 past the per-user checkout limit.
+  // Invalid for credits outside the bounds, unavailable when payments are off, upstream
+  // failed when Stripe fails, rate limited past the per-user checkout limit.
   Expected<CheckoutStart> start_checkout(const store::User& user, long long credits);
 
   // The success page's check: asks Stripe about the session (unless already fulfilled) and
-  // fulfils it if paid. 404 for a session that is not this user's; 429 past the per-user
-  // limit on questions to Stripe (an already fulfilled session needs none and is never refused).
+  // fulfils it if paid. Not found for a session that is not this user's; rate limited past the
+  // per-user limit on questions to Stripe (an already fulfilled session needs none and is
+  // never refused).
   Expected<CheckoutState> checkout_state(long long user_id, const std::string& session_id);
 
-  // Verifies and handles one webhook delivery. 400 for a bad or stale signature or a
-  // malformed body; 503 without a webhook secret; otherwise the outcome (handled or ignored).
+  // Verifies and handles one webhook delivery. Invalid for a bad or stale signature or a
+  // malformed body; unavailable without a webhook secret; otherwise the outcome (handled or
+  // ignored).
   Expected<std::string> handle_webhook(std::string_view payload,
                                        const std::optional<std::string>& signature_header);
 

@@ -36,7 +36,7 @@ std::string percent_encode(std::string_view s) {
 }
 
 Error provider_error(std::string message) {
-  return Error{502, "payment_provider_error", std::move(message)};
+  return Error{ErrorKind::kUpstreamFailed, "payment_provider_error", std::move(message)};
 }
 
 size_t append_body(char* data, size_t size, size_t count, void* user) {

@@ -61,7 +61,7 @@ struct StripeHttpConfig {
 };
 
 // The real client: libcurl, Bearer secret key, JSON replies. Thread-safe (one easy handle per
-// call). Failures become 502 errors whose messages never contain the key.
+// call). Failures become upstream-failed errors whose messages never contain the key.
 std::unique_ptr<StripeClient> make_http_stripe_client(StripeHttpConfig config);
 
 // Must run once at start-up, before threads exist.

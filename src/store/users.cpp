@@ -42,6 +42,26 @@ std::optional<User> find_user_by_stream_key(soci::session& sql, const std::strin
   return fetch_one(sql, "stream_key_hash = :a", key_hash);
 }
 
+std::optional<long long> find_balance_cents(soci::session& sql, long long id) {
+  long long balance = 0;
+  sql << "SELECT balance_cents FROM users WHERE id = :u", soci::use(id), soci::into(balance);
+  if (!sql.got_data()) return std::nullopt;
+  return balance;
+}
+
+std::optional<std::string> find_username_including_deleted(soci::session& sql, long long id) {
+  std::string name;
+  sql << "SELECT username FROM users WHERE id = :id", soci::use(id), soci::into(name);
+  if (!sql.got_data()) return std::nullopt;
+  return name;
+}
+
+long long count_users(soci::session& sql) {
+  long long n = 0;
+  sql << "SELECT COUNT(*) FROM users", soci::into(n);
+  return n;
+}
+
 bool username_taken(soci::session& sql, const std::string& username) {
   long long n = 0;
   sql << "SELECT COUNT(*) FROM users WHERE username = :u", soci::use(username), soci::into(n);

@@ -25,6 +25,11 @@ std::optional<User> find_user_by_username(soci::session& sql, const std::string&
 std::optional<User> find_user_by_login(soci::session& sql, const std::string& login);
 std::optional<User> find_user_by_stream_key(soci::session& sql, const std::string& key_hash);
 
+// Deleted accounts included: their ledger rows still count.
+std::optional<long long> find_balance_cents(soci::session& sql, long long id);
+std::optional<std::string> find_username_including_deleted(soci::session& sql, long long id);
+long long count_users(soci::session& sql);
+
 bool username_taken(soci::session& sql, const std::string& username);
 bool email_taken(soci::session& sql, const std::string& email, long long except_user = 0);
 

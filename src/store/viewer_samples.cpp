@@ -2,6 +2,12 @@
 
 namespace ds::store {
 
+void insert_viewer_sample(soci::session& sql, long long session_id, long long t_ms,
+                          long long viewers) {
+  sql << "INSERT INTO viewer_samples (stream_session_id, t_ms, viewers) VALUES (:s, :t, :v)",
+      soci::use(session_id), soci::use(t_ms), soci::use(viewers);
+}
+
 std::vector<std::pair<long long, long long>> list_viewer_samples(soci::session& sql,
                                                                  long long session_id) {
   std::vector<std::pair<long long, long long>> out;

@@ -1,4 +1,6 @@
-// A value or an API-level error (status, code, message): the error path without exceptions.
+// A value or an error (kind, code, message): the error path without exceptions. The kind says
+// what went wrong in words every layer shares; api/ turns it into an HTTP status
+// (api::http_status) and the live protocol into a WebSocket close code.
 #pragma once
 
 #include <string>
@@ -7,8 +9,22 @@
 
 namespace ds {
 
+enum class ErrorKind {
+  kInvalid,          // the request is malformed or breaks a rule
+  kUnauthorized,     // no valid credential
+  kPaymentRequired,  // not enough credits
+  kForbidden,        // a valid credential that may not do this
+  kNotFound,         // no such thing (or not visible to the caller)
+  kConflict,         // clashes with the current state
+  kTooLarge,         // over a size limit
+  kRateLimited,      // too many attempts; try again later
+  kInternal,         // a bug or a local failure
+  kUpstreamFailed,   // a provider we depend on (Stripe) failed
+  kUnavailable,      // a dependency is down or not configured; try again later
+};
+
 struct Error {
-  int status = 400;
+  ErrorKind kind = ErrorKind::kInvalid;
   std::string code;
   std::string message;
 };
@@ -36,19 +52,22 @@ class [[nodiscard]] Expected {
 struct Ok {};
 
 inline Error bad_request(std::string message, std::string code = "bad_request") {
-  return {400, std::move(code), std::move(message)};
+  return {ErrorKind::kInvalid, std::move(code), std::move(message)};
 }
 inline Error unauthorized(std::string message = "login required") {
-  return {401, "unauthorized", std::move(message)};
+  return {ErrorKind::kUnauthorized, "unauthorized", std::move(message)};
 }
 inline Error forbidden(std::string message = "forbidden") {
-  return {403, "forbidden", std::move(message)};
+  return {ErrorKind::kForbidden, "forbidden", std::move(message)};
 }
 inline Error not_found(std::string message = "not found") {
-  return {404, "not_found", std::move(message)};
+  return {ErrorKind::kNotFound, "not_found", std::move(message)};
 }
 inline Error conflict(std::string message, std::string code = "conflict") {
-  return {409, std::move(code), std::move(message)};
+  return {ErrorKind::kConflict, std::move(code), std::move(message)};
+}
+inline Error rate_limited(std::string message) {
+  return {ErrorKind::kRateLimited, "rate_limited", std::move(message)};
 }
 
 }  // namespace ds

@@ -58,7 +58,7 @@ class CpuBackend final : public Backend {
     started = std::chrono::steady_clock::now();
     std::vector<uchar> buffer;
     if (!cv::imencode(".jpg", out, buffer, {cv::IMWRITE_JPEG_QUALITY, kJpegQuality})) {
-      return Error{500, "encode_failed", "could not encode the output JPEG"};
+      return Error{ErrorKind::kInternal, "encode_failed", "could not encode the output JPEG"};
     }
     timings.encode_ms = elapsed_ms(started);
     return std::string(buffer.begin(), buffer.end());

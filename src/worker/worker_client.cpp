@@ -357,7 +357,7 @@ struct WorkerClient::Impl {
           o.error = out.error();
         }
       } catch (const std::exception& e) {
-        o.error = Error{500, "backend_failed", e.what()};
+        o.error = Error{ErrorKind::kInternal, "backend_failed", e.what()};
       }
       return o;
     };

@@ -99,6 +99,7 @@ class FuzzApp {
     app_.streams = &streams_;
     app_.chat = &chat_;
     app_.styles = &styles_;
+    app_.settings = &settings_;
     app_.payments = payments_.get();
     api::register_routes(router_, app_);
 
@@ -165,8 +166,10 @@ class FuzzApp {
   live::StreamService streams_{tmp_.db(), hub_, clock_};
   live::ChatService chat_{tmp_.db(), hub_, clock_};
   live::StyleService styles_{tmp_.db(), hub_, clock_};
+  live::SettingsService settings_{tmp_.db(), hub_, styles_};
+  payments::CreditHistory credits_{tmp_.db()};
   std::unique_ptr<payments::PaymentService> payments_;
-  api::App app_{tmp_.db(), auth_, clock_, config_};
+  api::App app_{auth_, credits_, clock_, config_};
   api::Router router_;
   long long other_id_ = 0;
   long long user_id_ = 0;

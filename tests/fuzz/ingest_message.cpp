@@ -19,14 +19,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto checked = ds::live::wire::check_ingest_message(binary, message, limits);
   if (!binary) {
     DS_FUZZ_CHECK(!checked, "");
-    DS_FUZZ_CHECK(checked.error().status == 400 && checked.error().code == "bad_frame", "");
+    DS_FUZZ_CHECK(
+        checked.error().kind == ds::ErrorKind::kInvalid && checked.error().code == "bad_frame", "");
     return 0;
   }
   auto direct = ds::domain::validate_jpeg(message, limits);
   DS_FUZZ_CHECK(checked.ok() == direct.ok(), "");
   if (!checked) {
-    DS_FUZZ_CHECK(checked.error().status == 400 || checked.error().status == 413, "");
-    DS_FUZZ_CHECK((checked.error().status == 413) == (message.size() > limits.max_bytes), "");
+    DS_FUZZ_CHECK(checked.error().kind == ds::ErrorKind::kInvalid ||
+                      checked.error().kind == ds::ErrorKind::kTooLarge,
+                  "");
+    DS_FUZZ_CHECK(
+        (checked.error().kind == ds::ErrorKind::kTooLarge) == (message.size() > limits.max_bytes),
+        "");
     return 0;
   }
   DS_FUZZ_CHECK(message.size() <= limits.max_bytes, "");

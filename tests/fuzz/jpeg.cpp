@@ -37,9 +37,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto info = ds::domain::validate_jpeg(frame, limits);
   if (!info) {
     const auto& e = info.error();
-    DS_FUZZ_CHECK((e.status == 413) == (frame.size() > limits.max_bytes), "");
-    DS_FUZZ_CHECK(
-        e.status == 413 ? e.code == "too_large" : (e.status == 400 && e.code == "bad_frame"), "");
+    DS_FUZZ_CHECK((e.kind == ds::ErrorKind::kTooLarge) == (frame.size() > limits.max_bytes), "");
+    DS_FUZZ_CHECK(e.kind == ds::ErrorKind::kTooLarge
+                      ? e.code == "too_large"
+                      : (e.kind == ds::ErrorKind::kInvalid && e.code == "bad_frame"),
+                  "");
   } else {
     // Accepted: within the limits, starts with SOI and (before any zero padding) ends with EOI.
     DS_FUZZ_CHECK(frame.size() <= limits.max_bytes, "");

@@ -53,8 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto parsed = parse_worker_text(in);
   if (!parsed) {
     const auto& e = parsed.error();
-    DS_FUZZ_CHECK(e.status == 400 || e.status == 413, in);
-    DS_FUZZ_CHECK(e.status != 413 || size > kMaxWorkerText, in);
+    DS_FUZZ_CHECK(e.kind == ds::ErrorKind::kInvalid || e.kind == ds::ErrorKind::kTooLarge, in);
+    DS_FUZZ_CHECK(e.kind != ds::ErrorKind::kTooLarge || size > kMaxWorkerText, in);
     return 0;
   }
   if (auto* hello = std::get_if<Hello>(&*parsed)) {

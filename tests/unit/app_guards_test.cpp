@@ -47,7 +47,8 @@ class AppGuardsTest : public ::testing::Test {
   ManualClock clock;
   auth::AuthService auth{tmp.db(), clock};
   ApiConfig config;
-  App app{tmp.db(), auth, clock, config};
+  payments::CreditHistory credits{tmp.db()};
+  App app{auth, credits, clock, config};
   Router router;
 };
 
@@ -89,7 +90,7 @@ TEST_F(AppGuardsTest, CookieStateChangeWithoutOriginIsForbidden) {
   auto cookie = login_cookie();
   auto r = require_user(app, make("POST", "/x", {{"cookie", cookie}}));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().status, 403);
+  EXPECT_EQ(r.error().kind, ErrorKind::kForbidden);
   EXPECT_TRUE(require_user(app, make("GET", "/x", {{"cookie", cookie}})).ok());
   EXPECT_TRUE(require_user(app, make("POST", "/x",
                                      {{"cookie", cookie}, {"origin", "http://127.0.0.1:8080"}}))
@@ -99,7 +100,7 @@ TEST_F(AppGuardsTest, CookieStateChangeWithoutOriginIsForbidden) {
 TEST_F(AppGuardsTest, NoCredentialsIsUnauthorized) {
   auto r = require_user(app, make("GET", "/x"));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().status, 401);
+  EXPECT_EQ(r.error().kind, ErrorKind::kUnauthorized);
 }
 
 TEST_F(AppGuardsTest, SessionCookieFlagsFollowThePublicUrl) {
@@ -169,4 +170,28 @@ TEST_F(AppGuardsTest, UserJsonShowsCreditsAndNoSecrets) {
   EXPECT_EQ(j["remaining_minutes"], 60);
   EXPECT_EQ(j["stream_url"], "/u/alice");
   EXPECT_EQ(j.dump().find("argon2id"), std::string::npos);
+}
+
+TEST_F(AppGuardsTest, AuthedRouteRefusesStrangersAndHandsThePrincipalOn) {
+  router.add("GET", "/mine", authed(app, [](App&, Request&, const auth::Principal& p) {
+               return json_response(200, {{"user", p.user.username}});
+             }));
+  auto anonymous = make("GET", "/mine");
+  auto refused = dispatch(router, app, anonymous);
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(nlohmann::json::parse(refused.body)["error"]["code"], "unauthorized");
+  auto logged_in = make("GET", "/mine", {{"cookie", login_cookie()}});
+  auto r = dispatch(router, app, logged_in);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(r.body)["user"], "alice");
+}
+
+TEST_F(AppGuardsTest, HealthzFollowsTheDatabaseProbe) {
+  register_routes(router, app);
+  bool up = true;
+  app.database_available = [&up] { return up; };
+  auto req = make("GET", "/healthz");
+  EXPECT_EQ(dispatch(router, app, req).status, 200);
+  up = false;
+  EXPECT_EQ(dispatch(router, app, req).status, 503);
 }

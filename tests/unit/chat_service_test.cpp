@@ -98,12 +98,12 @@ TEST_F(ChatServiceTest, RefusalsStoreNothing) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, "invalid_comment");
   }
-  store::StreamSettings off;
+  domain::StreamSettings off;
   off.comments_enabled = false;
   tmp.db().write([&](soci::session& sql) { store::save_stream_settings(sql, streamer.id, off); });
   auto disabled = chat.post(streamer, author, "hi");
   ASSERT_FALSE(disabled);
-  EXPECT_EQ(disabled.error().status, 403);
+  EXPECT_EQ(disabled.error().kind, ErrorKind::kForbidden);
   EXPECT_EQ(disabled.error().code, "comments_disabled");
   EXPECT_EQ(stored_comments(), 0);
   EXPECT_TRUE(events("comment").empty());
@@ -114,7 +114,7 @@ TEST_F(ChatServiceTest, FloodIsLimitedPerUserAndWindow) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(chat.post(streamer, author, "msg"));
   auto r = chat.post(streamer, author, "msg");
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().status, 429);
+  EXPECT_EQ(r.error().kind, ErrorKind::kRateLimited);
   EXPECT_TRUE(chat.post(streamer, other, "me too"));  // another user is not held back
   clock.advance_ms(10'000);
   EXPECT_TRUE(chat.post(streamer, author, "later"));
@@ -143,12 +143,13 @@ TEST_F(ChatServiceTest, OnlyStreamerAndAuthorMayDelete) {
   open_stream();
   auto c1 = chat.post(streamer, author, "one");
   auto c2 = chat.post(streamer, author, "two");
-  EXPECT_EQ(chat.remove(streamer, other.id, c1->id).error().status, 403);
+  EXPECT_EQ(chat.remove(streamer, other.id, c1->id).error().kind, ErrorKind::kForbidden);
   EXPECT_TRUE(events("comment_deleted").empty());
   EXPECT_TRUE(chat.remove(streamer, author.id, c1->id));
-  EXPECT_EQ(chat.remove(streamer, author.id, c1->id).error().status, 404);  // already deleted
+  EXPECT_EQ(chat.remove(streamer, author.id, c1->id).error().kind,
+            ErrorKind::kNotFound);  // already deleted
   EXPECT_TRUE(chat.remove(streamer, streamer.id, c2->id));
-  EXPECT_EQ(chat.remove(other, other.id, 999).error().status, 404);
+  EXPECT_EQ(chat.remove(other, other.id, 999).error().kind, ErrorKind::kNotFound);
   auto deleted = events("comment_deleted");
   ASSERT_EQ(deleted.size(), 2u);
   EXPECT_EQ(deleted[0]["id"], c1->id);

@@ -100,7 +100,7 @@ TEST(ParseJsonObject, RejectsMalformedAndNonObjects) {
     r.body = body;
     auto j = parse_json_object(r);
     ASSERT_FALSE(j.ok()) << body;
-    EXPECT_EQ(j.error().status, 400);
+    EXPECT_EQ(j.error().kind, ds::ErrorKind::kInvalid);
     EXPECT_EQ(j.error().code, "invalid_json");
   }
 }
@@ -130,7 +130,7 @@ TEST(StringField, WrongTypeIsInvalidType) {
   for (const char* name : {"a", "b", "c", "d"}) {
     auto v = string_field(body, name);
     ASSERT_FALSE(v.ok());
-    EXPECT_EQ(v.error().status, 400);
+    EXPECT_EQ(v.error().kind, ds::ErrorKind::kInvalid);
     EXPECT_EQ(v.error().code, "invalid_type");
   }
 }
@@ -170,4 +170,67 @@ TEST(BoolField, AcceptsOnlyBooleans) {
   EXPECT_FALSE(bool_field(body, "b").ok());
   EXPECT_FALSE(bool_field(body, "c").ok());
   EXPECT_EQ(bool_field(body, "x").error().code, "missing_field");
+}
+
+TEST(HttpStatus, EveryErrorKindHasItsDocumentedStatus) {
+  using ds::ErrorKind;
+  const std::pair<ErrorKind, int> table[] = {
+      {ErrorKind::kInvalid, 400},         {ErrorKind::kUnauthorized, 401},
+      {ErrorKind::kPaymentRequired, 402}, {ErrorKind::kForbidden, 403},
+      {ErrorKind::kNotFound, 404},        {ErrorKind::kConflict, 409},
+      {ErrorKind::kTooLarge, 413},        {ErrorKind::kRateLimited, 429},
+      {ErrorKind::kInternal, 500},        {ErrorKind::kUpstreamFailed, 502},
+      {ErrorKind::kUnavailable, 503},
+  };
+  for (const auto& [kind, status] : table) EXPECT_EQ(http_status(kind), status);
+}
+
+TEST(HttpStatus, ErrorResponseUsesTheKindsStatusAndKeepsCodeAndMessage) {
+  auto r =
+      error_response(ds::Error{ds::ErrorKind::kPaymentRequired, "insufficient_credits", "buy"});
+  EXPECT_EQ(r.status, 402);
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["error"]["code"], "insufficient_credits");
+  EXPECT_EQ(j["error"]["message"], "buy");
+}
+
+TEST(HttpRequest, BearerTokenIsTheCredentialAfterTheScheme) {
+  EXPECT_EQ(with_headers({{"authorization", "Bearer dst_abc"}}).bearer_token(), "dst_abc");
+  EXPECT_FALSE(with_headers({{"authorization", "Basic abc"}}).bearer_token());
+  EXPECT_FALSE(with_headers({}).bearer_token());
+}
+
+namespace {
+
+Request with_query(std::string query) {
+  Request r;
+  r.query = std::move(query);
+  return r;
+}
+
+}  // namespace
+
+TEST(ParsePage, DefaultsWhenAbsent) {
+  auto p = parse_page(with_query(""), 50, 200);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->before, 0);
+  EXPECT_EQ(p->limit, 50);
+}
+
+TEST(ParsePage, ReadsBeforeAndLimit) {
+  auto p = parse_page(with_query("before=42&limit=3"), 50, 100);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->before, 42);
+  EXPECT_EQ(p->limit, 3);
+  EXPECT_EQ(parse_page(with_query("limit=100"), 50, 100)->limit, 100);
+}
+
+TEST(ParsePage, RefusesWhatIsNotAPage) {
+  for (const char* q : {"limit=0", "limit=101", "limit=abc", "limit=", "before=-1", "before=x",
+                        "before=12abc", "before=1234567890123456789"}) {
+    auto p = parse_page(with_query(q), 50, 100);
+    ASSERT_FALSE(p) << q;
+    EXPECT_EQ(p.error().kind, ds::ErrorKind::kInvalid) << q;
+    EXPECT_EQ(p.error().code, "invalid_query") << q;
+  }
 }

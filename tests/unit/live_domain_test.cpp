@@ -131,7 +131,7 @@ TEST(Jpeg, RejectsNonJpegTruncatedOversizedAndHuge) {
   auto j = tiny_jpeg(64, 64);
   EXPECT_FALSE(validate_jpeg(j.substr(0, j.size() - 2), {}));
   JpegLimits small{10, 4096};
-  EXPECT_EQ(validate_jpeg(j, small).error().status, 413);
+  EXPECT_EQ(validate_jpeg(j, small).error().kind, ds::ErrorKind::kTooLarge);
   EXPECT_FALSE(validate_jpeg(tiny_jpeg(5000, 10), {}));
   EXPECT_FALSE(validate_jpeg("", {}));
 }

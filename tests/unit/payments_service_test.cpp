@@ -40,7 +40,7 @@ class FakeStripe final : public StripeClient {
   Expected<CheckoutSession> retrieve_checkout_session(const std::string& id) override {
     std::lock_guard lock(mu_);
     ++retrievals;
-    if (fail) return Error{502, "payment_provider_error", "down"};
+    if (fail) return Error{ErrorKind::kUpstreamFailed, "payment_provider_error", "down"};
     auto it = sessions.find(id);
     if (it == sessions.end()) return not_found("no such session");
     return it->second;
@@ -178,7 +178,7 @@ TEST_F(PaymentServiceTest, CheckoutRefusesCreditsOutsideTheBounds) {
   for (long long credits : {0LL, -1LL, 1001LL}) {
     auto start = service_->start_checkout(u, credits);
     ASSERT_FALSE(start.ok());
-    EXPECT_EQ(start.error().status, 400);
+    EXPECT_EQ(start.error().kind, ErrorKind::kInvalid);
   }
   EXPECT_TRUE(stripe_->created.empty());
   EXPECT_TRUE(service_->start_checkout(u, 1000).ok());
@@ -189,11 +189,11 @@ TEST_F(PaymentServiceTest, WithoutAKeyPaymentsAreNotConfigured) {
   EXPECT_FALSE(off.enabled());
   auto start = off.start_checkout(add_user("alice"), 12);
   ASSERT_FALSE(start.ok());
-  EXPECT_EQ(start.error().status, 503);
+  EXPECT_EQ(start.error().kind, ErrorKind::kUnavailable);
   EXPECT_EQ(start.error().code, "payments_not_configured");
   auto hook = off.handle_webhook("{}", std::string("t=1,v1=00"));
   ASSERT_FALSE(hook.ok());
-  EXPECT_EQ(hook.error().status, 503);
+  EXPECT_EQ(hook.error().kind, ErrorKind::kUnavailable);
 }
 
 TEST_F(PaymentServiceTest, FulfilCreditsAPaidSessionOnce) {
@@ -294,7 +294,7 @@ TEST_F(PaymentServiceTest, WebhookRejectsBadSignaturesAndMalformedBodies) {
   auto expect_400 = [&](const std::string& payload, const std::optional<std::string>& header) {
     auto r = service_->handle_webhook(payload, header);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().status, 400);
+    EXPECT_EQ(r.error().kind, ErrorKind::kInvalid);
   };
   expect_400(body, std::nullopt);
   expect_400(body, std::string("t=1,v1=abc"));
@@ -401,8 +401,8 @@ TEST_F(PaymentServiceTest, ConfirmOnlyShowsTheUsersOwnSessions) {
   stripe_->pay(start->session_id);
   auto r = service_->checkout_state(bob.id, start->session_id);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().status, 404);
-  EXPECT_EQ(service_->checkout_state(bob.id, "cs_test_missing").error().status, 404);
+  EXPECT_EQ(r.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(service_->checkout_state(bob.id, "cs_test_missing").error().kind, ErrorKind::kNotFound);
   EXPECT_EQ(balance(alice.id), 0);
   EXPECT_EQ(balance(bob.id), 0);
 }
@@ -413,7 +413,7 @@ TEST_F(PaymentServiceTest, ConfirmPassesOnStripeFailures) {
   stripe_->fail = true;
   auto r = service_->checkout_state(u.id, start->session_id);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().status, 502);
+  EXPECT_EQ(r.error().kind, ErrorKind::kUpstreamFailed);
 }
 
 TEST_F(PaymentServiceTest, AdminGrantAndAdjustmentNeverGoBelowZero) {
@@ -427,9 +427,9 @@ TEST_F(PaymentServiceTest, AdminGrantAndAdjustmentNeverGoBelowZero) {
   EXPECT_EQ(taken->balance_cents, 300);
   auto too_much = grant_credits(*db_, clock_, "alice", -301, "too much");
   ASSERT_FALSE(too_much.ok());
-  EXPECT_EQ(too_much.error().status, 409);
-  EXPECT_EQ(grant_credits(*db_, clock_, "nobody", 100, "x").error().status, 404);
-  EXPECT_EQ(grant_credits(*db_, clock_, "alice", 0, "x").error().status, 400);
+  EXPECT_EQ(too_much.error().kind, ErrorKind::kConflict);
+  EXPECT_EQ(grant_credits(*db_, clock_, "nobody", 100, "x").error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(grant_credits(*db_, clock_, "alice", 0, "x").error().kind, ErrorKind::kInvalid);
   EXPECT_EQ(balance(u.id), 300);
   EXPECT_EQ(count("SELECT COUNT(*) FROM credit_transactions WHERE kind = 'admin_adjustment'"), 2);
   EXPECT_TRUE(db_->with([](soci::session& sql) { return store::verify_ledger(sql); }).empty());

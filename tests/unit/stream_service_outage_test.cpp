@@ -119,7 +119,7 @@ TEST_F(StreamServiceOutageTest, StopDuringAnOutageEndsTheStreamAndBillsItWhenThe
   EXPECT_FALSE(last_session()->ended_ms);  // not yet closed in the database
   auto again = service->start(user);
   ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().status, 503);
+  EXPECT_EQ(again.error().kind, ErrorKind::kUnavailable);
   EXPECT_EQ(again.error().code, "database_unavailable");
   database_up();
   service->tick();
@@ -177,11 +177,11 @@ TEST_F(StreamServiceOutageTest, StartDuringAnOutageIsDatabaseUnavailable) {
   database_down();
   auto r = service->start(user);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().status, 503);
+  EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
   EXPECT_EQ(r.error().code, "database_unavailable");
   auto e = service->ensure_started(user);
   ASSERT_FALSE(e);
-  EXPECT_EQ(e.error().status, 503);
+  EXPECT_EQ(e.error().kind, ErrorKind::kUnavailable);
   database_up();
   EXPECT_TRUE(service->start(user));
 }

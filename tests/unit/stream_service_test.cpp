@@ -77,14 +77,14 @@ TEST_F(StreamServiceTest, StartNeedsOneCredit) {
   set_balance(99);
   auto r = service->start(user);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().status, 402);
+  EXPECT_EQ(r.error().kind, ErrorKind::kPaymentRequired);
 }
 
 TEST_F(StreamServiceTest, SecondStartConflicts) {
   ASSERT_TRUE(service->start(user));
   auto r = service->start(user);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().status, 409);
+  EXPECT_EQ(r.error().kind, ErrorKind::kConflict);
 }
 
 TEST_F(StreamServiceTest, StreamEndsWhenNextMinuteCannotBePaid) {

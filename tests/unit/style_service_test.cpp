@@ -63,8 +63,8 @@ struct StyleServiceTest : ::testing::Test {
   }
 
   void save_settings(const std::string& policy, long long slot_seconds, const std::string& base) {
-    store::StreamSettings s;
-    s.style_policy = policy;
+    domain::StreamSettings s;
+    s.style_policy = *domain::parse_style_policy(policy);
     s.style_slot_seconds = slot_seconds;
     s.base_style = base;
     db->write([&](soci::session& sql) { store::save_stream_settings(sql, streamer.id, s); });
@@ -166,7 +166,7 @@ TEST_F(StyleServiceTest, ApprovePolicyWaitsForTheStreamer) {
   EXPECT_EQ(job_prompt(), "oil");
   // Not pending any more, and an unknown id.
   EXPECT_EQ(service->approve(streamer, id).error().code, "not_pending");
-  EXPECT_EQ(service->approve(streamer, 9999).error().status, 404);
+  EXPECT_EQ(service->approve(streamer, 9999).error().kind, ErrorKind::kNotFound);
 }
 
 TEST_F(StyleServiceTest, StreamEndEndsItsRequests) {
@@ -197,7 +197,7 @@ TEST_F(StyleServiceTest, RefusedRequestsStoreNothing) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, "invalid_prompt");
   }
-  store::StreamSettings off;
+  domain::StreamSettings off;
   off.styles_enabled = false;
   db->write([&](soci::session& sql) { store::save_stream_settings(sql, streamer.id, off); });
   service->apply_settings(streamer, off);
@@ -211,8 +211,8 @@ TEST_F(StyleServiceTest, SettingsApplyLive) {
   save_settings("approve", 30, "pencil");
   open_stream();
   auto id = submit("one");
-  store::StreamSettings s;
-  s.style_policy = "auto";
+  domain::StreamSettings s;
+  s.style_policy = domain::StylePolicy::kAuto;
   s.base_style = "charcoal";
   s.style_slot_seconds = 30;
   service->apply_settings(streamer, s);
