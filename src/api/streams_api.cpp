@@ -226,7 +226,7 @@ Response handle_latest(App& app, Request& req) {
 }  // namespace
 
 live::Bytes make_settings_event(const nlohmann::json& settings) {
-  return live::make_bytes(nlohmann::json{{"type", "settings"}, {"settings", settings}}.dump());
+  return live::wire::encode_settings(settings);
 }
 
 void register_streams_routes(Router& router, App& app) {

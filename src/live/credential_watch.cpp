@@ -1,17 +1,10 @@
 #include "live/credential_watch.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 namespace ds::live {
-
-namespace {
-
-constexpr int kCloseRevoked = 4401;
-
-}  // namespace
 
 void CredentialWatch::add(const Peer* key, std::weak_ptr<Peer> peer, IngestGrant grant) {
   std::lock_guard lock(mutex_);
@@ -38,11 +31,10 @@ std::vector<long long> CredentialWatch::revoke_if(Pred pred, const std::string& 
     }
   }
   std::vector<long long> users;
-  auto text = make_bytes(
-      nlohmann::json{{"type", "ended"}, {"reason", "revoked"}, {"message", message}}.dump());
+  auto text = wire::encode_ended("revoked", message);
   for (auto& [peer, user_id] : ended) {
     peer->send_text(text);
-    peer->close(kCloseRevoked, "credential revoked");
+    peer->close(wire::CloseCode::kUnauthorized, "credential revoked");
     spdlog::info("event=ingest_revoked user_id={}", user_id);
     if (std::find(users.begin(), users.end(), user_id) == users.end()) users.push_back(user_id);
   }
