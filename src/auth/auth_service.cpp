@@ -8,6 +8,7 @@
 #include "domain/text.hpp"
 #include "domain/username.hpp"
 #include "store/ledger.hpp"
+#include "store/worker_tokens.hpp"
 
 namespace ds::auth {
 
@@ -219,6 +220,19 @@ std::optional<store::User> AuthService::from_stream_key(const std::string& key) 
       [&](soci::session& sql) { return store::find_user_by_stream_key(sql, sha256_hex(key)); });
 }
 
+std::optional<Principal> AuthService::from_credentials(
+    const std::optional<std::string>& bearer_token, const std::optional<std::string>& session_token) {
+  if (bearer_token) return from_api_token(*bearer_token);
+  if (session_token) return from_session_token(*session_token);
+  return std::nullopt;
+}
+
+bool AuthService::worker_token_valid(const std::string& token) {
+  if (token.size() >= 200) return false;
+  auto digest = sha256_hex(token);
+  return db_.with([&](soci::session& sql) { return store::worker_token_valid(sql, digest); });
+}
+
 Expected<store::User> AuthService::update_profile(long long user_id,
                                                   const std::optional<std::string>& display_name,
                                                   const std::optional<std::string>& email) {
@@ -334,6 +348,10 @@ Expected<Ok> AuthService::delete_account(long long user_id, const std::string& p
 
 std::optional<store::User> AuthService::user(long long id) {
   return db_.with([&](soci::session& sql) { return store::find_user(sql, id); });
+}
+
+std::optional<store::User> AuthService::user_by_name(const std::string& username) {
+  return db_.with([&](soci::session& sql) { return store::find_user_by_username(sql, username); });
 }
 
 }  // namespace ds::auth

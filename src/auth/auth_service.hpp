@@ -74,6 +74,12 @@ class AuthService {
   std::optional<Principal> from_session_token(const std::string& token);
   std::optional<Principal> from_api_token(const std::string& token);
   std::optional<store::User> from_stream_key(const std::string& key);
+  // The caller of a request that may be anonymous: a Bearer API token if given, else the
+  // session cookie's token, else nobody.
+  std::optional<Principal> from_credentials(const std::optional<std::string>& bearer_token,
+                                            const std::optional<std::string>& session_token);
+  // True when token is an unrevoked worker token in the database.
+  bool worker_token_valid(const std::string& token);
 
   Expected<store::User> update_profile(long long user_id, const std::optional<std::string>& display_name,
                                        const std::optional<std::string>& email);
@@ -96,6 +102,8 @@ class AuthService {
                               const std::function<void()>& before_delete = {});
 
   std::optional<store::User> user(long long id);
+  // By canonical username (domain::canonical_username).
+  std::optional<store::User> user_by_name(const std::string& username);
 
  private:
   Expected<Ok> check_password_rules(const std::string& password) const;
