@@ -221,7 +221,8 @@ std::optional<store::User> AuthService::from_stream_key(const std::string& key) 
 }
 
 std::optional<Principal> AuthService::from_credentials(
-    const std::optional<std::string>& bearer_token, const std::optional<std::string>& session_token) {
+    const std::optional<std::string>& bearer_token,
+    const std::optional<std::string>& session_token) {
   if (bearer_token) return from_api_token(*bearer_token);
   if (session_token) return from_session_token(*session_token);
   return std::nullopt;

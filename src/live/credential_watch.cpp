@@ -23,7 +23,8 @@ std::vector<long long> CredentialWatch::revoke_if(Pred pred, const std::string& 
     std::lock_guard lock(mutex_);
     for (auto it = entries_.begin(); it != entries_.end();) {
       if (pred(it->second.grant)) {
-        if (auto p = it->second.peer.lock()) ended.emplace_back(std::move(p), it->second.grant.user_id);
+        if (auto p = it->second.peer.lock())
+          ended.emplace_back(std::move(p), it->second.grant.user_id);
         it = entries_.erase(it);
       } else {
         ++it;
@@ -47,8 +48,9 @@ std::vector<long long> CredentialWatch::revoke_stream_key(long long user_id) {
 }
 
 std::vector<long long> CredentialWatch::revoke_session(long long session_id) {
-  return revoke_if([&](const IngestGrant& g) { return session_id != 0 && g.session_id == session_id; },
-                   "the login session ended");
+  return revoke_if(
+      [&](const IngestGrant& g) { return session_id != 0 && g.session_id == session_id; },
+      "the login session ended");
 }
 
 std::vector<long long> CredentialWatch::revoke_sessions_except(long long user_id,
