@@ -10,6 +10,7 @@
 #include "live/hub.hpp"
 #include "live/ingest_endpoint.hpp"
 #include "live/stream_service.hpp"
+#include "live/watch_endpoint.hpp"
 #include "live/worker_endpoint.hpp"
 #include "store/worker_tokens.hpp"
 #include "temp_database.hpp"
@@ -281,4 +282,49 @@ TEST_F(IngestEndpointTest, ConnectRefusalsCarryTheirCloseCodes) {
   cookie.origin_allowed = true;
   EXPECT_EQ(code(cookie), wire::CloseCode::kConflict);  // start the stream first
   EXPECT_EQ(credentials.size(), 0u);
+}
+
+// ---- watch -----------------------------------------------------------------------------------
+
+TEST(WatchEndpoint, UnknownOrInvalidStreamerIs4404) {
+  Services s;
+  WatchEndpoint endpoint(s.hub, s.auth, nullptr);
+  ConnectRequest req;
+  for (const char* name : {"nobody", "not a name!", ""}) {
+    req.username = name;
+    auto r = endpoint.connect(req);
+    ASSERT_TRUE(std::holds_alternative<Rejection>(r)) << name;
+    EXPECT_EQ(std::get<Rejection>(r).code, wire::CloseCode::kNotFound);
+    EXPECT_EQ(std::get<Rejection>(r).error, "not_found");
+  }
+}
+
+TEST(WatchEndpoint, ViewerJoinsAndTheStreamersOwnPreviewIsNotAudience) {
+  Services s;
+  ASSERT_TRUE(
+      s.auth.register_user("alice", "a@example.com", "long enough password", "", "192.0.2.1"));
+  WatchEndpoint endpoint(s.hub, s.auth, nullptr);
+  ConnectRequest req;
+  req.username = "Alice";  // any letter case
+  auto viewer = endpoint.connect(req);
+  ASSERT_TRUE(std::holds_alternative<WatchContext>(viewer));
+  EXPECT_EQ(std::get<WatchContext>(viewer).username, "alice");
+  EXPECT_TRUE(std::get<WatchContext>(viewer).audience);
+
+  auto login = s.auth.login("alice", "long enough password", "192.0.2.1", "test");
+  ASSERT_TRUE(login);
+  req.session_cookie = login->session_token;
+  auto preview = endpoint.connect(req);
+  ASSERT_TRUE(std::holds_alternative<WatchContext>(preview));
+  EXPECT_FALSE(std::get<WatchContext>(preview).audience);
+
+  auto peer = std::make_shared<FakePeer>();
+  endpoint.on_open(std::get<WatchContext>(viewer), peer);
+  EXPECT_EQ(nlohmann::json::parse(peer->texts.at(0))["state"], "offline");
+  EXPECT_EQ(s.hub.viewer_count("alice"), 1);
+  auto own = std::make_shared<FakePeer>();
+  endpoint.on_open(std::get<WatchContext>(preview), own);
+  EXPECT_EQ(s.hub.viewer_count("alice"), 1);
+  endpoint.on_closed(std::get<WatchContext>(viewer), *peer);
+  EXPECT_EQ(s.hub.viewer_count("alice"), 0);
 }
