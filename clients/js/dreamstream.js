@@ -33,12 +33,16 @@ export class AuthenticationError extends Error {
 // there and what it means. `CloseCode.replaced === 4001`; closeMeaning(code) for words.
 export const CLOSE_CODES = Object.freeze({
   1000: { name: "normal", meaning: "closed normally" },
+  1001: { name: "going_away", meaning: "the other side went away" },
+  1002: { name: "protocol_error", meaning: "the peer broke the WebSocket protocol" },
+  1007: { name: "invalid_data", meaning: "a text message or close reason that is not UTF-8" },
   1008: { name: "policy", meaning: "too many bad frames or messages in a row" },
+  1009: { name: "too_big", meaning: "a message over the size limit" },
   1011: { name: "internal", meaning: "internal server error" },
   1013: { name: "try_again", meaning: "the database is unavailable; try again shortly" },
   4001: { name: "replaced", meaning: "replaced by a newer connection" },
   4002: { name: "ended", meaning: "the stream ended" },
-  4008: { name: "worker_timeout", meaning: "the worker held a job past its deadline" },
+  4008: { name: "job_timeout", meaning: "the worker held a job past its deadline" },
   4401: { name: "unauthorized", meaning: "not authenticated, or the credential was revoked" },
   4402: { name: "no_credits", meaning: "not enough credits" },
   4403: { name: "forbidden", meaning: "forbidden (e.g. a foreign Origin)" },

@@ -66,12 +66,16 @@ class CloseCode(enum.IntEnum):
     ``ws.close_code == CloseCode.REPLACED`` works."""
 
     NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    INVALID_DATA = 1007
     POLICY = 1008
+    TOO_BIG = 1009
     INTERNAL = 1011
     TRY_AGAIN = 1013
     REPLACED = 4001
     ENDED = 4002
-    WORKER_TIMEOUT = 4008
+    JOB_TIMEOUT = 4008
     UNAUTHORIZED = 4401
     NO_CREDITS = 4402
     FORBIDDEN = 4403
@@ -81,12 +85,16 @@ class CloseCode(enum.IntEnum):
 
 CLOSE_MEANINGS = {
     CloseCode.NORMAL: "closed normally",
+    CloseCode.GOING_AWAY: "the other side went away",
+    CloseCode.PROTOCOL_ERROR: "the peer broke the WebSocket protocol",
+    CloseCode.INVALID_DATA: "a text message or close reason that is not UTF-8",
     CloseCode.POLICY: "too many bad frames or messages in a row",
+    CloseCode.TOO_BIG: "a message over the size limit",
     CloseCode.INTERNAL: "internal server error",
     CloseCode.TRY_AGAIN: "the database is unavailable; try again shortly",
     CloseCode.REPLACED: "replaced by a newer connection",
     CloseCode.ENDED: "the stream ended",
-    CloseCode.WORKER_TIMEOUT: "the worker held a job past its deadline",
+    CloseCode.JOB_TIMEOUT: "the worker held a job past its deadline",
     CloseCode.UNAUTHORIZED: "not authenticated, or the credential was revoked",
     CloseCode.NO_CREDITS: "not enough credits",
     CloseCode.FORBIDDEN: "forbidden (e.g. a foreign Origin)",
@@ -494,12 +502,12 @@ class WebSocket:
             pos = 10
         masked = bool(b1 & 0x80)
         if masked:
-            self._fail(1002, "server frames must not be masked")
+            self._fail(CloseCode.PROTOCOL_ERROR, "server frames must not be masked")
         if b0 & 0x70:
-            self._fail(1002, "reserved bits set")
+            self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits set")
         opcode = b0 & 0x0F
         if n > self.max_message:
-            self._fail(1009, "message too big")
+            self._fail(CloseCode.TOO_BIG, "message too big")
         self._fill(pos + n, deadline)
         payload = bytes(self._buf[pos:pos + n])
         del self._buf[:pos + n]
@@ -522,7 +530,7 @@ class WebSocket:
             fin, opcode, payload = self._read_frame(deadline)
             if opcode >= 0x8:  # control frame
                 if not fin or len(payload) > 125:
-                    self._fail(1002, "bad control frame")
+                    self._fail(CloseCode.PROTOCOL_ERROR, "bad control frame")
                 if opcode == OP_PING:
                     try:
                         self._send_frame(OP_PONG, payload)
@@ -533,20 +541,20 @@ class WebSocket:
                     continue
                 if opcode == OP_CLOSE:
                     return self._on_close(payload)
-                self._fail(1002, "unknown control opcode %d" % opcode)
+                self._fail(CloseCode.PROTOCOL_ERROR, "unknown control opcode %d" % opcode)
             if opcode == OP_CONT:
                 if self._frag_op is None:
-                    self._fail(1002, "continuation without a message")
+                    self._fail(CloseCode.PROTOCOL_ERROR, "continuation without a message")
             elif opcode in (OP_TEXT, OP_BINARY):
                 if self._frag_op is not None:
-                    self._fail(1002, "new message inside a fragmented one")
+                    self._fail(CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one")
                 self._frag_op = opcode
             else:
-                self._fail(1002, "unknown opcode %d" % opcode)
+                self._fail(CloseCode.PROTOCOL_ERROR, "unknown opcode %d" % opcode)
             self._frag.append(payload)
             self._frag_len += len(payload)
             if self._frag_len > self.max_message:
-                self._fail(1009, "message too big")
+                self._fail(CloseCode.TOO_BIG, "message too big")
             if not fin:
                 continue
             op, data = self._frag_op, b"".join(self._frag)
@@ -555,19 +563,19 @@ class WebSocket:
                 try:
                     return "text", data.decode("utf-8")
                 except UnicodeDecodeError:
-                    self._fail(1007, "text message is not UTF-8")
+                    self._fail(CloseCode.INVALID_DATA, "text message is not UTF-8")
             return "binary", data
 
     def _on_close(self, payload):
         code, reason = 1005, ""
         if len(payload) == 1:
-            self._fail(1002, "bad close payload")
+            self._fail(CloseCode.PROTOCOL_ERROR, "bad close payload")
         if len(payload) >= 2:
             code = struct.unpack("!H", payload[:2])[0]
             try:
                 reason = payload[2:].decode("utf-8")
             except UnicodeDecodeError:
-                self._fail(1007, "close reason is not UTF-8")
+                self._fail(CloseCode.INVALID_DATA, "close reason is not UTF-8")
         self._close_received = True
         self.close_code, self.close_reason = code, reason
         # Echo the code (RFC 6455 5.5.1); send_close never sends a second close frame.

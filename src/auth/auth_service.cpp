@@ -220,6 +220,15 @@ std::optional<store::User> AuthService::from_stream_key(const std::string& key) 
       [&](soci::session& sql) { return store::find_user_by_stream_key(sql, sha256_hex(key)); });
 }
 
+std::optional<Principal> AuthService::from_credentials(
+    const std::optional<std::string>& bearer_token,
+    const std::optional<std::string>& session_token) {
+  if (bearer_token) return from_api_token(*bearer_token);
+  if (session_token) return from_session_token(*session_token);
+  return std::nullopt;
+}
+
+
 Expected<store::User> AuthService::update_profile(long long user_id,
                                                   const std::optional<std::string>& display_name,
                                                   const std::optional<std::string>& email) {
@@ -344,6 +353,7 @@ std::optional<store::User> AuthService::find_user_by_username(std::string_view u
 }
 
 bool AuthService::worker_token_valid(std::string_view token) {
+  if (token.size() >= 200) return false;  // never issued; not worth a hash and a query
   auto digest = sha256_hex(token);
   return db_.with([&](soci::session& sql) { return store::worker_token_valid(sql, digest); });
 }

@@ -74,6 +74,10 @@ class AuthService {
   std::optional<Principal> from_session_token(const std::string& token);
   std::optional<Principal> from_api_token(const std::string& token);
   std::optional<store::User> from_stream_key(const std::string& key);
+  // The caller of a request that may be anonymous: a Bearer API token if given, else the
+  // session cookie's token, else nobody.
+  std::optional<Principal> from_credentials(const std::optional<std::string>& bearer_token,
+                                            const std::optional<std::string>& session_token);
 
   Expected<store::User> update_profile(long long user_id, const std::optional<std::string>& display_name,
                                        const std::optional<std::string>& email);

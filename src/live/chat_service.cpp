@@ -5,6 +5,7 @@
 #include <string>
 
 #include "domain/text.hpp"
+#include "live/protocol.hpp"
 #include "store/stream_settings.hpp"
 
 namespace ds::live {
@@ -42,9 +43,7 @@ Expected<store::Comment> ChatService::post(const store::User& streamer, const st
   auto comment = db_.write([&](soci::session& sql) {
     return store::insert_comment(sql, streamer.id, snap->session_id, author.id, *clean, now);
   });
-  hub_.broadcast_text(
-      streamer.username,
-      make_bytes(nlohmann::json{{"type", "comment"}, {"comment", comment_json(comment)}}.dump()));
+  hub_.broadcast_text(streamer.username, wire::encode_comment(comment_json(comment)));
   spdlog::info("event=comment_posted stream={} comment_id={} user_id={}", streamer.username,
                comment.id, author.id);
   return comment;
@@ -73,9 +72,7 @@ Expected<Ok> ChatService::remove(const store::User& streamer, long long actor_id
   bool deleted = db_.write(
       [&](soci::session& sql) { return store::delete_comment(sql, comment_id, clock_.now_ms()); });
   if (!deleted) return not_found("no such comment");
-  hub_.broadcast_text(
-      streamer.username,
-      make_bytes(nlohmann::json{{"type", "comment_deleted"}, {"id", comment_id}}.dump()));
+  hub_.broadcast_text(streamer.username, wire::encode_comment_deleted(comment_id));
   spdlog::info("event=comment_deleted stream={} comment_id={} by_user_id={}", streamer.username,
                comment_id, actor_id);
   return Ok{};

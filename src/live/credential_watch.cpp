@@ -1,17 +1,10 @@
 #include "live/credential_watch.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 namespace ds::live {
-
-namespace {
-
-constexpr int kCloseRevoked = 4401;
-
-}  // namespace
 
 void CredentialWatch::add(const Peer* key, std::weak_ptr<Peer> peer, IngestGrant grant) {
   std::lock_guard lock(mutex_);
@@ -30,7 +23,8 @@ std::vector<long long> CredentialWatch::revoke_if(Pred pred, const std::string& 
     std::lock_guard lock(mutex_);
     for (auto it = entries_.begin(); it != entries_.end();) {
       if (pred(it->second.grant)) {
-        if (auto p = it->second.peer.lock()) ended.emplace_back(std::move(p), it->second.grant.user_id);
+        if (auto p = it->second.peer.lock())
+          ended.emplace_back(std::move(p), it->second.grant.user_id);
         it = entries_.erase(it);
       } else {
         ++it;
@@ -38,11 +32,10 @@ std::vector<long long> CredentialWatch::revoke_if(Pred pred, const std::string& 
     }
   }
   std::vector<long long> users;
-  auto text = make_bytes(
-      nlohmann::json{{"type", "ended"}, {"reason", "revoked"}, {"message", message}}.dump());
+  auto text = wire::encode_ended("revoked", message);
   for (auto& [peer, user_id] : ended) {
     peer->send_text(text);
-    peer->close(kCloseRevoked, "credential revoked");
+    peer->close(wire::CloseCode::kUnauthorized, "credential revoked");
     spdlog::info("event=ingest_revoked user_id={}", user_id);
     if (std::find(users.begin(), users.end(), user_id) == users.end()) users.push_back(user_id);
   }
@@ -55,8 +48,9 @@ std::vector<long long> CredentialWatch::revoke_stream_key(long long user_id) {
 }
 
 std::vector<long long> CredentialWatch::revoke_session(long long session_id) {
-  return revoke_if([&](const IngestGrant& g) { return session_id != 0 && g.session_id == session_id; },
-                   "the login session ended");
+  return revoke_if(
+      [&](const IngestGrant& g) { return session_id != 0 && g.session_id == session_id; },
+      "the login session ended");
 }
 
 std::vector<long long> CredentialWatch::revoke_sessions_except(long long user_id,

@@ -1,31 +1,14 @@
 #include "live/hub.hpp"
 
-#include "live/protocol.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
+
+#include "live/protocol.hpp"
 
 namespace ds::live {
 
-namespace {
-
-constexpr int kCloseReplaced = 4001;
-constexpr int kCloseEnded = 4002;
-constexpr int kCloseWorkerTimeout = 4008;
-
-std::string job_name(std::uint64_t id) { return wire::job_id_text(id); }
-
-}  // namespace
-
-Bytes state_event(const std::string& state) {
-  return make_bytes(nlohmann::json{{"type", "state"}, {"state", state}}.dump());
-}
-
-Bytes viewers_event(int count) {
-  return make_bytes(nlohmann::json{{"type", "viewers"}, {"count", count}}.dump());
-}
+using wire::CloseCode;
 
 Hub::Hub(const Clock& clock, HubConfig config) : clock_(clock), config_(config) {}
 
@@ -49,8 +32,8 @@ StreamSnapshot Hub::snapshot_of(const Channel& c, const Active& a, std::int64_t 
   s.frames_in = a.frames_in;
   s.frames_dropped = a.mailbox.dropped();
   s.frames_out = a.frames_out;
-  s.fps_in = a.fps_in;
-  s.fps_out = a.fps_out;
+  s.fps_in = a.rate_in.rate();
+  s.fps_out = a.rate_out.rate();
   s.model_ms = a.model_ms;
   s.frame_age_ms = a.last_output_ms > 0 ? a.last_output_ms - a.last_output_captured_ms : 0;
   s.has_ingest = a.ingest != nullptr;
@@ -68,7 +51,8 @@ Hub::Channel* Hub::channel_of_session(long long session_id) {
 
 void Hub::gc_channel(const std::string& username) {
   auto it = channels_.find(username);
-  if (it != channels_.end() && !it->second.stream && it->second.viewers.empty()) channels_.erase(it);
+  if (it != channels_.end() && !it->second.stream && it->second.viewers.empty())
+    channels_.erase(it);
 }
 
 bool Hub::open_stream(const StreamOpen& info) {
@@ -80,7 +64,8 @@ bool Hub::open_stream(const StreamOpen& info) {
     Active a;
     a.info = info;
     a.opened_ms = clock_.now_ms();
-    a.rate_at_ms = a.opened_ms;
+    a.rate_in = domain::RateMeter(a.opened_ms);
+    a.rate_out = domain::RateMeter(a.opened_ms);
     c.stream = std::move(a);
     c.latest_output.reset();
     c.latest_meta.reset();
@@ -88,7 +73,7 @@ bool Hub::open_stream(const StreamOpen& info) {
     session_names_[info.session_id] = info.username;
     viewers = c.viewers;
   }
-  auto ev = state_event("waiting");
+  auto ev = wire::encode_state("waiting");
   for (auto& v : viewers) v->send_text(ev);
   spdlog::info("event=stream_opened stream={} session_id={}", info.username, info.session_id);
   return true;
@@ -117,17 +102,18 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
     viewers = c.viewers;
     gc_channel(username);
   }
-  auto ended = make_bytes(nlohmann::json{{"type", "ended"}, {"reason", reason}, {"message", message}}.dump());
+  auto ended = wire::encode_ended(reason, message);
   if (ingest) {
     ingest->send_text(ended);
-    ingest->close(kCloseEnded, "stream ended");
+    ingest->close(CloseCode::kEnded, "stream ended");
   }
-  auto ev = state_event("ended");
+  auto ev = wire::encode_state("ended");
   for (auto& v : viewers) {
     v->send_text(ev);
     v->send_text(ended);
   }
-  spdlog::info("event=stream_closed stream={} session_id={} reason={}", username, snap.session_id, reason);
+  spdlog::info("event=stream_closed stream={} session_id={} reason={}", username, snap.session_id,
+               reason);
   return snap;
 }
 
@@ -140,17 +126,8 @@ void Hub::set_style(const std::string& username, const StyleParams& style) {
 void Hub::set_status_extra(const std::string& username, nlohmann::json extra) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
-  if (it != channels_.end() && it->second.stream) it->second.stream->status_extra = std::move(extra);
-}
-
-void Hub::notify_streamer(const std::string& username, Bytes text) {
-  std::shared_ptr<Peer> ingest;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = channels_.find(username);
-    if (it != channels_.end() && it->second.stream) ingest = it->second.stream->ingest;
-  }
-  if (ingest) ingest->send_text(std::move(text));
+  if (it != channels_.end() && it->second.stream)
+    it->second.stream->status_extra = std::move(extra);
 }
 
 void Hub::broadcast_text(const std::string& username, Bytes text) {
@@ -174,8 +151,8 @@ bool Hub::attach_ingest(const std::string& username, std::shared_ptr<Peer> peer)
     old = std::exchange(it->second.stream->ingest, std::move(peer));
   }
   if (old) {
-    old->send_text(make_bytes(R"({"type":"ended","reason":"replaced","message":"replaced by a newer connection"})"));
-    old->close(kCloseReplaced, "replaced by a newer connection");
+    old->send_text(wire::encode_ended("replaced", "replaced by a newer connection"));
+    old->close(CloseCode::kReplaced, "replaced by a newer connection");
   }
   return true;
 }
@@ -222,15 +199,15 @@ void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bo
     count = audience(c);
     if (c.stream) {
       c.stream->max_viewers = std::max(c.stream->max_viewers, count);
-      state = state_event(state_of(*c.stream, clock_.now_ms()));
+      state = wire::encode_state(state_of(*c.stream, clock_.now_ms()));
       meta = c.latest_meta;
       frame = c.latest_output;
     } else {
-      state = state_event("offline");
+      state = wire::encode_state("offline");
     }
   }
   peer->send_text(state);
-  peer->send_text(viewers_event(count));
+  peer->send_text(wire::encode_viewers(count));
   if (frame) peer->send_frame(meta, frame, true);
 }
 
@@ -287,17 +264,16 @@ void Hub::dispatch(std::int64_t now, std::vector<Send>& out) {
     job = jobs_.add(job);
     w.job_id = job.job_id;
     totals_.jobs_sent++;
-    nlohmann::json meta = {{"type", "job"},
-                           {"job_id", job_name(job.job_id)},
-                           {"stream", a.info.username},
-                           {"seq", frame->seq},
-                           {"captured_ms", frame->captured_ms},
-                           {"deadline_ms", job.deadline_ms},
-                           {"params",
-                            {{"prompt", a.info.style.prompt},
-                             {"strength", a.info.style.strength},
-                             {"seed", a.info.style.seed}}}};
-    out.push_back({w.peer, make_bytes(meta.dump()), frame->jpeg});
+    wire::Job message;
+    message.job_id = job.job_id;
+    message.stream = a.info.username;
+    message.seq = frame->seq;
+    message.captured_ms = frame->captured_ms;
+    message.deadline_ms = job.deadline_ms;
+    message.prompt = a.info.style.prompt;
+    message.strength = a.info.style.strength;
+    message.seed = a.info.style.seed;
+    out.push_back({w.peer, wire::encode_job(message), frame->jpeg});
   }
 }
 
@@ -307,6 +283,7 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, const std::string& job_name
   std::vector<std::shared_ptr<Peer>> viewers;
   std::shared_ptr<Peer> streamer;
   Bytes meta;
+  Bytes went_live;  // state "live" for the viewers, when this frame ends a wait
   ResultOutcome outcome = ResultOutcome::kUnknownJob;
   {
     std::lock_guard lock(mutex_);
@@ -338,25 +315,22 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, const std::string& job_name
       a.last_output_captured_ms = job->captured_ms;
       double took = static_cast<double>(now - job->sent_ms);
       a.model_ms = a.model_ms == 0 ? took : a.model_ms * 0.8 + took * 0.2;
-      nlohmann::json m = {{"type", "frame"},
-                          {"seq", job->seq},
-                          {"captured_ms", job->captured_ms},
-                          {"processed_ms", now}};
-      if (timings.is_object()) m["timings"] = timings;
-      meta = make_bytes(m.dump());
+      meta = wire::encode_frame_header({job->seq, job->captured_ms, now, timings});
       c->latest_output = jpeg;
       c->latest_meta = meta;
       viewers = c->viewers;
       streamer = a.ingest;
       if (c->sent_state != "live") {
         c->sent_state = "live";
-        auto ev = state_event("live");
-        for (auto& v : viewers) v->send_text(ev);
+        went_live = wire::encode_state("live");
       }
     }
     dispatch(now, sends);
   }
   // Fan-out outside the lock: one shared buffer, queued per viewer with latest-wins.
+  if (went_live) {
+    for (auto& v : viewers) v->send_text(went_live);
+  }
   for (auto& v : viewers) v->send_frame(meta, jpeg, true);
   if (streamer) streamer->send_frame(meta, jpeg, true);
   for (auto& s : sends) s.peer->send_frame(s.meta, s.jpeg, false);
@@ -383,82 +357,92 @@ bool Hub::on_worker_error(std::int64_t worker_id, const std::string& job_name_st
 }
 
 void Hub::tick() {
-  struct Notice {
-    std::shared_ptr<Peer> peer;
-    Bytes text;
-  };
   std::vector<Notice> notices;
   std::vector<std::shared_ptr<Peer>> stalled;
   std::vector<Send> jobs;
   {
     std::lock_guard lock(mutex_);
     auto now = clock_.now_ms();
-    for (const auto& job : jobs_.expire(now)) {
-      // A stalled worker loses its job and its connection; it reconnects when it recovers.
-      auto w = workers_.find(job.worker_id);
-      totals_.jobs_timed_out++;
-      if (w == workers_.end()) continue;
-      spdlog::warn("event=job_timeout worker={} job={}", w->second.name, job_name(job.job_id));
-      stalled.push_back(w->second.peer);
-      workers_.erase(w);
-      std::erase(idle_, job.worker_id);
-    }
-    int busy = 0;
-    for (const auto& [id, w] : workers_) busy += w.job_id != 0;
-    int total = static_cast<int>(workers_.size());
-
-    for (auto& [name, c] : channels_) {
-      int count = audience(c);
-      if (c.stream) {
-        auto& a = *c.stream;
-        a.max_viewers = std::max(a.max_viewers, count);
-        auto state = state_of(a, now);
-        if (state != c.sent_state) {
-          c.sent_state = state;
-          auto ev = state_event(state);
-          for (auto& v : c.viewers) notices.push_back({v, ev});
-        }
-        if (now - a.last_status_ms >= config_.status_interval_ms && a.ingest) {
-          double dt = static_cast<double>(now - a.rate_at_ms) / 1000.0;
-          if (dt > 0) {
-            a.fps_in = static_cast<double>(a.frames_in - a.rate_in) / dt;
-            a.fps_out = static_cast<double>(a.frames_out - a.rate_out) / dt;
-          }
-          a.rate_at_ms = now;
-          a.rate_in = a.frames_in;
-          a.rate_out = a.frames_out;
-          a.last_status_ms = now;
-          nlohmann::json status = {
-              {"type", "status"},
-              {"state", state},
-              {"stream_id", a.info.session_id},
-              {"viewers", count},
-              {"frames_in", a.frames_in},
-              {"frames_dropped", a.mailbox.dropped()},
-              {"frames_out", a.frames_out},
-              {"fps_in", std::round(a.fps_in * 10) / 10},
-              {"fps_out", std::round(a.fps_out * 10) / 10},
-              {"model_ms", std::lround(a.model_ms)},
-              {"frame_age_ms", a.last_output_ms > 0 ? a.last_output_ms - a.last_output_captured_ms : 0},
-              {"workers", {{"total", total}, {"busy", busy}}},
-          };
-          status.update(a.status_extra);
-          notices.push_back({a.ingest, make_bytes(status.dump())});
-        }
-      }
-      if (count != c.sent_viewers) {
-        // Counts go out at tick rate, not per join, so a crowd arriving costs O(n) not O(n²).
-        c.sent_viewers = count;
-        auto ev = viewers_event(count);
-        for (auto& v : c.viewers) notices.push_back({v, ev});
-        if (c.stream && c.stream->ingest) notices.push_back({c.stream->ingest, ev});
-      }
-    }
+    expire_jobs(now, stalled);
+    stream_states(now, notices);
+    status_messages(now, notices);
+    viewer_counts(notices);
     dispatch(now, jobs);
   }
-  for (auto& p : stalled) p->close(kCloseWorkerTimeout, "job timed out");
+  for (auto& p : stalled) p->close(CloseCode::kJobTimeout, "job timed out");
   for (auto& n : notices) n.peer->send_text(n.text);
   for (auto& j : jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+}
+
+void Hub::expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stalled) {
+  for (const auto& job : jobs_.expire(now)) {
+    // A stalled worker loses its job and its connection; it reconnects when it recovers.
+    auto w = workers_.find(job.worker_id);
+    totals_.jobs_timed_out++;
+    if (w == workers_.end()) continue;
+    spdlog::warn("event=job_timeout worker={} job={}", w->second.name,
+                 wire::job_id_text(job.job_id));
+    stalled.push_back(w->second.peer);
+    workers_.erase(w);
+    std::erase(idle_, job.worker_id);
+  }
+}
+
+void Hub::stream_states(std::int64_t now, std::vector<Notice>& out) {
+  for (auto& [name, c] : channels_) {
+    if (!c.stream) continue;
+    auto& a = *c.stream;
+    a.max_viewers = std::max(a.max_viewers, audience(c));
+    auto state = state_of(a, now);
+    if (state == c.sent_state) continue;
+    c.sent_state = state;
+    auto ev = wire::encode_state(state);
+    for (auto& v : c.viewers) out.push_back({v, ev});
+  }
+}
+
+void Hub::measure_rates(Active& a, std::int64_t now) {
+  a.rate_in.sample(now, a.frames_in);
+  a.rate_out.sample(now, a.frames_out);
+}
+
+void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
+  int busy = 0;
+  for (const auto& [id, w] : workers_) busy += w.job_id != 0;
+  for (auto& [name, c] : channels_) {
+    if (!c.stream || !c.stream->ingest) continue;
+    auto& a = *c.stream;
+    if (now - a.last_status_ms < config_.status_interval_ms) continue;
+    measure_rates(a, now);
+    a.last_status_ms = now;
+    wire::Status status;
+    status.state = state_of(a, now);
+    status.stream_id = a.info.session_id;
+    status.viewers = audience(c);
+    status.frames_in = a.frames_in;
+    status.frames_dropped = a.mailbox.dropped();
+    status.frames_out = a.frames_out;
+    status.fps_in = a.rate_in.rate();
+    status.fps_out = a.rate_out.rate();
+    status.model_ms = a.model_ms;
+    status.frame_age_ms = a.last_output_ms > 0 ? a.last_output_ms - a.last_output_captured_ms : 0;
+    status.workers_total = static_cast<int>(workers_.size());
+    status.workers_busy = busy;
+    status.extra = a.status_extra;
+    out.push_back({a.ingest, wire::encode_status(status)});
+  }
+}
+
+void Hub::viewer_counts(std::vector<Notice>& out) {
+  for (auto& [name, c] : channels_) {
+    int count = audience(c);
+    if (count == c.sent_viewers) continue;
+    // At tick rate, not per join, so a crowd arriving costs O(n) not O(n²).
+    c.sent_viewers = count;
+    auto ev = wire::encode_viewers(count);
+    for (auto& v : c.viewers) out.push_back({v, ev});
+    if (c.stream && c.stream->ingest) out.push_back({c.stream->ingest, ev});
+  }
 }
 
 void Hub::release_peers() {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "domain/mailbox.hpp"
+#include "domain/rate_meter.hpp"
 #include "domain/scheduler.hpp"
 #include "live/peer.hpp"
 #include "util/clock.hpp"
@@ -95,13 +96,11 @@ class Hub {
   void set_style(const std::string& username, const StyleParams& style);
   // Extra fields merged into the streamer's status messages (balance, remaining minutes).
   void set_status_extra(const std::string& username, nlohmann::json extra);
-  // Sends a text event to the streamer of username (if connected).
-  void notify_streamer(const std::string& username, Bytes text);
   // Sends a text event to every viewer and the streamer of username.
   void broadcast_text(const std::string& username, Bytes text);
 
-  // Ingest. attach returns the replaced older connection (closed by the hub with 4001), or
-  // false when no stream is open for username.
+  // Ingest. attach makes peer the stream's ingest connection; an older one is sent "ended"
+  // (replaced) and closed with 4001. False when no stream is open for username.
   bool attach_ingest(const std::string& username, std::shared_ptr<Peer> peer);
   void detach_ingest(const std::string& username, const Peer* peer);
   // A validated JPEG; nullopt when no stream is open.
@@ -153,12 +152,9 @@ class Hub {
     std::uint64_t frames_in = 0;
     std::uint64_t frames_out = 0;
     double model_ms = 0;
-    // For per-second rates, sampled at each status message.
-    std::int64_t rate_at_ms = 0;
-    std::uint64_t rate_in = 0;
-    std::uint64_t rate_out = 0;
-    double fps_in = 0;
-    double fps_out = 0;
+    // Per-second rates, sampled at each status message.
+    domain::RateMeter rate_in;
+    domain::RateMeter rate_out;
     std::int64_t last_status_ms = 0;
     int max_viewers = 0;
     nlohmann::json status_extra = nlohmann::json::object();
@@ -182,6 +178,10 @@ class Hub {
     Bytes meta;
     Bytes jpeg;
   };
+  struct Notice {
+    std::shared_ptr<Peer> peer;
+    Bytes text;
+  };
 
   static int audience(const Channel& c) {
     return static_cast<int>(c.viewers.size() - c.previews.size());
@@ -192,6 +192,17 @@ class Hub {
   // Hands waiting frames to idle workers; the caller sends the returned jobs after unlocking.
   void dispatch(std::int64_t now, std::vector<Send>& out);
   void gc_channel(const std::string& username);
+
+  // The steps of tick(), run under the lock; what they send is collected and sent after it.
+  // Jobs past their deadline: the stalled workers are removed (the caller closes them).
+  void expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stalled);
+  // Viewers hear when a stream turns live or waiting.
+  void stream_states(std::int64_t now, std::vector<Notice>& out);
+  // Each streamer gets a status message every status interval, with fresh rates.
+  void status_messages(std::int64_t now, std::vector<Notice>& out);
+  static void measure_rates(Active& a, std::int64_t now);
+  // Counts go out at tick rate, not per join.
+  void viewer_counts(std::vector<Notice>& out);
 
   const Clock& clock_;
   HubConfig config_;
@@ -205,8 +216,5 @@ class Hub {
   domain::JobTable jobs_;
   HubTotals totals_;
 };
-
-Bytes state_event(const std::string& state);
-Bytes viewers_event(int count);
 
 }  // namespace ds::live

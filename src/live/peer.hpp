@@ -5,11 +5,9 @@
 #include <memory>
 #include <string>
 
+#include "live/protocol.hpp"
+
 namespace ds::live {
-
-using Bytes = std::shared_ptr<const std::string>;
-
-inline Bytes make_bytes(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
 
 class Peer {
  public:
@@ -20,6 +18,10 @@ class Peer {
   // the one being written and the newest.
   virtual void send_frame(Bytes meta, Bytes jpeg, bool replaceable) = 0;
   virtual void close(int code, std::string reason) = 0;
+  // The typed form every caller in the live layer uses.
+  void close(wire::CloseCode code, std::string reason) {
+    close(wire::code_value(code), std::move(reason));
+  }
 };
 
 }  // namespace ds::live

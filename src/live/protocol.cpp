@@ -1,5 +1,6 @@
 #include "live/protocol.hpp"
 
+#include <array>
 #include <cmath>
 
 #include "domain/text.hpp"
@@ -7,6 +8,38 @@
 namespace ds::live::wire {
 
 namespace {
+
+using json = nlohmann::json;
+
+constexpr std::array kCloseCodes = {
+    CloseCodeInfo{CloseCode::kNormal, "normal", "done: input ended, a worker or the studio stops"},
+    CloseCodeInfo{CloseCode::kGoingAway, "going_away", "an SDK worker gives up on a silent server"},
+    CloseCodeInfo{CloseCode::kProtocolError, "protocol_error",
+                  "an SDK saw the peer break RFC 6455"},
+    CloseCodeInfo{CloseCode::kInvalidData, "invalid_data",
+                  "an SDK got text (or a close reason) that is not UTF-8"},
+    CloseCodeInfo{CloseCode::kPolicy, "policy", "10 bad frames or bad messages in a row"},
+    CloseCodeInfo{CloseCode::kTooBig, "too_big", "a message over the socket's size limit"},
+    CloseCodeInfo{CloseCode::kInternal, "internal", "internal error while connecting"},
+    CloseCodeInfo{CloseCode::kTryAgain, "try_again", "the database is unavailable; try again"},
+    CloseCodeInfo{CloseCode::kReplaced, "replaced", "replaced by a newer ingest connection"},
+    CloseCodeInfo{CloseCode::kEnded, "ended", "the stream ended or is not active"},
+    CloseCodeInfo{CloseCode::kJobTimeout, "job_timeout", "a worker's job timed out"},
+    CloseCodeInfo{CloseCode::kUnauthorized, "unauthorized",
+                  "not authenticated, or the credential was revoked"},
+    CloseCodeInfo{CloseCode::kNoCredits, "no_credits", "not enough credits"},
+    CloseCodeInfo{CloseCode::kForbidden, "forbidden", "forbidden origin"},
+    CloseCodeInfo{CloseCode::kNotFound, "not_found", "no such streamer"},
+    CloseCodeInfo{CloseCode::kConflict, "conflict", "conflicts with the stream's state"},
+};
+
+Bytes dump(const json& j) { return make_bytes(j.dump()); }
+
+std::optional<std::string> string_field(const json& msg, const char* key) {
+  auto it = msg.find(key);
+  if (it == msg.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
 
 Error bad_message(std::string message) {
   return {ErrorKind::kInvalid, "bad_message", std::move(message)};
@@ -25,11 +58,31 @@ std::optional<std::string> clean_label(const nlohmann::json& v, std::size_t max)
   const auto& s = v.get_ref<const std::string&>();
   if (!domain::is_valid_utf8(s)) return std::nullopt;
   std::string out;
-  for (unsigned char c : utf8_prefix(s, max)) out.push_back(c < 0x20 || c == 0x7F ? ' ' : static_cast<char>(c));
+  for (unsigned char c : utf8_prefix(s, max))
+    out.push_back(c < 0x20 || c == 0x7F ? ' ' : static_cast<char>(c));
   return out;
 }
 
 }  // namespace
+
+std::span<const CloseCodeInfo> close_codes() { return kCloseCodes; }
+
+CloseCode close_code_for(const Error& e) {
+  switch (e.kind) {
+    case ErrorKind::kUnauthorized:
+      return CloseCode::kUnauthorized;
+    case ErrorKind::kPaymentRequired:
+      return CloseCode::kNoCredits;
+    case ErrorKind::kForbidden:
+      return CloseCode::kForbidden;
+    case ErrorKind::kNotFound:
+      return CloseCode::kNotFound;
+    case ErrorKind::kUnavailable:
+      return CloseCode::kTryAgain;  // database_unavailable
+    default:
+      return CloseCode::kConflict;
+  }
+}
 
 std::optional<std::uint64_t> parse_job_id(std::string_view text) {
   if (text.size() < 2 || text.size() > 20 || text[0] != 'j' || text[1] == '0') return std::nullopt;
@@ -49,7 +102,8 @@ std::string job_id_text(std::uint64_t id) { return "j" + std::to_string(id); }
 std::optional<nlohmann::json> parse_json_limited(std::string_view text, int max_depth) {
   int depth = 0;
   bool too_deep = false;
-  nlohmann::json::parser_callback_t cb = [&](int d, nlohmann::json::parse_event_t event, nlohmann::json&) {
+  nlohmann::json::parser_callback_t cb = [&](int d, nlohmann::json::parse_event_t event,
+                                             nlohmann::json&) {
     if (event == nlohmann::json::parse_event_t::object_start ||
         event == nlohmann::json::parse_event_t::array_start) {
       depth = d + 1;
@@ -70,7 +124,8 @@ Expected<WorkerMessage> parse_worker_text(std::string_view text) {
   if (!parsed || !parsed->is_object()) return bad_message("expected a JSON object with a type");
   const auto& msg = *parsed;
   auto type_it = msg.find("type");
-  if (type_it == msg.end() || !type_it->is_string()) return bad_message("expected a JSON object with a type");
+  if (type_it == msg.end() || !type_it->is_string())
+    return bad_message("expected a JSON object with a type");
   const auto& type = type_it->get_ref<const std::string&>();
 
   if (type == "hello") {
@@ -122,6 +177,131 @@ Expected<WorkerMessage> parse_worker_text(std::string_view text) {
     return WorkerMessage{std::move(e)};
   }
   return bad_message("unknown message type");
+}
+
+Bytes encode_error(std::string_view code, std::string_view message) {
+  return dump({{"type", "error"}, {"code", code}, {"message", message}});
+}
+
+Bytes encode_ended(std::string_view reason, std::string_view message) {
+  return dump({{"type", "ended"}, {"reason", reason}, {"message", message}});
+}
+
+Bytes encode_state(std::string_view state) { return dump({{"type", "state"}, {"state", state}}); }
+
+Bytes encode_viewers(int count) { return dump({{"type", "viewers"}, {"count", count}}); }
+
+Bytes encode_frame_header(const FrameHeader& f) {
+  json m = {{"type", "frame"},
+            {"seq", f.seq},
+            {"captured_ms", f.captured_ms},
+            {"processed_ms", f.processed_ms}};
+  if (f.timings.is_object()) m["timings"] = f.timings;
+  return dump(m);
+}
+
+Bytes encode_styles(const json& style_state) {
+  return dump({{"type", "styles"}, {"styles", style_state}});
+}
+
+Bytes encode_settings(const json& settings) {
+  return dump({{"type", "settings"}, {"settings", settings}});
+}
+
+Bytes encode_comment(const json& comment) {
+  return dump({{"type", "comment"}, {"comment", comment}});
+}
+
+Bytes encode_comment_deleted(long long id) {
+  return dump({{"type", "comment_deleted"}, {"id", id}});
+}
+
+Bytes encode_status(const Status& s) {
+  json status = {
+      {"type", "status"},
+      {"state", s.state},
+      {"stream_id", s.stream_id},
+      {"viewers", s.viewers},
+      {"frames_in", s.frames_in},
+      {"frames_dropped", s.frames_dropped},
+      {"frames_out", s.frames_out},
+      {"fps_in", std::round(s.fps_in * 10) / 10},
+      {"fps_out", std::round(s.fps_out * 10) / 10},
+      {"model_ms", std::lround(s.model_ms)},
+      {"frame_age_ms", s.frame_age_ms},
+      {"workers", {{"total", s.workers_total}, {"busy", s.workers_busy}}},
+  };
+  if (s.extra.is_object()) status.update(s.extra);
+  return dump(status);
+}
+
+Bytes encode_welcome(std::string_view name) { return dump({{"type", "welcome"}, {"name", name}}); }
+
+Bytes encode_job(const Job& job) {
+  return dump(
+      {{"type", "job"},
+       {"job_id", job_id_text(job.job_id)},
+       {"stream", job.stream},
+       {"seq", job.seq},
+       {"captured_ms", job.captured_ms},
+       {"deadline_ms", job.deadline_ms},
+       {"params", {{"prompt", job.prompt}, {"strength", job.strength}, {"seed", job.seed}}}});
+}
+
+Bytes encode_hello(std::string_view name, std::string_view backend) {
+  return dump(
+      {{"type", "hello"}, {"name", name}, {"backend", backend}, {"protocol", kProtocolVersion}});
+}
+
+Bytes encode_result(const json& job_id, const ResultTimings& t) {
+  auto round2 = [](double ms) { return std::round(ms * 100.0) / 100.0; };
+  json reply{{"type", "result"},
+             {"timings",
+              {{"decode_ms", round2(t.decode_ms)},
+               {"infer_ms", round2(t.infer_ms)},
+               {"encode_ms", round2(t.encode_ms)}}}};
+  if (!job_id.is_null()) reply["job_id"] = job_id;
+  return dump(reply);
+}
+
+Bytes encode_job_error(const json& job_id, std::string_view code, std::string_view message) {
+  json reply{{"type", "error"}, {"code", code}, {"message", message}};
+  if (!job_id.is_null()) reply["job_id"] = job_id;
+  return dump(reply);
+}
+
+Expected<ServerMessage> parse_server_text(std::string_view text) {
+  auto parsed = parse_json_limited(text, kMaxServerJsonDepth);
+  if (!parsed || !parsed->is_object()) return bad_message("not a JSON object with a type");
+  const auto& msg = *parsed;
+  auto type = string_field(msg, "type");
+  if (!type) return bad_message("not a JSON object with a type");
+  if (*type == "welcome") {
+    Welcome w;
+    w.worker_id = string_field(msg, "worker_id");
+    if (auto t = msg.find("job_timeout_ms"); t != msg.end() && t->is_number_integer()) {
+      w.job_timeout_ms = t->get<std::int64_t>();
+    }
+    return ServerMessage{std::move(w)};
+  }
+  if (*type == "job") {
+    JobHeader j;
+    if (auto id = msg.find("job_id"); id != msg.end()) j.job_id = *id;
+    j.stream = string_field(msg, "stream").value_or("");
+    if (auto seq = msg.find("seq"); seq != msg.end() && seq->is_number_integer()) {
+      j.seq = seq->get<std::int64_t>();
+    }
+    if (auto p = msg.find("params"); p != msg.end()) j.params = *p;
+    return ServerMessage{std::move(j)};
+  }
+  if (*type == "error") {
+    ServerError e;
+    e.code = string_field(msg, "code").value_or("");
+    e.job_id = string_field(msg, "job_id").value_or("");
+    e.message = string_field(msg, "message").value_or("");
+    return ServerMessage{std::move(e)};
+  }
+  return ServerMessage{OtherMessage{*type}};
 }
 
 Expected<domain::JpegInfo> check_ingest_message(bool binary, std::string_view data,

@@ -1,11 +1,14 @@
-// The live wire protocol's incoming messages, parsed strictly: every field type-checked, job
-// ids in one canonical form, nothing that can throw. Pure: no I/O, no clock.
+// The live wire protocol in one place (docs/protocol.md): WebSocket close codes, one typed
+// encoder per message the server or a worker sends, and strict decoders for what arrives.
+// Decoding never throws: it returns a typed message or an Error. Pure: no I/O, no clock.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -13,14 +16,142 @@
 #include "domain/jpeg.hpp"
 #include "util/expected.hpp"
 
+namespace ds::live {
+
+// One encoded message, shared by every connection it is queued to (never copied per viewer).
+using Bytes = std::shared_ptr<const std::string>;
+
+inline Bytes make_bytes(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+
+}  // namespace ds::live
+
 namespace ds::live::wire {
 
-inline constexpr std::size_t kMaxWorkerName = 60;      // bytes, cut at a character boundary
+// ---- close codes ---------------------------------------------------------------------------
+
+// Every WebSocket close code used by the server, the reference worker and pusher, the web
+// pages and the SDKs. docs/protocol.md has one table row per value (a unit test checks).
+enum class CloseCode : std::uint16_t {
+  kNormal = 1000,         // done: a pusher's input ended, a worker stops, the studio stops
+  kGoingAway = 1001,      // an SDK worker gives up on a silent server
+  kProtocolError = 1002,  // an SDK saw the peer break RFC 6455
+  kInvalidData = 1007,    // an SDK got a text message (or close reason) that is not UTF-8
+  kPolicy = 1008,         // repeated bad input: 10 bad frames or bad messages in a row
+  kTooBig = 1009,         // a message over the socket's size limit
+  kInternal = 1011,       // the connect step failed unexpectedly
+  kTryAgain = 1013,       // the database is unavailable; reconnect later
+  kReplaced = 4001,       // a newer ingest connection for the same stream took over
+  kEnded = 4002,          // the stream ended (or is not active)
+  kJobTimeout = 4008,     // a worker held its job past the deadline
+  kUnauthorized = 4401,   // not authenticated, or the credential was revoked
+  kNoCredits = 4402,      // not enough credits to start or continue
+  kForbidden = 4403,      // a cookie connection from a foreign origin
+  kNotFound = 4404,       // no such streamer
+  kConflict = 4409,       // the request conflicts with the stream's state (not_started)
+};
+
+struct CloseCodeInfo {
+  CloseCode code;
+  std::string_view name;     // the enumerator without its k, snake_case
+  std::string_view meaning;  // one line, as in docs/protocol.md
+};
+
+// Every CloseCode, in increasing order.
+std::span<const CloseCodeInfo> close_codes();
+constexpr int code_value(CloseCode c) { return static_cast<int>(c); }
+
+// The close code that tells a client why its connect step was refused. The one place where
+// an error becomes a close code.
+CloseCode close_code_for(const Error& e);
+
+// ---- limits and job ids --------------------------------------------------------------------
+
+inline constexpr std::size_t kMaxWorkerName = 60;         // bytes, cut at a character boundary
 inline constexpr std::size_t kMaxWorkerText = 64 * 1024;  // a worker's JSON message
 inline constexpr int kMaxJsonDepth = 8;
-inline constexpr std::size_t kMaxTimings = 16;          // fields in a result's timings
+inline constexpr std::size_t kMaxTimings = 16;  // fields in a result's timings
 inline constexpr std::size_t kMaxErrorMessage = 200;
+inline constexpr int kMaxServerJsonDepth = 32;  // what a worker accepts from the server
+inline constexpr int kProtocolVersion = 1;
 
+// "j" followed by 1–19 digits, no leading zero, not zero. Job ids start at 1, so no id can
+// match an idle worker.
+std::optional<std::uint64_t> parse_job_id(std::string_view text);
+std::string job_id_text(std::uint64_t id);
+
+// JSON parse with a nesting-depth limit; discarded (nullopt) past max_depth or when invalid.
+std::optional<nlohmann::json> parse_json_limited(std::string_view text, int max_depth);
+
+// ---- server → client (every role) ----------------------------------------------------------
+
+// {"type":"error","code":"bad_frame","message":"…"}
+Bytes encode_error(std::string_view code, std::string_view message);
+// {"type":"ended","reason":"stopped","message":"…"}, right before the streamer is closed.
+Bytes encode_ended(std::string_view reason, std::string_view message);
+
+// ---- server → viewers and the streamer -----------------------------------------------------
+
+// {"type":"state","state":"offline|live|waiting|ended"}
+Bytes encode_state(std::string_view state);
+// {"type":"viewers","count":12}
+Bytes encode_viewers(int count);
+// {"type":"frame","seq":42,"captured_ms":…,"processed_ms":…,"timings":{…}}: sent right
+// before each processed JPEG.
+struct FrameHeader {
+  std::uint64_t seq = 0;
+  std::int64_t captured_ms = 0;
+  std::int64_t processed_ms = 0;
+  nlohmann::json timings;  // the worker's, when it sent an object
+};
+Bytes encode_frame_header(const FrameHeader& f);
+// {"type":"styles","styles":StyleState}
+Bytes encode_styles(const nlohmann::json& style_state);
+// {"type":"settings","settings":{…}}
+Bytes encode_settings(const nlohmann::json& settings);
+// {"type":"comment","comment":{…}}
+Bytes encode_comment(const nlohmann::json& comment);
+// {"type":"comment_deleted","id":5}
+Bytes encode_comment_deleted(long long id);
+
+// ---- server → streamer ---------------------------------------------------------------------
+
+// {"type":"status",…} about once a second; extra (balance, remaining minutes) is merged in.
+struct Status {
+  std::string state;
+  long long stream_id = 0;
+  int viewers = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_dropped = 0;
+  std::uint64_t frames_out = 0;
+  double fps_in = 0;  // rounded to 0.1 on the wire
+  double fps_out = 0;
+  double model_ms = 0;  // rounded to whole milliseconds
+  std::int64_t frame_age_ms = 0;
+  int workers_total = 0;
+  int workers_busy = 0;
+  nlohmann::json extra = nlohmann::json::object();
+};
+Bytes encode_status(const Status& s);
+
+// ---- server ↔ worker -----------------------------------------------------------------------
+
+// {"type":"welcome","name":"gpu-1"}: the answer to hello, before the first job.
+Bytes encode_welcome(std::string_view name);
+// {"type":"job","job_id":"j812","stream":"alice","seq":42,"captured_ms":…,"deadline_ms":…,
+//  "params":{"prompt":…,"strength":…,"seed":…}}, followed by the input JPEG as binary.
+struct Job {
+  std::uint64_t job_id = 0;
+  std::string stream;
+  std::uint64_t seq = 0;
+  std::int64_t captured_ms = 0;
+  std::int64_t deadline_ms = 0;
+  std::string prompt;
+  double strength = 0;
+  std::int64_t seed = 0;
+};
+Bytes encode_job(const Job& job);
+
+// Worker → server, as the server decodes them.
 // {"type":"hello","name":"gpu-1"} — name optional.
 struct Hello {
   std::string name = "worker";
@@ -38,19 +169,48 @@ struct JobError {
 };
 using WorkerMessage = std::variant<Hello, ResultHeader, JobError>;
 
-// "j" followed by 1–19 digits, no leading zero, not zero. Job ids start at 1, so no id can
-// match an idle worker.
-std::optional<std::uint64_t> parse_job_id(std::string_view text);
-std::string job_id_text(std::uint64_t id);
-
 // One text message from a worker. Errors are 400 with code bad_message (or too_large).
 Expected<WorkerMessage> parse_worker_text(std::string_view text);
+
+// Worker → server, as the reference worker writes them. A job id is echoed exactly as the
+// job carried it (null: left out).
+Bytes encode_hello(std::string_view name, std::string_view backend);
+struct ResultTimings {
+  double decode_ms = 0;  // each rounded to two decimals on the wire
+  double infer_ms = 0;
+  double encode_ms = 0;
+};
+Bytes encode_result(const nlohmann::json& job_id, const ResultTimings& timings);
+Bytes encode_job_error(const nlohmann::json& job_id, std::string_view code,
+                       std::string_view message);
+
+// Server → worker, as the reference worker decodes them: leniently, since a job's fields
+// are only echoed or logged, but never by throwing.
+struct Welcome {
+  std::optional<std::string> worker_id;
+  std::optional<std::int64_t> job_timeout_ms;
+};
+struct JobHeader {
+  nlohmann::json job_id;  // echoed verbatim in the answer; null when absent
+  std::string stream;
+  std::optional<std::int64_t> seq;
+  nlohmann::json params = nlohmann::json::object();
+};
+struct ServerError {
+  std::string code;
+  std::string job_id;
+  std::string message;
+};
+struct OtherMessage {  // a type this worker does not know; ignored
+  std::string type;
+};
+using ServerMessage = std::variant<Welcome, JobHeader, ServerError, OtherMessage>;
+Expected<ServerMessage> parse_server_text(std::string_view text);
+
+// ---- streamer → server ---------------------------------------------------------------------
 
 // One message on a streamer's ingest socket: only binary JPEG frames are accepted.
 Expected<domain::JpegInfo> check_ingest_message(bool binary, std::string_view data,
                                                 const domain::JpegLimits& limits);
-
-// JSON parse with a nesting-depth limit; discarded (nullopt) past max_depth or when invalid.
-std::optional<nlohmann::json> parse_json_limited(std::string_view text, int max_depth);
 
 }  // namespace ds::live::wire

@@ -1,5 +1,6 @@
 #include "live/settings_service.hpp"
 
+#include "live/protocol.hpp"
 #include "store/stream_settings.hpp"
 
 namespace ds::live {
@@ -11,10 +12,6 @@ nlohmann::json settings_json(const domain::StreamSettings& s) {
           {"style_slot_seconds", s.style_slot_seconds},
           {"base_style", s.base_style},
           {"strength", static_cast<double>(s.strength) / 100.0}};
-}
-
-Bytes make_settings_event(const nlohmann::json& settings) {
-  return make_bytes(nlohmann::json{{"type", "settings"}, {"settings", settings}}.dump());
 }
 
 SettingsService::SettingsService(store::Database& db, Hub& hub, StyleService& styles)
@@ -30,7 +27,7 @@ Expected<domain::StreamSettings> SettingsService::update(const store::User& stre
   auto changed = domain::apply_settings_patch(get(streamer.id), patch);
   if (!changed) return changed.error();
   db_.write([&](soci::session& sql) { store::save_stream_settings(sql, streamer.id, *changed); });
-  hub_.broadcast_text(streamer.username, make_settings_event(settings_json(*changed)));
+  hub_.broadcast_text(streamer.username, wire::encode_settings(settings_json(*changed)));
   styles_.apply_settings(streamer, *changed);
   return *changed;
 }

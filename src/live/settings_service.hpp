@@ -35,7 +35,5 @@ class SettingsService {
 
 // The settings as the API and the settings event show them (strength 0–1).
 nlohmann::json settings_json(const domain::StreamSettings& s);
-// {"type":"settings","settings":{…}}: sent live to viewers and the streamer on change.
-Bytes make_settings_event(const nlohmann::json& settings);
 
 }  // namespace ds::live

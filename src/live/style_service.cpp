@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "domain/text.hpp"
+#include "live/protocol.hpp"
 #include "store/style_requests.hpp"
 
 namespace ds::live {
@@ -60,7 +61,7 @@ nlohmann::json style_state_json(const domain::StyleQueue& queue, bool enabled) {
 }
 
 Bytes styles_event(const nlohmann::json& state) {
-  return make_bytes(nlohmann::json{{"type", "styles"}, {"styles", state}}.dump());
+  return wire::encode_styles(state);
 }
 
 StyleService::StyleService(store::Database& db, Hub& hub, const Clock& clock,

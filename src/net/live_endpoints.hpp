@@ -1,5 +1,6 @@
-// The live WebSocket and streaming endpoints: /ws/ingest, /ws/watch/<name>, /ws/worker and
-// /u/<name>/stream.mjpeg, wired to the hub.
+// The sockets of the live endpoints: /ws/ingest, /ws/watch/<name>, /ws/worker and
+// /u/<name>/stream.mjpeg. Only socket code: each connect step runs on the blocking pool and the
+// role logic is in live/{ingest,watch,worker}_endpoint.
 #pragma once
 
 #include <string>

@@ -59,7 +59,8 @@ void WsSession::do_read() {
 void WsSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     if (ec == websocket::error::message_too_big) {
-      close_pending_.emplace(1009, "message too big");
+      close_pending_.emplace(live::wire::code_value(live::wire::CloseCode::kTooBig),
+                             "message too big");
     }
     fail(ec, "ws_read");
     return closed();

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 
 #include <deque>
 #include <functional>
@@ -40,15 +39,7 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;
   // Flushes queued text (so a final reason reaches the client), then closes.
   void close(int code, std::string reason) override;
-
-  std::string remote_addr;
-  // Per-role state set by handlers (the strand serialises access).
-  std::string username;
-  long long user_id = 0;
-  std::int64_t worker_id = 0;
-  std::string pending_result;  // worker: the job id of a result header awaiting its JPEG
-  nlohmann::json pending_timings;
-  int bad_messages = 0;
+  using Peer::close;
 
  private:
   struct Pair {

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <variant>
+
+#include "live/protocol.hpp"
+
 namespace ds::worker {
 
 InProcessWorker::InProcessWorker(live::Hub& hub, std::unique_ptr<Backend> backend, std::string name)
@@ -49,11 +53,15 @@ void InProcessWorker::run() {
       job = std::move(*job_);
       job_.reset();
     }
-    auto header = nlohmann::json::parse(*job.meta, nullptr, false);
-    std::string job_id = header.is_object() ? header.value("job_id", "") : "";
+    // The hub's own job header, decoded like any worker would.
+    auto parsed = live::wire::parse_server_text(*job.meta);
+    live::wire::JobHeader header;
+    if (parsed && std::holds_alternative<live::wire::JobHeader>(*parsed)) {
+      header = std::get<live::wire::JobHeader>(std::move(*parsed));
+    }
+    std::string job_id = header.job_id.is_string() ? header.job_id.get<std::string>() : "";
     Timings timings;
-    auto out = backend_->process_timed(*job.jpeg, params_from_json(header.value("params", nlohmann::json::object())),
-                                       timings);
+    auto out = backend_->process_timed(*job.jpeg, params_from_json(header.params), timings);
     bool rejoin = false;
     {
       std::lock_guard lock(mutex_);

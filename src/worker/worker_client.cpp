@@ -14,13 +14,14 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <chrono>
-#include <cmath>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <variant>
 
+#include "live/protocol.hpp"
 #include "worker/backoff.hpp"
 #include "worker/blocking_call.hpp"
 #include "worker/looks.hpp"
@@ -36,12 +37,9 @@ using asio::use_awaitable;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kProtocolVersion = 1;
 constexpr auto kStatsEvery = std::chrono::seconds(10);
 constexpr auto kCloseGrace = std::chrono::seconds(2);
-constexpr int kCloseNotAuthenticated = 4401;
-
-double round2(double ms) { return std::round(ms * 100.0) / 100.0; }
+namespace wire = live::wire;
 
 std::string short_text(std::string s, std::size_t max = 200) {
   if (s.size() > max) s = s.substr(0, max) + "…";
@@ -80,7 +78,7 @@ struct WorkerClient::Impl {
     bool closing = false;  // a close frame is queued; send nothing more
     bool busy = false;     // a job is being processed
     bool registered = false;
-    std::optional<json> pending_job;  // a job header waiting for its JPEG
+    std::optional<wire::JobHeader> pending_job;  // a job header waiting for its JPEG
   };
 
   Impl(WorkerOptions o, std::unique_ptr<Backend> b)
@@ -243,10 +241,7 @@ struct WorkerClient::Impl {
       ++stats.connects;
     }
     spdlog::info("event=connected server={}", url.display());
-    enqueue(s, text(json{{"type", "hello"},
-                         {"name", options.name},
-                         {"backend", backend->name()},
-                         {"protocol", kProtocolVersion}}));
+    enqueue(s, text(wire::encode_hello(options.name, backend->name())));
     if (stopping) request_stop_session(s);
 
     beast::flat_buffer buffer;
@@ -271,7 +266,9 @@ struct WorkerClient::Impl {
       spdlog::log(stopping ? spdlog::level::info : spdlog::level::warn,
                   "event=disconnected server={} close_code={} reason=\"{}\"", url.display(),
                   static_cast<int>(reason.code), short_text(std::string(reason.reason)));
-      if (reason.code == kCloseNotAuthenticated) co_return SessionEnd::kTokenRejected;
+      if (reason.code == wire::code_value(wire::CloseCode::kUnauthorized)) {
+        co_return SessionEnd::kTokenRejected;
+      }
     } else {
       spdlog::log(stopping ? spdlog::level::info : spdlog::level::warn,
                   "event=disconnected server={} error=\"{}\"", url.display(), ec.message());
@@ -285,39 +282,44 @@ struct WorkerClient::Impl {
   }
 
   void on_text(const std::shared_ptr<Session>& s, const std::string& message) {
-    json msg = json::parse(message, nullptr, false);
-    if (!msg.is_object() || !msg.contains("type") || !msg["type"].is_string()) {
-      spdlog::warn("event=bad_message error=\"not a JSON object with a type\" bytes={}",
+    auto parsed = wire::parse_server_text(message);
+    if (!parsed) {
+      spdlog::warn("event=bad_message error=\"{}\" bytes={}", parsed.error().message,
                    message.size());
       return;
     }
-    std::string type = msg["type"].get<std::string>();
-    if (type == "welcome") {
-      s->registered = true;
-      std::string fields;
-      for (const char* key : {"worker_id", "job_timeout_ms"}) {
-        if (msg.contains(key))
-          fields += fmt::format(" {}={}", key, short_text(msg[key].dump(), 60));
-      }
-      spdlog::info("event=registered{}", fields);
-    } else if (type == "job") {
-      if (s->pending_job)
-        spdlog::warn("event=job_without_image job_id={}", job_id_of(*s->pending_job));
-      s->pending_job = std::move(msg);
-    } else if (type == "error") {
-      spdlog::warn("event=server_error code={} job_id={} message=\"{}\"",
-                   short_text(msg.value("code", json("")).dump()),
-                   short_text(msg.value("job_id", json("")).dump()),
-                   short_text(msg.value("message", json("")).dump()));
-    } else {
-      spdlog::debug("event=ignored_message type=\"{}\"", short_text(type, 40));
-    }
+    std::visit([&](auto& m) { on_server_message(s, m); }, *parsed);
   }
 
-  static std::string job_id_of(const json& header) {
-    auto it = header.find("job_id");
-    if (it == header.end()) return "";
-    return it->is_string() ? it->get<std::string>() : it->dump();
+  void on_server_message(const std::shared_ptr<Session>& s, wire::Welcome& m) {
+    s->registered = true;
+    std::string fields;
+    if (m.worker_id) {
+      fields += fmt::format(" worker_id={}", short_text(json(*m.worker_id).dump(), 60));
+    }
+    if (m.job_timeout_ms) fields += fmt::format(" job_timeout_ms={}", *m.job_timeout_ms);
+    spdlog::info("event=registered{}", fields);
+  }
+
+  void on_server_message(const std::shared_ptr<Session>& s, wire::JobHeader& m) {
+    if (s->pending_job) {
+      spdlog::warn("event=job_without_image job_id={}", job_id_of(*s->pending_job));
+    }
+    s->pending_job = std::move(m);
+  }
+
+  void on_server_message(const std::shared_ptr<Session>&, wire::ServerError& m) {
+    spdlog::warn("event=server_error code=\"{}\" job_id=\"{}\" message=\"{}\"", short_text(m.code),
+                 short_text(m.job_id), short_text(m.message));
+  }
+
+  void on_server_message(const std::shared_ptr<Session>&, wire::OtherMessage& m) {
+    spdlog::debug("event=ignored_message type=\"{}\"", short_text(m.type, 40));
+  }
+
+  static std::string job_id_of(const wire::JobHeader& header) {
+    if (header.job_id.is_null()) return "";
+    return header.job_id.is_string() ? header.job_id.get<std::string>() : header.job_id.dump();
   }
 
   void on_binary(const std::shared_ptr<Session>& s, std::string jpeg) {
@@ -325,26 +327,21 @@ struct WorkerClient::Impl {
       spdlog::warn("event=unexpected_binary bytes={}", jpeg.size());
       return;
     }
-    json header = std::move(*s->pending_job);
+    wire::JobHeader header = std::move(*s->pending_job);
     s->pending_job.reset();
     if (s->busy) {
       // The server owes us one job at a time; answer rather than queue.
       spdlog::warn("event=job_while_busy job_id={}", short_text(job_id_of(header)));
-      enqueue(s, text(error_reply(header, "busy", "worker is busy with another job")));
+      enqueue(s, text(wire::encode_job_error(header.job_id, "busy",
+                                             "worker is busy with another job")));
       return;
     }
     s->busy = true;
     asio::co_spawn(ioc, handle_job(s, std::move(header), std::move(jpeg)), asio::detached);
   }
 
-  json error_reply(const json& header, std::string code, std::string message) {
-    json reply{{"type", "error"}, {"code", std::move(code)}, {"message", std::move(message)}};
-    if (auto it = header.find("job_id"); it != header.end()) reply["job_id"] = *it;
-    return reply;
-  }
-
-  awaitable<void> handle_job(std::shared_ptr<Session> s, json header, std::string jpeg) {
-    JobParams params = params_from_json(header.value("params", json::object()));
+  awaitable<void> handle_job(std::shared_ptr<Session> s, wire::JobHeader header, std::string jpeg) {
+    JobParams params = params_from_json(header.params);
     auto started = Clock::now();
     auto work = [backend = backend.get(), jpeg = std::move(jpeg), params]() {
       JobOutcome o;
@@ -372,20 +369,16 @@ struct WorkerClient::Impl {
       co_return;
     }
     if (outcome.ok) {
-      json reply{{"type", "result"},
-                 {"timings",
-                  {{"decode_ms", round2(outcome.timings.decode_ms)},
-                   {"infer_ms", round2(outcome.timings.infer_ms)},
-                   {"encode_ms", round2(outcome.timings.encode_ms)}}}};
-      if (auto it = header.find("job_id"); it != header.end()) reply["job_id"] = *it;
-      enqueue(s, text(reply));
+      const auto& t = outcome.timings;
+      enqueue(s, text(wire::encode_result(header.job_id, {t.decode_ms, t.infer_ms, t.encode_ms})));
       enqueue(s, Outgoing{std::move(outcome.jpeg), true, false});
       spdlog::debug("event=job_done job_id={} stream={} seq={} look={} total_ms={:.1f}",
-                    short_text(job_id), short_text(header.value("stream", json("")).dump()),
-                    header.value("seq", json(nullptr)).dump(),
+                    short_text(job_id), short_text(header.stream),
+                    header.seq ? std::to_string(*header.seq) : "null",
                     look_name(look_for_prompt(params.prompt)), total_ms);
     } else {
-      enqueue(s, text(error_reply(header, outcome.error.code, outcome.error.message)));
+      enqueue(s, text(wire::encode_job_error(header.job_id, outcome.error.code,
+                                             outcome.error.message)));
       spdlog::warn("event=job_failed job_id={} code={} error=\"{}\"", short_text(job_id),
                    outcome.error.code, short_text(outcome.error.message));
     }
@@ -408,7 +401,7 @@ struct WorkerClient::Impl {
 
   // --- writing --------------------------------------------------------------------------------
 
-  static Outgoing text(const json& j) { return Outgoing{j.dump(), false, false}; }
+  static Outgoing text(const live::Bytes& message) { return Outgoing{*message, false, false}; }
 
   void enqueue(const std::shared_ptr<Session>& s, Outgoing out) {
     if (s->closing) return;

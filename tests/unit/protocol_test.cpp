@@ -1,7 +1,15 @@
+#include "live/protocol.hpp"
+
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <map>
+#include <set>
+
 #include "domain/text.hpp"
-#include "live/protocol.hpp"
 
 using namespace ds;
 using namespace ds::live::wire;
@@ -9,7 +17,7 @@ using namespace ds::live::wire;
 TEST(Protocol, JobIdsAreCanonical) {
   EXPECT_EQ(parse_job_id("j1"), 1u);
   EXPECT_EQ(parse_job_id("j9999999999999999999"), 9999999999999999999ull);  // 19 digits
-  EXPECT_FALSE(parse_job_id("j18446744073709551615"));                    // 20: too long
+  EXPECT_FALSE(parse_job_id("j18446744073709551615"));                      // 20: too long
   EXPECT_FALSE(parse_job_id("j0"));
   EXPECT_FALSE(parse_job_id("j01"));
   EXPECT_FALSE(parse_job_id("j"));
@@ -77,15 +85,16 @@ TEST(Protocol, TimingsKeepOnlyFlatNumbersAndNestingIsBounded) {
 TEST(Protocol, TooManyTimingsAreCut) {
   nlohmann::json t = nlohmann::json::object();
   for (int i = 0; i < 100; ++i) t["k" + std::to_string(i)] = i;
-  auto r = parse_worker_text(nlohmann::json{{"type", "result"}, {"job_id", "j1"}, {"timings", t}}.dump());
+  auto r = parse_worker_text(
+      nlohmann::json{{"type", "result"}, {"job_id", "j1"}, {"timings", t}}.dump());
   ASSERT_TRUE(r);
   EXPECT_EQ(std::get<ResultHeader>(*r).timings.size(), kMaxTimings);
 }
 
 TEST(Protocol, MistypedOrUnknownMessagesAreErrorsNotExceptions) {
-  for (const char* bad : {"", "null", "[]", "5", "\"hello\"", R"({"type":5})", R"({"type":"nope"})",
-                          R"({"type":"error","job_id":"j1","message":5})", "{\"type\":\"hello\"",
-                          "\xff\xfe"}) {
+  for (const char* bad :
+       {"", "null", "[]", "5", "\"hello\"", R"({"type":5})", R"({"type":"nope"})",
+        R"({"type":"error","job_id":"j1","message":5})", "{\"type\":\"hello\"", "\xff\xfe"}) {
     auto r = parse_worker_text(bad);
     EXPECT_FALSE(r) << bad;
   }
@@ -107,4 +116,188 @@ TEST(Protocol, JsonDepthIsLimited) {
   EXPECT_TRUE(parse_json_limited(R"({"a":[1,{"b":2}]})", 3));
   EXPECT_FALSE(parse_json_limited(R"({"a":[1,{"b":2}]})", 2));
   EXPECT_FALSE(parse_json_limited("{", 8));
+}
+
+// ---- encoders ------------------------------------------------------------------------------
+
+namespace {
+
+nlohmann::json decoded(const ds::live::Bytes& b) { return nlohmann::json::parse(*b); }
+
+}  // namespace
+
+TEST(ProtocolEncode, ViewerEventsCarryTheirTypeAndFields) {
+  EXPECT_EQ(decoded(encode_state("live")), (nlohmann::json{{"type", "state"}, {"state", "live"}}));
+  EXPECT_EQ(decoded(encode_viewers(12)), (nlohmann::json{{"type", "viewers"}, {"count", 12}}));
+  EXPECT_EQ(decoded(encode_comment_deleted(5)),
+            (nlohmann::json{{"type", "comment_deleted"}, {"id", 5}}));
+  nlohmann::json c = {{"id", 5}, {"body", "hi"}};
+  EXPECT_EQ(decoded(encode_comment(c)), (nlohmann::json{{"type", "comment"}, {"comment", c}}));
+  nlohmann::json st = {{"current", nullptr}};
+  EXPECT_EQ(decoded(encode_styles(st)), (nlohmann::json{{"type", "styles"}, {"styles", st}}));
+  nlohmann::json set = {{"comments_enabled", true}};
+  EXPECT_EQ(decoded(encode_settings(set)),
+            (nlohmann::json{{"type", "settings"}, {"settings", set}}));
+  EXPECT_EQ(decoded(encode_ended("replaced", "replaced by a newer connection")),
+            (nlohmann::json{{"type", "ended"},
+                            {"reason", "replaced"},
+                            {"message", "replaced by a newer connection"}}));
+  EXPECT_EQ(
+      decoded(encode_error("bad_frame", "not a JPEG image")),
+      (nlohmann::json{{"type", "error"}, {"code", "bad_frame"}, {"message", "not a JPEG image"}}));
+}
+
+TEST(ProtocolEncode, FrameHeaderCarriesTimingsOnlyWhenGiven) {
+  auto plain = decoded(encode_frame_header({42, 1000, 1500, nlohmann::json()}));
+  EXPECT_EQ(plain,
+            (nlohmann::json{
+                {"type", "frame"}, {"seq", 42}, {"captured_ms", 1000}, {"processed_ms", 1500}}));
+  auto timed = decoded(encode_frame_header({1, 2, 3, {{"infer_ms", 4.5}}}));
+  EXPECT_EQ(timed["timings"]["infer_ms"], 4.5);
+}
+
+TEST(ProtocolEncode, StatusRoundsRatesAndMergesExtra) {
+  Status s;
+  s.state = "live";
+  s.stream_id = 7;
+  s.viewers = 3;
+  s.frames_in = 120;
+  s.fps_in = 14.96;
+  s.fps_out = 1.94;
+  s.model_ms = 480.4;
+  s.workers_total = 2;
+  s.workers_busy = 1;
+  s.extra = {{"balance_cents", 1180}};
+  auto j = decoded(encode_status(s));
+  EXPECT_EQ(j["type"], "status");
+  EXPECT_EQ(j["stream_id"], 7);
+  EXPECT_EQ(j["fps_in"], 15.0);
+  EXPECT_EQ(j["fps_out"], 1.9);
+  EXPECT_EQ(j["model_ms"], 480);
+  EXPECT_EQ(j["workers"], (nlohmann::json{{"total", 2}, {"busy", 1}}));
+  EXPECT_EQ(j["balance_cents"], 1180);
+}
+
+TEST(ProtocolEncode, JobHasCanonicalIdAndParams) {
+  Job job;
+  job.job_id = 812;
+  job.stream = "alice";
+  job.seq = 42;
+  job.captured_ms = 10;
+  job.deadline_ms = 20;
+  job.prompt = "watercolour";
+  job.strength = 0.6;
+  job.seed = 1234;
+  auto j = decoded(encode_job(job));
+  EXPECT_EQ(j["type"], "job");
+  EXPECT_EQ(j["job_id"], "j812");
+  EXPECT_EQ(j["stream"], "alice");
+  EXPECT_EQ(j["deadline_ms"], 20);
+  EXPECT_EQ(j["params"],
+            (nlohmann::json{{"prompt", "watercolour"}, {"strength", 0.6}, {"seed", 1234}}));
+  EXPECT_EQ(decoded(encode_welcome("gpu-1")),
+            (nlohmann::json{{"type", "welcome"}, {"name", "gpu-1"}}));
+}
+
+TEST(ProtocolEncode, WorkerAnswersRoundTripThroughTheServerDecoder) {
+  auto hello = parse_worker_text(*encode_hello("gpu-1", "cpu"));
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(std::get<Hello>(*hello).name, "gpu-1");
+  EXPECT_EQ(decoded(encode_hello("gpu-1", "cpu"))["protocol"], kProtocolVersion);
+
+  auto result = decoded(encode_result("j3", {1.234, 2.0, 3.456}));
+  EXPECT_EQ(result["timings"]["decode_ms"], 1.23);
+  EXPECT_EQ(result["timings"]["encode_ms"], 3.46);
+  auto parsed = parse_worker_text(result.dump());
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(std::get<ResultHeader>(*parsed).job_id, 3u);
+
+  auto err = parse_worker_text(*encode_job_error("j4", "backend_failed", "boom"));
+  ASSERT_TRUE(err);
+  EXPECT_EQ(std::get<JobError>(*err).message, "boom");
+  // A job id the worker got in another form is echoed as it came; none is left out.
+  EXPECT_EQ(decoded(encode_job_error(5, "busy", "x"))["job_id"], 5);
+  EXPECT_FALSE(decoded(encode_result(nullptr, {}))["job_id"].is_string());
+  EXPECT_FALSE(decoded(encode_job_error(nullptr, "busy", "x")).contains("job_id"));
+}
+
+// ---- the worker's decoder of server messages -----------------------------------------------
+
+TEST(ProtocolDecode, WorkerReadsJobsAndWelcomes) {
+  Job job;
+  job.job_id = 9;
+  job.stream = "bob";
+  job.seq = 3;
+  job.prompt = "toon";
+  auto parsed = parse_server_text(*encode_job(job));
+  ASSERT_TRUE(parsed);
+  auto& h = std::get<JobHeader>(*parsed);
+  EXPECT_EQ(h.job_id, "j9");
+  EXPECT_EQ(h.stream, "bob");
+  EXPECT_EQ(h.seq, 3);
+  EXPECT_EQ(h.params["prompt"], "toon");
+
+  auto w = parse_server_text(R"({"type":"welcome","worker_id":"w5","job_timeout_ms":20000})");
+  ASSERT_TRUE(w);
+  EXPECT_EQ(std::get<Welcome>(*w).worker_id, "w5");
+  EXPECT_EQ(std::get<Welcome>(*w).job_timeout_ms, 20000);
+  auto e = parse_server_text(*encode_error("unknown_job", "no such job"));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(std::get<ServerError>(*e).code, "unknown_job");
+}
+
+TEST(ProtocolDecode, WorkerShrugsOffOddServerMessagesWithoutThrowing) {
+  auto other = parse_server_text(R"({"type":"something_new"})");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(std::get<OtherMessage>(*other).type, "something_new");
+  // Mistyped fields are left empty rather than thrown over.
+  auto job = parse_server_text(R"({"type":"job","job_id":"extra","stream":5,"seq":"x"})");
+  ASSERT_TRUE(job);
+  EXPECT_EQ(std::get<JobHeader>(*job).job_id, "extra");
+  EXPECT_EQ(std::get<JobHeader>(*job).stream, "");
+  EXPECT_FALSE(std::get<JobHeader>(*job).seq);
+  for (const char* bad : {"", "[]", R"({"type":5})", "{", "\xff"}) {
+    EXPECT_FALSE(parse_server_text(bad)) << bad;
+  }
+}
+
+// ---- close codes ---------------------------------------------------------------------------
+
+TEST(ProtocolCloseCodes, ErrorsMapToTheirCloseCodes) {
+  EXPECT_EQ(close_code_for(unauthorized()), CloseCode::kUnauthorized);
+  EXPECT_EQ(close_code_for(Error{ErrorKind::kPaymentRequired, "insufficient_credits", ""}), CloseCode::kNoCredits);
+  EXPECT_EQ(close_code_for(forbidden()), CloseCode::kForbidden);
+  EXPECT_EQ(close_code_for(not_found()), CloseCode::kNotFound);
+  EXPECT_EQ(close_code_for(Error{ErrorKind::kUnavailable, "database_unavailable", ""}), CloseCode::kTryAgain);
+  EXPECT_EQ(close_code_for(Error{ErrorKind::kConflict, "already_live", ""}), CloseCode::kConflict);
+}
+
+TEST(ProtocolCloseCodes, TableIsOrderedAndNamed) {
+  int last = 0;
+  for (const auto& c : close_codes()) {
+    EXPECT_GT(code_value(c.code), last);
+    last = code_value(c.code);
+    EXPECT_FALSE(c.name.empty());
+    EXPECT_FALSE(c.meaning.empty());
+  }
+  EXPECT_EQ(close_codes().size(), 16u);
+}
+
+// docs/protocol.md's close-code table lists exactly the codes of CloseCode. ctest passes the
+// docs folder in DS_DOCS_DIR; run by hand from the repository root, docs/ is found there.
+TEST(ProtocolCloseCodes, DocumentedTableMatchesTheEnum) {
+  std::filesystem::path docs = std::getenv("DS_DOCS_DIR") ? std::getenv("DS_DOCS_DIR") : "docs";
+  if (!std::filesystem::exists(docs / "protocol.md")) docs = "../docs";  // from build/
+  std::ifstream in(docs / "protocol.md");
+  ASSERT_TRUE(in) << "docs/protocol.md not found: set DS_DOCS_DIR or run from the repository root";
+  // Rows of the table look like "| 4001 | replaced | …": the same codes, with the same names.
+  std::map<int, std::string> documented;
+  std::regex row(R"(^\|\s*(\d{4})\s*\|\s*`?(\w+)`?\s*\|)");
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, row)) documented[std::stoi(m[1])] = m[2];
+  }
+  std::map<int, std::string> in_code;
+  for (const auto& c : close_codes()) in_code[code_value(c.code)] = std::string(c.name);
+  EXPECT_EQ(documented, in_code);
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "live/protocol.hpp"
 #include "store/streams.hpp"
 #include "temp_database.hpp"
 
@@ -115,7 +116,7 @@ TEST(SettingsJson, ShowsPolicyAsTextAndStrengthAsAFraction) {
   auto j = live::settings_json(s);
   EXPECT_EQ(j["style_policy"], "approve");
   EXPECT_DOUBLE_EQ(j["strength"].get<double>(), 0.25);
-  auto event = nlohmann::json::parse(*live::make_settings_event(j));
+  auto event = nlohmann::json::parse(*live::wire::encode_settings(j));
   EXPECT_EQ(event["type"], "settings");
   EXPECT_EQ(event["settings"], j);
 }

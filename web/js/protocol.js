@@ -1,5 +1,5 @@
-// The live wire protocol as the pages see it (docs/protocol.md): every WebSocket close code the
-// server uses, and one way to open a live socket (/ws/ingest, /ws/watch/<name>) that turns its
+// The live wire protocol as the pages see it (docs/protocol.md): every WebSocket close code in
+// use, and one way to open a live socket (/ws/ingest, /ws/watch/<name>) that turns its
 // messages into calls: JSON events by `type`, a processed JPEG together with the `frame` header
 // sent just before it, and the close with its entry from the table.
 // The SDKs keep the same table (clients/js/dreamstream.js, clients/python/dreamstream.py); tests
@@ -8,12 +8,16 @@
 // code → name and what it means to the person in front of the page.
 export const kCloseCodes = Object.freeze({
   1000: { name: 'normal', meaning: 'The connection was closed normally.' },
+  1001: { name: 'going_away', meaning: 'The other side went away.' },
+  1002: { name: 'protocol_error', meaning: 'The connection broke the WebSocket protocol.' },
+  1007: { name: 'invalid_data', meaning: 'A message was not valid text.' },
   1008: { name: 'policy', meaning: 'The server closed the connection after too many bad frames or messages in a row.' },
+  1009: { name: 'too_big', meaning: 'A message was too large for the server.' },
   1011: { name: 'internal', meaning: 'The server hit an internal error.' },
   1013: { name: 'try_again', meaning: 'The server’s database is unavailable right now. Try again shortly.' },
   4001: { name: 'replaced', meaning: 'A newer connection for this stream took over.' },
   4002: { name: 'ended', meaning: 'The stream has ended.' },
-  4008: { name: 'worker_timeout', meaning: 'The model worker took too long with a job.' },
+  4008: { name: 'job_timeout', meaning: 'The model worker took too long with a job.' },
   4401: { name: 'unauthorized', meaning: 'Not logged in, or the login or key was revoked.' },
   4402: { name: 'no_credits', meaning: 'Not enough credits to stream.' },
   4403: { name: 'forbidden', meaning: 'The server refused this connection (for example from another site).' },

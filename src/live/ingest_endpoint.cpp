@@ -1,0 +1,87 @@
+#include "live/ingest_endpoint.hpp"
+
+namespace ds::live {
+
+using wire::CloseCode;
+
+IngestEndpoint::IngestEndpoint(Hub& hub, StreamService& streams, CredentialWatch& credentials,
+                               auth::AuthService& auth, StyleService* styles, IngestConfig config)
+    : hub_(hub),
+      streams_(streams),
+      credentials_(credentials),
+      auth_(auth),
+      styles_(styles),
+      config_(config) {}
+
+Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
+                                                 const std::shared_ptr<Peer>& peer) {
+  std::optional<store::User> user;
+  IngestGrant grant;
+  auto key = req.bearer ? req.bearer : req.query_key;
+  if (key) {
+    user = auth_.from_stream_key(*key);
+  } else if (req.session_cookie) {
+    if (!req.origin_allowed) {
+      return Rejection{CloseCode::kForbidden, "forbidden", "cross-origin connection refused"};
+    }
+    if (auto p = auth_.from_session_token(*req.session_cookie)) {
+      user = p->user;
+      grant.session_id = p->session_id;
+    }
+  }
+  if (!user) {
+    return Rejection{CloseCode::kUnauthorized, "unauthorized", "log in or use a valid stream key"};
+  }
+  grant.user_id = user->id;
+  if (key) {
+    auto started = streams_.ensure_started(*user);
+    if (!started) {
+      const auto& e = started.error();
+      return Rejection{wire::close_code_for(e), e.code, e.message};
+    }
+  } else if (!hub_.snapshot(user->username)) {
+    return Rejection{CloseCode::kConflict, "not_started", "start the stream first"};
+  }
+  IngestContext ctx;
+  ctx.username = user->username;
+  ctx.user_id = user->id;
+  if (styles_) ctx.styles = wire::encode_styles(styles_->state(*user));
+  // Known to the credential watch before it can stream, so a revocation from now on ends it.
+  credentials_.add(peer.get(), peer, grant);
+  if (!hub_.attach_ingest(ctx.username, peer)) {
+    credentials_.remove(peer.get());
+    return Rejection{CloseCode::kEnded, "not_started", "the stream is not active"};
+  }
+  return ctx;
+}
+
+void IngestEndpoint::on_open(IngestContext& ctx, const std::shared_ptr<Peer>& self) {
+  if (!ctx.styles || !styles_) return;
+  // The in-memory queue wins when there is one: a change since connecting is not lost.
+  auto now = styles_->live_event(ctx.username);
+  self->send_text(now ? now : ctx.styles);
+}
+
+void IngestEndpoint::on_message(IngestContext& ctx, const std::shared_ptr<Peer>& self, bool binary,
+                                std::string&& data) {
+  auto ok = wire::check_ingest_message(binary, data, config_.frame_limits);
+  if (!ok) {
+    self->send_text(wire::encode_error(ok.error().code, ok.error().message));
+    if (++ctx.bad_messages >= config_.max_bad_in_a_row) {
+      self->close(CloseCode::kPolicy, "too many bad frames");
+    }
+    return;
+  }
+  ctx.bad_messages = 0;
+  if (!hub_.push_frame(ctx.username, make_bytes(std::move(data)))) {
+    self->send_text(wire::encode_error("not_started", "the stream is not active"));
+    self->close(CloseCode::kEnded, "stream not active");
+  }
+}
+
+void IngestEndpoint::on_closed(IngestContext& ctx, Peer& self) {
+  credentials_.remove(&self);
+  hub_.detach_ingest(ctx.username, &self);
+}
+
+}  // namespace ds::live

@@ -1,0 +1,330 @@
+// The worker protocol and the ingest rules, driven through live/ endpoints with a fake peer
+// (no sockets), like hub_test.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "auth/auth_service.hpp"
+#include "auth/crypto.hpp"
+#include "live/credential_watch.hpp"
+#include "live/hub.hpp"
+#include "live/ingest_endpoint.hpp"
+#include "live/stream_service.hpp"
+#include "live/watch_endpoint.hpp"
+#include "live/worker_endpoint.hpp"
+#include "store/worker_tokens.hpp"
+#include "temp_database.hpp"
+
+using namespace ds;
+using namespace ds::live;
+
+namespace {
+
+// Records what an endpoint sends; stands in for a socket.
+struct FakePeer : Peer {
+  std::vector<std::string> texts;
+  std::vector<std::pair<std::string, std::string>> frames;  // meta, jpeg
+  int close_code = 0;
+  void send_text(Bytes t) override { texts.push_back(*t); }
+  void send_frame(Bytes meta, Bytes jpeg, bool) override {
+    frames.emplace_back(meta ? *meta : "", *jpeg);
+  }
+  void close(int code, std::string) override { close_code = code; }
+  nlohmann::json last_text() const { return nlohmann::json::parse(texts.back()); }
+  nlohmann::json last_job() const { return nlohmann::json::parse(frames.back().first); }
+};
+
+// SOI, SOF0 (w x h), SOS, EOI: structurally a JPEG.
+std::string tiny_jpeg(int w = 64, int h = 64) {
+  std::string d = {'\xFF', '\xD8', '\xFF', '\xC0', 0, 11, 8};
+  d += static_cast<char>(h >> 8);
+  d += static_cast<char>(h & 0xFF);
+  d += static_cast<char>(w >> 8);
+  d += static_cast<char>(w & 0xFF);
+  d += std::string{1, 1, 0x11, 0};
+  d += std::string{'\xFF', '\xDA', 0, 2, 1, 2, 3, '\xFF', '\xD9'};
+  return d;
+}
+
+StreamOpen stream(long long id, std::string name) {
+  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
+}
+
+struct Services {
+  ds::test::TempDatabase tmp;
+  ManualClock clock;
+  Hub hub{clock};
+  auth::AuthService auth{tmp.db(), clock};
+  StreamService streams{tmp.db(), hub, clock};
+  CredentialWatch credentials;
+  Services() { auth::init_crypto(); }
+};
+
+struct WorkerEndpointTest : ::testing::Test, Services {
+  WorkerEndpoint endpoint{hub, auth, WorkerConfig{{}, {"dsw_configured"}, 10}};
+  WorkerContext ctx;
+  std::shared_ptr<FakePeer> peer = std::make_shared<FakePeer>();
+
+  void text(const nlohmann::json& j) { endpoint.on_message(ctx, peer, false, j.dump()); }
+  void binary(std::string data) { endpoint.on_message(ctx, peer, true, std::move(data)); }
+  void hello() { text({{"type", "hello"}, {"name", "gpu-1"}}); }
+  std::string job_id() const { return peer->last_job()["job_id"]; }
+};
+
+}  // namespace
+
+TEST_F(WorkerEndpointTest, HelloIsWelcomedThenAWaitingFrameComesAsAJob) {
+  hub.open_stream(stream(1, "alice"));
+  hub.push_frame("alice", make_bytes("raw"));
+  hello();
+  ASSERT_EQ(peer->texts.size(), 1u);
+  EXPECT_EQ(peer->last_text(), (nlohmann::json{{"type", "welcome"}, {"name", "gpu-1"}}));
+  EXPECT_NE(ctx.worker_id, 0);
+  ASSERT_EQ(peer->frames.size(), 1u);
+  EXPECT_EQ(peer->last_job()["type"], "job");
+  EXPECT_EQ(peer->frames.back().second, "raw");
+  hello();  // a second hello changes nothing
+  EXPECT_EQ(peer->texts.size(), 1u);
+  EXPECT_EQ(hub.worker_counts().total, 1);
+}
+
+TEST_F(WorkerEndpointTest, ResultHeaderAndJpegReachTheViewers) {
+  hub.open_stream(stream(1, "alice"));
+  auto viewer = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", viewer);
+  hello();
+  hub.push_frame("alice", make_bytes("raw"));
+  text({{"type", "result"}, {"job_id", job_id()}, {"timings", {{"infer_ms", 4}}}});
+  EXPECT_TRUE(ctx.pending);
+  binary(tiny_jpeg());
+  EXPECT_FALSE(ctx.pending);
+  ASSERT_EQ(viewer->frames.size(), 1u);
+  EXPECT_EQ(viewer->frames[0].second, tiny_jpeg());
+  EXPECT_EQ(nlohmann::json::parse(viewer->frames[0].first)["timings"]["infer_ms"], 4);
+  EXPECT_EQ(hub.snapshot("alice")->frames_out, 1u);
+  EXPECT_EQ(peer->texts.size(), 1u);  // only the welcome: nothing to complain about
+}
+
+TEST_F(WorkerEndpointTest, BinaryWithoutAHeaderIsRefused) {
+  hello();
+  binary(tiny_jpeg());
+  EXPECT_EQ(peer->last_text()["code"], "unexpected_binary");
+  EXPECT_EQ(peer->close_code, 0);
+}
+
+TEST_F(WorkerEndpointTest, BinaryBeforeHelloIsRefused) {
+  text({{"type", "result"}, {"job_id", "j1"}});
+  binary(tiny_jpeg());
+  EXPECT_EQ(peer->last_text()["code"], "unexpected_binary");
+}
+
+TEST_F(WorkerEndpointTest, ResultForAJobNotHeldIsUnknown) {
+  hello();
+  text({{"type", "result"}, {"job_id", "j999"}});
+  binary(tiny_jpeg());
+  EXPECT_EQ(peer->last_text()["code"], "unknown_job");
+  text({{"type", "error"}, {"job_id", "j999"}, {"message", "x"}});
+  EXPECT_EQ(peer->last_text()["code"], "unknown_job");
+}
+
+TEST_F(WorkerEndpointTest, ErrorMessageFreesTheWorkerForTheNextFrame) {
+  hub.open_stream(stream(1, "alice"));
+  hello();
+  hub.push_frame("alice", make_bytes("f1"));
+  auto first = job_id();
+  hub.push_frame("alice", make_bytes("f2"));
+  text({{"type", "error"}, {"job_id", first}, {"code", "backend_failed"}, {"message", "oom"}});
+  EXPECT_EQ(hub.totals().jobs_failed, 1u);
+  ASSERT_EQ(peer->frames.size(), 2u);
+  EXPECT_EQ(peer->frames.back().second, "f2");
+  EXPECT_NE(job_id(), first);
+}
+
+TEST_F(WorkerEndpointTest, ResultThatIsNotAJpegIsAnErrorAndFreesTheWorker) {
+  hub.open_stream(stream(1, "alice"));
+  hello();
+  hub.push_frame("alice", make_bytes("f1"));
+  text({{"type", "result"}, {"job_id", job_id()}});
+  binary("not a jpeg");
+  EXPECT_EQ(peer->last_text()["code"], "bad_result");
+  EXPECT_EQ(hub.totals().jobs_failed, 1u);
+  EXPECT_EQ(hub.worker_counts().busy, 0);
+}
+
+TEST_F(WorkerEndpointTest, TenBadMessagesInARowClose1008) {
+  hello();
+  for (int i = 0; i < 9; ++i) endpoint.on_message(ctx, peer, false, "{nope");
+  EXPECT_EQ(peer->last_text()["code"], "bad_message");
+  EXPECT_EQ(peer->close_code, 0);
+  hello();  // a good message resets the count
+  for (int i = 0; i < 9; ++i) endpoint.on_message(ctx, peer, false, R"({"type":"nope"})");
+  EXPECT_EQ(peer->close_code, 0);
+  endpoint.on_message(ctx, peer, false, R"({"type":"nope"})");
+  EXPECT_EQ(peer->close_code, 1008);
+}
+
+TEST_F(WorkerEndpointTest, ClosingRemovesTheWorker) {
+  hello();
+  EXPECT_EQ(hub.worker_counts().total, 1);
+  endpoint.on_closed(ctx, *peer);
+  EXPECT_EQ(hub.worker_counts().total, 0);
+}
+
+TEST_F(WorkerEndpointTest, ConnectNeedsAWorkerToken) {
+  ConnectRequest req;
+  auto refused = endpoint.connect(req);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(refused));
+  EXPECT_EQ(std::get<Rejection>(refused).code, wire::CloseCode::kUnauthorized);
+  EXPECT_EQ(std::get<Rejection>(refused).error, "unauthorized");
+
+  req.bearer = "dsw_wrong";
+  EXPECT_TRUE(std::holds_alternative<Rejection>(endpoint.connect(req)));
+  req.bearer = "dsw_configured";
+  req.remote_addr = "192.0.2.7";
+  auto ok = endpoint.connect(req);
+  ASSERT_TRUE(std::holds_alternative<WorkerContext>(ok));
+  EXPECT_EQ(std::get<WorkerContext>(ok).remote_addr, "192.0.2.7");
+
+  tmp.db().write([&](soci::session& sql) {
+    store::insert_worker_token(sql, "box", auth::sha256_hex("dsw_in_database"), 0);
+  });
+  ConnectRequest by_query;
+  by_query.query_token = "dsw_in_database";
+  EXPECT_TRUE(std::holds_alternative<WorkerContext>(endpoint.connect(by_query)));
+}
+
+// ---- ingest ----------------------------------------------------------------------------------
+
+namespace {
+
+struct IngestEndpointTest : ::testing::Test, Services {
+  IngestEndpoint endpoint{hub, streams, credentials, auth, nullptr, IngestConfig{{}, 10}};
+  IngestContext ctx;
+  std::shared_ptr<FakePeer> peer = std::make_shared<FakePeer>();
+  store::User user;
+
+  void SetUp() override {
+    user = *auth.register_user("alice", "a@example.com", "long enough password", "", "192.0.2.1");
+    ctx.username = "alice";
+    ctx.user_id = user.id;
+  }
+  void frame(std::string data, bool binary = true) {
+    endpoint.on_message(ctx, peer, binary, std::move(data));
+  }
+};
+
+}  // namespace
+
+TEST_F(IngestEndpointTest, JpegFramesGoToTheHub) {
+  hub.open_stream(stream(1, "alice"));
+  frame(tiny_jpeg());
+  EXPECT_EQ(hub.snapshot("alice")->frames_in, 1u);
+  EXPECT_TRUE(peer->texts.empty());
+}
+
+TEST_F(IngestEndpointTest, TextAndNonJpegAreBadFrames) {
+  hub.open_stream(stream(1, "alice"));
+  frame("hello", false);
+  EXPECT_EQ(peer->last_text()["code"], "bad_frame");
+  frame("not a jpeg");
+  EXPECT_EQ(peer->last_text()["code"], "bad_frame");
+  EXPECT_EQ(hub.snapshot("alice")->frames_in, 0u);
+  EXPECT_EQ(peer->close_code, 0);
+}
+
+TEST_F(IngestEndpointTest, TenBadFramesInARowClose1008) {
+  hub.open_stream(stream(1, "alice"));
+  for (int i = 0; i < 9; ++i) frame("bad");
+  frame(tiny_jpeg());  // resets the count
+  for (int i = 0; i < 9; ++i) frame("bad");
+  EXPECT_EQ(peer->close_code, 0);
+  frame("bad");
+  EXPECT_EQ(peer->close_code, 1008);
+}
+
+TEST_F(IngestEndpointTest, FrameForAStreamNotActiveCloses4002) {
+  frame(tiny_jpeg());
+  EXPECT_EQ(peer->last_text()["code"], "not_started");
+  EXPECT_EQ(peer->close_code, 4002);
+}
+
+TEST_F(IngestEndpointTest, StreamKeyStartsTheStreamAndAttaches) {
+  ConnectRequest req;
+  req.bearer = auth.rotate_stream_key(user.id);
+  auto ok = endpoint.connect(req, peer);
+  ASSERT_TRUE(std::holds_alternative<IngestContext>(ok));
+  EXPECT_EQ(std::get<IngestContext>(ok).username, "alice");
+  EXPECT_TRUE(hub.snapshot("alice")->has_ingest);
+  EXPECT_EQ(credentials.size(), 1u);
+  endpoint.on_closed(std::get<IngestContext>(ok), *peer);
+  EXPECT_FALSE(hub.snapshot("alice")->has_ingest);
+  EXPECT_EQ(credentials.size(), 0u);
+}
+
+TEST_F(IngestEndpointTest, ConnectRefusalsCarryTheirCloseCodes) {
+  auto code = [&](const ConnectRequest& r) {
+    auto result = endpoint.connect(r, peer);
+    EXPECT_TRUE(std::holds_alternative<Rejection>(result));
+    return std::holds_alternative<Rejection>(result) ? std::get<Rejection>(result).code
+                                                     : wire::CloseCode::kNormal;
+  };
+  ConnectRequest none;
+  EXPECT_EQ(code(none), wire::CloseCode::kUnauthorized);
+  ConnectRequest bad_key;
+  bad_key.query_key = "dsk_wrong";
+  EXPECT_EQ(code(bad_key), wire::CloseCode::kUnauthorized);
+
+  auto login = auth.login("alice", "long enough password", "192.0.2.1", "test");
+  ASSERT_TRUE(login);
+  ConnectRequest cookie;
+  cookie.session_cookie = login->session_token;
+  EXPECT_EQ(code(cookie), wire::CloseCode::kForbidden);  // no allowed Origin
+  cookie.origin_allowed = true;
+  EXPECT_EQ(code(cookie), wire::CloseCode::kConflict);  // start the stream first
+  EXPECT_EQ(credentials.size(), 0u);
+}
+
+// ---- watch -----------------------------------------------------------------------------------
+
+TEST(WatchEndpoint, UnknownOrInvalidStreamerIs4404) {
+  Services s;
+  WatchEndpoint endpoint(s.hub, s.auth, nullptr);
+  ConnectRequest req;
+  for (const char* name : {"nobody", "not a name!", ""}) {
+    req.username = name;
+    auto r = endpoint.connect(req);
+    ASSERT_TRUE(std::holds_alternative<Rejection>(r)) << name;
+    EXPECT_EQ(std::get<Rejection>(r).code, wire::CloseCode::kNotFound);
+    EXPECT_EQ(std::get<Rejection>(r).error, "not_found");
+  }
+}
+
+TEST(WatchEndpoint, ViewerJoinsAndTheStreamersOwnPreviewIsNotAudience) {
+  Services s;
+  ASSERT_TRUE(
+      s.auth.register_user("alice", "a@example.com", "long enough password", "", "192.0.2.1"));
+  WatchEndpoint endpoint(s.hub, s.auth, nullptr);
+  ConnectRequest req;
+  req.username = "Alice";  // any letter case
+  auto viewer = endpoint.connect(req);
+  ASSERT_TRUE(std::holds_alternative<WatchContext>(viewer));
+  EXPECT_EQ(std::get<WatchContext>(viewer).username, "alice");
+  EXPECT_TRUE(std::get<WatchContext>(viewer).audience);
+
+  auto login = s.auth.login("alice", "long enough password", "192.0.2.1", "test");
+  ASSERT_TRUE(login);
+  req.session_cookie = login->session_token;
+  auto preview = endpoint.connect(req);
+  ASSERT_TRUE(std::holds_alternative<WatchContext>(preview));
+  EXPECT_FALSE(std::get<WatchContext>(preview).audience);
+
+  auto peer = std::make_shared<FakePeer>();
+  endpoint.on_open(std::get<WatchContext>(viewer), peer);
+  EXPECT_EQ(nlohmann::json::parse(peer->texts.at(0))["state"], "offline");
+  EXPECT_EQ(s.hub.viewer_count("alice"), 1);
+  auto own = std::make_shared<FakePeer>();
+  endpoint.on_open(std::get<WatchContext>(preview), own);
+  EXPECT_EQ(s.hub.viewer_count("alice"), 1);
+  endpoint.on_closed(std::get<WatchContext>(viewer), *peer);
+  EXPECT_EQ(s.hub.viewer_count("alice"), 0);
+}
