@@ -34,7 +34,8 @@ Response handle_register(App& app, Request& req) {
   }
   auto user = app.auth.register_user(*username, *email, *password, display_name, req.remote_addr);
   if (!user) return error_response(user.error());
-  auto session = app.auth.create_session(*user, req.remote_addr, req.header("user-agent").value_or(""));
+  auto session =
+      app.auth.create_session(*user, req.remote_addr, req.header("user-agent").value_or(""));
   if (!session) return error_response(session.error());
   return logged_in(app, 201, *session);
 }
@@ -43,7 +44,9 @@ Response handle_login(App& app, Request& req) {
   auto body = parse_json_object(req);
   if (!body) return error_response(body.error());
   // "login" is the documented field; "username" and "email" are accepted as aliases.
-  std::string field = body->contains("login") ? "login" : body->contains("email") ? "email" : "username";
+  std::string field = body->contains("login")   ? "login"
+                      : body->contains("email") ? "email"
+                                                : "username";
   auto login = string_field(*body, field.c_str());
   if (!login) return error_response(login.error());
   auto password = string_field(*body, "password");
@@ -51,7 +54,8 @@ Response handle_login(App& app, Request& req) {
   if (login->size() > kMaxLoginField || password->size() > kMaxLoginField) {
     return error_response(bad_request("a field is too long", "too_long"));
   }
-  auto result = app.auth.login(*login, *password, req.remote_addr, req.header("user-agent").value_or(""));
+  auto result =
+      app.auth.login(*login, *password, req.remote_addr, req.header("user-agent").value_or(""));
   if (!result) return error_response(result.error());
   return logged_in(app, 200, *result);
 }

@@ -117,7 +117,8 @@ Expected<nlohmann::json> parse_json_object(const Request& req) {
   auto parsed = live::wire::parse_json_limited(req.body, kMaxBodyDepth);
   if (!parsed) return bad_request("the request body is not valid JSON", "invalid_json");
   auto& body = *parsed;
-  if (!body.is_object()) return bad_request("the request body must be a JSON object", "invalid_json");
+  if (!body.is_object())
+    return bad_request("the request body must be a JSON object", "invalid_json");
   return body;
 }
 
@@ -158,7 +159,8 @@ Expected<bool> bool_field(const nlohmann::json& body, const char* name) {
   if (it == body.end() || it->is_null()) {
     return bad_request(std::string("missing field: ") + name, "missing_field");
   }
-  if (!it->is_boolean()) return bad_request(std::string(name) + " must be true or false", "invalid_type");
+  if (!it->is_boolean())
+    return bad_request(std::string(name) + " must be true or false", "invalid_type");
   return it->get<bool>();
 }
 

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,10 +14,10 @@
 namespace ds::api {
 
 struct Request {
-  std::string method;  // upper-case, e.g. "GET"
-  std::string target;  // as received, with the query
-  std::string path;    // percent-decoded, without the query
-  std::string query;   // raw, without '?'
+  std::string method;                                        // upper-case, e.g. "GET"
+  std::string target;                                        // as received, with the query
+  std::string path;                                          // percent-decoded, without the query
+  std::string query;                                         // raw, without '?'
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string remote_addr;

@@ -32,8 +32,8 @@ Expected<Ok> metrics_access(const App& app, const Request& req) {
     if (presented && auth::constant_time_equal(*presented, token)) return Ok{};
     return unauthorized("a valid metrics token is required");
   }
-  bool forwarded = req.header("x-forwarded-for") || req.header("forwarded") ||
-                   req.header("x-real-ip");
+  bool forwarded =
+      req.header("x-forwarded-for") || req.header("forwarded") || req.header("x-real-ip");
   if (domain::is_loopback(req.remote_addr) && !forwarded) return Ok{};
   return forbidden("metrics are served to this host only; set --metrics-token to scrape remotely");
 }
@@ -66,11 +66,12 @@ Response handle_metrics(App& app, Request& req) {
     std::uint64_t value;
   } counters[] = {
       {"dreamstream_frames_received_total", "Camera frames accepted.", t.frames_in},
-      {"dreamstream_frames_dropped_total", "Camera frames replaced by a newer one before a worker took them.",
-       t.frames_dropped},
+      {"dreamstream_frames_dropped_total",
+       "Camera frames replaced by a newer one before a worker took them.", t.frames_dropped},
       {"dreamstream_jobs_sent_total", "Jobs handed to workers.", t.jobs_sent},
       {"dreamstream_frames_shown_total", "Processed frames sent to viewers.", t.frames_shown},
-      {"dreamstream_results_stale_total", "Results dropped for being older than one shown.", t.results_stale},
+      {"dreamstream_results_stale_total", "Results dropped for being older than one shown.",
+       t.results_stale},
       {"dreamstream_jobs_failed_total", "Jobs a worker reported as failed.", t.jobs_failed},
       {"dreamstream_jobs_timed_out_total", "Jobs abandoned past their deadline.", t.jobs_timed_out},
   };

@@ -44,13 +44,14 @@ Error payments_off() {
 Response handle_config(App& app, Request&) {
   payments::PaymentsConfig defaults;
   const auto& c = app.payments ? app.payments->config() : defaults;
-  return json_response(200, {{"payments_enabled", app.payments && app.payments->enabled()},
-                             {"min_credits", c.min_credits},
-                             {"max_credits", c.max_credits},
-                             {"default_credits", c.default_credits},
-                             {"cents_per_minute", app.config.rate.cents_per_minute()},
-                             {"signup_credits", domain::format_credits(app.config.signup_bonus_cents)},
-                             {"signup_cents", app.config.signup_bonus_cents}});
+  return json_response(200,
+                       {{"payments_enabled", app.payments && app.payments->enabled()},
+                        {"min_credits", c.min_credits},
+                        {"max_credits", c.max_credits},
+                        {"default_credits", c.default_credits},
+                        {"cents_per_minute", app.config.rate.cents_per_minute()},
+                        {"signup_credits", domain::format_credits(app.config.signup_bonus_cents)},
+                        {"signup_cents", app.config.signup_bonus_cents}});
 }
 
 Response handle_checkout(App& app, Request& req, const auth::Principal& p) {

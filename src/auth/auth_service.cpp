@@ -159,7 +159,8 @@ Expected<LoginResult> AuthService::login(const std::string& login, const std::st
   auto user = db_.with([&](soci::session& sql) { return store::find_user_by_login(sql, key); });
   // Failures count against the account whichever spelling (username or e-mail) named it, but
   // only from this address: a stranger's guesses do not lock the owner out.
-  std::string pair_key = (user ? "user:" + std::to_string(user->id) : "login:" + key) + "|" + address;
+  std::string pair_key =
+      (user ? "user:" + std::to_string(user->id) : "login:" + key) + "|" + address;
   if (!account_address_failures_.allow(pair_key)) {
     address_failures_.release(address_key);
     return too_many_failures();
@@ -227,7 +228,6 @@ std::optional<Principal> AuthService::from_credentials(
   if (session_token) return from_session_token(*session_token);
   return std::nullopt;
 }
-
 
 Expected<store::User> AuthService::update_profile(long long user_id,
                                                   const std::optional<std::string>& display_name,

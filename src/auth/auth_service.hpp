@@ -62,8 +62,7 @@ class AuthService {
   // Cheap checks (validation, name and e-mail taken, the per-address limit) come before the
   // Argon2id hash, so a refused registration costs no hash.
   Expected<store::User> register_user(const std::string& username, const std::string& email,
-                                      const std::string& password,
-                                      const std::string& display_name,
+                                      const std::string& password, const std::string& display_name,
                                       const std::string& client_addr);
   Expected<LoginResult> login(const std::string& login, const std::string& password,
                               const std::string& client_addr, const std::string& user_agent);
@@ -79,7 +78,8 @@ class AuthService {
   std::optional<Principal> from_credentials(const std::optional<std::string>& bearer_token,
                                             const std::optional<std::string>& session_token);
 
-  Expected<store::User> update_profile(long long user_id, const std::optional<std::string>& display_name,
+  Expected<store::User> update_profile(long long user_id,
+                                       const std::optional<std::string>& display_name,
                                        const std::optional<std::string>& email);
   // Other sessions end; keep_session_id (may be 0) stays logged in.
   Expected<Ok> change_password(long long user_id, const std::string& current,

@@ -1,6 +1,7 @@
 // dreamstream: one binary with subcommands serve, worker, push and admin.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 
 #include "cli/admin.hpp"
 #include "cli/push.hpp"

@@ -2,27 +2,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "api/app.hpp"
 #include "auth/crypto.hpp"
 #include "domain/client_address.hpp"
+#include "live/chat_service.hpp"
+#include "live/hub.hpp"
+#include "live/settings_service.hpp"
+#include "live/stream_service.hpp"
+#include "live/style_service.hpp"
+#include "net/live_endpoints.hpp"
 #include "net/server.hpp"
 #include "payments/credit_history.hpp"
 #include "payments/payment_service.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
-#include "live/hub.hpp"
-#include "live/chat_service.hpp"
-#include "live/settings_service.hpp"
-#include "live/stream_service.hpp"
-#include "live/style_service.hpp"
-#include "net/live_endpoints.hpp"
 #include "worker/in_process_worker.hpp"
-
-#include <atomic>
-#include <thread>
 
 namespace ds::cli {
 
@@ -30,7 +29,8 @@ bool parse_listen(const std::string& listen, std::string& host, unsigned short& 
   auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon + 1 >= listen.size()) return false;
   host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) return false;
   try {
     auto p = std::stoul(listen.substr(colon + 1));
@@ -43,54 +43,109 @@ bool parse_listen(const std::string& listen, std::string& host, unsigned short& 
 }
 
 void add_serve_command(CLI::App& app, ServeConfig& c) {
-  auto* cmd = app.add_subcommand("serve", "Run the web server (embedded defaults: SQLite, CPU worker)");
-  cmd->add_option("--listen", c.listen, "HOST:PORT to listen on")->envname("DREAMSTREAM_LISTEN")->capture_default_str();
-  cmd->add_option("--data", c.data_dir, "Data directory")->envname("DREAMSTREAM_DATA")->capture_default_str();
-  cmd->add_option("--db", c.db_url, "Database URL (sqlite://PATH or postgres://...)")->envname("DREAMSTREAM_DB");
-  cmd->add_option("--public-url", c.public_url, "Public base URL, e.g. https://stream.example")->envname("DREAMSTREAM_PUBLIC_URL");
-  cmd->add_option("--allowed-origin", c.allowed_origins, "Another origin allowed to call the API with credentials (repeatable)")
-      ->envname("DREAMSTREAM_ALLOWED_ORIGINS")->delimiter(',');
-  cmd->add_option("--web-dir", c.web_dir, "Serve web assets from this directory (development)")->envname("DREAMSTREAM_WEB_DIR");
+  auto* cmd =
+      app.add_subcommand("serve", "Run the web server (embedded defaults: SQLite, CPU worker)");
+  cmd->add_option("--listen", c.listen, "HOST:PORT to listen on")
+      ->envname("DREAMSTREAM_LISTEN")
+      ->capture_default_str();
+  cmd->add_option("--data", c.data_dir, "Data directory")
+      ->envname("DREAMSTREAM_DATA")
+      ->capture_default_str();
+  cmd->add_option("--db", c.db_url, "Database URL (sqlite://PATH or postgres://...)")
+      ->envname("DREAMSTREAM_DB");
+  cmd->add_option("--public-url", c.public_url, "Public base URL, e.g. https://stream.example")
+      ->envname("DREAMSTREAM_PUBLIC_URL");
+  cmd->add_option("--allowed-origin", c.allowed_origins,
+                  "Another origin allowed to call the API with credentials (repeatable)")
+      ->envname("DREAMSTREAM_ALLOWED_ORIGINS")
+      ->delimiter(',');
+  cmd->add_option("--web-dir", c.web_dir, "Serve web assets from this directory (development)")
+      ->envname("DREAMSTREAM_WEB_DIR");
   cmd->add_option("--port-file", c.port_file, "Write the bound port to this file");
-  cmd->add_option("--min-credits", c.min_credits, "Smallest credit purchase")->envname("DREAMSTREAM_MIN_CREDITS")->capture_default_str();
-  cmd->add_option("--max-credits", c.max_credits, "Largest credit purchase")->envname("DREAMSTREAM_MAX_CREDITS")->capture_default_str();
-  cmd->add_option("--default-credits", c.default_credits, "Credits preselected in the buy dialog")->envname("DREAMSTREAM_DEFAULT_CREDITS")->capture_default_str();
-  cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")->envname("DREAMSTREAM_BUILTIN_WORKERS")->capture_default_str();
-  cmd->add_option("--builtin-simulate-ms", c.builtin_simulate_ms, "Extra model-like latency per frame for built-in workers")->capture_default_str();
-  cmd->add_option("--worker-token", c.worker_tokens, "A token /ws/worker accepts besides those made with admin (repeatable)")
-      ->envname("DREAMSTREAM_WORKER_TOKENS")->delimiter(',');
-  cmd->add_option("--max-frame-bytes", c.max_frame_bytes, "Largest accepted camera frame")->capture_default_str();
-  cmd->add_option("--max-frame-dimension", c.max_frame_dimension, "Largest accepted frame width or height")->capture_default_str();
-  cmd->add_option("--job-timeout-ms", c.job_timeout_ms, "A worker holding a job longer loses it")->capture_default_str();
-  cmd->add_option("--grace-ms", c.grace_ms, "A live stream silent this long ends as interrupted")->capture_default_str();
-  cmd->add_option("--credits-per-hour", c.credits_per_hour, "Streaming price")->capture_default_str();
-  cmd->add_option("--min-start-cents", c.min_start_cents, "Balance needed to start a stream, in credit-cents")->capture_default_str();
-  cmd->add_option("--comment-limit", c.comment_limit, "Comments one user may post per --comment-window-ms")
-      ->envname("DREAMSTREAM_COMMENT_LIMIT")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--min-credits", c.min_credits, "Smallest credit purchase")
+      ->envname("DREAMSTREAM_MIN_CREDITS")
+      ->capture_default_str();
+  cmd->add_option("--max-credits", c.max_credits, "Largest credit purchase")
+      ->envname("DREAMSTREAM_MAX_CREDITS")
+      ->capture_default_str();
+  cmd->add_option("--default-credits", c.default_credits, "Credits preselected in the buy dialog")
+      ->envname("DREAMSTREAM_DEFAULT_CREDITS")
+      ->capture_default_str();
+  cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")
+      ->envname("DREAMSTREAM_BUILTIN_WORKERS")
+      ->capture_default_str();
+  cmd->add_option("--builtin-simulate-ms", c.builtin_simulate_ms,
+                  "Extra model-like latency per frame for built-in workers")
+      ->capture_default_str();
+  cmd->add_option("--worker-token", c.worker_tokens,
+                  "A token /ws/worker accepts besides those made with admin (repeatable)")
+      ->envname("DREAMSTREAM_WORKER_TOKENS")
+      ->delimiter(',');
+  cmd->add_option("--max-frame-bytes", c.max_frame_bytes, "Largest accepted camera frame")
+      ->capture_default_str();
+  cmd->add_option("--max-frame-dimension", c.max_frame_dimension,
+                  "Largest accepted frame width or height")
+      ->capture_default_str();
+  cmd->add_option("--job-timeout-ms", c.job_timeout_ms, "A worker holding a job longer loses it")
+      ->capture_default_str();
+  cmd->add_option("--grace-ms", c.grace_ms, "A live stream silent this long ends as interrupted")
+      ->capture_default_str();
+  cmd->add_option("--credits-per-hour", c.credits_per_hour, "Streaming price")
+      ->capture_default_str();
+  cmd->add_option("--min-start-cents", c.min_start_cents,
+                  "Balance needed to start a stream, in credit-cents")
+      ->capture_default_str();
+  cmd->add_option("--comment-limit", c.comment_limit,
+                  "Comments one user may post per --comment-window-ms")
+      ->envname("DREAMSTREAM_COMMENT_LIMIT")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   cmd->add_option("--comment-window-ms", c.comment_window_ms, "Window of the comment rate limit")
-      ->envname("DREAMSTREAM_COMMENT_WINDOW_MS")->check(CLI::Range(1LL, 86'400'000LL))->capture_default_str();
-  cmd->add_option("--style-limit", c.style_limit, "Style requests one user may make per --style-window-ms")
-      ->envname("DREAMSTREAM_STYLE_LIMIT")->check(CLI::Range(1, 1000000))->capture_default_str();
+      ->envname("DREAMSTREAM_COMMENT_WINDOW_MS")
+      ->check(CLI::Range(1LL, 86'400'000LL))
+      ->capture_default_str();
+  cmd->add_option("--style-limit", c.style_limit,
+                  "Style requests one user may make per --style-window-ms")
+      ->envname("DREAMSTREAM_STYLE_LIMIT")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   cmd->add_option("--style-window-ms", c.style_window_ms, "Window of the style-request rate limit")
-      ->envname("DREAMSTREAM_STYLE_WINDOW_MS")->check(CLI::Range(1LL, 86'400'000LL))->capture_default_str();
+      ->envname("DREAMSTREAM_STYLE_WINDOW_MS")
+      ->check(CLI::Range(1LL, 86'400'000LL))
+      ->capture_default_str();
   cmd->add_option("--max-connections", c.max_connections,
                   "Open connections at most (0: from the descriptor limit, raised to its maximum)")
-      ->envname("DREAMSTREAM_MAX_CONNECTIONS")->capture_default_str();
+      ->envname("DREAMSTREAM_MAX_CONNECTIONS")
+      ->capture_default_str();
   cmd->add_option("--max-connections-per-address", c.max_connections_per_address,
                   "Open connections at most from one client address (0: no limit)")
-      ->envname("DREAMSTREAM_MAX_CONNECTIONS_PER_ADDRESS")->capture_default_str();
+      ->envname("DREAMSTREAM_MAX_CONNECTIONS_PER_ADDRESS")
+      ->capture_default_str();
   cmd->add_option("--idle-timeout-ms", c.idle_timeout_ms,
-                  "A WebSocket peer silent this long (pinged at half) is dropped; also the MJPEG write timeout")
-      ->envname("DREAMSTREAM_IDLE_TIMEOUT_MS")->check(CLI::Range(1'000LL, 3'600'000LL))->capture_default_str();
+                  "A WebSocket peer silent this long (pinged at half) is dropped; also the MJPEG "
+                  "write timeout")
+      ->envname("DREAMSTREAM_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(1'000LL, 3'600'000LL))
+      ->capture_default_str();
   cmd->add_option("--trusted-proxy", c.trusted_proxies,
-                  "A reverse proxy (CIDR, e.g. 127.0.0.1/32) whose X-Forwarded-For names the client (repeatable)")
-      ->envname("DREAMSTREAM_TRUSTED_PROXIES")->delimiter(',');
-  cmd->add_option("--signup-credits", c.signup_credits, "Credits a new account starts with (0: none)")
-      ->envname("DREAMSTREAM_SIGNUP_CREDITS")->check(CLI::Range(0LL, 1'000'000LL))->capture_default_str();
-  cmd->add_option("--register-limit", c.register_limit, "New accounts per client address (IPv6: per /64) per --register-window-ms")
-      ->envname("DREAMSTREAM_REGISTER_LIMIT")->check(CLI::Range(1, 1000000))->capture_default_str();
+                  "A reverse proxy (CIDR, e.g. 127.0.0.1/32) whose X-Forwarded-For names the "
+                  "client (repeatable)")
+      ->envname("DREAMSTREAM_TRUSTED_PROXIES")
+      ->delimiter(',');
+  cmd->add_option("--signup-credits", c.signup_credits,
+                  "Credits a new account starts with (0: none)")
+      ->envname("DREAMSTREAM_SIGNUP_CREDITS")
+      ->check(CLI::Range(0LL, 1'000'000LL))
+      ->capture_default_str();
+  cmd->add_option("--register-limit", c.register_limit,
+                  "New accounts per client address (IPv6: per /64) per --register-window-ms")
+      ->envname("DREAMSTREAM_REGISTER_LIMIT")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   cmd->add_option("--register-window-ms", c.register_window_ms, "Window of the registration limit")
-      ->envname("DREAMSTREAM_REGISTER_WINDOW_MS")->check(CLI::Range(1LL, 86'400'000LL * 30))->capture_default_str();
+      ->envname("DREAMSTREAM_REGISTER_WINDOW_MS")
+      ->check(CLI::Range(1LL, 86'400'000LL * 30))
+      ->capture_default_str();
   cmd->add_option("--metrics-token", c.metrics_token,
                   "Bearer token GET /metrics requires (default: no token, loopback scrapers only)")
       ->envname("DREAMSTREAM_METRICS_TOKEN");
@@ -99,7 +154,8 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
 namespace {
 
 // Stripe settings come from the environment (secrets stay out of argv and shell history).
-std::unique_ptr<payments::PaymentService> make_payment_service(const ServeConfig& c, store::Database& db,
+std::unique_ptr<payments::PaymentService> make_payment_service(const ServeConfig& c,
+                                                               store::Database& db,
                                                                const Clock& clock) {
   payments::PaymentsConfig config;
   payments::read_stripe_env(config);
@@ -119,7 +175,8 @@ std::unique_ptr<payments::PaymentService> make_payment_service(const ServeConfig
   }
   spdlog::info("event=payments_config enabled={} webhook_secret={} api_base={}", stripe != nullptr,
                config.webhook_secret.empty() ? "missing" : "set", config.api_base);
-  return std::make_unique<payments::PaymentService>(db, clock, std::move(config), std::move(stripe));
+  return std::make_unique<payments::PaymentService>(db, clock, std::move(config),
+                                                    std::move(stripe));
 }
 
 }  // namespace
@@ -187,7 +244,8 @@ int run_serve(const ServeConfig& c) {
   style_config.window_ms = c.style_window_ms;
   live::StyleService styles(*db, hub, clock, style_config);
   styles.recover();
-  streams.on_stream_ended([&styles](const std::string& username) { styles.stream_ended(username); });
+  streams.on_stream_ended(
+      [&styles](const std::string& username) { styles.stream_ended(username); });
   live::SettingsService settings(*db, hub, styles);
   app.hub = &hub;
   app.streams = &streams;
@@ -249,7 +307,8 @@ int run_serve(const ServeConfig& c) {
   unsigned short bound = server.start();
   if (c.public_url.empty()) {
     bool v6 = host.find(':') != std::string::npos;
-    payments->set_public_url("http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(bound));
+    payments->set_public_url("http://" + (v6 ? "[" + host + "]" : host) + ":" +
+                             std::to_string(bound));
   }
   spdlog::info("event=listening address={} port={} max_connections={} per_address={}", host, bound,
                server.options().max_connections, c.max_connections_per_address);

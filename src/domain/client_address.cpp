@@ -52,7 +52,8 @@ std::optional<IpAddress> parse_ip(std::string_view text) {
     auto close = s.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     auto rest = s.substr(close + 1);
-    if (!rest.empty() && !(rest.front() == ':' && all_digits(rest.substr(1), 5))) return std::nullopt;
+    if (!rest.empty() && !(rest.front() == ':' && all_digits(rest.substr(1), 5)))
+      return std::nullopt;
     return parse_v6(s.substr(1, close - 1));
   }
   auto colons = std::count(s.begin(), s.end(), ':');
@@ -71,9 +72,8 @@ std::optional<Cidr> parse_cidr(std::string_view text) {
   auto addr_text = s.substr(0, slash);
   // A CIDR names a network, not an endpoint: no brackets or ports.
   if (addr_text.empty() || addr_text.front() == '[') return std::nullopt;
-  std::optional<IpAddress> addr = addr_text.find(':') == std::string_view::npos
-                                      ? parse_v4(addr_text)
-                                      : parse_v6(addr_text);
+  std::optional<IpAddress> addr =
+      addr_text.find(':') == std::string_view::npos ? parse_v4(addr_text) : parse_v6(addr_text);
   if (!addr) return std::nullopt;
   int max_bits = addr->v4 ? 32 : 128;
   int bits = max_bits;

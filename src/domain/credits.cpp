@@ -41,8 +41,8 @@ std::int64_t billable_minutes(std::int64_t first_frame_ms, std::int64_t last_fra
 
 std::string format_credits(std::int64_t cents) {
   bool negative = cents < 0;
-  std::uint64_t abs = negative ? static_cast<std::uint64_t>(-(cents + 1)) + 1
-                               : static_cast<std::uint64_t>(cents);
+  std::uint64_t abs =
+      negative ? static_cast<std::uint64_t>(-(cents + 1)) + 1 : static_cast<std::uint64_t>(cents);
   char buf[48];
   std::snprintf(buf, sizeof buf, "%s%llu.%02llu", negative ? "-" : "",
                 static_cast<unsigned long long>(abs / 100),

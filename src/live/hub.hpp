@@ -2,12 +2,11 @@
 // viewers, viewer counts and live processing figures. Thread-safe; never blocks on I/O.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>

@@ -3,10 +3,9 @@
 // Decoding never throws: it returns a typed message or an Error. Pure: no I/O, no clock.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>

@@ -34,7 +34,8 @@ void StreamService::recover() {
     usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, s.id); });
     long long ended = s.last_frame_ms > 0 ? s.last_frame_ms : s.created_ms;
     db_.write([&](soci::session& sql) {
-      store::end_stream_session(sql, s.id, kStatusInterrupted, ended, usage.minutes, usage.cost_cents);
+      store::end_stream_session(sql, s.id, kStatusInterrupted, ended, usage.minutes,
+                                usage.cost_cents);
     });
     spdlog::warn("event=stream_recovered session_id={} minutes={} cost_cents={}", s.id,
                  usage.minutes, usage.cost_cents);
@@ -42,10 +43,10 @@ void StreamService::recover() {
 }
 
 void StreamService::publish_balance(const Tracked& t) {
-  hub_.set_status_extra(t.username,
-                        {{"balance", domain::format_credits(t.balance_cents)},
-                         {"balance_cents", t.balance_cents},
-                         {"remaining_minutes", domain::remaining_minutes(t.balance_cents, config_.rate)}});
+  hub_.set_status_extra(t.username, {{"balance", domain::format_credits(t.balance_cents)},
+                                     {"balance_cents", t.balance_cents},
+                                     {"remaining_minutes",
+                                      domain::remaining_minutes(t.balance_cents, config_.rate)}});
 }
 
 void StreamService::database_lost(const char* during, const std::exception& e) {
@@ -106,19 +107,25 @@ Expected<store::StreamSession> StreamService::start_locked(const store::User& us
                  "you need at least " + domain::format_credits(config_.min_start_cents) +
                      " credits to start a stream"};
   }
-  auto settings = db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
+  auto settings =
+      db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
   auto now = clock_.now_ms();
   long long id = 0;
   try {
-    id = db_.write([&](soci::session& sql) { return store::insert_stream_session(sql, user.id, now); });
+    id = db_.write(
+        [&](soci::session& sql) { return store::insert_stream_session(sql, user.id, now); });
   } catch (const store::DatabaseUnavailable&) {
     throw;
   } catch (const std::exception& e) {
-    if (store::is_unique_violation(e)) return conflict("you already have an active stream", "stream_active");
+    if (store::is_unique_violation(e))
+      return conflict("you already have an active stream", "stream_active");
     throw;
   }
   // From here on the row exists, so every outcome either tracks it or ends it.
-  StreamOpen open{id, user.id, user.username, user.display_name,
+  StreamOpen open{id,
+                  user.id,
+                  user.username,
+                  user.display_name,
                   {settings.base_style, static_cast<double>(settings.strength) / 100.0, id}};
   Tracked t;
   t.session_id = id;
@@ -165,7 +172,8 @@ Expected<store::StreamSession> StreamService::stop(long long user_id) {
   return finish(user_id, kStatusCompleted, "stopped", "the streamer ended the stream");
 }
 
-bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms) {
+bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms,
+                               std::int64_t last_frame_ms) {
   auto due = domain::billable_minutes(first_frame_ms, last_frame_ms);
   while (t.charged_minutes < due) {
     long long minute = t.charged_minutes + 1;
@@ -177,8 +185,7 @@ bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms, std::int
         links.minute_index = minute;
         links.note = "streaming minute " + std::to_string(minute);
         return store::append_entry(sql, t.user_id, store::kKindStreamUsage,
-                                   -config_.rate.cents_for_minute(minute), links,
-                                   clock_.now_ms());
+                                   -config_.rate.cents_for_minute(minute), links, clock_.now_ms());
       });
     } catch (const store::DatabaseUnavailable&) {
       // Not charged (or committed without our hearing of it: then the retry finds the
@@ -212,13 +219,15 @@ store::StreamSession StreamService::settle(Ending& e) {
     s.frames_out = static_cast<long long>(e.snap->frames_out);
   }
   s.status = s.first_frame_ms > 0 ? "live" : "created";
-  auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, e.t.session_id); });
+  auto usage =
+      db_.with([&](soci::session& sql) { return store::usage_totals(sql, e.t.session_id); });
   // Both statements only touch a row still open, so a repeat after a lost reply changes nothing.
   db_.write([&](soci::session& sql) {
     store::update_stream_progress(sql, s);
     store::end_stream_session(sql, s.id, e.status, e.ended_ms, usage.minutes, usage.cost_cents);
   });
-  if (auto saved = db_.with([&](soci::session& sql) { return store::find_stream_session(sql, s.id); })) {
+  if (auto saved =
+          db_.with([&](soci::session& sql) { return store::find_stream_session(sql, s.id); })) {
     s = *saved;
   }
   spdlog::info("event=stream_ended user_id={} session_id={} status={} minutes={} cost_cents={}",
@@ -251,7 +260,8 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
                                                      const std::string& message) {
   auto it = tracked_.find(user_id);
   if (it == tracked_.end()) return not_found("no active stream");
-  Ending e{it->second, status, clock_.now_ms(), hub_.close_stream(it->second.username, reason, message)};
+  Ending e{it->second, status, clock_.now_ms(),
+           hub_.close_stream(it->second.username, reason, message)};
   tracked_.erase(it);
   std::string username = e.t.username;
   store::StreamSession s;
@@ -285,7 +295,8 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
     try {
       ended_listener_(username);
     } catch (const std::exception& ex) {
-      spdlog::warn("event=stream_ended_listener_failed user_id={} error=\"{}\"", user_id, ex.what());
+      spdlog::warn("event=stream_ended_listener_failed user_id={} error=\"{}\"", user_id,
+                   ex.what());
     }
   }
   return s;
@@ -341,7 +352,8 @@ void StreamService::tick() {
         }
         // During an outage the stream runs on what its last known balance pays for; beyond
         // that it ends as it would have with the database there (billed on its return).
-        auto unpaid = domain::billable_minutes(snap->first_frame_ms, snap->last_frame_ms) - t.charged_minutes;
+        auto unpaid =
+            domain::billable_minutes(snap->first_frame_ms, snap->last_frame_ms) - t.charged_minutes;
         if (!db_ok && unpaid * per_minute > t.balance_cents) {
           to_end.emplace_back(user_id, kStatusNoCredits);
           continue;

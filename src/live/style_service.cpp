@@ -60,9 +60,7 @@ nlohmann::json style_state_json(const domain::StyleQueue& queue, bool enabled) {
           {"enabled", enabled}};
 }
 
-Bytes styles_event(const nlohmann::json& state) {
-  return wire::encode_styles(state);
-}
+Bytes styles_event(const nlohmann::json& state) { return wire::encode_styles(state); }
 
 StyleService::StyleService(store::Database& db, Hub& hub, const Clock& clock,
                            StyleServiceConfig config)

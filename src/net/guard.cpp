@@ -4,8 +4,6 @@
 
 namespace ds::net {
 
-Failure classify(const std::exception& e) {
-  return Failure{store::is_unavailable(e), e.what()};
-}
+Failure classify(const std::exception& e) { return Failure{store::is_unavailable(e), e.what()}; }
 
 }  // namespace ds::net

@@ -2,9 +2,9 @@
 // run_guarded, which logs what was thrown and hands it to a fallback that answers the client.
 #pragma once
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <exception>
 #include <string_view>
 #include <utility>
@@ -45,10 +45,11 @@ void run_guarded(std::string_view where, Fn&& fn, OnError&& on_error) noexcept {
 
 template <class Executor, class Fn, class OnError>
 void post_guarded(Executor&& ex, std::string_view where, Fn&& fn, OnError&& on_error) {
-  boost::asio::post(std::forward<Executor>(ex),
-                    [where, fn = std::forward<Fn>(fn), on_error = std::forward<OnError>(on_error)]() mutable {
-                      run_guarded(where, fn, on_error);
-                    });
+  boost::asio::post(
+      std::forward<Executor>(ex),
+      [where, fn = std::forward<Fn>(fn), on_error = std::forward<OnError>(on_error)]() mutable {
+        run_guarded(where, fn, on_error);
+      });
 }
 
 }  // namespace ds::net

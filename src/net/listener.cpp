@@ -32,7 +32,9 @@ static_assert(kBusyResponse.size() - kBusyResponse.find("\r\n\r\n") - 4 == 79);
 
 Listener::Listener(asio::io_context& ioc, tcp::endpoint endpoint,
                    std::shared_ptr<SharedState> state)
-    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), backoff_(acceptor_.get_executor()),
+    : ioc_(ioc),
+      acceptor_(asio::make_strand(ioc)),
+      backoff_(acceptor_.get_executor()),
       state_(std::move(state)) {
   // Start-up errors throw: there is nothing to serve without a socket.
   acceptor_.open(endpoint.protocol());

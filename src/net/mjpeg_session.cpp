@@ -1,9 +1,8 @@
 #include "net/mjpeg_session.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <sstream>
@@ -27,7 +26,8 @@ MjpegSession::MjpegSession(Connection&& conn, std::chrono::milliseconds write_ti
 void MjpegSession::start(unsigned http_version) {
   http::response<http::empty_body> res{http::status::ok, http_version};
   res.set(http::field::server, "dreamstream");
-  res.set(http::field::content_type, std::string("multipart/x-mixed-replace; boundary=") + kBoundary);
+  res.set(http::field::content_type,
+          std::string("multipart/x-mixed-replace; boundary=") + kBoundary);
   res.set(http::field::cache_control, "no-store");
   res.set(http::field::connection, "close");
   apply_security_headers(res);
@@ -94,8 +94,10 @@ void MjpegSession::do_write() {
   writing_ = std::move(latest_);
   latest_.reset();
   arm();
-  part_header_ = std::string("--") + kBoundary + "\r\nContent-Type: image/jpeg\r\nContent-Length: " +
-                 std::to_string(writing_->size()) + "\r\n\r\n";
+  part_header_ =
+      std::string("--") + kBoundary +
+      "\r\nContent-Type: image/jpeg\r\nContent-Length: " + std::to_string(writing_->size()) +
+      "\r\n\r\n";
   static const std::string kCrlf = "\r\n";
   std::array<asio::const_buffer, 3> bufs{asio::buffer(part_header_), asio::buffer(*writing_),
                                          asio::buffer(kCrlf)};

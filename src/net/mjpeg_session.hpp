@@ -2,11 +2,10 @@
 // hub like any viewer (one frame writing, the newest waiting).
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
-
-#include <boost/asio/steady_timer.hpp>
 
 #include "live/peer.hpp"
 #include "net/server.hpp"

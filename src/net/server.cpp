@@ -1,12 +1,11 @@
 #include "net/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <boost/asio/steady_timer.hpp>
-#include <chrono>
-
 #include <boost/beast/websocket.hpp>
-#include <spdlog/spdlog.h>
+#include <chrono>
 
 #include "net/listener.hpp"
 
@@ -19,29 +18,30 @@ std::size_t SharedState::body_limit_for(std::string_view path) const {
   return options.max_body_bytes;
 }
 
-Server::Server(ServerOptions options, const api::Router& router, api::App& app,
-               StaticAssets assets)
-    : ioc_(static_cast<int>(options.io_threads == 0 ? std::max(2u, std::thread::hardware_concurrency())
-                                                    : options.io_threads)),
+Server::Server(ServerOptions options, const api::Router& router, api::App& app, StaticAssets assets)
+    : ioc_(static_cast<int>(options.io_threads == 0
+                                ? std::max(2u, std::thread::hardware_concurrency())
+                                : options.io_threads)),
       blocking_(options.blocking_threads),
       state_(std::make_shared<SharedState>(
           SharedState{options, router, app, std::move(assets), blocking_, {}, {}, nullptr})),
       signals_(ioc_, SIGINT, SIGTERM) {
-  auto max_total = options.max_connections != 0 ? options.max_connections : default_max_connections();
+  auto max_total =
+      options.max_connections != 0 ? options.max_connections : default_max_connections();
   state_->options.max_connections = max_total;
-  state_->limits = std::make_shared<ConnectionLimits>(max_total, options.max_connections_per_address);
+  state_->limits =
+      std::make_shared<ConnectionLimits>(max_total, options.max_connections_per_address);
 }
 
-Server::~Server() {
-  blocking_.join();
-}
+Server::~Server() { blocking_.join(); }
 
 void Server::add_websocket(std::string pattern, TakeoverHandler handler) {
   state_->takeovers.push_back({"GET", api::split_path(pattern), true, std::move(handler)});
 }
 
 void Server::add_takeover(std::string method, std::string pattern, TakeoverHandler handler) {
-  state_->takeovers.push_back({std::move(method), api::split_path(pattern), false, std::move(handler)});
+  state_->takeovers.push_back(
+      {std::move(method), api::split_path(pattern), false, std::move(handler)});
 }
 
 void Server::set_body_limit(std::string path_prefix, std::size_t limit) {
@@ -50,7 +50,8 @@ void Server::set_body_limit(std::string path_prefix, std::size_t limit) {
 
 unsigned short Server::start() {
   auto address = asio::ip::make_address(state_->options.host);
-  listener_ = std::make_shared<Listener>(ioc_, tcp::endpoint{address, state_->options.port}, state_);
+  listener_ =
+      std::make_shared<Listener>(ioc_, tcp::endpoint{address, state_->options.port}, state_);
   listener_->run();
   signals_.async_wait([this](beast::error_code ec, int sig) {
     if (ec) return;

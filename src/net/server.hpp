@@ -4,7 +4,6 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -14,8 +13,8 @@
 
 #include "api/app.hpp"
 #include "api/router.hpp"
-#include "net/connection_limits.hpp"
 #include "domain/client_address.hpp"
+#include "net/connection_limits.hpp"
 #include "net/static_assets.hpp"
 
 namespace ds::net {

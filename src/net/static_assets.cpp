@@ -40,15 +40,24 @@ std::optional<Asset> StaticAssets::find(std::string_view path) const {
 std::optional<Asset> StaticAssets::page_for(std::string_view p) const {
   if (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
   std::string_view page;
-  if (p == "/" || p.empty()) page = "home";
-  else if (p == "/register") page = "register";
-  else if (p == "/login") page = "login";
-  else if (p == "/profile") page = "profile";
-  else if (p == "/studio") page = "studio";
-  else if (p.starts_with("/u/") && p.find('/', 3) == std::string_view::npos) page = "watch";
-  else if (p == "/checkout/success" || p == "/checkout/cancel") page = "checkout";
-  else if (p.starts_with("/receipts/") && p.find('/', 10) == std::string_view::npos) page = "receipt";
-  else return std::nullopt;
+  if (p == "/" || p.empty())
+    page = "home";
+  else if (p == "/register")
+    page = "register";
+  else if (p == "/login")
+    page = "login";
+  else if (p == "/profile")
+    page = "profile";
+  else if (p == "/studio")
+    page = "studio";
+  else if (p.starts_with("/u/") && p.find('/', 3) == std::string_view::npos)
+    page = "watch";
+  else if (p == "/checkout/success" || p == "/checkout/cancel")
+    page = "checkout";
+  else if (p.starts_with("/receipts/") && p.find('/', 10) == std::string_view::npos)
+    page = "receipt";
+  else
+    return std::nullopt;
   return find("/pages/" + std::string(page) + ".html");
 }
 

@@ -24,9 +24,8 @@ WsSession::WsSession(Connection&& conn, Limits limits)
   timeouts.idle_timeout = limits.idle_timeout;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(http::field::server, "dreamstream");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "dreamstream"); }));
 }
 
 WsSession::~WsSession() = default;
@@ -89,20 +88,20 @@ void WsSession::send_text(live::Bytes text) {
 }
 
 void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), p = Pair{std::move(meta), std::move(jpeg)},
-                                  replaceable]() mutable {
-    self->enqueue_frame(std::move(p), replaceable);
-  });
+  asio::post(ws_.get_executor(),
+             [self = shared_from_this(), p = Pair{std::move(meta), std::move(jpeg)},
+              replaceable]() mutable { self->enqueue_frame(std::move(p), replaceable); });
 }
 
 void WsSession::close(int code, std::string reason) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-    if (self->closed_ || self->close_pending_) return;
-    self->close_pending_.emplace(code, std::move(reason));
-    self->pairs_.clear();
-    self->latest_.reset();
-    if (self->open_) self->do_write();
-  });
+  asio::post(ws_.get_executor(),
+             [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+               if (self->closed_ || self->close_pending_) return;
+               self->close_pending_.emplace(code, std::move(reason));
+               self->pairs_.clear();
+               self->latest_.reset();
+               if (self->open_) self->do_write();
+             });
 }
 
 void WsSession::enqueue_text(live::Bytes text) {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <boost/beast/websocket.hpp>
-
 #include <deque>
 #include <functional>
 #include <memory>
@@ -65,8 +64,8 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   beast::flat_buffer buffer_;
   Handlers handlers_;
   std::deque<live::Bytes> texts_;
-  std::deque<Pair> pairs_;         // not replaceable (worker jobs)
-  std::optional<Pair> latest_;     // replaceable: the newest frame only
+  std::deque<Pair> pairs_;           // not replaceable (worker jobs)
+  std::optional<Pair> latest_;       // replaceable: the newest frame only
   std::optional<live::Bytes> tail_;  // binary half of a pair whose text half is being written
   std::optional<Out> writing_;
   std::optional<std::pair<int, std::string>> close_pending_;

@@ -28,8 +28,8 @@ std::optional<AuthSession> find_session(soci::session& sql, const std::string& t
 }
 
 void touch_session(soci::session& sql, long long id, long long now_ms, long long expires_ms) {
-  sql << "UPDATE sessions SET last_seen_ms = :n, expires_ms = :e WHERE id = :id",
-      soci::use(now_ms), soci::use(expires_ms), soci::use(id);
+  sql << "UPDATE sessions SET last_seen_ms = :n, expires_ms = :e WHERE id = :id", soci::use(now_ms),
+      soci::use(expires_ms), soci::use(id);
 }
 
 std::vector<AuthSession> list_sessions(soci::session& sql, long long user_id, long long now_ms) {
@@ -67,8 +67,7 @@ long long insert_api_token(soci::session& sql, long long user_id, const std::str
   long long id = 0;
   sql << "INSERT INTO api_tokens (user_id, name, token_hash, created_ms) VALUES (:u, :n, :h, :c) "
          "RETURNING id",
-      soci::use(user_id), soci::use(name), soci::use(token_hash), soci::use(now_ms),
-      soci::into(id);
+      soci::use(user_id), soci::use(name), soci::use(token_hash), soci::use(now_ms), soci::into(id);
   return id;
 }
 
@@ -87,8 +86,7 @@ std::optional<ApiToken> find_api_token(soci::session& sql, const std::string& to
 }
 
 void touch_api_token(soci::session& sql, long long id, long long now_ms) {
-  sql << "UPDATE api_tokens SET last_used_ms = :n WHERE id = :id", soci::use(now_ms),
-      soci::use(id);
+  sql << "UPDATE api_tokens SET last_used_ms = :n WHERE id = :id", soci::use(now_ms), soci::use(id);
 }
 
 std::vector<ApiToken> list_api_tokens(soci::session& sql, long long user_id) {

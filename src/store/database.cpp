@@ -87,12 +87,14 @@ std::string postgres_conninfo(std::string_view url) {
     rest = rest.substr(at + 1);
     auto colon = cred.find(':');
     kv.emplace_back("user", percent_decode(cred.substr(0, colon)));
-    if (colon != std::string_view::npos) kv.emplace_back("password", percent_decode(cred.substr(colon + 1)));
+    if (colon != std::string_view::npos)
+      kv.emplace_back("password", percent_decode(cred.substr(colon + 1)));
   }
   std::string_view host = rest, port;
   if (!rest.empty() && rest.front() == '[') {  // [::1]:5432
     auto close = rest.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("bad IPv6 host in database URL");
+    if (close == std::string_view::npos)
+      throw std::invalid_argument("bad IPv6 host in database URL");
     host = rest.substr(1, close - 1);
     if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
   } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
@@ -294,7 +296,8 @@ namespace ds::store {
 
 bool is_unavailable(const std::exception& e) {
   if (dynamic_cast<const DatabaseUnavailable*>(&e)) return true;
-  if (auto* soci_error = dynamic_cast<const soci::soci_error*>(&e)) return is_unavailable(*soci_error);
+  if (auto* soci_error = dynamic_cast<const soci::soci_error*>(&e))
+    return is_unavailable(*soci_error);
   return false;
 }
 

@@ -38,8 +38,8 @@ std::optional<long long> append_entry(soci::session& sql, long long user_id,
          ":t)",
       soci::use(user_id), soci::use(kind), soci::use(amount_cents), soci::use(balance),
       soci::use(session_id, session_ind), soci::use(minute, minute_ind),
-      soci::use(checkout, checkout_ind), soci::use(intent, intent_ind),
-      soci::use(event, event_ind), soci::use(links.note), soci::use(now_ms);
+      soci::use(checkout, checkout_ind), soci::use(intent, intent_ind), soci::use(event, event_ind),
+      soci::use(links.note), soci::use(now_ms);
   return balance;
 }
 
@@ -67,12 +67,12 @@ const char* const kEntryColumns =
     "minute_index, stripe_checkout_session, stripe_payment_intent, stripe_event_id, note, "
     "created_ms FROM credit_transactions ";
 
-#define DS_LEDGER_INTO(r)                                                                       \
-  soci::into(r.e.id), soci::into(r.e.user_id), soci::into(r.e.kind),                          \
-      soci::into(r.e.amount_cents), soci::into(r.e.balance_after_cents),                      \
-      soci::into(r.session_id, r.session_ind), soci::into(r.minute, r.minute_ind),            \
-      soci::into(r.checkout, r.checkout_ind), soci::into(r.intent, r.intent_ind),             \
-      soci::into(r.event, r.event_ind), soci::into(r.e.links.note), soci::into(r.e.created_ms)
+#define DS_LEDGER_INTO(r)                                                                          \
+  soci::into(r.e.id), soci::into(r.e.user_id), soci::into(r.e.kind), soci::into(r.e.amount_cents), \
+      soci::into(r.e.balance_after_cents), soci::into(r.session_id, r.session_ind),                \
+      soci::into(r.minute, r.minute_ind), soci::into(r.checkout, r.checkout_ind),                  \
+      soci::into(r.intent, r.intent_ind), soci::into(r.event, r.event_ind),                        \
+      soci::into(r.e.links.note), soci::into(r.e.created_ms)
 
 }  // namespace
 
@@ -81,9 +81,9 @@ std::vector<LedgerEntry> list_entries(soci::session& sql, long long user_id, lon
   std::vector<LedgerEntry> out;
   Row r;
   long long before = before_id > 0 ? before_id : (1LL << 62);
-  soci::statement st = (sql.prepare << kEntryColumns
-                                    << "WHERE user_id = :u AND id < :b ORDER BY id DESC LIMIT :l",
-                        DS_LEDGER_INTO(r), soci::use(user_id), soci::use(before), soci::use(limit));
+  soci::statement st =
+      (sql.prepare << kEntryColumns << "WHERE user_id = :u AND id < :b ORDER BY id DESC LIMIT :l",
+       DS_LEDGER_INTO(r), soci::use(user_id), soci::use(before), soci::use(limit));
   st.execute();
   while (st.fetch()) out.push_back(r.take());
   return out;

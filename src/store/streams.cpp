@@ -9,10 +9,10 @@ const char* const kSelect =
     "COALESCE(last_frame_ms, 0), COALESCE(ended_ms, 0), duration_minutes, cost_cents, "
     "max_viewers, comment_count, style_request_count, frames_in, frames_out FROM stream_sessions ";
 
-#define DS_STREAM_INTO(s)                                                                     \
-  soci::into(s.id), soci::into(s.user_id), soci::into(s.status), soci::into(s.created_ms),   \
-      soci::into(s.first_frame_ms), soci::into(s.last_frame_ms), soci::into(s.ended_ms),     \
-      soci::into(s.duration_minutes), soci::into(s.cost_cents), soci::into(s.max_viewers),   \
+#define DS_STREAM_INTO(s)                                                                      \
+  soci::into(s.id), soci::into(s.user_id), soci::into(s.status), soci::into(s.created_ms),     \
+      soci::into(s.first_frame_ms), soci::into(s.last_frame_ms), soci::into(s.ended_ms),       \
+      soci::into(s.duration_minutes), soci::into(s.cost_cents), soci::into(s.max_viewers),     \
       soci::into(s.comment_count), soci::into(s.style_request_count), soci::into(s.frames_in), \
       soci::into(s.frames_out)
 
@@ -59,9 +59,9 @@ std::vector<StreamSession> list_stream_sessions(soci::session& sql, long long us
   std::vector<StreamSession> out;
   StreamSession s;
   long long before = before_id > 0 ? before_id : (1LL << 62);
-  soci::statement st = (sql.prepare << kSelect
-                                    << "WHERE user_id = :u AND id < :b ORDER BY id DESC LIMIT :l",
-                        DS_STREAM_INTO(s), soci::use(user_id), soci::use(before), soci::use(limit));
+  soci::statement st =
+      (sql.prepare << kSelect << "WHERE user_id = :u AND id < :b ORDER BY id DESC LIMIT :l",
+       DS_STREAM_INTO(s), soci::use(user_id), soci::use(before), soci::use(limit));
   st.execute();
   while (st.fetch()) out.push_back(s);
   return out;

@@ -11,12 +11,12 @@ template <class Arg>
 std::optional<User> fetch_one(soci::session& sql, const std::string& where, const Arg& arg) {
   User u;
   int admin = 0;
-  soci::statement st = (sql.prepare << "SELECT " << kColumns << " FROM users WHERE " << where
-                                    << " AND deleted_ms IS NULL",
-                        soci::into(u.id), soci::into(u.username), soci::into(u.email),
-                        soci::into(u.display_name), soci::into(u.password_hash),
-                        soci::into(u.balance_cents), soci::into(admin), soci::into(u.created_ms),
-                        soci::use(arg));
+  soci::statement st =
+      (sql.prepare << "SELECT " << kColumns << " FROM users WHERE " << where
+                   << " AND deleted_ms IS NULL",
+       soci::into(u.id), soci::into(u.username), soci::into(u.email), soci::into(u.display_name),
+       soci::into(u.password_hash), soci::into(u.balance_cents), soci::into(admin),
+       soci::into(u.created_ms), soci::use(arg));
   st.execute();
   if (!st.fetch()) return std::nullopt;
   u.is_admin = admin != 0;
@@ -98,8 +98,7 @@ void update_password_hash(soci::session& sql, long long id, const std::string& h
 }
 
 void update_stream_key(soci::session& sql, long long id, const std::string& key_hash) {
-  sql << "UPDATE users SET stream_key_hash = :h WHERE id = :id", soci::use(key_hash),
-      soci::use(id);
+  sql << "UPDATE users SET stream_key_hash = :h WHERE id = :id", soci::use(key_hash), soci::use(id);
 }
 
 void set_admin(soci::session& sql, long long id, bool admin) {

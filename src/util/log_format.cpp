@@ -12,7 +12,8 @@ bool needs_escape(unsigned char c) { return c < 0x20 || c == 0x7F; }
 class EscapingFormatter final : public spdlog::formatter {
  public:
   explicit EscapingFormatter(std::string pattern)
-      : pattern_(std::move(pattern)), inner_(std::make_unique<spdlog::pattern_formatter>(pattern_)) {}
+      : pattern_(std::move(pattern)),
+        inner_(std::make_unique<spdlog::pattern_formatter>(pattern_)) {}
 
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     std::string_view payload(msg.payload.data(), msg.payload.size());

@@ -104,7 +104,8 @@ class FuzzApp {
     api::register_routes(router_, app_);
 
     // The other streamer is live, so viewer-side routes (comments, styles) have a channel.
-    auto other = auth_.register_user(kOtherUser, "streamer@example.com", kPassword, "Streamer", "192.0.2.7");
+    auto other =
+        auth_.register_user(kOtherUser, "streamer@example.com", kPassword, "Streamer", "192.0.2.7");
     if (!other) invariant_failed("set-up", "cannot register " + std::string(kOtherUser));
     other_id_ = other->id;
     if (!streams_.start(*other)) invariant_failed("set-up", "cannot start the other stream");
@@ -118,7 +119,8 @@ class FuzzApp {
     if (!user) {
       // A fresh name each time: a deleted account's name may stay taken for a while.
       username_ = kUser + std::to_string(++accounts_);
-      auto u = auth_.register_user(username_, username_ + "@example.com", kPassword, "Fuzzer", "192.0.2.8");
+      auto u = auth_.register_user(username_, username_ + "@example.com", kPassword, "Fuzzer",
+                                   "192.0.2.8");
       if (!u) invariant_failed("set-up", "cannot register " + username_);
       user = *u;
       user_id_ = u->id;

@@ -38,7 +38,8 @@ class AppGuardsTest : public ::testing::Test {
 
   // A logged-in user's session cookie.
   std::string login_cookie() {
-    auto u = auth.register_user("alice", "alice@example.com", "correct horse battery", "", "192.0.2.1");
+    auto u =
+        auth.register_user("alice", "alice@example.com", "correct horse battery", "", "192.0.2.1");
     auto s = auth.create_session(*u, "127.0.0.1", "");
     return std::string(kSessionCookie) + "=" + s->session_token;
   }

@@ -504,7 +504,8 @@ struct CountingAuth {
 
 TEST_F(AuthServiceTest, TakenNameOrEmailIsRefusedWithoutHashing) {
   CountingAuth counted(tmp.db(), clock);
-  ASSERT_TRUE(counted.service.register_user("alice", "alice@example.com", kPassword, "", "10.0.0.1").ok());
+  ASSERT_TRUE(
+      counted.service.register_user("alice", "alice@example.com", kPassword, "", "10.0.0.1").ok());
   EXPECT_EQ(counted.hashes.load(), 1);
   auto name = counted.service.register_user("ALICE", "new@example.com", kPassword, "", "10.0.0.1");
   EXPECT_EQ(name.error().code, "username_taken");
@@ -559,7 +560,7 @@ TEST_F(AuthServiceTest, SignupBonusIsConfigurable) {
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->balance_cents, 0);
   EXPECT_EQ(none.user(b->id)->balance_cents, 0);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM credit_transactions WHERE user_id = " +
-                  std::to_string(b->id)),
-            0);
+  EXPECT_EQ(
+      count("SELECT COUNT(*) FROM credit_transactions WHERE user_id = " + std::to_string(b->id)),
+      0);
 }

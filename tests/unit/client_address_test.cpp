@@ -43,8 +43,8 @@ TEST(ClientAddress, Ipv4MappedIpv6IsTheIpv4Address) {
 TEST(ClientAddress, RejectsMalformedAddresses) {
   for (const char* bad : {"", " ", "unknown", "example.com", "1.2.3", "1.2.3.4.5", "256.1.1.1",
                           "1.2.3.4:", "1.2.3.4:port", "1.2.3.4:123456", "[1.2.3.4", "[::1]x",
-                          "[::1]:", "fe80::1%eth0", "1.2.3.4/32", "_hidden", "::1::2",
-                          "1.2.3.4\n", "1.2.3.4 5.6.7.8"}) {
+                          "[::1]:", "fe80::1%eth0", "1.2.3.4/32", "_hidden", "::1::2", "1.2.3.4\n",
+                          "1.2.3.4 5.6.7.8"}) {
     EXPECT_FALSE(parse_ip(bad)) << bad;
   }
 }
@@ -70,9 +70,9 @@ TEST(ClientAddress, CidrContainment) {
 }
 
 TEST(ClientAddress, RejectsMalformedCidrs) {
-  for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1",
-                          "10.0.0.0/8/8", "[::1]/128", "10.0.0.0:80/8", "10.0.0.0/ 8", "ten/8",
-                          "10.0.0.0/0x8"}) {
+  for (const char* bad :
+       {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/8/8", "[::1]/128",
+        "10.0.0.0:80/8", "10.0.0.0/ 8", "ten/8", "10.0.0.0/0x8"}) {
     EXPECT_FALSE(parse_cidr(bad)) << bad;
   }
 }

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "net/connection_limits.hpp"
+
+#include <gtest/gtest.h>
 
 using ds::net::ConnectionLimits;
 

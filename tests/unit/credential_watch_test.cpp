@@ -1,8 +1,8 @@
+#include "live/credential_watch.hpp"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
-#include "live/credential_watch.hpp"
 
 using namespace ds::live;
 

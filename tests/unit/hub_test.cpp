@@ -1,8 +1,8 @@
+#include "live/hub.hpp"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-
-#include "live/hub.hpp"
 
 using namespace ds;
 using namespace ds::live;
@@ -22,7 +22,9 @@ struct FakePeer : Peer {
   nlohmann::json last_job() const { return nlohmann::json::parse(frames.back().first); }
 };
 
-StreamOpen stream(long long id, std::string name) { return {id, id, std::move(name), "", {"toon", 0.5, 1}}; }
+StreamOpen stream(long long id, std::string name) {
+  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
+}
 
 }  // namespace
 
@@ -89,8 +91,10 @@ TEST(Hub, OutputOlderThanOneShownIsDropped) {
   hub.push_frame("alice", make_bytes("f2"));
   auto viewer = std::make_shared<FakePeer>();
   hub.add_viewer("alice", viewer);
-  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}), ResultOutcome::kShown);
-  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}), ResultOutcome::kStale);
+  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}),
+            ResultOutcome::kShown);
+  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}),
+            ResultOutcome::kStale);
   ASSERT_EQ(viewer->frames.size(), 1u);
   EXPECT_EQ(viewer->frames[0].second, "o2");
 }
@@ -223,8 +227,10 @@ TEST(Hub, TotalsCountFramesDropsJobsAndOutcomes) {
   hub.push_frame("alice", make_bytes("f2"));  // to w2
   hub.push_frame("alice", make_bytes("f3"));  // waits
   hub.push_frame("alice", make_bytes("f4"));  // replaces f3
-  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}), ResultOutcome::kShown);
-  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}), ResultOutcome::kStale);
+  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}),
+            ResultOutcome::kShown);
+  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}),
+            ResultOutcome::kStale);
   EXPECT_TRUE(hub.on_worker_error(id2, w2->last_job()["job_id"]));  // w2 had taken f4
   auto t = hub.totals();
   EXPECT_EQ(t.frames_in, 4u);

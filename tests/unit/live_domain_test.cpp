@@ -105,9 +105,9 @@ TEST(JobTable, DisconnectedWorkerLosesItsJob) {
 TEST(Billing, BillsPerStartedMinuteFromFirstFrame) {
   EXPECT_EQ(billable_minutes(0, 0), 0);
   EXPECT_EQ(billable_minutes(1000, 1000), 1);
-  EXPECT_EQ(billable_minutes(1000, 3000), 1);     // 2 s
-  EXPECT_EQ(billable_minutes(1000, 61000), 1);    // 60 s
-  EXPECT_EQ(billable_minutes(1000, 65000), 2);    // 64 s
+  EXPECT_EQ(billable_minutes(1000, 3000), 1);   // 2 s
+  EXPECT_EQ(billable_minutes(1000, 61000), 1);  // 60 s
+  EXPECT_EQ(billable_minutes(1000, 65000), 2);  // 64 s
   EXPECT_EQ(billable_minutes(1000, 121001), 3);
 }
 

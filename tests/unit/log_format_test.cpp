@@ -1,11 +1,10 @@
-#include <gtest/gtest.h>
+#include "util/log_format.hpp"
 
+#include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <sstream>
-
-#include "util/log_format.hpp"
 
 using ds::util::escape_control;
 

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <map>
+#include <regex>
 #include <set>
 
 #include "domain/text.hpp"
@@ -265,10 +265,12 @@ TEST(ProtocolDecode, WorkerShrugsOffOddServerMessagesWithoutThrowing) {
 
 TEST(ProtocolCloseCodes, ErrorsMapToTheirCloseCodes) {
   EXPECT_EQ(close_code_for(unauthorized()), CloseCode::kUnauthorized);
-  EXPECT_EQ(close_code_for(Error{ErrorKind::kPaymentRequired, "insufficient_credits", ""}), CloseCode::kNoCredits);
+  EXPECT_EQ(close_code_for(Error{ErrorKind::kPaymentRequired, "insufficient_credits", ""}),
+            CloseCode::kNoCredits);
   EXPECT_EQ(close_code_for(forbidden()), CloseCode::kForbidden);
   EXPECT_EQ(close_code_for(not_found()), CloseCode::kNotFound);
-  EXPECT_EQ(close_code_for(Error{ErrorKind::kUnavailable, "database_unavailable", ""}), CloseCode::kTryAgain);
+  EXPECT_EQ(close_code_for(Error{ErrorKind::kUnavailable, "database_unavailable", ""}),
+            CloseCode::kTryAgain);
   EXPECT_EQ(close_code_for(Error{ErrorKind::kConflict, "already_live", ""}), CloseCode::kConflict);
 }
 

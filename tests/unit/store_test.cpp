@@ -318,12 +318,16 @@ TEST_F(StoreTest, VerifyLedgerReportsABalanceThatDriftedFromTheLedger) {
 }
 
 TEST(PostgresUrl, BecomesLibpqKeywords) {
-  EXPECT_EQ(store::postgres_conninfo("postgres://ds:s%40cret@db.example:5433/dream?sslmode=require"),
-            "user='ds' password='s@cret' host='db.example' port='5433' dbname='dream' sslmode='require'");
-  EXPECT_EQ(store::postgres_conninfo("postgresql://127.0.0.1/dreamstream"), "host='127.0.0.1' dbname='dreamstream'");
-  EXPECT_EQ(store::postgres_conninfo("postgres://u@[::1]:5432/d"), "user='u' host='::1' port='5432' dbname='d'");
+  EXPECT_EQ(
+      store::postgres_conninfo("postgres://ds:s%40cret@db.example:5433/dream?sslmode=require"),
+      "user='ds' password='s@cret' host='db.example' port='5433' dbname='dream' sslmode='require'");
+  EXPECT_EQ(store::postgres_conninfo("postgresql://127.0.0.1/dreamstream"),
+            "host='127.0.0.1' dbname='dreamstream'");
+  EXPECT_EQ(store::postgres_conninfo("postgres://u@[::1]:5432/d"),
+            "user='u' host='::1' port='5432' dbname='d'");
 }
 
 TEST(PostgresUrl, QuotesValuesSoSpacesAndQuotesCannotAddKeywords) {
-  EXPECT_EQ(store::postgres_conninfo("postgres://u:a%27b%20c@h/d"), "user='u' password='a\\'b c' host='h' dbname='d'");
+  EXPECT_EQ(store::postgres_conninfo("postgres://u:a%27b%20c@h/d"),
+            "user='u' password='a\\'b c' host='h' dbname='d'");
 }

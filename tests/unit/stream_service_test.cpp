@@ -1,8 +1,9 @@
+#include "live/stream_service.hpp"
+
 #include <gtest/gtest.h>
 
 #include "auth/auth_service.hpp"
 #include "auth/crypto.hpp"
-#include "live/stream_service.hpp"
 #include "store/ledger.hpp"
 #include "temp_database.hpp"
 
@@ -27,7 +28,8 @@ struct StreamServiceTest : ::testing::Test {
   }
 
   long long balance() {
-    return tmp.db().with([&](soci::session& sql) { return store::find_user(sql, user.id)->balance_cents; });
+    return tmp.db().with(
+        [&](soci::session& sql) { return store::find_user(sql, user.id)->balance_cents; });
   }
   void frame() { hub.push_frame("alice", live::make_bytes("jpeg")); }
   // Streams frames every second for `seconds`, ticking as the server does.
@@ -95,7 +97,8 @@ TEST_F(StreamServiceTest, StreamEndsWhenNextMinuteCannotBePaid) {
   stream_for(6 * 60 + 5);
   EXPECT_FALSE(hub.snapshot("alice"));
   EXPECT_EQ(balance(), 10);
-  auto s = tmp.db().with([&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
+  auto s = tmp.db().with(
+      [&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].status, "ended_no_credits");
   EXPECT_EQ(s[0].duration_minutes, 6);
@@ -112,7 +115,8 @@ TEST_F(StreamServiceTest, SilentStreamerEndsInterruptedBilledOnlyWhileFramesArri
   }
   EXPECT_FALSE(hub.snapshot("alice"));
   EXPECT_EQ(balance(), 1180);
-  auto s = tmp.db().with([&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
+  auto s = tmp.db().with(
+      [&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
   EXPECT_EQ(s[0].status, "interrupted");
 }
 
@@ -125,7 +129,8 @@ TEST_F(StreamServiceTest, RecoveryClosesStreamsLeftOpenAndBillsToLastFrame) {
   live::Hub hub2(clock);
   live::StreamService after(tmp.db(), hub2, clock, config);
   after.recover();
-  auto s = tmp.db().with([&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
+  auto s = tmp.db().with(
+      [&](soci::session& sql) { return store::list_stream_sessions(sql, user.id, 0, 1); });
   EXPECT_EQ(s[0].status, "interrupted");
   EXPECT_EQ(s[0].duration_minutes, 2);
   EXPECT_EQ(balance(), 1160);
