@@ -1,4 +1,5 @@
-// Credits arithmetic (R3): integer credit-cents, per-started-minute billing, remaining minutes.
+// Credits arithmetic (docs/payments.md): integer credit-cents, per-started-minute billing,
+// remaining minutes.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-"""Accounts (R2, issue 2 §5/§6): register, login, logout, me, cookies, throttling, signup bonus."""
+"""Accounts (docs/api.md): register, login, logout, me, cookies, throttling, signup bonus."""
 
 import threading
 import unittest

@@ -1,4 +1,4 @@
-"""Profile (R2.3): display name, e-mail, password, sessions, API tokens, stream key, deletion."""
+"""Profile (docs/api.md): display name, e-mail, password, sessions, API tokens, stream key, deletion."""
 
 import unittest
 
