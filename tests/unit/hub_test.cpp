@@ -4,23 +4,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fake_peer.hpp"
+
 using namespace ds;
 using namespace ds::live;
 
 namespace {
 
-// Records what the hub sends; stands in for a socket.
-struct FakePeer : Peer {
-  std::vector<std::string> texts;
-  std::vector<std::pair<std::string, std::string>> frames;  // meta, jpeg
-  int close_code = 0;
-  void send_text(Bytes t) override { texts.push_back(*t); }
-  void send_frame(Bytes meta, Bytes jpeg, bool) override {
-    frames.emplace_back(meta ? *meta : "", *jpeg);
-  }
-  void close(int code, std::string) override { close_code = code; }
-  nlohmann::json last_job() const { return nlohmann::json::parse(frames.back().first); }
-};
+using test::FakePeer;
 
 StreamOpen stream(long long id, std::string name) {
   return {id, id, std::move(name), "", {"toon", 0.5, 1}};

@@ -6,6 +6,7 @@
 
 #include "auth/auth_service.hpp"
 #include "auth/crypto.hpp"
+#include "fake_peer.hpp"
 #include "live/credential_watch.hpp"
 #include "live/hub.hpp"
 #include "live/ingest_endpoint.hpp"
@@ -20,19 +21,7 @@ using namespace ds::live;
 
 namespace {
 
-// Records what an endpoint sends; stands in for a socket.
-struct FakePeer : Peer {
-  std::vector<std::string> texts;
-  std::vector<std::pair<std::string, std::string>> frames;  // meta, jpeg
-  int close_code = 0;
-  void send_text(Bytes t) override { texts.push_back(*t); }
-  void send_frame(Bytes meta, Bytes jpeg, bool) override {
-    frames.emplace_back(meta ? *meta : "", *jpeg);
-  }
-  void close(int code, std::string) override { close_code = code; }
-  nlohmann::json last_text() const { return nlohmann::json::parse(texts.back()); }
-  nlohmann::json last_job() const { return nlohmann::json::parse(frames.back().first); }
-};
+using test::FakePeer;
 
 // SOI, SOF0 (w x h), SOS, EOI: structurally a JPEG.
 std::string tiny_jpeg(int w = 64, int h = 64) {
