@@ -415,20 +415,21 @@ void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
     if (now - a.last_status_ms < config_.status_interval_ms) continue;
     measure_rates(a, now);
     a.last_status_ms = now;
-    wire::Status status;
-    status.state = state_of(a, now);
-    status.stream_id = a.info.session_id;
-    status.viewers = audience(c);
-    status.frames_in = a.frames_in;
-    status.frames_dropped = a.mailbox.dropped();
-    status.frames_out = a.frames_out;
-    status.fps_in = a.rate_in.rate();
-    status.fps_out = a.rate_out.rate();
-    status.model_ms = a.model_ms;
-    status.frame_age_ms = a.last_output_ms > 0 ? a.last_output_ms - a.last_output_captured_ms : 0;
-    status.workers_total = static_cast<int>(workers_.size());
-    status.workers_busy = busy;
-    status.extra = a.status_extra;
+    // The streamer's status is the snapshot's figures plus the worker pool and the extras.
+    auto snap = snapshot_of(c, a, now);
+    wire::Status status{.state = std::move(snap.state),
+                        .stream_id = snap.session_id,
+                        .viewers = snap.viewers,
+                        .frames_in = snap.frames_in,
+                        .frames_dropped = snap.frames_dropped,
+                        .frames_out = snap.frames_out,
+                        .fps_in = snap.fps_in,
+                        .fps_out = snap.fps_out,
+                        .model_ms = snap.model_ms,
+                        .frame_age_ms = snap.frame_age_ms,
+                        .workers_total = static_cast<int>(workers_.size()),
+                        .workers_busy = busy,
+                        .extra = a.status_extra};
     out.push_back({a.ingest, wire::encode_status(status)});
   }
 }

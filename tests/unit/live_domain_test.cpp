@@ -4,6 +4,7 @@
 #include "domain/jpeg.hpp"
 #include "domain/mailbox.hpp"
 #include "domain/scheduler.hpp"
+#include "tiny_jpeg.hpp"
 
 using namespace ds::domain;
 
@@ -11,17 +12,7 @@ namespace {
 
 Frame frame(std::uint64_t seq) { return {seq, static_cast<std::int64_t>(seq), nullptr}; }
 
-// SOI, SOF0 (w x h), SOS, EOI: structurally a JPEG.
-std::string tiny_jpeg(int w, int h) {
-  std::string d = {'\xFF', '\xD8', '\xFF', '\xC0', 0, 11, 8};
-  d += static_cast<char>(h >> 8);
-  d += static_cast<char>(h & 0xFF);
-  d += static_cast<char>(w >> 8);
-  d += static_cast<char>(w & 0xFF);
-  d += std::string{1, 1, 0x11, 0};
-  d += std::string{'\xFF', '\xDA', 0, 2, 1, 2, 3, '\xFF', '\xD9'};
-  return d;
-}
+using ds::test::tiny_jpeg;
 
 }  // namespace
 

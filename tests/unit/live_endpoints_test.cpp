@@ -15,6 +15,7 @@
 #include "live/worker_endpoint.hpp"
 #include "store/worker_tokens.hpp"
 #include "temp_database.hpp"
+#include "tiny_jpeg.hpp"
 
 using namespace ds;
 using namespace ds::live;
@@ -23,17 +24,7 @@ namespace {
 
 using test::FakePeer;
 
-// SOI, SOF0 (w x h), SOS, EOI: structurally a JPEG.
-std::string tiny_jpeg(int w = 64, int h = 64) {
-  std::string d = {'\xFF', '\xD8', '\xFF', '\xC0', 0, 11, 8};
-  d += static_cast<char>(h >> 8);
-  d += static_cast<char>(h & 0xFF);
-  d += static_cast<char>(w >> 8);
-  d += static_cast<char>(w & 0xFF);
-  d += std::string{1, 1, 0x11, 0};
-  d += std::string{'\xFF', '\xDA', 0, 2, 1, 2, 3, '\xFF', '\xD9'};
-  return d;
-}
+using test::tiny_jpeg;
 
 StreamOpen stream(long long id, std::string name) {
   return {id, id, std::move(name), "", {"toon", 0.5, 1}};
