@@ -277,7 +277,7 @@ void Hub::dispatch(std::int64_t now, std::vector<Send>& out) {
   }
 }
 
-ResultOutcome Hub::on_result(std::int64_t worker_id, const std::string& job_name_str, Bytes jpeg,
+ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes jpeg,
                              const nlohmann::json& timings) {
   std::vector<Send> sends;
   std::vector<std::shared_ptr<Peer>> viewers;
@@ -288,12 +288,11 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, const std::string& job_name
   {
     std::lock_guard lock(mutex_);
     auto w = workers_.find(worker_id);
-    auto job_id = wire::parse_job_id(job_name_str);
-    // An idle worker (job_id 0) has nothing to answer; parse_job_id never yields 0 either.
-    if (w == workers_.end() || !job_id || w->second.job_id == 0 || w->second.job_id != *job_id) {
+    // An idle worker (job_id 0) has nothing to answer.
+    if (w == workers_.end() || job_id == 0 || w->second.job_id != job_id) {
       return ResultOutcome::kUnknownJob;
     }
-    auto job = jobs_.complete(worker_id, *job_id);
+    auto job = jobs_.complete(worker_id, job_id);
     w->second.job_id = 0;
     idle_.push_back(worker_id);
     auto now = clock_.now_ms();
@@ -337,16 +336,15 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, const std::string& job_name
   return outcome;
 }
 
-bool Hub::on_worker_error(std::int64_t worker_id, const std::string& job_name_str) {
+bool Hub::on_worker_error(std::int64_t worker_id, std::uint64_t job_id) {
   std::vector<Send> jobs;
   {
     std::lock_guard lock(mutex_);
     auto w = workers_.find(worker_id);
-    auto job_id = wire::parse_job_id(job_name_str);
-    if (w == workers_.end() || !job_id || w->second.job_id == 0 || w->second.job_id != *job_id) {
+    if (w == workers_.end() || job_id == 0 || w->second.job_id != job_id) {
       return false;
     }
-    jobs_.complete(worker_id, *job_id);
+    jobs_.complete(worker_id, job_id);
     totals_.jobs_failed++;
     w->second.job_id = 0;
     idle_.push_back(worker_id);

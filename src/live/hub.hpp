@@ -113,10 +113,12 @@ class Hub {
   // Workers.
   std::int64_t add_worker(std::shared_ptr<Peer> peer, std::string name);
   void remove_worker(std::int64_t worker_id);
-  ResultOutcome on_result(std::int64_t worker_id, const std::string& job_id, Bytes jpeg,
+  // job_id as wire::parse_job_id reads it from the worker; an idle worker (whose job is 0)
+  // has nothing to answer, so job 0 is always unknown.
+  ResultOutcome on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes jpeg,
                           const nlohmann::json& timings);
   // The worker could not process its job: it becomes free, the stream carries on.
-  bool on_worker_error(std::int64_t worker_id, const std::string& job_id);
+  bool on_worker_error(std::int64_t worker_id, std::uint64_t job_id);
 
   // Deadlines, state changes, viewer counts and status messages. Call a few times a second.
   void tick();

@@ -50,10 +50,10 @@ void WorkerEndpoint::on_jpeg(WorkerContext& ctx, Peer& self, std::string&& jpeg)
     self.send_text(wire::encode_error("unexpected_binary", "send a result header before its JPEG"));
     return;
   }
-  // The header was checked when it came; its job id is kept in canonical form.
+  // The header was checked when it came; its job id is already a number.
   auto header = std::move(*ctx.pending);
   ctx.pending.reset();
-  auto job_id = wire::job_id_text(header.job_id);
+  auto job_id = header.job_id;
   if (auto ok = domain::validate_jpeg(jpeg, config_.frame_limits); !ok) {
     self.send_text(wire::encode_error("bad_result", ok.error().message));
     hub_.on_worker_error(ctx.worker_id, job_id);
@@ -86,7 +86,7 @@ void WorkerEndpoint::on_text(WorkerContext& ctx, const std::shared_ptr<Peer>& se
         } else if constexpr (std::is_same_v<T, wire::ResultHeader>) {
           ctx.pending = std::move(m);
         } else {
-          if (!hub_.on_worker_error(ctx.worker_id, wire::job_id_text(m.job_id))) {
+          if (!hub_.on_worker_error(ctx.worker_id, m.job_id)) {
             self->send_text(unknown_job());
           }
         }

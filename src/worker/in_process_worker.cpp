@@ -59,7 +59,11 @@ void InProcessWorker::run() {
     if (parsed && std::holds_alternative<live::wire::JobHeader>(*parsed)) {
       header = std::get<live::wire::JobHeader>(std::move(*parsed));
     }
-    std::string job_id = header.job_id.is_string() ? header.job_id.get<std::string>() : "";
+    // 0 (never a job) when the header could not be read: the hub then drops the answer.
+    std::uint64_t job_id = 0;
+    if (header.job_id.is_string()) {
+      job_id = live::wire::parse_job_id(header.job_id.get<std::string>()).value_or(0);
+    }
     Timings timings;
     auto out = backend_->process_timed(*job.jpeg, params_from_json(header.params), timings);
     bool rejoin = false;

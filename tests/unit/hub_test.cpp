@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_peer.hpp"
+#include "live/protocol.hpp"
 
 using namespace ds;
 using namespace ds::live;
@@ -12,6 +13,11 @@ using namespace ds::live;
 namespace {
 
 using test::FakePeer;
+
+// The hub takes job ids as the protocol parses them; 0 (never a job) when unreadable.
+std::uint64_t job_id(const nlohmann::json& text) {
+  return text.is_string() ? wire::parse_job_id(text.get<std::string>()).value_or(0) : 0;
+}
 
 StreamOpen stream(long long id, std::string name) {
   return {id, id, std::move(name), "", {"toon", 0.5, 1}};
@@ -31,7 +37,8 @@ TEST(Hub, IdleWorkerGetsNewestFrameOnly) {
   ASSERT_EQ(w->frames.size(), 1u);
   auto job = w->last_job();
   EXPECT_EQ(job["params"]["prompt"], "toon");
-  EXPECT_EQ(hub.on_result(wid, job["job_id"], make_bytes("out1"), {}), ResultOutcome::kShown);
+  EXPECT_EQ(hub.on_result(wid, job_id(job["job_id"]), make_bytes("out1"), {}),
+            ResultOutcome::kShown);
   ASSERT_EQ(w->frames.size(), 2u);
   EXPECT_EQ(w->frames.back().second, "f3");
   EXPECT_EQ(hub.snapshot("alice")->frames_dropped, 1u);
@@ -47,7 +54,7 @@ TEST(Hub, ViewersGetProcessedFramesNeverRawOnes) {
   auto wid = hub.add_worker(w, "w");
   hub.push_frame("alice", make_bytes("raw"));
   EXPECT_TRUE(viewer->frames.empty());
-  hub.on_result(wid, w->last_job()["job_id"], make_bytes("processed"), {});
+  hub.on_result(wid, job_id(w->last_job()["job_id"]), make_bytes("processed"), {});
   ASSERT_EQ(viewer->frames.size(), 1u);
   EXPECT_EQ(viewer->frames[0].second, "processed");
 }
@@ -64,9 +71,9 @@ TEST(Hub, WorkersAreSharedFairlyAcrossStreams) {
   hub.push_frame("b", make_bytes("b1"));
   clock.advance_ms(1);
   hub.push_frame("a", make_bytes("a2"));  // a again, but b waited longer
-  hub.on_result(wid, w->last_job()["job_id"], make_bytes("o"), {});
+  hub.on_result(wid, job_id(w->last_job()["job_id"]), make_bytes("o"), {});
   EXPECT_EQ(w->last_job()["stream"], "b");
-  hub.on_result(wid, w->last_job()["job_id"], make_bytes("o"), {});
+  hub.on_result(wid, job_id(w->last_job()["job_id"]), make_bytes("o"), {});
   EXPECT_EQ(w->last_job()["stream"], "a");
 }
 
@@ -82,9 +89,9 @@ TEST(Hub, OutputOlderThanOneShownIsDropped) {
   hub.push_frame("alice", make_bytes("f2"));
   auto viewer = std::make_shared<FakePeer>();
   hub.add_viewer("alice", viewer);
-  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}),
+  EXPECT_EQ(hub.on_result(id2, job_id(w2->last_job()["job_id"]), make_bytes("o2"), {}),
             ResultOutcome::kShown);
-  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}),
+  EXPECT_EQ(hub.on_result(id1, job_id(w1->last_job()["job_id"]), make_bytes("o1"), {}),
             ResultOutcome::kStale);
   ASSERT_EQ(viewer->frames.size(), 1u);
   EXPECT_EQ(viewer->frames[0].second, "o2");
@@ -104,7 +111,7 @@ TEST(Hub, JobPastDeadlineIsAbandonedAndStalledWorkerDropped) {
   EXPECT_NE(slow->close_code, 0);
   EXPECT_EQ(hub.worker_counts().total, 0);
   // Its late answer is not accepted, and the stream carries on with a fresh worker.
-  EXPECT_EQ(hub.on_result(slow_id, slow->last_job()["job_id"], make_bytes("late"), {}),
+  EXPECT_EQ(hub.on_result(slow_id, job_id(slow->last_job()["job_id"]), make_bytes("late"), {}),
             ResultOutcome::kUnknownJob);
   auto fresh = std::make_shared<FakePeer>();
   hub.add_worker(fresh, "fresh");
@@ -133,8 +140,8 @@ TEST(Hub, ResultForUnknownJobIsRejected) {
   Hub hub(clock);
   auto w = std::make_shared<FakePeer>();
   auto id = hub.add_worker(w, "w");
-  EXPECT_EQ(hub.on_result(id, "j999", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
-  EXPECT_EQ(hub.on_result(id, "garbage", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+  EXPECT_EQ(hub.on_result(id, job_id("j999"), make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+  EXPECT_EQ(hub.on_result(id, job_id("garbage"), make_bytes("x"), {}), ResultOutcome::kUnknownJob);
 }
 
 TEST(Hub, NewerIngestReplacesOlderOne) {
@@ -174,7 +181,7 @@ TEST(Hub, ViewersAreToldWhenWaitingForTheModel) {
   auto w = std::make_shared<FakePeer>();
   auto id = hub.add_worker(w, "w");
   hub.push_frame("alice", make_bytes("f"));
-  hub.on_result(id, w->last_job()["job_id"], make_bytes("o"), {});
+  hub.on_result(id, job_id(w->last_job()["job_id"]), make_bytes("o"), {});
   EXPECT_EQ(hub.snapshot("alice")->state, "live");
   hub.tick();  // flushes the viewer count
   clock.advance_ms(10'000);
@@ -196,7 +203,7 @@ TEST(Hub, StreamersOwnPreviewGetsFramesButIsNotCounted) {
   auto w = std::make_shared<FakePeer>();
   auto wid = hub.add_worker(w, "w");
   hub.push_frame("alice", make_bytes("raw"));
-  hub.on_result(wid, w->last_job()["job_id"], make_bytes("processed"), {});
+  hub.on_result(wid, job_id(w->last_job()["job_id"]), make_bytes("processed"), {});
   ASSERT_EQ(preview->frames.size(), 1u);
   EXPECT_EQ(preview->frames[0].second, "processed");
   hub.remove_viewer("alice", viewer.get());
@@ -218,11 +225,11 @@ TEST(Hub, TotalsCountFramesDropsJobsAndOutcomes) {
   hub.push_frame("alice", make_bytes("f2"));  // to w2
   hub.push_frame("alice", make_bytes("f3"));  // waits
   hub.push_frame("alice", make_bytes("f4"));  // replaces f3
-  EXPECT_EQ(hub.on_result(id2, w2->last_job()["job_id"], make_bytes("o2"), {}),
+  EXPECT_EQ(hub.on_result(id2, job_id(w2->last_job()["job_id"]), make_bytes("o2"), {}),
             ResultOutcome::kShown);
-  EXPECT_EQ(hub.on_result(id1, w1->last_job()["job_id"], make_bytes("o1"), {}),
+  EXPECT_EQ(hub.on_result(id1, job_id(w1->last_job()["job_id"]), make_bytes("o1"), {}),
             ResultOutcome::kStale);
-  EXPECT_TRUE(hub.on_worker_error(id2, w2->last_job()["job_id"]));  // w2 had taken f4
+  EXPECT_TRUE(hub.on_worker_error(id2, job_id(w2->last_job()["job_id"])));  // w2 had taken f4
   auto t = hub.totals();
   EXPECT_EQ(t.frames_in, 4u);
   EXPECT_EQ(t.frames_dropped, 1u);
@@ -242,10 +249,10 @@ TEST(Hub, IdleWorkerMessagesForJobZeroChangeNothing) {
   hub.open_stream(stream(2, "bob"));
   auto w = std::make_shared<FakePeer>();
   auto wid = hub.add_worker(w, "w");
-  EXPECT_FALSE(hub.on_worker_error(wid, "j0"));
-  EXPECT_FALSE(hub.on_worker_error(wid, "j0"));
-  EXPECT_EQ(hub.on_result(wid, "j0", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
-  EXPECT_EQ(hub.on_result(wid, "j00", make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+  EXPECT_FALSE(hub.on_worker_error(wid, job_id("j0")));
+  EXPECT_FALSE(hub.on_worker_error(wid, job_id("j0")));
+  EXPECT_EQ(hub.on_result(wid, job_id("j0"), make_bytes("x"), {}), ResultOutcome::kUnknownJob);
+  EXPECT_EQ(hub.on_result(wid, job_id("j00"), make_bytes("x"), {}), ResultOutcome::kUnknownJob);
   hub.push_frame("alice", make_bytes("a1"));
   hub.push_frame("bob", make_bytes("b1"));
   EXPECT_EQ(w->frames.size(), 1u);  // one worker, one job at a time
