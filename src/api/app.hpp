@@ -49,6 +49,8 @@ struct App {
   // Live pipeline; set by serve (absent in API-only tests).
   live::Hub* hub = nullptr;
   live::StreamService* streams = nullptr;
+  // Many nodes (live/cluster.hpp); absent: one node.
+  live::Cluster* cluster = nullptr;
   live::SettingsService* settings = nullptr;
   // Comments and style requests; set by serve (absent: their routes are not registered).
   live::ChatService* chat = nullptr;

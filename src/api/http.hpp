@@ -22,6 +22,8 @@ struct Request {
   std::string body;
   std::string remote_addr;
   std::unordered_map<std::string, std::string> params;  // filled by the router
+  // Passed on by another node to this one, the stream's home (api/forward.hpp): not passed on.
+  bool forwarded = false;
 
   std::optional<std::string> header(std::string_view lower_name) const;
   std::optional<std::string> query_param(std::string_view name) const;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "api/app.hpp"
+#include "api/forward.hpp"
 #include "domain/username.hpp"
 
 namespace ds::api {
@@ -112,7 +113,7 @@ Response handle_viewer_samples(App& app, Request& req, const auth::Principal& p)
 
 Response handle_live(App& app, Request&) {
   auto list = nlohmann::json::array();
-  for (const auto& s : app.hub->snapshots()) {
+  for (const auto& s : app.hub->all_streams()) {
     if (s.first_frame_ms == 0) continue;
     list.push_back({{"username", s.username},
                     {"display_name", s.display_name},
@@ -160,6 +161,8 @@ Response handle_ingest_frame(App& app, Request& req) {
   if (auto ok = domain::validate_jpeg(req.body, app.frame_limits); !ok) {
     return error_response(ok.error());
   }
+  // Many nodes: the frame goes to the stream's home, which keeps its newest frame.
+  if (auto r = forward_to_home(app, user->username, req)) return std::move(*r);
   auto started = app.streams->ensure_started(*user);
   if (!started) return error_response(started.error());
   auto accepted = app.hub->push_frame(user->username, live::make_bytes(std::move(req.body)));
@@ -182,15 +185,16 @@ Response handle_latest(App& app, Request& req) {
 
 void register_streams_routes(Router& router, App& app) {
   router.add("POST", "/api/streams/start", authed(app, handle_start));
-  router.add("POST", "/api/streams/stop", authed(app, handle_stop));
+  router.add("POST", "/api/streams/stop", authed_at_home(app, handle_stop));
   router.add("GET", "/api/streams/sessions", authed(app, handle_sessions));
   router.add("GET", "/api/streams/sessions/:id/viewers", authed(app, handle_viewer_samples));
   router.add("GET", "/api/streams/settings", authed(app, handle_get_settings));
-  router.add("PATCH", "/api/streams/settings", authed(app, handle_patch_settings));
+  router.add("PATCH", "/api/streams/settings", authed_at_home(app, handle_patch_settings));
   router.add("GET", "/api/streams/live", handler(app, handle_live));
-  router.add("GET", "/api/streams/:username", handler(app, handle_public_info));
+  router.add("GET", "/api/streams/:username",
+             at_home_of_path(app, handler(app, handle_public_info)));
   router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame));
-  router.add("GET", "/u/:username/latest.jpg", handler(app, handle_latest));
+  router.add("GET", "/u/:username/latest.jpg", at_home_of_path(app, handler(app, handle_latest)));
 }
 
 }  // namespace ds::api

@@ -1,6 +1,7 @@
 // Style requests: viewers ask for a prompt; the streamer approves, rejects, skips and clears.
 // The state (what plays, the queue, pending requests) is public.
 #include "api/app.hpp"
+#include "api/forward.hpp"
 
 namespace ds::api {
 
@@ -69,12 +70,15 @@ Response handle_clear(App& app, Request& req, const auth::Principal& p) {
 }  // namespace
 
 void register_styles_routes(Router& router, App& app) {
-  router.add("POST", "/api/streams/:username/styles", authed(app, handle_request));
-  router.add("GET", "/api/streams/:username/styles", handler(app, handle_state));
-  router.add("POST", "/api/streams/:username/styles/skip", authed(app, handle_skip));
-  router.add("POST", "/api/streams/:username/styles/clear", authed(app, handle_clear));
-  router.add("POST", "/api/streams/:username/styles/:id/approve", authed(app, handle_approve));
-  router.add("POST", "/api/streams/:username/styles/:id/reject", authed(app, handle_reject));
+  // The queue lives on the stream's home node.
+  auto home = [&app](Handler h) { return at_home_of_path(app, std::move(h)); };
+  router.add("POST", "/api/streams/:username/styles", home(authed(app, handle_request)));
+  router.add("GET", "/api/streams/:username/styles", home(handler(app, handle_state)));
+  router.add("POST", "/api/streams/:username/styles/skip", home(authed(app, handle_skip)));
+  router.add("POST", "/api/streams/:username/styles/clear", home(authed(app, handle_clear)));
+  router.add("POST", "/api/streams/:username/styles/:id/approve",
+             home(authed(app, handle_approve)));
+  router.add("POST", "/api/streams/:username/styles/:id/reject", home(authed(app, handle_reject)));
 }
 
 }  // namespace ds::api

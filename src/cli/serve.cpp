@@ -7,7 +7,12 @@
 #include <fstream>
 #include <thread>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "api/app.hpp"
+#include "api/forward.hpp"
+#include "cluster/redis_bus.hpp"
 #include "auth/crypto.hpp"
 #include "domain/client_address.hpp"
 #include "live/chat_service.hpp"
@@ -53,6 +58,12 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->capture_default_str();
   cmd->add_option("--db", c.db_url, "Database URL (sqlite://PATH or postgres://...)")
       ->envname("DREAMSTREAM_DB");
+  cmd->add_option("--redis", c.redis_url,
+                  "Redis URL (redis://HOST:PORT[/DB]) shared by every node of a cluster; needs a "
+                  "postgres:// --db")
+      ->envname("DREAMSTREAM_REDIS");
+  cmd->add_option("--node-id", c.node_id, "This node's name in the cluster (default: random)")
+      ->envname("DREAMSTREAM_NODE_ID");
   cmd->add_option("--public-url", c.public_url, "Public base URL, e.g. https://stream.example")
       ->envname("DREAMSTREAM_PUBLIC_URL");
   cmd->add_option("--allowed-origin", c.allowed_origins,
@@ -192,6 +203,20 @@ int run_serve(const ServeConfig& c) {
   std::filesystem::create_directories(c.data_dir);
   std::string db_url = c.db_url.empty() ? "sqlite://" + c.data_dir + "/dreamstream.db" : c.db_url;
 
+  std::optional<cluster::RedisAddress> redis;
+  if (!c.redis_url.empty()) {
+    redis = cluster::parse_redis_url(c.redis_url);
+    if (!redis) {
+      spdlog::error("event=bad_option option=--redis value=\"{}\"", c.redis_url);
+      return 2;
+    }
+    if (!db_url.starts_with("postgres")) {
+      // Every node must see the same accounts, sessions and ledger.
+      spdlog::error("event=bad_option option=--redis reason=\"many nodes need --db postgres://\"");
+      return 2;
+    }
+  }
+
   auto db = store::Database::open(db_url, 8);
   int version = store::migrate(*db);
   spdlog::info("event=database_ready dialect={} schema={}",
@@ -232,24 +257,43 @@ int run_serve(const ServeConfig& c) {
   live::HubConfig hub_config;
   hub_config.job_timeout_ms = c.job_timeout_ms;
   live::Hub hub(clock, hub_config);
+  // Many nodes: calls from other nodes run on their own small pool, never on Redis's threads.
+  boost::asio::thread_pool call_pool(4);
+  std::unique_ptr<cluster::RedisBus> bus;
+  if (redis) {
+    cluster::RedisBusConfig bc;
+    bc.address = *redis;
+    bc.node_id = c.node_id.empty() ? auth::random_token("n").substr(0, 13) : c.node_id;
+    // A dead node's streams are noticed within the grace period.
+    bc.node_ttl_ms = std::clamp<long long>(c.grace_ms / 2, 1'000, 10'000);
+    bc.executor = [&call_pool](std::function<void()> fn) {
+      boost::asio::post(call_pool, std::move(fn));
+    };
+    bus = std::make_unique<cluster::RedisBus>(bc, clock);
+    hub.set_cluster(bus.get());
+    spdlog::info("event=cluster_node node={} redis={}:{}", bc.node_id, redis->host, redis->port);
+  }
   live::StreamServiceConfig stream_config;
   stream_config.rate = api_config.rate;
   stream_config.min_start_cents = c.min_start_cents;
   stream_config.grace_ms = c.grace_ms;
   live::StreamService streams(*db, hub, clock, stream_config);
+  streams.set_cluster(bus.get());
   streams.recover();
   live::ChatService chat(*db, hub, clock, {c.comment_limit, c.comment_window_ms});
   live::StyleServiceConfig style_config;
   style_config.max_requests = c.style_limit;
   style_config.window_ms = c.style_window_ms;
   live::StyleService styles(*db, hub, clock, style_config);
-  styles.recover();
+  styles.set_cluster(bus.get());
+  if (!bus) styles.recover();
   streams.on_stream_ended(
       [&styles](const std::string& username) { styles.stream_ended(username); });
   live::SettingsService settings(*db, hub, styles);
   app.hub = &hub;
   app.streams = &streams;
   app.settings = &settings;
+  app.cluster = bus.get();
   app.chat = &chat;
   app.styles = &styles;
   app.frame_limits = {c.max_frame_bytes, c.max_frame_dimension};
@@ -271,6 +315,23 @@ int run_serve(const ServeConfig& c) {
   server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
   net::register_live_endpoints(server, app, hub, streams, credentials,
                                {app.frame_limits, c.worker_tokens, 10});
+  if (bus) {
+    bus->serve_calls([&](const live::Call& call) -> live::Call {
+      auto op = call.header.value("op", "");
+      if (op == "http") return api::serve_forwarded(router, app, call);
+      if (op == "release") {
+        auto r = streams.release(call.header.value("session_id", 0LL));
+        return {r ? *r : nlohmann::json{{"ok", false}}, {}};
+      }
+      if (op == "styles_state") {
+        auto user = auth.find_user_by_username(call.header.value("username", ""));
+        if (!user) return {{{"error", "not_found"}}, {}};
+        return {{{"state", styles.state(*user)}}, {}};
+      }
+      return {{{"error", "unknown op"}}, {}};
+    });
+    bus->start();
+  }
 
   std::vector<std::shared_ptr<worker::InProcessWorker>> builtin;
   for (int i = 0; i < c.builtin_workers; ++i) {
@@ -321,6 +382,8 @@ int run_serve(const ServeConfig& c) {
   ticker.join();
   biller.join();
   for (auto& w : builtin) w->stop();
+  if (bus) bus->stop();
+  call_pool.join();
   // The hub outlives the server (declared first); the connections it holds must not.
   hub.release_peers();
   spdlog::info("event=exit open_connections={}", server.limits()->open());

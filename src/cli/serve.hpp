@@ -11,6 +11,8 @@ struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
   std::string db_url;  // default sqlite://<data>/dreamstream.db
+  std::string redis_url;  // many nodes: redis://HOST:PORT[/DB]; empty: one node
+  std::string node_id;    // default: random
   std::string public_url;
   std::vector<std::string> allowed_origins;
   std::string web_dir;  // serve web/ from disk instead of the embedded copy

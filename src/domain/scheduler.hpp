@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -39,6 +40,7 @@ class JobTable {
     std::uint64_t job_id = 0;
     std::int64_t worker_id = 0;
     std::int64_t stream_id = 0;
+    std::string stream_name;  // the stream's username, for a stream homed on another node
     std::uint64_t seq = 0;
     std::int64_t captured_ms = 0;
     std::int64_t sent_ms = 0;

@@ -28,7 +28,7 @@ Expected<store::Comment> ChatService::post(const store::User& streamer, const st
   if (!settings.comments_enabled) {
     return Error{ErrorKind::kForbidden, "comments_disabled", "the streamer turned comments off"};
   }
-  auto snap = hub_.snapshot(streamer.username);
+  auto snap = hub_.find(streamer.username);
   if (!snap) return conflict("the stream is offline", "stream_offline");
   auto clean = domain::clean_text(body, 1, kMaxCommentChars);
   if (!clean) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "live/cluster.hpp"
 #include "live/protocol.hpp"
 
 namespace ds::live {
@@ -11,6 +12,35 @@ namespace ds::live {
 using wire::CloseCode;
 
 Hub::Hub(const Clock& clock, HubConfig config) : clock_(clock), config_(config) {}
+
+void Hub::set_cluster(Cluster* cluster) {
+  cluster_ = cluster;
+  if (!cluster_) return;
+  ClusterEvents events;
+  events.frames_ready = [this] { on_frames_ready(); };
+  events.result = [this](const FrameResult& r) { on_remote_result(r); };
+  events.text = [this](const std::string& u, const Bytes& t) { on_remote_text(u, t); };
+  events.viewers = [this](const std::string& u, int n) { on_viewer_total(u, n); };
+  cluster_->listen(std::move(events));
+}
+
+void Hub::flush(Outbox& out) {
+  for (auto& n : out.notices) n.peer->send_text(n.text);
+  for (auto& j : out.jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+  for (auto& f : out.frames) f.peer->send_frame(f.meta, f.jpeg, true);
+  if (!cluster_) return;
+  for (auto& [username, text] : out.texts) cluster_->publish_text(username, text);
+  for (auto& r : out.results) cluster_->publish_result(r);
+  for (auto id : out.claims) {
+    cluster_->claim([this, id](std::optional<FrameOffer> f) { on_claimed(id, std::move(f)); });
+  }
+}
+
+void Hub::follow(const std::string& username, Channel& c) {
+  if (!cluster_ || c.following) return;
+  c.following = true;
+  cluster_->follow(username);
+}
 
 std::string Hub::state_of(const Active& a, std::int64_t now) const {
   if (a.last_output_ms > 0 && now - a.last_output_ms <= config_.waiting_after_ms) return "live";
@@ -51,8 +81,9 @@ Hub::Channel* Hub::channel_of_session(long long session_id) {
 
 void Hub::gc_channel(const std::string& username) {
   auto it = channels_.find(username);
-  if (it != channels_.end() && !it->second.stream && it->second.viewers.empty())
-    channels_.erase(it);
+  if (it == channels_.end() || it->second.stream || !it->second.viewers.empty()) return;
+  if (it->second.following) cluster_->unfollow(username);
+  channels_.erase(it);
 }
 
 bool Hub::open_stream(const StreamOpen& info) {
@@ -66,15 +97,33 @@ bool Hub::open_stream(const StreamOpen& info) {
     a.opened_ms = clock_.now_ms();
     a.rate_in = domain::RateMeter(a.opened_ms);
     a.rate_out = domain::RateMeter(a.opened_ms);
+    bool resumed = info.resume.has_value();
+    if (resumed) {
+      const auto& r = *info.resume;
+      a.opened_ms = r.opened_ms > 0 ? r.opened_ms : a.opened_ms;
+      a.first_frame_ms = r.first_frame_ms;
+      a.last_frame_ms = r.last_frame_ms;
+      a.frames_in = r.frames_in;
+      a.frames_out = r.frames_out;
+      a.max_viewers = r.max_viewers;
+      a.next_seq = std::max<std::uint64_t>(r.next_seq, 1);
+      a.last_shown_seq = std::max(c.remote_seq, a.next_seq - 1);
+      if (c.sent_state.empty()) c.sent_state = "waiting";
+    }
     c.stream = std::move(a);
-    c.latest_output.reset();
-    c.latest_meta.reset();
-    c.sent_state = "waiting";
+    if (!resumed) {
+      c.latest_output.reset();
+      c.latest_meta.reset();
+      c.sent_state = "waiting";
+      viewers = c.viewers;
+    }
     session_names_[info.session_id] = info.username;
-    viewers = c.viewers;
+    follow(info.username, c);
+    if (cluster_) cluster_->announce(snapshot_of(c, *c.stream, clock_.now_ms()));
   }
   auto ev = wire::encode_state("waiting");
   for (auto& v : viewers) v->send_text(ev);
+  if (cluster_ && !info.resume) cluster_->publish_text(info.username, ev);
   spdlog::info("event=stream_opened stream={} session_id={}", info.username, info.session_id);
   return true;
 }
@@ -103,6 +152,12 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
     gc_channel(username);
   }
   auto ended = wire::encode_ended(reason, message);
+  if (cluster_) {
+    cluster_->withdraw(snap.session_id);
+    cluster_->forget(username, snap.session_id);
+    cluster_->publish_text(username, wire::encode_state("ended"));
+    cluster_->publish_text(username, ended);
+  }
   if (ingest) {
     ingest->send_text(ended);
     ingest->close(CloseCode::kEnded, "stream ended");
@@ -115,6 +170,39 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
   spdlog::info("event=stream_closed stream={} session_id={} reason={}", username, snap.session_id,
                reason);
   return snap;
+}
+
+std::optional<StreamResume> Hub::hand_over(const std::string& username) {
+  std::shared_ptr<Peer> ingest;
+  StreamResume r;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(username);
+    if (it == channels_.end() || !it->second.stream) return std::nullopt;
+    auto& c = it->second;
+    auto& a = *c.stream;
+    r.opened_ms = a.opened_ms;
+    r.first_frame_ms = a.first_frame_ms;
+    r.last_frame_ms = a.last_frame_ms;
+    r.frames_in = a.frames_in;
+    r.frames_out = a.frames_out;
+    r.max_viewers = a.max_viewers;
+    r.next_seq = a.next_seq;
+    scheduler_.remove(a.info.session_id);
+    session_names_.erase(a.info.session_id);
+    // Viewers here now follow the stream on its new home, which goes on from this frame.
+    c.remote_session = a.info.session_id;
+    c.remote_seq = a.last_shown_seq;
+    ingest = std::move(a.ingest);
+    c.stream.reset();
+    gc_channel(username);
+  }
+  if (ingest) {
+    ingest->send_text(wire::encode_ended("replaced", "replaced by a newer connection"));
+    ingest->close(CloseCode::kReplaced, "replaced by a newer connection");
+  }
+  spdlog::info("event=stream_handed_over stream={}", username);
+  return r;
 }
 
 void Hub::set_style(const std::string& username, const StyleParams& style) {
@@ -135,11 +223,14 @@ void Hub::broadcast_text(const std::string& username, Bytes text) {
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
-    if (it == channels_.end()) return;
-    peers = it->second.viewers;
-    if (it->second.stream && it->second.stream->ingest) peers.push_back(it->second.stream->ingest);
+    if (it != channels_.end()) {
+      peers = it->second.viewers;
+      if (it->second.stream && it->second.stream->ingest)
+        peers.push_back(it->second.stream->ingest);
+    }
   }
   for (auto& p : peers) p->send_text(text);
+  if (cluster_) cluster_->publish_text(username, text);
 }
 
 bool Hub::attach_ingest(const std::string& username, std::shared_ptr<Peer> peer) {
@@ -166,8 +257,9 @@ void Hub::detach_ingest(const std::string& username, const Peer* peer) {
 }
 
 std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes jpeg) {
-  std::vector<Send> jobs;
+  Outbox out;
   FrameAccepted accepted;
+  std::optional<FrameOffer> offer;
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
@@ -180,26 +272,50 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
     a.last_frame_ms = now;
     a.frames_in++;
     totals_.frames_in++;
-    if (a.mailbox.put({accepted.seq, now, std::move(jpeg)})) totals_.frames_dropped++;
-    scheduler_.ready(a.info.session_id, now);
-    dispatch(now, jobs);
+    if (cluster_ && cluster_->healthy()) {
+      // Into the shared line, for an idle worker on any node.
+      offer = FrameOffer{a.info.session_id, username, accepted.seq, now, a.info.style,
+                         std::move(jpeg)};
+    } else {
+      if (a.mailbox.put({accepted.seq, now, std::move(jpeg)})) totals_.frames_dropped++;
+      scheduler_.ready(a.info.session_id, now);
+      dispatch(now, out);
+    }
   }
-  for (auto& j : jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+  if (offer) cluster_->offer(*offer);
+  flush(out);
   return accepted;
 }
 
 void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted) {
   Bytes state, meta, frame;
   int count = 0;
+  // A stream homed elsewhere: its state as announced (asked before locking).
+  std::optional<AnnouncedStream> remote;
+  if (cluster_) {
+    bool known = false;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = channels_.find(username);
+      known = it != channels_.end() && (it->second.stream || it->second.following);
+    }
+    if (!known) remote = cluster_->find(username);
+  }
   {
     std::lock_guard lock(mutex_);
     auto& c = channels_[username];
     c.viewers.push_back(peer);
+    if (!c.stream) follow(username, c);
+    if (remote && !c.stream && c.sent_state.empty()) c.sent_state = remote->snapshot.state;
     if (!counted) c.previews.push_back(peer.get());
     count = audience(c);
     if (c.stream) {
       c.stream->max_viewers = std::max(c.stream->max_viewers, count);
       state = wire::encode_state(state_of(*c.stream, clock_.now_ms()));
+      meta = c.latest_meta;
+      frame = c.latest_output;
+    } else if (c.following && !c.sent_state.empty()) {
+      state = wire::encode_state(c.sent_state);
       meta = c.latest_meta;
       frame = c.latest_output;
     } else {
@@ -221,16 +337,16 @@ void Hub::remove_viewer(const std::string& username, const Peer* peer) {
 }
 
 std::int64_t Hub::add_worker(std::shared_ptr<Peer> peer, std::string name) {
-  std::vector<Send> jobs;
+  Outbox out;
   std::int64_t id = 0;
   {
     std::lock_guard lock(mutex_);
     id = next_worker_id_++;
-    workers_[id] = Worker{std::move(peer), std::move(name), 0};
+    workers_[id] = Worker{std::move(peer), std::move(name)};
     idle_.push_back(id);
-    dispatch(clock_.now_ms(), jobs);
+    dispatch(clock_.now_ms(), out);
   }
-  for (auto& j : jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+  flush(out);
   return id;
 }
 
@@ -242,10 +358,10 @@ void Hub::remove_worker(std::int64_t worker_id) {
   jobs_.drop_worker(worker_id);
 }
 
-void Hub::dispatch(std::int64_t now, std::vector<Send>& out) {
+void Hub::dispatch(std::int64_t now, Outbox& out) {
   while (!idle_.empty()) {
     auto stream_id = scheduler_.next();
-    if (!stream_id) return;
+    if (!stream_id) break;
     Channel* c = channel_of_session(*stream_id);
     if (!c) continue;
     auto& a = *c->stream;
@@ -273,17 +389,93 @@ void Hub::dispatch(std::int64_t now, std::vector<Send>& out) {
     message.prompt = a.info.style.prompt;
     message.strength = a.info.style.strength;
     message.seed = a.info.style.seed;
-    out.push_back({w.peer, wire::encode_job(message), frame->jpeg});
+    out.jobs.push_back({w.peer, wire::encode_job(message), frame->jpeg});
   }
+  // The rest ask the shared line, each one question at a time.
+  if (!cluster_ || !cluster_->healthy()) return;
+  while (!idle_.empty()) {
+    auto id = idle_.front();
+    idle_.pop_front();
+    auto& w = workers_.at(id);
+    w.claiming = true;
+    out.claims.push_back(id);
+  }
+}
+
+void Hub::on_frames_ready() {
+  Outbox out;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, w] : workers_) {
+      if (w.claiming) w.reclaim = true;
+    }
+    dispatch(clock_.now_ms(), out);
+  }
+  flush(out);
+}
+
+void Hub::on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame) {
+  Outbox out;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = workers_.find(worker_id);
+    if (it == workers_.end() || !it->second.claiming) {
+      // The worker left while asking: the frame is lost, its stream goes on with the next one.
+      if (frame) totals_.frames_dropped++;
+      return;
+    }
+    auto& w = it->second;
+    if (!frame) {
+      if (w.reclaim && cluster_->healthy()) {
+        w.reclaim = false;
+        out.claims.push_back(worker_id);
+      } else {
+        w.claiming = false;
+        w.reclaim = false;
+        idle_.push_back(worker_id);
+      }
+    } else {
+      w.claiming = false;
+      w.reclaim = false;
+      auto now = clock_.now_ms();
+      domain::JobTable::Job job;
+      job.worker_id = worker_id;
+      job.stream_id = frame->session_id;
+      job.stream_name = frame->username;
+      job.seq = frame->seq;
+      job.captured_ms = frame->captured_ms;
+      job.sent_ms = now;
+      job.deadline_ms = now + config_.job_timeout_ms;
+      job = jobs_.add(job);
+      w.job_id = job.job_id;
+      totals_.jobs_sent++;
+      wire::Job message;
+      message.job_id = job.job_id;
+      message.stream = frame->username;
+      message.seq = frame->seq;
+      message.captured_ms = frame->captured_ms;
+      message.deadline_ms = job.deadline_ms;
+      message.prompt = frame->style.prompt;
+      message.strength = frame->style.strength;
+      message.seed = frame->style.seed;
+      out.jobs.push_back({w.peer, wire::encode_job(message), frame->jpeg});
+    }
+  }
+  flush(out);
+}
+
+void Hub::show(Channel& c, const Bytes& meta, const Bytes& jpeg, Outbox& out) {
+  c.latest_output = jpeg;
+  c.latest_meta = meta;
+  for (auto& v : c.viewers) out.frames.push_back({v, meta, jpeg});
+  if (c.stream && c.stream->ingest) out.frames.push_back({c.stream->ingest, meta, jpeg});
 }
 
 ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes jpeg,
                              const nlohmann::json& timings) {
-  std::vector<Send> sends;
-  std::vector<std::shared_ptr<Peer>> viewers;
-  std::shared_ptr<Peer> streamer;
-  Bytes meta;
+  Outbox out;
   Bytes went_live;  // state "live" for the viewers, when this frame ends a wait
+  std::vector<std::shared_ptr<Peer>> viewers;
   ResultOutcome outcome = ResultOutcome::kUnknownJob;
   {
     std::lock_guard lock(mutex_);
@@ -297,8 +489,26 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
     idle_.push_back(worker_id);
     auto now = clock_.now_ms();
     Channel* c = job ? channel_of_session(job->stream_id) : nullptr;
+    double took = job ? static_cast<double>(now - job->sent_ms) : 0;
     if (!job) {
       outcome = ResultOutcome::kUnknownJob;
+    } else if (!c && cluster_ && !job->stream_name.empty()) {
+      // A stream homed on another node: its home and every node with viewers hear it.
+      outcome = ResultOutcome::kShown;
+      totals_.frames_shown++;
+      FrameResult r{job->stream_id, job->stream_name, job->seq, job->captured_ms, now, took,
+                    timings, jpeg};
+      auto it = channels_.find(r.username);
+      if (it != channels_.end() && !it->second.stream && r.session_id >= it->second.remote_session) {
+        auto& f = it->second;
+        if (r.session_id != f.remote_session) f.remote_seq = 0;
+        if (r.seq > f.remote_seq) {
+          f.remote_session = r.session_id;
+          f.remote_seq = r.seq;
+          show(f, wire::encode_frame_header({r.seq, r.captured_ms, now, timings}), jpeg, out);
+        }
+      }
+      out.results.push_back(std::move(r));
     } else if (!c) {
       outcome = ResultOutcome::kStreamGone;
     } else if (job->seq <= c->stream->last_shown_seq) {
@@ -312,32 +522,101 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
       totals_.frames_shown++;
       a.last_output_ms = now;
       a.last_output_captured_ms = job->captured_ms;
-      double took = static_cast<double>(now - job->sent_ms);
       a.model_ms = a.model_ms == 0 ? took : a.model_ms * 0.8 + took * 0.2;
-      meta = wire::encode_frame_header({job->seq, job->captured_ms, now, timings});
-      c->latest_output = jpeg;
-      c->latest_meta = meta;
-      viewers = c->viewers;
-      streamer = a.ingest;
+      show(*c, wire::encode_frame_header({job->seq, job->captured_ms, now, timings}), jpeg, out);
       if (c->sent_state != "live") {
         c->sent_state = "live";
         went_live = wire::encode_state("live");
+        viewers = c->viewers;
+        if (cluster_) out.texts.emplace_back(a.info.username, went_live);
+      }
+      if (cluster_) {
+        out.results.push_back(FrameResult{a.info.session_id, a.info.username, job->seq,
+                                          job->captured_ms, now, took, timings, jpeg});
       }
     }
-    dispatch(now, sends);
+    dispatch(now, out);
   }
   // Fan-out outside the lock: one shared buffer, queued per viewer with latest-wins.
-  if (went_live) {
-    for (auto& v : viewers) v->send_text(went_live);
-  }
-  for (auto& v : viewers) v->send_frame(meta, jpeg, true);
-  if (streamer) streamer->send_frame(meta, jpeg, true);
-  for (auto& s : sends) s.peer->send_frame(s.meta, s.jpeg, false);
+  for (auto& v : viewers) v->send_text(went_live);
+  flush(out);
   return outcome;
 }
 
+void Hub::on_remote_result(const FrameResult& r) {
+  Outbox out;
+  Bytes went_live;
+  std::vector<std::shared_ptr<Peer>> viewers;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(r.username);
+    if (it == channels_.end()) return;
+    auto& c = it->second;
+    auto meta = wire::encode_frame_header({r.seq, r.captured_ms, r.processed_ms, r.timings});
+    if (c.stream) {
+      auto& a = *c.stream;
+      if (a.info.session_id != r.session_id || r.seq <= a.last_shown_seq) {
+        totals_.results_stale++;
+        return;
+      }
+      // Processed on another node: this home keeps the stream's figures.
+      auto now = clock_.now_ms();
+      a.last_shown_seq = r.seq;
+      a.frames_out++;
+      a.last_output_ms = now;
+      a.last_output_captured_ms = r.captured_ms;
+      a.model_ms = a.model_ms == 0 ? r.model_ms : a.model_ms * 0.8 + r.model_ms * 0.2;
+      if (c.sent_state != "live") {
+        c.sent_state = "live";
+        went_live = wire::encode_state("live");
+        viewers = c.viewers;
+        out.texts.emplace_back(r.username, went_live);
+      }
+    } else {
+      if (r.session_id < c.remote_session) return;
+      if (r.session_id != c.remote_session) c.remote_seq = 0;
+      if (r.seq <= c.remote_seq) return;
+      c.remote_session = r.session_id;
+      c.remote_seq = r.seq;
+    }
+    show(c, meta, r.jpeg, out);
+  }
+  for (auto& v : viewers) v->send_text(went_live);
+  flush(out);
+}
+
+void Hub::on_remote_text(const std::string& username, const Bytes& text) {
+  std::vector<std::shared_ptr<Peer>> peers;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(username);
+    if (it == channels_.end()) return;
+    auto& c = it->second;
+    // A state event from the home: remembered for viewers who join here later.
+    if (!c.stream && text && text->starts_with(R"({"type":"state")")) {
+      if (auto ev = wire::parse_json_limited(*text, 4); ev && (*ev)["state"].is_string()) {
+        c.sent_state = (*ev)["state"].get<std::string>();
+        if (c.sent_state == "ended" || c.sent_state == "offline") {
+          c.latest_output.reset();
+          c.latest_meta.reset();
+        }
+      }
+    }
+    peers = c.viewers;
+    if (c.stream && c.stream->ingest) peers.push_back(c.stream->ingest);
+  }
+  for (auto& p : peers) p->send_text(text);
+}
+
+void Hub::on_viewer_total(const std::string& username, int total) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(username);
+  if (it == channels_.end()) return;
+  it->second.remote_viewers = std::max(0, total - it->second.reported);
+}
+
 bool Hub::on_worker_error(std::int64_t worker_id, std::uint64_t job_id) {
-  std::vector<Send> jobs;
+  Outbox out;
   {
     std::lock_guard lock(mutex_);
     auto w = workers_.find(worker_id);
@@ -348,28 +627,45 @@ bool Hub::on_worker_error(std::int64_t worker_id, std::uint64_t job_id) {
     totals_.jobs_failed++;
     w->second.job_id = 0;
     idle_.push_back(worker_id);
-    dispatch(clock_.now_ms(), jobs);
+    dispatch(clock_.now_ms(), out);
   }
-  for (auto& j : jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+  flush(out);
   return true;
 }
 
 void Hub::tick() {
-  std::vector<Notice> notices;
+  Outbox out;
   std::vector<std::shared_ptr<Peer>> stalled;
-  std::vector<Send> jobs;
   {
     std::lock_guard lock(mutex_);
     auto now = clock_.now_ms();
     expire_jobs(now, stalled);
-    stream_states(now, notices);
-    status_messages(now, notices);
-    viewer_counts(notices);
-    dispatch(now, jobs);
+    stream_states(now, out);
+    status_messages(now, out.notices);
+    viewer_counts(out.notices);
+    dispatch(now, out);
   }
   for (auto& p : stalled) p->close(CloseCode::kJobTimeout, "job timed out");
-  for (auto& n : notices) n.peer->send_text(n.text);
-  for (auto& j : jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+  flush(out);
+  if (cluster_) cluster_tick(clock_.now_ms());
+}
+
+void Hub::cluster_tick(std::int64_t now) {
+  cluster_->tick();
+  if (now - last_cluster_tick_ms_ < 1000) return;
+  last_cluster_tick_ms_ = now;
+  std::vector<StreamSnapshot> local;
+  std::map<std::string, int> counts;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, c] : channels_) {
+      c.reported = local_audience(c);
+      counts[name] = c.reported;
+      if (c.stream) local.push_back(snapshot_of(c, *c.stream, now));
+    }
+  }
+  for (const auto& s : local) cluster_->announce(s);
+  cluster_->report_viewers(counts);
 }
 
 void Hub::expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stalled) {
@@ -386,7 +682,7 @@ void Hub::expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stal
   }
 }
 
-void Hub::stream_states(std::int64_t now, std::vector<Notice>& out) {
+void Hub::stream_states(std::int64_t now, Outbox& out) {
   for (auto& [name, c] : channels_) {
     if (!c.stream) continue;
     auto& a = *c.stream;
@@ -395,7 +691,8 @@ void Hub::stream_states(std::int64_t now, std::vector<Notice>& out) {
     if (state == c.sent_state) continue;
     c.sent_state = state;
     auto ev = wire::encode_state(state);
-    for (auto& v : c.viewers) out.push_back({v, ev});
+    for (auto& v : c.viewers) out.notices.push_back({v, ev});
+    if (cluster_) out.texts.emplace_back(name, ev);
   }
 }
 
@@ -479,6 +776,33 @@ std::vector<StreamSnapshot> Hub::snapshots() {
   return out;
 }
 
+std::optional<StreamSnapshot> Hub::find(const std::string& username) {
+  if (auto local = snapshot(username)) return local;
+  if (!cluster_) return std::nullopt;
+  auto remote = cluster_->find(username);
+  if (!remote) return std::nullopt;
+  return remote->snapshot;
+}
+
+std::vector<StreamSnapshot> Hub::all_streams() {
+  auto out = snapshots();
+  if (!cluster_) return out;
+  for (auto& remote : cluster_->streams()) {
+    bool local = std::any_of(out.begin(), out.end(), [&](const StreamSnapshot& s) {
+      return s.username == remote.snapshot.username;
+    });
+    if (!local) out.push_back(std::move(remote.snapshot));
+  }
+  return out;
+}
+
+std::optional<std::string> Hub::home_of(const std::string& username) {
+  if (!cluster_ || snapshot(username)) return std::nullopt;
+  auto remote = cluster_->find(username);
+  if (!remote || remote->node == cluster_->node_id()) return std::nullopt;
+  return remote->node;
+}
+
 Bytes Hub::latest_output(const std::string& username) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
@@ -487,9 +811,14 @@ Bytes Hub::latest_output(const std::string& username) {
 }
 
 int Hub::viewer_count(const std::string& username) {
-  std::lock_guard lock(mutex_);
-  auto it = channels_.find(username);
-  return it == channels_.end() ? 0 : audience(it->second);
+  {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(username);
+    if (it != channels_.end() && (it->second.stream || !cluster_)) return audience(it->second);
+    if (!cluster_) return 0;
+  }
+  auto remote = cluster_->find(username);
+  return remote ? remote->snapshot.viewers : 0;
 }
 
 Hub::WorkerCounts Hub::worker_counts() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -26,12 +27,24 @@ struct StyleParams {
   std::int64_t seed = 0;
 };
 
+// Where a stream that moves to this node (its ingest socket connected here) carries on from.
+struct StreamResume {
+  std::int64_t opened_ms = 0;
+  std::int64_t first_frame_ms = 0;
+  std::int64_t last_frame_ms = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  int max_viewers = 0;
+  std::uint64_t next_seq = 1;  // sequence numbers go on rising, so viewers drop nothing
+};
+
 struct StreamOpen {
   long long session_id = 0;
   long long user_id = 0;
   std::string username;
   std::string display_name;
   StyleParams style;
+  std::optional<StreamResume> resume;
 };
 
 struct HubConfig {
@@ -77,6 +90,10 @@ struct HubTotals {
   std::uint64_t jobs_timed_out = 0;
 };
 
+class Cluster;
+struct FrameOffer;
+struct FrameResult;
+
 struct FrameAccepted {
   std::uint64_t seq = 0;
   bool first = false;
@@ -86,12 +103,18 @@ class Hub {
  public:
   Hub(const Clock& clock, HubConfig config = {});
 
+  // Many nodes (live/cluster.hpp): set once, before serving; the cluster outlives no hub call.
+  void set_cluster(Cluster* cluster);
+
   // Streams. open_stream fails (false) when the username already has an open stream.
   bool open_stream(const StreamOpen& info);
   // Ends the stream: the streamer gets {"type":"ended"} and is closed with code 4002,
   // viewers get state "ended". Returns the final snapshot.
   std::optional<StreamSnapshot> close_stream(const std::string& username, const std::string& reason,
                                              const std::string& message);
+  // The stream moves to another node: its ingest here is told it was replaced, its viewers
+  // stay and now follow the new home. Returns where the new home carries on from.
+  std::optional<StreamResume> hand_over(const std::string& username);
   void set_style(const std::string& username, const StyleParams& style);
   // Extra fields merged into the streamer's status messages (balance, remaining minutes).
   void set_status_extra(const std::string& username, nlohmann::json extra);
@@ -127,8 +150,14 @@ class Hub {
   // destroyed before the server's io_context that they belong to.
   void release_peers();
 
+  // Streams homed on this node.
   std::optional<StreamSnapshot> snapshot(const std::string& username);
   std::vector<StreamSnapshot> snapshots();
+  // Streams homed on any node (this one first); may ask the cluster, so not for io threads.
+  std::optional<StreamSnapshot> find(const std::string& username);
+  std::vector<StreamSnapshot> all_streams();
+  // The node that is username's home when it is another one (nullopt: here, or nowhere).
+  std::optional<std::string> home_of(const std::string& username);
   Bytes latest_output(const std::string& username);
   int viewer_count(const std::string& username);
   struct WorkerCounts {
@@ -168,11 +197,20 @@ class Hub {
     int sent_viewers = -1;
     Bytes latest_output;
     Bytes latest_meta;
+    // Many nodes: this node hears the stream's channel; viewers on other nodes (as of the last
+    // sum); the newest frame shown of a stream homed elsewhere, to drop older ones.
+    bool following = false;
+    int reported = 0;
+    int remote_viewers = 0;
+    long long remote_session = 0;
+    std::uint64_t remote_seq = 0;
   };
   struct Worker {
     std::shared_ptr<Peer> peer;
     std::string name;
     std::uint64_t job_id = 0;  // 0 when idle
+    bool claiming = false;     // asking the cluster for a frame
+    bool reclaim = false;      // frames became ready while it asked: ask again if it got none
   };
   struct Send {
     std::shared_ptr<Peer> peer;
@@ -184,21 +222,45 @@ class Hub {
     Bytes text;
   };
 
-  static int audience(const Channel& c) {
+  static int local_audience(const Channel& c) {
     return static_cast<int>(c.viewers.size() - c.previews.size());
   }
+  // Viewers on every node.
+  static int audience(const Channel& c) {
+    return std::max(0, local_audience(c) + c.remote_viewers);
+  }
+  // What a step decided under the lock, sent after it.
+  struct Outbox {
+    std::vector<Send> jobs;
+    std::vector<Send> frames;  // processed frames for viewers: latest wins
+    std::vector<Notice> notices;
+    std::vector<std::int64_t> claims;  // workers that ask the cluster for a frame
+    std::vector<std::pair<std::string, Bytes>> texts;  // for other nodes
+    std::vector<FrameResult> results;                  // for other nodes
+  };
+  void flush(Outbox& out);
+  void on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame);
+  void on_frames_ready();
+  void on_remote_result(const FrameResult& r);
+  void on_remote_text(const std::string& username, const Bytes& text);
+  void on_viewer_total(const std::string& username, int total);
+  // A processed frame for the viewers here (and the streamer when this is its home).
+  void show(Channel& c, const Bytes& meta, const Bytes& jpeg, Outbox& out);
+  void follow(const std::string& username, Channel& c);
+  // Cluster housekeeping of tick(): announcements and viewer reports, about once a second.
+  void cluster_tick(std::int64_t now);
   std::string state_of(const Active& a, std::int64_t now) const;
   StreamSnapshot snapshot_of(const Channel& c, const Active& a, std::int64_t now) const;
   Channel* channel_of_session(long long session_id);
   // Hands waiting frames to idle workers; the caller sends the returned jobs after unlocking.
-  void dispatch(std::int64_t now, std::vector<Send>& out);
+  void dispatch(std::int64_t now, Outbox& out);
   void gc_channel(const std::string& username);
 
   // The steps of tick(), run under the lock; what they send is collected and sent after it.
   // Jobs past their deadline: the stalled workers are removed (the caller closes them).
   void expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stalled);
   // Viewers hear when a stream turns live or waiting.
-  void stream_states(std::int64_t now, std::vector<Notice>& out);
+  void stream_states(std::int64_t now, Outbox& out);
   // Each streamer gets a status message every status interval, with fresh rates.
   void status_messages(std::int64_t now, std::vector<Notice>& out);
   static void measure_rates(Active& a, std::int64_t now);
@@ -216,6 +278,8 @@ class Hub {
   domain::FairScheduler scheduler_;
   domain::JobTable jobs_;
   HubTotals totals_;
+  Cluster* cluster_ = nullptr;
+  std::int64_t last_cluster_tick_ms_ = 0;
 };
 
 }  // namespace ds::live

@@ -40,7 +40,12 @@ Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
       return Rejection{wire::close_code_for(e), e.code, e.message};
     }
   } else if (!hub_.snapshot(user->username)) {
-    return Rejection{CloseCode::kConflict, "not_started", "start the stream first"};
+    // Open on another node (many nodes): it moves here, where its ingest is.
+    auto home = streams_.take_home(*user);
+    if (!home) {
+      const auto& e = home.error();
+      return Rejection{wire::close_code_for(e), e.code, e.message};
+    }
   }
   IngestContext ctx;
   ctx.username = user->username;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "live/cluster.hpp"
+#include "live/protocol.hpp"
 #include "store/ledger.hpp"
 #include "store/stream_settings.hpp"
 #include "store/viewer_samples.hpp"
@@ -22,6 +24,7 @@ StreamService::StreamService(store::Database& db, Hub& hub, const Clock& clock,
     : db_(db), hub_(hub), clock_(clock), config_(config) {}
 
 void StreamService::recover() {
+  if (cluster_) return;
   std::lock_guard lock(mutex_);
   auto open = db_.with([](soci::session& sql) { return store::list_open_stream_sessions(sql); });
   for (const auto& s : open) {
@@ -164,7 +167,10 @@ Expected<store::StreamSession> StreamService::ensure_started(const store::User& 
       return s;
     }
   }
-  return start(user);
+  auto started = start(user);
+  // Open on another node: it moves here, where its ingest is.
+  if (!started && cluster_ && started.error().code == "stream_active") return take_home(user);
+  return started;
 }
 
 Expected<store::StreamSession> StreamService::stop(long long user_id) {
@@ -327,6 +333,13 @@ void StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t
 void StreamService::tick() {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
+  if (cluster_) {
+    try {
+      sweep_orphans(now);
+    } catch (const std::exception& e) {
+      spdlog::warn("event=orphan_sweep_failed error=\"{}\"", e.what());
+    }
+  }
   auto per_minute = config_.rate.cents_per_minute();
   // Once the database fails in this tick, the other streams do not wait on it again.
   bool db_ok = settle_endings();
@@ -393,6 +406,213 @@ void StreamService::tick() {
       spdlog::error("event=stream_end_failed user_id={} error=\"{}\"", user_id, e.what());
     }
   }
+}
+
+Expected<store::StreamSession> StreamService::take_home(const store::User& user) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = tracked_.find(user.id);
+    if (it != tracked_.end()) {
+      store::StreamSession s;
+      s.id = it->second.session_id;
+      s.user_id = user.id;
+      s.status = "live";
+      return s;
+    }
+  }
+  if (!cluster_) return conflict("start the stream first", "not_started");
+  std::optional<store::StreamSession> open;
+  try {
+    open = db_.with([&](soci::session& sql) { return store::find_open_stream_session(sql, user.id); });
+  } catch (const store::DatabaseUnavailable&) {
+    return database_unavailable();
+  }
+  if (!open) return conflict("start the stream first", "not_started");
+  // Asked without the lifecycle lock: two nodes may be asking each other at once.
+  std::optional<StreamResume> resume;
+  if (auto home = hub_.home_of(user.username)) {
+    auto reply = cluster_->call(
+        *home, {{{"op", "release"}, {"session_id", open->id}}, {}}, std::chrono::seconds(3));
+    if (!reply) {
+      return Error{ErrorKind::kUnavailable, "home_unavailable",
+                   "the stream's server did not answer; try again shortly"};
+    }
+    const auto& h = reply->header;
+    if (h.value("ok", false)) {
+      StreamResume r;
+      r.opened_ms = h.value("opened_ms", std::int64_t{0});
+      r.first_frame_ms = h.value("first_frame_ms", std::int64_t{0});
+      r.last_frame_ms = h.value("last_frame_ms", std::int64_t{0});
+      r.frames_in = h.value("frames_in", std::uint64_t{0});
+      r.frames_out = h.value("frames_out", std::uint64_t{0});
+      r.max_viewers = h.value("max_viewers", 0);
+      r.next_seq = h.value("next_seq", std::uint64_t{1});
+      resume = r;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  try {
+    // Fresh from the database: the old home saved its progress before it answered.
+    auto row = db_.with([&](soci::session& sql) { return store::find_stream_session(sql, open->id); });
+    if (!row || row->ended_ms != 0) return conflict("start the stream first", "not_started");
+    auto fresh = db_.with([&](soci::session& sql) { return store::find_user(sql, user.id); });
+    auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); });
+    auto settings =
+        db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
+    if (!resume) {
+      StreamResume r;
+      r.opened_ms = row->created_ms;
+      r.first_frame_ms = row->first_frame_ms;
+      r.last_frame_ms = row->last_frame_ms;
+      r.frames_in = static_cast<std::uint64_t>(row->frames_in);
+      r.frames_out = static_cast<std::uint64_t>(row->frames_out);
+      r.max_viewers = static_cast<int>(row->max_viewers);
+      // Sequence numbers rise past anything the old home can have numbered.
+      r.next_seq = r.frames_in + 1'000'000;
+      resume = r;
+    }
+    StreamOpen o{row->id,
+                 user.id,
+                 user.username,
+                 user.display_name,
+                 {settings.base_style, static_cast<double>(settings.strength) / 100.0, row->id},
+                 resume};
+    if (!hub_.open_stream(o)) return conflict("you already have an active stream", "stream_active");
+    Tracked t;
+    t.session_id = row->id;
+    t.user_id = user.id;
+    t.username = user.username;
+    t.charged_minutes = usage.minutes;
+    t.balance_cents = fresh ? fresh->balance_cents : 0;
+    publish_balance(t);
+    tracked_[user.id] = t;
+    spdlog::info("event=stream_taken_home user_id={} session_id={} node={}", user.id, row->id,
+                 cluster_->node_id());
+    return *row;
+  } catch (const store::DatabaseUnavailable&) {
+    return database_unavailable();
+  }
+}
+
+std::optional<nlohmann::json> StreamService::release(long long session_id) {
+  std::lock_guard lock(mutex_);
+  auto it = std::find_if(tracked_.begin(), tracked_.end(),
+                         [&](const auto& kv) { return kv.second.session_id == session_id; });
+  if (it == tracked_.end()) return std::nullopt;
+  auto& t = it->second;
+  std::string username = t.username;
+  auto resume = hub_.hand_over(username);
+  if (resume) {
+    // Billed and saved up to now, so the new home goes on from the database.
+    try {
+      if (resume->first_frame_ms > 0) charge_due(t, resume->first_frame_ms, resume->last_frame_ms);
+      store::StreamSession s;
+      s.id = t.session_id;
+      s.status = resume->first_frame_ms > 0 ? "live" : "created";
+      s.first_frame_ms = resume->first_frame_ms;
+      s.last_frame_ms = resume->last_frame_ms;
+      s.max_viewers = resume->max_viewers;
+      s.frames_in = static_cast<long long>(resume->frames_in);
+      s.frames_out = static_cast<long long>(resume->frames_out);
+      db_.write([&](soci::session& sql) { store::update_stream_progress(sql, s); });
+    } catch (const std::exception& e) {
+      // The new home counts what is already charged from the ledger; the rest it charges.
+      spdlog::warn("event=release_save_failed session_id={} error=\"{}\"", session_id, e.what());
+    }
+  }
+  tracked_.erase(it);
+  if (ended_listener_) ended_listener_(username);
+  spdlog::info("event=stream_released session_id={} stream={}", session_id, username);
+  if (!resume) return nlohmann::json{{"ok", false}};
+  return nlohmann::json{{"ok", true},
+                        {"opened_ms", resume->opened_ms},
+                        {"first_frame_ms", resume->first_frame_ms},
+                        {"last_frame_ms", resume->last_frame_ms},
+                        {"frames_in", resume->frames_in},
+                        {"frames_out", resume->frames_out},
+                        {"max_viewers", resume->max_viewers},
+                        {"next_seq", resume->next_seq}};
+}
+
+void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now) {
+  auto row = db_.with(
+      [&](soci::session& sql) { return store::find_stream_session(sql, announced.session_id); });
+  if (!row || row->ended_ms != 0) return;
+  Tracked t;
+  t.session_id = row->id;
+  t.user_id = row->user_id;
+  t.username = announced.username;
+  t.charged_minutes =
+      db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); }).minutes;
+  StreamSnapshot snap = announced;
+  // Billed to the last frame either record knows of (announced each second, saved each two).
+  snap.first_frame_ms = announced.first_frame_ms > 0 ? announced.first_frame_ms : row->first_frame_ms;
+  snap.last_frame_ms = std::max<std::int64_t>(announced.last_frame_ms, row->last_frame_ms);
+  snap.max_viewers = std::max<int>(announced.max_viewers, static_cast<int>(row->max_viewers));
+  Ending e{t, kStatusInterrupted, snap.last_frame_ms > 0 ? snap.last_frame_ms : now, snap};
+  try {
+    settle(e);
+  } catch (const store::DatabaseUnavailable&) {
+    unsettled_.push_back(std::move(e));
+  }
+  spdlog::warn("event=orphan_ended stream={} session_id={}", announced.username, row->id);
+  if (!t.username.empty()) {
+    hub_.broadcast_text(t.username, wire::encode_state("ended"));
+    hub_.broadcast_text(t.username, wire::encode_ended("interrupted", "the stream's server stopped"));
+    if (ended_listener_) ended_listener_(t.username);
+  }
+  cluster_->withdraw(row->id);
+}
+
+void StreamService::sweep_orphans(std::int64_t now) {
+  if (!cluster_ || !cluster_->healthy()) {
+    // With Redis away nobody is announced: nothing can be judged missing.
+    unannounced_.clear();
+    return;
+  }
+  if (now - last_sweep_ms_ >= 1000) {
+    last_sweep_ms_ = now;
+    for (const auto& o : cluster_->orphans()) {
+      try {
+        end_orphan(o.snapshot, now);
+      } catch (const std::exception& e) {
+        spdlog::error("event=orphan_end_failed session_id={} error=\"{}\"", o.snapshot.session_id,
+                      e.what());
+      }
+    }
+  }
+  // Open streams no node announces (a home that died with Redis away, or a node that died
+  // ending an orphan): ended once they have been missing for the grace period.
+  if (now - last_db_sweep_ms_ < 2000) return;
+  last_db_sweep_ms_ = now;
+  auto open = db_.with([](soci::session& sql) { return store::list_open_stream_sessions(sql); });
+  std::unordered_map<long long, std::int64_t> still;
+  for (const auto& s : open) {
+    bool here = std::any_of(tracked_.begin(), tracked_.end(),
+                            [&](const auto& kv) { return kv.second.session_id == s.id; });
+    if (here) continue;
+    auto user = db_.with([&](soci::session& sql) { return store::find_user(sql, s.user_id); });
+    if (!user) continue;
+    auto announced = hub_.find(user->username);
+    if (announced && announced->session_id == s.id) continue;
+    if (!cluster_->healthy()) return;
+    auto since = unannounced_.contains(s.id) ? unannounced_[s.id] : now;
+    still[s.id] = since;
+    if (now - since <= config_.grace_ms) continue;
+    if (!cluster_->lease("end:" + std::to_string(s.id), std::chrono::seconds(60))) continue;
+    StreamSnapshot snap;
+    snap.session_id = s.id;
+    snap.user_id = s.user_id;
+    snap.username = user->username;
+    snap.first_frame_ms = s.first_frame_ms;
+    snap.last_frame_ms = s.last_frame_ms;
+    snap.max_viewers = static_cast<int>(s.max_viewers);
+    snap.frames_in = static_cast<std::uint64_t>(s.frames_in);
+    snap.frames_out = static_cast<std::uint64_t>(s.frames_out);
+    end_orphan(snap, now);
+    still.erase(s.id);
+  }
+  unannounced_ = std::move(still);
 }
 
 void StreamService::shutdown() {

@@ -35,12 +35,26 @@ inline constexpr const char* kStatusCompleted = "completed";
 inline constexpr const char* kStatusNoCredits = "ended_no_credits";
 inline constexpr const char* kStatusInterrupted = "interrupted";
 
+class Cluster;
+
 class StreamService {
  public:
   StreamService(store::Database& db, Hub& hub, const Clock& clock, StreamServiceConfig config = {});
 
-  // Closes streams a crash left open, billed up to their last recorded frame.
+  // Many nodes: set once, before recover() and serving.
+  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
+
+  // Closes streams a crash left open, billed up to their last recorded frame. With many nodes
+  // the open streams belong to other nodes: the orphan sweep of tick() ends them instead.
   void recover();
+
+  // Many nodes: makes this node the home of user's open stream (its ingest connected here),
+  // asking its current home to let go. kConflict not_started when no stream is open,
+  // kUnavailable when the current home does not answer.
+  Expected<store::StreamSession> take_home(const store::User& user);
+  // The other side of take_home: the stream leaves this node, billed and saved up to now.
+  // Returns where the new home carries on from; nullopt when it is not homed here.
+  std::optional<nlohmann::json> release(long long session_id);
 
   // kPaymentRequired under the start minimum, kConflict when a stream is already open,
   // kUnavailable (database_unavailable) while the database is away.
@@ -107,6 +121,9 @@ class StreamService {
   void database_lost(const char* during, const std::exception& e);
   void database_back();
   void publish_balance(const Tracked& t);
+  // Many nodes: ends the streams of dead nodes (orphans), once each across the cluster.
+  void sweep_orphans(std::int64_t now);
+  void end_orphan(const StreamSnapshot& announced, std::int64_t now);
 
   store::Database& db_;
   Hub& hub_;
@@ -118,6 +135,11 @@ class StreamService {
   std::unordered_map<long long, Tracked> tracked_;  // by user id
   std::vector<Ending> unsettled_;
   bool database_away_ = false;  // logged once per outage
+  Cluster* cluster_ = nullptr;
+  std::int64_t last_sweep_ms_ = 0;
+  std::int64_t last_db_sweep_ms_ = 0;
+  // Open sessions (by id) that no live node announces, since when.
+  std::unordered_map<long long, std::int64_t> unannounced_;
   std::function<void(const std::string&)> ended_listener_;
 };
 

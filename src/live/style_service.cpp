@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "domain/text.hpp"
+#include "live/cluster.hpp"
 #include "live/protocol.hpp"
 #include "store/style_requests.hpp"
 
@@ -240,6 +241,13 @@ nlohmann::json StyleService::clear(const store::User& streamer) {
 }
 
 nlohmann::json StyleService::state(const store::User& streamer) {
+  if (cluster_) {
+    if (auto home = hub_.home_of(streamer.username)) {
+      auto reply = cluster_->call(*home, {{{"op", "styles_state"}, {"username", streamer.username}}, {}},
+                                  std::chrono::seconds(2));
+      if (reply && reply->header.contains("state")) return reply->header["state"];
+    }
+  }
   std::lock_guard lock(mutex_);
   Entry* e = reconcile(streamer.username, streamer.id, clock_.now_ms());
   return e ? e->state : offline_state(streamer.id);

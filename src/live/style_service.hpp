@@ -22,6 +22,8 @@
 
 namespace ds::live {
 
+class Cluster;
+
 inline constexpr std::size_t kMaxPromptChars = 200;
 
 struct StyleServiceConfig {
@@ -36,8 +38,10 @@ class StyleService {
  public:
   StyleService(store::Database& db, Hub& hub, const Clock& clock, StyleServiceConfig config = {});
 
-  // After a restart no stream is live: ends the requests a crash left open.
+  // After a restart no stream is live: ends the requests a crash left open (one node only).
   void recover();
+  // Many nodes: state() of a stream homed elsewhere is asked of its home.
+  void set_cluster(Cluster* cluster) { cluster_ = cluster; }
 
   struct Submitted {
     domain::StyleRequest request;
@@ -92,6 +96,7 @@ class StyleService {
   const Clock& clock_;
   StyleServiceConfig config_;
   auth::RateLimiter limiter_;
+  Cluster* cluster_ = nullptr;
   // Serialises every queue change with its storage and its event, so events go out in order.
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> live_;  // by username

@@ -1,0 +1,113 @@
+// live::Cluster over Redis (docs/architecture.md, "Many nodes"): the shared line of waiting
+// frames is a sorted set of streams by waiting time plus one key per stream that each push
+// overwrites; channels and calls are pub/sub; the registry of homes, node heartbeats and viewer
+// counts are keys with expiry. Redis holds nothing that must last: after a restart the homes
+// announce themselves again within a second.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "cluster/redis_link.hpp"
+#include "live/cluster.hpp"
+#include "util/clock.hpp"
+
+namespace ds::cluster {
+
+struct RedisBusConfig {
+  RedisAddress address;
+  std::string node_id;
+  // A node that has not beaten for this long is dead; its streams are orphans.
+  std::int64_t node_ttl_ms = 5'000;
+  std::int64_t heartbeat_ms = 500;
+  // A waiting frame no worker took within this long is dropped by Redis.
+  std::int64_t frame_ttl_ms = 10'000;
+  // Runs call handlers off the subscriber's thread (serve: its blocking pool).
+  std::function<void(std::function<void()>)> executor;
+};
+
+class RedisBus : public live::Cluster {
+ public:
+  RedisBus(RedisBusConfig config, const Clock& clock);
+  ~RedisBus() override;
+
+  // Connects (in the background) and starts the threads; stop() before the hub goes.
+  void start();
+  void stop();
+  RedisLink& link() { return *link_; }
+
+  const std::string& node_id() const override { return config_.node_id; }
+  bool healthy() const override;
+  void listen(live::ClusterEvents events) override;
+
+  void offer(const live::FrameOffer& frame) override;
+  void withdraw(long long session_id) override;
+  void claim(std::function<void(std::optional<live::FrameOffer>)> handler) override;
+
+  void follow(const std::string& username) override;
+  void unfollow(const std::string& username) override;
+  void publish_result(const live::FrameResult& result) override;
+  void publish_text(const std::string& username, const live::Bytes& text) override;
+
+  void announce(const live::StreamSnapshot& stream) override;
+  void forget(const std::string& username, long long session_id) override;
+  std::optional<live::AnnouncedStream> find(const std::string& username) override;
+  std::vector<live::AnnouncedStream> streams() override;
+  bool node_alive(const std::string& node) override;
+  std::vector<live::AnnouncedStream> orphans() override;
+  bool lease(const std::string& name, std::chrono::milliseconds ttl) override;
+
+  void report_viewers(const std::map<std::string, int>& local) override;
+  void tick() override;
+
+  void serve_calls(std::function<live::Call(const live::Call&)> handler) override;
+  std::optional<live::Call> call(const std::string& node, const live::Call& request,
+                                 std::chrono::milliseconds timeout) override;
+
+  struct Counters {
+    std::uint64_t commands = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t messages = 0;
+    std::uint64_t bytes_received = 0;
+  };
+  Counters counters() const;
+
+ private:
+  void on_message(std::string_view channel, std::string_view payload);
+  void on_call(std::string_view payload);
+  void on_reply(std::string_view payload);
+
+  RedisBusConfig config_;
+  const Clock& clock_;
+  std::unique_ptr<RedisLink> link_;
+  std::unique_ptr<RedisSubscriber> subscriber_;
+  live::ClusterEvents events_;
+  std::function<live::Call(const live::Call&)> call_handler_;
+  std::int64_t last_beat_ms_ = 0;
+
+  std::mutex reported_mutex_;
+  std::set<std::string> reported_;  // streams this node last reported viewers of
+
+  struct Pending {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::optional<live::Call> reply;
+  };
+  std::mutex calls_mutex_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Pending>> calls_;
+  std::atomic<std::uint64_t> next_call_{1};
+};
+
+// The announced form of a stream (the registry's value) and back.
+nlohmann::json announced_json(const std::string& node, std::int64_t now_ms,
+                              const live::StreamSnapshot& s);
+std::optional<live::AnnouncedStream> parse_announced(std::string_view text);
+
+}  // namespace ds::cluster

@@ -1,0 +1,113 @@
+// What moves between nodes when several `serve` nodes share one PostgreSQL and one Redis
+// (docs/architecture.md, "Many nodes"): frames offered to the shared worker pool, processed
+// frames and channel events for viewers on other nodes, the registry of which node is each
+// stream's home, global viewer counts, and calls from one node to another. The hub and the
+// live services see only this interface; cluster/redis_bus implements it over Redis. Without
+// one (nullptr) the node is alone and everything stays in process, as before.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "live/hub.hpp"
+
+namespace ds::live {
+
+// The newest camera frame of a stream, offered by its home to every node's idle workers.
+struct FrameOffer {
+  long long session_id = 0;
+  std::string username;
+  std::uint64_t seq = 0;
+  std::int64_t captured_ms = 0;
+  StyleParams style;
+  Bytes jpeg;
+};
+
+// A processed frame, on its way from the worker's node to every node with viewers of it.
+struct FrameResult {
+  long long session_id = 0;
+  std::string username;
+  std::uint64_t seq = 0;
+  std::int64_t captured_ms = 0;
+  std::int64_t processed_ms = 0;
+  double model_ms = 0;
+  nlohmann::json timings;
+  Bytes jpeg;
+};
+
+// A stream homed on some node, as its home last announced it.
+struct AnnouncedStream {
+  std::string node;
+  std::int64_t updated_ms = 0;
+  StreamSnapshot snapshot;
+};
+
+// What the hub hears from other nodes; each runs on a cluster thread and must not block.
+struct ClusterEvents {
+  std::function<void()> frames_ready;  // a stream joined the line of waiting frames
+  std::function<void(const FrameResult&)> result;
+  std::function<void(const std::string& username, const Bytes& text)> text;
+  // Viewers of username on every node, as summed after this node's last report.
+  std::function<void(const std::string& username, int viewers)> viewers;
+};
+
+// A call from one node to another: a JSON header and an opaque body, both ways.
+struct Call {
+  nlohmann::json header;
+  std::string body;
+};
+
+class Cluster {
+ public:
+  virtual ~Cluster() = default;
+  virtual const std::string& node_id() const = 0;
+  // Redis reachable: frames go through the shared line; otherwise each node works alone.
+  virtual bool healthy() const = 0;
+  virtual void listen(ClusterEvents events) = 0;
+
+  // The shared line of waiting frames: one per stream (newest wins), streams in order of
+  // waiting time. claim's handler gets the longest-waiting stream's frame, or nullopt (none,
+  // or Redis away); it may run at once, on the caller's thread.
+  virtual void offer(const FrameOffer& frame) = 0;
+  virtual void withdraw(long long session_id) = 0;
+  virtual void claim(std::function<void(std::optional<FrameOffer>)> handler) = 0;
+
+  // Channels: events of one stream for every node that follows it (a home follows its own
+  // streams, a node follows the streams its viewers watch). Never delivered back to the sender.
+  virtual void follow(const std::string& username) = 0;
+  virtual void unfollow(const std::string& username) = 0;
+  virtual void publish_result(const FrameResult& result) = 0;
+  virtual void publish_text(const std::string& username, const Bytes& text) = 0;
+
+  // The registry of homes. announce/forget do not wait; find and streams wait briefly.
+  virtual void announce(const StreamSnapshot& stream) = 0;
+  virtual void forget(const std::string& username, long long session_id) = 0;
+  virtual std::optional<AnnouncedStream> find(const std::string& username) = 0;
+  virtual std::vector<AnnouncedStream> streams() = 0;
+  virtual bool node_alive(const std::string& node) = 0;
+  // Streams whose home stopped beating, each taken out of the registry and handed to exactly
+  // one caller across the cluster, which ends it.
+  virtual std::vector<AnnouncedStream> orphans() = 0;
+  // A lease on a piece of work (e.g. ending one stream) for this node: false when another
+  // node holds it, or Redis is away.
+  virtual bool lease(const std::string& name, std::chrono::milliseconds ttl) = 0;
+
+  // Viewers on this node per stream; the sums come back through ClusterEvents::viewers.
+  virtual void report_viewers(const std::map<std::string, int>& local) = 0;
+  // Heartbeat and housekeeping; the hub calls it from its tick.
+  virtual void tick() = 0;
+
+  // Calls between nodes. The handler runs off the cluster's threads and may block.
+  virtual void serve_calls(std::function<Call(const Call&)> handler) = 0;
+  virtual std::optional<Call> call(const std::string& node, const Call& request,
+                                   std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace ds::live
