@@ -876,4 +876,10 @@ class TestCluster(ClusterCase):
 
 
 if __name__ == "__main__":
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:  # e.g. a pyenv python3: Debian's python3 has python3-psycopg2
+        if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3":
+            os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+        raise
     unittest.main(verbosity=2)
