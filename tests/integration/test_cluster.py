@@ -1,0 +1,885 @@
+"""Several `serve` nodes on one PostgreSQL and one Redis (issue 10), over real sockets.
+
+One cluster of three nodes A, B, C (tests/integration/cluster.py) serves the whole module; no
+node has a built-in worker, so the only model worker is the Python one a test connects, and in
+each scenario the ingest, that worker and the viewers sit on different nodes. The numbered
+tests follow the issue's points 1-9. A test that kills a node or stops Redis brings it back
+in tearDown, so every test starts with three live nodes and a running Redis.
+
+    python3 tests/integration/test_cluster.py [-k test_7]     (or ctest -R integration_cluster)
+
+Needs PostgreSQL, redis-server and python3-psycopg2 (scripts/setup.sh --test) and a
+`dreamstream` with --redis and --node-id (DREAMSTREAM_BIN, else build/dreamstream).
+
+Checking the tests themselves against a binary from before issue 10:
+DS_CLUSTER_NO_REDIS=1 leaves out --redis/--node-id (nodes share only the database), and
+DS_CLUSTER_COLLAPSE=1 also plays every role on node A; then every test but the three that
+kill or stop the (only) node should pass (4, 7 and 9 cannot).
+
+Every detail of the wire format that these tests rely on beyond docs/protocol.md's examples
+is read through the small helpers under "Contract details" below, so a shape that turns out
+different is fixed in one place.
+"""
+
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(HERE, "..", "..", "clients", "python"))
+
+import dreamstream as ds  # noqa: E402
+from cluster import Cluster, Postgres, wait_until  # noqa: E402
+from harness import PASSWORD, Client, register  # noqa: E402
+
+FIXTURES = os.path.join(HERE, "fixtures")
+WORKER_TOKEN = "dsw_cluster_test_token_0123456789"
+GRACE_MS = 3000          # --grace-ms: a stream whose home died ends this long after
+JOB_TIMEOUT_MS = 4000    # --job-timeout-ms
+NODE_ARGS = ["--builtin-workers", "0", "--worker-token", WORKER_TOKEN,
+             "--grace-ms", str(GRACE_MS), "--job-timeout-ms", str(JOB_TIMEOUT_MS)]
+
+PUSH_INTERVAL_S = 0.1    # the test streamers send 10 frames a second
+FRAMES_S = 15.0          # time allowed for frames to show up somewhere (first job included)
+EVENT_S = 10.0           # time allowed for an event to cross nodes
+CONVERGE_S = 10.0        # time allowed for a viewer count to follow a dead node
+ENDED_S = GRACE_MS / 1000.0 + 3.0   # a dead home's streams end within grace + a little
+REDIS_DOWN_S = 10.0
+RECOVER_S = 10.0         # cross-node frames are back this long after Redis returns
+SIGNUP_CENTS = 1200
+MINUTE_CENTS = 20
+
+
+def fixture(n):
+    with open(os.path.join(FIXTURES, "frame%d.jpg" % n), "rb") as f:
+        return f.read()
+
+
+FRAMES = [fixture(i) for i in range(1, 5)]
+
+
+# -- Contract details (adjust here) -----------------------------------------------------------
+def ws_url(node, path):
+    return node.url.replace("http://", "ws://") + path
+
+
+def is_state(msg, state):
+    """A viewer's `{"type":"state","state":...}` event."""
+    return msg.get("type") == "state" and msg.get("state") == state
+
+
+def viewer_count(msg):
+    """The count of a `{"type":"viewers","count":N}` event (viewers and the streamer get it)."""
+    return msg.get("count")
+
+
+def ended_reason(msg):
+    """The reason of the streamer's `{"type":"ended","reason":...}`."""
+    return msg.get("reason")
+
+
+def frame_seq(msg):
+    """The seq of the `{"type":"frame","seq":N,...}` header sent before each viewer JPEG."""
+    return msg.get("seq")
+
+
+def job_prompt(job):
+    """The prompt a worker's job carries (`params.prompt`)."""
+    return (job.get("params") or {}).get("prompt") or ""
+
+
+def current_style(styles_event_or_state):
+    """The current prompt of a `styles` event (`{"styles":StyleState}`) or of a StyleState."""
+    state = styles_event_or_state.get("styles", styles_event_or_state)
+    return ((state or {}).get("current") or {}).get("prompt")
+
+
+def healthz_answers(status):
+    """During a Redis outage a node must answer /healthz; it may call itself degraded (503)."""
+    return status in (200, 503)
+
+
+def stream_info(client, username):
+    """GET /api/streams/<username> -> its JSON (live, viewers, settings, styles)."""
+    r = client.get("/api/streams/" + username)
+    assert r.status == 200, (r.status, r.body[:300])
+    return r.json
+
+
+def started_minutes(first_frame_ms, last_frame_ms):
+    """Minutes billed for frames from first to last: every started minute (2 s -> 1, 64 s -> 2)."""
+    return (last_frame_ms - first_frame_ms) // 60000 + 1
+
+
+# -- sockets read by a background thread ------------------------------------------------------
+class Msg:
+    __slots__ = ("kind", "data", "json", "t")
+
+    def __init__(self, kind, data):
+        self.kind = kind
+        self.data = data
+        self.t = time.monotonic()
+        self.json = None
+        if kind == "text":
+            try:
+                self.json = json.loads(data)
+            except ValueError:
+                self.json = None
+
+    @property
+    def type(self):
+        return self.json.get("type") if isinstance(self.json, dict) else None
+
+
+class Conn:
+    """A WebSocket whose messages a thread of its own reads and keeps, so a test can wait on
+    several sockets at once. frames: (seq, jpeg, time) of each binary message, seq from the
+    `frame` header before it (None without one)."""
+
+    def __init__(self, url, headers=None, label=""):
+        self.label = label
+        self.ws = ds.WebSocket.connect(url, headers or {}, timeout=10, max_message=8 << 20)
+        self.msgs = []
+        self.frames = []
+        self.cond = threading.Condition()
+        self.close_code = None
+        self.closed_at = None
+        self._stopping = False
+        self._seq = None
+        self.thread = threading.Thread(target=self._read, daemon=True, name="ws-" + label)
+        self.thread.start()
+
+    # reading
+    def _read(self):
+        while not self._stopping:
+            try:
+                kind, data = self.ws.recv(timeout=0.25)
+            except TimeoutError:
+                continue
+            except (ds.WebSocketError, OSError) as e:
+                self._closed(getattr(e, "code", None) or self.ws.close_code or 1006)
+                return
+            if kind == "close":
+                self._closed(self.ws.close_code)
+                return
+            msg = Msg(kind, data)
+            try:
+                self.on_message(msg)
+            except (ds.WebSocketError, OSError):
+                pass
+            with self.cond:
+                self.msgs.append(msg)
+                if kind == "text" and msg.type == "frame":
+                    self._seq = frame_seq(msg.json)
+                elif kind == "binary":
+                    self.frames.append((self._seq, data, msg.t))
+                    self._seq = None
+                self.cond.notify_all()
+
+    def _closed(self, code):
+        with self.cond:
+            self.close_code = code
+            self.closed_at = time.monotonic()
+            self.cond.notify_all()
+
+    def on_message(self, msg):
+        pass
+
+    @property
+    def closed(self):
+        return self.closed_at is not None
+
+    # waiting
+    def mark(self):
+        """(messages, frames) seen so far, for `since=`."""
+        with self.cond:
+            return len(self.msgs), len(self.frames)
+
+    def _wait(self, check, timeout, what):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                got = check()
+                if got is not None:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("%s: timed out after %.1fs waiting for %s (closed: %s; "
+                                         "last messages: %s)"
+                                         % (self.label, timeout, what, self.close_code,
+                                            self._tail()))
+                self.cond.wait(min(left, 0.25))
+
+    def _tail(self, n=6):
+        return [m.data if m.kind == "text" else "<%d bytes>" % len(m.data)
+                for m in self.msgs[-n:]]
+
+    def wait_event(self, type_, pred=lambda m: True, timeout=EVENT_S, since=None):
+        """The first text event of type_ (after since[0] messages) for which pred(json) holds."""
+        start = since[0] if since else 0
+
+        def check():
+            for m in self.msgs[start:]:
+                if m.type == type_ and pred(m.json):
+                    return m.json
+            return None
+        return self._wait(check, timeout, "a %r event" % type_)
+
+    def wait_latest(self, type_, pred, timeout=EVENT_S, what=None):
+        """Waits until the latest event of type_ satisfies pred(json) (e.g. a count *now*)."""
+        def check():
+            for m in reversed(self.msgs):
+                if m.type == type_:
+                    return m.json if pred(m.json) else None
+            return None
+        return self._wait(check, timeout, what or "the latest %r event to match" % type_)
+
+    def latest(self, type_):
+        with self.cond:
+            for m in reversed(self.msgs):
+                if m.type == type_:
+                    return m.json
+        return None
+
+    def wait_frames(self, n, timeout=FRAMES_S, since=None):
+        """Waits for n binary frames after since[1]; returns them."""
+        start = since[1] if since else 0
+
+        def check():
+            got = self.frames[start:]
+            return got if len(got) >= n else None
+        return self._wait(check, timeout, "%d frames" % n)
+
+    def wait_closed(self, timeout=EVENT_S):
+        return self._wait(lambda: self.close_code if self.closed else None, timeout,
+                          "the socket to close")
+
+    def seqs(self):
+        with self.cond:
+            return [f[0] for f in self.frames]
+
+    # sending and closing
+    def send_binary(self, data):
+        self.ws.send_binary(data)
+
+    def send_json(self, obj):
+        self.ws.send_json(obj)
+
+    def close(self):
+        self._stopping = True
+        self.thread.join(2)  # one reader at a time: the SDK's close reads the peer's answer
+        if not self.closed:
+            try:
+                self.ws.close(timeout=1)
+            except (ds.WebSocketError, OSError):
+                pass
+        try:
+            self.ws._abort()
+        except Exception:
+            pass
+
+
+class Viewer(Conn):
+    def __init__(self, node, username):
+        super().__init__(ws_url(node, "/ws/watch/" + username), label="viewer@%s" % node.node_id)
+
+    def wait_state(self, state, timeout=EVENT_S, since=None):
+        return self.wait_event("state", lambda m: is_state(m, state), timeout, since)
+
+
+class Pusher(Conn):
+    """The streamer's /ws/ingest (stream key, or a login cookie plus this node's Origin),
+    sending the fixture frames every PUSH_INTERVAL_S from a thread until stop_pushing()."""
+
+    def __init__(self, node, key=None, cookie=None, interval=PUSH_INTERVAL_S):
+        headers = {"Authorization": "Bearer " + key} if key else {
+            "Cookie": "ds_session=" + cookie, "Origin": node.origin}
+        super().__init__(ws_url(node, "/ws/ingest"), headers, label="ingest@%s" % node.node_id)
+        self.interval = interval
+        self.sent = 0
+        self._push = threading.Event()
+        self._push.set()
+        self.pusher = threading.Thread(target=self._pump, daemon=True)
+        self.pusher.start()
+
+    def _pump(self):
+        while self._push.is_set() and not self.closed and not self._stopping:
+            try:
+                self.send_binary(FRAMES[self.sent % len(FRAMES)])
+            except (ds.WebSocketError, OSError):
+                return
+            self.sent += 1
+            time.sleep(self.interval)
+
+    def stop_pushing(self):
+        self._push.clear()
+        self.pusher.join(2)
+
+    def close(self):
+        self.stop_pushing()
+        super().close()
+
+
+class Worker(Conn):
+    """A model worker on /ws/worker that answers each job with its input JPEG (when
+    `answering`; otherwise it keeps the job and never answers). jobs: (header, jpeg, time,
+    answered)."""
+
+    def __init__(self, node, name="py-worker"):
+        super().__init__(ws_url(node, "/ws/worker"), {"Authorization": "Bearer " + WORKER_TOKEN},
+                         label="worker@%s" % node.node_id)
+        self.jobs = []
+        self.answering = True
+        self._job = None
+        self.send_json({"type": "hello", "name": name, "backend": "echo", "protocol": 1})
+        self.wait_event("welcome")
+
+    def on_message(self, msg):
+        if msg.type == "job":
+            self._job = msg.json
+        elif msg.kind == "binary" and self._job is not None:
+            job, self._job = self._job, None
+            answer = self.answering
+            with self.cond:
+                self.jobs.append((job, msg.data, msg.t, answer))
+            if answer:
+                self.send_json({"type": "result", "job_id": job["job_id"],
+                                "timings": {"infer_ms": 1}})
+                self.send_binary(msg.data)
+
+    def wait_job(self, pred=lambda job: True, timeout=FRAMES_S, since=0):
+        def check():
+            for job, _, _, _ in self.jobs[since:]:
+                if pred(job):
+                    return job
+            return None
+        return self._wait(check, timeout, "a matching job")
+
+    def wait_held_job(self, timeout=FRAMES_S):
+        """The job it took without answering (answering = False)."""
+        def check():
+            for job, _, _, answered in self.jobs:
+                if not answered:
+                    return job
+            return None
+        return self._wait(check, timeout, "a job to hold")
+
+    def streams(self, since=0):
+        with self.cond:
+            return {job["stream"] for job, _, _, _ in self.jobs[since:]}
+
+    def job_count(self):
+        with self.cond:
+            return len(self.jobs)
+
+
+def via(client, node):
+    """The same user agent (one cookie jar) talking to another node, as behind a balancer."""
+    c = Client(node)
+    c.cookies = client.cookies
+    return c
+
+
+class Streamer:
+    def __init__(self, client, user, key):
+        self.c = client
+        self.user = user
+        self.name = user["username"]
+        self.id = user["id"]
+        self.key = key
+
+
+# -- the cluster ------------------------------------------------------------------------------
+_pg = None
+_cluster = None
+
+
+def setUpModule():
+    global _pg, _cluster
+    _pg = Postgres().start()
+    try:
+        _cluster = Cluster(_pg, nodes=3, node_args=NODE_ARGS).start()
+    except Exception:
+        _pg.stop()
+        raise
+
+
+def tearDownModule():
+    if _cluster is not None:
+        _cluster.cleanup()
+    if _pg is not None:
+        _pg.stop()
+
+
+class ClusterCase(unittest.TestCase):
+    maxDiff = None
+
+    @property
+    def cl(self):
+        return _cluster
+
+    # DS_CLUSTER_COLLAPSE=1 plays every role on node A: a check of the tests themselves against
+    # a binary from before issue 10 (the node-killing tests then kill that one node).
+    COLLAPSE = bool(os.environ.get("DS_CLUSTER_COLLAPSE"))
+
+    def _node(self, i):
+        return _cluster.nodes[0 if self.COLLAPSE else i]
+
+    @property
+    def A(self):
+        return self._node(0)
+
+    @property
+    def B(self):
+        return self._node(1)
+
+    @property
+    def C(self):
+        return self._node(2)
+
+    def index(self, node):
+        return _cluster.nodes.index(node)
+
+    def tearDown(self):
+        # Leave three live nodes and a running Redis for the next test.
+        if self.cl.redis is not None and not self.cl.redis.alive():
+            self.cl.redis.start()
+        for i, node in enumerate(self.cl.nodes):
+            if not node.alive():
+                self.cl.revive(i)
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > before and _cluster is not None:
+            sys.stderr.write("\n==== cluster logs (%s) ====\n%s\n==== end ====\n"
+                             % (self.id(), _cluster.logs()))
+        return out
+
+    # -- building blocks -----------------------------------------------------------------------
+    def streamer(self, node):
+        """A new user registered through node, with a stream key."""
+        c = node.client()
+        user = register(c, display_name="Streamer")
+        r = c.post("/api/me/stream-key")
+        self.assertEqual(r.status, 201, r.body[:300])
+        return Streamer(c, user, r.json["stream_key"])
+
+    def user(self, node, display_name="Fan"):
+        c = node.client()
+        return c, register(c, display_name=display_name)
+
+    def _own(self, conn):
+        self.addCleanup(conn.close)
+        return conn
+
+    def viewer(self, node, username):
+        return self._own(Viewer(node, username))
+
+    def pusher(self, node, key=None, cookie=None):
+        return self._own(Pusher(node, key=key, cookie=cookie))
+
+    def worker(self, node, name="py-worker"):
+        return self._own(Worker(node, name))
+
+    def assertError(self, response, status, code=None):
+        self.assertEqual(response.status, status, response.body[:500])
+        if code is not None:
+            self.assertEqual((response.json or {}).get("error", {}).get("code"), code)
+
+    def assertLedgerVerifies(self):
+        ok, out = self.cl.ledger_verify()
+        self.assertTrue(ok, out)
+
+    def assertSeqsIncrease(self, viewer):
+        seqs = viewer.seqs()
+        self.assertNotIn(None, seqs, "a JPEG without a frame header before it")
+        for a, b in zip(seqs, seqs[1:]):
+            self.assertLess(a, b, "frames went backwards (or repeated): %s" % seqs)
+
+    def session_row(self, user_id):
+        rows = self.cl.query(
+            "SELECT id, status, first_frame_ms, last_frame_ms, ended_ms, duration_minutes, "
+            "cost_cents FROM stream_sessions WHERE user_id = %s ORDER BY id DESC LIMIT 1",
+            (user_id,))
+        if not rows:
+            return None
+        keys = ("id", "status", "first_frame_ms", "last_frame_ms", "ended_ms",
+                "duration_minutes", "cost_cents")
+        return dict(zip(keys, rows[0]))
+
+    def usage_rows(self, session_id):
+        return self.cl.query("SELECT minute_index, amount_cents FROM credit_transactions "
+                             "WHERE stream_session_id = %s AND kind = 'stream_usage' "
+                             "ORDER BY minute_index", (session_id,))
+
+    def wait_first_minute_billed(self, s):
+        wait_until(lambda: (self.session_row(s.id) or {}).get("last_frame_ms") is not None
+                   and self.cl.query("SELECT COUNT(*) FROM credit_transactions WHERE user_id = %s "
+                                     "AND kind = 'stream_usage'", (s.id,))[0][0] >= 1,
+                   EVENT_S, "the first minute to be billed")
+
+
+class TestCluster(ClusterCase):
+    # 1 -----------------------------------------------------------------------------------------
+    def test_1_start_on_a_ingest_on_b_second_start_on_c_is_409(self):
+        s = self.streamer(self.A)
+        self.assertEqual(via(s.c, self.A).post("/api/streams/start").status, 201)
+        for node in (self.A, self.B, self.C):
+            self.assertTrue(stream_info(node.client(), s.name)["live"], node.node_id)
+        self.assertError(via(s.c, self.C).post("/api/streams/start"), 409, "stream_active")
+        self.assertError(via(s.c, self.B).post("/api/streams/start"), 409, "stream_active")
+
+        w = self.worker(self.C)
+        v = self.viewer(self.A, s.name)
+        ing = self.pusher(self.B, cookie=s.c.session)  # the cookie socket, on another node
+        ing.wait_event("status", timeout=FRAMES_S)
+        v.wait_frames(3)
+        self.assertIn(s.name, w.streams())
+        self.assertFalse(ing.closed)
+        self.assertEqual(self.cl.query("SELECT COUNT(*) FROM stream_sessions WHERE user_id = %s "
+                                       "AND ended_ms IS NULL", (s.id,))[0][0], 1)
+        self.assertError(via(s.c, self.C).post("/api/streams/start"), 409, "stream_active")
+
+    def test_1_concurrent_starts_on_three_nodes_give_one_stream(self):
+        s = self.streamer(self.A)
+        results = []
+        lock = threading.Lock()
+
+        def go(node):
+            st = via(s.c, node).post("/api/streams/start").status
+            with lock:
+                results.append(st)
+        threads = [threading.Thread(target=go, args=(self._node(i % 3),)) for i in range(9)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [201] + [409] * 8)
+        self.assertEqual(via(s.c, self.C).post("/api/streams/stop").status, 200)
+
+    def test_1_stop_on_c_ends_the_stream_homed_on_b(self):
+        s = self.streamer(self.A)
+        w = self.worker(self.C)  # noqa: F841 (the only worker)
+        ing = self.pusher(self.B, key=s.key)
+        v = self.viewer(self.A, s.name)
+        v.wait_frames(1)
+        r = via(s.c, self.C).post("/api/streams/stop")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(ended_reason(ing.wait_event("ended")), "stopped")
+        v.wait_state("ended")
+        self.assertEqual(self.session_row(s.id)["status"], "completed")
+
+    # 2 -----------------------------------------------------------------------------------------
+    def test_2_one_worker_on_c_serves_streams_homed_on_a_and_b(self):
+        w = self.worker(self.C)
+        s1, s2 = self.streamer(self.A), self.streamer(self.B)
+        v1 = self.viewer(self.B, s1.name)   # stream 1: home A, worker C, viewer B
+        v2 = self.viewer(self.A, s2.name)   # stream 2: home B, worker C, viewer A
+        self.pusher(self.A, key=s1.key)
+        self.pusher(self.B, key=s2.key)
+        v1.wait_frames(5)
+        v2.wait_frames(5)
+        self.assertLessEqual({s1.name, s2.name}, w.streams())
+        for v in (v1, v2):
+            self.assertSeqsIncrease(v)
+            self.assertTrue(all(f[1] in FRAMES for f in v.frames))  # our echo, intact
+
+        # The worker stops answering and drops with a job in hand: only that job is lost.
+        w.answering = False
+        held = w.wait_held_job()
+        w.close()
+        m1, m2 = v1.mark(), v2.mark()
+        w2 = self.worker(self.C, "py-worker-2")
+        v1.wait_frames(3, since=m1)
+        v2.wait_frames(3, since=m2)
+        lost = v1 if held["stream"] == s1.name else v2
+        self.assertNotIn(held["seq"], lost.seqs(), "the dropped worker's job was shown")
+        self.assertGreater(lost.seqs()[-1], held["seq"])
+        self.assertLessEqual({s1.name, s2.name}, w2.streams())
+        for v in (v1, v2):
+            self.assertSeqsIncrease(v)
+
+    # 3 -----------------------------------------------------------------------------------------
+    def test_3_viewers_mjpeg_and_latest_jpg_on_nodes_other_than_the_home(self):
+        s = self.streamer(self.A)
+        self.worker(self.C)
+        self.pusher(self.B, key=s.key)
+        # MJPEG on A, where no WebSocket viewer of this stream is.
+        conn = http.client.HTTPConnection("127.0.0.1", self.A.port, timeout=FRAMES_S)
+        try:
+            conn.request("GET", "/u/%s/stream.mjpeg" % s.name)
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            self.assertIn("multipart/x-mixed-replace", resp.getheader("Content-Type"))
+            got = b""
+            deadline = time.monotonic() + FRAMES_S
+            while time.monotonic() < deadline:
+                got += resp.read1(65536)
+                start = got.find(b"\xff\xd8")
+                if start >= 0 and got.find(b"\xff\xd9", start) >= 0:
+                    break
+            self.assertIn(b"Content-Type: image/jpeg", got)
+            start = got.find(b"\xff\xd8")
+            self.assertTrue(start >= 0 and got.find(b"\xff\xd9", start) >= 0, "no JPEG part")
+        finally:
+            conn.close()
+        # latest.jpg on C, which has no viewer of it either.
+        c = self.C.client()
+
+        def latest():
+            r = c.get("/u/%s/latest.jpg" % s.name)
+            return r if r.status == 200 else None
+        r = wait_until(latest, FRAMES_S, "latest.jpg on node C")
+        self.assertEqual(r.headers.get("Content-Type"), "image/jpeg")
+        self.assertTrue(r.body.startswith(b"\xff\xd8"))
+        self.assertIn(r.body, FRAMES)
+        # WebSocket viewers on A and C.
+        va, vc = self.viewer(self.A, s.name), self.viewer(self.C, s.name)
+        va.wait_frames(3)
+        vc.wait_frames(3)
+        self.assertSeqsIncrease(va)
+        self.assertSeqsIncrease(vc)
+
+    # 4 -----------------------------------------------------------------------------------------
+    def test_4_viewer_counts_are_global_and_follow_a_dead_node(self):
+        s = self.streamer(self.B)
+        self.worker(self.C)
+        ing = self.pusher(self.B, key=s.key)
+        viewers = [self.viewer(self.A, s.name), self.viewer(self.A, s.name),
+                   self.viewer(self.C, s.name)]
+        for conn in viewers + [ing]:
+            conn.wait_latest("viewers", lambda m: viewer_count(m) == 3, CONVERGE_S,
+                             "viewers = 3")
+        for node in (self.A, self.B, self.C):
+            wait_until(lambda: stream_info(node.client(), s.name)["viewers"] == 3, CONVERGE_S,
+                       "GET /api/streams on %s to say 3" % node.node_id)
+
+        self.cl.kill(self.index(self.A))  # node A and its two viewers
+        for conn in (viewers[2], ing):
+            conn.wait_latest("viewers", lambda m: viewer_count(m) == 1, CONVERGE_S,
+                             "viewers = 1 after node A died")
+        for node in (self.B, self.C):
+            wait_until(lambda: stream_info(node.client(), s.name)["viewers"] == 1, CONVERGE_S,
+                       "GET /api/streams on %s to say 1" % node.node_id)
+
+    # 5 -----------------------------------------------------------------------------------------
+    def test_5_comments_styles_and_settings_cross_nodes(self):
+        s = self.streamer(self.B)
+        w = self.worker(self.C)
+        ing = self.pusher(self.B, key=s.key)
+        va, vc = self.viewer(self.A, s.name), self.viewer(self.C, s.name)
+        va.wait_frames(1)
+        fan, _ = self.user(self.C)
+
+        # A comment posted on C reaches a viewer on A and the streamer's socket on B.
+        r = via(fan, self.C).post("/api/streams/%s/comments" % s.name, {"body": "hello from C"})
+        self.assertEqual(r.status, 201, r.body[:300])
+        cid = r.json["comment"]["id"]
+        for conn in (va, ing, vc):
+            conn.wait_event("comment", lambda m: m["comment"]["id"] == cid
+                            and m["comment"]["body"] == "hello from C")
+
+        # Settings saved on A reach viewers on C (and the streamer on B).
+        r = via(s.c, self.A).patch("/api/streams/settings",
+                                   {"styles_enabled": True, "style_policy": "approve"})
+        self.assertEqual(r.status, 200, r.body[:300])
+        for conn in (vc, ing):
+            conn.wait_event("settings", lambda m: m["settings"]["style_policy"] == "approve")
+        self.assertEqual(stream_info(self.C.client(), s.name)["settings"]["style_policy"],
+                         "approve")
+
+        # A style request from a viewer on A, approved by the streamer through C: everyone sees
+        # it and the worker's next job carries it.
+        r = via(fan, self.A).post("/api/streams/%s/styles" % s.name, {"prompt": "neon city"})
+        self.assertEqual(r.status, 201, r.body[:300])
+        rid = r.json["request"]["id"]
+        r = via(s.c, self.C).post("/api/streams/%s/styles/%d/approve" % (s.name, rid))
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(current_style(r.json), "neon city")
+        mark = w.job_count()
+        for conn in (va, vc, ing):
+            conn.wait_event("styles", lambda m: current_style(m) == "neon city")
+        w.wait_job(lambda j: "neon city" in job_prompt(j), since=mark)
+
+        # Reject (on B) and skip and clear (on A) work from other nodes too.
+        r = via(fan, self.C).post("/api/streams/%s/styles" % s.name, {"prompt": "oil painting"})
+        self.assertEqual(r.status, 201, r.body[:300])
+        r = via(s.c, self.B).post("/api/streams/%s/styles/%d/reject"
+                                  % (s.name, r.json["request"]["id"]))
+        self.assertEqual(r.status, 200, r.body[:300])
+        r = via(fan, self.B).post("/api/streams/%s/styles" % s.name, {"prompt": "pencil"})
+        self.assertEqual(r.status, 201, r.body[:300])
+        self.assertEqual(via(s.c, self.A).post("/api/streams/%s/styles/clear" % s.name).status,
+                         200)
+        r = via(s.c, self.A).post("/api/streams/%s/styles/skip" % s.name)
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertNotEqual(current_style(r.json), "neon city")
+        vc.wait_latest("styles", lambda m: current_style(m) == current_style(r.json))
+
+    # 6 -----------------------------------------------------------------------------------------
+    def test_6_login_throttle_is_shared_across_nodes(self):
+        _, user = self.user(self.A)
+        statuses = []
+        for i in range(6):
+            node = self._node(i % 3)
+            statuses.append(node.client().post("/api/auth/login", {
+                "login": user["username"], "password": "wrong password"}).status)
+        self.assertEqual(statuses, [401] * 5 + [429])  # as on one node: 5 failures, then 429
+        for node in (self.A, self.B, self.C):
+            self.assertError(node.client().post("/api/auth/login", {
+                "login": user["username"], "password": PASSWORD}), 429, "rate_limited")
+
+    def test_6_parallel_guesses_on_three_nodes_cannot_outrun_the_limit(self):
+        _, user = self.user(self.B)
+        statuses = []
+        lock = threading.Lock()
+
+        def guess(node):
+            st = node.client().post("/api/auth/login", {"login": user["username"],
+                                                        "password": "wrong password"}).status
+            with lock:
+                statuses.append(st)
+        threads = [threading.Thread(target=guess, args=(self._node(i % 3),))
+                   for i in range(9)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(statuses), [401] * 5 + [429] * 4)
+
+    def test_6_comment_rate_limit_is_shared_across_nodes(self):
+        s = self.streamer(self.A)
+        self.pusher(self.B, key=s.key)
+        self.assertEqual(via(s.c, self.C).post("/api/streams/start").status, 409)  # it is live
+        fan, _ = self.user(self.C)
+        statuses = [via(fan, self._node(i % 3)).post(
+            "/api/streams/%s/comments" % s.name, {"body": "c%d" % i}).status for i in range(6)]
+        self.assertEqual(statuses, [201] * 5 + [429])  # 5 per 10 s per user, on one node too
+
+    # 7 -----------------------------------------------------------------------------------------
+    def test_7_sigkill_of_the_home_node(self):
+        s = self.streamer(self.A)
+        self.worker(self.C)
+        self.pusher(self.B, key=s.key)
+        va, vc = self.viewer(self.A, s.name), self.viewer(self.C, s.name)
+        va.wait_frames(2)
+        vc.wait_frames(2)
+        self.wait_first_minute_billed(s)
+        marks = va.mark(), vc.mark()
+
+        self.cl.kill(self.index(self.B))
+        killed = time.monotonic()
+        for v, m in zip((va, vc), marks):
+            v.wait_state("ended", timeout=ENDED_S, since=m)
+        self.assertLess(time.monotonic() - killed, ENDED_S)
+        row = wait_until(lambda: (lambda r: r if r and r["ended_ms"] else None)(
+            self.session_row(s.id)), EVENT_S, "the session to be closed")
+        self.assertEqual(row["status"], "interrupted")
+        self.assertFalse(stream_info(self.C.client(), s.name)["live"])
+
+        # Billed every started minute up to the last frame, each exactly once.
+        minutes = started_minutes(row["first_frame_ms"], row["last_frame_ms"])
+        self.assertEqual(row["duration_minutes"], minutes)
+        self.assertEqual(row["cost_cents"], minutes * MINUTE_CENTS)
+        usage = self.usage_rows(row["id"])
+        self.assertEqual(len(usage), minutes, usage)
+        self.assertEqual(len({m for m, _ in usage}), minutes, usage)
+        self.assertEqual(sum(-a for _, a in usage), row["cost_cents"])
+        r = via(s.c, self.C).get("/api/credits")
+        self.assertEqual(r.json["balance_cents"], SIGNUP_CENTS - row["cost_cents"])
+        self.assertLedgerVerifies()
+
+        # The streamer goes live again through another node.
+        self.assertEqual(via(s.c, self.C).post("/api/streams/start").status, 201)
+        ing = self.pusher(self.A, key=s.key)
+        ing.wait_event("status", timeout=FRAMES_S)
+        self.viewer(self.C, s.name).wait_frames(1)
+        self.assertEqual(via(s.c, self.C).post("/api/streams/stop").status, 200)
+        self.assertLedgerVerifies()
+
+    # 8 -----------------------------------------------------------------------------------------
+    def test_8_redis_outage(self):
+        s = self.streamer(self.A)
+        self.worker(self.A)   # the home's own worker keeps its local viewers going
+        ing = self.pusher(self.A, key=s.key)
+        va, vb = self.viewer(self.A, s.name), self.viewer(self.B, s.name)
+        va.wait_frames(3)
+        vb.wait_frames(3)
+
+        self.cl.redis.stop()
+        down = time.monotonic()
+        half = None
+        while time.monotonic() - down < REDIS_DOWN_S:
+            for node in self.cl.nodes:
+                self.assertTrue(node.alive(), "%s died without Redis" % node.node_id)
+                st = node.client().get("/healthz").status
+                self.assertTrue(healthz_answers(st), "%s /healthz: %s" % (node.node_id, st))
+            if half is None and time.monotonic() - down >= REDIS_DOWN_S / 2:
+                half = va.mark()
+            time.sleep(0.5)
+        # The local viewer kept getting frames through the second half of the outage.
+        self.assertIsNotNone(half)
+        self.assertGreaterEqual(len(va.frames) - half[1], 5,
+                                "the home's own viewer starved while Redis was down")
+        self.assertFalse(ing.closed)
+
+        self.cl.redis.start()
+        if vb.closed:  # a node may drop its remote viewers during the outage; they reconnect
+            vb = self.viewer(self.B, s.name)
+        vb.wait_frames(3, timeout=RECOVER_S, since=vb.mark())
+        vc = self.viewer(self.C, s.name)
+        vc.wait_frames(1, timeout=RECOVER_S)
+        self.assertSeqsIncrease(va)
+        self.assertFalse(ing.closed, "the stream ended during the outage")
+        for node in (self.A, self.B, self.C):
+            self.assertEqual(node.client().get("/healthz").status, 200)
+            self.assertTrue(stream_info(node.client(), s.name)["live"])
+        self.assertIsNone(self.session_row(s.id)["ended_ms"])
+        self.assertEqual(via(s.c, self.B).post("/api/streams/stop").status, 200)
+        self.assertLedgerVerifies()
+
+    # 9 -----------------------------------------------------------------------------------------
+    def test_9_sigterm_of_the_home_node(self):
+        s = self.streamer(self.A)
+        wb = self.worker(self.B)
+        ing = self.pusher(self.B, key=s.key)
+        vb, va = self.viewer(self.B, s.name), self.viewer(self.A, s.name)
+        vb.wait_frames(2)
+        va.wait_frames(2)
+        self.wait_first_minute_billed(s)
+        mark = va.mark()
+
+        self.cl.terminate(self.index(self.B))
+        self.assertEqual(ended_reason(ing.wait_event("ended", timeout=15)), "server_shutdown")
+        vb.wait_closed(15)  # so that it reconnects elsewhere
+        wb.wait_closed(15)
+        va.wait_state("ended", timeout=ENDED_S, since=mark)
+        self.assertEqual(self.cl.wait_exit(self.index(self.B)), 0)
+        row = self.session_row(s.id)
+        self.assertEqual(row["status"], "interrupted")
+        self.assertIsNotNone(row["ended_ms"])
+        self.assertEqual(row["duration_minutes"],
+                         started_minutes(row["first_frame_ms"], row["last_frame_ms"]))
+        self.assertEqual(len(self.usage_rows(row["id"])), row["duration_minutes"])
+        self.assertLedgerVerifies()
+        # Its viewer and worker reconnect to a surviving node.
+        self.viewer(self.C, s.name).wait_event(
+            "state", lambda m: is_state(m, "offline") or is_state(m, "ended"))
+        self.worker(self.C)
+
+
+if __name__ == "__main__":
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:  # e.g. a pyenv python3: Debian's python3 has python3-psycopg2
+        if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3":
+            os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+        raise
+    unittest.main(verbosity=2)
