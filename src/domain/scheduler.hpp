@@ -40,11 +40,11 @@ class JobTable {
     std::uint64_t job_id = 0;
     std::int64_t worker_id = 0;
     std::int64_t stream_id = 0;
-    std::string stream_name;  // the stream's username, for a stream homed on another node
     std::uint64_t seq = 0;
     std::int64_t captured_ms = 0;
     std::int64_t sent_ms = 0;
     std::int64_t deadline_ms = 0;
+    std::string stream_name;  // the stream's username, for a stream homed on another node
   };
 
   // Records a job (its job_id is assigned here) and returns it.
