@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -99,7 +101,14 @@ class Connection {
     std::lock_guard lock(thread_mutex_);
     if (thread_.joinable()) return;
     stopping_ = false;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      // hiredis writes with write(2): a peer gone mid-write must be EPIPE, not a dead process.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+      run();
+    });
   }
 
   // Every subclass calls this from its destructor, before its own members go.
@@ -214,7 +223,11 @@ class Connection {
       if (fds[0].revents) {
         int err = 0;
         socklen_t len = sizeof err;
-        if (::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) return c;
+        if (::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+          // A peer that vanishes without a FIN is noticed, if late, rather than never.
+          redisEnableKeepAlive(c);
+          return c;
+        }
         break;
       }
     }

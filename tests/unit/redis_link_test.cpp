@@ -247,6 +247,19 @@ TEST_F(RedisLinkTest, InFlightHandlersGetNulloptWhenTheConnectionBreaks) {
   EXPECT_TRUE(eventually([&] { return failed.load() == 5; }));
 }
 
+TEST_F(RedisLinkTest, ServerDyingMidWriteFailsTheCommandsAndRaisesNoSigpipe) {
+  auto link = connected_link();
+  constexpr int kCount = 40;
+  std::atomic<int> answered{0};
+  std::string big(1 << 20, 'x');
+  for (int i = 0; i < kCount; ++i)
+    link->command({"SET", "big" + std::to_string(i), big},
+                  [&](std::optional<Reply>) { answered++; });
+  server_.kill();
+  EXPECT_TRUE(eventually([&] { return answered.load() == kCount; }));
+  EXPECT_TRUE(eventually([&] { return !link->connected(); }));
+}
+
 TEST_F(RedisLinkTest, SubscriberReceivesMessagesUntilUnsubscribed) {
   auto link = connected_link();
   std::mutex m;
