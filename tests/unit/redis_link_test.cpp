@@ -210,7 +210,7 @@ TEST_F(RedisLinkTest, CommandWhileDisconnectedGetsNulloptAtOnce) {
   EXPECT_FALSE(link.connected());
   auto start = std::chrono::steady_clock::now();
   link.stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 200ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
 }
 
 TEST_F(RedisLinkTest, LinkSurvivesARedisRestart) {
@@ -325,7 +325,7 @@ TEST_F(RedisLinkTest, SubscriberResubscribesAfterARedisRestart) {
 
   auto start = std::chrono::steady_clock::now();
   sub.stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 200ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
 }
 
 TEST(RedisUrl, ParsesHostPortAndDatabase) {
