@@ -358,4 +358,11 @@ bool AuthService::worker_token_valid(std::string_view token) {
   return db_.with([&](soci::session& sql) { return store::worker_token_valid(sql, digest); });
 }
 
+void AuthService::share_limits(SharedCounters& counters) {
+  account_address_failures_.share(&counters, "login_account_address");
+  address_failures_.share(&counters, "login_address");
+  reauth_failures_.share(&counters, "reauth");
+  registrations_.share(&counters, "register");
+}
+
 }  // namespace ds::auth

@@ -105,6 +105,9 @@ class AuthService {
   // True when token's digest is an unrevoked worker token created with `admin worker-token`.
   bool worker_token_valid(std::string_view token);
 
+  // Counts login, re-authentication and registration attempts in counters, across nodes.
+  void share_limits(SharedCounters& counters);
+
  private:
   Expected<Ok> check_password_rules(const std::string& password) const;
   std::string hash(std::string_view password) const;

@@ -5,8 +5,10 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "util/clock.hpp"
+#include "util/shared_counters.hpp"
 
 namespace ds::auth {
 
@@ -23,6 +25,10 @@ class RateLimiter {
   void release(const std::string& key);
   void reset(const std::string& key);
 
+  // From now on the counts live in counters (shared by every node), under scope + ":" + key;
+  // when counters cannot answer, allow() counts here instead. Call before use; null: local.
+  void share(SharedCounters* counters, std::string scope);
+
  private:
   struct Window {
     std::int64_t start_ms = 0;
@@ -30,6 +36,8 @@ class RateLimiter {
   };
   Window& window_for(const std::string& key, std::int64_t now);
   void prune(std::int64_t now);
+  // The shared store and the key in it; null when not shared.
+  std::pair<SharedCounters*, std::string> shared_key_for(const std::string& key);
 
   const Clock& clock_;
   int max_events_;
@@ -37,6 +45,8 @@ class RateLimiter {
   std::mutex mutex_;
   std::unordered_map<std::string, Window> windows_;
   std::int64_t last_prune_ms_ = 0;
+  SharedCounters* shared_ = nullptr;  // guarded by mutex_
+  std::string scope_;                 // guarded by mutex_
 };
 
 }  // namespace ds::auth

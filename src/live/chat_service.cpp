@@ -78,4 +78,6 @@ Expected<Ok> ChatService::remove(const store::User& streamer, long long actor_id
   return Ok{};
 }
 
+void ChatService::share_limits(SharedCounters& counters) { limiter_.share(&counters, "chat"); }
+
 }  // namespace ds::live

@@ -46,6 +46,9 @@ class ChatService {
   // Sends {"type":"comment_deleted"}.
   Expected<Ok> remove(const store::User& streamer, long long actor_id, long long comment_id);
 
+  // Counts comments in counters, across nodes.
+  void share_limits(SharedCounters& counters);
+
  private:
   store::Database& db_;
   Hub& hub_;

@@ -301,4 +301,6 @@ void StyleService::stream_ended(const std::string& username) {
   if (it != live_.end()) reconcile(username, it->second.user_id, clock_.now_ms());
 }
 
+void StyleService::share_limits(SharedCounters& counters) { limiter_.share(&counters, "style"); }
+
 }  // namespace ds::live

@@ -73,6 +73,9 @@ class StyleService {
   // The stream of username has just ended: its requests end now, not at the next tick.
   void stream_ended(const std::string& username);
 
+  // Counts style requests in counters, across nodes.
+  void share_limits(SharedCounters& counters);
+
  private:
   struct Entry {
     long long session_id = 0;

@@ -295,4 +295,9 @@ Expected<std::string> PaymentService::handle_webhook(
   return result;
 }
 
+void PaymentService::share_limits(SharedCounters& counters) {
+  if (checkouts_) checkouts_->share(&counters, "checkout");
+  if (confirmations_) confirmations_->share(&counters, "checkout_confirm");
+}
+
 }  // namespace ds::payments

@@ -102,6 +102,9 @@ class PaymentService {
   FulfilResult fulfil(const CheckoutSession& session,
                       const std::optional<std::string>& event_id = std::nullopt);
 
+  // Counts checkouts and checkout questions in counters, across nodes.
+  void share_limits(SharedCounters& counters);
+
  private:
   struct EventInfo {
     std::string id;

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -119,4 +122,77 @@ TEST(RateLimiter, ParallelAttemptsNeverTakeMoreThanTheLimit) {
     for (auto& t : threads) t.join();
     ASSERT_EQ(allowed.load(), kLimit) << "round " << round;
   }
+}
+
+namespace {
+
+// Counters as a shared store would keep them, in memory; `away` makes every take unanswered.
+class FakeSharedCounters : public ds::SharedCounters {
+ public:
+  std::optional<bool> take(const std::string& key, int max_events, std::int64_t) override {
+    keys.push_back(key);
+    if (away) return std::nullopt;
+    if (counts[key] >= max_events) return false;
+    counts[key]++;
+    return true;
+  }
+  void give_back(const std::string& key) override {
+    if (counts[key] > 0) counts[key]--;
+  }
+  void reset(const std::string& key) override { counts.erase(key); }
+
+  bool away = false;
+  std::map<std::string, int> counts;
+  std::vector<std::string> keys;
+};
+
+}  // namespace
+
+TEST(RateLimiter, SharedCountsHoldAcrossLimiters) {
+  ManualClock clock;
+  FakeSharedCounters shared;
+  RateLimiter node_a(clock, 3, kWindow);
+  RateLimiter node_b(clock, 3, kWindow);
+  node_a.share(&shared, "login");
+  node_b.share(&shared, "login");
+  EXPECT_TRUE(node_a.allow("k"));
+  EXPECT_TRUE(node_b.allow("k"));
+  EXPECT_TRUE(node_a.allow("k"));
+  EXPECT_FALSE(node_b.allow("k"));
+  EXPECT_FALSE(node_a.allow("k"));
+  EXPECT_EQ(shared.keys.back(), "login:k");
+
+  node_b.release("k");
+  EXPECT_TRUE(node_a.allow("k"));
+  EXPECT_FALSE(node_a.allow("k"));
+  node_a.reset("k");
+  EXPECT_TRUE(node_b.allow("k"));
+}
+
+TEST(RateLimiter, ScopesKeepSharedCountsApart) {
+  ManualClock clock;
+  FakeSharedCounters shared;
+  RateLimiter chat(clock, 1, kWindow);
+  RateLimiter style(clock, 1, kWindow);
+  chat.share(&shared, "chat");
+  style.share(&shared, "style");
+  EXPECT_TRUE(chat.allow("u1"));
+  EXPECT_TRUE(style.allow("u1"));
+  EXPECT_FALSE(chat.allow("u1"));
+  EXPECT_EQ(shared.counts.count("chat:u1"), 1u);
+  EXPECT_EQ(shared.counts.count("style:u1"), 1u);
+}
+
+TEST(RateLimiter, FallsBackToLocalCountsWhenTheSharedStoreIsAway) {
+  ManualClock clock;
+  FakeSharedCounters shared;
+  shared.away = true;
+  RateLimiter limiter(clock, 2, kWindow);
+  limiter.share(&shared, "s");
+  EXPECT_TRUE(limiter.allow("k"));
+  EXPECT_TRUE(limiter.allow("k"));
+  EXPECT_FALSE(limiter.allow("k"));
+  EXPECT_EQ(shared.keys.size(), 3u);
+  clock.advance_ms(kWindow);
+  EXPECT_TRUE(limiter.allow("k"));
 }
