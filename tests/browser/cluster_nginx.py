@@ -144,17 +144,18 @@ def main():
     ok = False
     try:
         cl = Cluster(pg, nodes=2, node_args=NODE_ARGS).start()
-        nginx = Nginx(["127.0.0.1:%d" % n.port for n in cl.nodes]).start()
+        nginx = Nginx(["127.0.0.1:%d" % n.port for n in cl.nodes])
+        nginx.start()
         print("cluster_nginx: nginx %s -> %s" % (nginx.url, ", ".join(
             "%s %s" % (n.node_id, n.url) for n in cl.nodes)), flush=True)
 
         # The only model worker, a GPU host's in production, connects through the load balancer.
         env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
-        worker_log = open(os.path.join(nginx.tmp, "worker.log"), "wb")
-        worker = subprocess.Popen(
-            [binary_path(), "worker", "--server", nginx.url.replace("http://", "ws://"),
-             "--token", WORKER_TOKEN, "--name", "browser-cluster", "--max-backoff-ms", "500"],
-            stdout=worker_log, stderr=subprocess.STDOUT, env=env)
+        with open(os.path.join(nginx.tmp, "worker.log"), "wb") as worker_log:
+            worker = subprocess.Popen(
+                [binary_path(), "worker", "--server", nginx.url.replace("http://", "ws://"),
+                 "--token", WORKER_TOKEN, "--name", "browser-cluster", "--max-backoff-ms", "500"],
+                stdout=worker_log, stderr=subprocess.STDOUT, env=env)
 
         env = dict(os.environ, DS_CLUSTER_URL=nginx.url)
         r = subprocess.run(["node", "--test", "--test-concurrency=1", "cluster.test.mjs"],
@@ -162,6 +163,9 @@ def main():
         counts = {n.node_id: {"api": handled(n, "/api/"), "ws": handled(n, "/ws/"),
                               "all": handled(n, "/")} for n in cl.nodes}
         print("cluster_nginx: requests handled per node: %s" % counts, flush=True)
+        for n in cl.nodes:
+            print("cluster_nginx: %s sockets: %s" % (n.node_id, ", ".join(
+                re.findall(r"event=http method=GET path=(/ws/\S+)", n.logs()))), flush=True)
         if r.returncode != 0:
             raise AssertionError("node --test cluster.test.mjs failed (exit %d)" % r.returncode)
         for node_id, c in counts.items():
