@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what DreamStream needs on Debian 12, idempotently: only missing packages are fetched.
-# Usage: scripts/setup.sh [--test]   (--test adds what the test suites need: chromium, postgres, redis, node deps)
+# Usage: scripts/setup.sh [--test]   (--test adds what the test suites need: chromium, postgres, redis, nginx, node deps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,9 @@ packages=(
   python3 curl ca-certificates
 )
 if [ "$want_test" = 1 ]; then
-  packages+=(chromium nodejs npm postgresql python3-psycopg2 redis-server sqlite3)
+  # nginx: tests/browser/cluster_nginx.py runs deploy/nginx.conf in front of two nodes (Debian 12's
+  # `nginx` has the proxy, upstream and map modules; nginx-light only adds the echo module to it).
+  packages+=(chromium nodejs npm postgresql python3-psycopg2 redis-server sqlite3 nginx)
   # scripts/fuzz.sh: clang and its compiler-rt (libFuzzer, ASan, UBSan runtimes); ctest format:
   # scripts/check_format.sh pins clang-format 14, Debian 12's.
   packages+=(clang libclang-rt-14-dev clang-format-14)
