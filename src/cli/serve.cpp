@@ -13,6 +13,7 @@
 #include "api/app.hpp"
 #include "api/forward.hpp"
 #include "cluster/redis_bus.hpp"
+#include "cluster/redis_counters.hpp"
 #include "auth/crypto.hpp"
 #include "domain/client_address.hpp"
 #include "live/chat_service.hpp"
@@ -290,6 +291,15 @@ int run_serve(const ServeConfig& c) {
   streams.on_stream_ended(
       [&styles](const std::string& username) { styles.stream_ended(username); });
   live::SettingsService settings(*db, hub, styles);
+  // Many nodes: one allowance per client across the cluster, not one per node.
+  std::unique_ptr<cluster::RedisCounters> shared_counters;
+  if (bus) {
+    shared_counters = std::make_unique<cluster::RedisCounters>(bus->link());
+    auth.share_limits(*shared_counters);
+    chat.share_limits(*shared_counters);
+    styles.share_limits(*shared_counters);
+    payments->share_limits(*shared_counters);
+  }
   app.hub = &hub;
   app.streams = &streams;
   app.settings = &settings;
