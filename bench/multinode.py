@@ -4,6 +4,7 @@
     python3 bench/multinode.py lag [--model-ms 500] [--minutes 3] [--fps 30]
     python3 bench/multinode.py fanout [--viewers 1500] [--seconds 10] [--rounds 1]
     python3 bench/multinode.py worker [--seconds 10] [--push-fps 2000]
+    python3 bench/multinode.py flood [--kb 50] [--seconds 12]
 
 Every mode starts a throwaway PostgreSQL, one Redis and three `serve` nodes
 (tests/integration/cluster.py) and measures, in the same run, a single-node baseline:
@@ -442,6 +443,49 @@ def cmd_worker(a):
     return 0
 
 
+# ---- ingest flood: the home node's memory while one streamer pushes flat out -------------------
+def cmd_flood(a):
+    """One streamer pushes a --kb JPEG as fast as it can to node 1 (echo worker on node 1);
+    the home node's and Redis's RSS once a second, and what came back to the streamer."""
+    from harness import rss_kib
+    tmp = tempfile.mkdtemp(prefix="ds-bench-flood-")
+    big = os.path.join(tmp, "frame.jpg")
+    size = json.loads(subprocess.check_output([BENCH_WS, "make-jpeg", "--out", big,
+                                               "--kb", str(a.kb)]))["bytes"]
+    pg, cl = start_cluster()
+    procs = []
+    try:
+        n1 = cl.nodes[0]
+        user, key = new_streamer(n1)
+        procs.append(subprocess.Popen([BENCH_WS, "echo-worker", "--url",
+                                       ws_url(n1.port, "/ws/worker"), "--bearer", TOKEN,
+                                       "--duration", str(a.seconds + 10)],
+                                      stdout=subprocess.DEVNULL))
+        time.sleep(1)
+        rss = lambda: (rss_kib(n1.proc.pid) // 1024, rss_kib(cl.redis.proc.pid) // 1024)
+        samples = [(0.0,) + rss()]
+        pub = publisher(n1.port, key, 0, a.seconds, files=[big])
+        procs.append(pub)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < a.seconds + 5:
+            time.sleep(1)
+            samples.append((round(time.monotonic() - t0, 1),) + rss())
+        pub_out = json.loads(pub.stdout.read() or "{}")
+    finally:
+        for p in procs:
+            stop(p)
+        cl.cleanup()
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("ingest flood: one streamer, %d-byte JPEG flat out to node-a for %gs, echo worker on "
+          "node-a" % (size, a.seconds))
+    print("pushed %s (%.0f/s), processed frames back to the streamer %s (%.1f/s)" % (
+        pub_out.get("sent"), pub_out.get("sent_per_s", 0), pub_out.get("received"),
+        pub_out.get("received_per_s", 0)))
+    print("RSS MiB (s, home node, redis): " + " ".join("%g:%d/%d" % x for x in samples))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -460,8 +504,12 @@ def main():
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--push-fps", type=float, default=2000)
     p.add_argument("--rounds", type=int, default=1)
+    p = sub.add_parser("flood")
+    p.add_argument("--kb", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=12.0)
     a = ap.parse_args()
-    return {"lag": cmd_lag, "fanout": cmd_fanout, "worker": cmd_worker}[a.cmd](a)
+    return {"lag": cmd_lag, "fanout": cmd_fanout, "worker": cmd_worker,
+            "flood": cmd_flood}[a.cmd](a)
 
 
 if __name__ == "__main__":
