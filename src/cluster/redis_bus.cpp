@@ -229,7 +229,7 @@ bool RedisBus::healthy() const { return link_->connected() && subscriber_->conne
 
 void RedisBus::listen(live::ClusterEvents events) { events_ = std::move(events); }
 
-void RedisBus::offer(const live::FrameOffer& f) {
+void RedisBus::offer(const live::FrameOffer& f, std::function<void()> done) {
   json head = {{"s", f.session_id}, {"u", f.username},       {"q", f.seq},
                {"c", f.captured_ms}, {"p", f.style.prompt}, {"t", f.style.strength},
                {"e", f.style.seed}};
@@ -238,7 +238,10 @@ void RedisBus::offer(const live::FrameOffer& f) {
   if (f.jpeg) payload += *f.jpeg;
   link_->eval(kOffer, {frame_key(f.session_id), kReady},
               {std::move(payload), std::to_string(f.session_id),
-               std::to_string(config_.frame_ttl_ms)});
+               std::to_string(config_.frame_ttl_ms)},
+              [done = std::move(done)](std::optional<Reply>) {
+                if (done) done();
+              });
 }
 
 void RedisBus::withdraw(long long session_id) {

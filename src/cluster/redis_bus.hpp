@@ -47,7 +47,7 @@ class RedisBus : public live::Cluster {
   bool healthy() const override;
   void listen(live::ClusterEvents events) override;
 
-  void offer(const live::FrameOffer& frame) override;
+  void offer(const live::FrameOffer& frame, std::function<void()> done) override;
   void withdraw(long long session_id) override;
   void claim(std::function<void(std::optional<live::FrameOffer>)> handler) override;
 

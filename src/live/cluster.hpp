@@ -73,9 +73,11 @@ class Cluster {
   virtual void listen(ClusterEvents events) = 0;
 
   // The shared line of waiting frames: one per stream (newest wins), streams in order of
-  // waiting time. claim's handler gets the longest-waiting stream's frame, or nullopt (none,
-  // or Redis away); it may run at once, on the caller's thread.
-  virtual void offer(const FrameOffer& frame) = 0;
+  // waiting time. offer's done runs once Redis has it (or failed to); the hub keeps one offer
+  // per stream in flight, so a flooding streamer cannot queue frames here. claim's handler
+  // gets the longest-waiting stream's frame, or nullopt (none, or Redis away). Both may run
+  // at once, on the caller's thread.
+  virtual void offer(const FrameOffer& frame, std::function<void()> done) = 0;
   virtual void withdraw(long long session_id) = 0;
   virtual void claim(std::function<void(std::optional<FrameOffer>)> handler) = 0;
 

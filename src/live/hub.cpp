@@ -272,19 +272,60 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
     a.last_frame_ms = now;
     a.frames_in++;
     totals_.frames_in++;
+    if (a.mailbox.put({accepted.seq, now, std::move(jpeg)})) totals_.frames_dropped++;
     if (cluster_ && cluster_->healthy()) {
-      // Into the shared line, for an idle worker on any node.
-      offer = FrameOffer{a.info.session_id, username, accepted.seq, now, a.info.style,
-                         std::move(jpeg)};
+      // Into the shared line, for an idle worker on any node; one frame per stream on its
+      // way there at a time, the newest waiting in the mailbox meanwhile.
+      if (!a.offering) offer = take_offer(a);
     } else {
-      if (a.mailbox.put({accepted.seq, now, std::move(jpeg)})) totals_.frames_dropped++;
       scheduler_.ready(a.info.session_id, now);
       dispatch(now, out);
     }
   }
-  if (offer) cluster_->offer(*offer);
+  if (offer) send_offer(std::move(*offer));
   flush(out);
   return accepted;
+}
+
+std::optional<FrameOffer> Hub::take_offer(Active& a) {
+  auto frame = a.mailbox.take();
+  if (!frame) {
+    a.offering = false;
+    return std::nullopt;
+  }
+  a.offering = true;
+  return FrameOffer{a.info.session_id, a.info.username, frame->seq, frame->captured_ms,
+                    a.info.style,      std::move(frame->jpeg)};
+}
+
+void Hub::send_offer(FrameOffer offer) {
+  auto username = offer.username;
+  auto session_id = offer.session_id;
+  cluster_->offer(offer, [this, username, session_id] { on_offered(username, session_id); });
+}
+
+void Hub::on_offered(const std::string& username, long long session_id) {
+  std::optional<FrameOffer> next;
+  Outbox out;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(username);
+    if (it == channels_.end() || !it->second.stream) return;
+    auto& a = *it->second.stream;
+    if (a.info.session_id != session_id) return;
+    if (cluster_->healthy()) {
+      next = take_offer(a);
+    } else {
+      // Redis went away: what waits goes to this node's own workers.
+      a.offering = false;
+      if (a.mailbox.has_frame()) {
+        scheduler_.ready(session_id, clock_.now_ms());
+        dispatch(clock_.now_ms(), out);
+      }
+    }
+  }
+  if (next) send_offer(std::move(*next));
+  flush(out);
 }
 
 void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted) {

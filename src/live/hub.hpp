@@ -188,6 +188,8 @@ class Hub {
     std::int64_t last_status_ms = 0;
     int max_viewers = 0;
     nlohmann::json status_extra = nlohmann::json::object();
+    // Many nodes: a frame is on its way to the shared line; newer ones wait in the mailbox.
+    bool offering = false;
   };
   struct Channel {
     std::vector<std::shared_ptr<Peer>> viewers;
@@ -240,6 +242,10 @@ class Hub {
   };
   void flush(Outbox& out);
   void on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame);
+  // The stream's offer reached Redis: the newest frame that came meanwhile goes next.
+  void on_offered(const std::string& username, long long session_id);
+  void send_offer(FrameOffer offer);
+  std::optional<FrameOffer> take_offer(Active& a);
   void on_frames_ready();
   void on_remote_result(const FrameResult& r);
   void on_remote_text(const std::string& username, const Bytes& text);
