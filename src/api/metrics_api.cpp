@@ -4,6 +4,7 @@
 #include "api/app.hpp"
 #include "auth/crypto.hpp"
 #include "domain/client_address.hpp"
+#include "live/cluster.hpp"
 
 namespace ds::api {
 
@@ -78,6 +79,27 @@ Response handle_metrics(App& app, Request& req) {
   for (const auto& c : counters) {
     metric(out, c.name, "counter", c.help);
     sample(out, c.name, "", c.value);
+  }
+  if (app.cluster) {
+    auto s = app.cluster->stats();
+    metric(out, "dreamstream_cluster_healthy", "gauge",
+           "1 while both Redis connections are up (many nodes).");
+    sample(out, "dreamstream_cluster_healthy", "", app.cluster->healthy() ? 1 : 0);
+    const struct {
+      const char* name;
+      const char* help;
+      std::uint64_t value;
+    } redis[] = {
+        {"dreamstream_redis_commands_total", "Commands sent to Redis.", s.commands},
+        {"dreamstream_redis_sent_bytes_total", "Bytes sent to Redis.", s.bytes_sent},
+        {"dreamstream_redis_messages_total", "Pub/sub messages received.", s.messages},
+        {"dreamstream_redis_received_bytes_total", "Pub/sub payload bytes received.",
+         s.bytes_received},
+    };
+    for (const auto& c : redis) {
+      metric(out, c.name, "counter", c.help);
+      sample(out, c.name, "", c.value);
+    }
   }
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";

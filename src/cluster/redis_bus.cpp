@@ -489,7 +489,7 @@ void RedisBus::on_reply(std::string_view payload) {
   pending->cv.notify_all();
 }
 
-RedisBus::Counters RedisBus::counters() const {
+live::ClusterStats RedisBus::stats() const {
   return {link_->commands_sent(), link_->bytes_sent(), subscriber_->messages_received(),
           subscriber_->bytes_received()};
 }

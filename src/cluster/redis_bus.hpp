@@ -71,13 +71,7 @@ class RedisBus : public live::Cluster {
   std::optional<live::Call> call(const std::string& node, const live::Call& request,
                                  std::chrono::milliseconds timeout) override;
 
-  struct Counters {
-    std::uint64_t commands = 0;
-    std::uint64_t bytes_sent = 0;
-    std::uint64_t messages = 0;
-    std::uint64_t bytes_received = 0;
-  };
-  Counters counters() const;
+  live::ClusterStats stats() const override;
 
  private:
   void on_message(std::string_view channel, std::string_view payload);

@@ -64,9 +64,18 @@ struct Call {
   std::string body;
 };
 
+// Traffic to and from Redis since the node started (for /metrics and the benchmarks).
+struct ClusterStats {
+  std::uint64_t commands = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t messages = 0;
+  std::uint64_t bytes_received = 0;
+};
+
 class Cluster {
  public:
   virtual ~Cluster() = default;
+  virtual ClusterStats stats() const { return {}; }
   virtual const std::string& node_id() const = 0;
   // Redis reachable: frames go through the shared line; otherwise each node works alone.
   virtual bool healthy() const = 0;

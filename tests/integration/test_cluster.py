@@ -846,6 +846,17 @@ class TestCluster(ClusterCase):
         self.assertLedgerVerifies()
 
     # 9 -----------------------------------------------------------------------------------------
+    def test_metrics_show_the_redis_link(self):
+        for node in (self.A, self.B, self.C):
+            r = Client(node).get("/metrics")
+            self.assertEqual(r.status, 200)
+            text = r.body if isinstance(r.body, str) else r.body.decode()
+            self.assertIn("dreamstream_cluster_healthy 1", text)
+            commands = [line for line in text.splitlines()
+                        if line.startswith("dreamstream_redis_commands_total ")]
+            self.assertEqual(len(commands), 1, text)
+            self.assertGreater(int(commands[0].split()[1]), 0)
+
     def test_9_sigterm_of_the_home_node(self):
         s = self.streamer(self.A)
         wb = self.worker(self.B)
