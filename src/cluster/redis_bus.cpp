@@ -310,11 +310,11 @@ std::optional<live::AnnouncedStream> RedisBus::find(const std::string& username)
   return parse_announced(r->elements.front().str);
 }
 
-std::vector<live::AnnouncedStream> RedisBus::streams() {
+std::optional<std::vector<live::AnnouncedStream>> RedisBus::streams() {
   std::vector<live::AnnouncedStream> out;
-  if (!link_->connected()) return out;
+  if (!link_->connected()) return std::nullopt;
   auto r = link_->call_eval(kFind, {kStreams}, {""}, std::chrono::milliseconds(kLookupTimeoutMs));
-  if (!r || r->type != Reply::Type::kArray) return out;
+  if (!r || r->type != Reply::Type::kArray) return std::nullopt;
   for (const auto& e : r->elements) {
     if (auto a = parse_announced(e.str)) out.push_back(std::move(*a));
   }

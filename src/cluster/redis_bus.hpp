@@ -59,7 +59,7 @@ class RedisBus : public live::Cluster {
   void announce(const live::StreamSnapshot& stream) override;
   void forget(const std::string& username, long long session_id) override;
   std::optional<live::AnnouncedStream> find(const std::string& username) override;
-  std::vector<live::AnnouncedStream> streams() override;
+  std::optional<std::vector<live::AnnouncedStream>> streams() override;
   bool node_alive(const std::string& node) override;
   std::vector<live::AnnouncedStream> orphans() override;
   bool lease(const std::string& name, std::chrono::milliseconds ttl) override;

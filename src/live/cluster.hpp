@@ -101,7 +101,8 @@ class Cluster {
   virtual void announce(const StreamSnapshot& stream) = 0;
   virtual void forget(const std::string& username, long long session_id) = 0;
   virtual std::optional<AnnouncedStream> find(const std::string& username) = 0;
-  virtual std::vector<AnnouncedStream> streams() = 0;
+  // nullopt: Redis did not answer (not the same as "none").
+  virtual std::optional<std::vector<AnnouncedStream>> streams() = 0;
   virtual bool node_alive(const std::string& node) = 0;
   // Streams whose home stopped beating, each taken out of the registry and handed to exactly
   // one caller across the cluster, which ends it.

@@ -828,7 +828,9 @@ std::optional<StreamSnapshot> Hub::find(const std::string& username) {
 std::vector<StreamSnapshot> Hub::all_streams() {
   auto out = snapshots();
   if (!cluster_) return out;
-  for (auto& remote : cluster_->streams()) {
+  auto remotes = cluster_->streams();
+  if (!remotes) return out;
+  for (auto& remote : *remotes) {
     bool local = std::any_of(out.begin(), out.end(), [&](const StreamSnapshot& s) {
       return s.username == remote.snapshot.username;
     });

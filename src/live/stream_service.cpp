@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unordered_set>
+
 #include "live/cluster.hpp"
 #include "live/protocol.hpp"
 #include "store/ledger.hpp"
@@ -428,6 +430,11 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
     return database_unavailable();
   }
   if (!open) return conflict("start the stream first", "not_started");
+  // Without Redis this node cannot know whether another one still holds the stream.
+  if (!cluster_->healthy()) {
+    return Error{ErrorKind::kUnavailable, "cluster_unavailable",
+                 "the servers cannot reach each other; try again shortly"};
+  }
   // Asked without the lifecycle lock: two nodes may be asking each other at once.
   std::optional<StreamResume> resume;
   if (auto home = hub_.home_of(user.username)) {
@@ -586,19 +593,20 @@ void StreamService::sweep_orphans(std::int64_t now) {
   if (now - last_db_sweep_ms_ < 2000) return;
   last_db_sweep_ms_ = now;
   auto open = db_.with([](soci::session& sql) { return store::list_open_stream_sessions(sql); });
+  // One question to Redis for all of them; the database only for the few nobody announces.
+  auto streams = cluster_->streams();
+  if (!streams) return;  // unknown is not missing
+  std::unordered_set<long long> announced;
+  for (const auto& a : *streams) announced.insert(a.snapshot.session_id);
+  for (const auto& [user_id, t] : tracked_) announced.insert(t.session_id);
   std::unordered_map<long long, std::int64_t> still;
   for (const auto& s : open) {
-    bool here = std::any_of(tracked_.begin(), tracked_.end(),
-                            [&](const auto& kv) { return kv.second.session_id == s.id; });
-    if (here) continue;
-    auto user = db_.with([&](soci::session& sql) { return store::find_user(sql, s.user_id); });
-    if (!user) continue;
-    auto announced = hub_.find(user->username);
-    if (announced && announced->session_id == s.id) continue;
-    if (!cluster_->healthy()) return;
+    if (announced.contains(s.id)) continue;
     auto since = unannounced_.contains(s.id) ? unannounced_[s.id] : now;
     still[s.id] = since;
     if (now - since <= config_.grace_ms) continue;
+    auto user = db_.with([&](soci::session& sql) { return store::find_user(sql, s.user_id); });
+    if (!user) continue;
     if (!cluster_->lease("end:" + std::to_string(s.id), std::chrono::seconds(60))) continue;
     StreamSnapshot snap;
     snap.session_id = s.id;
