@@ -77,6 +77,12 @@ class RedisBusTest : public ::testing::Test {
     a_ = make_bus("a", heard_a_);
     b_ = make_bus("b", heard_b_);
     ASSERT_TRUE(eventually([&] { return a_->healthy() && b_->healthy(); }));
+    ASSERT_TRUE(eventually([&] { return a_->node_alive("b") && b_->node_alive("a"); }));
+    // Each subscriber's first connect has told its node to look at the line.
+    ASSERT_TRUE(eventually([&] {
+      return heard_a_.with([&] { return heard_a_.frames_ready; }) >= 1 &&
+             heard_b_.with([&] { return heard_b_.frames_ready; }) >= 1;
+    }));
   }
 
   void TearDown() override {
