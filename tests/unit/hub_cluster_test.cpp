@@ -111,13 +111,23 @@ StreamOpen stream(long long id, std::string name) {
 }
 
 FrameOffer offer_of(long long session, std::string name, std::uint64_t seq, std::string jpeg) {
-  return {session, std::move(name), seq, 1000 + static_cast<std::int64_t>(seq), {"ink", 0.3, 9},
+  return {session,
+          std::move(name),
+          seq,
+          1000 + static_cast<std::int64_t>(seq),
+          {"ink", 0.3, 9},
           make_bytes(std::move(jpeg))};
 }
 
 FrameResult result_of(long long session, std::string name, std::uint64_t seq, std::string jpeg,
                       double model_ms = 40) {
-  return {session, std::move(name), seq, 1000, 1100, model_ms, nlohmann::json::object(),
+  return {session,
+          std::move(name),
+          seq,
+          1000,
+          1100,
+          model_ms,
+          nlohmann::json::object(),
           make_bytes(std::move(jpeg))};
 }
 
@@ -191,8 +201,7 @@ TEST_F(HubCluster, UnhealthyClusterFallsBackToTheLocalMailbox) {
   EXPECT_EQ(job["params"]["prompt"], "toon");
   auto viewer = std::make_shared<FakePeer>();
   hub.add_viewer("alice", viewer);
-  EXPECT_EQ(hub.on_result(wid, job_id(job["job_id"]), make_bytes("o1"), {}),
-            ResultOutcome::kShown);
+  EXPECT_EQ(hub.on_result(wid, job_id(job["job_id"]), make_bytes("o1"), {}), ResultOutcome::kShown);
   ASSERT_EQ(viewer->frames.size(), 1u);
   EXPECT_EQ(viewer->frames[0].second, "o1");
   EXPECT_EQ(hub.snapshot("alice")->frames_out, 1u);

@@ -117,8 +117,12 @@ class RedisBusTest : public ::testing::Test {
   }
 
   static FrameOffer frame(long long session, std::uint64_t seq, std::string jpeg) {
-    return {session, "user" + std::to_string(session), seq, 1000 + static_cast<std::int64_t>(seq),
-            {"toon", 0.5, session}, make_bytes(std::move(jpeg))};
+    return {session,
+            "user" + std::to_string(session),
+            seq,
+            1000 + static_cast<std::int64_t>(seq),
+            {"toon", 0.5, session},
+            make_bytes(std::move(jpeg))};
   }
 
   // Offers each, a few milliseconds apart so their waiting times differ.
@@ -365,7 +369,8 @@ TEST_F(RedisBusTest, ChannelEventsReachFollowersButNotTheSender) {
   FrameResult r{1, "alice", 7, 1000, 1100, 33.5, {{"model_ms", 30}}, make_bytes("o\n7")};
   a_->publish_result(r);
   ASSERT_TRUE(eventually([&] {
-    return heard_b_.with([&] { return heard_b_.texts.size() == 1 && heard_b_.results.size() == 1; });
+    return heard_b_.with(
+        [&] { return heard_b_.texts.size() == 1 && heard_b_.results.size() == 1; });
   }));
   heard_b_.with([&] {
     EXPECT_EQ(heard_b_.texts[0].first, "alice");
@@ -383,7 +388,8 @@ TEST_F(RedisBusTest, ChannelEventsReachFollowersButNotTheSender) {
   });
   // b's answer comes back to a, but a's own messages never do.
   b_->publish_text("alice", make_bytes("from b"));
-  ASSERT_TRUE(eventually([&] { return heard_a_.with([&] { return heard_a_.texts.size() == 1; }); }));
+  ASSERT_TRUE(
+      eventually([&] { return heard_a_.with([&] { return heard_a_.texts.size() == 1; }); }));
   std::this_thread::sleep_for(50ms);
   heard_a_.with([&] {
     EXPECT_EQ(heard_a_.texts.size(), 1u);
