@@ -27,12 +27,17 @@ constexpr const char* kNowLua =
     "math.floor(tonumber(t[2]) / 1000) ";
 
 // KEYS: frame key, ready set. ARGV: payload, session id, ttl ms. A replaced frame keeps its
-// stream's place in line; a stream joining the line wakes idle workers everywhere.
-const Script kOffer(std::string(kNowLua) +
-                    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) "
-                    "if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[2]) == 1 then "
-                    "  redis.call('PUBLISH', 'ds:ready', '') return 1 end "
-                    "return 0");
+// stream's place in line; a stream joining the line wakes idle workers everywhere. It joins
+// strictly behind every stream already waiting (microseconds, and never level with the last
+// one: a tie would go by session id, so a stream could get a second turn while another waits).
+const Script kOffer(
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) "
+    "if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end "
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "
+    "local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES') "
+    "if last[2] and tonumber(last[2]) >= now then now = tonumber(last[2]) + 1 end "
+    "redis.call('ZADD', KEYS[2], now, ARGV[2]) "
+    "redis.call('PUBLISH', 'ds:ready', '') return 1");
 // KEYS: ready set. The longest-waiting stream's frame, taken (a stream whose frame expired
 // or was withdrawn is skipped).
 const Script kClaim(

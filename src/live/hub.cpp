@@ -633,9 +633,11 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
     auto it = channels_.find(username);
     if (it == channels_.end()) return;
     auto& c = it->second;
-    // A state event from the home: remembered for viewers who join here later.
-    if (!c.stream && text && text->starts_with(R"({"type":"state")")) {
-      if (auto ev = wire::parse_json_limited(*text, 4); ev && (*ev)["state"].is_string()) {
+    // A state event from the home: remembered for viewers who join here later. (Encoded
+    // with sorted keys, so "type" is not first: {"state":"live","type":"state"}.)
+    if (!c.stream && text && text->find(R"("type":"state")") != std::string::npos) {
+      if (auto ev = wire::parse_json_limited(*text, 4);
+          ev && ev->is_object() && ev->value("type", "") == "state" && (*ev)["state"].is_string()) {
         c.sent_state = (*ev)["state"].get<std::string>();
         if (c.sent_state == "ended" || c.sent_state == "offline") {
           c.latest_output.reset();
