@@ -54,8 +54,9 @@ std::optional<Request> decode_request(const live::Call& call) {
 }
 
 live::Call encode_response(const Response& r) {
-  return {{{"status", r.status}, {"content_type", r.content_type}, {"headers", pairs_json(r.headers)}},
-          r.body};
+  return {
+      {{"status", r.status}, {"content_type", r.content_type}, {"headers", pairs_json(r.headers)}},
+      r.body};
 }
 
 std::optional<Response> decode_response(const live::Call& call) {
@@ -109,7 +110,8 @@ Handler authed_at_home(App& app, AuthedHandler fn) {
 
 live::Call serve_forwarded(const Router& router, App& app, const live::Call& call) {
   auto req = decode_request(call);
-  if (!req) return encode_response(error_response(400, "bad_request", "malformed forwarded request"));
+  if (!req)
+    return encode_response(error_response(400, "bad_request", "malformed forwarded request"));
   return encode_response(dispatch(router, app, *req));
 }
 

@@ -3,18 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-
 #include "api/app.hpp"
 #include "api/forward.hpp"
+#include "auth/crypto.hpp"
 #include "cluster/redis_bus.hpp"
 #include "cluster/redis_counters.hpp"
-#include "auth/crypto.hpp"
 #include "domain/client_address.hpp"
 #include "live/chat_service.hpp"
 #include "live/hub.hpp"

@@ -10,7 +10,7 @@ namespace ds::cli {
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
-  std::string db_url;  // default sqlite://<data>/dreamstream.db
+  std::string db_url;     // default sqlite://<data>/dreamstream.db
   std::string redis_url;  // many nodes: redis://HOST:PORT[/DB]; empty: one node
   std::string node_id;    // default: random
   std::string public_url;

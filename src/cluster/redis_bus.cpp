@@ -10,9 +10,9 @@ using live::Bytes;
 using live::make_bytes;
 using nlohmann::json;
 
-constexpr const char* kReady = "ds:ready";          // sorted set: streams by waiting time
-constexpr const char* kReadyChannel = "ds:ready";   // pub/sub: a stream joined the line
-constexpr const char* kStreams = "ds:streams";      // hash: username → announced stream
+constexpr const char* kReady = "ds:ready";         // sorted set: streams by waiting time
+constexpr const char* kReadyChannel = "ds:ready";  // pub/sub: a stream joined the line
+constexpr const char* kStreams = "ds:streams";     // hash: username → announced stream
 constexpr std::int64_t kLookupTimeoutMs = 250;
 
 std::string frame_key(long long session_id) { return "ds:f:" + std::to_string(session_id); }
@@ -68,17 +68,16 @@ const Script kFind(
     "return out");
 // KEYS: streams hash. ARGV: ttl ms. Entries whose home stopped beating and that were not
 // announced again for ttl, taken out: whoever gets one ends it.
-const Script kOrphans(
-    std::string(kNowLua) +
-    "local out = {} local all = redis.call('HGETALL', KEYS[1]) "
-    "for i = 1, #all, 2 do "
-    "  local ok, e = pcall(cjson.decode, all[i + 1]) "
-    "  if not ok then redis.call('HDEL', KEYS[1], all[i]) "
-    "  elseif redis.call('EXISTS', 'ds:node:' .. e.node) == 0 and "
-    "         now - tonumber(e.ms) > tonumber(ARGV[1]) then "
-    "    redis.call('HDEL', KEYS[1], all[i]) out[#out + 1] = all[i + 1] end "
-    "end "
-    "return out");
+const Script kOrphans(std::string(kNowLua) +
+                      "local out = {} local all = redis.call('HGETALL', KEYS[1]) "
+                      "for i = 1, #all, 2 do "
+                      "  local ok, e = pcall(cjson.decode, all[i + 1]) "
+                      "  if not ok then redis.call('HDEL', KEYS[1], all[i]) "
+                      "  elseif redis.call('EXISTS', 'ds:node:' .. e.node) == 0 and "
+                      "         now - tonumber(e.ms) > tonumber(ARGV[1]) then "
+                      "    redis.call('HDEL', KEYS[1], all[i]) out[#out + 1] = all[i + 1] end "
+                      "end "
+                      "return out");
 // KEYS: viewers hash of a stream. ARGV: node, count, ttl ms. Stores this node's count and
 // returns the sum over nodes that reported within ttl (the others are dropped).
 const Script kViewers(
@@ -210,6 +209,7 @@ void RedisBus::start() {
     link_->command({"SET", node_key(config_.node_id), std::to_string(clock_.now_ms()), "PX",
                     std::to_string(config_.node_ttl_ms)});
     spdlog::info("event=redis_connected node={}", config_.node_id);
+    if (events_.reconnected) events_.reconnected();
   });
   subscriber_->on_connect([this] {
     // Whatever was offered while this node was away: its idle workers look now.
@@ -235,18 +235,18 @@ bool RedisBus::healthy() const { return link_->connected() && subscriber_->conne
 void RedisBus::listen(live::ClusterEvents events) { events_ = std::move(events); }
 
 void RedisBus::offer(const live::FrameOffer& f, std::function<void()> done) {
-  json head = {{"s", f.session_id}, {"u", f.username},       {"q", f.seq},
+  json head = {{"s", f.session_id},  {"u", f.username},     {"q", f.seq},
                {"c", f.captured_ms}, {"p", f.style.prompt}, {"t", f.style.strength},
                {"e", f.style.seed}};
   std::string payload = head.dump();
   payload += '\n';
   if (f.jpeg) payload += *f.jpeg;
-  link_->eval(kOffer, {frame_key(f.session_id), kReady},
-              {std::move(payload), std::to_string(f.session_id),
-               std::to_string(config_.frame_ttl_ms)},
-              [done = std::move(done)](std::optional<Reply>) {
-                if (done) done();
-              });
+  link_->eval(
+      kOffer, {frame_key(f.session_id), kReady},
+      {std::move(payload), std::to_string(f.session_id), std::to_string(config_.frame_ttl_ms)},
+      [done = std::move(done)](std::optional<Reply>) {
+        if (done) done();
+      });
 }
 
 void RedisBus::withdraw(long long session_id) {
@@ -286,8 +286,8 @@ void RedisBus::unfollow(const std::string& username) {
 }
 
 void RedisBus::publish_result(const live::FrameResult& r) {
-  json head = {{"s", r.session_id},   {"q", r.seq},        {"c", r.captured_ms},
-               {"p", r.processed_ms}, {"m", r.model_ms},   {"t", r.timings}};
+  json head = {{"s", r.session_id},   {"q", r.seq},      {"c", r.captured_ms},
+               {"p", r.processed_ms}, {"m", r.model_ms}, {"t", r.timings}};
   std::string payload = "F" + config_.node_id + "\n" + head.dump() + "\n";
   if (r.jpeg) payload += *r.jpeg;
   link_->command({"PUBLISH", stream_channel(r.username), std::move(payload)});
@@ -309,8 +309,8 @@ void RedisBus::forget(const std::string& username, long long session_id) {
 
 std::optional<live::AnnouncedStream> RedisBus::find(const std::string& username) {
   if (!link_->connected()) return std::nullopt;
-  auto r = link_->call_eval(kFind, {kStreams}, {username},
-                            std::chrono::milliseconds(kLookupTimeoutMs));
+  auto r =
+      link_->call_eval(kFind, {kStreams}, {username}, std::chrono::milliseconds(kLookupTimeoutMs));
   if (!r || r->type != Reply::Type::kArray || r->elements.empty()) return std::nullopt;
   return parse_announced(r->elements.front().str);
 }
@@ -345,9 +345,9 @@ std::vector<live::AnnouncedStream> RedisBus::orphans() {
 }
 
 bool RedisBus::lease(const std::string& name, std::chrono::milliseconds ttl) {
-  auto r = link_->call({"SET", "ds:lease:" + name, config_.node_id, "NX", "PX",
-                        std::to_string(ttl.count())},
-                       std::chrono::milliseconds(kLookupTimeoutMs));
+  auto r = link_->call(
+      {"SET", "ds:lease:" + name, config_.node_id, "NX", "PX", std::to_string(ttl.count())},
+      std::chrono::milliseconds(kLookupTimeoutMs));
   return r && r->type == Reply::Type::kStatus;
 }
 
@@ -362,7 +362,8 @@ void RedisBus::report_viewers(const std::map<std::string, int>& local) {
     for (const auto& [name, n] : local) reported_.insert(name);
   }
   auto ttl = std::to_string(config_.node_ttl_ms);
-  for (const auto& name : gone) link_->eval(kViewers, {viewers_key(name)}, {config_.node_id, "0", ttl});
+  for (const auto& name : gone)
+    link_->eval(kViewers, {viewers_key(name)}, {config_.node_id, "0", ttl});
   for (const auto& [name, count] : local) {
     link_->eval(kViewers, {viewers_key(name)}, {config_.node_id, std::to_string(count), ttl},
                 [this, name](std::optional<Reply> r) {

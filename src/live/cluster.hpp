@@ -56,6 +56,8 @@ struct ClusterEvents {
   std::function<void(const std::string& username, const Bytes& text)> text;
   // Viewers of username on every node, as summed after this node's last report.
   std::function<void(const std::string& username, int viewers)> viewers;
+  // Redis is reachable again (it may have restarted empty): announce what is homed here now.
+  std::function<void()> reconnected;
 };
 
 // A call from one node to another: a JSON header and an opaque body, both ways.

@@ -21,6 +21,17 @@ void Hub::set_cluster(Cluster* cluster) {
   events.result = [this](const FrameResult& r) { on_remote_result(r); };
   events.text = [this](const std::string& u, const Bytes& t) { on_remote_text(u, t); };
   events.viewers = [this](const std::string& u, int n) { on_viewer_total(u, n); };
+  events.reconnected = [this] {
+    std::vector<StreamSnapshot> local;
+    {
+      std::lock_guard lock(mutex_);
+      auto now = clock_.now_ms();
+      for (auto& [name, c] : channels_) {
+        if (c.stream) local.push_back(snapshot_of(c, *c.stream, now));
+      }
+    }
+    for (const auto& s : local) cluster_->announce(s);
+  };
   cluster_->listen(std::move(events));
 }
 
@@ -294,8 +305,8 @@ std::optional<FrameOffer> Hub::take_offer(Active& a) {
     return std::nullopt;
   }
   a.offering = true;
-  return FrameOffer{a.info.session_id, a.info.username, frame->seq, frame->captured_ms,
-                    a.info.style,      std::move(frame->jpeg)};
+  return FrameOffer{a.info.session_id,  a.info.username, frame->seq,
+                    frame->captured_ms, a.info.style,    std::move(frame->jpeg)};
 }
 
 void Hub::send_offer(FrameOffer offer) {
@@ -410,27 +421,10 @@ void Hub::dispatch(std::int64_t now, Outbox& out) {
     if (!frame) continue;
     auto worker_id = idle_.front();
     idle_.pop_front();
-    auto& w = workers_.at(worker_id);
-    domain::JobTable::Job job;
-    job.worker_id = worker_id;
-    job.stream_id = a.info.session_id;
-    job.seq = frame->seq;
-    job.captured_ms = frame->captured_ms;
-    job.sent_ms = now;
-    job.deadline_ms = now + config_.job_timeout_ms;
-    job = jobs_.add(job);
-    w.job_id = job.job_id;
-    totals_.jobs_sent++;
-    wire::Job message;
-    message.job_id = job.job_id;
-    message.stream = a.info.username;
-    message.seq = frame->seq;
-    message.captured_ms = frame->captured_ms;
-    message.deadline_ms = job.deadline_ms;
-    message.prompt = a.info.style.prompt;
-    message.strength = a.info.style.strength;
-    message.seed = a.info.style.seed;
-    out.jobs.push_back({w.peer, wire::encode_job(message), frame->jpeg});
+    out.jobs.push_back(assign(worker_id,
+                              {a.info.session_id, a.info.username, frame->seq, frame->captured_ms,
+                               a.info.style, std::move(frame->jpeg)},
+                              now, false));
   }
   // The rest ask the shared line, each one question at a time.
   if (!cluster_ || !cluster_->healthy()) return;
@@ -441,6 +435,33 @@ void Hub::dispatch(std::int64_t now, Outbox& out) {
     w.claiming = true;
     out.claims.push_back(id);
   }
+}
+
+Hub::Send Hub::assign(std::int64_t worker_id, const FrameOffer& frame, std::int64_t now,
+                      bool remote) {
+  auto& w = workers_.at(worker_id);
+  domain::JobTable::Job job;
+  job.worker_id = worker_id;
+  job.stream_id = frame.session_id;
+  // A claimed frame may belong to a stream homed elsewhere: its result is published by name.
+  if (remote) job.stream_name = frame.username;
+  job.seq = frame.seq;
+  job.captured_ms = frame.captured_ms;
+  job.sent_ms = now;
+  job.deadline_ms = now + config_.job_timeout_ms;
+  job = jobs_.add(job);
+  w.job_id = job.job_id;
+  totals_.jobs_sent++;
+  wire::Job message;
+  message.job_id = job.job_id;
+  message.stream = frame.username;
+  message.seq = frame.seq;
+  message.captured_ms = frame.captured_ms;
+  message.deadline_ms = job.deadline_ms;
+  message.prompt = frame.style.prompt;
+  message.strength = frame.style.strength;
+  message.seed = frame.style.seed;
+  return {w.peer, wire::encode_job(message), frame.jpeg};
 }
 
 void Hub::on_frames_ready() {
@@ -478,28 +499,7 @@ void Hub::on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame) {
     } else {
       w.claiming = false;
       w.reclaim = false;
-      auto now = clock_.now_ms();
-      domain::JobTable::Job job;
-      job.worker_id = worker_id;
-      job.stream_id = frame->session_id;
-      job.stream_name = frame->username;
-      job.seq = frame->seq;
-      job.captured_ms = frame->captured_ms;
-      job.sent_ms = now;
-      job.deadline_ms = now + config_.job_timeout_ms;
-      job = jobs_.add(job);
-      w.job_id = job.job_id;
-      totals_.jobs_sent++;
-      wire::Job message;
-      message.job_id = job.job_id;
-      message.stream = frame->username;
-      message.seq = frame->seq;
-      message.captured_ms = frame->captured_ms;
-      message.deadline_ms = job.deadline_ms;
-      message.prompt = frame->style.prompt;
-      message.strength = frame->style.strength;
-      message.seed = frame->style.seed;
-      out.jobs.push_back({w.peer, wire::encode_job(message), frame->jpeg});
+      out.jobs.push_back(assign(worker_id, *frame, clock_.now_ms(), true));
     }
   }
   flush(out);
@@ -537,10 +537,11 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
       // A stream homed on another node: its home and every node with viewers hear it.
       outcome = ResultOutcome::kShown;
       totals_.frames_shown++;
-      FrameResult r{job->stream_id, job->stream_name, job->seq, job->captured_ms, now, took,
-                    timings, jpeg};
+      FrameResult r{job->stream_id, job->stream_name, job->seq, job->captured_ms, now,
+                    took,           timings,          jpeg};
       auto it = channels_.find(r.username);
-      if (it != channels_.end() && !it->second.stream && r.session_id >= it->second.remote_session) {
+      if (it != channels_.end() && !it->second.stream &&
+          r.session_id >= it->second.remote_session) {
         auto& f = it->second;
         if (r.session_id != f.remote_session) f.remote_seq = 0;
         if (r.seq > f.remote_seq) {

@@ -2,8 +2,8 @@
 // viewers, viewer counts and live processing figures. Thread-safe; never blocks on I/O.
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -236,7 +236,7 @@ class Hub {
     std::vector<Send> jobs;
     std::vector<Send> frames;  // processed frames for viewers: latest wins
     std::vector<Notice> notices;
-    std::vector<std::int64_t> claims;  // workers that ask the cluster for a frame
+    std::vector<std::int64_t> claims;                  // workers that ask the cluster for a frame
     std::vector<std::pair<std::string, Bytes>> texts;  // for other nodes
     std::vector<FrameResult> results;                  // for other nodes
   };
@@ -247,6 +247,8 @@ class Hub {
   void send_offer(FrameOffer offer);
   std::optional<FrameOffer> take_offer(Active& a);
   void on_frames_ready();
+  // Gives worker_id the job of one frame (the worker is idle and out of idle_).
+  Send assign(std::int64_t worker_id, const FrameOffer& frame, std::int64_t now, bool remote);
   void on_remote_result(const FrameResult& r);
   void on_remote_text(const std::string& username, const Bytes& text);
   void on_viewer_total(const std::string& username, int total);

@@ -157,18 +157,19 @@ Expected<store::StreamSession> StreamService::start_locked(const store::User& us
   return s;
 }
 
+std::optional<store::StreamSession> StreamService::tracked_session(long long user_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = tracked_.find(user_id);
+  if (it == tracked_.end()) return std::nullopt;
+  store::StreamSession s;
+  s.id = it->second.session_id;
+  s.user_id = user_id;
+  s.status = "live";
+  return s;
+}
+
 Expected<store::StreamSession> StreamService::ensure_started(const store::User& user) {
-  {
-    std::lock_guard lock(mutex_);
-    auto it = tracked_.find(user.id);
-    if (it != tracked_.end()) {
-      store::StreamSession s;
-      s.id = it->second.session_id;
-      s.user_id = user.id;
-      s.status = "live";
-      return s;
-    }
-  }
+  if (auto here = tracked_session(user.id)) return *here;
   auto started = start(user);
   // Open on another node: it moves here, where its ingest is.
   if (!started && cluster_ && started.error().code == "stream_active") return take_home(user);
@@ -411,21 +412,12 @@ void StreamService::tick() {
 }
 
 Expected<store::StreamSession> StreamService::take_home(const store::User& user) {
-  {
-    std::lock_guard lock(mutex_);
-    auto it = tracked_.find(user.id);
-    if (it != tracked_.end()) {
-      store::StreamSession s;
-      s.id = it->second.session_id;
-      s.user_id = user.id;
-      s.status = "live";
-      return s;
-    }
-  }
+  if (auto here = tracked_session(user.id)) return *here;
   if (!cluster_) return conflict("start the stream first", "not_started");
   std::optional<store::StreamSession> open;
   try {
-    open = db_.with([&](soci::session& sql) { return store::find_open_stream_session(sql, user.id); });
+    open =
+        db_.with([&](soci::session& sql) { return store::find_open_stream_session(sql, user.id); });
   } catch (const store::DatabaseUnavailable&) {
     return database_unavailable();
   }
@@ -438,8 +430,8 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
   // Asked without the lifecycle lock: two nodes may be asking each other at once.
   std::optional<StreamResume> resume;
   if (auto home = hub_.home_of(user.username)) {
-    auto reply = cluster_->call(
-        *home, {{{"op", "release"}, {"session_id", open->id}}, {}}, std::chrono::seconds(3));
+    auto reply = cluster_->call(*home, {{{"op", "release"}, {"session_id", open->id}}, {}},
+                                std::chrono::seconds(3));
     if (!reply) {
       return Error{ErrorKind::kUnavailable, "home_unavailable",
                    "the stream's server did not answer; try again shortly"};
@@ -460,7 +452,8 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
   std::lock_guard lock(mutex_);
   try {
     // Fresh from the database: the old home saved its progress before it answered.
-    auto row = db_.with([&](soci::session& sql) { return store::find_stream_session(sql, open->id); });
+    auto row =
+        db_.with([&](soci::session& sql) { return store::find_stream_session(sql, open->id); });
     if (!row || row->ended_ms != 0) return conflict("start the stream first", "not_started");
     auto fresh = db_.with([&](soci::session& sql) { return store::find_user(sql, user.id); });
     auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); });
@@ -553,7 +546,8 @@ void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now
       db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); }).minutes;
   StreamSnapshot snap = announced;
   // Billed to the last frame either record knows of (announced each second, saved each two).
-  snap.first_frame_ms = announced.first_frame_ms > 0 ? announced.first_frame_ms : row->first_frame_ms;
+  snap.first_frame_ms =
+      announced.first_frame_ms > 0 ? announced.first_frame_ms : row->first_frame_ms;
   snap.last_frame_ms = std::max<std::int64_t>(announced.last_frame_ms, row->last_frame_ms);
   snap.max_viewers = std::max<int>(announced.max_viewers, static_cast<int>(row->max_viewers));
   Ending e{t, kStatusInterrupted, snap.last_frame_ms > 0 ? snap.last_frame_ms : now, snap};
@@ -565,7 +559,8 @@ void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now
   spdlog::warn("event=orphan_ended stream={} session_id={}", announced.username, row->id);
   if (!t.username.empty()) {
     hub_.broadcast_text(t.username, wire::encode_state("ended"));
-    hub_.broadcast_text(t.username, wire::encode_ended("interrupted", "the stream's server stopped"));
+    hub_.broadcast_text(t.username,
+                        wire::encode_ended("interrupted", "the stream's server stopped"));
     if (ended_listener_) ended_listener_(t.username);
   }
   cluster_->withdraw(row->id);

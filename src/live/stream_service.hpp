@@ -109,6 +109,8 @@ class StreamService {
   };
 
   Expected<store::StreamSession> start_locked(const store::User& user);
+  // The user's stream when it is homed on this node.
+  std::optional<store::StreamSession> tracked_session(long long user_id) const;
   // Charges every minute due up to last_frame_ms; false when the balance ran out.
   bool charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms);
   Expected<store::StreamSession> finish(long long user_id, const std::string& status,

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,7 +44,17 @@ struct FakeCluster : Cluster {
   const std::string& node_id() const override { return id; }
   bool healthy() const override { return up; }
   void listen(ClusterEvents e) override { events = std::move(e); }
-  void offer(const FrameOffer& frame) override { offers.push_back(frame); }
+  // Redis takes each offer at once unless a test holds them.
+  void offer(const FrameOffer& frame, std::function<void()> done) override {
+    offers.push_back(frame);
+    if (hold_offers) {
+      held.push_back(std::move(done));
+    } else if (done) {
+      done();
+    }
+  }
+  bool hold_offers = false;
+  std::vector<std::function<void()>> held;
   void withdraw(long long session_id) override { withdrawn.push_back(session_id); }
   void claim(std::function<void(std::optional<FrameOffer>)> handler) override {
     claims.push_back(std::move(handler));
@@ -63,7 +74,7 @@ struct FakeCluster : Cluster {
     if (it == registry.end()) return std::nullopt;
     return it->second;
   }
-  std::vector<AnnouncedStream> streams() override {
+  std::optional<std::vector<AnnouncedStream>> streams() override {
     std::vector<AnnouncedStream> out;
     for (const auto& [name, a] : registry) out.push_back(a);
     return out;
@@ -184,6 +195,41 @@ TEST_F(HubCluster, PushGoesToTheSharedLineWithTheStreamsStyle) {
   EXPECT_EQ(cluster.offers[1].style.prompt, "noir");
   EXPECT_EQ(cluster.offers[1].style.seed, 7);
   EXPECT_EQ(hub.snapshot("alice")->frames_in, 2u);
+}
+
+TEST_F(HubCluster, OneOfferPerStreamInFlightTheNewestWaitingMeanwhile) {
+  // A streamer pushing faster than Redis takes frames queues nothing: the newest waits.
+  cluster.hold_offers = true;
+  ASSERT_TRUE(hub.open_stream(stream(1, "alice")));
+  for (int i = 1; i <= 5; ++i) hub.push_frame("alice", make_bytes("f" + std::to_string(i)));
+  ASSERT_EQ(cluster.offers.size(), 1u) << "one offer on its way";
+  EXPECT_EQ(cluster.offers[0].seq, 1u);
+  EXPECT_EQ(hub.snapshot("alice")->frames_dropped, 3u) << "f2..f4 replaced while waiting";
+  auto first = std::move(cluster.held[0]);
+  cluster.held.clear();
+  first();  // Redis took f1: the newest (f5) goes next
+  ASSERT_EQ(cluster.offers.size(), 2u);
+  EXPECT_EQ(cluster.offers[1].seq, 5u);
+  EXPECT_EQ(*cluster.offers[1].jpeg, "f5");
+  auto second = std::move(cluster.held[0]);
+  cluster.held.clear();
+  second();  // nothing waits: the next push is offered at once
+  EXPECT_EQ(cluster.offers.size(), 2u);
+  hub.push_frame("alice", make_bytes("f6"));
+  ASSERT_EQ(cluster.offers.size(), 3u);
+  EXPECT_EQ(cluster.offers[2].seq, 6u);
+}
+
+TEST_F(HubCluster, AReconnectAnnouncesTheStreamsHomedHereAtOnce) {
+  // Redis may come back empty: other nodes must find the homes before the next second's tick.
+  ASSERT_TRUE(hub.open_stream(stream(1, "alice")));
+  ASSERT_TRUE(hub.open_stream(stream(2, "bob")));
+  cluster.announced.clear();
+  ASSERT_TRUE(cluster.events.reconnected);
+  cluster.events.reconnected();
+  ASSERT_EQ(cluster.announced.size(), 2u);
+  std::set<std::string> names{cluster.announced[0].username, cluster.announced[1].username};
+  EXPECT_EQ(names, (std::set<std::string>{"alice", "bob"}));
 }
 
 TEST_F(HubCluster, UnhealthyClusterFallsBackToTheLocalMailbox) {
