@@ -138,6 +138,34 @@ def handled(node, prefix):
     return len(re.findall(r"event=http method=\S+ path=%s" % re.escape(prefix), node.logs()))
 
 
+def worker_log_text(nginx):
+    with open(os.path.join(nginx.tmp, "worker.log"), "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def worker_moves_on(cl, nginx):
+    """The worker's node dies (SIGKILL): the worker retries the same URL and nginx sends it to
+    the other node, where it registers again."""
+    holders = [i for i, n in enumerate(cl.nodes) if "path=/ws/worker" in n.logs()]
+    if not holders:
+        raise AssertionError("no node logged the worker's socket")
+    dead = holders[-1]
+    survivor = cl.nodes[1 - dead]
+    before = worker_log_text(nginx).count("event=registered")
+    seen_before = survivor.logs().count("path=/ws/worker")
+    cl.kill(dead)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (worker_log_text(nginx).count("event=registered") > before
+                and survivor.logs().count("path=/ws/worker") > seen_before):
+            print("cluster_nginx: the worker moved from %s to %s after a SIGKILL"
+                  % (cl.nodes[dead].node_id, survivor.node_id), flush=True)
+            return
+        time.sleep(0.2)
+    raise AssertionError("the worker did not register on %s after its node died"
+                         % survivor.node_id)
+
+
 def main():
     pg = Postgres().start()
     cl = nginx = worker = None
@@ -172,6 +200,7 @@ def main():
             if c["api"] == 0:
                 raise AssertionError("%s handled no /api request: nginx did not spread them"
                                      % node_id)
+        worker_moves_on(cl, nginx)
         ok = True
     finally:
         if not ok:
