@@ -373,6 +373,21 @@ void RedisBus::report_viewers(const std::map<std::string, int>& local) {
   }
 }
 
+void RedisBus::report_workers(int total, int busy) {
+  auto ttl = std::to_string(config_.node_ttl_ms);
+  // Two sums on one link: the second's answer comes after the first's.
+  link_->eval(kViewers, {"ds:w:total"}, {config_.node_id, std::to_string(total), ttl},
+              [this](std::optional<Reply> r) {
+                if (r && r->type == Reply::Type::kInteger)
+                  pool_total_ = static_cast<int>(r->integer);
+              });
+  link_->eval(kViewers, {"ds:w:busy"}, {config_.node_id, std::to_string(busy), ttl},
+              [this](std::optional<Reply> r) {
+                if (r && r->type == Reply::Type::kInteger && events_.workers)
+                  events_.workers(pool_total_, static_cast<int>(r->integer));
+              });
+}
+
 void RedisBus::tick() {
   auto now = clock_.now_ms();
   if (now - last_beat_ms_ < config_.heartbeat_ms) return;

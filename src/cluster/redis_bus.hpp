@@ -65,6 +65,7 @@ class RedisBus : public live::Cluster {
   bool lease(const std::string& name, std::chrono::milliseconds ttl) override;
 
   void report_viewers(const std::map<std::string, int>& local) override;
+  void report_workers(int total, int busy) override;
   void tick() override;
 
   void serve_calls(std::function<live::Call(const live::Call&)> handler) override;
@@ -85,6 +86,7 @@ class RedisBus : public live::Cluster {
   live::ClusterEvents events_;
   std::function<live::Call(const live::Call&)> call_handler_;
   std::int64_t last_beat_ms_ = 0;
+  std::atomic<int> pool_total_{0};  // the first half of a report_workers answer
 
   std::mutex reported_mutex_;
   std::set<std::string> reported_;  // streams this node last reported viewers of

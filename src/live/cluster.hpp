@@ -58,6 +58,8 @@ struct ClusterEvents {
   std::function<void(const std::string& username, int viewers)> viewers;
   // Redis is reachable again (it may have restarted empty): announce what is homed here now.
   std::function<void()> reconnected;
+  // The shared worker pool on every node, as summed after this node's last report.
+  std::function<void(int total, int busy)> workers;
 };
 
 // A call from one node to another: a JSON header and an opaque body, both ways.
@@ -115,6 +117,8 @@ class Cluster {
 
   // Viewers on this node per stream; the sums come back through ClusterEvents::viewers.
   virtual void report_viewers(const std::map<std::string, int>& local) = 0;
+  // This node's workers; the pool's sums come back through ClusterEvents::workers.
+  virtual void report_workers(int total, int busy) = 0;
   // Heartbeat and housekeeping; the hub calls it from its tick.
   virtual void tick() = 0;
 

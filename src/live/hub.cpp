@@ -21,6 +21,11 @@ void Hub::set_cluster(Cluster* cluster) {
   events.result = [this](const FrameResult& r) { on_remote_result(r); };
   events.text = [this](const std::string& u, const Bytes& t) { on_remote_text(u, t); };
   events.viewers = [this](const std::string& u, int n) { on_viewer_total(u, n); };
+  events.workers = [this](int total, int busy) {
+    std::lock_guard lock(mutex_);
+    pool_total_ = total;
+    pool_busy_ = busy;
+  };
   events.reconnected = [this] {
     std::vector<StreamSnapshot> local;
     {
@@ -700,8 +705,11 @@ void Hub::cluster_tick(std::int64_t now) {
   last_cluster_tick_ms_ = now;
   std::vector<StreamSnapshot> local;
   std::map<std::string, int> counts;
+  int total = 0, busy = 0;
   {
     std::lock_guard lock(mutex_);
+    total = static_cast<int>(workers_.size());
+    for (const auto& [id, w] : workers_) busy += w.job_id != 0;
     for (auto& [name, c] : channels_) {
       c.reported = local_audience(c);
       counts[name] = c.reported;
@@ -710,6 +718,7 @@ void Hub::cluster_tick(std::int64_t now) {
   }
   for (const auto& s : local) cluster_->announce(s);
   cluster_->report_viewers(counts);
+  cluster_->report_workers(total, busy);
 }
 
 void Hub::expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stalled) {
@@ -746,8 +755,14 @@ void Hub::measure_rates(Active& a, std::int64_t now) {
 }
 
 void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
+  int total = static_cast<int>(workers_.size());
   int busy = 0;
   for (const auto& [id, w] : workers_) busy += w.job_id != 0;
+  // Many nodes: the streamer is served by the whole pool, not only this node's workers.
+  if (cluster_ && pool_total_ >= 0) {
+    total = pool_total_;
+    busy = pool_busy_;
+  }
   for (auto& [name, c] : channels_) {
     if (!c.stream || !c.stream->ingest) continue;
     auto& a = *c.stream;
@@ -766,7 +781,7 @@ void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
                         .fps_out = snap.fps_out,
                         .model_ms = snap.model_ms,
                         .frame_age_ms = snap.frame_age_ms,
-                        .workers_total = static_cast<int>(workers_.size()),
+                        .workers_total = total,
                         .workers_busy = busy,
                         .extra = a.status_extra};
     out.push_back({a.ingest, wire::encode_status(status)});

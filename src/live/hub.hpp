@@ -288,6 +288,9 @@ class Hub {
   HubTotals totals_;
   Cluster* cluster_ = nullptr;
   std::int64_t last_cluster_tick_ms_ = 0;
+  // The shared pool on every node (many nodes), for the streamer's status; -1 until known.
+  int pool_total_ = -1;
+  int pool_busy_ = 0;
 };
 
 }  // namespace ds::live

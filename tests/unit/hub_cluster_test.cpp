@@ -85,6 +85,8 @@ struct FakeCluster : Cluster {
   void report_viewers(const std::map<std::string, int>& local) override {
     reports.push_back(local);
   }
+  void report_workers(int total, int busy) override { worker_reports.emplace_back(total, busy); }
+  std::vector<std::pair<int, int>> worker_reports;
   void tick() override {}
   void serve_calls(std::function<Call(const Call&)>) override {}
   std::optional<Call> call(const std::string&, const Call&, std::chrono::milliseconds) override {
@@ -230,6 +232,30 @@ TEST_F(HubCluster, AReconnectAnnouncesTheStreamsHomedHereAtOnce) {
   ASSERT_EQ(cluster.announced.size(), 2u);
   std::set<std::string> names{cluster.announced[0].username, cluster.announced[1].username};
   EXPECT_EQ(names, (std::set<std::string>{"alice", "bob"}));
+}
+
+TEST_F(HubCluster, TheStreamersStatusCountsTheWholeWorkerPool) {
+  // Workers on other nodes serve this stream too: the status shows the pool, not this node.
+  ASSERT_TRUE(hub.open_stream(stream(1, "alice")));
+  auto ingest = std::make_shared<FakePeer>();
+  ASSERT_TRUE(hub.attach_ingest("alice", ingest));
+  hub.add_worker(std::make_shared<FakePeer>(), "here");
+  clock.advance_ms(1000);
+  hub.tick();
+  ASSERT_FALSE(cluster.worker_reports.empty());
+  EXPECT_EQ(cluster.worker_reports.back(), std::make_pair(1, 0)) << "this node's own workers";
+  ASSERT_TRUE(cluster.events.workers);
+  cluster.events.workers(7, 3);
+  clock.advance_ms(1000);
+  hub.tick();
+  nlohmann::json status;
+  for (const auto& t : ingest->texts) {
+    auto j = nlohmann::json::parse(t);
+    if (j["type"] == "status") status = j;
+  }
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["workers"]["total"], 7);
+  EXPECT_EQ(status["workers"]["busy"], 3);
 }
 
 TEST_F(HubCluster, UnhealthyClusterFallsBackToTheLocalMailbox) {

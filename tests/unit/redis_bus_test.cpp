@@ -41,6 +41,7 @@ struct Heard {
   std::vector<std::pair<std::string, std::string>> texts;
   std::map<std::string, int> viewers;  // the latest total per stream
   int viewer_events = 0;
+  std::pair<int, int> workers{-1, -1};  // the latest pool sums (total, busy)
 
   ClusterEvents events() {
     ClusterEvents e;
@@ -60,6 +61,10 @@ struct Heard {
       std::lock_guard lock(mutex);
       viewers[u] = n;
       viewer_events++;
+    };
+    e.workers = [this](int total, int busy) {
+      std::lock_guard lock(mutex);
+      workers = {total, busy};
     };
     return e;
   }
@@ -338,6 +343,18 @@ TEST_F(RedisBusTest, ViewerCountsAreSummedOverNodes) {
   EXPECT_TRUE(eventually([&] { return total(heard_a_, "alice") == 2; }));
   a_->report_viewers({{"alice", 0}});
   EXPECT_TRUE(eventually([&] { return total(heard_a_, "alice") == 0; }));
+}
+
+TEST_F(RedisBusTest, WorkerPoolIsSummedOverNodes) {
+  auto pool = [](Heard& h) { return h.with([&] { return h.workers; }); };
+  a_->report_workers(2, 1);
+  sync(*a_);
+  b_->report_workers(3, 0);
+  EXPECT_TRUE(eventually([&] { return pool(heard_b_) == std::make_pair(5, 1); }));
+  b_->report_workers(0, 0);  // b's workers left
+  sync(*b_);
+  a_->report_workers(2, 2);
+  EXPECT_TRUE(eventually([&] { return pool(heard_a_) == std::make_pair(2, 2); }));
 }
 
 TEST_F(RedisBusTest, CallsReachTheOtherNodeAndTimeOutForNobody) {
