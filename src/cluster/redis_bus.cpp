@@ -364,8 +364,10 @@ void RedisBus::report_viewers(const std::map<std::string, int>& local) {
   auto ttl = std::to_string(config_.node_ttl_ms);
   for (const auto& name : gone)
     link_->eval(kViewers, {viewers_key(name)}, {config_.node_id, "0", ttl});
-  for (const auto& [name, count] : local) {
-    link_->eval(kViewers, {viewers_key(name)}, {config_.node_id, std::to_string(count), ttl},
+  for (const auto& entry : local) {
+    // Named, not a structured binding: clang 14 (the fuzz build) cannot capture those.
+    const std::string& name = entry.first;
+    link_->eval(kViewers, {viewers_key(name)}, {config_.node_id, std::to_string(entry.second), ttl},
                 [this, name](std::optional<Reply> r) {
                   if (r && r->type == Reply::Type::kInteger && events_.viewers)
                     events_.viewers(name, static_cast<int>(r->integer));
