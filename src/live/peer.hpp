@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "live/protocol.hpp"
 
@@ -17,6 +18,13 @@ class Peer {
   // waiting to be sent is replaced by this one (latest wins), so at most two frames are held:
   // the one being written and the newest.
   virtual void send_frame(Bytes meta, Bytes jpeg, bool replaceable) = 0;
+  // A text message then binary messages, written back to back and after every ordered message
+  // queued before (worker jobs, batches and cancels: a cancel never overtakes its job). The
+  // default suits peers that get at most one binary per message and no cancels.
+  virtual void send_ordered(Bytes text, std::vector<Bytes> binaries) {
+    if (binaries.empty()) return send_text(std::move(text));
+    send_frame(std::move(text), std::move(binaries.front()), false);
+  }
   virtual void close(int code, std::string reason) = 0;
   // The typed form every caller in the live layer uses.
   void close(wire::CloseCode code, std::string reason) {

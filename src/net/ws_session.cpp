@@ -75,7 +75,7 @@ void WsSession::closed() {
   if (closed_) return;
   closed_ = true;
   texts_.clear();
-  pairs_.clear();
+  groups_.clear();
   latest_.reset();
   if (handlers_.on_closed) handlers_.on_closed(*this);
   handlers_ = {};  // break reference cycles through captured state
@@ -88,9 +88,22 @@ void WsSession::send_text(live::Bytes text) {
 }
 
 void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) {
+  if (!replaceable) {
+    std::vector<live::Bytes> binaries;
+    binaries.push_back(std::move(jpeg));
+    return send_ordered(std::move(meta), std::move(binaries));
+  }
   asio::post(ws_.get_executor(),
-             [self = shared_from_this(), p = Pair{std::move(meta), std::move(jpeg)},
-              replaceable]() mutable { self->enqueue_frame(std::move(p), replaceable); });
+             [self = shared_from_this(), p = Pair{std::move(meta), std::move(jpeg)}]() mutable {
+               self->enqueue_frame(std::move(p));
+             });
+}
+
+void WsSession::send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(),
+                                  g = Group{std::move(text), std::move(binaries)}]() mutable {
+    self->enqueue_group(std::move(g));
+  });
 }
 
 void WsSession::close(int code, std::string reason) {
@@ -98,7 +111,7 @@ void WsSession::close(int code, std::string reason) {
              [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
                if (self->closed_ || self->close_pending_) return;
                self->close_pending_.emplace(code, std::move(reason));
-               self->pairs_.clear();
+               self->groups_.clear();
                self->latest_.reset();
                if (self->open_) self->do_write();
              });
@@ -111,36 +124,42 @@ void WsSession::enqueue_text(live::Bytes text) {
   if (open_) do_write();
 }
 
-void WsSession::enqueue_frame(Pair pair, bool replaceable) {
+void WsSession::enqueue_frame(Pair pair) {
   if (closed_ || close_pending_) return;
-  if (replaceable) {
-    latest_ = std::move(pair);  // a pending older frame is dropped here: latest wins
-  } else {
-    pairs_.push_back(std::move(pair));
-  }
+  latest_ = std::move(pair);  // a pending older frame is dropped here: latest wins
+  if (open_) do_write();
+}
+
+void WsSession::enqueue_group(Group group) {
+  if (closed_ || close_pending_ || (!group.text && group.binaries.empty())) return;
+  groups_.push_back(std::move(group));
   if (open_) do_write();
 }
 
 void WsSession::do_write() {
   if (writing_ || closed_) return;
-  if (tail_) {
-    writing_ = Out{std::move(*tail_), true};
-    tail_.reset();
+  if (!tail_.empty()) {
+    writing_ = Out{std::move(tail_.front()), true};
+    tail_.pop_front();
   } else if (!texts_.empty()) {
     writing_ = Out{std::move(texts_.front()), false};
     texts_.pop_front();
-  } else if (!pairs_.empty() || latest_) {
-    Pair p;
-    if (!pairs_.empty()) {
-      p = std::move(pairs_.front());
-      pairs_.pop_front();
+  } else if (!groups_.empty()) {
+    auto g = std::move(groups_.front());
+    groups_.pop_front();
+    for (auto& b : g.binaries) tail_.push_back(std::move(b));
+    if (g.text) {
+      writing_ = Out{std::move(g.text), false};
     } else {
-      p = std::move(*latest_);
-      latest_.reset();
+      writing_ = Out{std::move(tail_.front()), true};
+      tail_.pop_front();
     }
+  } else if (latest_) {
+    Pair p = std::move(*latest_);
+    latest_.reset();
     if (p.meta) {
       writing_ = Out{std::move(p.meta), false};
-      tail_ = std::move(p.jpeg);
+      tail_.push_back(std::move(p.jpeg));
     } else {
       writing_ = Out{std::move(p.jpeg), true};
     }

@@ -36,6 +36,7 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
 
   void send_text(live::Bytes text) override;
   void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;
+  void send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) override;
   // Flushes queued text (so a final reason reaches the client), then closes.
   void close(int code, std::string reason) override;
   using Peer::close;
@@ -44,6 +45,11 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   struct Pair {
     live::Bytes meta;
     live::Bytes jpeg;
+  };
+  // Ordered messages: a text then binaries, written back to back (worker jobs and batches).
+  struct Group {
+    live::Bytes text;
+    std::vector<live::Bytes> binaries;
   };
   struct Out {
     live::Bytes data;
@@ -54,7 +60,8 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
   void enqueue_text(live::Bytes text);
-  void enqueue_frame(Pair pair, bool replaceable);
+  void enqueue_frame(Pair pair);
+  void enqueue_group(Group group);
   void do_write();
   void on_write(beast::error_code ec, std::size_t bytes);
   void closed();
@@ -64,9 +71,9 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   beast::flat_buffer buffer_;
   Handlers handlers_;
   std::deque<live::Bytes> texts_;
-  std::deque<Pair> pairs_;           // not replaceable (worker jobs)
-  std::optional<Pair> latest_;       // replaceable: the newest frame only
-  std::optional<live::Bytes> tail_;  // binary half of a pair whose text half is being written
+  std::deque<Group> groups_;      // not replaceable, in order (worker jobs, batches, cancels)
+  std::optional<Pair> latest_;   // replaceable: the newest frame only
+  std::deque<live::Bytes> tail_;  // binaries that follow the text being written
   std::optional<Out> writing_;
   std::optional<std::pair<int, std::string>> close_pending_;
   bool open_ = false;
