@@ -75,6 +75,8 @@ Response handle_metrics(App& app, Request& req) {
        t.results_stale},
       {"dreamstream_jobs_failed_total", "Jobs a worker reported as failed.", t.jobs_failed},
       {"dreamstream_jobs_timed_out_total", "Jobs abandoned past their deadline.", t.jobs_timed_out},
+      {"dreamstream_jobs_cancelled_total",
+       "Jobs superseded by a newer frame while they waited at a worker.", t.jobs_cancelled},
   };
   for (const auto& c : counters) {
     metric(out, c.name, "counter", c.help);

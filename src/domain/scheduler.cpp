@@ -17,12 +17,18 @@ void FairScheduler::remove(StreamId id) {
 }
 
 std::optional<FairScheduler::StreamId> FairScheduler::next() {
+  auto e = pop();
+  if (!e) return std::nullopt;
+  return e->id;
+}
+
+std::optional<FairScheduler::Entry> FairScheduler::pop() {
   if (queue_.empty()) return std::nullopt;
   auto first = queue_.begin();
-  StreamId id = first->second;
+  Entry e{first->second, first->first.first};
   queue_.erase(first);
-  position_.erase(id);
-  return id;
+  position_.erase(e.id);
+  return e;
 }
 
 JobTable::Job JobTable::add(Job job) {
@@ -52,15 +58,22 @@ std::vector<JobTable::Job> JobTable::expire(std::int64_t now_ms) {
   return out;
 }
 
-std::optional<JobTable::Job> JobTable::drop_worker(std::int64_t worker_id) {
-  for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+JobTable::Job* JobTable::find(std::uint64_t job_id) {
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+std::vector<JobTable::Job> JobTable::drop_worker(std::int64_t worker_id) {
+  std::vector<Job> out;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
     if (it->second.worker_id == worker_id) {
-      Job job = it->second;
-      jobs_.erase(it);
-      return job;
+      out.push_back(it->second);
+      it = jobs_.erase(it);
+    } else {
+      ++it;
     }
   }
-  return std::nullopt;
+  return out;
 }
 
 }  // namespace ds::domain

@@ -24,6 +24,12 @@ class FairScheduler {
   void remove(StreamId id);
   // The stream that has waited longest, taken out of the line.
   std::optional<StreamId> next();
+  // The same, with the time it has queued since (to put it back in the same place).
+  struct Entry {
+    StreamId id = 0;
+    std::int64_t since_ms = 0;
+  };
+  std::optional<Entry> pop();
   bool empty() const { return queue_.empty(); }
   std::size_t size() const { return queue_.size(); }
 
@@ -44,7 +50,9 @@ class JobTable {
     std::int64_t captured_ms = 0;
     std::int64_t sent_ms = 0;
     std::int64_t deadline_ms = 0;
-    std::string stream_name;  // the stream's username, for a stream homed on another node
+    std::string stream_name;    // the stream's username, for a stream homed on another node
+    std::int64_t ready_ms = 0;  // since when its stream waited for this turn
+    bool cancelled = false;     // superseded while it waited; awaits the worker's answer
   };
 
   // Records a job (its job_id is assigned here) and returns it.
@@ -53,8 +61,9 @@ class JobTable {
   std::optional<Job> complete(std::int64_t worker_id, std::uint64_t job_id);
   // Removes and returns every job whose deadline has passed.
   std::vector<Job> expire(std::int64_t now_ms);
-  // Removes and returns the job of a worker that went away.
-  std::optional<Job> drop_worker(std::int64_t worker_id);
+  Job* find(std::uint64_t job_id);
+  // Removes and returns the jobs of a worker that went away.
+  std::vector<Job> drop_worker(std::int64_t worker_id);
   std::size_t size() const { return jobs_.size(); }
 
  private:

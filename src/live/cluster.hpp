@@ -20,15 +20,8 @@
 
 namespace ds::live {
 
-// The newest camera frame of a stream, offered by its home to every node's idle workers.
-struct FrameOffer {
-  long long session_id = 0;
-  std::string username;
-  std::uint64_t seq = 0;
-  std::int64_t captured_ms = 0;
-  StyleParams style;
-  Bytes jpeg;
-};
+// FrameOffer (the newest camera frame of a stream, offered by its home to every node's idle
+// workers) is in live/hub.hpp: the hub's own dispatch uses it too.
 
 // A processed frame, on its way from the worker's node to every node with viewers of it.
 struct FrameResult {

@@ -42,7 +42,7 @@ void Hub::set_cluster(Cluster* cluster) {
 
 void Hub::flush(Outbox& out) {
   for (auto& n : out.notices) n.peer->send_text(n.text);
-  for (auto& j : out.jobs) j.peer->send_frame(j.meta, j.jpeg, false);
+  for (auto& j : out.jobs) j.peer->send_ordered(std::move(j.text), std::move(j.binaries));
   for (auto& f : out.frames) f.peer->send_frame(f.meta, f.jpeg, true);
   if (!cluster_) return;
   for (auto& [username, text] : out.texts) cluster_->publish_text(username, text);
@@ -294,7 +294,10 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
       // way there at a time, the newest waiting in the mailbox meanwhile.
       if (!a.offering) offer = take_offer(a);
     } else {
-      scheduler_.ready(a.info.session_id, now);
+      // A job of this stream still waiting at a worker is superseded: the newer frame takes
+      // its place in line, so an extra slot never adds a stale frame's age.
+      auto since = a.waiting_job ? supersede(a, out) : std::nullopt;
+      scheduler_.ready(a.info.session_id, since.value_or(now));
       dispatch(now, out);
     }
   }
@@ -393,14 +396,19 @@ void Hub::remove_viewer(const std::string& username, const Peer* peer) {
   gc_channel(username);
 }
 
-std::int64_t Hub::add_worker(std::shared_ptr<Peer> peer, std::string name) {
+std::int64_t Hub::add_worker(std::shared_ptr<Peer> peer, std::string name, int slots,
+                             int max_batch) {
   Outbox out;
   std::int64_t id = 0;
   {
     std::lock_guard lock(mutex_);
     id = next_worker_id_++;
-    workers_[id] = Worker{std::move(peer), std::move(name)};
-    idle_.push_back(id);
+    auto& w = workers_[id];
+    w.peer = std::move(peer);
+    w.name = std::move(name);
+    w.slots = std::clamp(slots, 1, wire::kMaxSlots);
+    w.max_batch = std::clamp(max_batch, 1, wire::kMaxBatch);
+    make_available(id, w);
     dispatch(clock_.now_ms(), out);
   }
   flush(out);
@@ -411,25 +419,82 @@ void Hub::remove_worker(std::int64_t worker_id) {
   std::lock_guard lock(mutex_);
   if (workers_.erase(worker_id) == 0) return;
   std::erase(idle_, worker_id);
-  // The job is lost; its stream simply carries on with its next frame.
-  jobs_.drop_worker(worker_id);
+  // Its jobs are lost; their streams simply carry on with their next frames.
+  forget_jobs(worker_id);
+}
+
+void Hub::forget_jobs(std::int64_t worker_id) {
+  for (const auto& job : jobs_.drop_worker(worker_id)) clear_waiting(job);
+}
+
+void Hub::make_available(std::int64_t worker_id, Worker& w) {
+  if (w.available) return;
+  if (static_cast<int>(w.held.size()) + w.claims >= slots_of(w)) return;
+  w.available = true;
+  idle_.push_back(worker_id);
+}
+
+void Hub::clear_waiting(const domain::JobTable::Job& job) {
+  if (Channel* c = channel_of_session(job.stream_id)) {
+    if (c->stream->waiting_job == job.job_id) c->stream->waiting_job = 0;
+  }
+}
+
+void Hub::settle(Worker& w, std::uint64_t job_id) {
+  for (auto it = w.held.begin(); it != w.held.end(); ++it) {
+    if (std::erase(*it, job_id) == 0) continue;
+    if (!it->empty()) return;
+    bool oldest = it == w.held.begin();
+    w.held.erase(it);
+    // The next message is now the one being processed: its jobs no longer wait.
+    if (oldest && !w.held.empty()) {
+      for (auto id : w.held.front()) {
+        if (auto* job = jobs_.find(id)) clear_waiting(*job);
+      }
+    }
+    return;
+  }
+}
+
+std::optional<std::int64_t> Hub::supersede(Active& a, Outbox& out) {
+  auto job_id = std::exchange(a.waiting_job, 0);
+  auto* job = jobs_.find(job_id);
+  if (!job || job->cancelled) return std::nullopt;
+  auto w = workers_.find(job->worker_id);
+  if (w == workers_.end()) return std::nullopt;
+  // Kept in the table until the worker answers: cancelled if it had not started, a result
+  // (shown when still newer) if it had.
+  job->cancelled = true;
+  totals_.jobs_cancelled++;
+  settle(w->second, job_id);
+  make_available(w->first, w->second);
+  out.jobs.push_back({w->second.peer, wire::encode_cancel(job_id), {}});
+  return job->ready_ms;
 }
 
 void Hub::dispatch(std::int64_t now, Outbox& out) {
-  while (!idle_.empty()) {
-    auto stream_id = scheduler_.next();
-    if (!stream_id) break;
-    Channel* c = channel_of_session(*stream_id);
-    if (!c) continue;
-    auto& a = *c->stream;
-    auto frame = a.mailbox.take();
-    if (!frame) continue;
+  while (!idle_.empty() && !scheduler_.empty()) {
     auto worker_id = idle_.front();
+    auto& w = workers_.at(worker_id);
+    // The streams that have waited longest, one frame each (a stream is in line once).
+    std::vector<Pick> picks;
+    while (static_cast<int>(picks.size()) < batch_of(w)) {
+      auto entry = scheduler_.pop();
+      if (!entry) break;
+      Channel* c = channel_of_session(entry->id);
+      if (!c) continue;
+      auto& a = *c->stream;
+      auto frame = a.mailbox.take();
+      if (!frame) continue;
+      picks.push_back({{a.info.session_id, a.info.username, frame->seq, frame->captured_ms,
+                        a.info.style, std::move(frame->jpeg)},
+                       entry->since_ms});
+    }
+    if (picks.empty()) break;
     idle_.pop_front();
-    out.jobs.push_back(assign(worker_id,
-                              {a.info.session_id, a.info.username, frame->seq, frame->captured_ms,
-                               a.info.style, std::move(frame->jpeg)},
-                              now, false));
+    w.available = false;
+    out.jobs.push_back(assign(worker_id, std::move(picks), now, false));
+    make_available(worker_id, w);
   }
   // The rest ask the shared line, each one question at a time.
   if (!cluster_ || !cluster_->healthy()) return;
@@ -437,36 +502,52 @@ void Hub::dispatch(std::int64_t now, Outbox& out) {
     auto id = idle_.front();
     idle_.pop_front();
     auto& w = workers_.at(id);
-    w.claiming = true;
+    w.available = false;
+    w.claims++;
     out.claims.push_back(id);
   }
 }
 
-Hub::Send Hub::assign(std::int64_t worker_id, const FrameOffer& frame, std::int64_t now,
-                      bool remote) {
+Hub::Ordered Hub::assign(std::int64_t worker_id, std::vector<Pick> picks, std::int64_t now,
+                         bool remote) {
   auto& w = workers_.at(worker_id);
-  domain::JobTable::Job job;
-  job.worker_id = worker_id;
-  job.stream_id = frame.session_id;
-  // A claimed frame may belong to a stream homed elsewhere: its result is published by name.
-  if (remote) job.stream_name = frame.username;
-  job.seq = frame.seq;
-  job.captured_ms = frame.captured_ms;
-  job.sent_ms = now;
-  job.deadline_ms = now + config_.job_timeout_ms;
-  job = jobs_.add(job);
-  w.job_id = job.job_id;
-  totals_.jobs_sent++;
-  wire::Job message;
-  message.job_id = job.job_id;
-  message.stream = frame.username;
-  message.seq = frame.seq;
-  message.captured_ms = frame.captured_ms;
-  message.deadline_ms = job.deadline_ms;
-  message.prompt = frame.style.prompt;
-  message.strength = frame.style.strength;
-  message.seed = frame.style.seed;
-  return {w.peer, wire::encode_job(message), frame.jpeg};
+  // Behind another message: these jobs wait, and a newer frame of their stream supersedes them.
+  bool waits = !w.held.empty();
+  std::vector<std::uint64_t> ids;
+  std::vector<wire::Job> messages;
+  std::vector<Bytes> jpegs;
+  for (auto& [frame, ready_ms] : picks) {
+    domain::JobTable::Job job;
+    job.worker_id = worker_id;
+    job.stream_id = frame.session_id;
+    // A claimed frame may belong to a stream homed elsewhere: its result is published by name.
+    if (remote) job.stream_name = frame.username;
+    job.seq = frame.seq;
+    job.captured_ms = frame.captured_ms;
+    job.sent_ms = now;
+    job.deadline_ms = now + config_.job_timeout_ms;
+    job.ready_ms = ready_ms;
+    job = jobs_.add(job);
+    totals_.jobs_sent++;
+    ids.push_back(job.job_id);
+    if (waits && !remote) {
+      if (Channel* c = channel_of_session(frame.session_id)) c->stream->waiting_job = job.job_id;
+    }
+    wire::Job message;
+    message.job_id = job.job_id;
+    message.stream = frame.username;
+    message.seq = frame.seq;
+    message.captured_ms = frame.captured_ms;
+    message.deadline_ms = job.deadline_ms;
+    message.prompt = frame.style.prompt;
+    message.strength = frame.style.strength;
+    message.seed = frame.style.seed;
+    messages.push_back(std::move(message));
+    jpegs.push_back(std::move(frame.jpeg));
+  }
+  w.held.push_back(std::move(ids));
+  auto text = w.max_batch > 1 ? wire::encode_batch(messages) : wire::encode_job(messages.front());
+  return {w.peer, std::move(text), std::move(jpegs)};
 }
 
 void Hub::on_frames_ready() {
@@ -474,7 +555,7 @@ void Hub::on_frames_ready() {
   {
     std::lock_guard lock(mutex_);
     for (auto& [id, w] : workers_) {
-      if (w.claiming) w.reclaim = true;
+      if (w.claims > 0) w.reclaim = true;
     }
     dispatch(clock_.now_ms(), out);
   }
@@ -486,7 +567,7 @@ void Hub::on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame) {
   {
     std::lock_guard lock(mutex_);
     auto it = workers_.find(worker_id);
-    if (it == workers_.end() || !it->second.claiming) {
+    if (it == workers_.end() || it->second.claims == 0) {
       // The worker left while asking: the frame is lost, its stream goes on with the next one.
       if (frame) totals_.frames_dropped++;
       return;
@@ -497,14 +578,18 @@ void Hub::on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame) {
         w.reclaim = false;
         out.claims.push_back(worker_id);
       } else {
-        w.claiming = false;
+        w.claims--;
         w.reclaim = false;
-        idle_.push_back(worker_id);
+        make_available(worker_id, w);
       }
     } else {
-      w.claiming = false;
+      w.claims--;
       w.reclaim = false;
-      out.jobs.push_back(assign(worker_id, *frame, clock_.now_ms(), true));
+      auto now = clock_.now_ms();
+      std::vector<Pick> picks;
+      picks.push_back({std::move(*frame), now});
+      out.jobs.push_back(assign(worker_id, std::move(picks), now, true));
+      make_available(worker_id, w);
     }
   }
   flush(out);
@@ -526,19 +611,18 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
   {
     std::lock_guard lock(mutex_);
     auto w = workers_.find(worker_id);
-    // An idle worker (job_id 0) has nothing to answer.
-    if (w == workers_.end() || job_id == 0 || w->second.job_id != job_id) {
-      return ResultOutcome::kUnknownJob;
-    }
-    auto job = jobs_.complete(worker_id, job_id);
-    w->second.job_id = 0;
-    idle_.push_back(worker_id);
+    // Job ids start at 1: job 0 is never held.
+    auto job =
+        w == workers_.end() || job_id == 0 ? std::nullopt : jobs_.complete(worker_id, job_id);
+    if (!job) return ResultOutcome::kUnknownJob;
+    // A cancelled job that had started anyway: no longer held, but its result may be news.
+    if (!job->cancelled) settle(w->second, job_id);
+    clear_waiting(*job);
+    make_available(worker_id, w->second);
     auto now = clock_.now_ms();
     Channel* c = job ? channel_of_session(job->stream_id) : nullptr;
     double took = job ? static_cast<double>(now - job->sent_ms) : 0;
-    if (!job) {
-      outcome = ResultOutcome::kUnknownJob;
-    } else if (!c && cluster_ && !job->stream_name.empty()) {
+    if (!c && cluster_ && !job->stream_name.empty()) {
       // A stream homed on another node: its home and every node with viewers hear it.
       outcome = ResultOutcome::kShown;
       totals_.frames_shown++;
@@ -669,13 +753,36 @@ bool Hub::on_worker_error(std::int64_t worker_id, std::uint64_t job_id) {
   {
     std::lock_guard lock(mutex_);
     auto w = workers_.find(worker_id);
-    if (w == workers_.end() || job_id == 0 || w->second.job_id != job_id) {
-      return false;
+    auto job =
+        w == workers_.end() || job_id == 0 ? std::nullopt : jobs_.complete(worker_id, job_id);
+    if (!job) return false;
+    if (!job->cancelled) {
+      totals_.jobs_failed++;
+      settle(w->second, job_id);
     }
-    jobs_.complete(worker_id, job_id);
-    totals_.jobs_failed++;
-    w->second.job_id = 0;
-    idle_.push_back(worker_id);
+    clear_waiting(*job);
+    make_available(worker_id, w->second);
+    dispatch(clock_.now_ms(), out);
+  }
+  flush(out);
+  return true;
+}
+
+bool Hub::on_cancelled(std::int64_t worker_id, std::uint64_t job_id) {
+  Outbox out;
+  {
+    std::lock_guard lock(mutex_);
+    auto w = workers_.find(worker_id);
+    auto job =
+        w == workers_.end() || job_id == 0 ? std::nullopt : jobs_.complete(worker_id, job_id);
+    if (!job) return false;
+    // Dropped without a cancel from here: the worker gave the job up, as with an error.
+    if (!job->cancelled) {
+      totals_.jobs_failed++;
+      settle(w->second, job_id);
+    }
+    clear_waiting(*job);
+    make_available(worker_id, w->second);
     dispatch(clock_.now_ms(), out);
   }
   flush(out);
@@ -709,7 +816,7 @@ void Hub::cluster_tick(std::int64_t now) {
   {
     std::lock_guard lock(mutex_);
     total = static_cast<int>(workers_.size());
-    for (const auto& [id, w] : workers_) busy += w.job_id != 0;
+    for (const auto& [id, w] : workers_) busy += !w.held.empty();
     for (auto& [name, c] : channels_) {
       c.reported = local_audience(c);
       counts[name] = c.reported;
@@ -723,15 +830,19 @@ void Hub::cluster_tick(std::int64_t now) {
 
 void Hub::expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stalled) {
   for (const auto& job : jobs_.expire(now)) {
-    // A stalled worker loses its job and its connection; it reconnects when it recovers.
+    // A cancelled job held no slot: past its deadline it is simply forgotten.
+    if (job.cancelled) continue;
+    // A stalled worker loses its jobs and its connection; it reconnects when it recovers.
     auto w = workers_.find(job.worker_id);
     totals_.jobs_timed_out++;
+    clear_waiting(job);
     if (w == workers_.end()) continue;
     spdlog::warn("event=job_timeout worker={} job={}", w->second.name,
                  wire::job_id_text(job.job_id));
     stalled.push_back(w->second.peer);
     workers_.erase(w);
     std::erase(idle_, job.worker_id);
+    forget_jobs(job.worker_id);
   }
 }
 
@@ -757,7 +868,7 @@ void Hub::measure_rates(Active& a, std::int64_t now) {
 void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
   int total = static_cast<int>(workers_.size());
   int busy = 0;
-  for (const auto& [id, w] : workers_) busy += w.job_id != 0;
+  for (const auto& [id, w] : workers_) busy += !w.held.empty();
   // Many nodes: the streamer is served by the whole pool, not only this node's workers.
   if (cluster_ && pool_total_ >= 0) {
     total = pool_total_;
@@ -886,7 +997,7 @@ Hub::WorkerCounts Hub::worker_counts() {
   std::lock_guard lock(mutex_);
   WorkerCounts wc;
   wc.total = static_cast<int>(workers_.size());
-  for (const auto& [id, w] : workers_) wc.busy += w.job_id != 0;
+  for (const auto& [id, w] : workers_) wc.busy += !w.held.empty();
   return wc;
 }
 

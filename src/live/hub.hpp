@@ -88,11 +88,22 @@ struct HubTotals {
   std::uint64_t results_stale = 0;  // older than a frame already shown
   std::uint64_t jobs_failed = 0;    // the worker reported an error
   std::uint64_t jobs_timed_out = 0;
+  std::uint64_t jobs_cancelled = 0;  // superseded by a newer frame while they waited at a worker
 };
 
 class Cluster;
-struct FrameOffer;
 struct FrameResult;
+
+// The newest camera frame of a stream, on its way to a worker (on many nodes: offered by its
+// home to every node's idle workers).
+struct FrameOffer {
+  long long session_id = 0;
+  std::string username;
+  std::uint64_t seq = 0;
+  std::int64_t captured_ms = 0;
+  StyleParams style;
+  Bytes jpeg;
+};
 
 struct FrameAccepted {
   std::uint64_t seq = 0;
@@ -133,8 +144,10 @@ class Hub {
   void add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool audience = true);
   void remove_viewer(const std::string& username, const Peer* peer);
 
-  // Workers.
-  std::int64_t add_worker(std::shared_ptr<Peer> peer, std::string name);
+  // Workers. slots: jobs or batches it may hold (pipelining); max_batch: jobs per batch
+  // (docs/protocol.md). On many nodes a worker gets one frame at a time.
+  std::int64_t add_worker(std::shared_ptr<Peer> peer, std::string name, int slots = 1,
+                          int max_batch = 1);
   void remove_worker(std::int64_t worker_id);
   // job_id as wire::parse_job_id reads it from the worker; an idle worker (whose job is 0)
   // has nothing to answer, so job 0 is always unknown.
@@ -142,6 +155,8 @@ class Hub {
                           const nlohmann::json& timings);
   // The worker could not process its job: it becomes free, the stream carries on.
   bool on_worker_error(std::int64_t worker_id, std::uint64_t job_id);
+  // The worker dropped a job without starting it (after a cancel). False: it holds no such job.
+  bool on_cancelled(std::int64_t worker_id, std::uint64_t job_id);
 
   // Deadlines, state changes, viewer counts and status messages. Call a few times a second.
   void tick();
@@ -190,6 +205,8 @@ class Hub {
     nlohmann::json status_extra = nlohmann::json::object();
     // Many nodes: a frame is on its way to the shared line; newer ones wait in the mailbox.
     bool offering = false;
+    // Its job that waits at a worker behind another message (superseded by a newer frame).
+    std::uint64_t waiting_job = 0;
   };
   struct Channel {
     std::vector<std::shared_ptr<Peer>> viewers;
@@ -210,14 +227,30 @@ class Hub {
   struct Worker {
     std::shared_ptr<Peer> peer;
     std::string name;
-    std::uint64_t job_id = 0;  // 0 when idle
-    bool claiming = false;     // asking the cluster for a frame
-    bool reclaim = false;      // frames became ready while it asked: ask again if it got none
+    int slots = 1;
+    int max_batch = 1;
+    // The messages (a job or a batch) it holds, oldest first: for each, the jobs still due
+    // and not cancelled. The oldest is being processed; the others wait.
+    std::deque<std::vector<std::uint64_t>> held;
+    int claims = 0;          // questions to the cluster in flight
+    bool reclaim = false;    // frames became ready while it asked: ask again if it got none
+    bool available = false;  // in idle_
   };
   struct Send {
     std::shared_ptr<Peer> peer;
     Bytes meta;
     Bytes jpeg;
+  };
+  // Written in order on the worker's connection: a job, a batch or a cancel.
+  struct Ordered {
+    std::shared_ptr<Peer> peer;
+    Bytes text;
+    std::vector<Bytes> binaries;
+  };
+  // A frame picked for a worker, and since when its stream waited for the turn.
+  struct Pick {
+    FrameOffer frame;
+    std::int64_t ready_ms = 0;
   };
   struct Notice {
     std::shared_ptr<Peer> peer;
@@ -233,7 +266,7 @@ class Hub {
   }
   // What a step decided under the lock, sent after it.
   struct Outbox {
-    std::vector<Send> jobs;
+    std::vector<Ordered> jobs;
     std::vector<Send> frames;  // processed frames for viewers: latest wins
     std::vector<Notice> notices;
     std::vector<std::int64_t> claims;                  // workers that ask the cluster for a frame
@@ -247,8 +280,23 @@ class Hub {
   void send_offer(FrameOffer offer);
   std::optional<FrameOffer> take_offer(Active& a);
   void on_frames_ready();
-  // Gives worker_id the job of one frame (the worker is idle and out of idle_).
-  Send assign(std::int64_t worker_id, const FrameOffer& frame, std::int64_t now, bool remote);
+  // Gives worker_id one message with the jobs of these frames (a job, or a batch when it
+  // announced max_batch > 1).
+  Ordered assign(std::int64_t worker_id, std::vector<Pick> picks, std::int64_t now, bool remote);
+  // What a worker may hold and batch here: on many nodes, one frame at a time.
+  int slots_of(const Worker& w) const { return cluster_ ? 1 : w.slots; }
+  int batch_of(const Worker& w) const { return cluster_ ? 1 : w.max_batch; }
+  // Back in idle_ when it has a free slot.
+  void make_available(std::int64_t worker_id, Worker& w);
+  // job_id is no longer due from the worker (answered or cancelled); frees its message's slot
+  // when it was the last, and the next message then counts as started.
+  void settle(Worker& w, std::uint64_t job_id);
+  void clear_waiting(const domain::JobTable::Job& job);
+  // A newer frame came while the stream's job waited at a worker: that job is cancelled, and
+  // returns since when the stream waited for it (to keep its place in line).
+  std::optional<std::int64_t> supersede(Active& a, Outbox& out);
+  // The jobs of a worker that went away or was dropped.
+  void forget_jobs(std::int64_t worker_id);
   void on_remote_result(const FrameResult& r);
   void on_remote_text(const std::string& username, const Bytes& text);
   void on_viewer_total(const std::string& username, int total);

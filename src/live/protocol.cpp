@@ -135,6 +135,22 @@ Expected<WorkerMessage> parse_worker_text(std::string_view text) {
       if (!name) return bad_message("hello: name must be a UTF-8 string");
       if (!name->empty()) h.name = std::move(*name);
     }
+    auto count = [&](const char* key, int max, int& out) {
+      auto v = msg.find(key);
+      if (v == msg.end()) return true;
+      if (!v->is_number_integer()) return false;
+      auto n = v->get<std::int64_t>();
+      if (n < 1 || n > max) return false;
+      out = static_cast<int>(n);
+      return true;
+    };
+    if (!count("slots", kMaxSlots, h.slots)) {
+      return bad_message("hello: slots must be an integer from 1 to " + std::to_string(kMaxSlots));
+    }
+    if (!count("max_batch", kMaxBatch, h.max_batch)) {
+      return bad_message("hello: max_batch must be an integer from 1 to " +
+                         std::to_string(kMaxBatch));
+    }
     return WorkerMessage{std::move(h)};
   }
 
@@ -175,6 +191,12 @@ Expected<WorkerMessage> parse_worker_text(std::string_view text) {
       e.message = std::move(*text_msg);
     }
     return WorkerMessage{std::move(e)};
+  }
+
+  if (type == "cancelled") {
+    auto id = job_field();
+    if (!id) return bad_message("cancelled needs a job_id such as \"j12\"");
+    return WorkerMessage{Cancelled{*id}};
   }
   return bad_message("unknown message type");
 }
@@ -235,17 +257,37 @@ Bytes encode_status(const Status& s) {
   return dump(status);
 }
 
-Bytes encode_welcome(std::string_view name) { return dump({{"type", "welcome"}, {"name", name}}); }
+Bytes encode_welcome(std::string_view name, int slots, int max_batch) {
+  return dump({{"type", "welcome"}, {"name", name}, {"slots", slots}, {"max_batch", max_batch}});
+}
+
+namespace {
+
+json job_fields(const Job& job) {
+  return {{"job_id", job_id_text(job.job_id)},
+          {"stream", job.stream},
+          {"seq", job.seq},
+          {"captured_ms", job.captured_ms},
+          {"deadline_ms", job.deadline_ms},
+          {"params", {{"prompt", job.prompt}, {"strength", job.strength}, {"seed", job.seed}}}};
+}
+
+}  // namespace
 
 Bytes encode_job(const Job& job) {
-  return dump(
-      {{"type", "job"},
-       {"job_id", job_id_text(job.job_id)},
-       {"stream", job.stream},
-       {"seq", job.seq},
-       {"captured_ms", job.captured_ms},
-       {"deadline_ms", job.deadline_ms},
-       {"params", {{"prompt", job.prompt}, {"strength", job.strength}, {"seed", job.seed}}}});
+  auto j = job_fields(job);
+  j["type"] = "job";
+  return dump(j);
+}
+
+Bytes encode_batch(std::span<const Job> jobs) {
+  auto list = json::array();
+  for (const auto& job : jobs) list.push_back(job_fields(job));
+  return dump({{"type", "batch"}, {"jobs", std::move(list)}});
+}
+
+Bytes encode_cancel(std::uint64_t job_id) {
+  return dump({{"type", "cancel"}, {"job_id", job_id_text(job_id)}});
 }
 
 Bytes encode_hello(std::string_view name, std::string_view backend) {

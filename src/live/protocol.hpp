@@ -72,6 +72,8 @@ inline constexpr std::size_t kMaxTimings = 16;  // fields in a result's timings
 inline constexpr std::size_t kMaxErrorMessage = 200;
 inline constexpr int kMaxServerJsonDepth = 32;  // what a worker accepts from the server
 inline constexpr int kProtocolVersion = 1;
+inline constexpr int kMaxSlots = 8;   // jobs or batches a worker may hold (hello "slots")
+inline constexpr int kMaxBatch = 16;  // jobs in one batch (hello "max_batch")
 
 // "j" followed by 1–19 digits, no leading zero, not zero. Job ids start at 1, so no id can
 // match an idle worker.
@@ -134,8 +136,9 @@ Bytes encode_status(const Status& s);
 
 // ---- server ↔ worker -----------------------------------------------------------------------
 
-// {"type":"welcome","name":"gpu-1"}: the answer to hello, before the first job.
-Bytes encode_welcome(std::string_view name);
+// {"type":"welcome","name":"gpu-1","slots":2,"max_batch":4}: the answer to hello, before the
+// first job, with what the server accepted.
+Bytes encode_welcome(std::string_view name, int slots = 1, int max_batch = 1);
 // {"type":"job","job_id":"j812","stream":"alice","seq":42,"captured_ms":…,"deadline_ms":…,
 //  "params":{"prompt":…,"strength":…,"seed":…}}, followed by the input JPEG as binary.
 struct Job {
@@ -149,11 +152,17 @@ struct Job {
   std::int64_t seed = 0;
 };
 Bytes encode_job(const Job& job);
+// {"type":"batch","jobs":[{job without "type"},…]}, followed by one input JPEG per job in order.
+Bytes encode_batch(std::span<const Job> jobs);
+// {"type":"cancel","job_id":"j9"}: a newer frame of j9's stream came while j9 waited.
+Bytes encode_cancel(std::uint64_t job_id);
 
 // Worker → server, as the server decodes them.
-// {"type":"hello","name":"gpu-1"} — name optional.
+// {"type":"hello","name":"gpu-1","slots":2,"max_batch":4} — every field optional.
 struct Hello {
   std::string name = "worker";
+  int slots = 1;      // 1..kMaxSlots: jobs or batches the worker may hold
+  int max_batch = 1;  // 1..kMaxBatch: jobs per batch; above 1 the worker gets `batch` messages
 };
 // {"type":"result","job_id":"j12","timings":{"model_ms":41.5}} — the JPEG follows as binary.
 // timings: at most kMaxTimings fields of short names and finite numbers; others are dropped.
@@ -166,7 +175,11 @@ struct JobError {
   std::uint64_t job_id = 0;
   std::string message;
 };
-using WorkerMessage = std::variant<Hello, ResultHeader, JobError>;
+// {"type":"cancelled","job_id":"j12"} — the worker dropped a cancelled job before starting it.
+struct Cancelled {
+  std::uint64_t job_id = 0;
+};
+using WorkerMessage = std::variant<Hello, ResultHeader, JobError, Cancelled>;
 
 // One text message from a worker. Errors are 400 with code bad_message (or too_large).
 Expected<WorkerMessage> parse_worker_text(std::string_view text);

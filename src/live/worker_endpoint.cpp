@@ -80,11 +80,14 @@ void WorkerEndpoint::on_text(WorkerContext& ctx, const std::shared_ptr<Peer>& se
         if constexpr (std::is_same_v<T, wire::Hello>) {
           if (ctx.worker_id != 0) return;
           // Welcome goes out before the first job: both are queued on this connection in order.
-          self->send_text(wire::encode_welcome(m.name));
-          ctx.worker_id = hub_.add_worker(self, m.name);
-          spdlog::info("event=worker_connected worker={} addr={}", m.name, ctx.remote_addr);
+          self->send_text(wire::encode_welcome(m.name, m.slots, m.max_batch));
+          ctx.worker_id = hub_.add_worker(self, m.name, m.slots, m.max_batch);
+          spdlog::info("event=worker_connected worker={} addr={} slots={} max_batch={}", m.name,
+                       ctx.remote_addr, m.slots, m.max_batch);
         } else if constexpr (std::is_same_v<T, wire::ResultHeader>) {
           ctx.pending = std::move(m);
+        } else if constexpr (std::is_same_v<T, wire::Cancelled>) {
+          if (!hub_.on_cancelled(ctx.worker_id, m.job_id)) self->send_text(unknown_job());
         } else {
           if (!hub_.on_worker_error(ctx.worker_id, m.job_id)) {
             self->send_text(unknown_job());

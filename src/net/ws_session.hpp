@@ -72,7 +72,7 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   Handlers handlers_;
   std::deque<live::Bytes> texts_;
   std::deque<Group> groups_;      // not replaceable, in order (worker jobs, batches, cancels)
-  std::optional<Pair> latest_;   // replaceable: the newest frame only
+  std::optional<Pair> latest_;    // replaceable: the newest frame only
   std::deque<live::Bytes> tail_;  // binaries that follow the text being written
   std::optional<Out> writing_;
   std::optional<std::pair<int, std::string>> close_pending_;

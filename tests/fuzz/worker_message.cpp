@@ -60,6 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto* hello = std::get_if<Hello>(&*parsed)) {
     DS_FUZZ_CHECK(!hello->name.empty(), in);
     check_label(hello->name, kMaxWorkerName, in);
+    DS_FUZZ_CHECK(hello->slots >= 1 && hello->slots <= kMaxSlots, in);
+    DS_FUZZ_CHECK(hello->max_batch >= 1 && hello->max_batch <= kMaxBatch, in);
   } else if (auto* result = std::get_if<ResultHeader>(&*parsed)) {
     check_job_id(result->job_id, in);
     DS_FUZZ_CHECK(result->timings.is_object(), in);
@@ -72,6 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (auto* error = std::get_if<JobError>(&*parsed)) {
     check_job_id(error->job_id, in);
     check_label(error->message, kMaxErrorMessage, in);
+  } else if (auto* cancelled = std::get_if<Cancelled>(&*parsed)) {
+    check_job_id(cancelled->job_id, in);
   }
   return 0;
 }

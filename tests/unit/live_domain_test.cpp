@@ -86,11 +86,28 @@ TEST(JobTable, ResultForJobOfAnotherWorkerIsRejected) {
   EXPECT_FALSE(t.complete(1, a.job_id));
 }
 
-TEST(JobTable, DisconnectedWorkerLosesItsJob) {
+TEST(JobTable, DisconnectedWorkerLosesEveryJobItHeld) {
   JobTable t;
   t.add({0, 4, 10, 1, 0, 0, 1000});
-  EXPECT_TRUE(t.drop_worker(4));
-  EXPECT_EQ(t.size(), 0u);
+  t.add({0, 4, 11, 1, 0, 0, 1000});
+  auto other = t.add({0, 5, 12, 1, 0, 0, 1000});
+  EXPECT_EQ(t.drop_worker(4).size(), 2u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_TRUE(t.find(other.job_id));
+}
+
+TEST(FairScheduler, PopSaysSinceWhenTheStreamWaited) {
+  FairScheduler s;
+  s.ready(7, 100);
+  s.ready(8, 50);
+  auto first = s.pop();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->id, 8);
+  EXPECT_EQ(first->since_ms, 50);
+  // Put back at its old time, it goes before a stream that queued later.
+  s.ready(8, 50);
+  EXPECT_EQ(s.next(), 8);
+  EXPECT_EQ(s.next(), 7);
 }
 
 TEST(Billing, BillsPerStartedMinuteFromFirstFrame) {

@@ -58,7 +58,9 @@ TEST_F(WorkerEndpointTest, HelloIsWelcomedThenAWaitingFrameComesAsAJob) {
   hub.push_frame("alice", make_bytes("raw"));
   hello();
   ASSERT_EQ(peer->texts.size(), 1u);
-  EXPECT_EQ(peer->last_text(), (nlohmann::json{{"type", "welcome"}, {"name", "gpu-1"}}));
+  EXPECT_EQ(
+      peer->last_text(),
+      (nlohmann::json{{"type", "welcome"}, {"name", "gpu-1"}, {"slots", 1}, {"max_batch", 1}}));
   EXPECT_NE(ctx.worker_id, 0);
   ASSERT_EQ(peer->frames.size(), 1u);
   EXPECT_EQ(peer->last_job()["type"], "job");
@@ -307,4 +309,30 @@ TEST(WatchEndpoint, ViewerJoinsAndTheStreamersOwnPreviewIsNotAudience) {
   EXPECT_EQ(s.hub.viewer_count("alice"), 1);
   endpoint.on_closed(std::get<WatchContext>(viewer), *peer);
   EXPECT_EQ(s.hub.viewer_count("alice"), 0);
+}
+
+TEST_F(WorkerEndpointTest, HelloWithSlotsIsWelcomedWithThemAndCancelledIsAnswered) {
+  hub.open_stream(stream(1, "alice"));
+  text({{"type", "hello"}, {"name", "gpu-1"}, {"slots", 2}, {"max_batch", 1}});
+  auto welcome = nlohmann::json::parse(peer->texts.at(0));
+  EXPECT_EQ(welcome["slots"], 2);
+  EXPECT_EQ(welcome["max_batch"], 1);
+  hub.push_frame("alice", make_bytes("f1"));
+  hub.push_frame("alice", make_bytes("f2"));
+  ASSERT_EQ(peer->frames.size(), 2u);  // two slots: two jobs held
+  auto waiting = nlohmann::json::parse(peer->frames[1].first)["job_id"].get<std::string>();
+  hub.push_frame("alice", make_bytes("f3"));
+  ASSERT_EQ(peer->ordered.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(peer->ordered[0].first)["job_id"], waiting);
+  auto texts = peer->texts.size();
+  text({{"type", "cancelled"}, {"job_id", waiting}});
+  EXPECT_EQ(peer->texts.size(), texts);  // accepted silently
+  text({{"type", "cancelled"}, {"job_id", waiting}});
+  EXPECT_EQ(peer->last_text()["code"], "unknown_job");
+}
+
+TEST_F(WorkerEndpointTest, HelloWithSlotsOutOfRangeIsABadMessage) {
+  text({{"type", "hello"}, {"slots", 50}});
+  EXPECT_EQ(peer->last_text()["code"], "bad_message");
+  EXPECT_EQ(hub.worker_counts().total, 0);
 }

@@ -195,8 +195,9 @@ TEST(ProtocolEncode, JobHasCanonicalIdAndParams) {
   EXPECT_EQ(j["deadline_ms"], 20);
   EXPECT_EQ(j["params"],
             (nlohmann::json{{"prompt", "watercolour"}, {"strength", 0.6}, {"seed", 1234}}));
-  EXPECT_EQ(decoded(encode_welcome("gpu-1")),
-            (nlohmann::json{{"type", "welcome"}, {"name", "gpu-1"}}));
+  EXPECT_EQ(
+      decoded(encode_welcome("gpu-1")),
+      (nlohmann::json{{"type", "welcome"}, {"name", "gpu-1"}, {"slots", 1}, {"max_batch", 1}}));
 }
 
 TEST(ProtocolEncode, WorkerAnswersRoundTripThroughTheServerDecoder) {
@@ -302,4 +303,56 @@ TEST(ProtocolCloseCodes, DocumentedTableMatchesTheEnum) {
   std::map<int, std::string> in_code;
   for (const auto& c : close_codes()) in_code[code_value(c.code)] = std::string(c.name);
   EXPECT_EQ(documented, in_code);
+}
+
+TEST(Protocol, HelloSlotsAndMaxBatchAreCheckedIntegersInRange) {
+  auto r = parse_worker_text(R"({"type":"hello","slots":2,"max_batch":16})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(std::get<Hello>(*r).slots, 2);
+  EXPECT_EQ(std::get<Hello>(*r).max_batch, 16);
+  auto d = parse_worker_text(R"({"type":"hello"})");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(std::get<Hello>(*d).slots, 1);
+  EXPECT_EQ(std::get<Hello>(*d).max_batch, 1);
+  for (const char* bad :
+       {R"({"type":"hello","slots":0})", R"({"type":"hello","slots":9})",
+        R"({"type":"hello","slots":"2"})", R"({"type":"hello","slots":1.5})",
+        R"({"type":"hello","slots":-1})", R"({"type":"hello","max_batch":17})",
+        R"({"type":"hello","max_batch":0})", R"({"type":"hello","max_batch":null})",
+        R"({"type":"hello","slots":99999999999999999999})"}) {
+    auto e = parse_worker_text(bad);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code, "bad_message") << bad;
+  }
+}
+
+TEST(Protocol, CancelledNeedsAStrictJobId) {
+  auto r = parse_worker_text(R"({"type":"cancelled","job_id":"j12"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(std::get<Cancelled>(*r).job_id, 12u);
+  EXPECT_FALSE(parse_worker_text(R"({"type":"cancelled"})"));
+  EXPECT_FALSE(parse_worker_text(R"({"type":"cancelled","job_id":"j0"})"));
+  EXPECT_FALSE(parse_worker_text(R"({"type":"cancelled","job_id":12})"));
+}
+
+TEST(Protocol, BatchHoldsJobsWithoutTheirTypeAndCancelNamesOne) {
+  std::vector<Job> jobs(2);
+  jobs[0].job_id = 7;
+  jobs[0].stream = "alice";
+  jobs[0].seq = 3;
+  jobs[0].prompt = "toon";
+  jobs[1].job_id = 8;
+  jobs[1].stream = "bob";
+  auto b = nlohmann::json::parse(*encode_batch(jobs));
+  EXPECT_EQ(b["type"], "batch");
+  ASSERT_EQ(b["jobs"].size(), 2u);
+  auto single = nlohmann::json::parse(*encode_job(jobs[0]));
+  single.erase("type");
+  EXPECT_EQ(b["jobs"][0], single);
+  EXPECT_EQ(b["jobs"][1]["job_id"], "j8");
+  auto c = nlohmann::json::parse(*encode_cancel(8));
+  EXPECT_EQ(c, (nlohmann::json{{"type", "cancel"}, {"job_id", "j8"}}));
+  auto w = nlohmann::json::parse(*encode_welcome("gpu", 2, 4));
+  EXPECT_EQ(w["slots"], 2);
+  EXPECT_EQ(w["max_batch"], 4);
 }
