@@ -13,7 +13,9 @@ Pieces (see clients/python/README.md and docs/protocol.md):
   settings, comments, style requests and the streamer's style controls.
 - ``Streamer`` / ``post_frame``: send JPEG frames to ``/ws/ingest`` or ``POST /api/ingest/frame``.
 - ``Viewer``: events and processed frames from ``/ws/watch/<username>``.
-- ``run_worker``: the ``/ws/worker`` loop around your ``process(jpeg, params) -> jpeg``.
+- ``run_worker``: the ``/ws/worker`` loop around your ``process(jpeg, params) -> jpeg``, or
+  ``process_batch(items) -> outputs`` for several streams in one model call (``max_batch``),
+  with ``slots`` jobs held at once so the model never waits for the network.
 
 Command line::
 
@@ -1114,9 +1116,9 @@ class _Backoff:
         self.step = self.base_s
 
 
-def run_worker(server_url, token, process, name="python-worker", backend="python", stop=None,
+def run_worker(server_url, token, process=None, name="python-worker", backend="python", stop=None,
                log=_log_default, max_backoff=10.0, ping_after_s=10.0, silence_limit_s=20.0,
-               on_welcome=None):
+               on_welcome=None, process_batch=None, slots=1, max_batch=1):
     """Serves jobs from /ws/worker until ``stop`` (a threading.Event) is set.
 
     process(jpeg: bytes, params: dict) -> bytes (the output JPEG), or (bytes, timings dict).
@@ -1125,16 +1127,40 @@ def run_worker(server_url, token, process, name="python-worker", backend="python
     (code "backend_failed") and the loop goes on. The connection is re-made after any drop
     with exponential backoff. Raises AuthenticationError when the token is refused.
     The token is only sent in the Authorization header and never logged.
+
+    slots (1-8): jobs or batches held at once (docs/protocol.md, "Slots"). With 2 the next
+    input is already here when a result goes out, so a model behind a slow network never
+    waits for a round trip. Held messages run one at a time in arrival order; a ``cancel``
+    for one that has not started drops it and is answered ``cancelled``.
+
+    max_batch (1-16): jobs of different streams per model call ("Batches"). The server then
+    sends ``batch`` messages, and process_batch(items) gets a list of
+    (jpeg bytes, params dict, job dict), one per stream, and returns a list with one output
+    per item, in order: bytes, (bytes, timings dict), or an Exception instance for an item
+    that failed alone. An exception raised by process_batch() fails every item. Without
+    process_batch, a batch's items go through process() one by one; without process, a
+    single job goes through process_batch() as a batch of one.
     """
+    if process is None and process_batch is None:
+        raise ValueError("run_worker needs process or process_batch")
+    for label, value, top in (("slots", slots, 8), ("max_batch", max_batch, 16)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+            raise ValueError("%s must be an integer from 1 to %d" % (label, top))
+    model = _Model(process, process_batch)
     stop = stop or threading.Event()
     u = urllib.parse.urlsplit(server_url)
     url = _ws_url(server_url, "/ws/worker") if u.path in ("", "/") else server_url
     if url.startswith(("http://", "https://")):
         url = "ws" + url[4:]
     backoff = _Backoff(max_s=max_backoff)
+    hello = {"type": "hello", "name": name, "backend": backend, "protocol": 1}
+    if slots > 1:
+        hello["slots"] = slots
+    if max_batch > 1:
+        hello["max_batch"] = max_batch
     while not stop.is_set():
         try:
-            welcomed = _worker_session(url, token, process, name, backend, stop, log,
+            welcomed = _worker_session(url, token, model, hello, slots, stop, log,
                                        ping_after_s, silence_limit_s, on_welcome)
             if welcomed:
                 backoff.reset()
@@ -1153,14 +1179,163 @@ def run_worker(server_url, token, process, name="python-worker", backend="python
         stop.wait(delay)
 
 
-def _worker_session(url, token, process, name, backend, stop, log, ping_after_s, silence_limit_s,
+class _Held:
+    """The messages (a job or a batch) a worker holds, oldest first: the reader thread adds
+    and cancels, the job thread takes one at a time (docs/protocol.md, "Slots")."""
+
+    def __init__(self, slots):
+        # A cancel can cross the start of its job, so with more than one slot the server may
+        # send one message more; with one slot a second message is refused, as always.
+        self.capacity = slots + 1 if slots > 1 else 1
+        self.cond = threading.Condition()
+        self.waiting = collections.deque()  # (is_batch, [(job, jpeg), ...])
+        self.working = False
+        self.closed = False
+        self.assembling = None  # (is_batch, [[job, jpeg or None, cancelled], ...])
+        self.images = 0
+
+    def header(self, jobs, is_batch):
+        """A job or batch header: its JPEGs follow. Returns the jobs of a message still
+        missing JPEGs, which is given up."""
+        lost = [j for j, _, _ in self.assembling[1]] if self.assembling else []
+        self.assembling = (is_batch, [[j, None, False] for j in jobs])
+        self.images = 0
+        return lost
+
+    def binary(self, data):
+        """Returns (what, jobs): "unexpected", "partial", "cancelled", "queued", or "refused"
+        with the jobs to answer busy."""
+        if self.assembling is None:
+            return "unexpected", []
+        is_batch, items = self.assembling
+        items[self.images][1] = data
+        self.images += 1
+        if self.images < len(items):
+            return "partial", []
+        self.assembling = None
+        message = [(j, jpeg) for j, jpeg, cancelled in items if not cancelled]
+        if not message:
+            return "cancelled", []
+        with self.cond:
+            if len(self.waiting) + (1 if self.working else 0) >= self.capacity:
+                return "refused", [j for j, _ in message]
+            self.waiting.append((is_batch, message))
+            self.cond.notify()
+        return "queued", []
+
+    def cancel(self, job_id):
+        """True when job_id had not started: it is dropped (answer ``cancelled``)."""
+        if job_id is None:
+            return False
+        with self.cond:
+            for i, (is_batch, message) in enumerate(self.waiting):
+                kept = [(j, jpeg) for j, jpeg in message if j.get("job_id") != job_id]
+                if len(kept) < len(message):
+                    if kept:
+                        self.waiting[i] = (is_batch, kept)
+                    else:
+                        del self.waiting[i]
+                    return True
+        for item in self.assembling[1] if self.assembling else []:
+            if item[0].get("job_id") == job_id and not item[2]:
+                item[2] = True  # its JPEG still comes; it stays in place so the others match
+                return True
+        return False
+
+    def next(self):
+        """Blocks until a message can start: (is_batch, items), or None once closed."""
+        with self.cond:
+            while not self.waiting and not self.closed:
+                self.cond.wait()
+            if self.closed:
+                return None
+            self.working = True
+            return self.waiting.popleft()
+
+    def finish(self):
+        with self.cond:
+            self.working = False
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.waiting.clear()
+            self.cond.notify_all()
+
+
+class _Model:
+    """The user's process / process_batch: one model call per job or batch, and the answers."""
+
+    def __init__(self, process, process_batch):
+        self.process, self.process_batch = process, process_batch
+
+    def answers(self, is_batch, items, log):
+        """Runs one message; returns, per job, the messages to send back to back."""
+        t0 = time.perf_counter()
+        took = None  # per item, when items run one by one
+        if self.process_batch is not None and (is_batch or self.process is None):
+            name = "process_batch()"
+            try:
+                outs = list(self.process_batch(
+                    [(jpeg, dict(job.get("params") or {}), job) for job, jpeg in items]))
+                if len(outs) != len(items):
+                    raise ValueError("process_batch() returned %d outputs for %d jobs"
+                                     % (len(outs), len(items)))
+            except Exception as e:  # the whole call failed: every job gets the error
+                outs = [e] * len(items)
+        else:
+            name = "process()"
+            outs, took = [], []
+            for job, jpeg in items:
+                t1 = time.perf_counter()
+                try:
+                    outs.append(self.process(jpeg, dict(job.get("params") or {})))
+                except Exception as e:
+                    outs.append(e)
+                took.append((time.perf_counter() - t1) * 1000.0)
+        call_ms = (time.perf_counter() - t0) * 1000.0
+        answers = []
+        for i, ((job, _), out) in enumerate(zip(items, outs)):
+            job_id = job.get("job_id")
+            timings = {}
+            if isinstance(out, tuple) and not isinstance(out, BaseException):
+                out, timings = out[0], out[1]
+            if not isinstance(out, BaseException) and not isinstance(
+                    out, (bytes, bytearray, memoryview)):
+                out = TypeError("%s must return bytes, got %s" % (name, type(out).__name__))
+            if isinstance(out, BaseException):
+                log("%s failed on %s: %s: %s" % (name, job_id, type(out).__name__, out))
+                answers.append([_json_text(
+                    {"type": "error", "job_id": job_id, "code": "backend_failed",
+                     "message": ("%s: %s" % (type(out).__name__, out))[:200]})])
+                continue
+            infer_ms = took[i] if took is not None else call_ms
+            t = {"decode_ms": 0.0, "infer_ms": round(infer_ms, 2), "encode_ms": 0.0}
+            if took is None and len(items) > 1:
+                t["batch"] = len(items)
+            try:
+                t.update({k: round(float(v), 2) for k, v in dict(timings or {}).items()})
+            except (TypeError, ValueError):
+                log("ignoring timings that are not numbers on %s" % job_id)
+            answers.append([_json_text({"type": "result", "job_id": job_id, "timings": t}),
+                            bytes(out)])
+        return answers
+
+
+def _json_text(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def _worker_session(url, token, model, hello, slots, stop, log, ping_after_s, silence_limit_s,
                     on_welcome):
     ws = WebSocket.connect(url, {"Authorization": "Bearer %s" % token}, timeout=10.0)
     welcomed = False
-    busy = threading.Event()
-    pending = None  # the job header waiting for its JPEG
+    held = _Held(slots)
+    runner = threading.Thread(target=_run_held, args=(ws, held, model, log), daemon=True,
+                              name="ds-jobs")
+    runner.start()
     try:
-        ws.send_json({"type": "hello", "name": name, "backend": backend, "protocol": 1})
+        ws.send_json(hello)
         pinged = False
         while not stop.is_set():
             try:
@@ -1190,59 +1365,53 @@ def _worker_session(url, token, process, name, backend, stop, log, ping_after_s,
                 t = msg.get("type") if isinstance(msg, dict) else None
                 if t == "welcome":
                     welcomed = True
-                    log("connected as %s" % msg.get("name", name))
+                    log("connected as %s" % msg.get("name", hello["name"]))
                     if on_welcome:
                         on_welcome(msg)
-                elif t == "job":
-                    pending = msg
+                elif t in ("job", "batch"):
+                    jobs = [msg] if t == "job" else msg.get("jobs")
+                    if not isinstance(jobs, list) or not jobs or not all(
+                            isinstance(j, dict) for j in jobs):
+                        log("ignoring a batch without a list of jobs")
+                        continue
+                    for lost in held.header(jobs, t == "batch"):
+                        log("job %s came without its JPEG" % lost.get("job_id"))
+                elif t == "cancel":
+                    if held.cancel(msg.get("job_id")):
+                        ws.send_json({"type": "cancelled", "job_id": msg.get("job_id")})
                 elif t == "error":
                     log("server error: %s %s" % (msg.get("code"), msg.get("message", "")))
                 continue
-            # binary: the JPEG of the pending job
-            if pending is None:
+            # binary: the JPEG of the job (or the next job of the batch) waiting for one
+            what, refused = held.binary(data)
+            if what == "unexpected":
                 log("ignoring a JPEG without a job header")
-                continue
-            job, pending = pending, None
-            if busy.is_set():
+            for job in refused:
                 ws.send_json({"type": "error", "job_id": job.get("job_id"), "code": "busy",
-                              "message": "a job is already in flight"})
-                continue
-            busy.set()
-            t = threading.Thread(target=_run_job, args=(ws, job, data, process, busy, log),
-                                 daemon=True, name="ds-job")
-            t.start()
+                              "message": "a job is already in flight" if slots == 1
+                              else "the worker holds as many jobs as it may"})
         ws.close(1000, "worker stopping", timeout=2.0)
         return welcomed
     finally:
+        held.close()
         ws._abort()
 
 
-def _run_job(ws, job, jpeg, process, busy, log):
-    job_id = job.get("job_id")
-    try:
-        params = job.get("params") or {}
-        t0 = time.perf_counter()
-        try:
-            out = process(jpeg, dict(params))
-            timings = {}
-            if isinstance(out, tuple):
-                out, timings = out[0], dict(out[1] or {})
-            if not isinstance(out, (bytes, bytearray, memoryview)):
-                raise TypeError("process() must return bytes, got %s" % type(out).__name__)
-            infer_ms = (time.perf_counter() - t0) * 1000.0
-        except Exception as e:  # the user's model failed: tell the server, keep serving
-            log("process() failed on %s: %s: %s" % (job_id, type(e).__name__, e))
-            busy.clear()
-            ws.send_json({"type": "error", "job_id": job_id, "code": "backend_failed",
-                          "message": ("%s: %s" % (type(e).__name__, e))[:200]})
+def _run_held(ws, held, model, log):
+    """The job thread of one connection: works through the held messages in order."""
+    while True:
+        message = held.next()
+        if message is None:
             return
-        t = {"decode_ms": 0.0, "infer_ms": round(infer_ms, 2), "encode_ms": 0.0}
-        t.update({k: round(float(v), 2) for k, v in timings.items()})
-        busy.clear()  # before sending: the next job may arrive as soon as the result lands
-        header = json.dumps({"type": "result", "job_id": job_id, "timings": t}, separators=(",", ":"))
-        ws.send_messages([header, bytes(out)])  # back to back, nothing in between
-    except WebSocketError:
-        busy.clear()
+        try:
+            answers = model.answers(message[0], message[1], log)
+        finally:
+            held.finish()  # before sending: the next message may come as soon as a result lands
+        try:
+            for messages in answers:
+                ws.send_messages(messages)  # a header and its JPEG back to back
+        except WebSocketError:
+            pass  # the connection is gone; the reader sees it too
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1309,7 +1478,8 @@ def _cmd_worker(args):
 
     stop = threading.Event()
     try:
-        run_worker(args.server, args.token, identity, name=args.name, backend="identity", stop=stop)
+        run_worker(args.server, args.token, identity, name=args.name, backend="identity", stop=stop,
+                   slots=args.slots, max_batch=args.max_batch)
     except AuthenticationError as e:
         print(str(e), file=sys.stderr)
         return 3
@@ -1391,6 +1561,9 @@ def main(argv=None):
     worker.add_argument("--token", default=os.environ.get("DREAMSTREAM_WORKER_TOKEN"),
                         help="worker token (or env DREAMSTREAM_WORKER_TOKEN)")
     worker.add_argument("--name", default="python-identity")
+    worker.add_argument("--slots", type=int, default=1, help="jobs or batches held at once (1-8)")
+    worker.add_argument("--max-batch", type=int, default=1,
+                        help="jobs of different streams per model call (1-16)")
     watch = sub.add_parser("watch", help="print events and save processed frames")
     watch.add_argument("--server", required=True)
     watch.add_argument("--user", required=True)

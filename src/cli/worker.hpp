@@ -11,6 +11,7 @@ struct WorkerConfig {
   worker::WorkerOptions options;
   std::string backend = "cpu";
   int simulate_ms = 0;
+  int simulate_batch_extra_ms = 0;
 };
 
 void add_worker_command(CLI::App& app, WorkerConfig& config);

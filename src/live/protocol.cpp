@@ -290,9 +290,12 @@ Bytes encode_cancel(std::uint64_t job_id) {
   return dump({{"type", "cancel"}, {"job_id", job_id_text(job_id)}});
 }
 
-Bytes encode_hello(std::string_view name, std::string_view backend) {
-  return dump(
-      {{"type", "hello"}, {"name", name}, {"backend", backend}, {"protocol", kProtocolVersion}});
+Bytes encode_hello(std::string_view name, std::string_view backend, int slots, int max_batch) {
+  json hello{
+      {"type", "hello"}, {"name", name}, {"backend", backend}, {"protocol", kProtocolVersion}};
+  if (slots > 1) hello["slots"] = slots;
+  if (max_batch > 1) hello["max_batch"] = max_batch;
+  return dump(hello);
 }
 
 Bytes encode_result(const json& job_id, const ResultTimings& t) {
@@ -302,6 +305,7 @@ Bytes encode_result(const json& job_id, const ResultTimings& t) {
               {{"decode_ms", round2(t.decode_ms)},
                {"infer_ms", round2(t.infer_ms)},
                {"encode_ms", round2(t.encode_ms)}}}};
+  if (t.batch > 1) reply["timings"]["batch"] = t.batch;
   if (!job_id.is_null()) reply["job_id"] = job_id;
   return dump(reply);
 }
@@ -312,6 +316,32 @@ Bytes encode_job_error(const json& job_id, std::string_view code, std::string_vi
   return dump(reply);
 }
 
+Bytes encode_cancelled(const json& job_id) {
+  json reply{{"type", "cancelled"}};
+  if (!job_id.is_null()) reply["job_id"] = job_id;
+  return dump(reply);
+}
+
+namespace {
+
+std::optional<std::int64_t> int_field(const json& msg, const char* key) {
+  auto it = msg.find(key);
+  if (it == msg.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
+// A job's fields, in a `job` message or an element of a `batch`.
+JobHeader job_header_of(const json& msg) {
+  JobHeader j;
+  if (auto id = msg.find("job_id"); id != msg.end()) j.job_id = *id;
+  j.stream = string_field(msg, "stream").value_or("");
+  j.seq = int_field(msg, "seq");
+  if (auto p = msg.find("params"); p != msg.end()) j.params = *p;
+  return j;
+}
+
+}  // namespace
+
 Expected<ServerMessage> parse_server_text(std::string_view text) {
   auto parsed = parse_json_limited(text, kMaxServerJsonDepth);
   if (!parsed || !parsed->is_object()) return bad_message("not a JSON object with a type");
@@ -321,20 +351,30 @@ Expected<ServerMessage> parse_server_text(std::string_view text) {
   if (*type == "welcome") {
     Welcome w;
     w.worker_id = string_field(msg, "worker_id");
-    if (auto t = msg.find("job_timeout_ms"); t != msg.end() && t->is_number_integer()) {
-      w.job_timeout_ms = t->get<std::int64_t>();
-    }
+    w.job_timeout_ms = int_field(msg, "job_timeout_ms");
+    w.slots = int_field(msg, "slots");
+    w.max_batch = int_field(msg, "max_batch");
     return ServerMessage{std::move(w)};
   }
-  if (*type == "job") {
-    JobHeader j;
-    if (auto id = msg.find("job_id"); id != msg.end()) j.job_id = *id;
-    j.stream = string_field(msg, "stream").value_or("");
-    if (auto seq = msg.find("seq"); seq != msg.end() && seq->is_number_integer()) {
-      j.seq = seq->get<std::int64_t>();
+  if (*type == "job") return ServerMessage{job_header_of(msg)};
+  if (*type == "batch") {
+    auto jobs = msg.find("jobs");
+    if (jobs == msg.end() || !jobs->is_array() || jobs->empty() ||
+        jobs->size() > static_cast<std::size_t>(kMaxBatch)) {
+      return bad_message("batch: jobs must be an array of 1 to " + std::to_string(kMaxBatch) +
+                         " jobs");
     }
-    if (auto p = msg.find("params"); p != msg.end()) j.params = *p;
-    return ServerMessage{std::move(j)};
+    BatchHeader b;
+    for (const auto& j : *jobs) {
+      if (!j.is_object()) return bad_message("batch: every job must be an object");
+      b.jobs.push_back(job_header_of(j));
+    }
+    return ServerMessage{std::move(b)};
+  }
+  if (*type == "cancel") {
+    Cancel c;
+    if (auto id = msg.find("job_id"); id != msg.end()) c.job_id = *id;
+    return ServerMessage{std::move(c)};
   }
   if (*type == "error") {
     ServerError e;

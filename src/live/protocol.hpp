@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "domain/jpeg.hpp"
 #include "util/expected.hpp"
@@ -186,27 +187,45 @@ Expected<WorkerMessage> parse_worker_text(std::string_view text);
 
 // Worker → server, as the reference worker writes them. A job id is echoed exactly as the
 // job carried it (null: left out).
-Bytes encode_hello(std::string_view name, std::string_view backend);
+// slots and max_batch go on the wire only above 1 (a server that predates them sees the
+// hello it always saw).
+Bytes encode_hello(std::string_view name, std::string_view backend, int slots = 1,
+                   int max_batch = 1);
 struct ResultTimings {
   double decode_ms = 0;  // each rounded to two decimals on the wire
   double infer_ms = 0;
   double encode_ms = 0;
+  int batch = 1;  // jobs in the model call that made it; on the wire as "batch" above 1
 };
 Bytes encode_result(const nlohmann::json& job_id, const ResultTimings& timings);
 Bytes encode_job_error(const nlohmann::json& job_id, std::string_view code,
                        std::string_view message);
+// {"type":"cancelled","job_id":"j9"}: the answer to a cancel for a job not started.
+Bytes encode_cancelled(const nlohmann::json& job_id);
 
 // Server → worker, as the reference worker decodes them: leniently, since a job's fields
 // are only echoed or logged, but never by throwing.
 struct Welcome {
   std::optional<std::string> worker_id;
   std::optional<std::int64_t> job_timeout_ms;
+  std::optional<std::int64_t> slots;  // what the server accepted, when it says
+  std::optional<std::int64_t> max_batch;
 };
 struct JobHeader {
   nlohmann::json job_id;  // echoed verbatim in the answer; null when absent
   std::string stream;
   std::optional<std::int64_t> seq;
   nlohmann::json params = nlohmann::json::object();
+};
+// {"type":"batch","jobs":[…]}: one JPEG per job follows, in order. "jobs" must be an array of
+// 1 to kMaxBatch objects (otherwise a bad_message: the worker cannot tell how many follow);
+// each element is read like a job's fields.
+struct BatchHeader {
+  std::vector<JobHeader> jobs;
+};
+// {"type":"cancel","job_id":"j9"}
+struct Cancel {
+  nlohmann::json job_id;  // compared with the held jobs' ids as they came; null when absent
 };
 struct ServerError {
   std::string code;
@@ -216,7 +235,8 @@ struct ServerError {
 struct OtherMessage {  // a type this worker does not know; ignored
   std::string type;
 };
-using ServerMessage = std::variant<Welcome, JobHeader, ServerError, OtherMessage>;
+using ServerMessage =
+    std::variant<Welcome, JobHeader, BatchHeader, Cancel, ServerError, OtherMessage>;
 Expected<ServerMessage> parse_server_text(std::string_view text);
 
 // ---- streamer → server ---------------------------------------------------------------------

@@ -24,7 +24,9 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int simulate_ms) : simulate_ms_(std::max(0, simulate_ms)) {}
+  CpuBackend(int simulate_ms, int simulate_batch_extra_ms)
+      : simulate_ms_(std::max(0, simulate_ms)),
+        simulate_batch_extra_ms_(std::max(0, simulate_batch_extra_ms)) {}
 
   std::string name() const override { return "cpu"; }
 
@@ -35,6 +37,40 @@ class CpuBackend final : public Backend {
 
   Expected<std::string> process_timed(std::string_view jpeg, const JobParams& params,
                                       Timings& timings) override {
+    timings = Timings{};
+    auto out = run(jpeg, params, timings);
+    if (out) simulate(1, timings);  // an undecodable frame never reaches the model
+    return out;
+  }
+
+  std::vector<Expected<std::string>> process_batch(std::span<const BatchItem> items,
+                                                   Timings& timings) override {
+    timings = Timings{};
+    std::vector<Expected<std::string>> outs;
+    outs.reserve(items.size());
+    std::size_t decoded = 0;
+    for (const auto& item : items) {
+      outs.push_back(run(item.jpeg, *item.params, timings));
+      if (outs.back()) ++decoded;
+    }
+    simulate(decoded, timings);
+    return outs;
+  }
+
+ private:
+  // The simulated model latency of one call over `frames` frames, counted as inference.
+  void simulate(std::size_t frames, Timings& timings) const {
+    if (frames == 0) return;
+    auto ms = simulate_ms_ + simulate_batch_extra_ms_ * static_cast<std::int64_t>(frames - 1);
+    if (ms <= 0) return;
+    auto started = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    timings.infer_ms += elapsed_ms(started);
+  }
+
+  // Decodes, stylises and encodes one frame, adding its times to `timings`.
+  static Expected<std::string> run(std::string_view jpeg, const JobParams& params,
+                                   Timings& timings) {
     auto started = std::chrono::steady_clock::now();
     // Checked before decoding: a truncated frame or a huge claimed size never reaches libjpeg.
     domain::JpegLimits limits{std::numeric_limits<std::size_t>::max(), kMaxSide};
@@ -48,23 +84,21 @@ class CpuBackend final : public Backend {
       image.release();
     }
     if (image.empty()) return bad_request("the JPEG image could not be decoded", "bad_frame");
-    timings.decode_ms = elapsed_ms(started);
+    timings.decode_ms += elapsed_ms(started);
 
     started = std::chrono::steady_clock::now();
     cv::Mat out = stylise(image, params);
-    if (simulate_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(simulate_ms_));
-    timings.infer_ms = elapsed_ms(started);
+    timings.infer_ms += elapsed_ms(started);
 
     started = std::chrono::steady_clock::now();
     std::vector<uchar> buffer;
     if (!cv::imencode(".jpg", out, buffer, {cv::IMWRITE_JPEG_QUALITY, kJpegQuality})) {
       return Error{ErrorKind::kInternal, "encode_failed", "could not encode the output JPEG"};
     }
-    timings.encode_ms = elapsed_ms(started);
+    timings.encode_ms += elapsed_ms(started);
     return std::string(buffer.begin(), buffer.end());
   }
 
- private:
   static Look choose_look(const JobParams& params) {
     // An explicit "look" (one of look_name()) overrides the prompt; handy for demos and tests.
     if (auto it = params.extra.find("look"); it != params.extra.end() && it->is_string()) {
@@ -83,7 +117,8 @@ class CpuBackend final : public Backend {
     return out;
   }
 
-  int simulate_ms_;
+  std::int64_t simulate_ms_;
+  std::int64_t simulate_batch_extra_ms_;
 };
 
 }  // namespace
@@ -97,8 +132,23 @@ Expected<std::string> Backend::process_timed(std::string_view jpeg, const JobPar
   return out;
 }
 
-std::unique_ptr<Backend> make_cpu_backend(int simulate_ms) {
-  return std::make_unique<CpuBackend>(simulate_ms);
+std::vector<Expected<std::string>> Backend::process_batch(std::span<const BatchItem> items,
+                                                          Timings& timings) {
+  timings = Timings{};
+  std::vector<Expected<std::string>> outs;
+  outs.reserve(items.size());
+  for (const auto& item : items) {
+    Timings one;
+    outs.push_back(process_timed(item.jpeg, *item.params, one));
+    timings.decode_ms += one.decode_ms;
+    timings.infer_ms += one.infer_ms;
+    timings.encode_ms += one.encode_ms;
+  }
+  return outs;
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int simulate_ms, int simulate_batch_extra_ms) {
+  return std::make_unique<CpuBackend>(simulate_ms, simulate_batch_extra_ms);
 }
 
 }  // namespace ds::worker

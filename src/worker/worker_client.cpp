@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +25,7 @@
 #include "live/protocol.hpp"
 #include "worker/backoff.hpp"
 #include "worker/blocking_call.hpp"
+#include "worker/job_queue.hpp"
 #include "worker/looks.hpp"
 #include "worker/ws_client.hpp"
 #include "worker/ws_url.hpp"
@@ -55,11 +57,10 @@ struct Outgoing {
   bool close = false;
 };
 
-// What one process() call came back with; default-constructible for blocking_call.
-struct JobOutcome {
-  bool ok = false;
-  std::string jpeg;
-  Error error;
+// What one model call (a job or a batch) came back with: one answer per job, in order.
+// Default-constructible for blocking_call.
+struct CallOutcome {
+  std::vector<Expected<std::string>> outs;
   Timings timings;
 };
 
@@ -68,17 +69,16 @@ enum class SessionEnd { kStopped, kFailed, kLost, kTokenRejected };
 }  // namespace
 
 struct WorkerClient::Impl {
-  // One connection: its socket, outgoing queue and the job it is working on.
+  // One connection: its socket, outgoing queue and the jobs it holds.
   struct Session {
-    explicit Session(asio::any_io_executor ex) : ws(std::move(ex)) {}
+    Session(asio::any_io_executor ex, int slots) : ws(std::move(ex)), jobs(slots) {}
     WsClient ws;
     std::deque<Outgoing> queue;
     bool writing = false;
     bool open = false;     // upgraded, not yet closed
     bool closing = false;  // a close frame is queued; send nothing more
-    bool busy = false;     // a job is being processed
     bool registered = false;
-    std::optional<wire::JobHeader> pending_job;  // a job header waiting for its JPEG
+    JobQueue jobs;  // held messages, oldest first; one is worked on at a time
   };
 
   Impl(WorkerOptions o, std::unique_ptr<Backend> b)
@@ -94,7 +94,7 @@ struct WorkerClient::Impl {
   std::unique_ptr<Backend> backend;
   WsUrl url;
   asio::io_context ioc;
-  asio::thread_pool pool{1};  // one job at a time
+  asio::thread_pool pool{1};  // one model call at a time
   asio::steady_timer retry_timer;
   asio::steady_timer stop_timer;
   std::shared_ptr<Session> session;
@@ -104,7 +104,9 @@ struct WorkerClient::Impl {
 
   mutable std::mutex stats_mutex;
   WorkerStats stats;
-  double busy_ms_total = 0;
+  double busy_ms_total = 0;  // in model calls
+  double busy_ms_logged = 0;
+  Clock::time_point logged_at = Clock::now();
 
   // --- lifecycle ------------------------------------------------------------------------------
 
@@ -164,8 +166,9 @@ struct WorkerClient::Impl {
   awaitable<void> main_loop() {
     Backoff backoff(options.initial_backoff_ms, options.max_backoff_ms);
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
-    spdlog::info("event=worker_start server={} name=\"{}\" backend={}", url.display(),
-                 short_text(options.name), backend->name());
+    spdlog::info("event=worker_start server={} name=\"{}\" backend={} slots={} max_batch={}",
+                 url.display(), short_text(options.name), backend->name(), options.slots,
+                 options.max_batch);
     while (!stopping) {
       SessionEnd end = co_await serve_once();
       if (end == SessionEnd::kStopped || stopping) break;
@@ -207,17 +210,26 @@ struct WorkerClient::Impl {
 
   void log_stats(std::string_view when) {
     std::lock_guard lock(stats_mutex);
-    double avg = stats.jobs_done > 0 ? busy_ms_total / static_cast<double>(stats.jobs_done) : 0.0;
+    double avg =
+        stats.model_calls > 0 ? busy_ms_total / static_cast<double>(stats.model_calls) : 0.0;
+    // The share of the time since the last line spent in model calls (finished ones).
+    auto now = Clock::now();
+    double wall_ms = std::chrono::duration<double, std::milli>(now - logged_at).count();
+    double busy_pct = wall_ms > 0 ? 100.0 * (busy_ms_total - busy_ms_logged) / wall_ms : 0.0;
+    logged_at = now;
+    busy_ms_logged = busy_ms_total;
     spdlog::info(
-        "event=worker_stats when={} connects={} jobs_done={} jobs_failed={} "
-        "jobs_dropped={} avg_job_ms={:.1f}",
-        when, stats.connects, stats.jobs_done, stats.jobs_failed, stats.jobs_dropped, avg);
+        "event=worker_stats when={} connects={} jobs_done={} jobs_failed={} jobs_dropped={} "
+        "jobs_cancelled={} jobs_refused={} model_calls={} avg_call_ms={:.1f} busy_pct={:.1f}",
+        when, stats.connects, stats.jobs_done, stats.jobs_failed, stats.jobs_dropped,
+        stats.jobs_cancelled, stats.jobs_refused, stats.model_calls, avg,
+        std::min(100.0, busy_pct));
   }
 
   // --- one connection -------------------------------------------------------------------------
 
   awaitable<SessionEnd> serve_once() {
-    auto s = std::make_shared<Session>(ioc.get_executor());
+    auto s = std::make_shared<Session>(ioc.get_executor(), options.slots);
     session = s;
     beast::error_code ec =
         co_await s->ws.connect(url, options.token, "dreamstream-worker/1",
@@ -241,7 +253,8 @@ struct WorkerClient::Impl {
       ++stats.connects;
     }
     spdlog::info("event=connected server={}", url.display());
-    enqueue(s, text(wire::encode_hello(options.name, backend->name())));
+    enqueue(s, text(wire::encode_hello(options.name, backend->name(), options.slots,
+                                       options.max_batch)));
     if (stopping) request_stop_session(s);
 
     beast::flat_buffer buffer;
@@ -258,7 +271,7 @@ struct WorkerClient::Impl {
       }
     }
     s->open = false;
-    s->pending_job.reset();
+    s->jobs.clear_waiting();  // the server forgets this connection's jobs
     session.reset();
 
     if (ec == websocket::error::closed) {
@@ -298,14 +311,40 @@ struct WorkerClient::Impl {
       fields += fmt::format(" worker_id={}", short_text(json(*m.worker_id).dump(), 60));
     }
     if (m.job_timeout_ms) fields += fmt::format(" job_timeout_ms={}", *m.job_timeout_ms);
+    if (m.slots) fields += fmt::format(" slots={}", *m.slots);
+    if (m.max_batch) fields += fmt::format(" max_batch={}", *m.max_batch);
     spdlog::info("event=registered{}", fields);
   }
 
   void on_server_message(const std::shared_ptr<Session>& s, wire::JobHeader& m) {
-    if (s->pending_job) {
-      spdlog::warn("event=job_without_image job_id={}", job_id_of(*s->pending_job));
+    std::vector<wire::JobHeader> jobs;
+    jobs.push_back(std::move(m));
+    on_header(s, std::move(jobs));
+  }
+
+  void on_server_message(const std::shared_ptr<Session>& s, wire::BatchHeader& m) {
+    on_header(s, std::move(m.jobs));
+  }
+
+  void on_header(const std::shared_ptr<Session>& s, std::vector<wire::JobHeader> jobs) {
+    for (const auto& lost : s->jobs.on_header(std::move(jobs))) {
+      spdlog::warn("event=job_without_image job_id={}", short_text(job_id_of(lost)));
     }
-    s->pending_job = std::move(m);
+  }
+
+  void on_server_message(const std::shared_ptr<Session>& s, wire::Cancel& m) {
+    std::string job_id = job_id_of(m.job_id);
+    if (!s->jobs.cancel(m.job_id)) {
+      // Already started or answered: its result (or error) goes out as usual.
+      spdlog::debug("event=cancel_ignored job_id={}", short_text(job_id));
+      return;
+    }
+    {
+      std::lock_guard lock(stats_mutex);
+      ++stats.jobs_cancelled;
+    }
+    enqueue(s, text(wire::encode_cancelled(m.job_id)));
+    spdlog::debug("event=job_cancelled job_id={}", short_text(job_id));
   }
 
   void on_server_message(const std::shared_ptr<Session>&, wire::ServerError& m) {
@@ -317,86 +356,136 @@ struct WorkerClient::Impl {
     spdlog::debug("event=ignored_message type=\"{}\"", short_text(m.type, 40));
   }
 
-  static std::string job_id_of(const wire::JobHeader& header) {
-    if (header.job_id.is_null()) return "";
-    return header.job_id.is_string() ? header.job_id.get<std::string>() : header.job_id.dump();
+  static std::string job_id_of(const json& job_id) {
+    if (job_id.is_null()) return "";
+    return job_id.is_string() ? job_id.get<std::string>() : job_id.dump();
   }
+  static std::string job_id_of(const wire::JobHeader& header) { return job_id_of(header.job_id); }
 
   void on_binary(const std::shared_ptr<Session>& s, std::string jpeg) {
-    if (!s->pending_job) {
-      spdlog::warn("event=unexpected_binary bytes={}", jpeg.size());
-      return;
+    auto size = jpeg.size();
+    auto arrival = s->jobs.on_binary(std::move(jpeg));
+    using Kind = JobQueue::Arrival::Kind;
+    switch (arrival.kind) {
+      case Kind::kUnexpected:
+        spdlog::warn("event=unexpected_binary bytes={}", size);
+        return;
+      case Kind::kPartial:
+      case Kind::kCancelled:
+        return;
+      case Kind::kRefused:
+        // More than the server may send us: answer rather than hold it.
+        {
+          std::lock_guard lock(stats_mutex);
+          stats.jobs_refused += static_cast<std::int64_t>(arrival.refused.size());
+        }
+        for (const auto& item : arrival.refused) {
+          spdlog::warn("event=job_while_busy job_id={} held={}", short_text(job_id_of(item.header)),
+                       s->jobs.held());
+          enqueue(s, text(wire::encode_job_error(item.header.job_id, "busy",
+                                                 "worker holds as many jobs as it may")));
+        }
+        return;
+      case Kind::kQueued:
+        start_next(s);
+        return;
     }
-    wire::JobHeader header = std::move(*s->pending_job);
-    s->pending_job.reset();
-    if (s->busy) {
-      // The server owes us one job at a time; answer rather than queue.
-      spdlog::warn("event=job_while_busy job_id={}", short_text(job_id_of(header)));
-      enqueue(s, text(wire::encode_job_error(header.job_id, "busy",
-                                             "worker is busy with another job")));
-      return;
-    }
-    s->busy = true;
-    asio::co_spawn(ioc, handle_job(s, std::move(header), std::move(jpeg)), asio::detached);
   }
 
-  awaitable<void> handle_job(std::shared_ptr<Session> s, wire::JobHeader header, std::string jpeg) {
-    JobParams params = params_from_json(header.params);
+  // Starts the oldest held message when the model is free.
+  void start_next(const std::shared_ptr<Session>& s) {
+    if (!s->open || s->closing) return;
+    if (auto message = s->jobs.start_next()) {
+      asio::co_spawn(ioc, handle_message(s, std::move(*message)), asio::detached);
+    }
+  }
+
+  // One job, or one batch in one model call; then each job is answered on its own.
+  awaitable<void> handle_message(std::shared_ptr<Session> s, std::vector<JobQueue::Item> items) {
+    std::vector<wire::JobHeader> headers;
+    std::vector<std::string> jpegs;
+    std::vector<JobParams> params;
+    for (auto& item : items) {
+      params.push_back(params_from_json(item.header.params));
+      headers.push_back(std::move(item.header));
+      jpegs.push_back(std::move(item.jpeg));
+    }
     auto started = Clock::now();
-    auto work = [backend = backend.get(), jpeg = std::move(jpeg), params]() {
-      JobOutcome o;
+    auto work = [backend = backend.get(), jpegs = std::move(jpegs), params]() {
+      CallOutcome o;
+      std::string failure = "the model call failed";
       try {
-        auto out = backend->process_timed(jpeg, params, o.timings);
-        if (out) {
-          o.ok = true;
-          o.jpeg = std::move(*out);
+        if (jpegs.size() == 1) {
+          o.outs.push_back(backend->process_timed(jpegs.front(), params.front(), o.timings));
         } else {
-          o.error = out.error();
+          std::vector<BatchItem> batch;
+          for (std::size_t i = 0; i < jpegs.size(); ++i) batch.push_back({jpegs[i], &params[i]});
+          o.outs = backend->process_batch(batch, o.timings);
         }
       } catch (const std::exception& e) {
-        o.error = Error{ErrorKind::kInternal, "backend_failed", e.what()};
+        o.outs.clear();
+        failure = e.what();
+      }
+      if (o.outs.size() != jpegs.size()) {
+        // A throwing (or miscounting) backend fails the whole call.
+        o.outs.assign(jpegs.size(), Error{ErrorKind::kInternal, "backend_failed", failure});
       }
       return o;
     };
-    JobOutcome outcome = co_await blocking_call(pool, ioc.get_executor(), std::move(work));
+    CallOutcome outcome = co_await blocking_call(pool, ioc.get_executor(), std::move(work));
     double total_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-    s->busy = false;
-    std::string job_id = job_id_of(header);
+    s->jobs.finish();
+    {
+      std::lock_guard lock(stats_mutex);
+      ++stats.model_calls;
+      busy_ms_total += total_ms;
+    }
     if (!s->open || s->closing) {
       std::lock_guard lock(stats_mutex);
-      ++stats.jobs_dropped;
-      spdlog::info("event=job_dropped job_id={} reason=disconnected", short_text(job_id));
+      stats.jobs_dropped += static_cast<std::int64_t>(headers.size());
+      for (const auto& header : headers) {
+        spdlog::info("event=job_dropped job_id={} reason=disconnected",
+                     short_text(job_id_of(header)));
+      }
       co_return;
     }
-    if (outcome.ok) {
-      const auto& t = outcome.timings;
-      enqueue(s, text(wire::encode_result(header.job_id, {t.decode_ms, t.infer_ms, t.encode_ms})));
-      enqueue(s, Outgoing{std::move(outcome.jpeg), true, false});
-      spdlog::debug("event=job_done job_id={} stream={} seq={} look={} total_ms={:.1f}",
-                    short_text(job_id), short_text(header.stream),
-                    header.seq ? std::to_string(*header.seq) : "null",
-                    look_name(look_for_prompt(params.prompt)), total_ms);
-    } else {
-      enqueue(s, text(wire::encode_job_error(header.job_id, outcome.error.code,
-                                             outcome.error.message)));
-      spdlog::warn("event=job_failed job_id={} code={} error=\"{}\"", short_text(job_id),
-                   outcome.error.code, short_text(outcome.error.message));
-    }
+    const auto& t = outcome.timings;
+    wire::ResultTimings timings{t.decode_ms, t.infer_ms, t.encode_ms,
+                                static_cast<int>(headers.size())};
+    // Counted before the answers go out, so whoever reads an answer sees it counted.
+    auto ok = std::count_if(outcome.outs.begin(), outcome.outs.end(),
+                            [](const auto& out) { return out.ok(); });
     std::int64_t answered = 0;
     {
       std::lock_guard lock(stats_mutex);
-      if (outcome.ok) {
-        ++stats.jobs_done;
-        busy_ms_total += total_ms;
-      } else {
-        ++stats.jobs_failed;
-      }
+      stats.jobs_done += ok;
+      stats.jobs_failed += static_cast<std::int64_t>(headers.size()) - ok;
       answered = stats.jobs_done + stats.jobs_failed;
+    }
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+      const auto& header = headers[i];
+      auto& out = outcome.outs[i];
+      std::string job_id = job_id_of(header);
+      if (out) {
+        enqueue(s, text(wire::encode_result(header.job_id, timings)));
+        enqueue(s, Outgoing{std::move(*out), true, false});
+        spdlog::debug("event=job_done job_id={} stream={} seq={} look={} batch={} total_ms={:.1f}",
+                      short_text(job_id), short_text(header.stream),
+                      header.seq ? std::to_string(*header.seq) : "null",
+                      look_name(look_for_prompt(params[i].prompt)), headers.size(), total_ms);
+      } else {
+        enqueue(s,
+                text(wire::encode_job_error(header.job_id, out.error().code, out.error().message)));
+        spdlog::warn("event=job_failed job_id={} code={} error=\"{}\"", short_text(job_id),
+                     out.error().code, short_text(out.error().message));
+      }
     }
     if (options.max_jobs > 0 && answered >= options.max_jobs) {
       spdlog::info("event=max_jobs_reached jobs={}", answered);
       request_stop();
+      co_return;
     }
+    start_next(s);
   }
 
   // --- writing --------------------------------------------------------------------------------

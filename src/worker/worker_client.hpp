@@ -1,5 +1,6 @@
-// The model worker process: connects to /ws/worker, takes one job at a time, runs it on a
-// Backend, answers with the processed JPEG, and reconnects with backoff when the line drops.
+// The model worker process: connects to /ws/worker, holds up to `slots` jobs or batches and
+// works through them in arrival order on a Backend, answers each job with its processed JPEG,
+// and reconnects with backoff when the line drops.
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,8 @@ struct WorkerOptions {
   int initial_backoff_ms = 250;
   int max_backoff_ms = 10'000;
   int connect_timeout_ms = 10'000;
+  int slots = 1;      // jobs or batches held at once (hello "slots"): 2 hides the round trip
+  int max_batch = 1;  // jobs per model call (hello "max_batch"): above 1, `batch` messages
   std::int64_t max_jobs = 0;   // stop after this many answered jobs; 0 runs until stopped
   bool handle_signals = true;  // SIGINT / SIGTERM stop the worker cleanly
 };
@@ -25,8 +28,11 @@ struct WorkerOptions {
 struct WorkerStats {
   std::int64_t connects = 0;  // successful upgrades
   std::int64_t jobs_done = 0;
-  std::int64_t jobs_failed = 0;   // answered with an error (undecodable input)
-  std::int64_t jobs_dropped = 0;  // finished after the connection was gone
+  std::int64_t jobs_failed = 0;     // answered with an error (undecodable input)
+  std::int64_t jobs_dropped = 0;    // finished after the connection was gone
+  std::int64_t jobs_cancelled = 0;  // dropped before they started, at the server's cancel
+  std::int64_t jobs_refused = 0;    // answered busy: more than the worker may hold
+  std::int64_t model_calls = 0;     // process() or process_batch() calls that answered jobs
 };
 
 class WorkerClient {

@@ -719,6 +719,13 @@ class TestDiffusersExample(unittest.TestCase):
         self.assertEqual(mod.plan({})[0], mod.DEFAULT_PROMPT)
         self.assertEqual(mod.plan({"strength": "x", "steps": None, "seed": "y"})[1:], (0.5, 2, 0))
 
+    def test_a_batch_shares_one_call_per_strength_and_steps(self):
+        mod = self.load()
+        plans = [mod.plan(p) for p in ({"strength": 0.5}, {"strength": 0.5, "prompt": "x"},
+                                       {"strength": 0.8}, {"strength": 0.5, "seed": 3})]
+        self.assertEqual(mod.groups(plans), [(0.5, 2, [0, 1, 3]), (0.8, 2, [2])])
+        self.assertEqual(mod.groups([]), [])
+
     def test_missing_packages_message(self):
         import importlib.util
         if importlib.util.find_spec("torch") and importlib.util.find_spec("diffusers"):

@@ -356,3 +356,78 @@ TEST(Protocol, BatchHoldsJobsWithoutTheirTypeAndCancelNamesOne) {
   EXPECT_EQ(w["slots"], 2);
   EXPECT_EQ(w["max_batch"], 4);
 }
+
+// ---- the worker's side of slots, batches and cancel ----------------------------------------
+
+TEST(ProtocolEncode, HelloAnnouncesSlotsAndMaxBatchOnlyAboveOne) {
+  auto plain = nlohmann::json::parse(*encode_hello("gpu-1", "cpu"));
+  EXPECT_FALSE(plain.contains("slots"));
+  EXPECT_FALSE(plain.contains("max_batch"));
+  auto both = encode_hello("gpu-1", "cpu", 2, 8);
+  EXPECT_EQ(nlohmann::json::parse(*both)["slots"], 2);
+  auto parsed = parse_worker_text(*both);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(std::get<Hello>(*parsed).slots, 2);
+  EXPECT_EQ(std::get<Hello>(*parsed).max_batch, 8);
+}
+
+TEST(ProtocolEncode, CancelledAndBatchTimingsRoundTripThroughTheServerDecoder) {
+  auto cancelled = parse_worker_text(*encode_cancelled("j12"));
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(std::get<Cancelled>(*cancelled).job_id, 12u);
+  EXPECT_FALSE(nlohmann::json::parse(*encode_cancelled(nullptr)).contains("job_id"));
+
+  auto result = parse_worker_text(*encode_result("j3", {1, 300, 2, 4}));
+  ASSERT_TRUE(result);
+  EXPECT_EQ(std::get<ResultHeader>(*result).timings["batch"], 4);
+  EXPECT_FALSE(nlohmann::json::parse(*encode_result("j3", {}))["timings"].contains("batch"));
+}
+
+TEST(ProtocolDecode, WorkerReadsBatchesInOrderAndCancels) {
+  std::vector<Job> jobs(3);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].job_id = 20 + i;
+    jobs[i].stream = "s" + std::to_string(i);
+    jobs[i].seq = 5 + i;
+    jobs[i].prompt = "p" + std::to_string(i);
+  }
+  auto parsed = parse_server_text(*encode_batch(jobs));
+  ASSERT_TRUE(parsed);
+  const auto& batch = std::get<BatchHeader>(*parsed).jobs;
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch[0].job_id, "j20");
+  EXPECT_EQ(batch[2].job_id, "j22");
+  EXPECT_EQ(batch[1].stream, "s1");
+  EXPECT_EQ(batch[1].seq, 6);
+  EXPECT_EQ(batch[2].params["prompt"], "p2");
+
+  auto cancel = parse_server_text(*encode_cancel(21));
+  ASSERT_TRUE(cancel);
+  EXPECT_EQ(std::get<Cancel>(*cancel).job_id, "j21");
+
+  auto w = parse_server_text(*encode_welcome("gpu", 2, 4));
+  ASSERT_TRUE(w);
+  EXPECT_EQ(std::get<Welcome>(*w).slots, 2);
+  EXPECT_EQ(std::get<Welcome>(*w).max_batch, 4);
+}
+
+TEST(ProtocolDecode, ABatchWhoseJpegCountIsUnclearIsABadMessage) {
+  for (const char* bad :
+       {R"({"type":"batch"})", R"({"type":"batch","jobs":[]})", R"({"type":"batch","jobs":{}})",
+        R"({"type":"batch","jobs":[{"job_id":"j1"},5]})"}) {
+    auto e = parse_server_text(bad);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code, "bad_message") << bad;
+  }
+  std::string too_many = R"({"type":"batch","jobs":[)";
+  for (int i = 0; i <= kMaxBatch; ++i) too_many += std::string(i ? "," : "") + "{}";
+  EXPECT_FALSE(parse_server_text(too_many + "]}"));
+  // Mistyped fields of a job are left empty, as in a job message.
+  auto odd = parse_server_text(R"({"type":"batch","jobs":[{"stream":5,"seq":"x"}]})");
+  ASSERT_TRUE(odd);
+  EXPECT_TRUE(std::get<BatchHeader>(*odd).jobs[0].job_id.is_null());
+  EXPECT_EQ(std::get<BatchHeader>(*odd).jobs[0].stream, "");
+  auto no_id = parse_server_text(R"({"type":"cancel"})");
+  ASSERT_TRUE(no_id);
+  EXPECT_TRUE(std::get<Cancel>(*no_id).job_id.is_null());
+}

@@ -201,6 +201,61 @@ TEST(CpuBackend, SimulatedLatencyIsAddedToInference) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(60));
 }
 
+TEST(CpuBackend, ABatchCostsOneCallPlusTheExtraPerFrame) {
+  auto backend = make_cpu_backend(60, 20);
+  std::string input = encode_jpeg(test_scene(64, 48));
+  std::vector<JobParams> params(3);
+  params[1].extra["look"] = "pixel";
+  std::vector<BatchItem> items;
+  for (const auto& p : params) items.push_back({input, &p});
+  std::string bad = "not a jpeg";
+  items.push_back({bad, &params[0]});
+  Timings t;
+  auto started = std::chrono::steady_clock::now();
+  auto outs = backend->process_batch(items, t);
+  auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(outs.size(), 4u);
+  EXPECT_TRUE(outs[0].ok());
+  EXPECT_TRUE(outs[2].ok());
+  EXPECT_FALSE(outs[3].ok()) << "an undecodable frame fails alone";
+  EXPECT_EQ(outs[3].error().code, "bad_frame");
+  // Each answer is what process() makes of the same input and params.
+  EXPECT_EQ(*outs[1], *make_cpu_backend()->process(input, params[1]));
+  // 60 + 20 per decodable frame after the first, once for the whole call.
+  EXPECT_GE(t.infer_ms, 100.0);
+  EXPECT_LT(t.infer_ms, 180.0);
+  EXPECT_GE(took, std::chrono::milliseconds(100));
+  EXPECT_GT(t.decode_ms, 0.0);
+}
+
+// A backend with only process(): the default batch runs it once per item.
+class CountingBackend : public Backend {
+ public:
+  std::string name() const override { return "counting"; }
+  Expected<std::string> process(std::string_view jpeg, const JobParams& params) override {
+    ++calls;
+    if (jpeg.empty()) return bad_request("empty", "bad_frame");
+    return std::string(jpeg) + "+" + params.prompt;
+  }
+  int calls = 0;
+};
+
+TEST(Backend, TheDefaultBatchProcessesEachItemInOrder) {
+  CountingBackend backend;
+  JobParams a, b;
+  a.prompt = "a";
+  b.prompt = "b";
+  std::vector<BatchItem> items{{"x", &a}, {"", &b}, {"y", &b}};
+  Timings t;
+  auto outs = backend.process_batch(items, t);
+  ASSERT_EQ(outs.size(), 3u);
+  EXPECT_EQ(*outs[0], "x+a");
+  EXPECT_FALSE(outs[1].ok());
+  EXPECT_EQ(*outs[2], "y+b");
+  EXPECT_EQ(backend.calls, 3);
+  EXPECT_GE(t.infer_ms, 0.0);
+}
+
 TEST(CpuBackend, OneInstanceIsSafeToShareAcrossThreads) {
   auto backend = make_cpu_backend();
   std::string input = encode_jpeg(test_scene(320, 240));

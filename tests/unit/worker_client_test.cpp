@@ -65,8 +65,8 @@ WorkerOptions options_for(const std::string& url) {
 
 // Runs the client on its own thread; the test thread plays the server.
 struct RunningWorker {
-  explicit RunningWorker(WorkerOptions o, int simulate_ms = 0)
-      : client(std::move(o), make_cpu_backend(simulate_ms)),
+  explicit RunningWorker(WorkerOptions o, int simulate_ms = 0, int simulate_batch_extra_ms = 0)
+      : client(std::move(o), make_cpu_backend(simulate_ms, simulate_batch_extra_ms)),
         exit_code(std::async(std::launch::async, [this] { return client.run(); })) {}
   ~RunningWorker() {
     client.stop();
@@ -210,7 +210,7 @@ TEST(WorkerClient, ServerErrorsAndAJobWhileBusyAreHandled) {
   std::string jpeg = testing::encode_jpeg(testing::test_scene(64, 48));
   send_text(*ws, job_header("slow", {}));
   send_binary(*ws, jpeg);
-  // A second job before the first is answered breaks the one-job rule: refused, not queued.
+  // With one slot, a second job before the first is answered is refused, not queued.
   send_text(*ws, job_header("extra", {}));
   send_binary(*ws, jpeg);
   Message busy = read_message(*ws);
@@ -221,6 +221,112 @@ TEST(WorkerClient, ServerErrorsAndAJobWhileBusyAreHandled) {
   EXPECT_EQ(result.json()["job_id"], "slow");
   EXPECT_GE(result.json()["timings"]["infer_ms"].get<double>(), 300.0);
   EXPECT_TRUE(read_message(*ws).binary);
+}
+
+// A worker with two slots, connected and welcomed; returns the server's socket.
+std::unique_ptr<testing::ServerSocket> accept_welcomed(FakeServer& server, json* hello = nullptr) {
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  Message h = read_message(*ws);
+  if (hello) *hello = h.json();
+  send_text(*ws, {{"type", "welcome"}, {"worker_id", "w1"}, {"slots", 2}, {"max_batch", 4}});
+  return ws;
+}
+
+TEST(WorkerClient, WithTwoSlotsItHoldsJobsInOrderAndDropsACancelledOneUnstarted) {
+  FakeServer server;
+  WorkerOptions o = options_for(server.url());
+  o.slots = 2;
+  RunningWorker worker(o, /*simulate_ms=*/300);
+  json hello;
+  auto ws = accept_welcomed(server, &hello);
+  EXPECT_EQ(hello["slots"], 2);
+  EXPECT_FALSE(hello.contains("max_batch"));
+
+  std::string jpeg = testing::encode_jpeg(testing::test_scene(64, 48));
+  for (const char* id : {"j1", "j2", "j3"}) {  // j3: one more, as when a cancel crosses a start
+    send_text(*ws, job_header(id, {}));
+    send_binary(*ws, jpeg);
+  }
+  send_text(*ws, {{"type", "cancel"}, {"job_id", "j2"}});   // waits: dropped
+  send_text(*ws, {{"type", "cancel"}, {"job_id", "j1"}});   // started: answered as usual
+  send_text(*ws, {{"type", "cancel"}, {"job_id", "j77"}});  // unknown: ignored
+  Message cancelled = read_message(*ws);
+  EXPECT_EQ(cancelled.json(), (json{{"type", "cancelled"}, {"job_id", "j2"}}));
+  EXPECT_EQ(read_message(*ws).json()["job_id"], "j1");
+  EXPECT_TRUE(read_message(*ws).binary);
+  EXPECT_EQ(read_message(*ws).json()["job_id"], "j3");
+  EXPECT_TRUE(read_message(*ws).binary);
+  auto stats = worker.client.stats();
+  EXPECT_EQ(stats.jobs_done, 2);
+  EXPECT_EQ(stats.jobs_cancelled, 1);
+}
+
+TEST(WorkerClient, WithTwoSlotsAFourthMessageIsRefusedBusy) {
+  FakeServer server;
+  WorkerOptions o = options_for(server.url());
+  o.slots = 2;
+  RunningWorker worker(o, /*simulate_ms=*/300);
+  auto ws = accept_welcomed(server);
+  std::string jpeg = testing::encode_jpeg(testing::test_scene(64, 48));
+  for (const char* id : {"j1", "j2", "j3", "j4"}) {
+    send_text(*ws, job_header(id, {}));
+    send_binary(*ws, jpeg);
+  }
+  Message busy = read_message(*ws);
+  EXPECT_EQ(busy.json()["job_id"], "j4");
+  EXPECT_EQ(busy.json()["code"], "busy");
+  for (const char* id : {"j1", "j2", "j3"}) {
+    EXPECT_EQ(read_message(*ws).json()["job_id"], id);
+    EXPECT_TRUE(read_message(*ws).binary);
+  }
+  EXPECT_EQ(worker.client.stats().jobs_refused, 1);
+}
+
+TEST(WorkerClient, ABatchIsOneModelCallAnsweredJobByJob) {
+  FakeServer server;
+  WorkerOptions o = options_for(server.url());
+  o.max_batch = 4;
+  RunningWorker worker(o, /*simulate_ms=*/100, /*simulate_batch_extra_ms=*/50);
+  json hello;
+  auto ws = accept_welcomed(server, &hello);
+  EXPECT_EQ(hello["max_batch"], 4);
+  EXPECT_FALSE(hello.contains("slots"));
+
+  std::string input = testing::encode_jpeg(testing::test_scene(64, 48));
+  json thermal = {{"prompt", "thermal camera"}, {"strength", 1.0}};
+  json jobs = json::array();
+  for (const char* id : {"j1", "j2", "j3"}) {
+    json j = job_header(id, std::string(id) == "j3" ? thermal : json::object());
+    j.erase("type");
+    j["stream"] = std::string("s-") + id;
+    jobs.push_back(j);
+  }
+  send_text(*ws, {{"type", "batch"}, {"jobs", jobs}});
+  send_binary(*ws, input);
+  send_binary(*ws, "not a jpeg");
+  send_binary(*ws, input);
+
+  Message first = read_message(*ws);
+  EXPECT_EQ(first.json()["job_id"], "j1");
+  EXPECT_EQ(first.json()["timings"]["batch"], 3);
+  // One call: 100 ms plus 50 for the one other decodable frame.
+  EXPECT_GE(first.json()["timings"]["infer_ms"].get<double>(), 150.0);
+  EXPECT_LT(first.json()["timings"]["infer_ms"].get<double>(), 250.0);
+  EXPECT_TRUE(read_message(*ws).binary);
+  Message failed = read_message(*ws);
+  EXPECT_EQ(failed.json()["type"], "error");
+  EXPECT_EQ(failed.json()["job_id"], "j2");
+  EXPECT_EQ(failed.json()["code"], "bad_frame");
+  EXPECT_EQ(read_message(*ws).json()["job_id"], "j3");
+  Message image = read_message(*ws);
+  ASSERT_TRUE(image.binary);
+  EXPECT_EQ(image.data, *make_cpu_backend()->process(input, params_from_json(thermal)))
+      << "each job keeps its own params";
+  auto stats = worker.client.stats();
+  EXPECT_EQ(stats.model_calls, 1);
+  EXPECT_EQ(stats.jobs_done, 2);
+  EXPECT_EQ(stats.jobs_failed, 1);
 }
 
 TEST(WorkerClient, StopClosesPromptlyEvenMidJob) {

@@ -2,12 +2,21 @@
 """A DreamStream model worker running SD-Turbo img2img on a GPU.
 
     pip install torch diffusers transformers accelerate pillow   # a CUDA build of torch
-    python3 diffusers_worker.py --server https://stream.example --token dsw_...
+    python3 diffusers_worker.py --server https://stream.example --token dsw_... \
+        --slots 2 --max-batch 4
 
-It plugs Stable Diffusion Turbo (stabilityai/sd-turbo) into the seam of the standard-library
-client: ``run_worker(server, token, process)`` with ``process(jpeg, params) -> jpeg``. The
-server sends one job at a time; the next one comes the moment this one's result is back, so
-the GPU is never idle while frames are waiting.
+It plugs Stable Diffusion Turbo (stabilityai/sd-turbo) into the seams of the standard-library
+client: ``run_worker(server, token, process, process_batch=..., slots=..., max_batch=...)``.
+
+- ``--slots N`` (default 2): jobs or batches held at once. With 2, the next input is already
+  here when a result goes out, so the GPU does not idle for a network round trip between
+  jobs (docs/protocol.md, "Slots"). 1 is one job at a time.
+- ``--max-batch N`` (default 4): frames of different streams per pipeline call. When several
+  streams wait, the server sends one ``batch`` and ``process_batch`` runs their images and
+  prompts through one img2img call: a batch of 4 costs far less than 4 calls on a GPU
+  (docs/protocol.md, "Batches"). Jobs of a batch that ask for different strengths or step
+  counts are split into one call per (strength, steps), since img2img takes one of each per
+  call; prompts and seeds are per image. Lower it if the GPU runs out of memory.
 
 Job params used (see docs/protocol.md, /ws/worker):
 - ``prompt``   the style text (empty: a neutral default below),
@@ -65,6 +74,18 @@ def plan(params):
     return prompt, strength, steps, seed
 
 
+def groups(plans):
+    """Which jobs of a batch share one pipeline call: [(strength, steps, [indices])].
+
+    img2img takes one strength and one step count per call (prompts, negative prompts and
+    generators may be lists, one per image), so jobs are grouped by those two, in order.
+    """
+    out = {}
+    for i, (_, strength, steps, _) in enumerate(plans):
+        out.setdefault((strength, steps), []).append(i)
+    return [(strength, steps, idx) for (strength, steps), idx in out.items()]
+
+
 def load_stack():
     """Imports torch / diffusers / PIL, or exits with a message saying what to install."""
     missing = []
@@ -103,31 +124,60 @@ class SdTurbo:
         self.lock = threading.Lock()
 
     def process(self, jpeg, params):
+        """One job: a batch of one."""
+        out = self.process_batch([(jpeg, params, {})])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def process_batch(self, items):
+        """[(jpeg, params, job)] -> one (jpeg, timings) or Exception per item, in order."""
         t0 = time.perf_counter()
-        image = self.Image.open(io.BytesIO(jpeg)).convert("RGB")
-        original_size = image.size
-        if image.size != (self.size, self.size):
-            image = image.resize((self.size, self.size), self.Image.BICUBIC)
+        outs = [None] * len(items)
+        images, sizes, plans, ok = {}, {}, {}, []
+        for i, (jpeg, params, _) in enumerate(items):
+            try:
+                image = self.Image.open(io.BytesIO(jpeg)).convert("RGB")
+            except Exception as e:  # this frame alone fails
+                outs[i] = ValueError("undecodable JPEG: %s" % e)
+                continue
+            sizes[i] = image.size
+            if image.size != (self.size, self.size):
+                image = image.resize((self.size, self.size), self.Image.BICUBIC)
+            images[i], plans[i] = image, plan(params)
+            ok.append(i)
         t1 = time.perf_counter()
 
-        prompt, strength, steps, seed = plan(params)
-        generator = self.torch.Generator(device=self.device).manual_seed(seed)
-        with self.lock, self.torch.inference_mode():
-            out = self.pipe(prompt=prompt, negative_prompt=NEGATIVE_PROMPT, image=image,
-                            num_inference_steps=steps, strength=strength, guidance_scale=0.0,
-                            generator=generator).images[0]
+        results = {}
+        for strength, steps, idx in groups([plans[i] for i in ok]):
+            batch = [ok[k] for k in idx]
+            generators = [self.torch.Generator(device=self.device).manual_seed(plans[i][3])
+                          for i in batch]
+            with self.lock, self.torch.inference_mode():
+                images_out = self.pipe(prompt=[plans[i][0] for i in batch],
+                                       negative_prompt=[NEGATIVE_PROMPT] * len(batch),
+                                       image=[images[i] for i in batch],
+                                       num_inference_steps=steps, strength=strength,
+                                       guidance_scale=0.0, generator=generators).images
+            results.update(zip(batch, images_out))
         if self.device == "cuda":
             self.torch.cuda.synchronize()
         t2 = time.perf_counter()
 
-        if out.size != original_size:
-            out = out.resize(original_size, self.Image.BICUBIC)
-        buf = io.BytesIO()
-        out.save(buf, format="JPEG", quality=85)
+        encoded = {}
+        for i, out in results.items():
+            if out.size != sizes[i]:
+                out = out.resize(sizes[i], self.Image.BICUBIC)
+            buf = io.BytesIO()
+            out.save(buf, format="JPEG", quality=85)
+            encoded[i] = buf.getvalue()
         t3 = time.perf_counter()
+        # The whole call's times: every job of the batch waited for all of it.
         timings = {"decode_ms": (t1 - t0) * 1000, "infer_ms": (t2 - t1) * 1000,
                    "encode_ms": (t3 - t2) * 1000}
-        return buf.getvalue(), timings
+        for i, jpeg in encoded.items():
+            outs[i] = (jpeg, timings)
+        return outs
 
 
 def main():
@@ -139,7 +189,12 @@ def main():
     p.add_argument("--model", default=MODEL_ID)
     p.add_argument("--size", type=int, default=512, help="model resolution (SD-Turbo: 512)")
     p.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow start)")
-    p.add_argument("--self-test", metavar="JPEG", help="process one file, write out.jpg, exit")
+    p.add_argument("--slots", type=int, default=2,
+                   help="jobs or batches held at once (1-8); 2 hides the network round trip")
+    p.add_argument("--max-batch", type=int, default=4,
+                   help="frames of different streams per pipeline call (1-16)")
+    p.add_argument("--self-test", metavar="JPEG",
+                   help="process the file alone and as a batch of two, write out.jpg, exit")
     args = p.parse_args()
 
     model = SdTurbo(args.model, args.size, compile_unet=args.compile)
@@ -151,13 +206,21 @@ def main():
         with open("out.jpg", "wb") as f:
             f.write(out)
         print("wrote out.jpg", {k: round(v, 1) for k, v in timings.items()})
+        pair = model.process_batch([(jpeg, {"prompt": "oil painting", "strength": 0.5}, {}),
+                                    (jpeg, {"prompt": "watercolour", "strength": 0.5}, {})])
+        for out in pair:
+            if isinstance(out, Exception):
+                raise out
+        print("batch of 2:", {k: round(v, 1) for k, v in pair[0][1].items()})
         return 0
     if not args.token:
         p.error("--token (or DREAMSTREAM_WORKER_TOKEN) is required")
-    print("diffusers_worker: %s on %s, serving %s" % (args.model, model.device, args.server))
+    print("diffusers_worker: %s on %s, serving %s (slots %d, max batch %d)"
+          % (args.model, model.device, args.server, args.slots, args.max_batch))
     try:
         dreamstream.run_worker(args.server, args.token, model.process, name=args.name,
-                               backend="sd-turbo")
+                               backend="sd-turbo", process_batch=model.process_batch,
+                               slots=args.slots, max_batch=args.max_batch)
     except dreamstream.AuthenticationError as e:
         print("diffusers_worker: %s" % e, file=sys.stderr)
         return 3
