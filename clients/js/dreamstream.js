@@ -430,19 +430,37 @@ export class Viewer {
 // ArrayBuffer or Blob), or {jpeg, timings}; may be async. Runs until `signal` (an AbortSignal)
 // aborts; reconnects after drops (250 ms doubling to maxBackoffMs, jittered). Rejects with
 // AuthenticationError when the server refuses the token (close 4401 / 4403).
+//
+// slots (1-8): jobs or batches held at once (docs/protocol.md, "Slots"); held messages run one
+// at a time in arrival order, and a `cancel` of one not started yet drops it (answered
+// `cancelled`). maxBatch (1-16): jobs of different streams per model call ("Batches"):
+// processBatch([{jpeg, params, job}]) returns (or resolves to) one output per item, in order:
+// bytes, {jpeg, timings}, or an Error for an item that failed alone; a throw fails them all.
+// Without processBatch a batch's items go through process() one by one; without process, a
+// single job goes through processBatch() as a batch of one.
 export async function runWorker(serverUrl, token, process, {
   name = "js-worker", backend = "js", WebSocket, signal, log = (m) => console.error(`dreamstream worker: ${m}`),
-  onWelcome, maxBackoffMs = 10000, headerAuth = false,
+  onWelcome, maxBackoffMs = 10000, headerAuth = false, processBatch, slots = 1, maxBatch = 1,
 } = {}) {
+  if (!process && !processBatch) throw new TypeError("runWorker needs process or processBatch");
+  for (const [label, value, top] of [["slots", slots, 8], ["maxBatch", maxBatch, 16]]) {
+    if (!Number.isInteger(value) || value < 1 || value > top) {
+      throw new RangeError(`${label} must be an integer from 1 to ${top}`);
+    }
+  }
   const u = new URL(serverUrl);
   const path = u.pathname === "/" || u.pathname === "" ? "/ws/worker" : "";
   const url = wsUrl(serverUrl, path || u.pathname, headerAuth ? {} : { token });
   const opts = { WebSocket, headers: headerAuth ? { Authorization: `Bearer ${token}` } : undefined };
+  const hello = { type: "hello", name, backend, protocol: 1 };
+  if (slots > 1) hello.slots = slots;
+  if (maxBatch > 1) hello.max_batch = maxBatch;
+  const model = { process, processBatch };
   let step = 250;
   while (!signal?.aborted) {
     let welcomed = false;
     try {
-      welcomed = await workerSession(url, opts, { name, backend, process, signal, log, onWelcome });
+      welcomed = await workerSession(url, opts, { hello, slots, model, signal, log, onWelcome });
     } catch (e) {
       if (e instanceof AuthenticationError) throw e;
       log(`connection lost: ${e.message}`);
@@ -459,18 +477,46 @@ export async function runWorker(serverUrl, token, process, {
   }
 }
 
-function workerSession(url, opts, { name, backend, process, signal, log, onWelcome }) {
+function workerSession(url, opts, { hello, slots, model, signal, log, onWelcome }) {
   return new Promise((resolve, reject) => {
     const ws = openSocket(url, opts);
     let welcomed = false;
-    let pending = null;
-    let busy = false;
+    // What this connection holds (docs/protocol.md, "Slots"): the message being worked on,
+    // those waiting in arrival order, and the one whose JPEGs are arriving.
+    const capacity = slots > 1 ? slots + 1 : 1;  // a cancel may cross its job's start
+    const waiting = [];  // {batch, items: [{job, jpeg}]}
+    let working = false;
+    let assembling = null;  // {batch, items: [{job, jpeg, cancelled}], images}
+    let open = true;
+    const send = (obj) => { if (ws.readyState === 1) ws.send(JSON.stringify(obj)); };
+    const pump = () => {
+      if (working || !waiting.length || !open) return;
+      working = true;
+      const message = waiting.shift();
+      runMessage(ws, message, model, log).finally(() => { working = false; pump(); });
+    };
+    const cancel = (jobId) => {
+      if (jobId == null) return false;
+      for (let i = 0; i < waiting.length; i++) {
+        const k = waiting[i].items.findIndex((it) => it.job.job_id === jobId);
+        if (k < 0) continue;
+        waiting[i].items.splice(k, 1);
+        if (!waiting[i].items.length) waiting.splice(i, 1);
+        return true;
+      }
+      const it = assembling?.items.find((x) => x.job.job_id === jobId && !x.cancelled);
+      if (!it) return false;
+      it.cancelled = true;  // its JPEG still comes; it keeps its place so the others match
+      return true;
+    };
     const onAbort = () => ws.close(1000, "worker stopping");
     signal?.addEventListener("abort", onAbort, { once: true });
     ws.addEventListener("open", () => {
-      ws.send(JSON.stringify({ type: "hello", name, backend, protocol: 1 }));
+      ws.send(JSON.stringify(hello));
     });
     ws.addEventListener("close", (ev) => {
+      open = false;
+      waiting.length = 0;
       signal?.removeEventListener("abort", onAbort);
       if (AUTH_CLOSE_CODES.includes(ev.code)) {
         reject(new AuthenticationError(`server closed with ${ev.code} ${ev.reason}`));
@@ -485,52 +531,100 @@ function workerSession(url, opts, { name, backend, process, signal, log, onWelco
         if (!msg) return;
         if (msg.type === "welcome") {
           welcomed = true;
-          log(`connected as ${msg.name ?? name}`);
+          log(`connected as ${msg.name ?? hello.name}`);
           onWelcome?.(msg);
-        } else if (msg.type === "job") {
-          pending = msg;
+        } else if (msg.type === "job" || msg.type === "batch") {
+          const jobs = msg.type === "job" ? [msg] : msg.jobs;
+          if (!Array.isArray(jobs) || !jobs.length || !jobs.every((j) => j && typeof j === "object")) {
+            log("ignoring a batch without a list of jobs");
+            return;
+          }
+          for (const it of assembling?.items ?? []) log(`job ${it.job.job_id} came without its JPEG`);
+          assembling = { batch: msg.type === "batch", items: jobs.map((job) => ({ job, jpeg: null, cancelled: false })), images: 0 };
+        } else if (msg.type === "cancel") {
+          if (cancel(msg.job_id)) send({ type: "cancelled", job_id: msg.job_id });
         } else if (msg.type === "error") {
           log(`server error: ${msg.code} ${msg.message ?? ""}`);
         }
         return;
       }
-      if (!pending) return;
-      const job = pending;
-      pending = null;
-      if (busy) {
-        ws.send(JSON.stringify({ type: "error", job_id: job.job_id, code: "busy", message: "a job is already in flight" }));
+      if (!assembling) return;
+      assembling.items[assembling.images++].jpeg = new Uint8Array(ev.data);
+      if (assembling.images < assembling.items.length) return;
+      const { batch, items } = assembling;
+      assembling = null;
+      const live = items.filter((it) => !it.cancelled).map(({ job, jpeg }) => ({ job, jpeg }));
+      if (!live.length) return;
+      if (waiting.length + (working ? 1 : 0) >= capacity) {
+        for (const { job } of live) {
+          send({ type: "error", job_id: job.job_id, code: "busy",
+                 message: slots === 1 ? "a job is already in flight" : "the worker holds as many jobs as it may" });
+        }
         return;
       }
-      busy = true;
-      runJob(ws, job, new Uint8Array(ev.data), process, log).finally(() => { busy = false; });
+      waiting.push({ batch, items: live });
+      pump();
     });
   });
 }
 
-async function runJob(ws, job, jpeg, process, log) {
+// One job, or one batch in one model call; then each job is answered on its own.
+async function runMessage(ws, { batch, items }, { process, processBatch }, log) {
   const t0 = performance.now();
-  let out;
-  let timings = {};
-  try {
-    let r = await process(jpeg, { ...(job.params || {}) });
-    if (r && !(r instanceof Uint8Array) && !(r instanceof ArrayBuffer) && r.jpeg !== undefined) {
-      timings = r.timings || {};
-      r = r.jpeg;
+  let outs;
+  let took = null;  // per item, when items run one by one
+  let fn = "process()";
+  if (processBatch && (batch || !process)) {
+    fn = "processBatch()";
+    try {
+      outs = await processBatch(items.map(({ job, jpeg }) => ({ jpeg, params: { ...(job.params || {}) }, job })));
+      if (!Array.isArray(outs) || outs.length !== items.length) {
+        throw new Error(`processBatch() returned ${Array.isArray(outs) ? outs.length : "no list of"} outputs for ${items.length} jobs`);
+      }
+    } catch (e) {
+      outs = items.map(() => e);
     }
-    out = await toBytes(r);
-  } catch (e) {
-    log(`process() failed on ${job.job_id}: ${e?.message ?? e}`);
-    if (ws.readyState === 1) {
-      ws.send(JSON.stringify({ type: "error", job_id: job.job_id, code: "backend_failed",
-                               message: String(e?.message ?? e).slice(0, 200) }));
+  } else {
+    outs = [];
+    took = [];
+    for (const { job, jpeg } of items) {
+      const t1 = performance.now();
+      try {
+        outs.push(await process(jpeg, { ...(job.params || {}) }));
+      } catch (e) {
+        outs.push(e);
+      }
+      took.push(performance.now() - t1);
     }
-    return;
   }
+  const callMs = performance.now() - t0;
   const round = (v) => Math.round(v * 100) / 100;
-  const t = { decode_ms: 0, infer_ms: round(performance.now() - t0), encode_ms: 0 };
-  for (const [k, v] of Object.entries(timings)) t[k] = round(Number(v));
-  if (ws.readyState !== 1) return;
-  // Both sends are queued in order on the socket: the header, then its JPEG.
-  ws.send(JSON.stringify({ type: "result", job_id: job.job_id, timings: t }));
-  ws.send(out);
+  for (let i = 0; i < items.length; i++) {
+    const { job } = items[i];
+    let r = outs[i];
+    let timings = {};
+    let bytes;
+    try {
+      if (r instanceof Error) throw r;
+      if (r && !(r instanceof Uint8Array) && !(r instanceof ArrayBuffer) && r.jpeg !== undefined) {
+        timings = r.timings || {};
+        r = r.jpeg;
+      }
+      bytes = await toBytes(r);
+    } catch (e) {
+      log(`${fn} failed on ${job.job_id}: ${e?.message ?? e}`);
+      if (ws.readyState === 1) {
+        ws.send(JSON.stringify({ type: "error", job_id: job.job_id, code: "backend_failed",
+                                 message: String(e?.message ?? e).slice(0, 200) }));
+      }
+      continue;
+    }
+    const t = { decode_ms: 0, infer_ms: round(took ? took[i] : callMs), encode_ms: 0 };
+    if (!took && items.length > 1) t.batch = items.length;
+    for (const [k, v] of Object.entries(timings)) t[k] = round(Number(v));
+    if (ws.readyState !== 1) return;
+    // Both sends are queued in order on the socket: the header, then its JPEG.
+    ws.send(JSON.stringify({ type: "result", job_id: job.job_id, timings: t }));
+    ws.send(bytes);
+  }
 }

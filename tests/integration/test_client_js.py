@@ -4,6 +4,7 @@ clients/js/test/smoke.mjs runs a JS worker, a Streamer and a Viewer and checks t
 round, then comments and style requests through createApi() with two API tokens (a viewer asks,
 the streamer approves; a Viewer socket sees the events; refusals carry the server's code); skipped when Node (>= 20 with --experimental-websocket, or >= 22) is not installed.
 The JS client's close-code table (CLOSE_CODES, CloseCode) is checked against docs/protocol.md's.
+clients/js/test/worker.test.mjs checks runWorker's slots, batches and cancels (node:test).
 """
 
 import json
@@ -68,6 +69,18 @@ class TestJsClient(ServerTestCase):
         st, _, body = c.post("/api/me/tokens", {"name": "js smoke"})
         self.assertEqual(st, 201, body)
         return body["token"]
+
+
+@unittest.skipIf(shutil.which("node") is None, "Node is not installed")
+class TestJsWorkerSlots(unittest.TestCase):
+    """runWorker's slots, batches and cancels against a scripted socket
+    (clients/js/test/worker.test.mjs, node:test; no server needed)."""
+
+    def test_worker_slots_batches_and_cancels(self):
+        script = os.path.join(os.path.dirname(SMOKE), "worker.test.mjs")
+        out = subprocess.run(["node", "--test", script], capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("# fail 0", out.stdout)
 
 
 @unittest.skipIf(shutil.which("node") is None, "Node is not installed")
