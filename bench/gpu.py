@@ -39,8 +39,7 @@ import dreamstream as ds  # noqa: E402
 import harness  # noqa: E402
 
 TOKEN = "dsw_bench_0123456789abcdef0123456789"
-FIXTURES = [open(os.path.join(ROOT, "tests", "integration", "fixtures", "frame%d.jpg" % i),
-                 "rb").read() for i in range(1, 5)]
+FIXTURE_DIR = os.path.join(ROOT, "tests", "integration", "fixtures")  # 160x120 JPEGs
 
 
 def pct(values, p):
@@ -118,28 +117,29 @@ class DelayProxy:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-class Pusher(threading.Thread):
-    """Sends one stream's frames at fps (paced on a fixed grid) until stopped."""
+def start_pusher(server, key, fps):
+    """`dreamstream push` of the 160x120 fixtures at fps, looping, until stopped."""
+    return subprocess.Popen([harness.binary_path(), "push", "--server", server.url, "--key", key,
+                             "--dir", FIXTURE_DIR, "--fps", str(fps), "--loop"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def __init__(self, server_url, key, fps):
-        super().__init__(daemon=True)
-        self.streamer = ds.Streamer(server_url, key).connect()
-        self.fps, self.halt = fps, threading.Event()
-        self.sent = 0
 
-    def run(self):
-        next_t = time.monotonic()
-        while not self.halt.is_set():
-            if not self.streamer.send_jpeg(FIXTURES[self.sent % len(FIXTURES)]):
-                return
-            self.sent += 1
-            next_t += 1.0 / self.fps
-            self.halt.wait(max(0.0, next_t - time.monotonic()))
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
-    def stop(self):
-        self.halt.set()
-        self.join(5)
-        self.streamer.close()
+
+def start_proxy(target_port, delay_ms):
+    """The delay proxy in its own process (no GIL shared with the viewers); returns (proc, port)."""
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "proxy", "--target",
+                             str(target_port), "--delay-ms", str(delay_ms)],
+                            stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline())
 
 
 class Watcher(threading.Thread):
@@ -192,7 +192,7 @@ def start_worker(port, *flags):
     return subprocess.Popen([harness.binary_path(), "worker", "--server",
                              "ws://127.0.0.1:%d" % port, "--token", TOKEN, "--name", "bench"]
                             + [str(f) for f in flags],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def stop_worker(proc):
@@ -200,11 +200,11 @@ def stop_worker(proc):
     if proc.poll() is None:
         proc.terminate()
     try:
-        _, err = proc.communicate(timeout=10)
+        out, _ = proc.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-        _, err = proc.communicate()
-    return err or ""
+        out, _ = proc.communicate()
+    return out or ""
 
 
 def model_ms(timings):
@@ -216,16 +216,15 @@ def model_ms(timings):
 
 def cmd_pipeline(a):
     server = start_server()
-    proxy = DelayProxy(server.port, a.delay_ms)
+    proxy, proxy_port = start_proxy(server.port, a.delay_ms)
     user, key = new_stream(server)
     watcher = Watcher(server.url, user)
     watcher.start()
-    pusher = Pusher(server.url, key, a.fps)
-    pusher.start()
+    pusher = start_pusher(server, key, a.fps)
     rows = []
     try:
         for slots in a.slots:
-            worker = start_worker(proxy.port, "--simulate-ms", a.model_ms, "--slots", slots)
+            worker = start_worker(proxy_port, "--simulate-ms", a.model_ms, "--slots", slots)
             time.sleep(a.warmup)
             t0 = time.monotonic()
             time.sleep(a.seconds)
@@ -247,9 +246,9 @@ def cmd_pipeline(a):
                          "own": "%s %%" % own.group(1) if own else "?"})
             time.sleep(1.0)  # the server notices the worker is gone
     finally:
-        pusher.stop()
+        stop_process(pusher)
         watcher.stop()
-        proxy.close()
+        stop_process(proxy)
         server.cleanup()
     limit = a.model_ms + 2 * a.delay_ms + 2 * 1000.0 / a.fps + 20
     print("pipeline: model %d ms, %d ms each way through a delay proxy, one stream at %g fps, "
@@ -290,9 +289,7 @@ def cmd_batch(a):
     watchers = [Watcher(server.url, user) for user, _ in streams]
     for w in watchers:
         w.start()
-    pushers = [Pusher(server.url, key, a.fps) for _, key in streams]
-    for p in pushers:
-        p.start()
+    pushers = [start_pusher(server, key, a.fps) for _, key in streams]
     rows = []
     try:
         for batch in a.batches:
@@ -318,7 +315,7 @@ def cmd_batch(a):
             time.sleep(1.0)
     finally:
         for p in pushers:
-            p.stop()
+            stop_process(p)
         for w in watchers:
             w.stop()
         server.cleanup()
@@ -363,8 +360,21 @@ def main():
     p.add_argument("--streams", type=int, default=8)
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 8])
+    p = sub.add_parser("proxy", help="the delay proxy alone (prints its port)")
+    p.add_argument("--target", type=int, required=True)
+    p.add_argument("--delay-ms", type=int, default=25)
     a = ap.parse_args()
-    return {"pipeline": cmd_pipeline, "batch": cmd_batch}[a.cmd](a)
+    return {"pipeline": cmd_pipeline, "batch": cmd_batch, "proxy": cmd_proxy}[a.cmd](a)
+
+
+def cmd_proxy(a):
+    proxy = DelayProxy(a.target, a.delay_ms)
+    print(proxy.port, flush=True)
+    try:
+        proxy.thread.join()
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 if __name__ == "__main__":
