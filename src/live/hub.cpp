@@ -47,8 +47,9 @@ void Hub::flush(Outbox& out) {
   if (!cluster_) return;
   for (auto& [username, text] : out.texts) cluster_->publish_text(username, text);
   for (auto& r : out.results) cluster_->publish_result(r);
-  for (auto [id, n] : out.claims) {
-    cluster_->claim_batch(n,
+  for (const auto& claim : out.claims) {
+    auto id = claim.first;  // not a structured binding: clang 14 cannot capture one
+    cluster_->claim_batch(claim.second,
                           [this, id](std::vector<FrameOffer> f) { on_claimed(id, std::move(f)); });
   }
 }
