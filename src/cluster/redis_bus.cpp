@@ -48,6 +48,17 @@ const Script kClaim(
     "  if f then return f end "
     "end "
     "return false");
+// KEYS: ready set. ARGV: max. The frames of up to max longest-waiting streams, taken.
+const Script kClaimBatch(
+    "local out = {} local n = tonumber(ARGV[1]) "
+    "for i = 1, n + 32 do "
+    "  if #out >= n then break end "
+    "  local m = redis.call('ZPOPMIN', KEYS[1]) "
+    "  if #m == 0 then break end "
+    "  local f = redis.call('GETDEL', 'ds:f:' .. m[1]) "
+    "  if f then out[#out + 1] = f end "
+    "end "
+    "return out");
 // KEYS: streams hash. ARGV: username, session id. Only the session's own entry goes.
 const Script kForget(
     "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
@@ -254,27 +265,50 @@ void RedisBus::withdraw(long long session_id) {
   link_->command({"DEL", frame_key(session_id)});
 }
 
+namespace {
+
+// One offered frame as kOffer stored it: a JSON head line, then the JPEG.
+std::optional<live::FrameOffer> parse_offer(const std::string& stored) {
+  auto parts = split_line(stored);
+  auto head = parts ? parse(parts->first) : std::nullopt;
+  if (!head) return std::nullopt;
+  try {
+    live::FrameOffer f;
+    f.session_id = head->at("s").get<long long>();
+    f.username = head->at("u").get<std::string>();
+    f.seq = head->at("q").get<std::uint64_t>();
+    f.captured_ms = head->at("c").get<std::int64_t>();
+    f.style.prompt = head->at("p").get<std::string>();
+    f.style.strength = head->at("t").get<double>();
+    f.style.seed = head->at("e").get<std::int64_t>();
+    f.jpeg = make_bytes(std::string(parts->second));
+    return f;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
 void RedisBus::claim(std::function<void(std::optional<live::FrameOffer>)> handler) {
   link_->eval(kClaim, {kReady}, {}, [handler = std::move(handler)](std::optional<Reply> r) {
     if (!r || r->type != Reply::Type::kString) return handler(std::nullopt);
-    auto parts = split_line(r->str);
-    auto head = parts ? parse(parts->first) : std::nullopt;
-    if (!head) return handler(std::nullopt);
-    try {
-      live::FrameOffer f;
-      f.session_id = head->at("s").get<long long>();
-      f.username = head->at("u").get<std::string>();
-      f.seq = head->at("q").get<std::uint64_t>();
-      f.captured_ms = head->at("c").get<std::int64_t>();
-      f.style.prompt = head->at("p").get<std::string>();
-      f.style.strength = head->at("t").get<double>();
-      f.style.seed = head->at("e").get<std::int64_t>();
-      f.jpeg = make_bytes(std::string(parts->second));
-      handler(std::move(f));
-    } catch (const std::exception&) {
-      handler(std::nullopt);
-    }
+    handler(parse_offer(r->str));
   });
+}
+
+void RedisBus::claim_batch(int max, std::function<void(std::vector<live::FrameOffer>)> handler) {
+  link_->eval(kClaimBatch, {kReady}, {std::to_string(std::max(1, max))},
+              [handler = std::move(handler)](std::optional<Reply> r) {
+                std::vector<live::FrameOffer> out;
+                if (r && r->type == Reply::Type::kArray) {
+                  for (const auto& e : r->elements) {
+                    if (e.type != Reply::Type::kString) continue;
+                    if (auto f = parse_offer(e.str)) out.push_back(std::move(*f));
+                  }
+                }
+                handler(std::move(out));
+              });
 }
 
 void RedisBus::follow(const std::string& username) {

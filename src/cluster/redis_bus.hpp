@@ -50,6 +50,7 @@ class RedisBus : public live::Cluster {
   void offer(const live::FrameOffer& frame, std::function<void()> done) override;
   void withdraw(long long session_id) override;
   void claim(std::function<void(std::optional<live::FrameOffer>)> handler) override;
+  void claim_batch(int max, std::function<void(std::vector<live::FrameOffer>)> handler) override;
 
   void follow(const std::string& username) override;
   void unfollow(const std::string& username) override;

@@ -86,6 +86,16 @@ class Cluster {
   virtual void offer(const FrameOffer& frame, std::function<void()> done) = 0;
   virtual void withdraw(long long session_id) = 0;
   virtual void claim(std::function<void(std::optional<FrameOffer>)> handler) = 0;
+  // Up to max frames of different streams, longest waiting first (a batch for one worker);
+  // empty: none, or Redis away. By default one claim.
+  virtual void claim_batch(int max, std::function<void(std::vector<FrameOffer>)> handler) {
+    (void)max;
+    claim([handler = std::move(handler)](std::optional<FrameOffer> f) {
+      std::vector<FrameOffer> out;
+      if (f) out.push_back(std::move(*f));
+      handler(std::move(out));
+    });
+  }
 
   // Channels: events of one stream for every node that follows it (a home follows its own
   // streams, a node follows the streams its viewers watch). Never delivered back to the sender.

@@ -47,8 +47,10 @@ void Hub::flush(Outbox& out) {
   if (!cluster_) return;
   for (auto& [username, text] : out.texts) cluster_->publish_text(username, text);
   for (auto& r : out.results) cluster_->publish_result(r);
-  for (auto id : out.claims) {
-    cluster_->claim([this, id](std::optional<FrameOffer> f) { on_claimed(id, std::move(f)); });
+  for (const auto& claim : out.claims) {
+    auto id = claim.first;  // not a structured binding: clang 14 cannot capture one
+    cluster_->claim_batch(claim.second,
+                          [this, id](std::vector<FrameOffer> f) { on_claimed(id, std::move(f)); });
   }
 }
 
@@ -478,7 +480,7 @@ void Hub::dispatch(std::int64_t now, Outbox& out) {
     auto& w = workers_.at(worker_id);
     // The streams that have waited longest, one frame each (a stream is in line once).
     std::vector<Pick> picks;
-    while (static_cast<int>(picks.size()) < batch_of(w)) {
+    while (static_cast<int>(picks.size()) < w.max_batch) {
       auto entry = scheduler_.pop();
       if (!entry) break;
       Channel* c = channel_of_session(entry->id);
@@ -504,7 +506,7 @@ void Hub::dispatch(std::int64_t now, Outbox& out) {
     auto& w = workers_.at(id);
     w.available = false;
     w.claims++;
-    out.claims.push_back(id);
+    out.claims.emplace_back(id, w.max_batch);
   }
 }
 
@@ -562,21 +564,21 @@ void Hub::on_frames_ready() {
   flush(out);
 }
 
-void Hub::on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame) {
+void Hub::on_claimed(std::int64_t worker_id, std::vector<FrameOffer> frames) {
   Outbox out;
   {
     std::lock_guard lock(mutex_);
     auto it = workers_.find(worker_id);
     if (it == workers_.end() || it->second.claims == 0) {
-      // The worker left while asking: the frame is lost, its stream goes on with the next one.
-      if (frame) totals_.frames_dropped++;
+      // The worker left while asking: the frames are lost, their streams go on with the next.
+      totals_.frames_dropped += frames.size();
       return;
     }
     auto& w = it->second;
-    if (!frame) {
+    if (frames.empty()) {
       if (w.reclaim && cluster_->healthy()) {
         w.reclaim = false;
-        out.claims.push_back(worker_id);
+        out.claims.emplace_back(worker_id, w.max_batch);
       } else {
         w.claims--;
         w.reclaim = false;
@@ -587,7 +589,7 @@ void Hub::on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame) {
       w.reclaim = false;
       auto now = clock_.now_ms();
       std::vector<Pick> picks;
-      picks.push_back({std::move(*frame), now});
+      for (auto& f : frames) picks.push_back({std::move(f), now});
       out.jobs.push_back(assign(worker_id, std::move(picks), now, true));
       make_available(worker_id, w);
     }

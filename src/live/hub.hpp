@@ -269,12 +269,12 @@ class Hub {
     std::vector<Ordered> jobs;
     std::vector<Send> frames;  // processed frames for viewers: latest wins
     std::vector<Notice> notices;
-    std::vector<std::int64_t> claims;                  // workers that ask the cluster for a frame
+    std::vector<std::pair<std::int64_t, int>> claims;  // workers that ask the cluster, for n frames
     std::vector<std::pair<std::string, Bytes>> texts;  // for other nodes
     std::vector<FrameResult> results;                  // for other nodes
   };
   void flush(Outbox& out);
-  void on_claimed(std::int64_t worker_id, std::optional<FrameOffer> frame);
+  void on_claimed(std::int64_t worker_id, std::vector<FrameOffer> frames);
   // The stream's offer reached Redis: the newest frame that came meanwhile goes next.
   void on_offered(const std::string& username, long long session_id);
   void send_offer(FrameOffer offer);
@@ -283,9 +283,9 @@ class Hub {
   // Gives worker_id one message with the jobs of these frames (a job, or a batch when it
   // announced max_batch > 1).
   Ordered assign(std::int64_t worker_id, std::vector<Pick> picks, std::int64_t now, bool remote);
-  // What a worker may hold and batch here: on many nodes, one frame at a time.
+  // What a worker may hold here: on many nodes one message at a time (a waiting job cannot be
+  // superseded across nodes).
   int slots_of(const Worker& w) const { return cluster_ ? 1 : w.slots; }
-  int batch_of(const Worker& w) const { return cluster_ ? 1 : w.max_batch; }
   // Back in idle_ when it has a free slot.
   void make_available(std::int64_t worker_id, Worker& w);
   // job_id is no longer due from the worker (answered or cancelled); frees its message's slot

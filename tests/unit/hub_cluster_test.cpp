@@ -59,6 +59,12 @@ struct FakeCluster : Cluster {
   void claim(std::function<void(std::optional<FrameOffer>)> handler) override {
     claims.push_back(std::move(handler));
   }
+  // How many frames the last batch claim asked for; answered like a claim (one frame at most).
+  int last_claim_max = 0;
+  void claim_batch(int max, std::function<void(std::vector<FrameOffer>)> handler) override {
+    last_claim_max = max;
+    Cluster::claim_batch(max, std::move(handler));
+  }
   void follow(const std::string& username) override { follows.push_back(username); }
   void unfollow(const std::string& username) override { unfollows.push_back(username); }
   void publish_result(const FrameResult& result) override { results.push_back(result); }
@@ -647,4 +653,22 @@ TEST_F(HubCluster, ClusterTickAnnouncesHomedStreamsAndReportsViewers) {
   hub.tick();
   EXPECT_EQ(cluster.reports.size(), 2u);
   EXPECT_EQ(cluster.announced.size(), 2u);
+}
+
+TEST_F(HubCluster, ABatchWorkerClaimsABatchAndHoldsOneMessageAtATime) {
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w", 2, 4);  // two slots: on many nodes only one is used
+  ASSERT_EQ(cluster.claims.size(), 1u) << "one question, not one per slot";
+  EXPECT_EQ(cluster.last_claim_max, 4);
+  FrameOffer f{9, "remote", 3, clock.now_ms(), {"toon", 0.5, 1}, make_bytes("f")};
+  cluster.answer(f);
+  ASSERT_EQ(w->ordered.size(), 0u);
+  ASSERT_EQ(w->frames.size(), 1u);  // a batch of one: one binary
+  auto batch = nlohmann::json::parse(w->frames[0].first);
+  EXPECT_EQ(batch["type"], "batch");
+  ASSERT_EQ(batch["jobs"].size(), 1u);
+  EXPECT_EQ(batch["jobs"][0]["stream"], "remote");
+  EXPECT_TRUE(cluster.claims.empty()) << "busy: no second claim";
+  hub.on_result(wid, job_id(batch["jobs"][0]["job_id"]), make_bytes("o"), {});
+  EXPECT_EQ(cluster.claims.size(), 1u) << "free again: it asks the line";
 }

@@ -227,6 +227,32 @@ TEST_F(RedisBusTest, ANewerFrameKeepsItsStreamsPlaceInLine) {
   EXPECT_EQ(claim_all(*b_), (std::vector<long long>{2}));
 }
 
+TEST_F(RedisBusTest, ABatchClaimTakesTheLongestWaitingStreamsOnceEach) {
+  offer_in_turn(*a_, {1, 2, 3, 4, 5});
+  a_->offer(frame(2, 2, "newer"), {});  // s2 keeps its place with its newest frame
+  sync(*a_);
+  a_->withdraw(3);  // an ended stream is skipped
+  sync(*a_);
+  auto take = [&](int max) {
+    auto done = std::make_shared<std::promise<std::vector<FrameOffer>>>();
+    auto got = done->get_future();
+    b_->claim_batch(max, [done](std::vector<FrameOffer> f) { done->set_value(std::move(f)); });
+    EXPECT_EQ(got.wait_for(2s), std::future_status::ready);
+    return got.get();
+  };
+  auto batch = take(3);
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch[0].session_id, 1);
+  EXPECT_EQ(batch[1].session_id, 2);
+  EXPECT_EQ(*batch[1].jpeg, "newer");
+  EXPECT_EQ(batch[1].style.prompt, "toon");
+  EXPECT_EQ(batch[2].session_id, 4);
+  auto rest = take(8);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].session_id, 5);
+  EXPECT_TRUE(take(8).empty());
+}
+
 // Offers within one millisecond still keep their order: no stream gets a second turn while
 // another waits, whatever its id.
 TEST_F(RedisBusTest, OrderHoldsForOffersInTheSameMillisecond) {
