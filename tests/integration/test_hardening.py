@@ -174,7 +174,7 @@ class TestWorkerMessages(ServerTestCase):
         ws = self.worker()
         ws.send_text(json.dumps({"type": "hello", "name": "a" * 59 + "é"}))
         msg = self.next_text(ws)
-        self.assertEqual(msg, {"type": "welcome", "name": "a" * 59})
+        self.assertEqual(msg, {"type": "welcome", "name": "a" * 59, "slots": 1, "max_batch": 1})
         ws.close()
         self.assertHealthy()
 
