@@ -1,6 +1,7 @@
 // Fuzzes a model worker's text messages (ds::live::wire::parse_worker_text): whatever a worker
 // sends, the parser answers a message or an error, and what it accepts is safe to use (job ids
-// canonical, labels clean UTF-8 that can be serialised again).
+// canonical, labels clean UTF-8 that can be serialised again). The same bytes go through the
+// worker's decoder of server messages (parse_server_text).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +50,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (auto j = parse_json_limited(in, kMaxJsonDepth))
     DS_FUZZ_CHECK(depth_of(*j) <= kMaxJsonDepth, in);
+
+  // The reference worker's decoder of server messages answers without throwing, and a batch
+  // it accepts says how many JPEGs follow.
+  if (auto server = parse_server_text(in)) {
+    if (auto* batch = std::get_if<BatchHeader>(&*server)) {
+      DS_FUZZ_CHECK(!batch->jobs.empty(), in);
+      DS_FUZZ_CHECK(batch->jobs.size() <= static_cast<std::size_t>(kMaxBatch), in);
+    }
+  }
 
   auto parsed = parse_worker_text(in);
   if (!parsed) {
