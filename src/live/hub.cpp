@@ -349,26 +349,42 @@ void Hub::on_offered(const std::string& username, long long session_id) {
   flush(out);
 }
 
-void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted) {
+std::optional<std::string> Hub::announced_state(const std::string& username) {
+  if (!cluster_) return std::nullopt;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(username);
+    if (it != channels_.end() && (it->second.stream || it->second.following)) return std::nullopt;
+  }
+  auto remote = cluster_->find(username);
+  if (!remote) return std::nullopt;
+  return remote->snapshot.state;
+}
+
+Bytes Hub::remote_styles(const std::string& username) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(username);
+  if (it == channels_.end() || it->second.stream || !it->second.following) return nullptr;
+  return it->second.remote_styles;
+}
+
+void Hub::remember_styles(const std::string& username, Bytes event) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(username);
+  if (it == channels_.end() || it->second.stream || !it->second.following) return;
+  if (!it->second.remote_styles) it->second.remote_styles = std::move(event);
+}
+
+void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted,
+                     std::optional<std::string> announced) {
   Bytes state, meta, frame;
   int count = 0;
-  // A stream homed elsewhere: its state as announced (asked before locking).
-  std::optional<AnnouncedStream> remote;
-  if (cluster_) {
-    bool known = false;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = channels_.find(username);
-      known = it != channels_.end() && (it->second.stream || it->second.following);
-    }
-    if (!known) remote = cluster_->find(username);
-  }
   {
     std::lock_guard lock(mutex_);
     auto& c = channels_[username];
     c.viewers.push_back(peer);
     if (!c.stream) follow(username, c);
-    if (remote && !c.stream && c.sent_state.empty()) c.sent_state = remote->snapshot.state;
+    if (announced && !c.stream && c.sent_state.empty()) c.sent_state = *announced;
     if (!counted) c.previews.push_back(peer.get());
     count = audience(c);
     if (c.stream) {
@@ -734,8 +750,13 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
         if (c.sent_state == "ended" || c.sent_state == "offline") {
           c.latest_output.reset();
           c.latest_meta.reset();
+          c.remote_styles.reset();
         }
       }
+    }
+    // The style queue, kept for viewers who join here later (no call to the home each).
+    if (!c.stream && text && text->find(R"("type":"styles")") != std::string::npos) {
+      c.remote_styles = text;
     }
     peers = c.viewers;
     if (c.stream && c.stream->ingest) peers.push_back(c.stream->ingest);

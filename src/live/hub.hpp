@@ -140,8 +140,18 @@ class Hub {
   std::optional<FrameAccepted> push_frame(const std::string& username, Bytes jpeg);
 
   // Viewers: sent the current state, count and latest frame at once. The streamer's own
-  // preview (audience=false) gets everything a viewer gets but is not counted.
-  void add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool audience = true);
+  // preview (audience=false) gets everything a viewer gets but is not counted. Never blocks:
+  // for a stream homed elsewhere, announced is its state as announced_state() found it.
+  void add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool audience = true,
+                  std::optional<std::string> announced = std::nullopt);
+  // Many nodes: the state another node announces for username, when this node does not follow
+  // it yet (one registry lookup: for a connect step, not an io thread).
+  std::optional<std::string> announced_state(const std::string& username);
+  // Many nodes: the newest `styles` event heard on the channel of a stream homed elsewhere
+  // (null when none was heard, or the stream is homed here); remember_styles keeps one asked
+  // of the home, unless an event came first.
+  Bytes remote_styles(const std::string& username);
+  void remember_styles(const std::string& username, Bytes event);
   void remove_viewer(const std::string& username, const Peer* peer);
 
   // Workers. slots: jobs or batches it may hold (pipelining); max_batch: jobs per batch
@@ -223,6 +233,7 @@ class Hub {
     int remote_viewers = 0;
     long long remote_session = 0;
     std::uint64_t remote_seq = 0;
+    Bytes remote_styles;  // the style queue of a stream homed elsewhere, as last heard
   };
   struct Worker {
     std::shared_ptr<Peer> peer;

@@ -172,7 +172,7 @@ void on_mjpeg(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
             std::move(*c), ctx->options.idle_timeout,
             [ctx, name](MjpegSession& m) { ctx->hub.remove_viewer(name, &m); });
         // Registered first, started second: a client already gone is then removed, not leaked.
-        ctx->hub.add_viewer(name, session);
+        ctx->hub.add_viewer(name, session, true, ctx->hub.announced_state(name));
         session->start(version);
       },
       [c, handed, version](const Failure& f) {
