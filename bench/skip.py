@@ -57,7 +57,7 @@ def run_once(a, frames, skip_args):
         assert st == 201, body
         name = user["username"]
         viewer = ds.Viewer(server.url, name).connect()
-        shown = []  # (seq, captured_ms, processed_ms)
+        shown = []  # (seq, captured_ms, processed_ms, model ms of that job)
         stop = threading.Event()
 
         def watch():
@@ -69,7 +69,9 @@ def run_once(a, frames, skip_args):
                 except ds.ConnectionClosed:
                     return
                 if kind == "frame":
-                    shown.append((data.seq, data.captured_ms, data.processed_ms))
+                    t = (data.info or {}).get("timings") or {}
+                    model = sum(t.get(k, 0) for k in ("decode_ms", "infer_ms", "encode_ms"))
+                    shown.append((data.seq, data.captured_ms, data.processed_ms, model))
                 elif kind == "close":
                     return
 
@@ -102,7 +104,9 @@ def run_once(a, frames, skip_args):
 
     first_moving = a.n_still + 1  # seq numbers start at 1, skipped frames included
     moving = [s for s in shown if s[0] >= first_moving]
-    ages = [p - c for _, c, p in moving]
+    ages = [p - c for _, c, p, _ in moving]
+    # Age less the job's own model time: how long the frame waited (mailbox, sockets).
+    waits = [p - c - m for _, c, p, m in moving]
     first = moving[0] if moving else None
     return {
         "jobs_per_min_still": round(jobs(marks[0], marks[1], a.still_s)),
@@ -111,8 +115,11 @@ def run_once(a, frames, skip_args):
         "frames_in": int(marks[2]["dreamstream_frames_received_total"]),
         "model_ms": status.get("model_ms"),
         "first_moving_output": None if not first else {
-            "frames_after_motion": first[0] - first_moving, "age_ms": first[2] - first[1]},
+            "frames_after_motion": first[0] - first_moving, "age_ms": first[2] - first[1],
+            "model_ms": round(first[3]), "wait_ms": round(first[2] - first[1] - first[3])},
         "moving_age_ms": {"p50": pct(ages, 50), "p99": pct(ages, 99), "max": pct(ages, 100)},
+        "moving_wait_ms": {"p50": round(pct(waits, 50)), "p99": round(pct(waits, 99)),
+                           "max": round(pct(waits, 100))},
     }
 
 
@@ -148,26 +155,28 @@ def main():
               % (k, s["n"], s["min"], s["p50"], s["p99"], s["max"]))
     on = [] if a.skip_similar is None else ["--skip-similar", a.skip_similar]
     results = {"off": run_once(a, frames, ["--skip-similar", "0"]), "on": run_once(a, frames, on)}
-    print("%-4s | %9s %9s | %8s | %13s %11s | %s" % ("skip", "jobs/min", "jobs/min", "skipped",
-                                                  "first moving", "", "moving age ms"))
-    print("%-4s | %9s %9s | %8s | %13s %11s | %s" % ("", "still", "moving", "frames",
-                                                  "output after", "age ms", "p50 / p99 / max"))
+    print("%-4s | %9s %9s | %8s | %-26s | %-15s | %s" % (
+        "skip", "jobs/min", "jobs/min", "skipped", "first output after motion",
+        "moving age ms", "moving wait ms"))
+    print("%-4s | %9s %9s | %8s | %-26s | %-15s | %s" % (
+        "", "still", "moving", "frames", "frames late, age (model)", "p50 / p99 / max",
+        "p50 / p99 / max"))
     for kind, r in results.items():
         f = r["first_moving_output"] or {}
-        m = r["moving_age_ms"]
-        print("%-4s | %9d %9d | %8d | %10s fr %11s | %d / %d / %d   (model %s ms)" % (
-            kind, r["jobs_per_min_still"], r["jobs_per_min_moving"], r["frames_skipped"],
-            f.get("frames_after_motion", "-"), f.get("age_ms", "-"), m["p50"], m["p99"], m["max"],
-            r["model_ms"]))
-    model = results["on"]["model_ms"] or a.model_ms
-    limit = model + 1000.0 / a.fps + 20
+        m, w = r["moving_age_ms"], r["moving_wait_ms"]
+        print("%-4s | %9d %9d | %8d | %5s, %5s ms (%5s ms)   | %4d / %4d / %4d | %d / %d / %d"
+              % (kind, r["jobs_per_min_still"], r["jobs_per_min_moving"], r["frames_skipped"],
+                 f.get("frames_after_motion", "-"), f.get("age_ms", "-"), f.get("model_ms", "-"),
+                 m["p50"], m["p99"], m["max"], w["p50"], w["p99"], w["max"]))
+    # The usual bound of latest-wins: the job's own model time + a frame interval + 20 ms.
     first = results["on"]["first_moving_output"]
+    limit = (first["model_ms"] if first else a.model_ms) + 1000.0 / a.fps + 20
     ok = first is not None and first["age_ms"] <= limit
     saving = results["off"]["jobs_per_min_still"] / max(1, results["on"]["jobs_per_min_still"])
     print("still scene: %.1fx fewer model jobs with skipping; moving: %d vs %d jobs/min"
           % (saving, results["on"]["jobs_per_min_moving"], results["off"]["jobs_per_min_moving"]))
     print("RESULT %s: first output after motion resumes %s ms old, limit %.0f ms "
-          "(model + a frame interval + 20 ms)" % ("PASS" if ok else "FAIL",
+          "(its model time + a frame interval + 20 ms)" % ("PASS" if ok else "FAIL",
                                                   first and first["age_ms"], limit))
     print(json.dumps(results))
     return 0 if ok else 1

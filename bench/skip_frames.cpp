@@ -30,8 +30,9 @@ cv::Mat panorama(int width, int height) {
     }
   }
   cv::RNG rng(7);
-  for (int i = 0; i < 40; ++i) {
-    cv::Point c(rng.uniform(0, width), rng.uniform(height / 3, height));
+  // As dense everywhere as in a room: a window never pans over a blank stretch.
+  for (int i = 0; i < width / 25; ++i) {
+    cv::Point c(rng.uniform(0, width), rng.uniform(0, height));
     cv::Scalar colour(rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255));
     if (i % 2) {
       cv::circle(img, c, rng.uniform(15, 60), colour, cv::FILLED, cv::LINE_AA);
