@@ -102,6 +102,9 @@ def run_once(a, frames, skip_args):
     def jobs(m0, m1, seconds):
         return 60.0 * (m1["dreamstream_jobs_sent_total"] - m0["dreamstream_jobs_sent_total"]) / seconds
 
+    if os.environ.get("SKIP_DUMP"):
+        with open(os.environ["SKIP_DUMP"] + "." + ("on" if not skip_args or skip_args[-1] != "0" else "off"), "w") as f:
+            json.dump(shown, f)
     first_moving = a.n_still + 1  # seq numbers start at 1, skipped frames included
     moving = [s for s in shown if s[0] >= first_moving]
     ages = [p - c for _, c, p, _ in moving]
