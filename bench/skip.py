@@ -11,7 +11,8 @@ the default. Reports model jobs per minute in each phase, the thumbnail scores t
 model + one frame interval + 20 ms. Figures: docs/performance.md, "Skipping unchanged frames".
 
 Env: DREAMSTREAM_BIN (server, default build/dreamstream), SKIP_FRAMES (default
-build/skip_frames).
+build/skip_frames), SKIP_DUMP (a path: each run's outputs as JSON [seq, captured_ms,
+processed_ms, model_ms] go to PATH.off and PATH.on).
 """
 
 import argparse
@@ -102,8 +103,9 @@ def run_once(a, frames, skip_args):
     def jobs(m0, m1, seconds):
         return 60.0 * (m1["dreamstream_jobs_sent_total"] - m0["dreamstream_jobs_sent_total"]) / seconds
 
-    if os.environ.get("SKIP_DUMP"):
-        with open(os.environ["SKIP_DUMP"] + "." + ("on" if not skip_args or skip_args[-1] != "0" else "off"), "w") as f:
+    if os.environ.get("SKIP_DUMP"):  # every output the viewer got, for a closer look
+        kind = "off" if skip_args == ["--skip-similar", "0"] else "on"
+        with open("%s.%s" % (os.environ["SKIP_DUMP"], kind), "w") as f:
             json.dump(shown, f)
     first_moving = a.n_still + 1  # seq numbers start at 1, skipped frames included
     moving = [s for s in shown if s[0] >= first_moving]
