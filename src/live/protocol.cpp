@@ -246,6 +246,7 @@ Bytes encode_status(const Status& s) {
       {"viewers", s.viewers},
       {"frames_in", s.frames_in},
       {"frames_dropped", s.frames_dropped},
+      {"frames_skipped", s.frames_skipped},
       {"frames_out", s.frames_out},
       {"fps_in", std::round(s.fps_in * 10) / 10},
       {"fps_out", std::round(s.fps_out * 10) / 10},

@@ -123,6 +123,7 @@ struct Status {
   int viewers = 0;
   std::uint64_t frames_in = 0;
   std::uint64_t frames_dropped = 0;
+  std::uint64_t frames_skipped = 0;  // unchanged since the last one processed: not processed
   std::uint64_t frames_out = 0;
   double fps_in = 0;  // rounded to 0.1 on the wire
   double fps_out = 0;
