@@ -15,6 +15,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -264,7 +265,7 @@ def cmd_fanout(a):
         for n in counts:
             for name in ("dreamstream", "node-ws"):
                 rs = [r for r in results if r["server"] == name and r["viewers"] == n]
-                med = lambda k: pct([r[k] for r in rs], 50)  # noqa: E731
+                med = lambda k: statistics.median([r[k] for r in rs])  # noqa: E731
                 print("| %s | %d | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f |" % (
                     name, n, med("fps_mean"), med("latency_p50_ms"), med("latency_p99_ms"),
                     med("server_cpu_pct"), med("server_user_pct"), med("server_sys_pct")))

@@ -28,7 +28,8 @@ TEST(InlineFrame, PrefixIsTheHeaderLengthBigEndian) {
 TEST(InlineFrame, SplitsBackIntoTheHeaderAndTheJpeg) {
   auto meta = encode_frame_header({42, 1000, 1050, {}});
   std::string jpeg = "\xFF\xD8 jpeg bytes \xFF\xD9";
-  auto f = split_inline_frame(message(*meta, jpeg));
+  auto msg = message(*meta, jpeg);  // the views below point into it
+  auto f = split_inline_frame(msg);
   ASSERT_TRUE(f);
   EXPECT_EQ(f->meta, *meta);
   EXPECT_EQ(f->jpeg, jpeg);
@@ -40,7 +41,8 @@ TEST(InlineFrame, RefusesAMessageShorterThanItsPrefixSays) {
   EXPECT_FALSE(split_inline_frame(std::string("\0\0\0", 3)));
   EXPECT_FALSE(split_inline_frame(std::string("\0\0\0\x09{}", 6)));
   EXPECT_FALSE(split_inline_frame("\xFF\xD8\xFF\xE0 a bare JPEG"));
-  auto empty = split_inline_frame(message("", "J"));
+  auto bare = message("", "J");
+  auto empty = split_inline_frame(bare);
   ASSERT_TRUE(empty);
   EXPECT_EQ(empty->meta, "");
   EXPECT_EQ(empty->jpeg, "J");
