@@ -3,11 +3,13 @@
 // One process, one io_context thread, many connections (C++20 coroutines on Boost.Beast).
 //   bench_ws view    --url ws://127.0.0.1:P/ws/watch/alice --n 1000 --duration 10 [--dump F]
 //   bench_ws publish --url ws://127.0.0.1:P/ws/ingest --bearer dsk_... --fps 10 --file a.jpg
-//                    [--meta] [--duration 20]
+//                    [--meta | --inline] [--duration 20]
 //   bench_ws echo-worker --url ws://127.0.0.1:P/ws/worker --bearer dsw_... --duration 10
 //   bench_ws make-jpeg --out f.jpg --kb 50
 // Results are printed as one JSON object on stdout; `view` prints "READY ..." first once every
-// connection is open (the drivers sample server memory then).
+// connection is open (the drivers sample server memory then). `view` reads both frame formats
+// of docs/protocol.md: a "frame" text then a binary JPEG, or one inline binary message (a
+// 4-byte big-endian length, the frame JSON, the JPEG); a JPEG starts 0xFF, a prefix 0x00.
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -62,6 +64,7 @@ struct Args {
   int kb = 50;
   int parallel = 16;
   bool meta = false;
+  bool inline_meta = false;  // publish: the meta inline in each binary message
 };
 
 struct Url {
@@ -145,16 +148,25 @@ asio::awaitable<void> viewer_read(std::shared_ptr<ViewState> st, std::unique_ptr
   try {
     for (;;) {
       co_await ws->async_read(buf, use_awaitable);
+      auto data = buf.cdata();
+      std::string_view msg(static_cast<const char*>(data.data()), data.size());
+      auto read_meta = [&](std::string_view text) {
+        if (text.find("\"frame\"") == std::string_view::npos) return;
+        ts = json_int(text, "processed_ms");
+        if (ts < 0) ts = json_int(text, "sent_ms");
+        captured = json_int(text, "captured_ms");
+        seq = json_int(text, "seq");
+      };
       if (ws->got_text()) {
-        auto data = buf.cdata();
-        std::string_view text(static_cast<const char*>(data.data()), data.size());
-        if (text.find("\"frame\"") != std::string_view::npos) {
-          ts = json_int(text, "processed_ms");
-          if (ts < 0) ts = json_int(text, "sent_ms");
-          captured = json_int(text, "captured_ms");
-          seq = json_int(text, "seq");
-        }
+        read_meta(msg);
       } else {
+        if (msg.size() >= 4 && static_cast<unsigned char>(msg[0]) != 0xFF) {
+          auto n = (static_cast<uint32_t>(static_cast<unsigned char>(msg[0])) << 24) |
+                   (static_cast<uint32_t>(static_cast<unsigned char>(msg[1])) << 16) |
+                   (static_cast<uint32_t>(static_cast<unsigned char>(msg[2])) << 8) |
+                   static_cast<uint32_t>(static_cast<unsigned char>(msg[3]));
+          if (n <= msg.size() - 4) read_meta(msg.substr(4, n));
+        }
         int64_t now = now_ms();
         if (st->measuring) {
           ++st->frames[i];
@@ -288,7 +300,22 @@ asio::awaitable<void> publish_main(Args args) {
       }
       ws->binary(true);
       const std::string& f = frames[st->sent % frames.size()];
-      co_await ws->async_write(asio::buffer(f), use_awaitable);
+      if (args.inline_meta) {
+        // The same shape and size as the server's frame header, so the relay under test
+        // moves as many bytes per frame as DreamStream does.
+        auto t = std::to_string(now_ms());
+        std::string meta = R"({"type":"frame","seq":)" + std::to_string(st->sent + 1) +
+                           R"(,"captured_ms":)" + t + R"(,"processed_ms":)" + t +
+                           R"(,"timings":{"decode_ms":0,"encode_ms":0,"infer_ms":0}})";
+        auto n = static_cast<uint32_t>(meta.size());
+        std::string msg = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                           static_cast<char>(n >> 8), static_cast<char>(n)};
+        msg += meta;
+        msg += f;
+        co_await ws->async_write(asio::buffer(msg), use_awaitable);
+      } else {
+        co_await ws->async_write(asio::buffer(f), use_awaitable);
+      }
       ++st->sent;
       if (args.fps > 0) {
         next += interval;
@@ -422,6 +449,8 @@ Args parse_args(int argc, char** argv) {
       a.parallel = std::max(1, std::stoi(val()));
     else if (k == "--meta")
       a.meta = true;
+    else if (k == "--inline")
+      a.inline_meta = true;
     else
       throw std::runtime_error("unknown option " + k);
   }

@@ -3,6 +3,7 @@
 
     python3 bench/run.py lag [--model-ms 500] [--minutes 3]
     python3 bench/run.py fanout [--viewers 100,500,1000,2000] [--seconds 10]
+                                [--format split|inline] [--repeat 1]
     python3 bench/run.py worker [--seconds 10]
 
 Env: DREAMSTREAM_BIN (server binary, default build-bench/dreamstream), BENCH_WS (the load tool,
@@ -14,6 +15,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 os.environ.setdefault("DREAMSTREAM_BIN", os.path.join(ROOT, "build-bench", "dreamstream"))
 import harness  # noqa: E402
-from harness import cpu_seconds, rss_kib  # noqa: E402
+from harness import cpu_seconds, cpu_times, rss_kib  # noqa: E402
 
 BENCH_WS = os.environ.get("BENCH_WS", os.path.join(ROOT, "build-bench", "bench_ws"))
 TOKEN = "dsw_bench_0123456789abcdef0123456789"
@@ -158,14 +160,17 @@ def run_viewers(url, n, seconds, pid):
                           "--duration", str(seconds)], stdout=subprocess.PIPE, text=True)
     ready = p.stdout.readline()
     time.sleep(1.0)  # the tool's warm-up
-    cpu0, t0, peak = cpu_seconds(pid), time.monotonic(), 0
+    (u0, s0), t0, peak = cpu_times(pid), time.monotonic(), 0
     while p.poll() is None and time.monotonic() - t0 < seconds:
         peak = max(peak, rss_kib(pid))
         time.sleep(0.5)
-    cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    u1, s1 = cpu_times(pid)
+    span = time.monotonic() - t0
     out = json.loads(p.stdout.read().strip().splitlines()[-1])
     p.wait()
-    out.update(ready=ready.strip(), server_cpu_pct=100 * cpu, server_rss_mib=peak / 1024.0)
+    out.update(ready=ready.strip(), server_cpu_pct=100 * (u1 - u0 + s1 - s0) / span,
+               server_user_pct=100 * (u1 - u0) / span, server_sys_pct=100 * (s1 - s0) / span,
+               server_rss_mib=peak / 1024.0)
     return out
 
 
@@ -187,9 +192,11 @@ def cmd_fanout(a):
     size = json.loads(subprocess.check_output([BENCH_WS, "make-jpeg", "--out", big,
                                                "--kb", "50"]))["bytes"]
     counts = [int(x) for x in a.viewers.split(",")]
+    inline = a.format == "inline"
+    watch_query = "?frames=inline" if inline else ""
     # Generous: the sources are stopped at the end anyway (connecting 2000 sockets to a busy
     # server can take tens of seconds).
-    run_s = len(counts) * 2 * (a.seconds + 60) + 120
+    run_s = a.repeat * len(counts) * 2 * (a.seconds + 60) + 120
     results = []
     procs = []
     server, user, key = start_server()
@@ -211,36 +218,57 @@ def cmd_fanout(a):
         while not os.path.exists(port_file) or not open(port_file).read().strip():
             time.sleep(0.05)
         nport = int(open(port_file).read())
+        # The same messages per frame as DreamStream sends its viewers in this format: a
+        # "frame" text then the JPEG, or one binary with the frame JSON inline.
         procs.append(subprocess.Popen([BENCH_WS, "publish", "--url", ws_url(nport, "/pub"),
-                                       "--meta", "--fps", str(a.fps), "--file", big,
-                                       "--duration", str(run_s)], stdout=subprocess.DEVNULL))
+                                       "--" + ("inline" if inline else "meta"), "--fps",
+                                       str(a.fps), "--file", big, "--duration", str(run_s)],
+                                      stdout=subprocess.DEVNULL))
         time.sleep(2)
-        idle = {"dreamstream": idle_viewer_kib(ws_url(server.port, "/ws/watch/" + idle_user),
-                                               a.idle, server.proc.pid),
+        idle = {"dreamstream": idle_viewer_kib(ws_url(server.port, "/ws/watch/" + idle_user
+                                                      + watch_query), a.idle, server.proc.pid),
                 "node-ws": idle_viewer_kib(ws_url(nport, "/idle"), a.idle, node.pid)}
-        for n in counts:
-            for name, url, pid in (("dreamstream", ws_url(server.port, "/ws/watch/" + user),
-                                    server.proc.pid),
-                                   ("node-ws", ws_url(nport, "/sub"), node.pid)):
-                r = run_viewers(url, n, a.seconds, pid)
-                r["server"] = name
-                results.append(r)
-                print(json.dumps(r), file=sys.stderr)
+        for rep in range(a.repeat):
+            for n in counts:
+                for name, url, pid in (("dreamstream",
+                                        ws_url(server.port, "/ws/watch/" + user + watch_query),
+                                        server.proc.pid),
+                                       ("node-ws", ws_url(nport, "/sub"), node.pid)):
+                    r = run_viewers(url, n, a.seconds, pid)
+                    r["server"] = name
+                    r["run"] = rep + 1
+                    results.append(r)
+                    print(json.dumps(r), file=sys.stderr)
     finally:
         for p in procs:
             stop(p)
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("fan-out: one stream, %d-byte JPEG at %g fps, %gs window per point, nofile %d"
-          % (size, a.fps, a.seconds, hard))
-    print("| server | viewers | connected | fps/viewer mean | fps p10 | fps min | latency p50 ms "
-          "| p99 ms | max ms | server CPU % | server RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("fan-out: one stream, %d-byte JPEG at %g fps, %s frames (%s), %gs window per point, "
+          "nofile %d" % (size, a.fps, a.format,
+                         "1 binary message per frame" if inline else "a text + a binary per frame",
+                         a.seconds, hard))
+    print("| server | run | viewers | connected | fps/viewer mean | fps p10 | fps min "
+          "| latency p50 ms | p99 ms | max ms | CPU % | user % | sys % | RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print("| %s | %d | %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.1f |" % (
-            r["server"], r["viewers"], r["connected"], r["fps_mean"], r["fps_p10"], r["fps_min"],
-            r["latency_p50_ms"], r["latency_p99_ms"], r["latency_max_ms"], r["server_cpu_pct"],
-            r["server_rss_mib"]))
+        print("| %s | %d | %d | %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f "
+              "| %.1f |" % (
+                  r["server"], r["run"], r["viewers"], r["connected"], r["fps_mean"],
+                  r["fps_p10"], r["fps_min"], r["latency_p50_ms"], r["latency_p99_ms"],
+                  r["latency_max_ms"], r["server_cpu_pct"], r["server_user_pct"],
+                  r["server_sys_pct"], r["server_rss_mib"]))
+    if a.repeat > 1:
+        print("medians over %d runs:" % a.repeat)
+        print("| server | viewers | fps/viewer mean | p50 ms | p99 ms | CPU % | user % | sys % |")
+        print("|---|---|---|---|---|---|---|---|")
+        for n in counts:
+            for name in ("dreamstream", "node-ws"):
+                rs = [r for r in results if r["server"] == name and r["viewers"] == n]
+                med = lambda k: statistics.median([r[k] for r in rs])  # noqa: E731
+                print("| %s | %d | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f |" % (
+                    name, n, med("fps_mean"), med("latency_p50_ms"), med("latency_p99_ms"),
+                    med("server_cpu_pct"), med("server_user_pct"), med("server_sys_pct")))
     print("memory per idle viewer (%d idle connections): dreamstream %.1f KiB, node-ws %.1f KiB"
           % (a.idle, idle["dreamstream"], idle["node-ws"]))
     return 0
@@ -314,6 +342,9 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--idle", type=int, default=1000)
+    p.add_argument("--format", choices=("split", "inline"), default="inline",
+                   help="frames to viewers: split (a text + a binary) or inline (one binary)")
+    p.add_argument("--repeat", type=int, default=1, help="runs of every point, same servers")
     p = sub.add_parser("worker")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--push-fps", type=float, default=2000)

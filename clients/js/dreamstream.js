@@ -315,15 +315,33 @@ export class Streamer {
 
 // ---- Viewer ---------------------------------------------------------------------------------
 
+// An inline frame message (docs/protocol.md, "Inline frames"): a 4-byte big-endian length N,
+// N bytes of the `frame` JSON, the JPEG. Returns {header, jpeg} (header {} when the JSON is not
+// a frame header; jpeg a Uint8Array view), or null when shorter than its prefix says.
+export function splitInlineFrame(data) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (bytes.length < 4) return null;
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(0);
+  if (n > bytes.length - 4) return null;
+  const msg = parseJson(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
+  return { header: msg && msg.type === "frame" ? msg : {}, jpeg: bytes.subarray(4 + n) };
+}
+
 // Watches /ws/watch/<username>. Either callbacks (onFrame(frame), onEvent(msg), onClose) or
 // `for await (const item of viewer)`: items are {kind:"event", event} or
 // {kind:"frame", frame:{jpeg, seq, captured_ms, processed_ms, info}}; iteration ends on close.
 // Events: state, viewers, styles ({styles: StyleState}), settings ({settings}), comment
 // ({comment}), comment_deleted ({id}). The latest `state`, `viewers` (count), `styles` and
 // `settings` are also kept as properties (null until the first).
+// frames: "inline" (default) asks for one binary message per frame (`?frames=inline`);
+// "split" takes the older text header + binary JPEG pair. Both give the same frames.
 export class Viewer {
-  constructor(baseUrl, username, { WebSocket, onFrame, onEvent, onClose, maxQueue = 64 } = {}) {
-    this.url = wsUrl(baseUrl, `/ws/watch/${encodeURIComponent(username)}`);
+  constructor(baseUrl, username, { WebSocket, onFrame, onEvent, onClose, maxQueue = 64,
+                                   frames = "inline" } = {}) {
+    if (frames !== "inline" && frames !== "split") throw new Error(`frames: "inline" or "split", not ${frames}`);
+    this.frames = frames;
+    this.url = wsUrl(baseUrl, `/ws/watch/${encodeURIComponent(username)}`,
+                     frames === "inline" ? { frames: "inline" } : {});
     this.opts = { WebSocket };
     Object.assign(this, { onFrame, onEvent, onClose });
     this.maxQueue = maxQueue;
@@ -375,9 +393,18 @@ export class Viewer {
       this._push({ kind: "event", event: msg });
       return;
     }
-    const h = this._header || {};
-    this._header = null;
-    const frame = { jpeg: new Uint8Array(data), seq: h.seq, captured_ms: h.captured_ms,
+    let h;
+    let jpeg;
+    if (this.frames === "inline") {
+      const f = splitInlineFrame(data);
+      if (!f) return;
+      ({ header: h, jpeg } = f);
+    } else {
+      h = this._header || {};
+      this._header = null;
+      jpeg = new Uint8Array(data);
+    }
+    const frame = { jpeg, seq: h.seq, captured_ms: h.captured_ms,
                     processed_ms: h.processed_ms, info: h };
     this.onFrame?.(frame);
     this._push({ kind: "frame", frame });

@@ -980,6 +980,24 @@ class Streamer:
 Frame = collections.namedtuple("Frame", "jpeg seq captured_ms processed_ms info")
 
 
+def split_inline_frame(data):
+    """An inline frame message (docs/protocol.md, "Inline frames") as (header dict, JPEG
+    bytes); the header is {} when its JSON is not a frame header. None when the message is
+    shorter than its 4-byte big-endian length prefix says."""
+    if len(data) < 4:
+        return None
+    n = int.from_bytes(data[:4], "big")
+    if n > len(data) - 4:
+        return None
+    try:
+        header = json.loads(bytes(data[4:4 + n]).decode("utf-8"))
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("type") != "frame":
+        header = {}
+    return header, bytes(data[4 + n:])
+
+
 class Viewer:
     """Watches /ws/watch/<username>. Iterating yields ("event", dict) for JSON events and
     ("frame", Frame) for processed JPEGs (with the header from the preceding
@@ -990,10 +1008,19 @@ class Viewer:
     "comment":Comment} and {"type":"comment_deleted","id":N}; unknown types are yielded too.
     The latest ``state``, ``viewers`` (count), ``styles`` (StyleState) and ``settings`` seen
     are also kept as attributes (None until the first), updated as events are received.
+
+    ``frames="inline"`` (the default) asks for one binary message per frame
+    (``?frames=inline``: a 4-byte big-endian length, the frame JSON, the JPEG); ``"split"``
+    takes the older text header + binary JPEG pair. Both yield the same Frames.
     """
 
-    def __init__(self, base_url, username, timeout=10.0, headers=None):
+    def __init__(self, base_url, username, timeout=10.0, headers=None, frames="inline"):
+        if frames not in ("inline", "split"):
+            raise ValueError("frames: 'inline' or 'split', not %r" % (frames,))
+        self.frames = frames
         self.url = _ws_url(base_url, "/ws/watch/%s" % urllib.parse.quote(username, safe=""))
+        if frames == "inline":
+            self.url += "?frames=inline"
         self.timeout = timeout
         self.headers = headers
         self.ws = None
@@ -1026,7 +1053,13 @@ class Viewer:
                 self._track(msg)
                 return "event", msg
             if kind == "binary":
-                h, self._header = self._header or {}, None
+                if self.frames == "inline":
+                    split = split_inline_frame(data)
+                    if split is None:
+                        continue
+                    h, data = split
+                else:
+                    h, self._header = self._header or {}, None
                 return "frame", Frame(data, h.get("seq"), h.get("captured_ms"), h.get("processed_ms"), h)
             return "close", data
 

@@ -27,6 +27,7 @@
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "worker/in_process_worker.hpp"
+#include "worker/thumbnail.hpp"
 
 namespace ds::cli {
 
@@ -98,6 +99,17 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
                   "Largest accepted frame width or height")
       ->capture_default_str();
   cmd->add_option("--job-timeout-ms", c.job_timeout_ms, "A worker holding a job longer loses it")
+      ->capture_default_str();
+  cmd->add_option("--skip-similar", c.skip_similar,
+                  "Skip a camera frame when less than this share (0..1) of its 32x24 grey "
+                  "thumbnail changed since the last frame processed (0: process every frame)")
+      ->envname("DREAMSTREAM_SKIP_SIMILAR")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--skip-max-ms", c.skip_max_ms,
+                  "Process a frame at least this often, however unchanged (with --skip-similar)")
+      ->envname("DREAMSTREAM_SKIP_MAX_MS")
+      ->check(CLI::Range(0LL, 3'600'000LL))
       ->capture_default_str();
   cmd->add_option("--grace-ms", c.grace_ms, "A live stream silent this long ends as interrupted")
       ->capture_default_str();
@@ -256,6 +268,9 @@ int run_serve(const ServeConfig& c) {
 
   live::HubConfig hub_config;
   hub_config.job_timeout_ms = c.job_timeout_ms;
+  hub_config.skip_similar = c.skip_similar;
+  hub_config.skip_max_ms = c.skip_max_ms;
+  hub_config.thumbnail = worker::make_thumbnail;
   live::Hub hub(clock, hub_config);
   // Many nodes: calls from other nodes run on their own small pool, never on Redis's threads.
   boost::asio::thread_pool call_pool(4);

@@ -23,6 +23,11 @@ struct ServeConfig {
   std::size_t max_frame_bytes = 2 * 1024 * 1024;
   int max_frame_dimension = 4096;
   long long job_timeout_ms = 20'000;
+  // Unchanged frames skipped (docs/operations.md): the share of a frame's grey thumbnail that
+  // must change for it to be processed (0: every frame is), and the longest a stream goes
+  // without a processed frame while its camera sends.
+  double skip_similar = 0.005;
+  long long skip_max_ms = 2'000;
   long long grace_ms = 30'000;
   long long credits_per_hour = 12;
   long long min_start_cents = 100;

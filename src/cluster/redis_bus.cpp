@@ -156,6 +156,7 @@ json announced_json(const std::string& node, std::int64_t now_ms, const live::St
             {"last_frame_ms", s.last_frame_ms},
             {"frames_in", s.frames_in},
             {"frames_dropped", s.frames_dropped},
+            {"frames_skipped", s.frames_skipped},
             {"frames_out", s.frames_out},
             {"fps_in", s.fps_in},
             {"fps_out", s.fps_out},
@@ -188,6 +189,8 @@ std::optional<live::AnnouncedStream> parse_announced(std::string_view text) {
     o.last_frame_ms = s.at("last_frame_ms").get<std::int64_t>();
     o.frames_in = s.at("frames_in").get<std::uint64_t>();
     o.frames_dropped = s.at("frames_dropped").get<std::uint64_t>();
+    // Optional: announced by a node of an older version during a rolling upgrade.
+    o.frames_skipped = s.value("frames_skipped", std::uint64_t{0});
     o.frames_out = s.at("frames_out").get<std::uint64_t>();
     o.fps_in = s.at("fps_in").get<double>();
     o.fps_out = s.at("fps_out").get<double>();

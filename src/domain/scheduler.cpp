@@ -1,5 +1,7 @@
 #include "domain/scheduler.hpp"
 
+#include <algorithm>
+
 namespace ds::domain {
 
 void FairScheduler::ready(StreamId id, std::int64_t now_ms) {
@@ -74,6 +76,13 @@ std::vector<JobTable::Job> JobTable::drop_worker(std::int64_t worker_id) {
     }
   }
   return out;
+}
+
+bool JobTable::due(std::int64_t stream_id, std::uint64_t seq) const {
+  return std::any_of(jobs_.begin(), jobs_.end(), [&](const auto& entry) {
+    const Job& job = entry.second;
+    return job.stream_id == stream_id && job.seq == seq && !job.cancelled;
+  });
 }
 
 }  // namespace ds::domain

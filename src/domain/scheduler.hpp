@@ -65,6 +65,8 @@ class JobTable {
   // Removes and returns the jobs of a worker that went away.
   std::vector<Job> drop_worker(std::int64_t worker_id);
   std::size_t size() const { return jobs_.size(); }
+  // Whether a worker holds a job of this frame that it is still to answer (not cancelled).
+  bool due(std::int64_t stream_id, std::uint64_t seq) const;
 
  private:
   std::unordered_map<std::uint64_t, Job> jobs_;

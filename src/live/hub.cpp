@@ -79,6 +79,7 @@ StreamSnapshot Hub::snapshot_of(const Channel& c, const Active& a, std::int64_t 
   s.last_frame_ms = a.last_frame_ms;
   s.frames_in = a.frames_in;
   s.frames_dropped = a.mailbox.dropped();
+  s.frames_skipped = a.frames_skipped;
   s.frames_out = a.frames_out;
   s.fps_in = a.rate_in.rate();
   s.fps_out = a.rate_out.rate();
@@ -226,7 +227,11 @@ std::optional<StreamResume> Hub::hand_over(const std::string& username) {
 void Hub::set_style(const std::string& username, const StyleParams& style) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
-  if (it != channels_.end() && it->second.stream) it->second.stream->info.style = style;
+  if (it == channels_.end() || !it->second.stream) return;
+  auto& a = *it->second.stream;
+  a.info.style = style;
+  // Style and settings changes come here: the next frame is processed even when unchanged.
+  a.style_version++;
 }
 
 void Hub::set_status_extra(const std::string& username, nlohmann::json extra) {
@@ -278,6 +283,9 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
   Outbox out;
   FrameAccepted accepted;
   std::optional<FrameOffer> offer;
+  // Decoded outside the lock: the hub never waits on a decode.
+  std::optional<domain::Thumbnail> thumbnail;
+  if (config_.skip_similar > 0 && config_.thumbnail) thumbnail = config_.thumbnail(*jpeg);
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
@@ -290,6 +298,12 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
     a.last_frame_ms = now;
     a.frames_in++;
     totals_.frames_in++;
+    if (thumbnail && skip_unchanged(a, *thumbnail, accepted.seq, now)) {
+      // Viewers keep the last output; the stream stays alive (last_frame_ms) and is billed.
+      a.frames_skipped++;
+      totals_.frames_skipped++;
+      return accepted;
+    }
     if (a.mailbox.put({accepted.seq, now, std::move(jpeg)})) totals_.frames_dropped++;
     if (cluster_ && cluster_->healthy()) {
       // Into the shared line, for an idle worker on any node; one frame per stream on its
@@ -306,6 +320,23 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
   if (offer) send_offer(std::move(*offer));
   flush(out);
   return accepted;
+}
+
+bool Hub::skip_unchanged(Active& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
+                         std::int64_t now) {
+  // The frame that waited in the mailbox has gone to the model since.
+  if (a.skip_pending && !a.mailbox.has_frame()) a.skip_last = std::exchange(a.skip_pending, {});
+  const auto& last = a.skip_last;
+  // Its output is shown or still to come, not lost with a worker. (Many nodes: it may be in
+  // the shared line or at another node's worker; a lost one is made up after skip_max_ms.)
+  bool output_due = last && (a.last_shown_seq >= last->seq || cluster_ ||
+                             jobs_.due(a.info.session_id, last->seq));
+  // A frame waiting in the mailbox is replaced, not kept: the newer one costs no more.
+  bool skip = !a.mailbox.has_frame() && output_due && last->style_version == a.style_version &&
+              now - last->at_ms < config_.skip_max_ms &&
+              domain::change_between(last->thumbnail, thumbnail) < config_.skip_similar;
+  if (!skip) a.skip_pending = SkipReference{thumbnail, seq, now, a.style_version};
+  return skip;
 }
 
 std::optional<FrameOffer> Hub::take_offer(Active& a) {
@@ -349,26 +380,42 @@ void Hub::on_offered(const std::string& username, long long session_id) {
   flush(out);
 }
 
-void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted) {
+std::optional<std::string> Hub::announced_state(const std::string& username) {
+  if (!cluster_) return std::nullopt;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(username);
+    if (it != channels_.end() && (it->second.stream || it->second.following)) return std::nullopt;
+  }
+  auto remote = cluster_->find(username);
+  if (!remote) return std::nullopt;
+  return remote->snapshot.state;
+}
+
+Bytes Hub::remote_styles(const std::string& username) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(username);
+  if (it == channels_.end() || it->second.stream || !it->second.following) return nullptr;
+  return it->second.remote_styles;
+}
+
+void Hub::remember_styles(const std::string& username, Bytes event) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(username);
+  if (it == channels_.end() || it->second.stream || !it->second.following) return;
+  if (!it->second.remote_styles) it->second.remote_styles = std::move(event);
+}
+
+void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted,
+                     std::optional<std::string> announced) {
   Bytes state, meta, frame;
   int count = 0;
-  // A stream homed elsewhere: its state as announced (asked before locking).
-  std::optional<AnnouncedStream> remote;
-  if (cluster_) {
-    bool known = false;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = channels_.find(username);
-      known = it != channels_.end() && (it->second.stream || it->second.following);
-    }
-    if (!known) remote = cluster_->find(username);
-  }
   {
     std::lock_guard lock(mutex_);
     auto& c = channels_[username];
     c.viewers.push_back(peer);
     if (!c.stream) follow(username, c);
-    if (remote && !c.stream && c.sent_state.empty()) c.sent_state = remote->snapshot.state;
+    if (announced && !c.stream && c.sent_state.empty()) c.sent_state = *announced;
     if (!counted) c.previews.push_back(peer.get());
     count = audience(c);
     if (c.stream) {
@@ -734,8 +781,13 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
         if (c.sent_state == "ended" || c.sent_state == "offline") {
           c.latest_output.reset();
           c.latest_meta.reset();
+          c.remote_styles.reset();
         }
       }
+    }
+    // The style queue, kept for viewers who join here later (no call to the home each).
+    if (!c.stream && text && text->find(R"("type":"styles")") != std::string::npos) {
+      c.remote_styles = text;
     }
     peers = c.viewers;
     if (c.stream && c.stream->ingest) peers.push_back(c.stream->ingest);
@@ -889,6 +941,7 @@ void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
                         .viewers = snap.viewers,
                         .frames_in = snap.frames_in,
                         .frames_dropped = snap.frames_dropped,
+                        .frames_skipped = snap.frames_skipped,
                         .frames_out = snap.frames_out,
                         .fps_in = snap.fps_in,
                         .fps_out = snap.fps_out,

@@ -5,17 +5,20 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "domain/mailbox.hpp"
 #include "domain/rate_meter.hpp"
 #include "domain/scheduler.hpp"
+#include "domain/similarity.hpp"
 #include "live/peer.hpp"
 #include "util/clock.hpp"
 
@@ -52,6 +55,14 @@ struct HubConfig {
   // Live but no processed frame for this long: viewers are told "waiting for the model".
   std::int64_t waiting_after_ms = 6'000;
   std::int64_t status_interval_ms = 1'000;
+  // Unchanged frames skipped (docs/architecture.md): a camera frame whose thumbnail differs
+  // from that of the last frame handed to the model by less than skip_similar
+  // (domain::change_between, 0..1; 0: off) is not processed, unless the style changed or
+  // skip_max_ms passed since that frame. thumbnail (worker::make_thumbnail) runs outside the
+  // lock; nullopt: the frame is processed.
+  double skip_similar = 0;
+  std::int64_t skip_max_ms = 2'000;
+  std::function<std::optional<domain::Thumbnail>(std::string_view jpeg)> thumbnail;
 };
 
 // What the rest of the system may read about one open stream.
@@ -68,6 +79,7 @@ struct StreamSnapshot {
   std::int64_t last_frame_ms = 0;
   std::uint64_t frames_in = 0;
   std::uint64_t frames_dropped = 0;
+  std::uint64_t frames_skipped = 0;  // unchanged since the last frame handed to the model
   std::uint64_t frames_out = 0;
   double fps_in = 0;
   double fps_out = 0;
@@ -83,6 +95,7 @@ enum class ResultOutcome { kShown, kStale, kStreamGone, kUnknownJob };
 struct HubTotals {
   std::uint64_t frames_in = 0;
   std::uint64_t frames_dropped = 0;  // replaced in a mailbox before a worker took them
+  std::uint64_t frames_skipped = 0;  // unchanged since the last frame handed to the model
   std::uint64_t jobs_sent = 0;
   std::uint64_t frames_shown = 0;
   std::uint64_t results_stale = 0;  // older than a frame already shown
@@ -140,8 +153,18 @@ class Hub {
   std::optional<FrameAccepted> push_frame(const std::string& username, Bytes jpeg);
 
   // Viewers: sent the current state, count and latest frame at once. The streamer's own
-  // preview (audience=false) gets everything a viewer gets but is not counted.
-  void add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool audience = true);
+  // preview (audience=false) gets everything a viewer gets but is not counted. Never blocks:
+  // for a stream homed elsewhere, announced is its state as announced_state() found it.
+  void add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool audience = true,
+                  std::optional<std::string> announced = std::nullopt);
+  // Many nodes: the state another node announces for username, when this node does not follow
+  // it yet (one registry lookup: for a connect step, not an io thread).
+  std::optional<std::string> announced_state(const std::string& username);
+  // Many nodes: the newest `styles` event heard on the channel of a stream homed elsewhere
+  // (null when none was heard, or the stream is homed here); remember_styles keeps one asked
+  // of the home, unless an event came first.
+  Bytes remote_styles(const std::string& username);
+  void remember_styles(const std::string& username, Bytes event);
   void remove_viewer(const std::string& username, const Peer* peer);
 
   // Workers. slots: jobs or batches it may hold (pipelining); max_batch: jobs per batch
@@ -183,6 +206,13 @@ class Hub {
   HubTotals totals();
 
  private:
+  // A frame that went (or goes) to the model, as later frames are compared with it.
+  struct SkipReference {
+    domain::Thumbnail thumbnail;
+    std::uint64_t seq = 0;
+    std::int64_t at_ms = 0;
+    std::uint64_t style_version = 0;
+  };
   struct Active {
     StreamOpen info;
     domain::FrameMailbox mailbox;
@@ -207,6 +237,12 @@ class Hub {
     bool offering = false;
     // Its job that waits at a worker behind another message (superseded by a newer frame).
     std::uint64_t waiting_job = 0;
+    // Unchanged frames skipped: the frame in the mailbox, and the last one handed to the
+    // model; set_style counts changes, and a change since the latter forces the next frame.
+    std::optional<SkipReference> skip_pending;
+    std::optional<SkipReference> skip_last;
+    std::uint64_t style_version = 0;
+    std::uint64_t frames_skipped = 0;
   };
   struct Channel {
     std::vector<std::shared_ptr<Peer>> viewers;
@@ -223,6 +259,7 @@ class Hub {
     int remote_viewers = 0;
     long long remote_session = 0;
     std::uint64_t remote_seq = 0;
+    Bytes remote_styles;  // the style queue of a stream homed elsewhere, as last heard
   };
   struct Worker {
     std::shared_ptr<Peer> peer;
@@ -279,6 +316,10 @@ class Hub {
   void on_offered(const std::string& username, long long session_id);
   void send_offer(FrameOffer offer);
   std::optional<FrameOffer> take_offer(Active& a);
+  // Unchanged frames skipped: true when this frame (seq, thumbnail) is not worth a model run;
+  // otherwise it becomes the frame later ones are compared with once it leaves the mailbox.
+  bool skip_unchanged(Active& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
+                      std::int64_t now);
   void on_frames_ready();
   // Gives worker_id one message with the jobs of these frames (a job, or a batch when it
   // announced max_batch > 1).

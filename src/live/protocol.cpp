@@ -222,6 +222,23 @@ Bytes encode_frame_header(const FrameHeader& f) {
   return dump(m);
 }
 
+std::array<unsigned char, kInlineFramePrefixBytes> inline_frame_prefix(std::size_t meta_bytes) {
+  auto n = static_cast<std::uint32_t>(meta_bytes);
+  return {static_cast<unsigned char>(n >> 24), static_cast<unsigned char>(n >> 16),
+          static_cast<unsigned char>(n >> 8), static_cast<unsigned char>(n)};
+}
+
+std::optional<InlineFrame> split_inline_frame(std::string_view message) {
+  if (message.size() < kInlineFramePrefixBytes) return std::nullopt;
+  std::uint32_t n = 0;
+  for (std::size_t i = 0; i < kInlineFramePrefixBytes; ++i) {
+    n = (n << 8) | static_cast<unsigned char>(message[i]);
+  }
+  if (n > message.size() - kInlineFramePrefixBytes) return std::nullopt;
+  return InlineFrame{message.substr(kInlineFramePrefixBytes, n),
+                     message.substr(kInlineFramePrefixBytes + n)};
+}
+
 Bytes encode_styles(const json& style_state) {
   return dump({{"type", "styles"}, {"styles", style_state}});
 }
@@ -246,6 +263,7 @@ Bytes encode_status(const Status& s) {
       {"viewers", s.viewers},
       {"frames_in", s.frames_in},
       {"frames_dropped", s.frames_dropped},
+      {"frames_skipped", s.frames_skipped},
       {"frames_out", s.frames_out},
       {"fps_in", std::round(s.fps_in * 10) / 10},
       {"fps_out", std::round(s.fps_out * 10) / 10},

@@ -3,6 +3,7 @@
 // Decoding never throws: it returns a typed message or an Error. Pure: no I/O, no clock.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -106,6 +107,17 @@ struct FrameHeader {
   nlohmann::json timings;  // the worker's, when it sent an object
 };
 Bytes encode_frame_header(const FrameHeader& f);
+// Inline frames, for viewers that ask for them (`?frames=inline`): one binary message per
+// frame = a 4-byte big-endian length N, N bytes of the frame header JSON above, the JPEG.
+// The prefix is all a viewer's write adds: the header JSON and the JPEG are shared.
+constexpr std::size_t kInlineFramePrefixBytes = 4;
+std::array<unsigned char, kInlineFramePrefixBytes> inline_frame_prefix(std::size_t meta_bytes);
+struct InlineFrame {
+  std::string_view meta;  // the frame header JSON
+  std::string_view jpeg;
+};
+// Splits an inline frame message; nullopt when it is shorter than its prefix says.
+std::optional<InlineFrame> split_inline_frame(std::string_view message);
 // {"type":"styles","styles":StyleState}
 Bytes encode_styles(const nlohmann::json& style_state);
 // {"type":"settings","settings":{…}}
@@ -124,6 +136,7 @@ struct Status {
   int viewers = 0;
   std::uint64_t frames_in = 0;
   std::uint64_t frames_dropped = 0;
+  std::uint64_t frames_skipped = 0;  // unchanged since the last one processed: not processed
   std::uint64_t frames_out = 0;
   double fps_in = 0;  // rounded to 0.1 on the wire
   double fps_out = 0;

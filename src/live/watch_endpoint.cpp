@@ -21,16 +21,28 @@ Connected<WatchContext> WatchEndpoint::connect(const ConnectRequest& req) {
   ctx.username = *name;
   auto me = auth_.from_credentials(req.bearer, req.session_cookie);
   ctx.audience = !me || me->user.id != user->id;
+  // Looked up here, on the blocking pool, so that joining never waits on an io thread.
+  ctx.announced = hub_.announced_state(ctx.username);
   // The style state as of now; on open the in-memory one wins when the stream is live, so a
-  // change between here and there is not lost.
-  if (styles_) ctx.styles = wire::encode_styles(styles_->state(*user));
+  // change between here and there is not lost. A stream homed elsewhere that this node
+  // already follows: the queue as last heard on its channel, without a call to its home.
+  if (styles_) {
+    if (auto heard = hub_.remote_styles(ctx.username)) {
+      ctx.styles = std::move(heard);
+    } else {
+      ctx.styles = wire::encode_styles(styles_->state(*user));
+      ctx.styles_from_home = ctx.announced.has_value();
+    }
+  }
   return ctx;
 }
 
 void WatchEndpoint::on_open(WatchContext& ctx, const std::shared_ptr<Peer>& self) {
-  hub_.add_viewer(ctx.username, self, ctx.audience);
+  hub_.add_viewer(ctx.username, self, ctx.audience, ctx.announced);
   if (!styles_) return;
+  if (ctx.styles_from_home) hub_.remember_styles(ctx.username, ctx.styles);
   auto now = styles_->live_event(ctx.username);
+  if (!now) now = hub_.remote_styles(ctx.username);
   self->send_text(now ? now : ctx.styles);
 }
 

@@ -68,6 +68,11 @@ live::ConnectRequest connect_request(const api::App& app, const api::Request& in
   return r;
 }
 
+// `?frames=inline`: processed frames as one binary message each (docs/protocol.md).
+void choose_frame_format(WsSession& ws, const api::Request& info) {
+  ws.set_inline_frames(info.query_param("frames") == "inline");
+}
+
 // Hands a socket's events to a role's endpoint together with the connection's context; the
 // socket's strand serialises them, so the context needs no lock.
 template <class Endpoint, class Context>
@@ -112,6 +117,7 @@ std::shared_ptr<Endpoint> share(const std::shared_ptr<Ctx>& ctx, Endpoint& endpo
 void on_ingest(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
                api::Request&& info) {
   auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(ctx->ingest_max_message));
+  choose_frame_format(*ws, info);
   connect_guarded(ctx, "ingest_connect", ws, std::move(req), share(ctx, ctx->ingest),
                   [r = connect_request(ctx->app, info), ws](live::IngestEndpoint& e) {
                     return e.connect(r, ws);
@@ -121,6 +127,7 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&&
 void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
               api::Request&& info) {
   auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(kWatchMaxMessage));
+  choose_frame_format(*ws, info);
   connect_guarded(
       ctx, "watch_connect", ws, std::move(req), share(ctx, ctx->watch),
       [r = connect_request(ctx->app, info)](live::WatchEndpoint& e) { return e.connect(r); });
@@ -172,7 +179,7 @@ void on_mjpeg(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
             std::move(*c), ctx->options.idle_timeout,
             [ctx, name](MjpegSession& m) { ctx->hub.remove_viewer(name, &m); });
         // Registered first, started second: a client already gone is then removed, not leaked.
-        ctx->hub.add_viewer(name, session);
+        ctx->hub.add_viewer(name, session, true, ctx->hub.announced_state(name));
         session->start(version);
       },
       [c, handed, version](const Failure& f) {

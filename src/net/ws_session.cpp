@@ -76,7 +76,7 @@ void WsSession::closed() {
   closed_ = true;
   texts_.clear();
   groups_.clear();
-  latest_.reset();
+  drop_frame();
   if (handlers_.on_closed) handlers_.on_closed(*this);
   handlers_ = {};  // break reference cycles through captured state
 }
@@ -93,10 +93,18 @@ void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable)
     binaries.push_back(std::move(jpeg));
     return send_ordered(std::move(meta), std::move(binaries));
   }
-  asio::post(ws_.get_executor(),
-             [self = shared_from_this(), p = Pair{std::move(meta), std::move(jpeg)}]() mutable {
-               self->enqueue_frame(std::move(p));
-             });
+  std::optional<Pair> dropped;  // released outside the lock
+  bool wake = false;
+  {
+    std::lock_guard lock(frame_mutex_);
+    dropped = std::move(latest_);
+    latest_.emplace(Pair{std::move(meta), std::move(jpeg)});  // latest wins
+    wake = !frame_wake_pending_;
+    frame_wake_pending_ = true;
+  }
+  if (wake) {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->on_frame_ready(); });
+  }
 }
 
 void WsSession::send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) {
@@ -112,7 +120,7 @@ void WsSession::close(int code, std::string reason) {
                if (self->closed_ || self->close_pending_) return;
                self->close_pending_.emplace(code, std::move(reason));
                self->groups_.clear();
-               self->latest_.reset();
+               self->drop_frame();
                if (self->open_) self->do_write();
              });
 }
@@ -124,9 +132,11 @@ void WsSession::enqueue_text(live::Bytes text) {
   if (open_) do_write();
 }
 
-void WsSession::enqueue_frame(Pair pair) {
-  if (closed_ || close_pending_) return;
-  latest_ = std::move(pair);  // a pending older frame is dropped here: latest wins
+void WsSession::on_frame_ready() {
+  {
+    std::lock_guard lock(frame_mutex_);
+    frame_wake_pending_ = false;
+  }
   if (open_) do_write();
 }
 
@@ -136,11 +146,24 @@ void WsSession::enqueue_group(Group group) {
   if (open_) do_write();
 }
 
+std::optional<WsSession::Pair> WsSession::take_frame() {
+  std::lock_guard lock(frame_mutex_);
+  std::optional<Pair> p = std::move(latest_);
+  latest_.reset();
+  return p;
+}
+
+void WsSession::drop_frame() {
+  auto p = take_frame();  // released outside the lock
+}
+
 void WsSession::do_write() {
-  if (writing_ || closed_) return;
+  if (writing_ || writing_frame_ || closed_) return;
   if (!tail_.empty()) {
     writing_ = Out{std::move(tail_.front()), true};
     tail_.pop_front();
+  } else if (frame_jpeg_) {
+    writing_ = Out{std::move(frame_jpeg_), true};
   } else if (!texts_.empty()) {
     writing_ = Out{std::move(texts_.front()), false};
     texts_.pop_front();
@@ -154,15 +177,6 @@ void WsSession::do_write() {
       writing_ = Out{std::move(tail_.front()), true};
       tail_.pop_front();
     }
-  } else if (latest_) {
-    Pair p = std::move(*latest_);
-    latest_.reset();
-    if (p.meta) {
-      writing_ = Out{std::move(p.meta), false};
-      tail_.push_back(std::move(p.jpeg));
-    } else {
-      writing_ = Out{std::move(p.jpeg), true};
-    }
   } else if (close_pending_) {
     auto [code, reason] = *close_pending_;
     websocket::close_reason cr;
@@ -173,6 +187,26 @@ void WsSession::do_write() {
     if (handlers_.on_closed) handlers_.on_closed(*this);
     handlers_ = {};
     return;
+  } else if (auto p = take_frame()) {
+    if (inline_frames_) {
+      // One message: the length prefix, then the meta and the JPEG every viewer shares,
+      // gathered into one write (no copy).
+      writing_frame_ = std::move(p);
+      const auto& meta = writing_frame_->meta;
+      inline_prefix_ = live::wire::inline_frame_prefix(meta ? meta->size() : 0);
+      ws_.binary(true);
+      std::array<asio::const_buffer, 3> parts{asio::buffer(inline_prefix_),
+                                              meta ? asio::buffer(*meta) : asio::const_buffer{},
+                                              asio::buffer(*writing_frame_->jpeg)};
+      ws_.async_write(parts, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+      return;
+    }
+    if (p->meta) {
+      writing_ = Out{std::move(p->meta), false};
+      frame_jpeg_ = std::move(p->jpeg);
+    } else {
+      writing_ = Out{std::move(p->jpeg), true};
+    }
   } else {
     return;
   }
@@ -183,6 +217,7 @@ void WsSession::do_write() {
 
 void WsSession::on_write(beast::error_code ec, std::size_t) {
   writing_.reset();
+  writing_frame_.reset();
   if (ec) {
     fail(ec, "ws_write");
     return closed();

@@ -2,10 +2,12 @@
 // frames latest-wins. Role logic (ingest, watch, worker) plugs in through Handlers.
 #pragma once
 
+#include <array>
 #include <boost/beast/websocket.hpp>
-#include <deque>
 #include <functional>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -33,6 +35,9 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
 
   // Completes the upgrade, then calls on_open and starts reading.
   void accept(HttpRequest&& req, Handlers handlers);
+  // Replaceable frames go out as one binary message each, the metadata in front of the JPEG
+  // (docs/protocol.md, "Inline frames"), instead of a text then a binary. Set before accept.
+  void set_inline_frames(bool on) { inline_frames_ = on; }
 
   void send_text(live::Bytes text) override;
   void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;
@@ -60,7 +65,9 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
   void enqueue_text(live::Bytes text);
-  void enqueue_frame(Pair pair);
+  void on_frame_ready();
+  std::optional<Pair> take_frame();
+  void drop_frame();
   void enqueue_group(Group group);
   void do_write();
   void on_write(beast::error_code ec, std::size_t bytes);
@@ -70,11 +77,23 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   beast::websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   Handlers handlers_;
-  std::deque<live::Bytes> texts_;
-  std::deque<Group> groups_;      // not replaceable, in order (worker jobs, batches, cancels)
-  std::optional<Pair> latest_;    // replaceable: the newest frame only
-  std::deque<live::Bytes> tail_;  // binaries that follow the text being written
+  // Lists, not deques: an empty std::deque still holds a 512-byte block, and most viewers
+  // have nothing queued most of the time (memory per idle viewer, docs/performance.md).
+  std::list<live::Bytes> texts_;
+  std::list<Group> groups_;      // not replaceable, in order (worker jobs, batches, cancels)
+  std::list<live::Bytes> tail_;  // binaries that follow the text being written
+  // Replaceable: the newest frame only. Filled by send_frame on the caller's thread under
+  // frame_mutex_, so a frame costs no allocation per viewer; one wake-up is posted to the
+  // strand while none is pending (a viewer behind just has its slot overwritten).
+  std::mutex frame_mutex_;
+  std::optional<Pair> latest_;
+  bool frame_wake_pending_ = false;
+  live::Bytes frame_jpeg_;  // split format: the JPEG that follows the meta being written
   std::optional<Out> writing_;
+  // Inline format: the frame being written (its length prefix, meta and JPEG, gathered).
+  bool inline_frames_ = false;
+  std::array<unsigned char, 4> inline_prefix_{};
+  std::optional<Pair> writing_frame_;
   std::optional<std::pair<int, std::string>> close_pending_;
   bool open_ = false;
   bool closed_ = false;

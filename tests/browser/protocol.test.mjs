@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { channelEvents } from '../../web/js/live_events.js';
-import { CloseCode, closeEntry, kCloseCodes, openLiveSocket } from '../../web/js/protocol.js';
+import { CloseCode, closeEntry, kCloseCodes, openLiveSocket, splitInlineFrame } from '../../web/js/protocol.js';
 
 // code → name from the table under the "Close codes" heading of docs/protocol.md.
 function docCloseCodes() {
@@ -98,6 +98,62 @@ test('openLiveSocket builds the URL, dispatches events by type and pairs each fr
     assert.deepEqual(seen[4], ['frame', jpeg2, null]);
     assert.deepEqual(seen[5], ['close', 4404, 'no such streamer', 'not_found']);
   });
+});
+
+// One inline frame message as the server sends it with ?frames=inline.
+function inlineFrame(meta, jpegBytes) {
+  const json = new TextEncoder().encode(meta);
+  const out = new Uint8Array(4 + json.length + jpegBytes.length);
+  new DataView(out.buffer).setUint32(0, json.length);
+  out.set(json, 4);
+  out.set(jpegBytes, 4 + json.length);
+  return out.buffer;
+}
+
+test('with frames inline the socket asks for them and splits each message into header and JPEG', async () => {
+  await withFakeBrowser(async () => {
+    const seen = [];
+    const ws = openLiveSocket('/ws/ingest?key=k', {
+      frames: 'inline',
+      events: { state: (m) => seen.push(['state', m.state]) },
+      onFrame: (data, header) => seen.push(['frame', data, header?.seq ?? null]),
+    });
+    assert.equal(ws.url, 'wss://dream.example:8443/ws/ingest?key=k&frames=inline');
+    assert.equal(ws.binaryType, 'arraybuffer');
+    ws.receive('{"type":"state","state":"live"}');
+    ws.receive(inlineFrame('{"type":"frame","seq":7,"captured_ms":1,"processed_ms":2}', [0xff, 0xd8, 7]));
+    ws.receive(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1]).buffer); // a bare JPEG: not inline, dropped
+    ws.receive(inlineFrame('', [0xff, 0xd8, 8])); // no header
+    assert.equal(seen.length, 3);
+    assert.deepEqual(seen[0], ['state', 'live']);
+    assert.equal(seen[1][2], 7);
+    assert.ok(seen[1][1] instanceof Blob, 'a Blob, as the page asked (the default)');
+    assert.equal(seen[1][1].type, 'image/jpeg');
+    assert.deepEqual([...new Uint8Array(await seen[1][1].arrayBuffer())], [0xff, 0xd8, 7]);
+    assert.equal(seen[2][2], null);
+    assert.deepEqual([...new Uint8Array(await seen[2][1].arrayBuffer())], [0xff, 0xd8, 8]);
+  });
+  withFakeBrowser(() => {
+    const seen = [];
+    const ws = openLiveSocket('/ws/watch/alice', {
+      frames: 'inline',
+      binaryType: 'arraybuffer',
+      onFrame: (data, header) => seen.push([data, header.seq]),
+    });
+    assert.equal(ws.url, 'wss://dream.example:8443/ws/watch/alice?frames=inline');
+    ws.receive(inlineFrame('{"type":"frame","seq":9}', [0xff, 0xd8, 9]));
+    assert.ok(seen[0][0] instanceof ArrayBuffer);
+    assert.deepEqual([...new Uint8Array(seen[0][0])], [0xff, 0xd8, 9]);
+    assert.equal(seen[0][1], 9);
+  });
+});
+
+test('splitInlineFrame refuses a message shorter than its length prefix', () => {
+  assert.equal(splitInlineFrame(new Uint8Array([0, 0, 0]).buffer), null);
+  assert.equal(splitInlineFrame(new Uint8Array([0, 0, 0, 9, 1, 2]).buffer), null);
+  const f = splitInlineFrame(inlineFrame('{"type":"frame","seq":1}', [0xff]));
+  assert.equal(f.header.seq, 1);
+  assert.deepEqual([...f.jpeg], [0xff]);
 });
 
 test('the page is served over http: the socket is ws://', () => {

@@ -189,6 +189,30 @@ class Redis:
         except OSError:
             return False
 
+    def command(self, *args):
+        """One command over raw RESP; returns the first line of the reply (a test helper for
+        writing what a hostile client of Redis would, not a general client)."""
+        parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+        msg = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(msg)
+            reply = b""
+            while b"\r\n" not in reply:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+            line, _, rest = reply.partition(b"\r\n")
+            if not line.startswith(b"$") or line == b"$-1":
+                return line.decode(errors="replace")
+            size = int(line[1:])
+            while len(rest) < size:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            return rest[:size].decode(errors="replace")
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 

@@ -76,11 +76,17 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def cpu_seconds(pid):
-    """User plus system CPU time used so far."""
+def cpu_times(pid):
+    """(user, system) CPU seconds used so far (utime and stime of /proc/PID/stat)."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time used so far."""
+    return sum(cpu_times(pid))
 
 
 class ServerError(RuntimeError):

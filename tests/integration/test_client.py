@@ -109,6 +109,63 @@ class ClientTestBase(ServerTestCase):
 class TestClientWithBuiltinWorker(ClientTestBase):
     server_args = ["--builtin-workers", "1"]
 
+    def test_inline_frames_come_as_one_message_each_and_split_frames_still_work(self):
+        c, name, key = self.new_streamer_account()
+        path = "/ws/watch/%s?frames=inline" % name
+        raw = ds.WebSocket.connect(ds._ws_url(self.server.url, path), None, timeout=10)
+        self.addCleanup(raw.close)
+        inline = ds.Viewer(self.server.url, name).connect()
+        self.addCleanup(inline.close)
+        self.assertTrue(inline.url.endswith("?frames=inline"), inline.url)
+        split = ds.Viewer(self.server.url, name, frames="split").connect()
+        self.addCleanup(split.close)
+        streamer = ds.Streamer(self.server.url, key)
+        streamer.connect()
+        self.addCleanup(streamer.close)
+        pusher = Pusher(streamer)
+        pusher.start()
+        self.addCleanup(pusher.halt)
+
+        # On the wire: no "frame" text; each binary is length + frame JSON + the JPEG.
+        seqs = []
+        deadline = time.monotonic() + 30
+        while len(seqs) < 3:
+            self.assertGreater(deadline - time.monotonic(), 0, "no inline frames")
+            kind, data = raw.recv(timeout=deadline - time.monotonic())
+            if kind == "text":
+                self.assertNotEqual(json.loads(data).get("type"), "frame", data)
+                continue
+            self.assertEqual(kind, "binary", data)
+            (n,) = struct.unpack(">I", data[:4])
+            header = json.loads(data[4:4 + n])
+            self.assertEqual(header["type"], "frame")
+            self.assertIsInstance(header["seq"], int)
+            self.assertIsInstance(header["processed_ms"], int)
+            self.assertTrue(ds.is_jpeg(data[4 + n:]))
+            self.assertNotIn(data[4 + n:], FRAMES, "processed frames, not the camera's")
+            seqs.append(header["seq"])
+        self.assertEqual(seqs, sorted(set(seqs)))
+
+        for viewer in (inline, split):
+            frames, _ = self.wait_frames(viewer, 3)
+            for f in frames:
+                self.assertTrue(ds.is_jpeg(f.jpeg), viewer.frames)
+                self.assertIsInstance(f.seq, int)
+                self.assertIsInstance(f.captured_ms, int)
+                self.assertEqual(f.info["seq"], f.seq)
+            got = [f.seq for f in frames]
+            self.assertEqual(got, sorted(set(got)), viewer.frames)
+
+    def test_split_inline_frame_checks_its_length(self):
+        not_a_header = b'{"type":"state"}'
+        msg = struct.pack(">I", len(not_a_header)) + not_a_header + b"\xff\xd8"
+        self.assertEqual(ds.split_inline_frame(msg), ({}, b"\xff\xd8"))
+        good = b'{"type":"frame","seq":5}'
+        self.assertEqual(ds.split_inline_frame(struct.pack(">I", len(good)) + good + b"J"),
+                         ({"type": "frame", "seq": 5}, b"J"))
+        self.assertIsNone(ds.split_inline_frame(b"\x00\x00\x00"))
+        self.assertIsNone(ds.split_inline_frame(struct.pack(">I", 50) + b"{}"))
+
     def test_push_watch_status_mjpeg_latest(self):
         c, name, key = self.new_streamer_account()
         viewer = ds.Viewer(self.server.url, name).connect()

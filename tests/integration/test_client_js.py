@@ -58,6 +58,7 @@ class TestJsClient(ServerTestCase):
         summary = json.loads(out.stdout.strip().splitlines()[-1])
         self.assertEqual(summary["badToken"], "refused")
         self.assertGreaterEqual(summary["viewerFrames"], 3)
+        self.assertGreaterEqual(summary["splitViewerFrames"], 3)
         self.assertGreaterEqual(summary["jobs"], 3)
         self.assertGreater(summary["streamerSent"], 0)
         self.assertNotIn(WORKER_TOKEN, out.stdout + out.stderr)

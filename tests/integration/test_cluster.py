@@ -846,6 +846,46 @@ class TestCluster(ClusterCase):
         self.assertLedgerVerifies()
 
     # 9 -----------------------------------------------------------------------------------------
+    # Hostile or silent parties on Redis ------------------------------------------------------
+    def test_10_a_silent_home_gives_503_and_garbage_on_the_channels_changes_nothing(self):
+        redis = self.cl.redis
+        # A stream announced by a node that beats but never answers a call.
+        real = self.streamer(self.A)
+        self.worker(self.C)
+        self.pusher(self.A, key=real.key)
+        v = self.viewer(self.B, real.name)
+        v.wait_frames(2)
+        entry = json.loads(redis.command("HGET", "ds:streams", real.name))
+        ghost_user = self.streamer(self.B)
+        entry["node"] = "ghost-node"
+        entry["s"]["username"] = ghost_user.name
+        entry["s"]["session_id"] = 987654321
+        self.assertEqual(redis.command("SET", "ds:node:ghost-node", "1", "PX", "30000"), "+OK")
+        self.addCleanup(redis.command, "DEL", "ds:node:ghost-node")
+        self.addCleanup(redis.command, "HDEL", "ds:streams", ghost_user.name)
+        redis.command("HSET", "ds:streams", ghost_user.name, json.dumps(entry))
+        started = time.monotonic()
+        r = self.C.client().get("/api/streams/" + ghost_user.name)
+        self.assertError(r, 503, "home_unavailable")
+        self.assertLess(time.monotonic() - started, 8.0, "the forward waited too long")
+        # Garbage where nodes listen: channels of a followed stream, a node's call channel,
+        # the wake-up channel. Nothing crashes, and the stream goes on.
+        node_b = self.cl.node_id(1)
+        junk = [b"", b"{", b"\x00\xff" * 10, b"not json\n\xff\xd8",
+                json.dumps({"k": "r", "s": "x", "q": -1}).encode() + b"\n" + b"\xff\xd8",
+                b"r" + json.dumps({"s": 1}).encode(), b"t{}", b"x" * (2 << 20),
+                json.dumps({"id": "1", "from": "nobody", "op": "http"}).encode() + b"\n"]
+        for payload in junk:
+            redis.command("PUBLISH", "ds:c:" + real.name, payload)
+            redis.command("PUBLISH", "ds:n:" + node_b, payload)
+            redis.command("PUBLISH", "ds:ready", payload)
+        m = v.mark()
+        v.wait_frames(3, since=m)
+        self.assertSeqsIncrease(v)
+        for node in (self.A, self.B, self.C):
+            self.assertTrue(node.alive())
+            self.assertEqual(node.client().get("/healthz").status, 200)
+
     def test_metrics_show_the_redis_link(self):
         for node in (self.A, self.B, self.C):
             r = Client(node).get("/metrics")

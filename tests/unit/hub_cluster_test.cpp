@@ -75,7 +75,9 @@ struct FakeCluster : Cluster {
   void forget(const std::string& username, long long session_id) override {
     forgotten.emplace_back(username, session_id);
   }
+  int finds = 0;
   std::optional<AnnouncedStream> find(const std::string& username) override {
+    finds++;
     auto it = registry.find(username);
     if (it == registry.end()) return std::nullopt;
     return it->second;
@@ -288,7 +290,7 @@ TEST_F(HubCluster, UnhealthyClusterFallsBackToTheLocalMailbox) {
 TEST_F(HubCluster, WorkerProcessesAFrameOfAStreamHomedElsewhere) {
   cluster.home_elsewhere("bob", 7);
   auto viewer = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", viewer);
+  hub.add_viewer("bob", viewer, true, hub.announced_state("bob"));
   EXPECT_EQ(cluster.follows, std::vector<std::string>{"bob"});
   EXPECT_EQ(viewer->texts.front(), state_text("live")) << "the state as its home announced it";
   auto w = std::make_shared<FakePeer>();
@@ -382,7 +384,7 @@ TEST_F(HubCluster, ClaimedFrameForAWorkerThatLeftIsDropped) {
 TEST_F(HubCluster, RemoteResultsOlderThanTheNewestShownAreDropped) {
   cluster.home_elsewhere("bob", 7);
   auto viewer = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", viewer);
+  hub.add_viewer("bob", viewer, true, hub.announced_state("bob"));
   cluster.events.result(result_of(7, "bob", 5, "o5"));
   ASSERT_EQ(viewer->frames.size(), 1u);
   EXPECT_EQ(viewer->frames[0].second, "o5");
@@ -401,7 +403,7 @@ TEST_F(HubCluster, RemoteResultsOlderThanTheNewestShownAreDropped) {
   EXPECT_EQ(viewer->frames.size(), 3u);
   // A viewer joining now gets the newest frame.
   auto late = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", late);
+  hub.add_viewer("bob", late, true, hub.announced_state("bob"));
   ASSERT_EQ(late->frames.size(), 1u);
   EXPECT_EQ(late->frames[0].second, "n1");
   // Results of channels nobody here watches are ignored.
@@ -463,14 +465,14 @@ TEST_F(HubCluster, RemoteTextReachesViewersAndTheStreamer) {
   // On a node that only has viewers, a state event is remembered for later viewers.
   cluster.home_elsewhere("bob", 7, "waiting");
   auto bob_viewer = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", bob_viewer);
+  hub.add_viewer("bob", bob_viewer, true, hub.announced_state("bob"));
   cluster.events.result(result_of(7, "bob", 1, "b1"));
   cluster.events.text("bob", make_bytes(chat));
   EXPECT_EQ(bob_viewer->texts.back(), chat);
   cluster.events.text("bob", wire::encode_state("ended"));
   EXPECT_EQ(bob_viewer->texts.back(), state_text("ended"));
   auto later = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", later);
+  hub.add_viewer("bob", later, true, hub.announced_state("bob"));
   ASSERT_FALSE(later->texts.empty());
   EXPECT_EQ(later->texts.front(), state_text("ended"));
   EXPECT_TRUE(later->frames.empty()) << "no frame of an ended stream";
@@ -483,15 +485,15 @@ TEST_F(HubCluster, FirstViewerFollowsAndLastOneLeavingUnfollows) {
   cluster.home_elsewhere("bob", 7);
   auto v1 = std::make_shared<FakePeer>();
   auto v2 = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", v1);
-  hub.add_viewer("bob", v2);
+  hub.add_viewer("bob", v1, true, hub.announced_state("bob"));
+  hub.add_viewer("bob", v2, true, hub.announced_state("bob"));
   EXPECT_EQ(cluster.follows, std::vector<std::string>{"bob"});
   hub.remove_viewer("bob", v1.get());
   EXPECT_TRUE(cluster.unfollows.empty());
   hub.remove_viewer("bob", v2.get());
   EXPECT_EQ(cluster.unfollows, std::vector<std::string>{"bob"});
   // Following again after that is a fresh follow.
-  hub.add_viewer("bob", v1);
+  hub.add_viewer("bob", v1, true, hub.announced_state("bob"));
   EXPECT_EQ(cluster.follows.size(), 2u);
 
   // A home follows its own stream for as long as it or its viewers last.
@@ -536,7 +538,7 @@ TEST_F(HubCluster, ViewerTotalsFromTheClusterCountEveryNode) {
   // On a node with viewers only, the count viewers get includes every node's as well.
   cluster.home_elsewhere("bob", 7);
   auto bob_viewer = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", bob_viewer);
+  hub.add_viewer("bob", bob_viewer, true, hub.announced_state("bob"));
   clock.advance_ms(1000);
   hub.tick();
   EXPECT_EQ(cluster.reports.back().at("bob"), 1);
@@ -640,7 +642,7 @@ TEST_F(HubCluster, ClusterTickAnnouncesHomedStreamsAndReportsViewers) {
   ASSERT_TRUE(hub.open_stream(stream(1, "alice")));
   cluster.home_elsewhere("bob", 7);
   auto viewer = std::make_shared<FakePeer>();
-  hub.add_viewer("bob", viewer);
+  hub.add_viewer("bob", viewer, true, hub.announced_state("bob"));
   cluster.announced.clear();
   hub.tick();
   ASSERT_EQ(cluster.announced.size(), 1u) << "only streams homed here are announced";
@@ -671,4 +673,34 @@ TEST_F(HubCluster, ABatchWorkerClaimsABatchAndHoldsOneMessageAtATime) {
   EXPECT_TRUE(cluster.claims.empty()) << "busy: no second claim";
   hub.on_result(wid, job_id(batch["jobs"][0]["job_id"]), make_bytes("o"), {});
   EXPECT_EQ(cluster.claims.size(), 1u) << "free again: it asks the line";
+}
+
+TEST_F(HubCluster, JoiningNeverAsksRedisOnTheCallersThreadAndStylesAreKeptFromTheChannel) {
+  cluster.home_elsewhere("bob", 7, "live");
+  auto state = hub.announced_state("bob");  // the connect step's lookup
+  EXPECT_EQ(state, "live");
+  EXPECT_EQ(cluster.finds, 1);
+  auto v1 = std::make_shared<FakePeer>();
+  hub.add_viewer("bob", v1, true, state);
+  EXPECT_EQ(cluster.finds, 1) << "add_viewer itself never looks anything up";
+  EXPECT_EQ(v1->texts.front(), state_text("live"));
+  // Followed now: later viewers need no lookup, and the styles asked of the home are kept.
+  EXPECT_EQ(hub.announced_state("bob"), std::nullopt);
+  EXPECT_EQ(cluster.finds, 1);
+  EXPECT_EQ(hub.remote_styles("bob"), nullptr);
+  hub.remember_styles("bob", make_bytes("asked"));
+  EXPECT_EQ(*hub.remote_styles("bob"), "asked");
+  // A styles event on the channel replaces it; an answer that comes late does not.
+  auto heard = wire::encode_styles({{"current", nullptr}});
+  cluster.events.text("bob", heard);
+  EXPECT_EQ(*hub.remote_styles("bob"), *heard);
+  hub.remember_styles("bob", make_bytes("late"));
+  EXPECT_EQ(*hub.remote_styles("bob"), *heard);
+  // The stream ends: nothing is kept for the next session.
+  cluster.events.text("bob", wire::encode_state("ended"));
+  EXPECT_EQ(hub.remote_styles("bob"), nullptr);
+  // Streams homed here are never answered from the channel cache.
+  ASSERT_TRUE(hub.open_stream(stream(1, "alice")));
+  hub.remember_styles("alice", make_bytes("x"));
+  EXPECT_EQ(hub.remote_styles("alice"), nullptr);
 }

@@ -50,21 +50,47 @@ function parseEvent(text) {
   }
 }
 
-// Opens the live socket at `path` and returns it. Handlers, all optional:
+// An inline frame (docs/protocol.md, "Inline frames"): a 4-byte big-endian length N, N bytes
+// of the `frame` JSON, then the JPEG. Returns { header, jpeg } (header null when the JSON is not
+// a `frame` message; jpeg a Uint8Array view into `buffer`), or null when the message is shorter
+// than its prefix says.
+export function splitInlineFrame(buffer) {
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < 4) return null;
+  const n = new DataView(buffer).getUint32(0);
+  if (n > buffer.byteLength - 4) return null;
+  const msg = parseEvent(new TextDecoder().decode(new Uint8Array(buffer, 4, n)));
+  return { header: msg?.type === 'frame' ? msg : null, jpeg: new Uint8Array(buffer, 4 + n) };
+}
+
+// Opens the live socket at `path` and returns it. Options, all optional:
 //   events: { [type]: (msg) => … }  one per JSON event type; unknown types are ignored
-//   onFrame(data, header)           a binary JPEG (a Blob, or an ArrayBuffer with
-//                                   binaryType 'arraybuffer') and the `frame` message sent just
-//                                   before it ({type:'frame', seq, captured_ms, processed_ms}),
-//                                   or null when none came
+//   onFrame(data, header)           a processed JPEG (a Blob, or an ArrayBuffer with
+//                                   binaryType 'arraybuffer') and its `frame` header
+//                                   ({type:'frame', seq, captured_ms, processed_ms}), or null
+//                                   when none came
 //   onOpen()
 //   onClose({ code, reason, entry }) entry: closeEntry(code)
+//   frames: 'split'                 the header as a text message before each binary JPEG;
+//           'inline'                one binary message per frame (`?frames=inline`), half the
+//                                   messages for the server and the page
 // Throws like `new WebSocket` when the URL is refused.
-export function openLiveSocket(path, { events = {}, onFrame, onOpen, onClose, binaryType = 'blob' } = {}) {
-  const ws = new WebSocket(liveSocketUrl(path));
-  ws.binaryType = binaryType;
+export function openLiveSocket(path, { events = {}, onFrame, onOpen, onClose, binaryType = 'blob', frames = 'split' } = {}) {
+  const inline = frames === 'inline';
+  const ws = new WebSocket(liveSocketUrl(inline ? `${path}${path.includes('?') ? '&' : '?'}frames=inline` : path));
+  // Inline frames are split synchronously, so they arrive as ArrayBuffers whatever the page asked.
+  ws.binaryType = inline ? 'arraybuffer' : binaryType;
   let header = null;
   ws.addEventListener('open', () => onOpen?.());
   ws.addEventListener('message', (ev) => {
+    if (inline && typeof ev.data !== 'string') {
+      const frame = splitInlineFrame(ev.data);
+      if (!frame) return;
+      const data = binaryType === 'blob'
+        ? new Blob([frame.jpeg], { type: 'image/jpeg' })
+        : frame.jpeg.buffer.slice(frame.jpeg.byteOffset);
+      onFrame?.(data, frame.header);
+      return;
+    }
     if (typeof ev.data !== 'string') {
       const frameHeader = header;
       header = null;

@@ -68,6 +68,8 @@ const worker = runWorker(base, workerToken, async (jpeg, params) => {
 await welcome;
 
 const viewer = await new Viewer(base, username).connect();
+check(new URL(viewer.url).searchParams.get("frames") === "inline", "a Viewer asks for inline frames");
+const splitViewer = await new Viewer(base, username, { frames: "split" }).connect();
 const outputs = [];
 const streamer = await new Streamer(base, { key, onOutput: (jpeg) => outputs.push(jpeg) }).connect();
 let n = 0;
@@ -86,6 +88,18 @@ while (got < 3) {
   got++;
 }
 summary.viewerFrames = got;
+// The older format still works: a text header then the binary JPEG.
+let splitGot = 0;
+while (splitGot < 3) {
+  const r = await splitViewer.next(20000);
+  check(!r.done && !r.timedOut, `split viewer ended early (${splitViewer.closeCode})`);
+  if (r.value.kind === "event") continue;
+  check(isJpeg(r.value.frame.jpeg) && contains(r.value.frame.jpeg, MARK), "split frame is the worker's JPEG");
+  check(Number.isInteger(r.value.frame.seq), "split frame has a seq");
+  splitGot++;
+}
+splitViewer.close();
+summary.splitViewerFrames = splitGot;
 summary.viewerEvents = events.map((e) => e.type);
 clearInterval(pushTimer);
 check(streamer.sent > 0, "streamer sent frames");

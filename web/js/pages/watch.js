@@ -347,6 +347,7 @@ function connect() {
         },
         viewers: (msg) => setViewers(msg.count),
       },
+      frames: 'inline',
       onFrame: showFrame,
       onOpen: () => {
         // After a drop, fetch what was said in the meantime.

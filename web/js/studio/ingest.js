@@ -38,6 +38,7 @@ export function createIngest(state, { panel, capture, channelEvents, onConnected
   function open() {
     const ws = openLiveSocket('/ws/ingest', {
       binaryType: 'arraybuffer',
+      frames: 'inline', // output frames come back here too; one message each
       events: {
         ...channelEvents,
         status: panel.onStatus,

@@ -29,6 +29,7 @@ export function createPreview(state) {
           }
         },
       },
+      frames: 'inline',
       onFrame: (blob) => {
         const previous = url;
         url = URL.createObjectURL(blob);

@@ -97,6 +97,8 @@ export function createStatusPanel(state, { preview }) {
       metric('Frame age', fmt(s.frame_age_ms, ' ms'), 'frame-age'),
       metric('Viewers', fmt(s.viewers), 'viewers'),
       metric('Dropped', String((s.frames_dropped ?? 0) + live.droppedLocal), 'dropped'),
+      // Unchanged since the last processed frame: the model was spared (serve --skip-similar).
+      metric('Unchanged', fmt(s.frames_skipped), 'skipped'),
       metric('Workers busy', workers, 'workers'),
     );
   }
