@@ -823,24 +823,9 @@ bool Hub::on_worker_error(std::int64_t worker_id, std::uint64_t job_id) {
 }
 
 bool Hub::on_cancelled(std::int64_t worker_id, std::uint64_t job_id) {
-  Outbox out;
-  {
-    std::lock_guard lock(mutex_);
-    auto w = workers_.find(worker_id);
-    auto job =
-        w == workers_.end() || job_id == 0 ? std::nullopt : jobs_.complete(worker_id, job_id);
-    if (!job) return false;
-    // Dropped without a cancel from here: the worker gave the job up, as with an error.
-    if (!job->cancelled) {
-      totals_.jobs_failed++;
-      settle(w->second, job_id);
-    }
-    clear_waiting(*job);
-    make_available(worker_id, w->second);
-    dispatch(clock_.now_ms(), out);
-  }
-  flush(out);
-  return true;
+  // The same bookkeeping as an error: a job cancelled from here just ends; one the worker
+  // dropped on its own was given up, and counts as failed.
+  return on_worker_error(worker_id, job_id);
 }
 
 void Hub::tick() {

@@ -176,7 +176,8 @@ class Hub {
   // has nothing to answer, so job 0 is always unknown.
   ResultOutcome on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes jpeg,
                           const nlohmann::json& timings);
-  // The worker could not process its job: it becomes free, the stream carries on.
+  // The worker could not process its job: it becomes free, the stream carries on. A job the
+  // hub had cancelled just ends (not counted as failed).
   bool on_worker_error(std::int64_t worker_id, std::uint64_t job_id);
   // The worker dropped a job without starting it (after a cancel). False: it holds no such job.
   bool on_cancelled(std::int64_t worker_id, std::uint64_t job_id);
