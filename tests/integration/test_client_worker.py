@@ -24,21 +24,10 @@ from test_client_websocket import ScriptedServer, frame
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 import dreamstream as ds  # noqa: E402
-
-FIXTURES = os.path.join(HERE, "fixtures")
-WORKER_TOKEN = "dsw_testtoken_0123456789abcdef"
+from test_client import FRAMES, WORKER_TOKEN, Pusher  # noqa: E402 (shared fixtures)
 
 
-def load_frames():
-    frames = []
-    for name in sorted(os.listdir(FIXTURES)):
-        if name.endswith(".jpg"):
-            with open(os.path.join(FIXTURES, name), "rb") as f:
-                frames.append(f.read())
-    return frames
 
-
-FRAMES = load_frames()
 
 
 # ---- a scripted /ws/worker server --------------------------------------------------------------
@@ -304,26 +293,6 @@ class Recorder:
 
         ds.WebSocket.connect = connect
         test.addCleanup(setattr, ds.WebSocket, "connect", orig)
-
-
-class Pusher(threading.Thread):
-    """Sends one stream's frames at ~fps until stopped."""
-
-    def __init__(self, streamer, fps):
-        super().__init__(daemon=True)
-        self.streamer, self.fps, self.stop = streamer, fps, threading.Event()
-
-    def run(self):
-        i = 0
-        while not self.stop.is_set():
-            if not self.streamer.send_jpeg(FRAMES[i % len(FRAMES)]):
-                return
-            i += 1
-            self.stop.wait(1.0 / self.fps)
-
-    def halt(self):
-        self.stop.set()
-        self.join(5)
 
 
 class ServerWorkerTest(ServerTestCase):
