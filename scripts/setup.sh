@@ -49,6 +49,12 @@ if [ "$want_test" = 1 ] && [ -f tests/browser/package.json ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --silent)
   fi
 fi
+# The Next.js example (ctest -L nextjs); scripts/run.sh never installs it.
+if [ "$want_test" = 1 ] && [ -f examples/nextjs/package.json ]; then
+  if [ ! -d examples/nextjs/node_modules ] || [ examples/nextjs/package-lock.json -nt examples/nextjs/node_modules ]; then
+    (cd examples/nextjs && NEXT_TELEMETRY_DISABLED=1 npm ci --no-audit --no-fund --silent)
+  fi
+fi
 if [ "$want_test" = 1 ] && [ -f bench/node-baseline/package.json ] && [ ! -d bench/node-baseline/node_modules ]; then
   (cd bench/node-baseline && npm ci --no-audit --no-fund --silent)
 fi
