@@ -1,6 +1,9 @@
 // DreamStream JavaScript client: an ES module for browsers and Node >= 20.
 //
-//   import { createApi, postFrame, Streamer, Viewer, runWorker, CloseCode } from "./dreamstream.js";
+//   import { createApi, postFrame, Streamer, Viewer, runWorker, CloseCode } from "dreamstream";
+//
+// (The package's entry, index.js, re-exports this module and the browser helpers of capture.js
+// and render.js; this file alone still works when copied or imported by path.)
 //
 // WebSocket: browsers and Node >= 22 have a global one. On Node 20 either run with
 // `node --experimental-websocket` or pass an implementation: `{ WebSocket: (await import("ws")).default }`.
@@ -296,9 +299,10 @@ export class Streamer {
   }
 
   // Returns true when the frame was handed to the socket, false when dropped or closed.
-  sendJpeg(jpeg) {
+  // maxBufferedBytes overrides the streamer's own limit for this frame (streamCamera's rule).
+  sendJpeg(jpeg, { maxBufferedBytes = this.maxBufferedBytes } = {}) {
     if (!this.isOpen) return false;
-    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+    if (this.ws.bufferedAmount > maxBufferedBytes) {
       this.dropped++;
       return false;
     }

@@ -1,0 +1,9 @@
+// Type declarations for the dreamstream package (index.js).
+
+export * from "./dreamstream.js";
+export { captureFrames, streamCamera } from "./capture.js";
+export type {
+  CaptureSource, FrameInfo, CaptureOptions, FrameConsumer, CaptureStats, CaptureHandle, StreamCameraOptions,
+} from "./capture.js";
+export { renderViewer } from "./render.js";
+export type { RenderTarget, RenderOptions, RenderStats, RenderHandle } from "./render.js";

@@ -1,0 +1,7 @@
+// The dreamstream package: the protocol client (dreamstream.js, browsers and Node >= 20) and the
+// browser helpers for web apps (capture.js: webcam to JPEG frames; render.js: frames into a
+// <canvas> or <img>). Importing any of it is harmless in Node.
+
+export * from "./dreamstream.js";
+export { captureFrames, streamCamera } from "./capture.js";
+export { renderViewer } from "./render.js";
