@@ -87,7 +87,7 @@ async function signIn(page, user) {
 }
 
 // A fingerprint of the canvas: null while it is blank (no size, or a single colour).
-const canvasPrint = (page) => page.getByTestId('picture').evaluate((c) => {
+const canvasPrint = (page, testId) => page.getByTestId(testId).evaluate((c) => {
   if (!c.width || !c.height) return null;
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let hash = 0;
@@ -138,8 +138,10 @@ test('go live on the Next.js page, watch it on the Next.js watch page with viewe
       await studio.page.getByRole('button', { name: 'Go live' }).click();
       await studio.page.getByTestId('stream-state').filter({ hasText: /^live$/ }).waitFor({ timeout: 20000 });
       // The processed picture comes back on the ingest socket.
-      await studio.page.waitForFunction(
-        () => document.querySelector('[data-testid=output]')?.src.startsWith('blob:'), null, { timeout: 20000 });
+      for (const deadline = Date.now() + 20000; (await canvasPrint(studio.page, 'output')) === null;) {
+        assert.ok(Date.now() < deadline, 'no processed frame on the go-live page');
+        await sleep(250);
+      }
     });
 
     await withScreenshotOnFailure(t, watch.page, async () => {
@@ -150,13 +152,19 @@ test('go live on the Next.js page, watch it on the Next.js watch page with viewe
       let first = null;
       let changed = false;
       for (const deadline = Date.now() + 30000; Date.now() < deadline && !changed;) {
-        const print = await canvasPrint(watch.page);
+        const print = await canvasPrint(watch.page, 'picture');
         if (print !== null && first === null) first = print;
         else if (print !== null && print !== first) changed = true;
         await sleep(250);
       }
       assert.ok(first !== null, 'no processed frame drawn on the watch page canvas');
       assert.ok(changed, 'the watch page canvas showed one picture and no new frames');
+      // The page's own count of frames drawn rises.
+      const shown = async () => Number(await watch.page.getByTestId('frames').textContent());
+      const before = await shown();
+      await watch.page.waitForFunction(
+        (n) => Number(document.querySelector('[data-testid=frames]').textContent) > n, before, { timeout: 15000 });
+      assert.ok((await shown()) > before);
 
       const viewers = Number(await watch.page.getByTestId('viewers').textContent());
       assert.ok(viewers >= 1, `viewer count ${viewers}`);

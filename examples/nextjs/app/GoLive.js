@@ -4,10 +4,11 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useRef, useState } from "react";
 import { PUBLIC_DREAMSTREAM_URL } from "@/lib/config";
-import { closeMeaning, Streamer, streamCamera } from "@/lib/sdk";
+import { closeMeaning, renderViewer, Streamer, streamCamera } from "dreamstream";
 
 // Webcam -> JPEG frames -> DreamStream's ingest socket, with the streamer's live status and the
-// processed picture (the ingest socket carries it back, so no second socket is needed).
+// processed picture (the ingest socket carries it back: renderViewer draws a Streamer's output
+// as it does a Viewer's, so no second socket is needed).
 export default function GoLive({ user }) {
   const router = useRouter();
   const [live, setLive] = useState(false);
@@ -16,13 +17,14 @@ export default function GoLive({ user }) {
   const [error, setError] = useState(null);
   const camera = useRef(null);
   const output = useRef(null);
-  const running = useRef(null);  // {media, streamer, capture}
+  const running = useRef(null);  // {media, streamer, capture, render}
 
   function teardown() {
     const r = running.current;
     running.current = null;
     if (!r) return;
     r.capture?.stop();
+    r.render?.stop();
     r.media.getTracks().forEach((t) => t.stop());
     r.streamer?.close();
   }
@@ -44,21 +46,16 @@ export default function GoLive({ user }) {
         key: body.key,
         onStatus: setStatus,
         onEvent: (e) => { if (e.type === "ended") setError(e.message || `stream ended: ${e.reason}`); },
-        onOutput: (jpeg) => {
-          const img = output.current;
-          if (!img) return;
-          const old = img.src;
-          img.src = URL.createObjectURL(new Blob([jpeg], { type: "image/jpeg" }));
-          if (old.startsWith("blob:")) URL.revokeObjectURL(old);
-        },
         onClose: ({ code }) => {
           if (code !== 1000 && code !== 1005) setError((e) => e || `disconnected: ${closeMeaning(code)}`);
           teardown();
           setLive(false);
         },
       });
-      await streamer.connect();
       running.current.streamer = streamer;
+      running.current.render = renderViewer(streamer, output.current);
+      await streamer.connect();
+      // Frames are dropped (not queued) while the socket is backed up, so lag never builds up.
       running.current.capture = streamCamera(streamer, media, { fps: 10, width: 640, height: 480, quality: 0.7 });
       setLive(true);
     } catch (err) {
@@ -102,7 +99,7 @@ export default function GoLive({ user }) {
           <figcaption>Camera</figcaption>
         </figure>
         <figure>
-          <img ref={output} className="screen" alt="processed output" data-testid="output" />
+          <canvas ref={output} className="screen" data-testid="output" />
           <figcaption>What viewers see</figcaption>
         </figure>
       </div>

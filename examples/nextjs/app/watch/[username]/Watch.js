@@ -2,7 +2,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import { PUBLIC_DREAMSTREAM_URL } from "@/lib/config";
-import { renderViewer, Viewer } from "@/lib/sdk";
+import { renderViewer, Viewer } from "dreamstream";
 
 const STATE_TEXT = { offline: "offline", live: "live", waiting: "waiting for the model", ended: "ended" };
 
@@ -11,10 +11,10 @@ export default function Watch({ username, initialComments, initialViewers, signe
   const [state, setState] = useState("connecting");
   const [viewers, setViewers] = useState(initialViewers);
   const [comments, setComments] = useState(initialComments);  // newest first
+  const [shown, setShown] = useState(0);
 
   useEffect(() => {
     let closed = false;
-    let render = null;
     const viewer = new Viewer(PUBLIC_DREAMSTREAM_URL, username, {
       onEvent: (e) => {
         if (e.type === "state") setState(e.state);
@@ -25,10 +25,13 @@ export default function Watch({ username, initialComments, initialViewers, signe
       },
       onClose: () => { if (!closed) setState("disconnected"); },
     });
-    render = renderViewer(viewer, canvas.current);
+    // Latest wins: a frame that arrives while the previous one is still being drawn replaces it.
+    const render = renderViewer(viewer, canvas.current);
     viewer.connect().catch(() => setState("disconnected"));
+    const tick = setInterval(() => setShown(render.stats.rendered), 1000);
     return () => {
       closed = true;
+      clearInterval(tick);
       render.stop();
       viewer.close();
     };
@@ -40,7 +43,8 @@ export default function Watch({ username, initialComments, initialViewers, signe
         <canvas ref={canvas} className="screen" data-testid="picture" />
         <p>
           <span data-testid="state">{STATE_TEXT[state] ?? state}</span> ·{" "}
-          <span data-testid="viewers">{viewers}</span> watching
+          <span data-testid="viewers">{viewers}</span> watching ·{" "}
+          <span data-testid="frames">{shown}</span> frames shown
         </p>
       </div>
       <Chat username={username} comments={comments} signedIn={signedIn} />
