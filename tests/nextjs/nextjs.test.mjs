@@ -20,6 +20,8 @@ import { launchBrowser, newPage, startServer, uniqueUser, withScreenshotOnFailur
 const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/nextjs');
 const nextBin = path.join(appDir, 'node_modules/next/dist/bin/next');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const started = Date.now();
+const phase = (what) => process.stderr.write(`nextjs test: ${what} after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
 let server;
 let next;
@@ -45,8 +47,7 @@ function freePort() {
   });
 }
 
-async function startNext(env) {
-  const port = await freePort();
+async function startNext(env, port) {
   const child = spawn(process.execPath, [nextBin, 'start', '-H', '127.0.0.1', '-p', String(port)], {
     cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -104,7 +105,10 @@ const canvasPrint = (page, testId) => page.getByTestId(testId).evaluate((c) => {
 
 before(async () => {
   installIfStale();
-  server = await startServer();
+  phase('node_modules ready');
+  // The Next.js app's origin is allowed to use DreamStream's own cookie (the second test).
+  const nextPort = await freePort();
+  server = await startServer({ extraArgs: ['--allowed-origin', `http://127.0.0.1:${nextPort}`] });
   // NEXT_PUBLIC_ values are compiled in, so the app is built for this server's address.
   const env = {
     ...process.env,
@@ -112,9 +116,11 @@ before(async () => {
     DREAMSTREAM_URL: server.baseUrl,
     NEXT_PUBLIC_DREAMSTREAM_URL: server.baseUrl,
   };
-  execFileSync(process.execPath, [nextBin, 'build'], { cwd: appDir, env, stdio: ['ignore', 'inherit', 'inherit'] });
-  ({ child: next, url: nextUrl } = await startNext(env));
+  execFileSync(process.execPath, [nextBin, 'build', '--no-lint'], { cwd: appDir, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  phase('next build done');
+  ({ child: next, url: nextUrl } = await startNext(env, nextPort));
   browser = await launchBrowser();
+  phase('next start and Chromium ready');
 });
 
 after(async () => {
@@ -185,5 +191,50 @@ test('go live on the Next.js page, watch it on the Next.js watch page with viewe
   } finally {
     await studio.context.close();
     await watch.context.close();
+  }
+});
+
+// docs/integration.md's other way: no token on the Next.js server; the browser signs in to
+// DreamStream itself and uses its ds_session cookie, which `serve --allowed-origin <app origin>`
+// accepts from the app's pages (CORS with credentials, and the ingest socket's Origin check).
+test('from a Next.js page, the browser signs in to DreamStream itself and goes live with its cookie', async (t) => {
+  const user = await register();
+  const { context, page } = await newPage(browser, nextUrl);
+  try {
+    await withScreenshotOnFailure(t, page, async () => {
+      await page.goto('/');
+      const result = await page.evaluate(async ({ ds, login, password }) => {
+        const call = async (method, path, body) => {
+          const res = await fetch(ds + path, {
+            method,
+            credentials: 'include',
+            headers: body ? { 'Content-Type': 'application/json' } : {},
+            body: body ? JSON.stringify(body) : undefined,
+          });
+          return { status: res.status, body: await res.json() };
+        };
+        const signIn = await call('POST', '/api/auth/login', { login, password });
+        const me = await call('GET', '/api/me');
+        const start = await call('POST', '/api/streams/start', {});
+        // The ingest socket takes the cookie too: it answers with the stream's status.
+        const ingest = await new Promise((resolve) => {
+          const ws = new WebSocket(`${ds.replace(/^http/, 'ws')}/ws/ingest`);
+          const timer = setTimeout(() => { ws.close(); resolve('no status within 10 s'); }, 10000);
+          ws.onmessage = (e) => {
+            if (typeof e.data === 'string' && JSON.parse(e.data).type === 'status') {
+              clearTimeout(timer);
+              ws.close(1000);
+              resolve('status');
+            }
+          };
+          ws.onclose = (e) => { clearTimeout(timer); resolve(`closed ${e.code} ${e.reason}`); };
+        });
+        const stop = await call('POST', '/api/streams/stop', {});
+        return { signIn: signIn.status, me: me.body.user?.username, start: start.status, ingest, stop: stop.status };
+      }, { ds: server.baseUrl, login: user.username, password: user.password });
+      assert.deepEqual(result, { signIn: 200, me: user.username, start: 201, ingest: 'status', stop: 200 });
+    });
+  } finally {
+    await context.close();
   }
 });
