@@ -56,10 +56,12 @@ export function dreamstream(session) {
 
 // Logs in with DreamStream's own login (which answers with its session cookie), trades that
 // session for an API token, and ends the session: the app keeps only the token.
-export async function login(loginName, password) {
+// forwardedFor: the browser's address chain (X-Forwarded-For). DreamStream throttles failed
+// logins per address and ignores the header unless this server is a `--trusted-proxy`.
+export async function login(loginName, password, forwardedFor) {
   const res = await fetch(`${DREAMSTREAM_URL}/api/auth/login`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", ...(forwardedFor ? { "X-Forwarded-For": forwardedFor } : {}) },
     body: JSON.stringify({ login: loginName, password }),
   });
   const body = await res.json().catch(() => ({}));

@@ -27,7 +27,7 @@ export async function POST(request) {
     return NextResponse.json({ error: { code: "missing_field", message: "login and password" } }, { status: 400 });
   }
   try {
-    const session = await login(name, password);
+    const session = await login(name, password, request.headers.get("x-forwarded-for"));
     await saveSession(session, request);
     return NextResponse.json({ user: { username: session.username } });
   } catch (err) {
