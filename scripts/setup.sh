@@ -49,6 +49,11 @@ if [ "$want_test" = 1 ] && [ -f tests/browser/package.json ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --silent)
   fi
 fi
+if [ "$want_test" = 1 ] && [ -f clients/js/package-lock.json ]; then
+  if [ ! -d clients/js/node_modules ] || [ clients/js/package-lock.json -nt clients/js/node_modules ]; then
+    (cd clients/js && npm ci --no-audit --no-fund --silent)
+  fi
+fi
 if [ "$want_test" = 1 ] && [ -f bench/node-baseline/package.json ] && [ ! -d bench/node-baseline/node_modules ]; then
   (cd bench/node-baseline && npm ci --no-audit --no-fund --silent)
 fi
