@@ -49,6 +49,11 @@ if [ "$want_test" = 1 ] && [ -f tests/browser/package.json ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --silent)
   fi
 fi
+if [ "$want_test" = 1 ] && [ -f clients/js/package-lock.json ]; then
+  if [ ! -d clients/js/node_modules ] || [ clients/js/package-lock.json -nt clients/js/node_modules ]; then
+    (cd clients/js && npm ci --no-audit --no-fund --silent)
+  fi
+fi
 # The Next.js example (ctest -L nextjs); scripts/run.sh never installs it.
 if [ "$want_test" = 1 ] && [ -f examples/nextjs/package.json ]; then
   if [ ! -d examples/nextjs/node_modules ] || [ examples/nextjs/package-lock.json -nt examples/nextjs/node_modules ]; then

@@ -321,7 +321,7 @@ export type JobParams = Record<string, any>;
 
 export interface Job {
   type?: string;
-  job_id: string | number;
+  job_id: string;
   params?: JobParams;
   [field: string]: any;
 }
