@@ -115,6 +115,7 @@ before(async () => {
     NEXT_TELEMETRY_DISABLED: '1',
     DREAMSTREAM_URL: server.baseUrl,
     NEXT_PUBLIC_DREAMSTREAM_URL: server.baseUrl,
+    NEXT_DIST_DIR: '.next-test',
   };
   execFileSync(process.execPath, [nextBin, 'build', '--no-lint'], { cwd: appDir, env, stdio: ['ignore', 'inherit', 'inherit'] });
   phase('next build done');
