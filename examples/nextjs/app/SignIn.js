@@ -15,14 +15,19 @@ export default function SignIn() {
     const form = new FormData(e.currentTarget);
     setBusy(true);
     setError(null);
-    const res = await fetch("/api/session", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ login: form.get("login"), password: form.get("password") }),
-    });
-    setBusy(false);
-    if (res.ok) router.refresh();
-    else setError((await res.json()).error?.message || "sign-in failed");
+    try {
+      const res = await fetch("/api/session", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ login: form.get("login"), password: form.get("password") }),
+      });
+      if (res.ok) router.refresh();  // the page reads the new session cookie on the server
+      else setError((await res.json()).error?.message || "sign-in failed");
+    } catch (err) {
+      setError(err.message);
+    } finally {
+      setBusy(false);
+    }
   }
 
   return (
