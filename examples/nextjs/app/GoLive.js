@@ -69,8 +69,9 @@ export default function GoLive({ user }) {
   async function stop() {
     setBusy(true);
     teardown();
-    await fetch("/api/stream", { method: "DELETE" });
     setLive(false);
+    // Closing the socket alone would leave the stream open for its reconnect grace period.
+    await fetch("/api/stream", { method: "DELETE" }).catch(() => {});
     setBusy(false);
   }
 
