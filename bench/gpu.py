@@ -175,7 +175,9 @@ class Watcher(threading.Thread):
 
 def start_server():
     server = harness.Server(args=["--builtin-workers", "0", "--worker-token", TOKEN,
-                                  "--max-connections-per-address", "0"])
+                                  "--max-connections-per-address", "0",
+                                  # The same JPEG again and again: never skip it.
+                                  "--skip-similar", "0"])
     server.start()
     return server
 

@@ -49,7 +49,8 @@ from harness import cpu_seconds  # noqa: E402
 from cluster import Cluster, Postgres  # noqa: E402
 
 NODE_ARGS = ["--builtin-workers", "0", "--worker-token", TOKEN,
-             "--max-connections-per-address", "0"]
+             "--max-connections-per-address", "0",
+             "--skip-similar", "0"]  # the same JPEG again and again: never skip it
 
 
 # ---- Redis counters ---------------------------------------------------------------------------

@@ -49,7 +49,9 @@ def pct(values, p):
 
 def start_server():
     server = harness.Server(args=["--builtin-workers", "0", "--worker-token", TOKEN,
-                                  "--max-connections-per-address", "0"])
+                                  "--max-connections-per-address", "0",
+                                  # The same JPEG again and again: never skip it.
+                                  "--skip-similar", "0"])
     server.start()
     c = server.client()
     user = harness.register(c)
