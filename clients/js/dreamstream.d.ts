@@ -151,6 +151,9 @@ export interface CreateApiOptions {
    * site itself (or an `--allowed-origin`): the session cookie is sent. */
   token?: string;
   fetch?: FetchFunction;
+  /** What `fetch` sends of the browser's cookies (default "same-origin"). "include" sends the
+   * DreamStream session cookie from an app on an origin the server allows (`--allowed-origin`). */
+  credentials?: "same-origin" | "include" | "omit";
 }
 
 export interface Api {

@@ -163,12 +163,16 @@ async function readResponse(res) {
 }
 
 // JSON helpers. token: an API token (Bearer). In a browser on the site itself, leave it out:
-// the session cookie is sent (credentials: "same-origin").
-export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch } = {}) {
+// the session cookie is sent (credentials: "same-origin"). An app on another origin that the
+// server names in --allowed-origin passes credentials: "include" to send that cookie.
+export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch, credentials = "same-origin" } = {}) {
+  if (!["same-origin", "include", "omit"].includes(credentials)) {
+    throw new TypeError(`credentials must be "same-origin", "include" or "omit", got ${credentials}`);
+  }
   async function request(method, path, body) {
     const headers = {};
     if (token) headers.Authorization = `Bearer ${token}`;
-    const init = { method, headers, credentials: "same-origin" };
+    const init = { method, headers, credentials };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);

@@ -20,6 +20,7 @@ declare function show(bytes: Uint8Array): void;
 export async function http(): Promise<void> {
   const api: Api = createApi("http://127.0.0.1:8080", { token: "dst_x" });
   const cookieApi = createApi(undefined);
+  const crossOriginApi = createApi("https://stream.example.com", { credentials: "include" });
   const started = await api.startStream();
   const url: string = started.url;
   const info = await api.streamInfo("alice");
@@ -39,6 +40,7 @@ export async function http(): Promise<void> {
   const latest: Uint8Array = await api.latestJpeg("alice");
   const names: string[] = (await api.liveStreams()).map((s) => s.username);
   const balance: number = (await cookieApi.me()).user.balance_cents;
+  await crossOriginApi.postComment("alice", "from another origin");
   const { accepted, seq } = await postFrame("http://127.0.0.1:8080", key, jpeg);
   void [url, live, styles, settings, first, latest, names, balance, accepted, seq];
   try {
