@@ -150,6 +150,11 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->envname("DREAMSTREAM_IDLE_TIMEOUT_MS")
       ->check(CLI::Range(1'000LL, 3'600'000LL))
       ->capture_default_str();
+  cmd->add_option("--io-threads", c.io_threads,
+                  "Threads that run the sockets (0: one per core, at least 2)")
+      ->envname("DREAMSTREAM_IO_THREADS")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
   cmd->add_option("--trusted-proxy", c.trusted_proxies,
                   "A reverse proxy (CIDR, e.g. 127.0.0.1/32) whose X-Forwarded-For names the "
                   "client (repeatable)")
@@ -333,6 +338,7 @@ int run_serve(const ServeConfig& c) {
   options.max_connections = c.max_connections;
   options.max_connections_per_address = c.max_connections_per_address;
   options.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  options.io_threads = c.io_threads;
   options.trusted_proxies = trusted_proxies;
   options.hsts = c.public_url.starts_with("https://");
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));

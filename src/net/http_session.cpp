@@ -25,7 +25,7 @@ bool is_parse_error(beast::error_code ec) {
 
 }  // namespace
 
-HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<SharedState> state,
+HttpSession::HttpSession(Socket&& socket, std::shared_ptr<SharedState> state,
                          ConnectionSlot slot)
     : stream_(std::move(socket)), state_(std::move(state)), slot_(std::move(slot)) {
   beast::error_code ec;

@@ -13,7 +13,7 @@ namespace ds::net {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, std::shared_ptr<SharedState> state, ConnectionSlot slot);
+  HttpSession(Socket&& socket, std::shared_ptr<SharedState> state, ConnectionSlot slot);
   void run();
 
  private:
@@ -29,7 +29,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void do_drain();
   void on_drain(beast::error_code ec, std::size_t bytes);
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::shared_ptr<SharedState> state_;
   ConnectionSlot slot_;

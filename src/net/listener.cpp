@@ -60,7 +60,7 @@ void Listener::do_accept() {
 }
 
 // Over a limit: a short non-blocking 503 (best effort, it fits any socket buffer), then close.
-void Listener::refuse(tcp::socket& socket) {
+void Listener::refuse(Socket& socket) {
   beast::error_code ec;
   socket.non_blocking(true, ec);
   socket.write_some(asio::buffer(kBusyResponse.data(), kBusyResponse.size()), ec);
@@ -68,7 +68,7 @@ void Listener::refuse(tcp::socket& socket) {
   socket.close(ec);
 }
 
-void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
+void Listener::on_accept(beast::error_code ec, Socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // shut down
   if (ec) {
     if (is_resource_exhaustion(ec)) {

@@ -19,8 +19,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void do_accept();
-  void on_accept(beast::error_code ec, tcp::socket socket);
-  void refuse(tcp::socket& socket);
+  void on_accept(beast::error_code ec, Socket socket);
+  void refuse(Socket& socket);
 
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;

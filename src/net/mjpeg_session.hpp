@@ -33,7 +33,7 @@ class MjpegSession : public live::Peer, public std::enable_shared_from_this<Mjpe
   void closed();
 
   ConnectionSlot slot_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   asio::steady_timer write_deadline_;
   std::chrono::milliseconds write_timeout_;
   std::function<void(MjpegSession&)> on_closed_;

@@ -47,9 +47,17 @@ struct ServerOptions {
 
 using HttpRequest = http::request<http::string_body>;
 
+// Every connection runs on its own strand. The concrete executor type, not any_io_executor,
+// because each asynchronous operation copies the stream's executor (work guards, handler
+// binding): type-erased, every copy cost an allocation or an atomic reference count, per
+// frame per viewer (docs/performance.md, fan-out profile).
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Socket = tcp::socket::rebind_executor<Strand>::other;
+using Stream = beast::basic_stream<tcp, Strand, beast::unlimited_rate_policy>;
+
 // An accepted connection: the socket and the slot it holds against the connection limits.
 struct Connection {
-  beast::tcp_stream stream;
+  Stream stream;
   ConnectionSlot slot;
 };
 

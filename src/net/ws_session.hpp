@@ -74,7 +74,7 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   void closed();
 
   ConnectionSlot slot_;
-  beast::websocket::stream<beast::tcp_stream> ws_;
+  beast::websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   Handlers handlers_;
   // Lists, not deques: an empty std::deque still holds a 512-byte block, and most viewers
