@@ -332,6 +332,11 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
       av_dict_set(&raw_dict, "listen", "1", AV_DICT_DONT_OVERWRITE);
     }
   }
+  if (options.listen || options.url.find("://") != std::string::npos) {
+    // A live network input: probe half a second, not libavformat's 5 s (an FLV stream from
+    // OBS or ffmpeg would otherwise start 5 s late). --input-option analyzeduration=… wins.
+    av_dict_set(&raw_dict, "analyzeduration", "500000", AV_DICT_DONT_OVERWRITE);
+  }
   std::unique_ptr<AVDictionary, DictFreer> dict(raw_dict);
 
   auto interrupt = std::make_unique<Interrupt>();

@@ -144,7 +144,7 @@ class TestPushInput(ServerTestCase):
         viewer.close()
         return frames
 
-    def publish_until_viewed(self, url, name, seconds=6):
+    def publish_until_viewed(self, url, name, seconds=8):
         """Publishes (retrying while the listener is not up yet) and returns 3 viewer frames."""
         for _ in range(10):
             pub = publish(url, seconds)
@@ -179,7 +179,7 @@ class TestPushInput(ServerTestCase):
         while max(counts) == 0 and time.monotonic() < deadline:
             time.sleep(0.2)
             counts = [int(n) for n in re.findall(r"event=status.* frames_in=(\d+)", p.log())]
-        self.assertGreater(max(counts), 0, "the streamer's status shows frames arriving")
+        self.assertGreater(max(counts), 0, "the streamer's status shows frames arriving:\n" + p.log())
         self.assertIn("codec=h264", p.log())
 
         # OBS stops streaming: the stream ends and the pusher listens again.
