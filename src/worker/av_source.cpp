@@ -62,7 +62,8 @@ std::string av_error(int code) {
 bool parse_side(std::string_view s, int& out) {
   if (s.empty()) return false;
   auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size() && (out == 0 || (out >= 16 && out <= 4096));
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() &&
+         (out == 0 || (out >= 16 && out <= 4096));
 }
 
 // What the interrupt callback looks at: the caller's cancel flag and the source's own stop.
@@ -168,8 +169,8 @@ class AvSource final : public FrameSource {
     }
     // The newest picture a throttle held back is the last one of the input: send it too.
     if (!interrupt_->fired() && held_->data[0]) publish(held_.get());
-    spdlog::info("event=input_ended url={} decoded={} converted={} bad_packets={}{}",
-                 options_.url, decoded_, slot_.puts(), bad_packets_,
+    spdlog::info("event=input_ended url={} decoded={} converted={} bad_packets={}{}", options_.url,
+                 decoded_, slot_.puts(), bad_packets_,
                  failure.empty() ? "" : " error=\"" + failure + "\"");
     slot_.finish(std::move(failure));
   }
@@ -274,10 +275,11 @@ Expected<FrameSize> parse_frame_size(std::string_view text) {
   FrameSize size;
   if (x == std::string_view::npos || !parse_side(text.substr(0, x), size.width) ||
       !parse_side(text.substr(x + 1), size.height) || (size.width == 0 && size.height == 0)) {
-    return bad_request("--size must be WIDTHxHEIGHT, each 16..4096 (or one of them 0 to keep "
-                       "the aspect ratio), e.g. 640x480, not \"" +
-                           std::string(text) + "\"",
-                       "bad_size");
+    return bad_request(
+        "--size must be WIDTHxHEIGHT, each 16..4096 (or one of them 0 to keep "
+        "the aspect ratio), e.g. 640x480, not \"" +
+            std::string(text) + "\"",
+        "bad_size");
   }
   return size;
 }
@@ -324,7 +326,8 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
     }
   }
   AVDictionary* raw_dict = nullptr;
-  for (const auto& kv : options.options) av_dict_set(&raw_dict, kv.first.c_str(), kv.second.c_str(), 0);
+  for (const auto& kv : options.options)
+    av_dict_set(&raw_dict, kv.first.c_str(), kv.second.c_str(), 0);
   if (options.listen) {
     if (is_srt(options.url)) {
       av_dict_set(&raw_dict, "mode", "listener", AV_DICT_DONT_OVERWRITE);
@@ -356,8 +359,8 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
     return result;
   }
   FormatPtr format(raw);
-  for (const AVDictionaryEntry* e = av_dict_get(dict.get(), "", nullptr, AV_DICT_IGNORE_SUFFIX);
-       e; e = av_dict_get(dict.get(), "", e, AV_DICT_IGNORE_SUFFIX)) {
+  for (const AVDictionaryEntry* e = av_dict_get(dict.get(), "", nullptr, AV_DICT_IGNORE_SUFFIX); e;
+       e = av_dict_get(dict.get(), "", e, AV_DICT_IGNORE_SUFFIX)) {
     spdlog::warn("event=unused_input_option key={} (the input does not know it)", e->key);
   }
   r = avformat_find_stream_info(format.get(), nullptr);
@@ -396,10 +399,11 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
               (options.pacing == Pacing::kAuto && !options.listen && (seekable || lavfi));
   const AVCodecParameters* par = format->streams[stream]->codecpar;
   FrameSize out = output_size(options.size, par->width, par->height);
-  spdlog::info("event=input_opened url={} format={} codec={} width={} height={} out={}x{} "
-               "realtime={}",
-               options.url, format->iformat->name, decoder->name, par->width, par->height,
-               out.width, out.height, pace);
+  spdlog::info(
+      "event=input_opened url={} format={} codec={} width={} height={} out={}x{} "
+      "realtime={}",
+      options.url, format->iformat->name, decoder->name, par->width, par->height, out.width,
+      out.height, pace);
   result.status = AvOpenStatus::kOk;
   result.source = std::make_unique<AvSource>(options, std::move(interrupt), std::move(format),
                                              std::move(codec), stream, pace);

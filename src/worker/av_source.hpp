@@ -43,7 +43,7 @@ struct AvInputOptions {
   std::vector<std::pair<std::string, std::string>> options;  // given to avformat_open_input
   bool listen = false;  // server mode: rtmp/tcp/http `listen=1`, srt `mode=listener`
   FrameSize size;
-  int quality = 80;  // JPEG quality 1..100
+  int quality = 80;   // JPEG quality 1..100
   double fps = 15.0;  // the sender's rate: at most two pictures per tick are converted
   Pacing pacing = Pacing::kAuto;
 };

@@ -215,8 +215,8 @@ TEST(AvSource, AFileWithoutVideoIsAClearError) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
   auto file = dir.path / "tone.wav";
-  std::string cmd = "ffmpeg -hide_banner -loglevel error -f lavfi -i sine=duration=0.3 -y " +
-                    file.string();
+  std::string cmd =
+      "ffmpeg -hide_banner -loglevel error -f lavfi -i sine=duration=0.3 -y " + file.string();
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   AvInputOptions o;
   o.url = file.string();
