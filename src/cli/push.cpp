@@ -98,6 +98,7 @@ int run_input(const PushConfig& c) {
   av.listen = c.listen;
   av.quality = c.quality;
   av.fps = c.options.fps;
+  av.loop = c.loop;
   av.pacing = c.realtime == "on"    ? worker::Pacing::kOn
               : c.realtime == "off" ? worker::Pacing::kOff
                                     : worker::Pacing::kAuto;
@@ -172,7 +173,7 @@ void add_push_command(CLI::App& app, PushConfig& c) {
       "--input-option rtsp_transport=tcp\n"
       "  dreamstream push --key dsk_… --input /dev/video0 --input-format v4l2 "
       "--input-option video_size=640x480\n"
-      "  dreamstream push --key dsk_… --input clip.mp4 --fps 15\n"
+      "  dreamstream push --key dsk_… --input clip.mp4 --fps 15 --loop\n"
       "  dreamstream push --key dsk_… --input testsrc2=size=640x480:rate=15 --input-format lavfi\n"
       "Exit codes: 0 input ended or stopped, 1 the server ended the stream, 2 bad usage,\n"
       "3 refused (bad key, no credits), 4 the input cannot be opened or failed.");
@@ -195,7 +196,7 @@ void add_push_command(CLI::App& app, PushConfig& c) {
   cmd->add_option("--fps", c.options.fps, "Frames per second to send")
       ->check(CLI::Range(0.1, 1000.0))
       ->capture_default_str();
-  cmd->add_flag("--loop", c.loop, "With --dir: start over at the end");
+  cmd->add_flag("--loop", c.loop, "With --dir or an --input file: start over at the end");
   cmd->add_option("--count", c.options.count, "Stop after sending this many frames")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--listen", c.listen,

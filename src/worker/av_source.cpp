@@ -107,13 +107,14 @@ class JpegConverter {
 class AvSource final : public FrameSource {
  public:
   AvSource(AvInputOptions options, std::unique_ptr<Interrupt> interrupt, FormatPtr format,
-           CodecPtr codec, int stream, bool pace)
+           CodecPtr codec, int stream, bool pace, bool seekable)
       : options_(std::move(options)),
         interrupt_(std::move(interrupt)),
         format_(std::move(format)),
         codec_(std::move(codec)),
         stream_(stream),
         pace_(pace),
+        seekable_(seekable),
         decoder_([this] { decode_loop(); }) {}
 
   ~AvSource() override {
@@ -133,6 +134,7 @@ class AvSource final : public FrameSource {
     held_.reset(av_frame_alloc());
     std::string failure;
     bool ended = false;
+    bool rewind = false;  // --loop: the end of a file was drained, start it again
     while (!ended && !interrupt_->fired()) {
       int r = av_read_frame(format_.get(), packet.get());
       if (r == AVERROR(EAGAIN)) {
@@ -143,7 +145,8 @@ class AvSource final : public FrameSource {
         if (r != AVERROR_EOF && r != AVERROR_EXIT && !interrupt_->fired()) {
           failure = "reading " + options_.url + ": " + av_error(r);
         }
-        ended = true;
+        rewind = r == AVERROR_EOF && options_.loop && seekable_;
+        ended = !rewind;
         avcodec_send_packet(codec_.get(), nullptr);  // drain what the decoder holds
       } else if (packet->stream_index != stream_) {
         av_packet_unref(packet.get());
@@ -165,6 +168,18 @@ class AvSource final : public FrameSource {
         }
         on_frame(frame.get());
         av_frame_unref(frame.get());
+      }
+      if (rewind) {
+        rewind = false;
+        avcodec_flush_buffers(codec_.get());
+        paced_once_ = false;
+        r = av_seek_frame(format_.get(), -1,
+                          format_->start_time == AV_NOPTS_VALUE ? 0 : format_->start_time,
+                          AVSEEK_FLAG_BACKWARD);
+        if (r < 0) {
+          failure = "cannot go back to the start of " + options_.url + ": " + av_error(r);
+          ended = true;
+        }
       }
     }
     // The newest picture a throttle held back is the last one of the input: send it too.
@@ -238,6 +253,7 @@ class AvSource final : public FrameSource {
   CodecPtr codec_;
   int stream_;
   bool pace_;
+  bool seekable_;
   LatestSlot slot_;
   JpegConverter converter_{options_.size, options_.quality};
   FramePtr held_;  // the newest decoded frame the throttle did not convert yet
@@ -399,6 +415,9 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
               (options.pacing == Pacing::kAuto && !options.listen && (seekable || lavfi));
   const AVCodecParameters* par = format->streams[stream]->codecpar;
   FrameSize out = output_size(options.size, par->width, par->height);
+  if (options.loop && !seekable) {
+    spdlog::warn("event=loop_ignored url={} reason=\"not a file: cannot go back\"", options.url);
+  }
   spdlog::info(
       "event=input_opened url={} format={} codec={} width={} height={} out={}x{} "
       "realtime={}",
@@ -406,7 +425,7 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
       out.height, pace);
   result.status = AvOpenStatus::kOk;
   result.source = std::make_unique<AvSource>(options, std::move(interrupt), std::move(format),
-                                             std::move(codec), stream, pace);
+                                             std::move(codec), stream, pace, seekable);
   return result;
 }
 

@@ -46,6 +46,7 @@ struct AvInputOptions {
   int quality = 80;   // JPEG quality 1..100
   double fps = 15.0;  // the sender's rate: at most two pictures per tick are converted
   Pacing pacing = Pacing::kAuto;
+  bool loop = false;  // a file (a seekable input) starts over at its end
 };
 
 enum class AvOpenStatus { kOk, kCancelled, kBadUsage, kFailed };

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <opencv2/imgcodecs.hpp>
 #include <thread>
 
@@ -209,6 +211,72 @@ TEST(AvSource, DecodesAFileFfmpegWrote) {
   EXPECT_TRUE(opened.source->failure().empty()) << opened.source->failure();
   ASSERT_FALSE(frames.empty());
   expect_jpeg_of_size(frames.back(), 128, 96);
+}
+
+TEST(AvSource, CorruptPacketsAreSkippedAndTheInputStillEndsNormally) {
+  if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
+  TempDir dir;
+  auto file = dir.path / "clip.ts";
+  std::string cmd =
+      "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=size=320x240:rate=15 -t 2 "
+      "-c:v libx264 -preset ultrafast -g 5 -pix_fmt yuv420p -f mpegts -y " +
+      file.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  // Scribble over the payload of a run of 188-byte TS packets in the middle (sync bytes and
+  // headers stay, so the demuxer goes on and the decoder sees broken slices).
+  std::string data;
+  {
+    std::ifstream in(file, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::size_t packets = data.size() / 188;
+  ASSERT_GT(packets, 40u);
+  std::uint32_t seed = 12345;
+  for (std::size_t k = packets / 2; k < packets / 2 + 12; ++k) {
+    for (std::size_t i = 4; i < 188; ++i) {
+      seed = seed * 1103515245 + 12345;
+      data[k * 188 + i] = static_cast<char>(seed >> 24);
+    }
+  }
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+  AvInputOptions o;
+  o.url = file.string();
+  o.size = {160, 120};
+  o.pacing = Pacing::kOff;
+  o.fps = 1000;
+  std::atomic<bool> cancel{false};
+  auto opened = open_av_source(o, cancel);
+  ASSERT_EQ(opened.status, AvOpenStatus::kOk) << opened.message;
+  auto frames = drain(*opened.source, std::chrono::seconds(20));
+  ASSERT_TRUE(opened.source->exhausted());
+  EXPECT_TRUE(opened.source->failure().empty()) << opened.source->failure();
+  ASSERT_GE(frames.size(), 2u);
+  expect_jpeg_of_size(frames.back(), 160, 120);
+}
+
+TEST(AvSource, ALoopedFileStartsOverAtItsEnd) {
+  if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
+  TempDir dir;
+  auto file = dir.path / "short.mp4";
+  std::string cmd =
+      "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=size=160x120:rate=20 -t 0.5 "
+      "-pix_fmt yuv420p -c:v mpeg4 -y " +
+      file.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  AvInputOptions o;
+  o.url = file.string();
+  o.size = {160, 120};
+  o.fps = 20;
+  o.loop = true;  // paced (a file): 0.5 s a round
+  std::atomic<bool> cancel{false};
+  auto opened = open_av_source(o, cancel);
+  ASSERT_EQ(opened.status, AvOpenStatus::kOk) << opened.message;
+  auto frames = drain(*opened.source, std::chrono::seconds(2));
+  EXPECT_FALSE(opened.source->exhausted()) << opened.source->failure();
+  EXPECT_GE(frames.size(), 20u) << "a 10-frame file looped for 2 s";
 }
 
 TEST(AvSource, AFileWithoutVideoIsAClearError) {
