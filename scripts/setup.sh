@@ -12,6 +12,7 @@ packages=(
   libboost1.74-dev nlohmann-json3-dev libsqlite3-dev libsoci-dev libpq-dev
   libhiredis-dev libsodium-dev libssl-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev libcli11-dev
   libopencv-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev
   python3 curl ca-certificates
 )
 if [ "$want_test" = 1 ]; then
@@ -21,6 +22,8 @@ if [ "$want_test" = 1 ]; then
   # scripts/fuzz.sh: clang and its compiler-rt (libFuzzer, ASan, UBSan runtimes); ctest format:
   # scripts/check_format.sh pins clang-format 14, Debian 12's.
   packages+=(clang libclang-rt-14-dev clang-format-14)
+  # push --input: the unit and integration tests publish generated test patterns with ffmpeg.
+  packages+=(ffmpeg)
 fi
 
 missing=()

@@ -1,7 +1,10 @@
-// `dreamstream push`: streams JPEGs from a folder or an MJPEG pipe to a server's /ws/ingest.
+// `dreamstream push`: streams JPEGs from a folder, an MJPEG pipe or anything libavformat reads
+// (--input: an RTMP listener for OBS, SRT, RTSP, V4L2, files) to a server's /ws/ingest.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 #include "worker/push_client.hpp"
 
@@ -12,6 +15,14 @@ struct PushConfig {
   std::string dir;
   bool stdin_mjpeg = false;
   bool loop = false;
+  // --input and its options (worker/av_source.hpp).
+  std::string input;
+  std::string input_format;
+  std::vector<std::string> input_options;  // key=value
+  bool listen = false;
+  std::string size = "640x480";
+  int quality = 80;
+  std::string realtime = "auto";
 };
 
 void add_push_command(CLI::App& app, PushConfig& config);

@@ -1,4 +1,5 @@
-// Where `dreamstream push` gets its camera frames: a folder of JPEGs or an MJPEG pipe.
+// Where `dreamstream push` gets its camera frames: a folder of JPEGs, an MJPEG pipe, or
+// anything libavformat reads (worker/av_source.hpp).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,9 @@ class FrameSource {
   virtual bool exhausted() const = 0;
   // Frames the source threw away because a newer one arrived before take().
   virtual std::int64_t dropped() const { return 0; }
+  // Once exhausted: why the input ended early (a read or decode error), empty when it simply
+  // ended. `dreamstream push` exits with PushResult::kExitInputFailed when it is not empty.
+  virtual std::string failure() const { return {}; }
 };
 
 // The folder's *.jpg / *.jpeg files (any case) in name order, one per take(); from the start

@@ -197,6 +197,10 @@ struct PushClient::Impl {
       if (auto frame = source->take()) {
         offer(std::move(*frame));
       } else if (source->exhausted()) {
+        if (auto why = source->failure(); !why.empty()) {
+          result.exit_code = PushResult::kExitInputFailed;
+          result.reason = why;
+        }
         break;
       }
       next += interval;

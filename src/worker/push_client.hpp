@@ -23,7 +23,8 @@ struct PushResult {
   static constexpr int kExitOk = 0;
   static constexpr int kExitClosedByServer = 1;  // the server ended the stream, or the line broke
   static constexpr int kExitBadUsage = 2;
-  static constexpr int kExitRejected = 3;  // the upgrade was refused (bad key, no credits, ...)
+  static constexpr int kExitRejected = 3;     // the upgrade was refused (bad key, no credits, ...)
+  static constexpr int kExitInputFailed = 4;  // --input: cannot be opened, no video, read error
 
   int exit_code = kExitOk;
   std::string reason;  // why it ended, for the user: the server's close reason when it has one

@@ -1,0 +1,285 @@
+"""`dreamstream push --input URL` (FFmpeg's libavformat) against the real server.
+
+- OBS's path: `push --input rtmp://127.0.0.1:PORT/live --listen` waits for a publisher; Debian's
+  ffmpeg publishes a generated test pattern (libx264, zerolatency, FLV over RTMP) and a viewer
+  gets processed JPEGs at the requested --size while the pusher's status lines show frames
+  arriving at the server; when the publisher stops, the pusher listens again and a second
+  publisher starts a new stream; SIGTERM then ends it with exit code 0;
+- SIGTERM while listening with no publisher ends it at once with exit code 0;
+- a file (ffmpeg writes an MP4 here) is pushed at its own frame rate and the pusher exits 0;
+- bad inputs (a missing file, a refused RTMP address, a file with no video, an unknown
+  --input-format, a bad --size) end quickly with a clear message and exit codes 4 or 2, and
+  start no stream.
+
+Needs the `ffmpeg` CLI (scripts/setup.sh --test installs it).
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from harness import ServerTestCase, binary_path, register
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+import dreamstream as ds  # noqa: E402
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jpeg_size(data):
+    """(width, height) from the first SOF segment of a JPEG."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise ValueError("not a marker at %d" % i)
+        marker = data[i + 1]
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        i += 2 + length
+    raise ValueError("no SOF")
+
+
+class Pusher:
+    """A `dreamstream push --input …` process with its log in a file."""
+
+    def __init__(self, server_url, key, *args):
+        self.tmp = tempfile.mkdtemp(prefix="ds-push-")
+        self.log_path = os.path.join(self.tmp, "push.log")
+        self._log = open(self.log_path, "wb")
+        cmd = [binary_path(), "push", "--server", server_url, "--key", key] + list(args)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, count=1, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.findall(pattern, self.log())
+            if len(found) >= count:
+                return found
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError("push log has not %d x %r (exit %s):\n%s"
+                             % (count, pattern, self.proc.poll(), self.log()))
+
+    def stop(self, timeout=10.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return self.proc.returncode
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def publish(url, seconds, size="640x360", rate=15):
+    """Debian's ffmpeg publishing a test pattern the way OBS does (x264 zerolatency, FLV)."""
+    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+           "-i", "testsrc2=size=%s:rate=%d" % (size, rate), "-t", str(seconds),
+           "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(rate),
+           "-pix_fmt", "yuv420p", "-f", "flv", url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@unittest.skipUnless(FFMPEG, "needs the ffmpeg CLI (scripts/setup.sh --test)")
+class TestPushInput(ServerTestCase):
+    server_args = ["--builtin-workers", "1"]
+
+    def new_streamer(self):
+        c = self.client()
+        user = register(c)
+        st, _, body = c.post("/api/me/stream-key")
+        self.assertEqual(st, 201, body)
+        return user["username"], body["stream_key"]
+
+    def pusher(self, key, *args):
+        p = Pusher(self.server.url, key, *args)
+        self.addCleanup(p.close)
+        return p
+
+    def viewer_frames(self, name, count, timeout=40.0):
+        viewer = ds.Viewer(self.server.url, name).connect()
+        self.addCleanup(viewer.close)
+        frames = []
+        deadline = time.monotonic() + timeout
+        while len(frames) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.fail("viewer got %d of %d frames in %ss" % (len(frames), count, timeout))
+            kind, data = viewer.recv(timeout=left)
+            if kind == "frame":
+                frames.append(data.jpeg)
+            elif kind not in ("event",):
+                self.fail("viewer closed: %s %s" % (viewer.close_code, data))
+        viewer.close()
+        return frames
+
+    def publish_until_viewed(self, url, name, seconds=8):
+        """Publishes (retrying while the listener is not up yet) and returns 3 viewer frames."""
+        for _ in range(10):
+            pub = publish(url, seconds)
+            self.addCleanup(lambda p=pub: p.poll() is None and p.kill())
+            try:
+                pub.wait(1.0)
+            except subprocess.TimeoutExpired:
+                break  # still publishing: connected
+            time.sleep(0.3)
+        else:
+            self.fail("ffmpeg could not publish to %s: %s" % (url, pub.stderr.read()))
+        frames = self.viewer_frames(name, 3)
+        return pub, frames
+
+    def test_rtmp_listener_obs_style_publish_twice_then_sigterm(self):
+        name, key = self.new_streamer()
+        port = free_port()
+        url = "rtmp://127.0.0.1:%d/live" % port
+        p = self.pusher(key, "--input", url, "--listen", "--fps", "10", "--size", "320x240",
+                        "--quality", "70")
+        p.wait_log(r"event=listening")
+        self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"],
+                         "no stream before a publisher comes")
+
+        pub, frames = self.publish_until_viewed(url, name)
+        for f in frames:
+            self.assertTrue(ds.is_jpeg(f))
+            self.assertEqual(jpeg_size(f), (320, 240), "processed frames have the --size")
+        self.assertTrue(ds.Client(self.server.url).stream_info(name)["live"])
+        counts = [int(n) for n in p.wait_log(r"event=status.* frames_in=(\d+)")]
+        deadline = time.monotonic() + 15
+        while max(counts) == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            counts = [int(n) for n in re.findall(r"event=status.* frames_in=(\d+)", p.log())]
+        self.assertGreater(max(counts), 0, "the streamer's status shows frames arriving:\n" + p.log())
+        self.assertIn("codec=h264", p.log())
+
+        # OBS stops streaming: the stream ends and the pusher listens again.
+        pub.wait(30)
+        p.wait_log(r"event=publisher_left", timeout=30)
+        p.wait_log(r"event=listening", count=2, timeout=30)
+        self.assertIsNone(p.proc.poll(), "the listener keeps running between publishers")
+
+        # OBS starts again: a new stream with processed frames.
+        pub2, frames2 = self.publish_until_viewed(url, name)
+        self.assertEqual(jpeg_size(frames2[-1]), (320, 240))
+        self.assertEqual(len(re.findall(r"event=input_opened", p.log())), 2)
+
+        started = time.monotonic()
+        self.assertEqual(p.stop(), 0, p.log())
+        self.assertLess(time.monotonic() - started, 8)
+        pub2.kill()
+        pub2.wait()
+
+    def test_sigterm_while_listening_without_publisher(self):
+        _, key = self.new_streamer()
+        p = self.pusher(key, "--input", "rtmp://127.0.0.1:%d/live" % free_port(), "--listen")
+        p.wait_log(r"event=listening")
+        time.sleep(0.5)
+        started = time.monotonic()
+        self.assertEqual(p.stop(timeout=5), 0, p.log())
+        self.assertLess(time.monotonic() - started, 3, "a waiting listener stops promptly")
+
+    def test_file_is_pushed_at_its_rate_and_exits_0(self):
+        name, key = self.new_streamer()
+        tmp = tempfile.mkdtemp(prefix="ds-clip-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        clip = os.path.join(tmp, "clip.mp4")
+        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                        "-i", "testsrc=size=320x240:rate=15", "-t", "3", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-y", clip],
+                       check=True, timeout=60)
+        viewer = ds.Viewer(self.server.url, name).connect()
+        self.addCleanup(viewer.close)
+        started = time.monotonic()
+        out = subprocess.run([binary_path(), "push", "--server", self.server.url, "--key", key,
+                              "--input", clip, "--fps", "10", "--size", "160x120"],
+                             capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertGreater(took, 2.0, "a file is read at its own frame rate, not in one burst")
+        sent = int(re.search(r"event=push_done frames_sent=(\d+)", out.stdout + out.stderr)[1])
+        self.assertGreaterEqual(sent, 15, out.stdout + out.stderr)
+        deadline = time.monotonic() + 20
+        got = None
+        while got is None:
+            kind, data = viewer.recv(timeout=max(0.1, deadline - time.monotonic()))
+            if kind == "frame":
+                got = data.jpeg
+            elif kind != "event" or time.monotonic() > deadline:
+                self.fail("viewer got no frame: %s %s" % (kind, data))
+        self.assertEqual(jpeg_size(got), (160, 120))
+
+    def run_push(self, key, *args, timeout=30):
+        started = time.monotonic()
+        out = subprocess.run([binary_path(), "push", "--server", self.server.url, "--key", key]
+                             + list(args), capture_output=True, text=True, timeout=timeout)
+        return out.returncode, out.stdout + out.stderr, time.monotonic() - started
+
+    def test_bad_inputs_fail_fast_with_clear_messages(self):
+        name, key = self.new_streamer()
+        code, log, took = self.run_push(key, "--input", "/nonexistent/clip.mp4")
+        self.assertEqual(code, 4, log)
+        self.assertIn("cannot open /nonexistent/clip.mp4: No such file or directory", log)
+
+        refused = "rtmp://127.0.0.1:%d/live" % free_port()
+        code, log, took = self.run_push(key, "--input", refused)
+        self.assertEqual(code, 4, log)
+        self.assertIn("cannot open " + refused, log)
+        self.assertLess(took, 15)
+
+        tmp = tempfile.mkdtemp(prefix="ds-wav-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        wav = os.path.join(tmp, "tone.wav")
+        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                        "-i", "sine=duration=0.3", "-y", wav], check=True, timeout=60)
+        code, log, _ = self.run_push(key, "--input", wav)
+        self.assertEqual(code, 4, log)
+        self.assertIn("has no video stream", log)
+
+        code, log, _ = self.run_push(key, "--input", "x", "--input-format", "no_such_demuxer")
+        self.assertEqual(code, 2, log)
+        self.assertIn("unknown --input-format", log)
+        code, log, _ = self.run_push(key, "--input", "x", "--size", "640")
+        self.assertEqual(code, 2, log)
+        self.assertIn("WIDTHxHEIGHT", log)
+        code, log, _ = self.run_push(key, "--input", "x", "--input-option", "novalue")
+        self.assertEqual(code, 2, log)
+        code, log, _ = self.run_push(key, "--input", "x", "--dir", HERE)
+        self.assertNotEqual(code, 0, log)
+        self.assertIn("excludes", log)
+
+        self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"],
+                         "a bad input starts no stream")
+
+
+if __name__ == "__main__":
+    unittest.main()
