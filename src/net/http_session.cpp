@@ -25,8 +25,7 @@ bool is_parse_error(beast::error_code ec) {
 
 }  // namespace
 
-HttpSession::HttpSession(Socket&& socket, std::shared_ptr<SharedState> state,
-                         ConnectionSlot slot)
+HttpSession::HttpSession(Socket&& socket, std::shared_ptr<SharedState> state, ConnectionSlot slot)
     : stream_(std::move(socket)), state_(std::move(state)), slot_(std::move(slot)) {
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
