@@ -21,6 +21,9 @@ if [ "$want_test" = 1 ]; then
   # scripts/fuzz.sh: clang and its compiler-rt (libFuzzer, ASan, UBSan runtimes); ctest format:
   # scripts/check_format.sh pins clang-format 14, Debian 12's.
   packages+=(clang libclang-rt-14-dev clang-format-14)
+  # tests/integration/test_python_package.py: pip-installs clients/python into a venv offline
+  # (--system-site-packages --no-build-isolation: Debian's setuptools and wheel build it).
+  packages+=(python3-venv python3-setuptools python3-wheel)
 fi
 
 missing=()
