@@ -24,6 +24,9 @@ if [ "$want_test" = 1 ]; then
   packages+=(clang libclang-rt-14-dev clang-format-14)
   # push --input: the unit and integration tests publish generated test patterns with ffmpeg.
   packages+=(ffmpeg)
+  # tests/integration/test_python_package.py: pip-installs clients/python into a venv offline
+  # (--system-site-packages --no-build-isolation: Debian's setuptools and wheel build it).
+  packages+=(python3-venv python3-setuptools python3-wheel)
 fi
 
 missing=()

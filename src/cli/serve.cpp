@@ -71,6 +71,12 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
                   "Another origin allowed to call the API with credentials (repeatable)")
       ->envname("DREAMSTREAM_ALLOWED_ORIGINS")
       ->delimiter(',');
+  cmd->add_option("--embed-ancestors", c.embed_ancestors,
+                  "Sites that may frame /u/<name>/embed: a CSP frame-ancestors list, e.g. "
+                  "\"https://a.example https://b.example\" ('none': no site; every other page "
+                  "always refuses frames)")
+      ->envname("DREAMSTREAM_EMBED_ANCESTORS")
+      ->capture_default_str();
   cmd->add_option("--web-dir", c.web_dir, "Serve web assets from this directory (development)")
       ->envname("DREAMSTREAM_WEB_DIR");
   cmd->add_option("--port-file", c.port_file, "Write the bound port to this file");
@@ -249,6 +255,11 @@ int run_serve(const ServeConfig& c) {
     trusted_proxies.push_back(*cidr);
   }
 
+  if (!net::valid_frame_ancestors(c.embed_ancestors)) {
+    spdlog::error("event=bad_option option=--embed-ancestors value=\"{}\"", c.embed_ancestors);
+    return 2;
+  }
+
   SystemClock clock;
   auth::AuthConfig auth_config;
   auth_config.signup_bonus_cents = c.signup_credits * domain::kCentsPerCredit;
@@ -341,6 +352,7 @@ int run_serve(const ServeConfig& c) {
   options.io_threads = c.io_threads;
   options.trusted_proxies = trusted_proxies;
   options.hsts = c.public_url.starts_with("https://");
+  options.embed_ancestors = c.embed_ancestors;
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));
   server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
   net::register_live_endpoints(server, app, hub, streams, credentials,

@@ -15,6 +15,8 @@ struct ServeConfig {
   std::string node_id;    // default: random
   std::string public_url;
   std::vector<std::string> allowed_origins;
+  // The sites that may frame the embed page /u/<name>/embed (a CSP frame-ancestors source list).
+  std::string embed_ancestors = "*";
   std::string web_dir;  // serve web/ from disk instead of the embedded copy
   std::string port_file;
   int builtin_workers = 1;

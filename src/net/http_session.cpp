@@ -127,7 +127,9 @@ void HttpSession::handle(HttpRequest&& req) {
       res.content_type = asset->content_type;
       res.body = std::move(asset->body);
       res.set_header("Cache-Control", info.path.starts_with("/static/") ? "no-cache" : "no-store");
-      return send(std::move(res), version, keep_alive, head);
+      std::string_view ancestors = kNoFraming;
+      if (asset->embeddable) ancestors = state_->options.embed_ancestors;
+      return send(std::move(res), version, keep_alive, head, ancestors);
     }
   }
 
@@ -165,13 +167,14 @@ void HttpSession::send_error(http::status status, std::string_view code, std::st
   send(api::error_response(static_cast<int>(status), code, message), 11, false, false);
 }
 
-void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, bool head) {
+void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, bool head,
+                       std::string_view frame_ancestors) {
   auto out = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(res.status), version);
   out->set(http::field::server, "dreamstream");
   if (!res.content_type.empty()) out->set(http::field::content_type, res.content_type);
   for (auto& [k, v] : res.headers) out->insert(k, v);
-  apply_security_headers(*out);
+  apply_security_headers(*out, frame_ancestors);
   if (state_->options.hsts) out->set(http::field::strict_transport_security, kHstsValue);
   out->keep_alive(keep_alive);
   auto size = res.body.size();

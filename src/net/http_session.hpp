@@ -21,7 +21,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_read_header(beast::error_code ec, std::size_t bytes);
   void on_read(beast::error_code ec, std::size_t bytes);
   void handle(HttpRequest&& req);
-  void send(api::Response&& res, unsigned version, bool keep_alive, bool head);
+  // frame_ancestors: the sites that may frame this response (the embed page's list, else none).
+  void send(api::Response&& res, unsigned version, bool keep_alive, bool head,
+            std::string_view frame_ancestors = kNoFraming);
   void send_error(http::status status, std::string_view code, std::string_view message);
   void on_write(bool close, beast::error_code ec, std::size_t bytes);
   void do_close();

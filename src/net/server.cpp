@@ -107,15 +107,26 @@ void Server::stop() {
   });
 }
 
-void apply_security_headers(http::fields& f) {
-  f.set("Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-        "form-action 'self'; frame-ancestors 'none'");
+void apply_security_headers(http::fields& f, std::string_view frame_ancestors) {
+  std::string csp =
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+      "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+      "form-action 'self'; frame-ancestors ";
+  csp += frame_ancestors;
+  f.set("Content-Security-Policy", csp);
   f.set("X-Content-Type-Options", "nosniff");
   f.set("Referrer-Policy", "strict-origin-when-cross-origin");
-  f.set("X-Frame-Options", "DENY");
+  if (frame_ancestors == kNoFraming) f.set("X-Frame-Options", "DENY");
   f.set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()");
+}
+
+bool valid_frame_ancestors(std::string_view text) {
+  bool word = false;
+  for (char c : text) {
+    if (c == ';' || c == ',' || c < ' ' || c > '~') return false;
+    if (c != ' ') word = true;
+  }
+  return word;
 }
 
 api::Request to_api_request(const HttpRequest& req, const std::string& peer_addr,

@@ -43,6 +43,9 @@ struct ServerOptions {
   std::vector<domain::Cidr> trusted_proxies;
   // Strict-Transport-Security on every response (set when the public URL is https).
   bool hsts = false;
+  // The CSP frame-ancestors sources of the embed page (/u/<name>/embed): "*" lets any site
+  // frame it. Every other response sends frame-ancestors 'none' and X-Frame-Options DENY.
+  std::string embed_ancestors = "*";
 };
 
 using HttpRequest = http::request<http::string_body>;
@@ -118,8 +121,17 @@ class Server {
   std::atomic<bool> stopping_{false};
 };
 
-// Adds the security headers every response carries.
-void apply_security_headers(http::fields& fields);
+// The frame-ancestors of every response but the embed page's: no site may frame it.
+inline constexpr std::string_view kNoFraming = "'none'";
+
+// Adds the security headers every response carries. frame_ancestors is the CSP source list of
+// sites that may frame the response; X-Frame-Options DENY goes with kNoFraming only (it cannot
+// name sites, and browsers prefer frame-ancestors anyway).
+void apply_security_headers(http::fields& fields, std::string_view frame_ancestors = kNoFraming);
+
+// Whether text can be a frame-ancestors source list in a header: printable ASCII words, no
+// ';' or ',' that would end the directive or the policy.
+bool valid_frame_ancestors(std::string_view text);
 
 // Converts a Beast request into the handlers' transport-neutral form. remote_addr becomes the
 // client's address: the TCP peer, or, when the peer is a trusted proxy, the first untrusted

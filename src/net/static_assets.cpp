@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "domain/username.hpp"
+
 namespace ds::net {
 
 std::string content_type_for(std::string_view path) {
@@ -52,13 +54,18 @@ std::optional<Asset> StaticAssets::page_for(std::string_view p) const {
     page = "studio";
   else if (p.starts_with("/u/") && p.find('/', 3) == std::string_view::npos)
     page = "watch";
+  else if (p.starts_with("/u/") && p.ends_with("/embed") && p.size() > 9 &&
+           domain::canonical_username(p.substr(3, p.size() - 9)))
+    page = "embed";
   else if (p == "/checkout/success" || p == "/checkout/cancel")
     page = "checkout";
   else if (p.starts_with("/receipts/") && p.find('/', 10) == std::string_view::npos)
     page = "receipt";
   else
     return std::nullopt;
-  return find("/pages/" + std::string(page) + ".html");
+  auto asset = find("/pages/" + std::string(page) + ".html");
+  if (asset) asset->embeddable = page == "embed";
+  return asset;
 }
 
 }  // namespace ds::net

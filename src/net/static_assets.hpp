@@ -19,6 +19,9 @@ const std::vector<EmbeddedFile>& embedded_files();
 struct Asset {
   std::string body;
   std::string content_type;
+  // Other sites may show it in a frame (the embed page, /u/<name>/embed); every other page and
+  // file denies framing.
+  bool embeddable = false;
 };
 
 class StaticAssets {
@@ -29,7 +32,8 @@ class StaticAssets {
   // path relative to web/, starting with '/'. Rejects traversal.
   std::optional<Asset> find(std::string_view path) const;
 
-  // The HTML page for a site path ("/", "/login", "/u/alice", ...), if it is one.
+  // The HTML page for a site path ("/", "/login", "/u/alice", "/u/alice/embed", ...), if it is
+  // one. The embed page answers only for a valid username.
   std::optional<Asset> page_for(std::string_view site_path) const;
 
  private:
