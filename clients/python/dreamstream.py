@@ -1579,7 +1579,7 @@ def _cmd_style(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="dreamstream.py", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     push = sub.add_parser("push", help="stream the JPEGs of a folder")
     push.add_argument("--server", required=True)
