@@ -1017,7 +1017,7 @@ class Viewer:
     def __init__(self, base_url, username, timeout=10.0, headers=None, frames="inline"):
         if frames not in ("inline", "split"):
             raise ValueError("frames: 'inline' or 'split', not %r" % (frames,))
-        self.frames = frames
+        self.frame_format = frames
         self.url = _ws_url(base_url, "/ws/watch/%s" % urllib.parse.quote(username, safe=""))
         if frames == "inline":
             self.url += "?frames=inline"
@@ -1053,7 +1053,7 @@ class Viewer:
                 self._track(msg)
                 return "event", msg
             if kind == "binary":
-                if self.frames == "inline":
+                if self.frame_format == "inline":
                     split = split_inline_frame(data)
                     if split is None:
                         continue

@@ -149,12 +149,18 @@ class TestClientWithBuiltinWorker(ClientTestBase):
         for viewer in (inline, split):
             frames, _ = self.wait_frames(viewer, 3)
             for f in frames:
-                self.assertTrue(ds.is_jpeg(f.jpeg), viewer.frames)
+                self.assertTrue(ds.is_jpeg(f.jpeg), viewer.frame_format)
                 self.assertIsInstance(f.seq, int)
                 self.assertIsInstance(f.captured_ms, int)
                 self.assertEqual(f.info["seq"], f.seq)
             got = [f.seq for f in frames]
-            self.assertEqual(got, sorted(set(got)), viewer.frames)
+            self.assertEqual(got, sorted(set(got)), viewer.frame_format)
+            # Viewer.frames() (the documented way to take frames only) in both formats; the
+            # format once lived in an attribute of the same name that hid the method.
+            more = list(viewer.frames(count=2, timeout=20))
+            self.assertEqual(len(more), 2, viewer.frame_format)
+            self.assertTrue(all(ds.is_jpeg(f.jpeg) for f in more))
+            self.assertGreater(more[0].seq, got[-1])
 
     def test_split_inline_frame_checks_its_length(self):
         not_a_header = b'{"type":"state"}'
