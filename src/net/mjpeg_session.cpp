@@ -7,6 +7,8 @@
 
 #include <sstream>
 
+#include "net/handler_pool.hpp"
+
 namespace ds::net {
 
 namespace {
@@ -86,8 +88,9 @@ void MjpegSession::do_write() {
     part_header_ = std::move(head_);
     head_.clear();
     writing_ = std::make_shared<const std::string>();
-    asio::async_write(stream_.socket(), asio::buffer(part_header_),
-                      beast::bind_front_handler(&MjpegSession::on_write, shared_from_this()));
+    asio::async_write(
+        stream_.socket(), asio::buffer(part_header_),
+        pooled(beast::bind_front_handler(&MjpegSession::on_write, shared_from_this())));
     return;
   }
   if (!latest_) return;
@@ -102,7 +105,7 @@ void MjpegSession::do_write() {
   std::array<asio::const_buffer, 3> bufs{asio::buffer(part_header_), asio::buffer(*writing_),
                                          asio::buffer(kCrlf)};
   asio::async_write(stream_.socket(), bufs,
-                    beast::bind_front_handler(&MjpegSession::on_write, shared_from_this()));
+                    pooled(beast::bind_front_handler(&MjpegSession::on_write, shared_from_this())));
 }
 
 void MjpegSession::on_write(beast::error_code ec, std::size_t) {

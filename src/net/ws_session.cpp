@@ -1,5 +1,7 @@
 #include "net/ws_session.hpp"
 
+#include "net/handler_pool.hpp"
+
 namespace ds::net {
 
 namespace websocket = beast::websocket;
@@ -52,7 +54,8 @@ void WsSession::on_accept(beast::error_code ec) {
 }
 
 void WsSession::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+  ws_.async_read(buffer_,
+                 pooled(beast::bind_front_handler(&WsSession::on_read, shared_from_this())));
 }
 
 void WsSession::on_read(beast::error_code ec, std::size_t) {
@@ -198,7 +201,8 @@ void WsSession::do_write() {
       std::array<asio::const_buffer, 3> parts{asio::buffer(inline_prefix_),
                                               meta ? asio::buffer(*meta) : asio::const_buffer{},
                                               asio::buffer(*writing_frame_->jpeg)};
-      ws_.async_write(parts, beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+      ws_.async_write(parts,
+                      pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
       return;
     }
     if (p->meta) {
@@ -212,7 +216,7 @@ void WsSession::do_write() {
   }
   ws_.binary(writing_->binary);
   ws_.async_write(asio::buffer(*writing_->data),
-                  beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+                  pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
 }
 
 void WsSession::on_write(beast::error_code ec, std::size_t) {
