@@ -31,9 +31,9 @@ static_assert(kBusyResponse.size() - kBusyResponse.find("\r\n\r\n") - 4 == 79);
 }  // namespace
 
 Listener::Listener(asio::io_context& ioc, tcp::endpoint endpoint,
-                   std::shared_ptr<SharedState> state)
-    : ioc_(ioc),
-      acceptor_(asio::make_strand(ioc)),
+                   std::shared_ptr<SharedState> state, std::function<asio::io_context&()> next_loop)
+    : next_loop_(std::move(next_loop)),
+      acceptor_(ioc),
       backoff_(acceptor_.get_executor()),
       state_(std::move(state)) {
   // Start-up errors throw: there is nothing to serve without a socket.
@@ -55,7 +55,7 @@ void Listener::close() {
 }
 
 void Listener::do_accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_),
+  acceptor_.async_accept(next_loop_().get_executor(),
                          beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
 }
 

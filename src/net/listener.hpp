@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
 
 #include "net/server.hpp"
@@ -11,7 +12,9 @@ namespace ds::net {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(asio::io_context& ioc, tcp::endpoint endpoint, std::shared_ptr<SharedState> state);
+  // Accepts on ioc; each connection goes to the loop next_loop() names.
+  Listener(asio::io_context& ioc, tcp::endpoint endpoint, std::shared_ptr<SharedState> state,
+           std::function<asio::io_context&()> next_loop);
 
   void run();
   void close();
@@ -22,7 +25,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void on_accept(beast::error_code ec, Socket socket);
   void refuse(Socket& socket);
 
-  asio::io_context& ioc_;
+  std::function<asio::io_context&()> next_loop_;
   tcp::acceptor acceptor_;
   asio::steady_timer backoff_;
   std::shared_ptr<SharedState> state_;

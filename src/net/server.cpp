@@ -18,14 +18,28 @@ std::size_t SharedState::body_limit_for(std::string_view path) const {
   return options.max_body_bytes;
 }
 
+namespace {
+
+std::size_t io_thread_count(const ServerOptions& options) {
+  return options.io_threads == 0 ? std::max(2u, std::thread::hardware_concurrency())
+                                 : options.io_threads;
+}
+
+std::vector<std::unique_ptr<asio::io_context>> make_loops(std::size_t n) {
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  for (std::size_t i = 0; i < n; ++i) loops.push_back(std::make_unique<asio::io_context>(1));
+  return loops;
+}
+
+}  // namespace
+
 Server::Server(ServerOptions options, const api::Router& router, api::App& app, StaticAssets assets)
-    : ioc_(static_cast<int>(options.io_threads == 0
-                                ? std::max(2u, std::thread::hardware_concurrency())
-                                : options.io_threads)),
+    : loops_(make_loops(io_thread_count(options))),
       blocking_(options.blocking_threads),
       state_(std::make_shared<SharedState>(
           SharedState{options, router, app, std::move(assets), blocking_, {}, {}, nullptr})),
-      signals_(ioc_, SIGINT, SIGTERM) {
+      signals_(*loops_[0], SIGINT, SIGTERM) {
+  for (auto& loop : loops_) work_.push_back(asio::make_work_guard(*loop));
   auto max_total =
       options.max_connections != 0 ? options.max_connections : default_max_connections();
   state_->options.max_connections = max_total;
@@ -34,6 +48,10 @@ Server::Server(ServerOptions options, const api::Router& router, api::App& app, 
 }
 
 Server::~Server() { blocking_.join(); }
+
+asio::io_context& Server::next_loop() {
+  return *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+}
 
 void Server::add_websocket(std::string pattern, TakeoverHandler handler) {
   state_->takeovers.push_back({"GET", api::split_path(pattern), true, std::move(handler)});
@@ -51,7 +69,8 @@ void Server::set_body_limit(std::string path_prefix, std::size_t limit) {
 unsigned short Server::start() {
   auto address = asio::ip::make_address(state_->options.host);
   listener_ =
-      std::make_shared<Listener>(ioc_, tcp::endpoint{address, state_->options.port}, state_);
+      std::make_shared<Listener>(*loops_[0], tcp::endpoint{address, state_->options.port}, state_,
+                                 [this]() -> asio::io_context& { return next_loop(); });
   listener_->run();
   signals_.async_wait([this](beast::error_code ec, int sig) {
     if (ec) return;
@@ -62,14 +81,12 @@ unsigned short Server::start() {
 }
 
 void Server::run() {
-  auto n = state_->options.io_threads == 0 ? std::max(2u, std::thread::hardware_concurrency())
-                                           : state_->options.io_threads;
   // A handler that throws must not take the process down: log it and keep serving (Asio
   // leaves the io_context usable after an exception escapes run()).
-  auto run_guarded = [this] {
+  auto run_guarded = [](asio::io_context& loop) {
     for (;;) {
       try {
-        ioc_.run();
+        loop.run();
         return;
       } catch (const std::exception& e) {
         spdlog::error("event=io_handler_error error=\"{}\"", e.what());
@@ -79,8 +96,10 @@ void Server::run() {
     }
   };
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < n; ++i) threads.emplace_back(run_guarded);
-  run_guarded();
+  for (std::size_t i = 1; i < loops_.size(); ++i) {
+    threads.emplace_back([&run_guarded, loop = loops_[i].get()] { run_guarded(*loop); });
+  }
+  run_guarded(*loops_[0]);
   for (auto& t : threads) t.join();
 }
 
@@ -98,12 +117,14 @@ void Server::stop() {
         spdlog::error("event=shutdown_hook_failed error=\"{}\"", e.what());
       }
     }
-    // The hooks queued goodbyes ("ended", close frames) on the sessions' strands; stopping the
+    // The hooks queued goodbyes ("ended", close frames) on the sessions' loops; stopping the
     // io threads at once would drop them. A short, bounded drain lets them go out.
-    // (With no connection left the io threads have already returned and this never fires.)
     spdlog::info("event=stopped");
-    auto drain = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(300));
-    drain->async_wait([this, drain](beast::error_code) { ioc_.stop(); });
+    auto drain = std::make_shared<asio::steady_timer>(*loops_[0], std::chrono::milliseconds(300));
+    drain->async_wait([this, drain](beast::error_code) {
+      for (auto& w : work_) w.reset();
+      for (auto& loop : loops_) loop->stop();
+    });
   });
 }
 

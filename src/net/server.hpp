@@ -50,13 +50,14 @@ struct ServerOptions {
 
 using HttpRequest = http::request<http::string_body>;
 
-// Every connection runs on its own strand. The concrete executor type, not any_io_executor,
-// because each asynchronous operation copies the stream's executor (work guards, handler
-// binding): type-erased, every copy cost an allocation or an atomic reference count, per
-// frame per viewer (docs/performance.md, fan-out profile).
-using Strand = asio::strand<asio::io_context::executor_type>;
-using Socket = tcp::socket::rebind_executor<Strand>::other;
-using Stream = beast::basic_stream<tcp, Strand, beast::unlimited_rate_policy>;
+// Each io thread runs its own io_context (an event loop, as in uWebSockets or Node), and a
+// connection lives on one of them for its whole life: its handlers never run concurrently
+// without a strand. That, and the concrete executor type instead of any_io_executor, saves a
+// strand queue (a mutex and a reference-counted executor copy) and a type-erased executor copy
+// on every asynchronous operation, per frame per viewer (docs/performance.md, fan-out).
+using ConnectionExecutor = asio::io_context::executor_type;
+using Socket = tcp::socket::rebind_executor<ConnectionExecutor>::other;
+using Stream = beast::basic_stream<tcp, ConnectionExecutor, beast::unlimited_rate_policy>;
 
 // An accepted connection: the socket and the slot it holds against the connection limits.
 struct Connection {
@@ -106,13 +107,18 @@ class Server {
   void run();
   void stop();
 
-  asio::io_context& io() { return ioc_; }
+  // The event loop for the next connection (round robin over the io threads' loops).
+  asio::io_context& next_loop();
   const ServerOptions& options() const { return state_->options; }
   std::shared_ptr<ConnectionLimits> limits() const { return state_->limits; }
   asio::thread_pool& blocking_pool() { return blocking_; }
 
  private:
-  asio::io_context ioc_;
+  // One per io thread; loops_[0] also runs the listener and the signal handler. Each is kept
+  // running (work_) until stop(), even while it has no connection.
+  std::vector<std::unique_ptr<asio::io_context>> loops_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::atomic<std::size_t> next_loop_{0};
   asio::thread_pool blocking_;
   std::shared_ptr<SharedState> state_;
   std::shared_ptr<class Listener> listener_;
