@@ -134,7 +134,7 @@ void HttpSession::handle(HttpRequest&& req) {
   }
 
   // Handlers may block on the database: they run on the blocking pool, and the reply is
-  // written back on this connection's strand.
+  // written back on this connection's loop.
   auto self = shared_from_this();
   auto reply = [self, version, keep_alive, head](api::Response&& res) {
     asio::post(self->stream_.get_executor(),

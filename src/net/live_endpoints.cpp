@@ -74,7 +74,7 @@ void choose_frame_format(WsSession& ws, const api::Request& info) {
 }
 
 // Hands a socket's events to a role's endpoint together with the connection's context; the
-// socket's strand serialises them, so the context needs no lock.
+// socket's event loop serialises them, so the context needs no lock.
 template <class Endpoint, class Context>
 void accept_role(const std::shared_ptr<WsSession>& ws, HttpRequest&& req,
                  std::shared_ptr<Endpoint> endpoint, Context&& context) {

@@ -84,7 +84,7 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   std::list<live::Bytes> tail_;  // binaries that follow the text being written
   // Replaceable: the newest frame only. Filled by send_frame on the caller's thread under
   // frame_mutex_, so a frame costs no allocation per viewer; one wake-up is posted to the
-  // strand while none is pending (a viewer behind just has its slot overwritten).
+  // loop while none is pending (a viewer behind just has its slot overwritten).
   std::mutex frame_mutex_;
   std::optional<Pair> latest_;
   bool frame_wake_pending_ = false;
