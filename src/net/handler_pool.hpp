@@ -3,9 +3,9 @@
 // A frame written to a viewer allocates Asio's socket operation, which holds the whole Beast
 // handler chain and a 64-entry buffer array: about 1.5 KiB. Asio 1.74 recycles one block of at
 // most 1020 bytes per thread, and glibc's per-thread cache stops at 1032 bytes, so it went
-// through malloc's slow path (and its consolidation) once per frame per viewer. Here freed blocks go to
-// a small per-thread list by size class and are handed out again; the io threads both allocate
-// and free them, so the lists stay balanced.
+// through malloc's slow path (and its consolidation) once per frame per viewer. Here freed blocks
+// go to a small per-thread list by size class and are handed out again; the io threads both
+// allocate and free them, so the lists stay balanced.
 #pragma once
 
 #include <array>

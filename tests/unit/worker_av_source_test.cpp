@@ -177,6 +177,12 @@ TEST(AvSource, PacingReadsAtTheInputsOwnRate) {
 
 bool have_ffmpeg() { return std::system("ffmpeg -hide_banner -version >/dev/null 2>&1") == 0; }
 
+// Runs the ffmpeg CLI quietly with args, writing file; returns the command when it failed.
+std::string ffmpeg_failed(const std::string& args, const fs::path& file) {
+  std::string cmd = "ffmpeg -hide_banner -loglevel error " + args + " -y " + file.string();
+  return std::system(cmd.c_str()) == 0 ? std::string() : cmd;
+}
+
 struct TempDir {
   fs::path path;
   TempDir() {
@@ -193,11 +199,9 @@ TEST(AvSource, DecodesAFileFfmpegWrote) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
   auto file = dir.path / "clip.mp4";
-  std::string cmd =
-      "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=size=320x180:rate=15 -t 1 "
-      "-pix_fmt yuv420p -c:v mpeg4 -y " +
-      file.string();
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_EQ(ffmpeg_failed(
+                "-f lavfi -i testsrc=size=320x180:rate=15 -t 1 -pix_fmt yuv420p -c:v mpeg4", file),
+            "");
   AvInputOptions o;
   o.url = file.string();
   o.size = {128, 96};
@@ -217,11 +221,10 @@ TEST(AvSource, CorruptPacketsAreSkippedAndTheInputStillEndsNormally) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
   auto file = dir.path / "clip.ts";
-  std::string cmd =
-      "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=size=320x240:rate=15 -t 2 "
-      "-c:v libx264 -preset ultrafast -g 5 -pix_fmt yuv420p -f mpegts -y " +
-      file.string();
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_EQ(ffmpeg_failed("-f lavfi -i testsrc=size=320x240:rate=15 -t 2 -c:v libx264 -preset "
+                          "ultrafast -g 5 -pix_fmt yuv420p -f mpegts",
+                          file),
+            "");
   // Scribble over the payload of a run of 188-byte TS packets in the middle (sync bytes and
   // headers stay, so the demuxer goes on and the decoder sees broken slices).
   std::string data;
@@ -261,11 +264,10 @@ TEST(AvSource, ALoopedFileStartsOverAtItsEnd) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
   auto file = dir.path / "short.mp4";
-  std::string cmd =
-      "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc=size=160x120:rate=20 -t 0.5 "
-      "-pix_fmt yuv420p -c:v mpeg4 -y " +
-      file.string();
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_EQ(
+      ffmpeg_failed("-f lavfi -i testsrc=size=160x120:rate=20 -t 0.5 -pix_fmt yuv420p -c:v mpeg4",
+                    file),
+      "");
   AvInputOptions o;
   o.url = file.string();
   o.size = {160, 120};
@@ -283,9 +285,7 @@ TEST(AvSource, AFileWithoutVideoIsAClearError) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
   auto file = dir.path / "tone.wav";
-  std::string cmd =
-      "ffmpeg -hide_banner -loglevel error -f lavfi -i sine=duration=0.3 -y " + file.string();
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ASSERT_EQ(ffmpeg_failed("-f lavfi -i sine=duration=0.3", file), "");
   AvInputOptions o;
   o.url = file.string();
   std::atomic<bool> cancel{false};
