@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { browserDir, launchBrowser, newPage, startServer, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
+import { browserDir, launchBrowser, newPage, startServer, registerUser, logIn as login, withScreenshotOnFailure } from './lib/server.mjs';
 
 let server;
 let browser;
@@ -24,24 +24,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function register(prefix) {
-  const user = uniqueUser(prefix);
-  const res = await fetch(`${server.baseUrl}/api/auth/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
-  });
-  assert.equal(res.status, 201, await res.text());
-  return user;
-}
-
-async function login(page, user, next) {
-  await page.goto(`/login?next=${encodeURIComponent(next)}`);
-  await page.getByLabel('Username or e-mail').fill(user.username);
-  await page.getByLabel('Password', { exact: true }).fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL((u) => u.pathname === next);
-}
+const register = (prefix) => registerUser(server.baseUrl, prefix);
 
 const publicInfo = (name) => fetch(`${server.baseUrl}/api/streams/${name}`).then((r) => r.json());
 

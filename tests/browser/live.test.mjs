@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, newPage, startServer, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
+import { launchBrowser, newPage, startServer, registerUser, logIn as login, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
 
 let server;
 let browser;
@@ -18,24 +18,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function register() {
-  const user = uniqueUser('cr');
-  const reg = await fetch(`${server.baseUrl}/api/auth/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
-  });
-  assert.equal(reg.status, 201);
-  return user;
-}
-
-async function login(page, user, next) {
-  await page.goto(`/login?next=${encodeURIComponent(next)}`);
-  await page.getByLabel('Username or e-mail').fill(user.username);
-  await page.getByLabel('Password', { exact: true }).fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL((u) => u.pathname === next);
-}
+const register = () => registerUser(server.baseUrl, 'cr');
 
 // Moves the balance with the admin command; false when this binary has no such command yet.
 async function grant(user, credits) {

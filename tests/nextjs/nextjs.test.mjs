@@ -15,7 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { launchBrowser, newPage, startServer, uniqueUser, withScreenshotOnFailure } from '../browser/lib/server.mjs';
+import { launchBrowser, newPage, startServer, registerUser, withScreenshotOnFailure } from '../browser/lib/server.mjs';
 
 const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/nextjs');
 const nextBin = path.join(appDir, 'node_modules/next/dist/bin/next');
@@ -68,16 +68,7 @@ async function startNext(env, port) {
   throw new Error(`next start did not answer within 30 s:\n${nextLog}`);
 }
 
-async function register() {
-  const user = uniqueUser('nx');
-  const res = await fetch(`${server.baseUrl}/api/auth/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
-  });
-  assert.equal(res.status, 201, await res.text());
-  return user;
-}
+const register = () => registerUser(server.baseUrl, 'nx');
 
 async function signIn(page, user) {
   await page.goto('/');

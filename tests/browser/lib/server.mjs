@@ -174,3 +174,24 @@ export function uniqueUser(prefix = 'u') {
   const username = `${prefix}_${id}`.slice(0, 30).toLowerCase();
   return { username, email: `${username}@example.test`, password: 'correct horse battery', display: `Tester ${counter}` };
 }
+
+// Registers a fresh user (uniqueUser(prefix)) through the API of the server at baseUrl.
+export async function registerUser(baseUrl, prefix = 'u') {
+  const user = uniqueUser(prefix);
+  const res = await fetch(`${baseUrl}/api/auth/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
+  });
+  if (res.status !== 201) throw new Error(`register ${user.username}: ${res.status} ${await res.text()}`);
+  return user;
+}
+
+// Logs user in on the login page and waits until it has gone on to `next`.
+export async function logIn(page, user, next) {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('Username or e-mail').fill(user.username);
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL((u) => u.pathname === next);
+}
