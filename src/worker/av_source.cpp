@@ -1,5 +1,6 @@
 #include "worker/av_source.hpp"
 
+#include <dlfcn.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,7 +15,7 @@
 
 extern "C" {
 #include <libavcodec/avcodec.h>
-#include <libavdevice/avdevice.h>
+#include <libavdevice/version_major.h>
 #include <libavformat/avformat.h>
 #include <libavutil/dict.h>
 #include <libavutil/error.h>
@@ -318,6 +319,21 @@ FrameSize output_size(FrameSize want, int in_w, int in_h) {
   return want;
 }
 
+// libavdevice (v4l2, lavfi, x11grab, ...) brings about 150 more shared libraries (libavfilter,
+// SDL, X11, JACK, speech synthesis...): linked into the binary, it cost every `serve` about
+// 30 MB of memory and its start-up, for the one subcommand that reads devices. So it is loaded
+// here, when push --input first opens an input; without it, files and network inputs work.
+void register_devices() {
+  std::string soname = "libavdevice.so." + std::to_string(LIBAVDEVICE_VERSION_MAJOR);
+  void* lib = dlopen(soname.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!lib) {
+    spdlog::warn("event=libav_devices_unavailable error=\"{}\"", dlerror());
+    return;
+  }
+  using RegisterAll = void (*)();
+  if (auto fn = reinterpret_cast<RegisterAll>(dlsym(lib, "avdevice_register_all"))) fn();
+}
+
 void route_libav_logs() {
   av_log_set_level(spdlog::should_log(spdlog::level::debug) ? AV_LOG_VERBOSE : AV_LOG_WARNING);
   av_log_set_callback(libav_log);
@@ -327,7 +343,7 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
   AvOpenResult result;
   static const bool registered = [] {
     avformat_network_init();
-    avdevice_register_all();  // v4l2, lavfi, x11grab, ...
+    register_devices();  // v4l2, lavfi, x11grab, ...
     return true;
   }();
   (void)registered;
