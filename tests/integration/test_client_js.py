@@ -78,7 +78,13 @@ class TestJsWorkerSlots(unittest.TestCase):
     (clients/js/test/worker.test.mjs, node:test; no server needed)."""
 
     def test_worker_slots_batches_and_cancels(self):
-        script = os.path.join(os.path.dirname(SMOKE), "worker.test.mjs")
+        self.run_node_tests("worker.test.mjs")
+
+    def test_api_request_shape(self):
+        self.run_node_tests("api.test.mjs")
+
+    def run_node_tests(self, name):
+        script = os.path.join(os.path.dirname(SMOKE), name)
         out = subprocess.run(["node", "--test", script], capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn("# fail 0", out.stdout)
