@@ -114,9 +114,10 @@ test('streamCamera goes live from the fake webcam and renderViewer draws the pro
       };
       onImg.stop();
       onCanvas.stop();
-      out.urlsAfterStop = window.urls.created - window.urls.revoked;
       const before = ownCallback;
       await new Promise((r) => setTimeout(r, 500));
+      // After the frame that was decoding at stop() (if any) has finished.
+      out.urlsAfterStop = window.urls.created - window.urls.revoked;
       out.ownCallbackStillCalled = ownCallback > before;
       // Ending the stream closes the ingest socket, and that stops the capture.
       await api.stopStream();
@@ -141,7 +142,9 @@ test('streamCamera goes live from the fake webcam and renderViewer draws the pro
     assert.ok(result.canvasColours > 16, `the canvas is not blank (${result.canvasColours} colours)`);
     assert.ok(result.imgColours > 16, `the img is not blank (${result.imgColours} colours)`);
     assert.ok(result.seqIncreasing, 'frames are drawn in order');
-    assert.ok(result.liveUrls <= 1, `old object URLs are revoked (${result.liveUrls} alive)`);
+    // The one shown and, while a newer frame decodes, that one; a painter that never revoked
+    // would have one per frame (at least 3 here).
+    assert.ok(result.liveUrls <= 2, `old object URLs are revoked (${result.liveUrls} alive)`);
     assert.equal(result.urlsAfterStop, 0, 'stop() revokes the last object URL');
     assert.ok(result.ownCallbackStillCalled, "the viewer's own onFrame keeps being called after stop()");
     assert.equal(result.closeCode, 4002, 'stopping the stream closed the ingest socket');
