@@ -3,7 +3,7 @@
 
     python3 bench/run.py lag [--model-ms 500] [--minutes 3]
     python3 bench/run.py fanout [--viewers 100,500,1000,2000] [--seconds 10]
-                                [--format split|inline] [--repeat 1]
+                                [--format split|inline] [--repeat 1] [--pin SERVER:LOAD]
     python3 bench/run.py worker [--seconds 10]
 
 Env: DREAMSTREAM_BIN (server binary, default build-bench/dreamstream), BENCH_WS (the load tool,
@@ -187,8 +187,31 @@ def idle_viewer_kib(url, n, pid):
     return (after - base) / float(n)
 
 
+def cpu_set(spec):
+    """'0' or '0-1' or '0,2' -> a set of CPU numbers."""
+    cpus = set()
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def pinned(cpus):
+    """Processes started after this inherit the CPU set (None: leave it as it is)."""
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+
+
 def cmd_fanout(a):
     hard = raise_nofile()
+    # --pin S:L: both servers run on CPUs S, everything else (the viewers' load tool, the
+    # publishers, the echo worker) on CPUs L, so the servers do not compete with the tool that
+    # receives their output (on a small machine that competition decides the tail latency).
+    all_cpus = os.sched_getaffinity(0)
+    server_cpus, load_cpus = (None, None)
+    if a.pin:
+        s_spec, _, l_spec = a.pin.partition(":")
+        server_cpus, load_cpus = cpu_set(s_spec), cpu_set(l_spec)
     tmp = tempfile.mkdtemp(prefix="ds-bench-fanout-")
     big = os.path.join(tmp, "frame50k.jpg")
     size = json.loads(subprocess.check_output([BENCH_WS, "make-jpeg", "--out", big,
@@ -201,9 +224,15 @@ def cmd_fanout(a):
     run_s = a.repeat * len(counts) * 2 * (a.seconds + 60) + 120
     results = []
     procs = []
+    pinned(server_cpus)
     server, user, key = start_server()
     node_dir = os.path.join(HERE, "node-baseline")
     try:
+        port_file = os.path.join(tmp, "node.port")
+        node = subprocess.Popen(["node", os.path.join(node_dir, "relay.mjs"), port_file],
+                                stdout=subprocess.DEVNULL)
+        procs.append(node)
+        pinned(load_cpus)
         idle_c = server.client()
         idle_user = harness.register(idle_c)["username"]
         procs.append(subprocess.Popen([BENCH_WS, "echo-worker", "--url",
@@ -213,10 +242,6 @@ def cmd_fanout(a):
                                        ws_url(server.port, "/ws/ingest"), "--bearer", key,
                                        "--fps", str(a.fps), "--file", big, "--duration",
                                        str(run_s)], stdout=subprocess.DEVNULL))
-        port_file = os.path.join(tmp, "node.port")
-        node = subprocess.Popen(["node", os.path.join(node_dir, "relay.mjs"), port_file],
-                                stdout=subprocess.DEVNULL)
-        procs.append(node)
         while not os.path.exists(port_file) or not open(port_file).read().strip():
             time.sleep(0.05)
         nport = int(open(port_file).read())
@@ -246,10 +271,13 @@ def cmd_fanout(a):
             stop(p)
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+        os.sched_setaffinity(0, all_cpus)
     print("fan-out: one stream, %d-byte JPEG at %g fps, %s frames (%s), %gs window per point, "
-          "nofile %d" % (size, a.fps, a.format,
-                         "1 binary message per frame" if inline else "a text + a binary per frame",
-                         a.seconds, hard))
+          "nofile %d%s" % (size, a.fps, a.format,
+                           "1 binary message per frame" if inline else "a text + a binary per frame",
+                           a.seconds, hard,
+                           ", servers on CPUs %s, load on CPUs %s" % (
+                               sorted(server_cpus), sorted(load_cpus)) if a.pin else ""))
     print("| server | run | viewers | connected | fps/viewer mean | fps p10 | fps min "
           "| latency p50 ms | p99 ms | max ms | CPU % | user % | sys % | RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -347,6 +375,9 @@ def main():
     p.add_argument("--format", choices=("split", "inline"), default="inline",
                    help="frames to viewers: split (a text + a binary) or inline (one binary)")
     p.add_argument("--repeat", type=int, default=1, help="runs of every point, same servers")
+    p.add_argument("--pin", default="", metavar="SERVER:LOAD",
+                   help="CPU sets, e.g. 0:1: both servers on CPU 0, the load tool and the "
+                        "publishers on CPU 1")
     p = sub.add_parser("worker")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--push-fps", type=float, default=2000)
