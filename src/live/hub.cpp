@@ -44,6 +44,9 @@ void Hub::flush(Outbox& out) {
   for (auto& n : out.notices) n.peer->send_text(n.text);
   for (auto& j : out.jobs) j.peer->send_ordered(std::move(j.text), std::move(j.binaries));
   for (auto& f : out.frames) f.peer->send_frame(f.meta, f.jpeg, true);
+  for (auto& f : out.fanouts) {
+    for (auto& v : *f.peers) v->send_frame(f.meta, f.jpeg, true);
+  }
   if (!cluster_) return;
   for (auto& [username, text] : out.texts) cluster_->publish_text(username, text);
   for (auto& r : out.results) cluster_->publish_result(r);
@@ -414,6 +417,7 @@ void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bo
     std::lock_guard lock(mutex_);
     auto& c = channels_[username];
     c.viewers.push_back(peer);
+    c.viewer_snapshot.reset();
     if (!c.stream) follow(username, c);
     if (announced && !c.stream && c.sent_state.empty()) c.sent_state = *announced;
     if (!counted) c.previews.push_back(peer.get());
@@ -441,6 +445,7 @@ void Hub::remove_viewer(const std::string& username, const Peer* peer) {
   auto it = channels_.find(username);
   if (it == channels_.end()) return;
   std::erase_if(it->second.viewers, [&](const auto& p) { return p.get() == peer; });
+  it->second.viewer_snapshot.reset();
   std::erase(it->second.previews, peer);
   gc_channel(username);
 }
@@ -647,7 +652,10 @@ void Hub::on_claimed(std::int64_t worker_id, std::vector<FrameOffer> frames) {
 void Hub::show(Channel& c, const Bytes& meta, const Bytes& jpeg, Outbox& out) {
   c.latest_output = jpeg;
   c.latest_meta = meta;
-  for (auto& v : c.viewers) out.frames.push_back({v, meta, jpeg});
+  if (!c.viewers.empty()) {
+    if (!c.viewer_snapshot) c.viewer_snapshot = std::make_shared<const PeerList>(c.viewers);
+    out.fanouts.push_back({c.viewer_snapshot, meta, jpeg});
+  }
   if (c.stream && c.stream->ingest) out.frames.push_back({c.stream->ingest, meta, jpeg});
 }
 
@@ -958,6 +966,7 @@ void Hub::release_peers() {
     for (auto& [name, c] : channels_) {
       for (auto& v : c.viewers) peers.push_back(std::move(v));
       c.viewers.clear();
+      c.viewer_snapshot.reset();
       c.previews.clear();
       if (c.stream && c.stream->ingest) peers.push_back(std::move(c.stream->ingest));
     }

@@ -245,8 +245,13 @@ class Hub {
     std::uint64_t style_version = 0;
     std::uint64_t frames_skipped = 0;
   };
+  using PeerList = std::vector<std::shared_ptr<Peer>>;
   struct Channel {
     std::vector<std::shared_ptr<Peer>> viewers;
+    // An immutable copy of viewers, made on the first frame after the list changed and shared
+    // by every frame until the next change: a frame's fan-out copies one pointer, not one
+    // entry per viewer (docs/performance.md, fan-out). Reset wherever viewers changes.
+    std::shared_ptr<const PeerList> viewer_snapshot;
     std::vector<const Peer*> previews;  // the streamer's own, among viewers but not counted
     std::optional<Active> stream;
     std::string sent_state;  // last state broadcast to viewers
@@ -279,6 +284,12 @@ class Hub {
     Bytes meta;
     Bytes jpeg;
   };
+  // One processed frame for all of a channel's viewers.
+  struct Fanout {
+    std::shared_ptr<const PeerList> peers;
+    Bytes meta;
+    Bytes jpeg;
+  };
   // Written in order on the worker's connection: a job, a batch or a cancel.
   struct Ordered {
     std::shared_ptr<Peer> peer;
@@ -305,7 +316,8 @@ class Hub {
   // What a step decided under the lock, sent after it.
   struct Outbox {
     std::vector<Ordered> jobs;
-    std::vector<Send> frames;  // processed frames for viewers: latest wins
+    std::vector<Send> frames;      // processed frames for one peer: latest wins
+    std::vector<Fanout> fanouts;   // processed frames for every viewer: latest wins
     std::vector<Notice> notices;
     std::vector<std::pair<std::int64_t, int>> claims;  // workers that ask the cluster, for n frames
     std::vector<std::pair<std::string, Bytes>> texts;  // for other nodes

@@ -15,7 +15,9 @@ constexpr std::size_t kMaxQueuedTexts = 256;
 }  // namespace
 
 WsSession::WsSession(Connection&& conn, Limits limits)
-    : slot_(std::move(conn.slot)), ws_(std::move(conn.stream)) {
+    : slot_(std::move(conn.slot)),
+      ws_(std::move(conn.stream)),
+      ready_(asio::use_service<ReadyQueue>(ws_.get_executor().context())) {
   ws_.read_message_max(limits.max_message_bytes);
   ws_.auto_fragment(false);
   // Pings after half the idle time keep a quiet viewer's connection open (browsers answer
@@ -105,9 +107,7 @@ void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable)
     wake = !frame_wake_pending_;
     frame_wake_pending_ = true;
   }
-  if (wake) {
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->on_frame_ready(); });
-  }
+  if (wake) ready_.push(shared_from_this());
 }
 
 void WsSession::send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) {
@@ -135,7 +135,7 @@ void WsSession::enqueue_text(live::Bytes text) {
   if (open_) do_write();
 }
 
-void WsSession::on_frame_ready() {
+void WsSession::on_ready() {
   {
     std::lock_guard lock(frame_mutex_);
     frame_wake_pending_ = false;

@@ -12,11 +12,14 @@
 #include <string>
 
 #include "live/peer.hpp"
+#include "net/ready_queue.hpp"
 #include "net/server.hpp"
 
 namespace ds::net {
 
-class WsSession : public live::Peer, public std::enable_shared_from_this<WsSession> {
+class WsSession : public live::Peer,
+                  public Ready,
+                  public std::enable_shared_from_this<WsSession> {
  public:
   struct Handlers {
     std::function<void(WsSession&)> on_open;
@@ -45,6 +48,8 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   // Flushes queued text (so a final reason reaches the client), then closes.
   void close(int code, std::string reason) override;
   using Peer::close;
+  // A frame is waiting (see send_frame).
+  void on_ready() override;
 
  private:
   struct Pair {
@@ -65,7 +70,6 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
   void enqueue_text(live::Bytes text);
-  void on_frame_ready();
   std::optional<Pair> take_frame();
   void drop_frame();
   void enqueue_group(Group group);
@@ -83,8 +87,10 @@ class WsSession : public live::Peer, public std::enable_shared_from_this<WsSessi
   std::list<Group> groups_;      // not replaceable, in order (worker jobs, batches, cancels)
   std::list<live::Bytes> tail_;  // binaries that follow the text being written
   // Replaceable: the newest frame only. Filled by send_frame on the caller's thread under
-  // frame_mutex_, so a frame costs no allocation per viewer; one wake-up is posted to the
-  // loop while none is pending (a viewer behind just has its slot overwritten).
+  // frame_mutex_, so a frame costs no allocation per viewer; the session is handed to its
+  // loop's ReadyQueue while no wake-up is pending (a viewer behind just has its slot
+  // overwritten), and the loop wakes once for all of its viewers.
+  ReadyQueue& ready_;
   std::mutex frame_mutex_;
   std::optional<Pair> latest_;
   bool frame_wake_pending_ = false;

@@ -59,6 +59,42 @@ TEST(Hub, ViewersGetProcessedFramesNeverRawOnes) {
   EXPECT_EQ(viewer->frames[0].second, "processed");
 }
 
+// Frames go out through a copy of the viewer list that is kept between frames: whoever joins
+// or leaves in between must be in, or out of, the very next frame.
+TEST(Hub, ViewersWhoJoinOrLeaveBetweenFramesAreInOrOutOfTheNextOne) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto a = std::make_shared<FakePeer>();
+  auto b = std::make_shared<FakePeer>();
+  auto c = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", a);
+  hub.add_viewer("alice", b);
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w");
+  auto process = [&](const std::string& out) {
+    hub.push_frame("alice", make_bytes("raw"));
+    ASSERT_EQ(hub.on_result(wid, job_id(w->last_job()["job_id"]), make_bytes(out), {}),
+              ResultOutcome::kShown);
+  };
+  process("p1");
+  process("p2");  // the same list again
+  hub.add_viewer("alice", c);  // gets p2 on joining, then p3 with the others
+  process("p3");
+  hub.remove_viewer("alice", b.get());
+  process("p4");
+  auto jpegs = [](const FakePeer& p) {
+    std::vector<std::string> out;
+    for (const auto& f : p.frames) out.push_back(f.second);
+    return out;
+  };
+  EXPECT_EQ(jpegs(*a), (std::vector<std::string>{"p1", "p2", "p3", "p4"}));
+  EXPECT_EQ(jpegs(*b), (std::vector<std::string>{"p1", "p2", "p3"}));
+  EXPECT_EQ(jpegs(*c), (std::vector<std::string>{"p2", "p3", "p4"}));
+  hub.release_peers();
+  EXPECT_EQ(a.use_count(), 1) << "the hub holds no viewer after release_peers";
+}
+
 TEST(Hub, WorkersAreSharedFairlyAcrossStreams) {
   ManualClock clock;
   Hub hub(clock);
