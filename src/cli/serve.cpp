@@ -1,5 +1,6 @@
 #include "cli/serve.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -7,7 +8,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <fstream>
-#include <malloc.h>
 #include <thread>
 
 #include "api/app.hpp"

@@ -316,8 +316,8 @@ class Hub {
   // What a step decided under the lock, sent after it.
   struct Outbox {
     std::vector<Ordered> jobs;
-    std::vector<Send> frames;      // processed frames for one peer: latest wins
-    std::vector<Fanout> fanouts;   // processed frames for every viewer: latest wins
+    std::vector<Send> frames;     // processed frames for one peer: latest wins
+    std::vector<Fanout> fanouts;  // processed frames for every viewer: latest wins
     std::vector<Notice> notices;
     std::vector<std::pair<std::int64_t, int>> claims;  // workers that ask the cluster, for n frames
     std::vector<std::pair<std::string, Bytes>> texts;  // for other nodes

@@ -191,20 +191,7 @@ void WsSession::do_write() {
     handlers_ = {};
     return;
   } else if (auto p = take_frame()) {
-    if (inline_frames_) {
-      // One message: the length prefix, then the meta and the JPEG every viewer shares,
-      // gathered into one write (no copy).
-      writing_frame_ = std::move(p);
-      const auto& meta = writing_frame_->meta;
-      inline_prefix_ = live::wire::inline_frame_prefix(meta ? meta->size() : 0);
-      ws_.binary(true);
-      std::array<asio::const_buffer, 3> parts{asio::buffer(inline_prefix_),
-                                              meta ? asio::buffer(*meta) : asio::const_buffer{},
-                                              asio::buffer(*writing_frame_->jpeg)};
-      ws_.async_write(parts,
-                      pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
-      return;
-    }
+    if (inline_frames_) return write_inline(std::move(*p));
     if (p->meta) {
       writing_ = Out{std::move(p->meta), false};
       frame_jpeg_ = std::move(p->jpeg);
@@ -216,6 +203,39 @@ void WsSession::do_write() {
   }
   ws_.binary(writing_->binary);
   ws_.async_write(asio::buffer(*writing_->data),
+                  pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
+}
+
+void WsSession::write_inline(Pair frame) {
+  // One message: the length prefix, then the meta and the JPEG every viewer shares, gathered
+  // into one write (no copy).
+  writing_frame_ = std::move(frame);
+  const auto& meta = writing_frame_->meta;
+  inline_prefix_ = live::wire::inline_frame_prefix(meta ? meta->size() : 0);
+  std::array<asio::const_buffer, 3> parts{asio::buffer(inline_prefix_),
+                                          meta ? asio::buffer(*meta) : asio::const_buffer{},
+                                          asio::buffer(*writing_frame_->jpeg)};
+  if (ws_.is_open()) {
+    // Framed here and written straight to the socket (net/frame_stream.hpp).
+    auto header_len = ws_frame_header(2, asio::buffer_size(parts), frame_header_);
+    FrameStream::Parts framed{asio::buffer(frame_header_.data(), header_len), parts[0], parts[1],
+                              parts[2]};
+    beast::error_code ec;
+    auto sent = ws_.next_layer().write_now(
+        framed, ec, [self = shared_from_this()](beast::error_code wec) { self->on_write(wec, 0); });
+    switch (sent) {
+      case FrameStream::Sent::kAll:
+        return on_write({}, 0);
+      case FrameStream::Sent::kPending:
+        return;
+      case FrameStream::Sent::kFailed:
+        return on_write(ec, 0);
+      case FrameStream::Sent::kBusy:
+        break;  // behind one of Beast's own writes: through Beast
+    }
+  }
+  ws_.binary(true);
+  ws_.async_write(parts,
                   pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
 }
 

@@ -12,14 +12,13 @@
 #include <string>
 
 #include "live/peer.hpp"
+#include "net/frame_stream.hpp"
 #include "net/ready_queue.hpp"
 #include "net/server.hpp"
 
 namespace ds::net {
 
-class WsSession : public live::Peer,
-                  public Ready,
-                  public std::enable_shared_from_this<WsSession> {
+class WsSession : public live::Peer, public Ready, public std::enable_shared_from_this<WsSession> {
  public:
   struct Handlers {
     std::function<void(WsSession&)> on_open;
@@ -74,11 +73,12 @@ class WsSession : public live::Peer,
   void drop_frame();
   void enqueue_group(Group group);
   void do_write();
+  void write_inline(Pair frame);
   void on_write(beast::error_code ec, std::size_t bytes);
   void closed();
 
   ConnectionSlot slot_;
-  beast::websocket::stream<Stream> ws_;
+  beast::websocket::stream<FrameStream> ws_;
   beast::flat_buffer buffer_;
   Handlers handlers_;
   // Lists, not deques: an empty std::deque still holds a 512-byte block, and most viewers
@@ -99,6 +99,7 @@ class WsSession : public live::Peer,
   // Inline format: the frame being written (its length prefix, meta and JPEG, gathered).
   bool inline_frames_ = false;
   std::array<unsigned char, 4> inline_prefix_{};
+  std::array<unsigned char, 10> frame_header_{};  // written by us, not Beast (write_now)
   std::optional<Pair> writing_frame_;
   std::optional<std::pair<int, std::string>> close_pending_;
   bool open_ = false;

@@ -78,7 +78,7 @@ TEST(Hub, ViewersWhoJoinOrLeaveBetweenFramesAreInOrOutOfTheNextOne) {
               ResultOutcome::kShown);
   };
   process("p1");
-  process("p2");  // the same list again
+  process("p2");               // the same list again
   hub.add_viewer("alice", c);  // gets p2 on joining, then p3 with the others
   process("p3");
   hub.remove_viewer("alice", b.get());
