@@ -382,6 +382,114 @@ class TestExternalWorkers(StreamerMixin, ServerTestCase):
         w.close()
         c.post("/api/streams/stop")
 
+    def test_a_slow_viewer_that_pings_gets_whole_frames_and_its_pongs_between_them(self):
+        # Frames are written straight to the socket and the pongs through Beast
+        # (net/frame_stream.hpp): with a small receive window every frame is written in parts,
+        # and a pong must come between two frames, never inside one.
+        c, user, key = self.new_streamer()
+        name = user["username"]
+        pad = b"".join(b"\xff\xfe\xff\xff" + bytes(65533) for _ in range(8))
+        big = fixture(2)[:2] + pad + fixture(2)[2:]
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.server.port))
+        sock.sendall(("GET /ws/watch/%s?frames=inline HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n" % name).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(1)
+        self.assertTrue(buf.startswith(b"HTTP/1.1 101 "), buf)
+        w = self.worker()
+        ing = self.ingest(key)
+        stop = threading.Event()
+        sent_pings = []
+        lock = threading.Lock()
+
+        def serve_jobs():
+            while not stop.is_set():
+                try:
+                    job, _ = self.next_job(w, timeout=1)
+                except (TimeoutError, OSError, AssertionError):
+                    continue
+                w.send_json({"type": "result", "job_id": job["job_id"]})
+                w.send_binary(big)
+
+        def push_and_ping():
+            n = 0
+            while not stop.is_set():
+                ing.send_binary(fixture(1 + n % 4))
+                payload = b"p%d" % n
+                with lock:
+                    sock.sendall(bytes([0x89, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+                    sent_pings.append(payload)
+                n += 1
+                time.sleep(0.05)
+
+        threads = [threading.Thread(target=serve_jobs), threading.Thread(target=push_and_ping)]
+        for t in threads:
+            t.start()
+        frames = 0
+        pongs = []
+        order = []
+        data = b""
+        sock.settimeout(10)
+
+        def need(k):
+            nonlocal data
+            while len(data) < k:
+                time.sleep(0.002)  # a slow reader: the server's writes go out in parts
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise EOFError("closed after %d frames" % frames)
+                data += chunk
+
+        try:
+            deadline = time.monotonic() + 30
+            while (frames < 4 or len(pongs) < 4 or "pong" not in order[1:-1]) \
+                    and time.monotonic() < deadline:
+                need(2)
+                b0, b1 = data[0], data[1]
+                self.assertEqual(b0 & 0xF0, 0x80, "FIN set, no RSV bits: %r" % data[:16])
+                self.assertFalse(b1 & 0x80, "server frames are not masked")
+                n, pos = b1 & 0x7F, 2
+                if n == 126:
+                    need(4)
+                    n, pos = int.from_bytes(data[2:4], "big"), 4
+                elif n == 127:
+                    need(10)
+                    n, pos = int.from_bytes(data[2:10], "big"), 10
+                need(pos + n)
+                payload, data = data[pos:pos + n], data[pos + n:]
+                opcode = b0 & 0x0F
+                if opcode == 0x2:
+                    meta_len = int.from_bytes(payload[:4], "big")
+                    meta = json.loads(payload[4:4 + meta_len])
+                    self.assertEqual(meta["type"], "frame")
+                    self.assertEqual(payload[4 + meta_len:], big, "the whole JPEG, unbroken")
+                    frames += 1
+                    order.append("frame")
+                elif opcode == 0xA:
+                    pongs.append(payload)
+                    order.append("pong")
+                else:
+                    self.assertEqual(opcode, 0x1, "only texts, frames and pongs: %r" % data[:16])
+                    json.loads(payload)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertGreaterEqual(frames, 4)
+        self.assertGreaterEqual(len(pongs), 4)
+        self.assertIn("pong", order[1:-1], "a pong between two frames")
+        with lock:
+            self.assertEqual(pongs, sent_pings[:len(pongs)], "every ping answered, in order")
+        sock.close()
+        ing.close()
+        w.close()
+        c.post("/api/streams/stop")
+
     def test_worker_protocol_and_bad_results(self):
         c, user, key = self.new_streamer()
         viewer = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + user["username"]), timeout=10)
