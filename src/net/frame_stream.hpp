@@ -132,8 +132,8 @@ class FrameStream {
     }
     state_->raw_pending = true;
     asio::async_write(stream_, rest,
-                      [this, state = state_, done = std::forward<Done>(done)](
-                          beast::error_code wec, std::size_t) mutable {
+                      [this, state = state_, done = std::forward<Done>(done)](beast::error_code wec,
+                                                                              std::size_t) mutable {
                         state->raw_pending = false;
                         auto deferred = std::move(state->deferred);
                         state->deferred.clear();

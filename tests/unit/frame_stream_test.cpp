@@ -123,7 +123,8 @@ TEST(FrameStream, TheRestOfAMessageGoesFirstAndBeastsWritesWaitForIt) {
     // Beast's own writes while the rest is pending.
     p.server->async_ping({}, [](beast::error_code) {});
     p.server->text(true);
-    p.server->async_write(asio::buffer(std::string_view("after")), [](beast::error_code, std::size_t) {});
+    p.server->async_write(asio::buffer(std::string_view("after")),
+                          [](beast::error_code, std::size_t) {});
     return s;
   });
   ASSERT_EQ(sent, FrameStream::Sent::kPending);
@@ -196,9 +197,8 @@ TEST(FrameStream, AClosedPeerIsReportedAsFailed) {
   FrameStream::Sent sent = FrameStream::Sent::kAll;
   beast::error_code ec;
   for (int i = 0; i < 100 && sent == FrameStream::Sent::kAll; ++i) {
-    sent = p.on_loop([&] {
-      return p.server->next_layer().write_now(m.parts(), ec, [](beast::error_code) {});
-    });
+    sent = p.on_loop(
+        [&] { return p.server->next_layer().write_now(m.parts(), ec, [](beast::error_code) {}); });
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(sent, FrameStream::Sent::kFailed);
