@@ -19,6 +19,13 @@ def fixture(n):
         return f.read()
 
 
+def big_frame():
+    """~512 KB processed frames (a fixture padded with JPEG comment segments): a socket that is
+    not read fills the kernel's buffers within a few of them."""
+    pad = b"".join(b"\xff\xfe\xff\xff" + bytes(65533) for _ in range(8))
+    return fixture(2)[:2] + pad + fixture(2)[2:]
+
+
 def ws_url(server, path):
     return server.url.replace("http://", "ws://") + path
 
@@ -315,20 +322,36 @@ class TestExternalWorkers(StreamerMixin, ServerTestCase):
         self.assertEqual(kind, "binary")
         return json.loads(header), jpeg
 
+    def answer_jobs(self, w, jpeg, stop):
+        """Answers every job with jpeg until stop is set."""
+        while not stop.is_set():
+            try:
+                job, _ = self.next_job(w, timeout=1)
+            except (TimeoutError, OSError, AssertionError):
+                continue
+            w.send_json({"type": "result", "job_id": job["job_id"]})
+            w.send_binary(jpeg)
+
+    def small_window_viewer(self, name, query=""):
+        """A raw viewer socket with a 4 KiB receive window, upgraded; the response is read
+        byte by byte, so nothing after it is taken from the socket."""
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.server.port))
+        sock.sendall(("GET /ws/watch/%s%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n" % (name, query)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+        return sock
+
     def test_a_viewer_that_stops_reading_holds_back_neither_the_stream_nor_others(self):
         c, user, key = self.new_streamer()
         name = user["username"]
-        # ~512 KB processed frames (the fixture padded with JPEG comment segments), so a socket
-        # that is not read fills the kernel's buffers within a few frames.
-        pad = b"".join(b"\xff\xfe\xff\xff" + bytes(65533) for _ in range(8))
-        big = fixture(2)[:2] + pad + fixture(2)[2:]
-        stalled = socket.socket()
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.connect(("127.0.0.1", self.server.port))
-        stalled.sendall(("GET /ws/watch/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\n\r\n" % name).encode())
-        self.assertEqual(stalled.recv(13), b"HTTP/1.1 101 ")  # and never reads again
+        big = big_frame()
+        stalled = self.small_window_viewer(name)  # and never reads again
         fast = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + name), timeout=10,
                                     max_message=4 << 20)
         w = self.worker()
@@ -336,15 +359,6 @@ class TestExternalWorkers(StreamerMixin, ServerTestCase):
         rss_before = rss_kib(self.server.proc.pid)
         stop = threading.Event()
         shown = []
-
-        def serve_jobs():
-            while not stop.is_set():
-                try:
-                    job, _ = self.next_job(w, timeout=1)
-                except (TimeoutError, OSError, AssertionError):
-                    continue
-                w.send_json({"type": "result", "job_id": job["job_id"]})
-                w.send_binary(big)
 
         def watch():
             while not stop.is_set():
@@ -355,7 +369,8 @@ class TestExternalWorkers(StreamerMixin, ServerTestCase):
                 if kind == "binary":
                     shown.append(time.monotonic())
 
-        threads = [threading.Thread(target=serve_jobs), threading.Thread(target=watch)]
+        threads = [threading.Thread(target=self.answer_jobs, args=(w, big, stop)),
+                   threading.Thread(target=watch)]
         for t in threads:
             t.start()
         try:
@@ -388,33 +403,13 @@ class TestExternalWorkers(StreamerMixin, ServerTestCase):
         # and a pong must come between two frames, never inside one.
         c, user, key = self.new_streamer()
         name = user["username"]
-        pad = b"".join(b"\xff\xfe\xff\xff" + bytes(65533) for _ in range(8))
-        big = fixture(2)[:2] + pad + fixture(2)[2:]
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", self.server.port))
-        sock.sendall(("GET /ws/watch/%s?frames=inline HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n" % name).encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            buf += sock.recv(1)
-        self.assertTrue(buf.startswith(b"HTTP/1.1 101 "), buf)
+        big = big_frame()
+        sock = self.small_window_viewer(name, "?frames=inline")
         w = self.worker()
         ing = self.ingest(key)
         stop = threading.Event()
         sent_pings = []
         lock = threading.Lock()
-
-        def serve_jobs():
-            while not stop.is_set():
-                try:
-                    job, _ = self.next_job(w, timeout=1)
-                except (TimeoutError, OSError, AssertionError):
-                    continue
-                w.send_json({"type": "result", "job_id": job["job_id"]})
-                w.send_binary(big)
 
         def push_and_ping():
             n = 0
@@ -427,7 +422,8 @@ class TestExternalWorkers(StreamerMixin, ServerTestCase):
                 n += 1
                 time.sleep(0.05)
 
-        threads = [threading.Thread(target=serve_jobs), threading.Thread(target=push_and_ping)]
+        threads = [threading.Thread(target=self.answer_jobs, args=(w, big, stop)),
+                   threading.Thread(target=push_and_ping)]
         for t in threads:
             t.start()
         frames = 0
