@@ -167,6 +167,9 @@ export interface Api {
   sessions(): Promise<{ sessions: Json[]; next_before: number | null }>;
   /** A new stream key (`dsk_…`); the old one stops working. */
   rotateStreamKey(): Promise<string>;
+  /** A single-use ticket (`dit_…`) that opens one ingest socket within a minute
+   * (`new Streamer(url, { ticket })`), so a page streams without the stream key. */
+  createIngestTicket(): Promise<IngestTicket>;
   latestJpeg(username: string): Promise<Uint8Array>;
   settings(): Promise<StreamSettings>;
   updateSettings(fields: Partial<StreamSettings>): Promise<StreamSettings>;
@@ -224,9 +227,18 @@ export interface Frame {
 
 // ---- Streamer -------------------------------------------------------------------------------
 
+export interface IngestTicket {
+  ticket: string;
+  /** When it stops working, in ms since the epoch (server clock). */
+  expires_ms: number;
+  expires_in_ms: number;
+}
+
 export interface StreamerOptions {
-  /** The stream key (`dsk_…`); without one a browser uses its session cookie. */
+  /** The stream key (`dsk_…`); without a key or ticket a browser uses its session cookie. */
   key?: string;
+  /** A single-use ingest ticket (`dit_…`) from `Api.createIngestTicket()`, for one connect. */
+  ticket?: string;
   WebSocket?: WebSocketConstructor;
   /** How many bytes may wait in the socket before sendJpeg() drops frames (default 0). */
   maxBufferedBytes?: number;

@@ -196,6 +196,9 @@ export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch,
     liveStreams: async () => (await request("GET", "/api/streams/live")).streams,
     sessions: () => request("GET", "/api/streams/sessions"),
     rotateStreamKey: async () => (await request("POST", "/api/me/stream-key", {})).stream_key,
+    // A single-use ticket for one ingest socket (`new Streamer(url, { ticket })`), valid for a
+    // minute: what a web app's server hands its page instead of the stream key.
+    createIngestTicket: () => request("POST", "/api/ingest/ticket", {}),
     latestJpeg: (username) => request("GET", `/u/${user(username)}/latest.jpg`),
 
     // The caller's own stream settings: {comments_enabled, styles_enabled, style_policy,
@@ -239,16 +242,17 @@ export async function postFrame(baseUrl, streamKey, jpeg, { fetch: fetchImpl = g
 // ---- Streamer -------------------------------------------------------------------------------
 
 // Pushes JPEG frames to /ws/ingest. `key` is the stream key (sent as ?key=, or as a header
-// when `headers` is supported); without a key a browser uses its session cookie.
+// when `headers` is supported), or `ticket` a single-use ingest ticket (?ticket=, from
+// createIngestTicket); without either a browser uses its session cookie.
 // sendJpeg() drops the frame (returns false, counts `dropped`) while more than
 // `maxBufferedBytes` are still queued in the socket, so a slow link never builds up lag.
 // Callbacks: onStatus(msg), onError(msg), onEvent(msg) for every JSON message (the channel's
 // styles, settings, comment, comment_deleted and viewers events included), onOutput(jpeg, header)
 // for the processed frames the ingest socket also carries, onClose({code, reason}).
 export class Streamer {
-  constructor(baseUrl, { key, WebSocket, maxBufferedBytes = 0, onStatus, onError, onEvent, onOutput,
-                         onClose, headerAuth = false } = {}) {
-    this.url = wsUrl(baseUrl, "/ws/ingest", headerAuth ? {} : { key });
+  constructor(baseUrl, { key, ticket, WebSocket, maxBufferedBytes = 0, onStatus, onError, onEvent,
+                         onOutput, onClose, headerAuth = false } = {}) {
+    this.url = wsUrl(baseUrl, "/ws/ingest", { ...(headerAuth ? {} : { key }), ticket });
     this.opts = { WebSocket, headers: headerAuth && key ? { Authorization: `Bearer ${key}` } : undefined };
     this.maxBufferedBytes = maxBufferedBytes;
     Object.assign(this, { onStatus, onError, onEvent, onOutput, onClose });

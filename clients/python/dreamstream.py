@@ -724,6 +724,12 @@ class Client:
         """Creates a new stream key (the old one stops working) and returns it."""
         return self.post("/api/me/stream-key")["stream_key"]
 
+    def create_ingest_ticket(self):
+        """A single-use ticket that opens one ``/ws/ingest?ticket=…`` socket within a minute
+        (for a web page: it streams without the stream key). Returns
+        {"ticket", "expires_ms", "expires_in_ms"}."""
+        return self.post("/api/ingest/ticket")
+
     def latest_jpeg(self, username):
         return self.get("/u/%s/latest.jpg" % urllib.parse.quote(username, safe=""))
 

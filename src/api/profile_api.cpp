@@ -91,6 +91,8 @@ Response handle_revoke_token(App& app, Request& req, const auth::Principal& p) {
   if (!id || !app.auth.revoke_api_token(p.user.id, *id)) {
     return error_response(not_found("no such token"));
   }
+  // An ingest socket opened with a ticket this token asked for ends with it.
+  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_api_token(*id));
   return json_response(200, {{"ok", true}});
 }
 

@@ -1,5 +1,5 @@
-// Streams: start/stop, settings, history, public info, the live list, HTTP frame ingest and
-// the latest processed picture.
+// Streams: start/stop, settings, history, public info, the live list, HTTP frame ingest, ingest
+// tickets and the latest processed picture.
 #include <cmath>
 
 #include "api/app.hpp"
@@ -170,6 +170,16 @@ Response handle_ingest_frame(App& app, Request& req) {
   return json_response(202, {{"accepted", true}, {"seq", accepted->seq}});
 }
 
+// A web app's server asks for a ticket with its API token and hands it to the browser, which
+// cannot set headers on a WebSocket: the stream key stays secret and unchanged.
+Response handle_ingest_ticket(App& app, Request&, const auth::Principal& p) {
+  auto t = app.auth.create_ingest_ticket(p);
+  if (!t) return error_response(t.error());
+  return json_response(
+      201,
+      {{"ticket", t->ticket}, {"expires_ms", t->expires_ms}, {"expires_in_ms", t->expires_in_ms}});
+}
+
 Response handle_latest(App& app, Request& req) {
   auto name = domain::canonical_username(req.params["username"]);
   auto jpeg = name ? app.hub->latest_output(*name) : nullptr;
@@ -194,6 +204,7 @@ void register_streams_routes(Router& router, App& app) {
   router.add("GET", "/api/streams/:username",
              at_home_of_path(app, handler(app, handle_public_info)));
   router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame));
+  router.add("POST", "/api/ingest/ticket", authed(app, handle_ingest_ticket));
   router.add("GET", "/u/:username/latest.jpg", at_home_of_path(app, handler(app, handle_latest)));
 }
 

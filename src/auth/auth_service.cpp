@@ -7,6 +7,7 @@
 #include "domain/credits.hpp"
 #include "domain/text.hpp"
 #include "domain/username.hpp"
+#include "store/ingest_tickets.hpp"
 #include "store/ledger.hpp"
 #include "store/worker_tokens.hpp"
 
@@ -211,7 +212,7 @@ std::optional<Principal> AuthService::from_api_token(const std::string& token) {
     auto user = store::find_user(sql, t->user_id);
     if (!user) return std::nullopt;
     if (now - t->last_used_ms > 60'000) store::touch_api_token(sql, t->id, now);
-    return Principal{*user, 0, false};
+    return Principal{*user, 0, false, t->id};
   });
 }
 
@@ -328,6 +329,39 @@ std::string AuthService::rotate_stream_key(long long user_id) {
   db_.with([&](soci::session& sql) { store::update_stream_key(sql, user_id, sha256_hex(key)); });
   spdlog::info("event=stream_key_rotated user_id={}", user_id);
   return key;
+}
+
+Expected<IngestTicketIssued> AuthService::create_ingest_ticket(const Principal& caller) {
+  IngestTicketIssued out;
+  out.ticket = random_token("dit_");
+  auto now = clock_.now_ms();
+  out.expires_in_ms = config_.ingest_ticket_ttl_ms;
+  out.expires_ms = now + out.expires_in_ms;
+  store::IngestTicket t{caller.user.id, caller.session_id, caller.api_token_id};
+  return db_.write([&](soci::session& sql) -> Expected<IngestTicketIssued> {
+    store::delete_expired_ingest_tickets(sql, now);
+    if (store::count_ingest_tickets(sql, caller.user.id, now) >= config_.max_ingest_tickets) {
+      return rate_limited("too many unused ingest tickets; use one or wait a minute");
+    }
+    store::insert_ingest_ticket(sql, sha256_hex(out.ticket), t, now, out.expires_ms);
+    return out;
+  });
+}
+
+std::optional<IngestTicketGrant> AuthService::take_ingest_ticket(const std::string& ticket) {
+  if (!ticket.starts_with("dit_") || ticket.size() > 100) return std::nullopt;
+  auto now = clock_.now_ms();
+  return db_.write([&](soci::session& sql) -> std::optional<IngestTicketGrant> {
+    auto t = store::take_ingest_ticket(sql, sha256_hex(ticket), now);
+    if (!t) return std::nullopt;
+    if (t->session_id != 0 && !store::session_alive(sql, t->session_id, now)) return std::nullopt;
+    if (t->api_token_id != 0 && !store::api_token_exists(sql, t->api_token_id)) {
+      return std::nullopt;
+    }
+    auto user = store::find_user(sql, t->user_id);
+    if (!user) return std::nullopt;
+    return IngestTicketGrant{*user, t->session_id, t->api_token_id};
+  });
 }
 
 Expected<Ok> AuthService::delete_account(long long user_id, const std::string& password,

@@ -20,6 +20,9 @@ namespace ds::auth {
 
 struct AuthConfig {
   std::int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
+  // Ingest tickets: how long one may wait for its socket, and how many may wait per account.
+  std::int64_t ingest_ticket_ttl_ms = 60'000;
+  int max_ingest_tickets = 10;
   // Failed logins are counted per (account, client address) and per client address, never per
   // account alone: a stranger's guesses must not lock the owner out from elsewhere.
   int max_failures_per_account_address = 5;
@@ -42,12 +45,26 @@ struct Principal {
   store::User user;
   long long session_id = 0;  // 0 when authenticated by API token
   bool via_cookie = false;
+  long long api_token_id = 0;  // 0 when authenticated by a session
 };
 
 struct LoginResult {
   store::User user;
   std::string session_token;  // goes into the cookie; only its digest is stored
   long long session_id = 0;
+};
+
+struct IngestTicketIssued {
+  std::string ticket;  // shown once
+  long long expires_ms = 0;
+  long long expires_in_ms = 0;
+};
+
+// Who a used-up ingest ticket lets in, and which credential asked for it.
+struct IngestTicketGrant {
+  store::User user;
+  long long session_id = 0;
+  long long api_token_id = 0;
 };
 
 struct CreatedSecret {
@@ -94,6 +111,12 @@ class AuthService {
 
   // A fresh stream key; the old one stops working at once.
   std::string rotate_stream_key(long long user_id);
+
+  // A single-use ticket for one /ws/ingest socket, valid for ingest_ticket_ttl_ms, tied to the
+  // credential that asked for it (ending that session or revoking that token voids it).
+  Expected<IngestTicketIssued> create_ingest_ticket(const Principal& caller);
+  // Uses the ticket up; none when it is unknown, used, expired or its credential has ended.
+  std::optional<IngestTicketGrant> take_ingest_ticket(const std::string& ticket);
 
   // before_delete runs once the password is verified, before the account is removed.
   Expected<Ok> delete_account(long long user_id, const std::string& password,

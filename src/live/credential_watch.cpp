@@ -43,7 +43,7 @@ std::vector<long long> CredentialWatch::revoke_if(Pred pred, const std::string& 
 }
 
 std::vector<long long> CredentialWatch::revoke_stream_key(long long user_id) {
-  return revoke_if([&](const IngestGrant& g) { return g.user_id == user_id && g.session_id == 0; },
+  return revoke_if([&](const IngestGrant& g) { return g.user_id == user_id && g.stream_key; },
                    "the stream key was replaced");
 }
 
@@ -60,6 +60,12 @@ std::vector<long long> CredentialWatch::revoke_sessions_except(long long user_id
         return g.user_id == user_id && g.session_id != 0 && g.session_id != keep_session_id;
       },
       "the password was changed");
+}
+
+std::vector<long long> CredentialWatch::revoke_api_token(long long token_id) {
+  return revoke_if(
+      [&](const IngestGrant& g) { return token_id != 0 && g.api_token_id == token_id; },
+      "the API token was revoked");
 }
 
 std::vector<long long> CredentialWatch::revoke_user(long long user_id) {

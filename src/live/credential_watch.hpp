@@ -1,6 +1,6 @@
 // Which credential let each open ingest socket in, so that revoking the credential (a new
-// stream key, a logout, a revoked session, a password change, a deleted account) ends the
-// sockets it authorised at once instead of letting them stream and bill on.
+// stream key, a logout, a revoked session or API token, a password change, a deleted account) ends
+// the sockets it authorised at once instead of letting them stream and bill on.
 #pragma once
 
 #include <memory>
@@ -15,7 +15,9 @@ namespace ds::live {
 
 struct IngestGrant {
   long long user_id = 0;
-  long long session_id = 0;  // the login session (cookie) that authorised it; 0: stream key
+  bool stream_key = false;     // let in by the stream key
+  long long session_id = 0;    // the login session (cookie, or one that asked for the ticket)
+  long long api_token_id = 0;  // the API token that asked for the ingest ticket
 };
 
 class CredentialWatch {
@@ -28,6 +30,7 @@ class CredentialWatch {
   std::vector<long long> revoke_stream_key(long long user_id);
   std::vector<long long> revoke_session(long long session_id);
   std::vector<long long> revoke_sessions_except(long long user_id, long long keep_session_id);
+  std::vector<long long> revoke_api_token(long long token_id);
   std::vector<long long> revoke_user(long long user_id);
 
   std::size_t size();

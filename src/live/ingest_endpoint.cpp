@@ -18,8 +18,17 @@ Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
   std::optional<store::User> user;
   IngestGrant grant;
   auto key = req.bearer ? req.bearer : req.query_key;
+  // A key or a ticket starts the stream when none is active; a cookie needs it started.
+  bool starts = key || req.query_ticket;
   if (key) {
     user = auth_.from_stream_key(*key);
+    grant.stream_key = true;
+  } else if (req.query_ticket) {
+    if (auto t = auth_.take_ingest_ticket(*req.query_ticket)) {
+      user = std::move(t->user);
+      grant.session_id = t->session_id;
+      grant.api_token_id = t->api_token_id;
+    }
   } else if (req.session_cookie) {
     if (!req.origin_allowed) {
       return Rejection{CloseCode::kForbidden, "forbidden", "cross-origin connection refused"};
@@ -30,10 +39,12 @@ Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
     }
   }
   if (!user) {
-    return Rejection{CloseCode::kUnauthorized, "unauthorized", "log in or use a valid stream key"};
+    return Rejection{CloseCode::kUnauthorized, "unauthorized",
+                     req.query_ticket && !key ? "the ingest ticket is unknown, used or expired"
+                                              : "log in or use a valid stream key"};
   }
   grant.user_id = user->id;
-  if (key) {
+  if (starts) {
     auto started = streams_.ensure_started(*user);
     if (!started) {
       const auto& e = started.error();

@@ -60,6 +60,7 @@ live::ConnectRequest connect_request(const api::App& app, const api::Request& in
   live::ConnectRequest r;
   r.bearer = info.bearer_token();
   r.query_key = info.query_param("key");
+  r.query_ticket = info.query_param("ticket");
   r.query_token = info.query_param("token");
   r.session_cookie = info.cookie(api::kSessionCookie);
   r.origin_allowed = api::origin_allowed(app, info, true);

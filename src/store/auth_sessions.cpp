@@ -113,4 +113,17 @@ bool delete_api_token(soci::session& sql, long long user_id, long long token_id)
   return st.get_affected_rows() > 0;
 }
 
+bool session_alive(soci::session& sql, long long session_id, long long now_ms) {
+  long long n = 0;
+  sql << "SELECT COUNT(*) FROM sessions WHERE id = :id AND expires_ms > :now",
+      soci::use(session_id), soci::use(now_ms), soci::into(n);
+  return n > 0;
+}
+
+bool api_token_exists(soci::session& sql, long long token_id) {
+  long long n = 0;
+  sql << "SELECT COUNT(*) FROM api_tokens WHERE id = :id", soci::use(token_id), soci::into(n);
+  return n > 0;
+}
+
 }  // namespace ds::store

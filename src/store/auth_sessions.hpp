@@ -39,6 +39,7 @@ std::vector<AuthSession> list_sessions(soci::session& sql, long long user_id, lo
 bool delete_session(soci::session& sql, long long user_id, long long session_id);
 void delete_session_by_hash(soci::session& sql, const std::string& token_hash);
 void delete_other_sessions(soci::session& sql, long long user_id, long long keep_session_id);
+bool session_alive(soci::session& sql, long long session_id, long long now_ms);
 
 long long insert_api_token(soci::session& sql, long long user_id, const std::string& name,
                            const std::string& token_hash, long long now_ms);
@@ -46,5 +47,6 @@ std::optional<ApiToken> find_api_token(soci::session& sql, const std::string& to
 void touch_api_token(soci::session& sql, long long id, long long now_ms);
 std::vector<ApiToken> list_api_tokens(soci::session& sql, long long user_id);
 bool delete_api_token(soci::session& sql, long long user_id, long long token_id);
+bool api_token_exists(soci::session& sql, long long token_id);
 
 }  // namespace ds::store

@@ -150,6 +150,19 @@ const std::vector<std::vector<std::string>> kMigrations = {
           revoked_ms BIGINT))",
         "CREATE UNIQUE INDEX worker_tokens_hash ON worker_tokens(token_hash)",
     },
+    // 2: ingest tickets (store/ingest_tickets.hpp).
+    {
+        R"(CREATE TABLE ingest_tickets (
+          id {{id}},
+          token_hash TEXT NOT NULL,
+          user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+          session_id BIGINT NOT NULL DEFAULT 0,
+          api_token_id BIGINT NOT NULL DEFAULT 0,
+          created_ms BIGINT NOT NULL,
+          expires_ms BIGINT NOT NULL))",
+        "CREATE UNIQUE INDEX ingest_tickets_hash ON ingest_tickets(token_hash)",
+        "CREATE INDEX ingest_tickets_user ON ingest_tickets(user_id, expires_ms)",
+    },
 };
 
 std::string expand(const std::string& sql, const std::string& id_column) {

@@ -300,6 +300,22 @@ class TestClientWithBuiltinWorker(ClientTestBase):
         with self.assertRaises(ds.ApiError) as cm:
             api.stream_info("nobody_here_at_all")
         self.assertEqual(cm.exception.status, 404)
+        # An ingest ticket through the token opens one ingest socket; the key stays as it was.
+        ticket = api.create_ingest_ticket()
+        self.assertEqual(ticket["expires_in_ms"], 60000)
+        ws = ds.WebSocket.connect(self.server.url.replace("http", "ws", 1) +
+                                  "/ws/ingest?ticket=" + ticket["ticket"], {}, timeout=10)
+        ws.send_binary(FRAMES[0])
+        while True:
+            kind, data = ws.recv(timeout=10)
+            self.assertNotEqual(kind, "close", data)
+            if kind == "text" and json.loads(data)["type"] == "status":
+                break
+        ws.close()
+        self.assertTrue(api.stream_info(name)["live"])
+        api.stop_stream()
+        self.assertEqual(ds.post_frame(self.server.url, key, FRAMES[0])["accepted"], True)
+        api.stop_stream()
         # Rotating the key through the token: the old key stops working.
         new_key = api.rotate_stream_key()
         self.assertNotEqual(new_key, key)

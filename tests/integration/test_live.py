@@ -257,6 +257,105 @@ class TestIngestBadInput(StreamerMixin, ServerTestCase):
         self.assertEqual(ws.close_code, 4404)
 
 
+class TestIngestTickets(StreamerMixin, ServerTestCase):
+    """A web app's server asks for a single-use ticket with its API token and hands it to the
+    browser for /ws/ingest?ticket=: the stream key stays secret and keeps working."""
+
+    def ticket(self, token):
+        r = self.client().post("/api/ingest/ticket", headers={"Authorization": "Bearer " + token},
+                               cookies=False, origin=None)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertTrue(r.json["ticket"].startswith("dit_"))
+        self.assertEqual(r.json["expires_in_ms"], 60000)
+        return r.json["ticket"]
+
+    def by_ticket(self, ticket):
+        return ds.WebSocket.connect(ws_url(self.server, "/ws/ingest?ticket=" + ticket), {},
+                                    timeout=10)
+
+    def test_a_ticket_starts_the_stream_once_and_the_stream_key_keeps_streaming(self):
+        c, user, key = self.new_streamer()
+        st, _, tok = c.post("/api/me/tokens", {"name": "web app"})
+        self.assertEqual(st, 201)
+        # OBS streams with the key; the web app goes live later with a ticket and replaces it
+        # (4001, as any newer ingest does) without the key being rotated.
+        obs = self.ingest(key)
+        obs.send_binary(fixture(1))
+        recv_until(obs, is_event("status"))
+        stream_id = c.get("/api/streams/" + user["username"]).json["session_id"]
+        t = self.ticket(tok["token"])
+        web = self.by_ticket(t)
+        recv_until(obs, lambda k, d: k == "close")
+        self.assertEqual(obs.close_code, 4001)
+        web.send_binary(fixture(2))
+        _, status = recv_until(web, is_event("status"))
+        self.assertEqual(json.loads(status)["stream_id"], stream_id)
+        # Used up: the same ticket opens nothing.
+        again = self.by_ticket(t)
+        recv_until(again, lambda k, d: k == "close")
+        self.assertEqual(again.close_code, 4401)
+        web.close()
+        # The key still opens the (same) stream.
+        obs = self.ingest(key)
+        obs.send_binary(fixture(1))
+        _, status = recv_until(obs, is_event("status"))
+        self.assertEqual(json.loads(status)["stream_id"], stream_id)
+        obs.close()
+        c.post("/api/streams/stop")
+
+    def test_revoking_the_token_that_asked_ends_the_ticket_socket_and_bills(self):
+        c, user, key = self.new_streamer()
+        st, _, tok = c.post("/api/me/tokens", {"name": "web app"})
+        web = self.by_ticket(self.ticket(tok["token"]))
+        web.send_binary(fixture(1))
+        recv_until(web, is_event("status"))
+        self.assertEqual(c.delete("/api/me/tokens/%d" % tok["id"]).status, 200)
+        _, ended = recv_until(web, is_event("ended"))
+        self.assertEqual(json.loads(ended)["reason"], "revoked")
+        recv_until(web, lambda k, d: k == "close")
+        self.assertEqual(web.close_code, 4401)
+        self.assertFalse(c.get("/api/streams/" + user["username"]).json["live"])
+        sessions = c.get("/api/streams/sessions").json["sessions"]
+        self.assertEqual(sessions[0]["cost_cents"], 20)  # one started minute
+
+    def test_two_sockets_racing_with_one_ticket_let_one_in(self):
+        c, user, key = self.new_streamer()
+        for _ in range(3):
+            t = c.post("/api/ingest/ticket").json["ticket"]
+            codes = []
+
+            def go():
+                ws = self.by_ticket(t)
+                ws.send_binary(fixture(1))
+                kind, data = recv_until(ws, lambda k, d: k == "close" or is_event("status")(k, d))
+                codes.append(ws.close_code if kind == "close" else "in")
+                if kind != "close":
+                    ws.close()
+            threads = [threading.Thread(target=go) for _ in range(4)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(15)
+            self.assertEqual(sorted(codes, key=str), sorted(["in", 4401, 4401, 4401], key=str))
+        c.post("/api/streams/stop")
+
+    def test_tickets_need_a_login_and_are_capped(self):
+        anon = self.client()
+        self.assertEqual(anon.post("/api/ingest/ticket").status, 401)
+        c, user, key = self.new_streamer()
+        for _ in range(10):
+            self.assertEqual(c.post("/api/ingest/ticket").status, 201)
+        r = c.post("/api/ingest/ticket")
+        self.assertEqual(r.status, 429)
+        self.assertEqual(r.json["error"]["code"], "rate_limited")
+        for bad in ("dit_forged", "dsk_not_a_ticket", "x" * 5000):
+            ws = self.by_ticket(bad)
+            recv_until(ws, lambda k, d: k == "close")
+            self.assertEqual(ws.close_code, 4401)
+        self.assertFalse(c.get("/api/streams/" + user["username"]).json["live"])
+        self.assertHealthy()
+
+
 class TestMetrics(StreamerMixin, ServerTestCase):
     """GET /metrics in the Prometheus text format, on a server of its own (counters start at 0)."""
 

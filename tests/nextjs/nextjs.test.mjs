@@ -10,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,6 +19,7 @@ import { launchBrowser, newPage, startServer, registerUser, withScreenshotOnFail
 
 const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/nextjs');
 const nextBin = path.join(appDir, 'node_modules/next/dist/bin/next');
+const fixtureJpeg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../integration/fixtures/frame1.jpg');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const started = Date.now();
 const phase = (what) => process.stderr.write(`nextjs test: ${what} after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -69,6 +70,33 @@ async function startNext(env, port) {
 }
 
 const register = () => registerUser(server.baseUrl, 'nx');
+
+// The user's stream key, as OBS would hold it: made on DreamStream directly.
+async function streamKeyOf(user) {
+  const login = await fetch(`${server.baseUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ login: user.username, password: user.password }),
+  });
+  const sid = login.headers.getSetCookie().map((c) => c.split(';')[0]).find((c) => c.startsWith('ds_session='));
+  const res = await fetch(`${server.baseUrl}/api/me/stream-key`, {
+    method: 'POST',
+    headers: { Cookie: sid, Origin: server.baseUrl, 'Content-Type': 'application/json' },
+    body: '{}',
+  });
+  assert.equal(res.status, 201);
+  return (await res.json()).stream_key;
+}
+
+// Whether DreamStream still takes a frame with that key.
+async function keyWorks(key) {
+  const res = await fetch(`${server.baseUrl}/api/ingest/frame`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'image/jpeg' },
+    body: readFileSync(fixtureJpeg),
+  });
+  return res.status === 202;
+}
 
 async function signIn(page, user) {
   await page.goto('/');
@@ -130,11 +158,14 @@ test('go live on the Next.js page, watch it on the Next.js watch page with viewe
   const fan = await register();
   const studio = await newPage(browser, nextUrl);
   const watch = await newPage(browser, nextUrl);
+  const obsKey = await streamKeyOf(streamer);
   try {
     await withScreenshotOnFailure(t, studio.page, async () => {
       await signIn(studio.page, streamer);
       await studio.page.getByRole('button', { name: 'Go live' }).click();
       await studio.page.getByTestId('stream-state').filter({ hasText: /^live$/ }).waitFor({ timeout: 20000 });
+      // The page went live with a single-use ticket: the key OBS holds was not replaced.
+      assert.ok(await keyWorks(obsKey), 'going live on the Next.js page replaced the stream key');
       // The processed picture comes back on the ingest socket.
       for (const deadline = Date.now() + 20000; (await canvasPrint(studio.page, 'output')) === null;) {
         assert.ok(Date.now() < deadline, 'no processed frame on the go-live page');

@@ -22,11 +22,16 @@ struct Fixture {
   std::shared_ptr<Sock> session_a = std::make_shared<Sock>();   // user 1, session 10
   std::shared_ptr<Sock> session_a2 = std::make_shared<Sock>();  // user 1, session 11
   std::shared_ptr<Sock> key_b = std::make_shared<Sock>();       // user 2, stream key
+  // Ingest tickets: one asked for by session 10, one by API token 7 (both user 1).
+  std::shared_ptr<Sock> ticket_session = std::make_shared<Sock>();
+  std::shared_ptr<Sock> ticket_token = std::make_shared<Sock>();
   Fixture() {
-    watch.add(key_a.get(), key_a, {1, 0});
-    watch.add(session_a.get(), session_a, {1, 10});
-    watch.add(session_a2.get(), session_a2, {1, 11});
-    watch.add(key_b.get(), key_b, {2, 0});
+    watch.add(key_a.get(), key_a, {.user_id = 1, .stream_key = true});
+    watch.add(session_a.get(), session_a, {.user_id = 1, .session_id = 10});
+    watch.add(session_a2.get(), session_a2, {.user_id = 1, .session_id = 11});
+    watch.add(key_b.get(), key_b, {.user_id = 2, .stream_key = true});
+    watch.add(ticket_session.get(), ticket_session, {.user_id = 1, .session_id = 10});
+    watch.add(ticket_token.get(), ticket_token, {.user_id = 1, .api_token_id = 7});
   }
 };
 
@@ -43,15 +48,30 @@ TEST(CredentialWatch, NewStreamKeyEndsOnlyThatUsersKeySockets) {
   EXPECT_TRUE(revoked(*f.key_a));
   EXPECT_FALSE(revoked(*f.session_a));
   EXPECT_FALSE(revoked(*f.key_b));
+  // A socket opened with a ticket never knew the key.
+  EXPECT_FALSE(revoked(*f.ticket_session));
+  EXPECT_FALSE(revoked(*f.ticket_token));
   EXPECT_TRUE(f.watch.revoke_stream_key(1).empty());  // already gone
+}
+
+TEST(CredentialWatch, RevokedApiTokenEndsTheSocketsItsTicketsOpened) {
+  Fixture f;
+  EXPECT_EQ(f.watch.revoke_api_token(7), std::vector<long long>{1});
+  EXPECT_TRUE(revoked(*f.ticket_token));
+  EXPECT_FALSE(revoked(*f.ticket_session));
+  EXPECT_FALSE(revoked(*f.key_a));
+  EXPECT_FALSE(revoked(*f.session_a));
+  EXPECT_TRUE(f.watch.revoke_api_token(0).empty());  // no token: nothing
 }
 
 TEST(CredentialWatch, LogoutEndsThatSessionsSocketsOnly) {
   Fixture f;
   EXPECT_EQ(f.watch.revoke_session(10), std::vector<long long>{1});
   EXPECT_TRUE(revoked(*f.session_a));
+  EXPECT_TRUE(revoked(*f.ticket_session));  // the session asked for its ticket
   EXPECT_FALSE(revoked(*f.session_a2));
   EXPECT_FALSE(revoked(*f.key_a));
+  EXPECT_FALSE(revoked(*f.ticket_token));
 }
 
 TEST(CredentialWatch, PasswordChangeKeepsTheCurrentSessionAndTheKey) {
@@ -68,6 +88,7 @@ TEST(CredentialWatch, DeletedAccountLosesEverySocket) {
   EXPECT_TRUE(revoked(*f.key_a));
   EXPECT_TRUE(revoked(*f.session_a));
   EXPECT_TRUE(revoked(*f.session_a2));
+  EXPECT_TRUE(revoked(*f.ticket_token));
   EXPECT_FALSE(revoked(*f.key_b));
   EXPECT_EQ(f.watch.size(), 1u);
 }

@@ -266,6 +266,76 @@ TEST_F(IngestEndpointTest, ConnectRefusalsCarryTheirCloseCodes) {
   EXPECT_EQ(credentials.size(), 0u);
 }
 
+TEST_F(IngestEndpointTest, ATicketStartsTheStreamOnceAndLeavesTheStreamKeyAlone) {
+  auto key = auth.rotate_stream_key(user.id);
+  auto login = auth.login("alice", "long enough password", "192.0.2.1", "test");
+  ASSERT_TRUE(login);
+  auto caller = auth.from_session_token(login->session_token);
+  ASSERT_TRUE(caller);
+  auto ticket = auth.create_ingest_ticket(*caller);
+  ASSERT_TRUE(ticket);
+  EXPECT_TRUE(ticket->ticket.starts_with("dit_"));
+  EXPECT_EQ(ticket->expires_in_ms, 60'000);
+
+  ConnectRequest req;
+  req.query_ticket = ticket->ticket;
+  auto ok = endpoint.connect(req, peer);
+  ASSERT_TRUE(std::holds_alternative<IngestContext>(ok));
+  EXPECT_TRUE(hub.snapshot("alice")->has_ingest);
+  // Tied to the session that asked for it: a logout ends the socket; a new key does not.
+  EXPECT_TRUE(credentials.revoke_stream_key(user.id).empty());
+  EXPECT_EQ(credentials.revoke_session(caller->session_id), std::vector<long long>{user.id});
+  endpoint.on_closed(std::get<IngestContext>(ok), *peer);
+
+  auto again = endpoint.connect(req, std::make_shared<FakePeer>());  // used up
+  ASSERT_TRUE(std::holds_alternative<Rejection>(again));
+  EXPECT_EQ(std::get<Rejection>(again).code, wire::CloseCode::kUnauthorized);
+  EXPECT_TRUE(auth.from_stream_key(key));  // the key was never touched
+}
+
+TEST_F(IngestEndpointTest, ExpiredForgedOrOrphanedTicketsAreRefused) {
+  auto refused = [&](const std::string& ticket) {
+    ConnectRequest req;
+    req.query_ticket = ticket;
+    auto r = endpoint.connect(req, std::make_shared<FakePeer>());
+    return std::holds_alternative<Rejection>(r) &&
+           std::get<Rejection>(r).code == wire::CloseCode::kUnauthorized;
+  };
+  auto login = auth.login("alice", "long enough password", "192.0.2.1", "test");
+  ASSERT_TRUE(login);
+  auto session = *auth.from_session_token(login->session_token);
+  auto token = auth.create_api_token(user.id, "web app");
+  ASSERT_TRUE(token);
+  auto app = *auth.from_api_token(token->secret);
+  EXPECT_EQ(app.api_token_id, token->id);
+
+  auto expiring = auth.create_ingest_ticket(session)->ticket;
+  clock.advance_ms(60'000);
+  EXPECT_TRUE(refused(expiring));
+  EXPECT_TRUE(refused("dit_forged"));
+  EXPECT_TRUE(refused(std::string("dit_") + std::string(200, 'x')));
+  EXPECT_TRUE(refused(auth.rotate_stream_key(user.id)));  // a key is no ticket
+
+  auto of_session = auth.create_ingest_ticket(session)->ticket;
+  auth.logout(login->session_token);
+  EXPECT_TRUE(refused(of_session));
+  auto of_token = auth.create_ingest_ticket(app)->ticket;
+  ASSERT_TRUE(auth.revoke_api_token(user.id, token->id));
+  EXPECT_TRUE(refused(of_token));
+  EXPECT_FALSE(hub.snapshot("alice"));  // nothing started
+}
+
+TEST_F(IngestEndpointTest, UnusedTicketsPerAccountAreCapped) {
+  auto token = auth.create_api_token(user.id, "web app");
+  auto app = *auth.from_api_token(token->secret);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(auth.create_ingest_ticket(app));
+  auto over = auth.create_ingest_ticket(app);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().kind, ErrorKind::kRateLimited);
+  clock.advance_ms(60'000);  // expired ones no longer count
+  EXPECT_TRUE(auth.create_ingest_ticket(app));
+}
+
 // ---- watch -----------------------------------------------------------------------------------
 
 TEST(WatchEndpoint, UnknownOrInvalidStreamerIs4404) {

@@ -38,12 +38,12 @@ export default function GoLive({ user }) {
       const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
       running.current = { media };
       camera.current.srcObject = media;
-      // The stream key comes from our route handler; connecting with it starts the stream.
+      // A single-use ticket from our route handler; connecting with it starts the stream.
       const res = await fetch("/api/stream", { method: "POST" });
       const body = await res.json();
-      if (!res.ok) throw new Error(body.error?.message || "could not get a stream key");
+      if (!res.ok) throw new Error(body.error?.message || "could not get an ingest ticket");
       const streamer = new Streamer(PUBLIC_DREAMSTREAM_URL, {
-        key: body.key,
+        ticket: body.ticket,
         onStatus: setStatus,
         onEvent: (e) => { if (e.type === "ended") setError(e.message || `stream ended: ${e.reason}`); },
         onClose: ({ code }) => {

@@ -1,6 +1,6 @@
 // Server side only (route handlers and server components): talks to DreamStream with the
 // user's API token, which lives in an encrypted, httpOnly cookie of this app. The browser
-// never sees the token; it sees only the stream key it needs for the ingest socket.
+// never sees the token; it sees only a single-use ticket for its ingest socket.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { cookies } from "next/headers";

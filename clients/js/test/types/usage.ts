@@ -7,8 +7,8 @@ import {
   createApi, isJpeg, postFrame, renderViewer, runWorker, splitInlineFrame, streamCamera,
 } from "dreamstream";
 import type {
-  Api, CaptureHandle, CaptureStats, Comment, Frame, FrameInfo, RenderHandle, RenderStats, StreamSettings, StyleState,
-  ViewerItem,
+  Api, CaptureHandle, CaptureStats, Comment, Frame, FrameInfo, IngestTicket, RenderHandle, RenderStats, StreamSettings,
+  StyleState, ViewerItem,
 } from "dreamstream";
 import { captureFrames as captureSub } from "dreamstream/capture";
 import { renderViewer as renderSub } from "dreamstream/render";
@@ -37,6 +37,9 @@ export async function http(): Promise<void> {
   await api.skipStyle("alice");
   await api.clearStyles("alice");
   const key: string = await api.rotateStreamKey();
+  const { ticket, expires_in_ms }: IngestTicket = await api.createIngestTicket();
+  await new Streamer("http://127.0.0.1:8080", { ticket }).connect();
+  void expires_in_ms;
   const latest: Uint8Array = await api.latestJpeg("alice");
   const names: string[] = (await api.liveStreams()).map((s) => s.username);
   const balance: number = (await cookieApi.me()).user.balance_cents;

@@ -1,5 +1,6 @@
-// Going live. POST hands the browser a fresh stream key for the ingest socket (the old key stops
-// working; connecting with it starts the stream); DELETE stops the stream.
+// Going live. POST hands the browser a single-use ingest ticket (connecting with it starts the
+// stream; the user's stream key, which OBS may be using, stays secret and unchanged); DELETE
+// stops the stream.
 
 import { NextResponse } from "next/server";
 import { dreamstream, errorReply, forbidden, foreignOrigin, getSession, unauthorized } from "@/lib/dreamstream-server";
@@ -9,8 +10,8 @@ export async function POST(request) {
   const session = await getSession();
   if (!session) return unauthorized();
   try {
-    const key = await dreamstream(session).rotateStreamKey();
-    return NextResponse.json({ username: session.username, key });
+    const { ticket } = await dreamstream(session).createIngestTicket();
+    return NextResponse.json({ username: session.username, ticket });
   } catch (err) {
     return errorReply(err);
   }
