@@ -91,6 +91,12 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
+worker::PushOptions push_options(const PushConfig& c) {
+  worker::PushOptions o = c.options;
+  o.retry_for = std::chrono::seconds(c.retry_for_s);
+  return o;
+}
+
 int run_input(const PushConfig& c) {
   worker::AvInputOptions av;
   av.url = c.input;
@@ -113,8 +119,11 @@ int run_input(const PushConfig& c) {
   worker::route_libav_logs();
 
   SignalWatch signals;
-  worker::PushOptions options = c.options;
+  worker::PushOptions options = push_options(c);
   options.handle_signals = false;  // SignalWatch does it
+  // Unattended (OBS publishes into the listener): a server that is down at the start is waited
+  // for like one that went away; otherwise a first connect that fails ends at once.
+  options.retry_first_connect = c.listen;
   bool connected_once = false;
   for (;;) {
     auto started = std::chrono::steady_clock::now();
@@ -175,8 +184,14 @@ void add_push_command(CLI::App& app, PushConfig& c) {
       "--input-option video_size=640x480\n"
       "  dreamstream push --key dsk_… --input clip.mp4 --fps 15 --loop\n"
       "  dreamstream push --key dsk_… --input testsrc2=size=640x480:rate=15 --input-format lavfi\n"
-      "Exit codes: 0 input ended or stopped, 1 the server ended the stream, 2 bad usage,\n"
-      "3 refused (bad key, no credits), 4 the input cannot be opened or failed.");
+      "Reconnects: when the line breaks, the server restarts or says \"try again\" (HTTP 5xx,\n"
+      "close 1001, 1011, 1013, or 4002 with reason server_shutdown), push reconnects with\n"
+      "backoff (0.25 s doubling to 10 s) for --retry-for seconds and continues the same stream\n"
+      "when the server still holds it (serve --grace-ms), else starts a new one; frames meanwhile\n"
+      "are dropped, never queued. The first connect fails at once, except with --listen.\n"
+      "Exit codes: 0 input ended or stopped, 1 the server ended the stream or the line stayed\n"
+      "down for --retry-for, 2 bad usage, 3 refused (bad key, no credits), 4 the input cannot be\n"
+      "opened or failed.");
   cmd->add_option("--server", c.options.server, "Server URL (ws://, wss://, http:// or https://)")
       ->envname("DREAMSTREAM_SERVER")
       ->capture_default_str();
@@ -195,6 +210,11 @@ void add_push_command(CLI::App& app, PushConfig& c) {
   input->excludes(dir)->excludes(in);
   cmd->add_option("--fps", c.options.fps, "Frames per second to send")
       ->check(CLI::Range(0.1, 1000.0))
+      ->capture_default_str();
+  cmd->add_option("--retry-for", c.retry_for_s,
+                  "Seconds to keep reconnecting after the line to the server is lost (0: exit "
+                  "at once, code 1)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--loop", c.loop, "With --dir or an --input file: start over at the end");
   cmd->add_option("--count", c.options.count, "Stop after sending this many frames")
@@ -244,7 +264,7 @@ int run_push(const PushConfig& c) {
     std::fprintf(stderr, "dreamstream push: give --dir FOLDER, --stdin-mjpeg or --input URL\n");
     return worker::PushResult::kExitBadUsage;
   }
-  worker::PushClient client(c.options, std::move(source));
+  worker::PushClient client(push_options(c), std::move(source));
   auto result = client.run();
   if (result.exit_code != worker::PushResult::kExitOk) {
     std::fprintf(stderr, "dreamstream push: %s\n", result.reason.c_str());

@@ -15,6 +15,7 @@ struct PushConfig {
   std::string dir;
   bool stdin_mjpeg = false;
   bool loop = false;
+  int retry_for_s = 60;  // --retry-for; 0: never reconnect
   // --input and its options (worker/av_source.hpp).
   std::string input;
   std::string input_format;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,7 +15,10 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 
+#include "worker/backoff.hpp"
+#include "worker/reconnect_rules.hpp"
 #include "worker/ws_client.hpp"
 #include "worker/ws_url.hpp"
 
@@ -28,6 +32,11 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kCloseGrace = std::chrono::seconds(3);
+// A connection open this long (or one that got a status message) carried the stream: losing it
+// later starts the backoff and the --retry-for window afresh. Shorter ones (a server that takes
+// the upgrade and closes with 1013 at once) keep both running, so they cannot spin.
+constexpr auto kSteadyAfter = std::chrono::seconds(2);
+constexpr auto kMinConnectTimeout = std::chrono::milliseconds(1000);
 
 std::string quoted(std::string s, std::size_t max = 200) {
   if (s.size() > max) s = s.substr(0, max) + "…";
@@ -69,43 +78,68 @@ std::string compact(const json& msg) {
 }  // namespace
 
 struct PushClient::Impl {
+  // One connection to /ws/ingest (or one attempt to make it): its socket, the write in flight
+  // on it and what the server said before it ended. A write of a lost connection may still be
+  // finishing while the next one starts.
+  struct Line {
+    explicit Line(asio::any_io_executor ex) : ws(std::move(ex)) {}
+    WsClient ws;
+    bool open = false;     // upgraded, and the read side has not ended
+    bool writing = false;  // one write in flight on this socket
+    bool closing = false;  // we sent (or are sending) the close frame
+    bool got_status = false;
+    std::string ended_reason;  // from the server's {"type":"ended"}
+    std::string ended_message;
+  };
+
+  // How a connection ended, and the sentence for the user.
+  struct Ending {
+    LineEnd end;
+    std::string reason;
+  };
+
   Impl(PushOptions o, std::unique_ptr<FrameSource> s)
       : options(std::move(o)),
         source(std::move(s)),
-        ws(ioc.get_executor()),
         ticker(ioc),
         idle(ioc),
-        reader_done(ioc),
-        close_timer(ioc) {}
+        line_done(ioc),
+        first_open(ioc),
+        close_timer(ioc),
+        retry_timer(ioc),
+        rng(std::random_device{}()) {}
 
   PushOptions options;
   std::unique_ptr<FrameSource> source;
   asio::io_context ioc;
-  WsClient ws;
+  WsUrl url;
   asio::steady_timer ticker;
-  asio::steady_timer idle;         // cancelled when the writer has nothing left
-  asio::steady_timer reader_done;  // cancelled when the reader has finished
+  asio::steady_timer idle;        // cancelled when a writer has nothing left
+  asio::steady_timer line_done;   // cancelled when the line loop has finished
+  asio::steady_timer first_open;  // cancelled at the first open, or when the line loop ends
   asio::steady_timer close_timer;
+  asio::steady_timer retry_timer;  // the wait before the next connect
+  std::mt19937_64 rng;
   PushResult result;
 
-  bool open = false;
+  std::shared_ptr<Line> line;  // the current connection or attempt
   bool stopping = false;       // stop() or a signal
-  bool closing = false;        // we sent (or are sending) the close frame
-  bool server_closed = false;  // the read side ended without our close
-  bool writing = false;
-  bool reader_running = false;
-  std::optional<std::string> pending;  // at most one frame waits behind the one in flight
+  bool finishing = false;      // the sender is done: connect no more
+  bool ended = false;          // the line ended for good (final, or reconnecting gave up)
+  bool line_running = false;
+  // The newest frame not yet in flight: it waits behind the write in flight, or for the next
+  // connection; a newer frame replaces it (a local drop), so nothing ever queues up.
+  std::optional<std::string> pending;
   std::int64_t started_writes = 0;
-  std::string ended_reason;  // from the server's {"type":"ended"}
-  std::string ended_message;
 
   PushResult run() {
-    auto url = parse_ws_url(options.server, "/ws/ingest");
-    if (!url) {
+    auto parsed = parse_ws_url(options.server, "/ws/ingest");
+    if (!parsed) {
       result.exit_code = PushResult::kExitBadUsage;
       result.reason = "--server is not a ws:// or wss:// URL";
       return result;
     }
+    url = *parsed;
     if (!(options.fps > 0.0 && options.fps <= 1000.0)) {
       result.exit_code = PushResult::kExitBadUsage;
       result.reason = "--fps must be between 0 and 1000";
@@ -121,7 +155,7 @@ struct PushClient::Impl {
       });
     }
     std::exception_ptr failure;
-    asio::co_spawn(ioc, main(*url), [this, &failure](std::exception_ptr e) {
+    asio::co_spawn(ioc, main(), [this, &failure](std::exception_ptr e) {
       failure = e;
       ioc.stop();
     });
@@ -135,64 +169,181 @@ struct PushClient::Impl {
     if (stopping) return;
     stopping = true;
     ticker.cancel();
-    if (!open) ws.force_close();  // still connecting
+    retry_timer.cancel();
+    if (line && !line->open) line->ws.force_close();  // still connecting
   }
 
-  awaitable<void> main(WsUrl url) {
-    beast::error_code ec =
-        co_await ws.connect(url, options.key, "dreamstream-push/1",
-                            std::chrono::milliseconds(options.connect_timeout_ms));
-    if (ec) {
-      if (stopping) co_return;
-      result.close_code = ws.http_status();
-      if (result.close_code != 0) {
-        result.exit_code = PushResult::kExitRejected;
-        result.reason =
-            fmt::format("server refused the stream ({}): {}", result.close_code, ws.rejection());
-      } else {
-        result.exit_code = PushResult::kExitClosedByServer;
-        result.reason = "cannot connect to " + url.display() + ": " + ec.message();
-      }
-      spdlog::error("event=connect_failed server={} status={} reason={}", url.display(),
-                    result.close_code, quoted(result.reason));
-      co_return;
-    }
-    open = true;
-    spdlog::info("event=connected server={} fps={:.1f}", url.display(), options.fps);
-    reader_running = true;
-    reader_done.expires_at(Clock::time_point::max());
-    asio::co_spawn(ioc, read_loop(), asio::detached);
+  awaitable<void> main() {
+    line_running = true;
+    line_done.expires_at(Clock::time_point::max());
+    first_open.expires_at(Clock::time_point::max());
+    asio::co_spawn(ioc, line_loop(), asio::detached);
 
-    co_await tick_loop();
-
-    // Let the frame in flight (and the one pending behind it) go out, then close.
+    // Frames are taken from the first open on (a folder starts at its first frame); later, while
+    // the line is down, the sender keeps taking them, so only the newest waits.
     beast::error_code wait_ec;
-    if (writing && !server_closed) {
-      idle.expires_after(kCloseGrace);
-      co_await idle.async_wait(redirect_error(use_awaitable, wait_ec));
-      if (!wait_ec) ws.force_close();  // still stuck behind a full socket: give up
+    co_await first_open.async_wait(redirect_error(use_awaitable, wait_ec));
+    if (line_running) co_await tick_loop();
+    finishing = true;
+    retry_timer.cancel();
+
+    auto l = line;
+    if (l && l->open) {
+      // Let the frame in flight (and the one pending behind it) go out, then close.
+      auto deadline = Clock::now() + kCloseGrace;
+      while (l->writing && l->open) {
+        idle.expires_at(deadline);
+        co_await idle.async_wait(redirect_error(use_awaitable, wait_ec));
+        if (!wait_ec) {
+          l->ws.force_close();  // still stuck behind a full socket: give up
+          break;
+        }
+      }
+      if (l->open && l->ws.is_open()) {
+        l->closing = true;
+        close_timer.expires_after(kCloseGrace);
+        close_timer.async_wait([l](const beast::error_code& e) {
+          if (!e) l->ws.force_close();
+        });
+        co_await l->ws.close(websocket::close_code::normal, "done");
+      }
+    } else if (l) {
+      l->ws.force_close();  // still connecting
     }
-    if (!server_closed && ws.is_open()) {
-      closing = true;
-      close_timer.expires_after(kCloseGrace);
-      close_timer.async_wait([this](const beast::error_code& e) {
-        if (!e) ws.force_close();
-      });
-      co_await ws.close(websocket::close_code::normal, "done");
-    }
-    if (reader_running) {
-      co_await reader_done.async_wait(redirect_error(use_awaitable, wait_ec));
+    if (line_running) {
+      co_await line_done.async_wait(redirect_error(use_awaitable, wait_ec));
     }
     close_timer.cancel();
-    spdlog::info("event=push_done frames_sent={} frames_dropped={} exit_code={}",
-                 result.frames_sent, result.frames_dropped + source->dropped(), result.exit_code);
+    if (pending) {
+      ++result.frames_dropped;  // never went out
+      pending.reset();
+    }
+    spdlog::info("event=push_done frames_sent={} frames_dropped={} reconnects={} exit_code={}",
+                 result.frames_sent, result.frames_dropped + source->dropped(), result.reconnects,
+                 result.exit_code);
+  }
+
+  // Connects, reads until the connection ends, and connects again (after a backoff delay) while
+  // the end is worth another try and the line has not been down for --retry-for.
+  awaitable<void> line_loop() {
+    Backoff backoff(options.initial_backoff_ms, options.max_backoff_ms);
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    RetryRules rules{options.retry_for, options.retry_first_connect};
+    bool ever_open = false;
+    std::optional<Clock::time_point> down_since;  // unset while the line is up
+    while (!stopping && !finishing) {
+      auto l = std::make_shared<Line>(ioc.get_executor());
+      line = l;
+      auto timeout = std::chrono::milliseconds(options.connect_timeout_ms);
+      if (down_since) {
+        // A reconnect gives up at the end of --retry-for, not a whole connect timeout later.
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            options.retry_for - (Clock::now() - *down_since));
+        timeout = std::clamp(left, kMinConnectTimeout, std::max(timeout, kMinConnectTimeout));
+      }
+      beast::error_code ec =
+          co_await l->ws.connect(url, options.key, "dreamstream-push/1", timeout);
+      if (stopping || finishing) {
+        if (!ec) l->ws.force_close();
+        break;
+      }
+      Ending ending;
+      if (ec) {
+        ending = connect_failure(*l, ec);
+      } else {
+        l->open = true;
+        ever_open = true;
+        first_open.cancel();
+        auto opened_at = Clock::now();
+        if (down_since) {
+          ++result.reconnects;
+          spdlog::info("event=reconnected server={} attempt={} down_ms={}", url.display(),
+                       backoff.attempts(), ms_since(*down_since));
+        } else {
+          spdlog::info("event=connected server={} fps={:.1f}", url.display(), options.fps);
+        }
+        if (pending) {
+          // The newest frame taken while the line was down goes first.
+          std::string frame = std::move(*pending);
+          pending.reset();
+          start_write(l, std::move(frame));
+        }
+        ending = co_await read_loop(l);
+        l->open = false;
+        if (l->closing) break;  // we closed it: the sender is done
+        if (l->got_status || Clock::now() - opened_at >= kSteadyAfter) {
+          // The stream was live on it: a later loss starts a fresh retry window.
+          backoff.reset();
+          down_since.reset();
+        }
+      }
+      if (stopping || finishing) break;
+      if (!down_since) down_since = Clock::now();
+      auto down_for =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - *down_since);
+      AfterEnd next = after_end(ending.end, rules, ever_open, down_for);
+      if (next != AfterEnd::kReconnect) {
+        end_for_good(ending, next == AfterEnd::kGiveUp);
+        break;
+      }
+      auto left = options.retry_for - down_for;
+      int delay = static_cast<int>(std::min<long long>(backoff.next_delay_ms(jitter(rng)),
+                                                       std::max<long long>(left.count(), 0)));
+      spdlog::info("event=reconnect_wait delay_ms={} attempt={}", delay, backoff.attempts());
+      retry_timer.expires_after(std::chrono::milliseconds(delay));
+      beast::error_code wait_ec;
+      co_await retry_timer.async_wait(redirect_error(use_awaitable, wait_ec));
+    }
+    line_running = false;
+    line_done.cancel();
+    first_open.cancel();
+  }
+
+  static long long ms_since(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+  }
+
+  Ending connect_failure(const Line& l, const beast::error_code& ec) {
+    Ending e;
+    int status = l.ws.http_status();
+    if (status != 0) {
+      e.end = LineEnd{LineEnd::Kind::kRefused, status, {}};
+      e.reason = fmt::format("server refused the stream ({}): {}", status, l.ws.rejection());
+    } else {
+      e.end = LineEnd{LineEnd::Kind::kConnectFailed, 0, {}};
+      e.reason = "cannot connect to " + url.display() + ": " + ec.message();
+    }
+    spdlog::warn("event=connect_failed server={} status={} reason={}", url.display(), status,
+                 quoted(e.reason));
+    return e;
+  }
+
+  // The line is not coming back: run() ends with the reason (exit 1, or 3 for a refusal that
+  // was not retried).
+  void end_for_good(const Ending& ending, bool gave_up) {
+    ended = true;
+    ticker.cancel();
+    result.close_code = ending.end.code;
+    result.reason = ending.reason;
+    if (gave_up) {
+      result.exit_code = PushResult::kExitClosedByServer;
+      result.reason +=
+          fmt::format(" (gave up reconnecting after {} s)",
+                      std::chrono::duration_cast<std::chrono::seconds>(options.retry_for).count());
+    } else if (ending.end.kind == LineEnd::Kind::kRefused) {
+      result.exit_code = PushResult::kExitRejected;
+    } else {
+      result.exit_code = PushResult::kExitClosedByServer;
+    }
+    spdlog::error("event=stream_closed close_code={} reason={}", result.close_code,
+                  quoted(result.reason));
   }
 
   awaitable<void> tick_loop() {
     auto interval = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(1.0 / options.fps));
     auto next = Clock::now();
-    while (!stopping && !server_closed) {
+    while (!stopping && !ended) {
       if (options.count > 0 && started_writes >= options.count) break;
       if (auto frame = source->take()) {
         offer(std::move(*frame));
@@ -213,71 +364,69 @@ struct PushClient::Impl {
   }
 
   void offer(std::string frame) {
-    if (writing) {
+    auto l = line;
+    if (!l || !l->open || l->closing || l->writing) {
       if (pending) ++result.frames_dropped;  // the older waiting frame is stale now
       pending = std::move(frame);
       return;
     }
-    writing = true;
-    ++started_writes;
-    asio::co_spawn(ioc, write_loop(std::move(frame)), asio::detached);
+    start_write(l, std::move(frame));
   }
 
-  awaitable<void> write_loop(std::string frame) {
+  void start_write(const std::shared_ptr<Line>& l, std::string frame) {
+    l->writing = true;
+    ++started_writes;
+    asio::co_spawn(ioc, write_loop(l, std::move(frame)), asio::detached);
+  }
+
+  awaitable<void> write_loop(std::shared_ptr<Line> l, std::string frame) {
     for (;;) {
-      beast::error_code ec = co_await ws.write(frame, true);
-      if (ec) break;  // the reader reports why
+      beast::error_code ec = co_await l->ws.write(frame, true);
+      if (ec) break;  // the reader reports why; the pending frame waits for the next connection
       ++result.frames_sent;
-      if (!pending || server_closed || (options.count > 0 && started_writes >= options.count)) {
+      if (!pending || !l->open || (options.count > 0 && started_writes >= options.count)) {
         break;
       }
       frame = std::move(*pending);
       pending.reset();
       ++started_writes;
     }
-    if (pending) {
-      ++result.frames_dropped;
-      pending.reset();
-    }
-    writing = false;
+    l->writing = false;
     idle.cancel();
   }
 
-  awaitable<void> read_loop() {
+  awaitable<Ending> read_loop(std::shared_ptr<Line> l) {
     beast::flat_buffer buffer;
     beast::error_code ec;
     for (;;) {
       bool binary = false;
-      ec = co_await ws.read(buffer, binary);
+      ec = co_await l->ws.read(buffer, binary);
       if (ec) break;
-      if (!binary) on_text(beast::buffers_to_string(buffer.data()));
+      if (!binary) on_text(*l, beast::buffers_to_string(buffer.data()));
       buffer.consume(buffer.size());
     }
-    if (!closing) {
-      server_closed = true;
-      ticker.cancel();
-      idle.cancel();
-      if (ec == websocket::error::closed) {
-        auto reason = ws.reason();
-        result.close_code = static_cast<int>(reason.code);
-        std::string why(reason.reason);
-        if (why.empty()) why = ended_message;
-        if (why.empty()) why = "no reason given";
-        if (!ended_reason.empty()) why += " [" + ended_reason + "]";
-        result.reason = fmt::format("server closed the stream ({}): {}", result.close_code, why);
-      } else {
-        result.reason = "connection lost: " + ec.message();
-      }
-      if (!stopping) result.exit_code = PushResult::kExitClosedByServer;
-      spdlog::error("event=stream_closed close_code={} reason={}", result.close_code,
-                    quoted(result.reason));
-      ws.force_close();
+    Ending e;
+    if (l->closing) co_return e;
+    l->open = false;
+    idle.cancel();
+    if (ec == websocket::error::closed) {
+      auto reason = l->ws.reason();
+      e.end = LineEnd{LineEnd::Kind::kClosed, static_cast<int>(reason.code), l->ended_reason};
+      std::string why(reason.reason);
+      if (why.empty()) why = l->ended_message;
+      if (why.empty()) why = "no reason given";
+      if (!l->ended_reason.empty()) why += " [" + l->ended_reason + "]";
+      e.reason = fmt::format("server closed the stream ({}): {}", e.end.code, why);
+    } else {
+      e.end = LineEnd{LineEnd::Kind::kLost, 0, {}};
+      e.reason = "connection lost: " + ec.message();
     }
-    reader_running = false;
-    reader_done.cancel();
+    spdlog::warn("event=line_lost close_code={} reason={}", e.end.code, quoted(e.reason));
+    l->ws.force_close();
+    co_return e;
   }
 
-  void on_text(const std::string& text) {
+  void on_text(Line& l, const std::string& text) {
     json msg = json::parse(text, nullptr, false);
     if (!msg.is_object()) {
       spdlog::warn("event=bad_message bytes={}", text.size());
@@ -286,11 +435,12 @@ struct PushClient::Impl {
     std::string type = msg.value("type", std::string());
     if (type == "status") {
       ++result.status_messages;
+      l.got_status = true;
       spdlog::info("event=status{} sent={} local_drops={}", compact(msg), result.frames_sent,
                    result.frames_dropped + source->dropped());
     } else if (type == "ended") {
-      ended_reason = msg.value("reason", std::string());
-      ended_message = msg.value("message", std::string());
+      l.ended_reason = msg.value("reason", std::string());
+      l.ended_message = msg.value("message", std::string());
       spdlog::warn("event=stream_ended{}", compact(msg));
     } else if (type == "error") {
       spdlog::warn("event=server_error{}", compact(msg));

@@ -1,7 +1,9 @@
 // `dreamstream push`: streams JPEG frames to /ws/ingest at a steady rate, dropping locally
-// (never queueing) when the socket is backed up, and reports the server's status messages.
+// (never queueing) when the socket is backed up, reconnects when the line is lost, and reports
+// the server's status messages.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,12 +18,21 @@ struct PushOptions {
   double fps = 15.0;
   std::int64_t count = 0;  // stop after sending this many frames; 0 = until the source ends
   int connect_timeout_ms = 10'000;
+  // After the line is lost for a reason worth another try (worker/reconnect_rules.hpp), keep
+  // reconnecting this long; zero: never reconnect.
+  std::chrono::milliseconds retry_for{60'000};
+  // Also retry when the very first connect fails (an unattended `--listen` pusher); otherwise
+  // that fails at once.
+  bool retry_first_connect = false;
+  int initial_backoff_ms = 250;
+  int max_backoff_ms = 10'000;
   bool handle_signals = true;  // SIGINT / SIGTERM end the stream cleanly
 };
 
 struct PushResult {
   static constexpr int kExitOk = 0;
-  static constexpr int kExitClosedByServer = 1;  // the server ended the stream, or the line broke
+  // The server ended the stream, or the line broke (and reconnecting gave up or is off).
+  static constexpr int kExitClosedByServer = 1;
   static constexpr int kExitBadUsage = 2;
   static constexpr int kExitRejected = 3;     // the upgrade was refused (bad key, no credits, ...)
   static constexpr int kExitInputFailed = 4;  // --input: cannot be opened, no video, read error
@@ -32,6 +43,7 @@ struct PushResult {
   std::int64_t frames_sent = 0;
   std::int64_t frames_dropped = 0;  // dropped here: socket backed up, or newer camera frame
   std::int64_t status_messages = 0;
+  std::int64_t reconnects = 0;  // connections made after the line was lost
 };
 
 class PushClient {
@@ -41,10 +53,12 @@ class PushClient {
   PushClient(const PushClient&) = delete;
   PushClient& operator=(const PushClient&) = delete;
 
-  // Runs on the calling thread until the source ends, `count` frames are sent, stop(), or the
-  // server closes the stream.
+  // Runs on the calling thread until the source ends, `count` frames are sent, stop(), the
+  // server closes the stream for good, or reconnecting gives up. The counters add up over
+  // every connection.
   PushResult run();
-  // From any thread: finish the frame in flight, close the stream normally, end run().
+  // From any thread: finish the frame in flight, close the stream normally, end run(); while
+  // waiting to reconnect (or connecting), end run() at once.
   void stop();
 
  private:

@@ -182,6 +182,178 @@ TEST(PushClient, ANoServerIsAnErrorNotAHang) {
   EXPECT_NE(r.reason.find("cannot connect"), std::string::npos) << r.reason;
 }
 
+// Reconnect tests: quick backoff so they run in well under a second each.
+PushOptions reconnecting(const std::string& url, std::chrono::milliseconds retry_for = 5s) {
+  PushOptions o = options_for(url);
+  o.fps = 50;
+  o.retry_for = retry_for;
+  o.initial_backoff_ms = 20;
+  o.max_backoff_ms = 100;
+  return o;
+}
+
+// Cuts the TCP connection under a WebSocket without a close frame (a blip, a crashed server).
+void cut(testing::ServerSocket& ws) {
+  testing::beast::error_code ec;
+  ws.next_layer().shutdown(testing::tcp::socket::shutdown_both, ec);
+  ws.next_layer().close(ec);
+}
+
+void close_with(testing::ServerSocket& ws, int code, const std::string& reason) {
+  ws.close(
+      testing::websocket::close_reason(static_cast<testing::websocket::close_code>(code), reason));
+}
+
+TEST(PushClient, ReconnectsWhenTheLineIsCutAndKeepsCounting) {
+  FrameFolder folder;
+  FakeServer server;
+  RunningPush push(reconnecting(server.url()),
+                   std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto first = server.accept(request);
+  send_text(*first, {{"type", "status"}, {"state", "live"}, {"stream_id", 7}});
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(read_message(*first).binary);
+  cut(*first);
+
+  auto second = server.accept(request);
+  EXPECT_EQ(request[testing::http::field::authorization], std::string("Bearer ") + kKey);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(read_message(*second).binary);
+  send_text(*second, {{"type", "ended"}, {"reason", "stopped"}, {"message", "stopped"}});
+  close_with(*second, 4002, "stream ended");
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer) << "4002 (stopped) is final";
+  EXPECT_EQ(r.close_code, 4002);
+  EXPECT_EQ(r.reconnects, 1);
+  EXPECT_GE(r.frames_sent, 6) << "counted over both connections";
+}
+
+TEST(PushClient, ReconnectsWhenTheServerSaysTryAgain) {
+  FrameFolder folder;
+  FakeServer server;
+  RunningPush push(reconnecting(server.url()),
+                   std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto first = server.accept(request);
+  close_with(*first, 1013, "the database is unavailable; try again shortly");
+  auto second = server.accept(request);
+  EXPECT_TRUE(read_message(*second).binary);
+  push.client.stop();
+  EXPECT_EQ(read_until_closed(*second), 1000);
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
+  EXPECT_EQ(r.reconnects, 1);
+}
+
+TEST(PushClient, ReconnectsWhenTheServerShutsDown) {
+  FrameFolder folder;
+  FakeServer server;
+  RunningPush push(reconnecting(server.url()),
+                   std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto first = server.accept(request);
+  read_message(*first);
+  send_text(*first, {{"type", "ended"},
+                     {"reason", "server_shutdown"},
+                     {"message", "the server is shutting down"}});
+  close_with(*first, 4002, "stream ended");
+  auto second = server.accept(request);
+  EXPECT_TRUE(read_message(*second).binary);
+  push.client.stop();
+  EXPECT_EQ(read_until_closed(*second), 1000);
+  EXPECT_EQ(push.wait().reconnects, 1);
+}
+
+TEST(PushClient, AReplacedConnectionDoesNotReconnect) {
+  FrameFolder folder;
+  FakeServer server;
+  RunningPush push(reconnecting(server.url()),
+                   std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto first = server.accept(request);
+  read_message(*first);
+  close_with(*first, 4001, "replaced by a newer connection");
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
+  EXPECT_EQ(r.close_code, 4001);
+  EXPECT_EQ(r.reconnects, 0);
+}
+
+TEST(PushClient, RetryForZeroExitsWhenTheLineIsCut) {
+  FrameFolder folder;
+  FakeServer server;
+  RunningPush push(reconnecting(server.url(), 0ms),
+                   std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto first = server.accept(request);
+  read_message(*first);
+  cut(*first);
+  PushResult r = push.wait(3s);
+  EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
+  EXPECT_NE(r.reason.find("connection lost"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.reconnects, 0);
+}
+
+TEST(PushClient, GivesUpWhenTheServerStaysAwayForRetryFor) {
+  FrameFolder folder;
+  FakeServer server;
+  RunningPush push(reconnecting(server.url(), 600ms),
+                   std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto first = server.accept(request);
+  read_message(*first);
+  server.close();  // nobody listens any more: every reconnect is refused
+  auto lost = std::chrono::steady_clock::now();
+  cut(*first);
+  PushResult r = push.wait(5s);
+  auto waited = std::chrono::steady_clock::now() - lost;
+  EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
+  EXPECT_NE(r.reason.find("cannot connect"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("gave up reconnecting"), std::string::npos) << r.reason;
+  EXPECT_GE(waited, 550ms);
+  EXPECT_LT(waited, 3s);
+}
+
+TEST(PushClient, StopEndsTheWaitBeforeAReconnectAtOnce) {
+  FrameFolder folder;
+  FakeServer server;
+  PushOptions o = reconnecting(server.url());
+  o.initial_backoff_ms = 20'000;  // far longer than the test may take
+  o.max_backoff_ms = 20'000;
+  RunningPush push(o, std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto first = server.accept(request);
+  read_message(*first);
+  cut(*first);
+  std::this_thread::sleep_for(200ms);  // now it waits to reconnect
+  auto stopped = std::chrono::steady_clock::now();
+  push.client.stop();
+  PushResult r = push.wait(5s);
+  EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 1s);
+}
+
+TEST(PushClient, AFirstConnectRetriesOnlyWhenAskedTo) {
+  unsigned short port = 0;
+  {
+    FakeServer probe;
+    port = probe.port();
+  }
+  FrameFolder folder;
+  PushOptions o = reconnecting("ws://127.0.0.1:" + std::to_string(port));
+  o.retry_first_connect = true;
+  RunningPush push(o, std::move(*make_directory_source(folder.dir.str(), true)));
+  std::this_thread::sleep_for(300ms);  // a few refused attempts
+  FakeServer server(port);
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  EXPECT_TRUE(read_message(*ws).binary);
+  push.client.stop();
+  EXPECT_EQ(read_until_closed(*ws), 1000);
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
+  EXPECT_EQ(r.reconnects, 1);
+}
+
 // An endless camera of large frames, faster than the line can take.
 class BigFrames final : public FrameSource {
  public:
