@@ -1,5 +1,6 @@
 // POST /api/auth/register, /api/auth/login, /api/auth/logout; GET /api/me.
 #include "api/app.hpp"
+#include "api/forward.hpp"
 
 namespace ds::api {
 
@@ -66,6 +67,9 @@ Response handle_logout(App& app, Request& req) {
       return error_response(forbidden("cross-origin request refused"));
     }
     auto session = app.auth.from_session_token(*c);
+    if (session) {
+      if (auto r = forward_revocation(app, session->user.username, req)) return std::move(*r);
+    }
     app.auth.logout(*c);
     if (session && app.credentials) {
       stop_revoked_streams(app, app.credentials->revoke_session(session->session_id));

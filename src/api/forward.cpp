@@ -76,7 +76,12 @@ std::optional<Response> decode_response(const live::Call& call) {
   }
 }
 
-std::optional<Response> forward_to_home(App& app, const std::string& username, const Request& req) {
+namespace {
+
+// nullopt when not forwarded; otherwise the home's answer, or nullopt inside when it did not
+// answer.
+std::optional<std::optional<Response>> call_home(App& app, const std::string& username,
+                                                 const Request& req) {
   if (!app.cluster || !app.hub || req.forwarded) return std::nullopt;
   auto home = app.hub->home_of(username);
   if (!home) return std::nullopt;
@@ -84,10 +89,27 @@ std::optional<Response> forward_to_home(App& app, const std::string& username, c
   auto response = reply ? decode_response(*reply) : std::nullopt;
   if (!response) {
     spdlog::warn("event=forward_failed stream={} node={} path={}", username, *home, req.path);
+  }
+  return response;
+}
+
+}  // namespace
+
+std::optional<Response> forward_to_home(App& app, const std::string& username, const Request& req) {
+  auto forwarded = call_home(app, username, req);
+  if (!forwarded) return std::nullopt;
+  if (!*forwarded) {
     return error_response(503, "home_unavailable",
                           "the stream's server did not answer; try again shortly");
   }
-  return response;
+  return std::move(*forwarded);
+}
+
+std::optional<Response> forward_revocation(App& app, const std::string& username,
+                                           const Request& req) {
+  auto forwarded = call_home(app, username, req);
+  if (!forwarded || !*forwarded) return std::nullopt;
+  return std::move(*forwarded);
 }
 
 Handler at_home_of_path(App& app, Handler inner) {
@@ -104,6 +126,15 @@ Handler authed_at_home(App& app, AuthedHandler fn) {
     auto principal = require_user(app, req);
     if (!principal) return error_response(principal.error());
     if (auto r = forward_to_home(app, principal->user.username, req)) return std::move(*r);
+    return fn(app, req, *principal);
+  };
+}
+
+Handler authed_revoking(App& app, AuthedHandler fn) {
+  return [&app, fn](Request& req) {
+    auto principal = require_user(app, req);
+    if (!principal) return error_response(principal.error());
+    if (auto r = forward_revocation(app, principal->user.username, req)) return std::move(*r);
     return fn(app, req, *principal);
   };
 }

@@ -22,6 +22,15 @@ std::optional<Response> forward_to_home(App& app, const std::string& username, c
 Handler at_home_of_path(App& app, Handler inner);
 Handler authed_at_home(App& app, AuthedHandler fn);
 
+// For requests that withdraw a credential (a new stream key, a revoked session or API token, a
+// password change, a deleted account, a logout): they run on the home of the user's live
+// stream, where every ingest socket of the user is, so the sockets the credential let in end
+// with it. A home that does not answer (dead, its sockets gone with it) does not block them:
+// they run here, since a leaked key must be replaceable at once.
+std::optional<Response> forward_revocation(App& app, const std::string& username,
+                                           const Request& req);
+Handler authed_revoking(App& app, AuthedHandler fn);
+
 live::Call encode_request(const Request& req);
 std::optional<Request> decode_request(const live::Call& call);
 live::Call encode_response(const Response& r);

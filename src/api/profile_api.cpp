@@ -1,5 +1,6 @@
 // Profile: display name and e-mail, password, sessions, API tokens, stream key, deletion.
 #include "api/app.hpp"
+#include "api/forward.hpp"
 
 namespace ds::api {
 
@@ -123,14 +124,14 @@ Response handle_delete(App& app, Request& req, const auth::Principal& p) {
 
 void register_profile_routes(Router& router, App& app) {
   router.add("PATCH", "/api/me", authed(app, handle_update));
-  router.add("DELETE", "/api/me", authed(app, handle_delete));
-  router.add("POST", "/api/me/password", authed(app, handle_password));
+  router.add("DELETE", "/api/me", authed_revoking(app, handle_delete));
+  router.add("POST", "/api/me/password", authed_revoking(app, handle_password));
   router.add("GET", "/api/me/sessions", authed(app, handle_sessions));
-  router.add("DELETE", "/api/me/sessions/:id", authed(app, handle_revoke_session));
+  router.add("DELETE", "/api/me/sessions/:id", authed_revoking(app, handle_revoke_session));
   router.add("GET", "/api/me/tokens", authed(app, handle_tokens));
   router.add("POST", "/api/me/tokens", authed(app, handle_create_token));
-  router.add("DELETE", "/api/me/tokens/:id", authed(app, handle_revoke_token));
-  router.add("POST", "/api/me/stream-key", authed(app, handle_rotate_stream_key));
+  router.add("DELETE", "/api/me/tokens/:id", authed_revoking(app, handle_revoke_token));
+  router.add("POST", "/api/me/stream-key", authed_revoking(app, handle_rotate_stream_key));
 }
 
 }  // namespace ds::api

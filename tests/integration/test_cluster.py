@@ -296,10 +296,16 @@ class Pusher(Conn):
     """The streamer's /ws/ingest (stream key, or a login cookie plus this node's Origin),
     sending the fixture frames every PUSH_INTERVAL_S from a thread until stop_pushing()."""
 
-    def __init__(self, node, key=None, cookie=None, interval=PUSH_INTERVAL_S):
-        headers = {"Authorization": "Bearer " + key} if key else {
-            "Cookie": "ds_session=" + cookie, "Origin": node.origin}
-        super().__init__(ws_url(node, "/ws/ingest"), headers, label="ingest@%s" % node.node_id)
+    def __init__(self, node, key=None, cookie=None, interval=PUSH_INTERVAL_S, ticket=None):
+        path = "/ws/ingest"
+        if ticket:
+            headers = {}
+            path += "?ticket=" + ticket
+        elif key:
+            headers = {"Authorization": "Bearer " + key}
+        else:
+            headers = {"Cookie": "ds_session=" + cookie, "Origin": node.origin}
+        super().__init__(ws_url(node, path), headers, label="ingest@%s" % node.node_id)
         self.interval = interval
         self.sent = 0
         self._push = threading.Event()
@@ -482,8 +488,8 @@ class ClusterCase(unittest.TestCase):
     def viewer(self, node, username):
         return self._own(Viewer(node, username))
 
-    def pusher(self, node, key=None, cookie=None):
-        return self._own(Pusher(node, key=key, cookie=cookie))
+    def pusher(self, node, key=None, cookie=None, ticket=None):
+        return self._own(Pusher(node, key=key, cookie=cookie, ticket=ticket))
 
     def worker(self, node, name="py-worker"):
         return self._own(Worker(node, name))
@@ -575,6 +581,36 @@ class TestCluster(ClusterCase):
         self.assertEqual(ended_reason(ing.wait_event("ended")), "stopped")
         v.wait_state("ended")
         self.assertEqual(self.session_row(s.id)["status"], "completed")
+
+    def test_1_a_credential_revoked_on_any_node_ends_the_ingest_on_the_home(self):
+        s = self.streamer(self.A)
+        self.worker(self.C)
+        # A stream key rotated on C (it leaked) cuts off the pusher on B, the stream's home.
+        ing = self.pusher(self.B, key=s.key)
+        ing.wait_event("status", timeout=FRAMES_S)
+        self.assertEqual(via(s.c, self.C).post("/api/me/stream-key").status, 201)
+        self.assertEqual(ended_reason(ing.wait_event("ended")), "revoked")
+        self.assertEqual(ing.wait_closed(), 4401)
+        wait_until(lambda: not stream_info(self.A.client(), s.name)["live"], EVENT_S,
+                   "the stream to stop")
+        # A web app's ticket socket on B ends when its API token is revoked on A.
+        tok = via(s.c, self.A).post("/api/me/tokens", {"name": "web app"}).json
+        r = self.C.client().post("/api/ingest/ticket", cookies=False, origin=None,
+                                 headers={"Authorization": "Bearer " + tok["token"]})
+        self.assertEqual(r.status, 201, r.body[:300])
+        web = self.pusher(self.B, ticket=r.json["ticket"])
+        web.wait_event("status", timeout=FRAMES_S)
+        self.assertEqual(via(s.c, self.A).delete("/api/me/tokens/%d" % tok["id"]).status, 200)
+        self.assertEqual(ended_reason(web.wait_event("ended")), "revoked")
+        self.assertEqual(web.wait_closed(), 4401)
+        # A cookie socket on B ends when that session logs out on C.
+        self.assertEqual(via(s.c, self.A).post("/api/streams/start").status, 201)
+        cookie = self.pusher(self.B, cookie=s.c.session)
+        cookie.wait_event("status", timeout=FRAMES_S)
+        self.assertEqual(via(s.c, self.C).post("/api/auth/logout").status, 200)
+        self.assertEqual(ended_reason(cookie.wait_event("ended")), "revoked")
+        self.assertEqual(cookie.wait_closed(), 4401)
+        self.assertLedgerVerifies()
 
     # 2 -----------------------------------------------------------------------------------------
     def test_2_one_worker_on_c_serves_streams_homed_on_a_and_b(self):
@@ -868,6 +904,16 @@ class TestCluster(ClusterCase):
         r = self.C.client().get("/api/streams/" + ghost_user.name)
         self.assertError(r, 503, "home_unavailable")
         self.assertLess(time.monotonic() - started, 8.0, "the forward waited too long")
+        # A credential is still withdrawn while the home does not answer (the key may have
+        # leaked): the new key is made here, and the old one no longer starts anything.
+        started = time.monotonic()
+        r = via(ghost_user.c, self.C).post("/api/me/stream-key")
+        self.assertEqual(r.status, 201, r.body[:300])
+        self.assertLess(time.monotonic() - started, 8.0, "the forward waited too long")
+        self.assertEqual(self.C.client().post(
+            "/api/ingest/frame", raw=FRAMES[0], cookies=False, origin=None,
+            headers={"Authorization": "Bearer " + ghost_user.key,
+                     "Content-Type": "image/jpeg"}).status, 401)
         # Garbage where nodes listen: channels of a followed stream, a node's call channel,
         # the wake-up channel. Nothing crashes, and the stream goes on.
         node_b = self.cl.node_id(1)
