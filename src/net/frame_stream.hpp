@@ -94,10 +94,12 @@ class FrameStream {
     kFailed,   // a write failed: nothing more is written (ec says why)
   };
 
-  // Writes one whole WebSocket message (header included). done is called only for kPending,
-  // from the loop; it should keep the session alive.
-  template <class Done>
-  Sent write_now(const Parts& parts, beast::error_code& ec, Done&& done) {
+  // Writes one whole WebSocket message (header included). make_done is called only for
+  // kPending, before this returns: the done(ec) it returns is called from the loop once the
+  // rest is written or has failed, and should keep the session alive until then. (A message
+  // written at once, the common case, then costs no completion and no keep-alive.)
+  template <class MakeDone>
+  Sent write_now(const Parts& parts, beast::error_code& ec, MakeDone&& make_done) {
     if (state_->failed) {
       ec = state_->failed;
       return Sent::kFailed;
@@ -141,8 +143,8 @@ class FrameStream {
     }
     state_->raw_pending = true;
     asio::async_write(stream_, rest,
-                      [this, state = state_, done = std::forward<Done>(done)](beast::error_code wec,
-                                                                              std::size_t) mutable {
+                      [state = state_, done = std::forward<MakeDone>(make_done)()](
+                          beast::error_code wec, std::size_t) mutable {
                         state->raw_pending = false;
                         if (wec) state->failed = wec;
                         auto deferred = std::move(state->deferred);
