@@ -157,8 +157,9 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->envname("DREAMSTREAM_IDLE_TIMEOUT_MS")
       ->check(CLI::Range(1'000LL, 3'600'000LL))
       ->capture_default_str();
-  cmd->add_option("--io-threads", c.io_threads,
-                  "Threads that run the sockets (0: one per core, at least 2)")
+  cmd->add_option(
+         "--io-threads", c.io_threads,
+         "Threads that run the sockets (0: one per CPU the process may run on, at least 2)")
       ->envname("DREAMSTREAM_IO_THREADS")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();

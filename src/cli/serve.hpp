@@ -48,7 +48,7 @@ struct ServeConfig {
   std::size_t max_connections = 0;
   std::size_t max_connections_per_address = 256;
   long long idle_timeout_ms = 60'000;
-  // Threads running the sockets (0: one per core, at least 2).
+  // Threads running the sockets (0: one per CPU in the affinity mask, at least 2).
   std::size_t io_threads = 0;
   // Reverse proxies whose X-Forwarded-For is believed (CIDRs, IPv4 or IPv6).
   std::vector<std::string> trusted_proxies;

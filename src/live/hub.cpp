@@ -11,6 +11,34 @@ namespace ds::live {
 
 using wire::CloseCode;
 
+namespace {
+
+using Peers = std::vector<std::shared_ptr<Peer>>;  // Hub::PeerList
+
+// A channel's viewer list is never changed in place (see Hub::Channel::viewers): these make
+// the next one.
+std::shared_ptr<const Peers> with(const Peers& viewers, std::shared_ptr<Peer> peer) {
+  auto next = std::make_shared<Peers>();
+  next->reserve(viewers.size() + 1);
+  *next = viewers;
+  next->push_back(std::move(peer));
+  return next;
+}
+
+std::shared_ptr<const Peers> without(const Peers& viewers, const Peer* peer) {
+  auto next = std::make_shared<Peers>(viewers);
+  std::erase_if(*next, [&](const auto& p) { return p.get() == peer; });
+  return next;
+}
+
+// A text to each of the viewers taken under the lock, if they were.
+void send_to(const std::shared_ptr<const Peers>& viewers, const Bytes& text) {
+  if (!viewers) return;
+  for (const auto& v : *viewers) v->send_text(text);
+}
+
+}  // namespace
+
 Hub::Hub(const Clock& clock, HubConfig config) : clock_(clock), config_(config) {}
 
 void Hub::set_cluster(Cluster* cluster) {
@@ -103,13 +131,13 @@ Hub::Channel* Hub::channel_of_session(long long session_id) {
 
 void Hub::gc_channel(const std::string& username) {
   auto it = channels_.find(username);
-  if (it == channels_.end() || it->second.stream || !it->second.viewers.empty()) return;
+  if (it == channels_.end() || it->second.stream || !it->second.viewers->empty()) return;
   if (it->second.following) cluster_->unfollow(username);
   channels_.erase(it);
 }
 
 bool Hub::open_stream(const StreamOpen& info) {
-  std::vector<std::shared_ptr<Peer>> viewers;
+  std::shared_ptr<const PeerList> viewers;
   {
     std::lock_guard lock(mutex_);
     auto& c = channels_[info.username];
@@ -144,7 +172,7 @@ bool Hub::open_stream(const StreamOpen& info) {
     if (cluster_) cluster_->announce(snapshot_of(c, *c.stream, clock_.now_ms()));
   }
   auto ev = wire::encode_state("waiting");
-  for (auto& v : viewers) v->send_text(ev);
+  send_to(viewers, ev);
   if (cluster_ && !info.resume) cluster_->publish_text(info.username, ev);
   spdlog::info("event=stream_opened stream={} session_id={}", info.username, info.session_id);
   return true;
@@ -154,7 +182,7 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
                                                 const std::string& reason,
                                                 const std::string& message) {
   std::shared_ptr<Peer> ingest;
-  std::vector<std::shared_ptr<Peer>> viewers;
+  std::shared_ptr<const PeerList> viewers;
   StreamSnapshot snap;
   {
     std::lock_guard lock(mutex_);
@@ -185,7 +213,7 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
     ingest->close(CloseCode::kEnded, "stream ended");
   }
   auto ev = wire::encode_state("ended");
-  for (auto& v : viewers) {
+  for (auto& v : *viewers) {
     v->send_text(ev);
     v->send_text(ended);
   }
@@ -245,17 +273,18 @@ void Hub::set_status_extra(const std::string& username, nlohmann::json extra) {
 }
 
 void Hub::broadcast_text(const std::string& username, Bytes text) {
-  std::vector<std::shared_ptr<Peer>> peers;
+  std::shared_ptr<const PeerList> viewers;
+  std::shared_ptr<Peer> ingest;
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
     if (it != channels_.end()) {
-      peers = it->second.viewers;
-      if (it->second.stream && it->second.stream->ingest)
-        peers.push_back(it->second.stream->ingest);
+      viewers = it->second.viewers;
+      if (it->second.stream) ingest = it->second.stream->ingest;
     }
   }
-  for (auto& p : peers) p->send_text(text);
+  send_to(viewers, text);
+  if (ingest) ingest->send_text(text);
   if (cluster_) cluster_->publish_text(username, text);
 }
 
@@ -416,8 +445,7 @@ void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bo
   {
     std::lock_guard lock(mutex_);
     auto& c = channels_[username];
-    c.viewers.push_back(peer);
-    c.viewer_snapshot.reset();
+    c.viewers = with(*c.viewers, peer);
     if (!c.stream) follow(username, c);
     if (announced && !c.stream && c.sent_state.empty()) c.sent_state = *announced;
     if (!counted) c.previews.push_back(peer.get());
@@ -444,8 +472,7 @@ void Hub::remove_viewer(const std::string& username, const Peer* peer) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
   if (it == channels_.end()) return;
-  std::erase_if(it->second.viewers, [&](const auto& p) { return p.get() == peer; });
-  it->second.viewer_snapshot.reset();
+  it->second.viewers = without(*it->second.viewers, peer);
   std::erase(it->second.previews, peer);
   gc_channel(username);
 }
@@ -652,10 +679,7 @@ void Hub::on_claimed(std::int64_t worker_id, std::vector<FrameOffer> frames) {
 void Hub::show(Channel& c, const Bytes& meta, const Bytes& jpeg, Outbox& out) {
   c.latest_output = jpeg;
   c.latest_meta = meta;
-  if (!c.viewers.empty()) {
-    if (!c.viewer_snapshot) c.viewer_snapshot = std::make_shared<const PeerList>(c.viewers);
-    out.fanouts.push_back({c.viewer_snapshot, meta, jpeg});
-  }
+  if (!c.viewers->empty()) out.fanouts.push_back({c.viewers, meta, jpeg});
   if (c.stream && c.stream->ingest) out.frames.push_back({c.stream->ingest, meta, jpeg});
 }
 
@@ -663,7 +687,7 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
                              const nlohmann::json& timings) {
   Outbox out;
   Bytes went_live;  // state "live" for the viewers, when this frame ends a wait
-  std::vector<std::shared_ptr<Peer>> viewers;
+  std::shared_ptr<const PeerList> viewers;
   ResultOutcome outcome = ResultOutcome::kUnknownJob;
   {
     std::lock_guard lock(mutex_);
@@ -726,7 +750,7 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
     dispatch(now, out);
   }
   // Fan-out outside the lock: one shared buffer, queued per viewer with latest-wins.
-  for (auto& v : viewers) v->send_text(went_live);
+  send_to(viewers, went_live);
   flush(out);
   return outcome;
 }
@@ -734,7 +758,7 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
 void Hub::on_remote_result(const FrameResult& r) {
   Outbox out;
   Bytes went_live;
-  std::vector<std::shared_ptr<Peer>> viewers;
+  std::shared_ptr<const PeerList> viewers;
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(r.username);
@@ -769,12 +793,13 @@ void Hub::on_remote_result(const FrameResult& r) {
     }
     show(c, meta, r.jpeg, out);
   }
-  for (auto& v : viewers) v->send_text(went_live);
+  send_to(viewers, went_live);
   flush(out);
 }
 
 void Hub::on_remote_text(const std::string& username, const Bytes& text) {
-  std::vector<std::shared_ptr<Peer>> peers;
+  std::shared_ptr<const PeerList> viewers;
+  std::shared_ptr<Peer> ingest;
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
@@ -797,10 +822,11 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
     if (!c.stream && text && text->find(R"("type":"styles")") != std::string::npos) {
       c.remote_styles = text;
     }
-    peers = c.viewers;
-    if (c.stream && c.stream->ingest) peers.push_back(c.stream->ingest);
+    viewers = c.viewers;
+    if (c.stream) ingest = c.stream->ingest;
   }
-  for (auto& p : peers) p->send_text(text);
+  send_to(viewers, text);
+  if (ingest) ingest->send_text(text);
 }
 
 void Hub::on_viewer_total(const std::string& username, int total) {
@@ -902,7 +928,7 @@ void Hub::stream_states(std::int64_t now, Outbox& out) {
     if (state == c.sent_state) continue;
     c.sent_state = state;
     auto ev = wire::encode_state(state);
-    for (auto& v : c.viewers) out.notices.push_back({v, ev});
+    for (auto& v : *c.viewers) out.notices.push_back({v, ev});
     if (cluster_) out.texts.emplace_back(name, ev);
   }
 }
@@ -954,19 +980,18 @@ void Hub::viewer_counts(std::vector<Notice>& out) {
     // At tick rate, not per join, so a crowd arriving costs O(n) not O(n²).
     c.sent_viewers = count;
     auto ev = wire::encode_viewers(count);
-    for (auto& v : c.viewers) out.push_back({v, ev});
+    for (auto& v : *c.viewers) out.push_back({v, ev});
     if (c.stream && c.stream->ingest) out.push_back({c.stream->ingest, ev});
   }
 }
 
 void Hub::release_peers() {
+  std::vector<std::shared_ptr<const PeerList>> viewer_lists;
   std::vector<std::shared_ptr<Peer>> peers;
   {
     std::lock_guard lock(mutex_);
     for (auto& [name, c] : channels_) {
-      for (auto& v : c.viewers) peers.push_back(std::move(v));
-      c.viewers.clear();
-      c.viewer_snapshot.reset();
+      viewer_lists.push_back(std::exchange(c.viewers, std::make_shared<const PeerList>()));
       c.previews.clear();
       if (c.stream && c.stream->ingest) peers.push_back(std::move(c.stream->ingest));
     }
@@ -974,7 +999,9 @@ void Hub::release_peers() {
     workers_.clear();
     idle_.clear();
   }
-  // Destroyed here, outside the lock, while their io_context still exists.
+  // Destroyed here, outside the lock, while their io_context still exists (unless a frame's
+  // fan-out still holds a list).
+  viewer_lists.clear();
   peers.clear();
 }
 

@@ -247,11 +247,11 @@ class Hub {
   };
   using PeerList = std::vector<std::shared_ptr<Peer>>;
   struct Channel {
-    std::vector<std::shared_ptr<Peer>> viewers;
-    // An immutable copy of viewers, made on the first frame after the list changed and shared
-    // by every frame until the next change: a frame's fan-out copies one pointer, not one
-    // entry per viewer (docs/performance.md, fan-out). Reset wherever viewers changes.
-    std::shared_ptr<const PeerList> viewer_snapshot;
+    // Copy-on-write: a join or leave puts a new list here, and whoever took the old one under
+    // the lock (a frame's fan-out, a state event) goes on with it outside the lock. So a frame
+    // costs one pointer copy, not one entry per viewer (docs/performance.md, fan-out). Never
+    // null.
+    std::shared_ptr<const PeerList> viewers = std::make_shared<const PeerList>();
     std::vector<const Peer*> previews;  // the streamer's own, among viewers but not counted
     std::optional<Active> stream;
     std::string sent_state;  // last state broadcast to viewers
@@ -307,7 +307,7 @@ class Hub {
   };
 
   static int local_audience(const Channel& c) {
-    return static_cast<int>(c.viewers.size() - c.previews.size());
+    return static_cast<int>(c.viewers->size() - c.previews.size());
   }
   // Viewers on every node.
   static int audience(const Channel& c) {

@@ -72,10 +72,14 @@ class FrameStream {
     return asio::async_initiate<WriteHandler, void(beast::error_code, std::size_t)>(
         [this](auto h, const ConstBufferSequence& b) {
           using H = decltype(h);
+          if (state_->failed) return fail_write(std::move(h), state_->failed);
           if (state_->raw_pending) {
-            // After the rest of the message being written here.
+            // After the rest of the message being written here, or failed with it.
             auto held = std::make_shared<H>(std::move(h));
-            state_->deferred.push_back([this, held, b] { start_write(b, std::move(*held)); });
+            state_->deferred.push_back([this, held, b](beast::error_code ec) {
+              if (ec) return fail_write(std::move(*held), ec);
+              start_write(b, std::move(*held));
+            });
             return;
           }
           start_write(b, std::move(h));
@@ -87,13 +91,19 @@ class FrameStream {
     kAll,      // written
     kPending,  // part written; the rest follows and done(ec) is called when it has
     kBusy,     // one of Beast's writes is under way: nothing written
-    kFailed,   // the socket failed: nothing more can be written (ec says why)
+    kFailed,   // a write failed: nothing more is written (ec says why)
   };
 
-  // Writes one whole WebSocket message (header included). done is called only for kPending,
-  // from the loop; it should keep the session alive.
-  template <class Done>
-  Sent write_now(const Parts& parts, beast::error_code& ec, Done&& done) {
+  // Writes one whole WebSocket message (header included). make_done is called only for
+  // kPending, before this returns: the done(ec) it returns is called from the loop once the
+  // rest is written or has failed, and should keep the session alive until then. (A message
+  // written at once, the common case, then costs no completion and no keep-alive.)
+  template <class MakeDone>
+  Sent write_now(const Parts& parts, beast::error_code& ec, MakeDone&& make_done) {
+    if (state_->failed) {
+      ec = state_->failed;
+      return Sent::kFailed;
+    }
     if (state_->beast_writes > 0 || state_->raw_pending) return Sent::kBusy;
     std::array<iovec, 4> iov{};
     std::size_t n = 0;
@@ -114,6 +124,7 @@ class FrameStream {
     } while (sent < 0 && errno == EINTR);
     if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       ec = beast::error_code(errno, boost::system::system_category());
+      state_->failed = ec;
       return Sent::kFailed;
     }
     std::size_t done_bytes = sent < 0 ? 0 : static_cast<std::size_t>(sent);
@@ -132,16 +143,17 @@ class FrameStream {
     }
     state_->raw_pending = true;
     asio::async_write(stream_, rest,
-                      [this, state = state_, done = std::forward<Done>(done)](beast::error_code wec,
-                                                                              std::size_t) mutable {
+                      [state = state_, done = std::forward<MakeDone>(make_done)()](
+                          beast::error_code wec, std::size_t) mutable {
                         state->raw_pending = false;
+                        if (wec) state->failed = wec;
                         auto deferred = std::move(state->deferred);
                         state->deferred.clear();
                         // Beast's writes first: the session's next message, written from
                         // done(), then finds them under way and goes behind them through
                         // Beast, instead of being half written when they start. done keeps
                         // the session (and so this stream) alive until here.
-                        for (auto& start : deferred) start();
+                        for (auto& resume : deferred) resume(wec);
                         done(wec);
                       });
     return Sent::kPending;
@@ -152,7 +164,13 @@ class FrameStream {
   struct State {
     int beast_writes = 0;
     bool raw_pending = false;
-    std::vector<std::function<void()>> deferred;
+    // Beast's writes waiting for the rest of a message: started after it, or failed with it.
+    std::vector<std::function<void(beast::error_code)>> deferred;
+    // The first write that failed; nothing is written after it. Not only pointless: Asio 1.74
+    // marks a socket whose write failed as not writable, and a write started on it then waits
+    // for an epoll edge that has already come (it hangs until the idle timeout closes the
+    // socket, holding the session, its descriptor and its connection slot).
+    beast::error_code failed;
   };
 
   template <class H>
@@ -168,9 +186,17 @@ class FrameStream {
     }
     void operator()(beast::error_code ec, std::size_t n) {
       --state->beast_writes;
+      if (ec && !state->failed) state->failed = ec;
       std::move(handler)(ec, n);
     }
   };
+
+  // Completes one of Beast's writes with ec, from the loop, without touching the socket.
+  template <class H>
+  void fail_write(H&& h, beast::error_code ec) {
+    asio::post(stream_.get_executor(),
+               beast::bind_front_handler(std::forward<H>(h), ec, std::size_t{0}));
+  }
 
   template <class ConstBufferSequence, class H>
   void start_write(const ConstBufferSequence& buffers, H&& h) {

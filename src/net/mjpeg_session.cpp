@@ -23,7 +23,8 @@ MjpegSession::MjpegSession(Connection&& conn, std::chrono::milliseconds write_ti
       stream_(std::move(conn.stream)),
       write_deadline_(stream_.get_executor()),
       write_timeout_(write_timeout),
-      on_closed_(std::move(on_closed)) {}
+      on_closed_(std::move(on_closed)),
+      ready_(asio::use_service<ReadyQueue>(stream_.get_executor().context())) {}
 
 void MjpegSession::start(unsigned http_version) {
   http::response<http::empty_body> res{http::status::ok, http_version};
@@ -61,11 +62,32 @@ void MjpegSession::watch_for_disconnect() {
 }
 
 void MjpegSession::send_frame(live::Bytes, live::Bytes jpeg, bool) {
-  asio::post(stream_.get_executor(), [self = shared_from_this(), jpeg = std::move(jpeg)]() mutable {
-    if (self->closed_) return;
-    self->latest_ = std::move(jpeg);
-    self->do_write();
-  });
+  live::Bytes dropped;  // released outside the lock
+  bool wake = false;
+  {
+    std::lock_guard lock(frame_mutex_);
+    dropped = std::exchange(latest_, std::move(jpeg));  // latest wins
+    wake = !frame_wake_pending_;
+    frame_wake_pending_ = true;
+  }
+  if (wake) ready_.push(shared_from_this());
+}
+
+void MjpegSession::on_ready() {
+  {
+    std::lock_guard lock(frame_mutex_);
+    frame_wake_pending_ = false;
+  }
+  if (closed_) {
+    take_frame();  // a frame that came after the end goes now, not with the session
+    return;
+  }
+  do_write();
+}
+
+live::Bytes MjpegSession::take_frame() {
+  std::lock_guard lock(frame_mutex_);
+  return std::exchange(latest_, nullptr);
 }
 
 void MjpegSession::close(int, std::string) {
@@ -93,9 +115,8 @@ void MjpegSession::do_write() {
         pooled(beast::bind_front_handler(&MjpegSession::on_write, shared_from_this())));
     return;
   }
-  if (!latest_) return;
-  writing_ = std::move(latest_);
-  latest_.reset();
+  writing_ = take_frame();
+  if (!writing_) return;
   arm();
   part_header_ =
       std::string("--") + kBoundary +
@@ -121,7 +142,7 @@ void MjpegSession::on_write(beast::error_code ec, std::size_t) {
 void MjpegSession::closed() {
   if (closed_) return;
   closed_ = true;
-  latest_.reset();
+  take_frame();
   write_deadline_.cancel();
   // Closing the socket aborts a pending write or read; the descriptor goes now, not when the
   // last handler lets go of this session.

@@ -5,14 +5,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "live/peer.hpp"
+#include "net/ready_queue.hpp"
 #include "net/server.hpp"
 
 namespace ds::net {
 
-class MjpegSession : public live::Peer, public std::enable_shared_from_this<MjpegSession> {
+class MjpegSession : public live::Peer,
+                     public Ready,
+                     public std::enable_shared_from_this<MjpegSession> {
  public:
   // write_timeout: a reader that takes longer than this to accept one frame is dropped.
   MjpegSession(Connection&& conn, std::chrono::milliseconds write_timeout,
@@ -25,8 +29,11 @@ class MjpegSession : public live::Peer, public std::enable_shared_from_this<Mjpe
   void send_text(live::Bytes) override {}
   void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;
   void close(int code, std::string reason) override;
+  // A frame is waiting (see send_frame).
+  void on_ready() override;
 
  private:
+  live::Bytes take_frame();
   void do_write();
   void on_write(beast::error_code ec, std::size_t bytes);
   void watch_for_disconnect();
@@ -40,7 +47,13 @@ class MjpegSession : public live::Peer, public std::enable_shared_from_this<Mjpe
   std::string head_;
   std::string part_header_;
   live::Bytes writing_;
+  // The newest frame only, filled by send_frame on the fanning thread under frame_mutex_; the
+  // session is handed to its loop's ReadyQueue while no wake-up is pending, so the loop wakes
+  // once for all of its viewers, as for WsSession.
+  ReadyQueue& ready_;
+  std::mutex frame_mutex_;
   live::Bytes latest_;
+  bool frame_wake_pending_ = false;
   char read_byte_ = 0;
   bool started_ = false;
   bool closed_ = false;

@@ -7,6 +7,7 @@
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 
+#include "net/io_threads.hpp"
 #include "net/listener.hpp"
 
 namespace ds::net {
@@ -20,11 +21,6 @@ std::size_t SharedState::body_limit_for(std::string_view path) const {
 
 namespace {
 
-std::size_t io_thread_count(const ServerOptions& options) {
-  return options.io_threads == 0 ? std::max(2u, std::thread::hardware_concurrency())
-                                 : options.io_threads;
-}
-
 std::vector<std::unique_ptr<asio::io_context>> make_loops(std::size_t n) {
   std::vector<std::unique_ptr<asio::io_context>> loops;
   for (std::size_t i = 0; i < n; ++i) loops.push_back(std::make_unique<asio::io_context>(1));
@@ -34,7 +30,7 @@ std::vector<std::unique_ptr<asio::io_context>> make_loops(std::size_t n) {
 }  // namespace
 
 Server::Server(ServerOptions options, const api::Router& router, api::App& app, StaticAssets assets)
-    : loops_(make_loops(io_thread_count(options))),
+    : loops_(make_loops(io_thread_count(options.io_threads, usable_cpus()))),
       blocking_(options.blocking_threads),
       state_(std::make_shared<SharedState>(
           SharedState{options, router, app, std::move(assets), blocking_, {}, {}, nullptr})),

@@ -27,7 +27,7 @@ using tcp = asio::ip::tcp;
 struct ServerOptions {
   std::string host = "127.0.0.1";
   unsigned short port = 8080;
-  std::size_t io_threads = 0;  // 0: one per core
+  std::size_t io_threads = 0;  // 0: one per CPU in the affinity mask, at least 2
   std::size_t blocking_threads = 8;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;

@@ -221,8 +221,10 @@ void WsSession::write_inline(Pair frame) {
     FrameStream::Parts framed{asio::buffer(frame_header_.data(), header_len), parts[0], parts[1],
                               parts[2]};
     beast::error_code ec;
-    auto sent = ws_.next_layer().write_now(
-        framed, ec, [self = shared_from_this()](beast::error_code wec) { self->on_write(wec, 0); });
+    // The keep-alive only for a frame left pending: most are written at once.
+    auto sent = ws_.next_layer().write_now(framed, ec, [this] {
+      return [self = shared_from_this()](beast::error_code wec) { self->on_write(wec, 0); };
+    });
     switch (sent) {
       case FrameStream::Sent::kAll:
         return on_write({}, 0);

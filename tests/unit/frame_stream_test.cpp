@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/websocket.hpp>
 #include <future>
@@ -73,6 +74,9 @@ struct Pair {
   }
 };
 
+// For writes whose completion the test does not wait for.
+const auto no_done = [] { return [](beast::error_code) {}; };
+
 std::string pattern(std::size_t n) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
@@ -96,14 +100,20 @@ TEST(FrameStream, MessagesOfEveryLengthEncodingArriveWholeAsBinary) {
   Pair p(false);
   for (std::size_t n : {0u, 1u, 125u, 126u, 65535u, 65536u, 300000u}) {
     Message m{pattern(n)};
+    int completions_made = 0;
     auto sent = p.on_loop([&] {
       beast::error_code ec;
-      return p.server->next_layer().write_now(m.parts(), ec, [](beast::error_code) {});
+      return p.server->next_layer().write_now(m.parts(), ec, [&] {
+        ++completions_made;
+        return [](beast::error_code) {};
+      });
     });
     // The whole message fits these (default-sized) buffers, except perhaps the largest.
     if (n < 300000u) {
       EXPECT_EQ(sent, FrameStream::Sent::kAll) << n;
     }
+    // A completion (the session's keep-alive) is made only for a message left pending.
+    EXPECT_EQ(completions_made, sent == FrameStream::Sent::kPending ? 1 : 0) << n;
     bool binary = false;
     EXPECT_EQ(p.read(&binary), m.payload) << n;
     EXPECT_TRUE(binary);
@@ -118,8 +128,8 @@ TEST(FrameStream, TheRestOfAMessageGoesFirstAndBeastsWritesWaitForIt) {
   std::promise<beast::error_code> done;
   auto sent = p.on_loop([&] {
     beast::error_code ec;
-    auto s = p.server->next_layer().write_now(m.parts(), ec,
-                                              [&](beast::error_code e) { done.set_value(e); });
+    auto s = p.server->next_layer().write_now(
+        m.parts(), ec, [&] { return [&](beast::error_code e) { done.set_value(e); }; });
     // Beast's own writes while the rest is pending.
     p.server->async_ping({}, [](beast::error_code) {});
     p.server->text(true);
@@ -153,10 +163,11 @@ TEST(FrameStream, BeastsWaitingWritesStartBeforeTheNextStraightMessage) {
   std::promise<FrameStream::Sent> next_sent;
   auto sent = p.on_loop([&] {
     beast::error_code ec;
-    auto s = p.server->next_layer().write_now(m.parts(), ec, [&](beast::error_code) {
-      beast::error_code ec2;
-      next_sent.set_value(
-          p.server->next_layer().write_now(next.parts(), ec2, [](beast::error_code) {}));
+    auto s = p.server->next_layer().write_now(m.parts(), ec, [&] {
+      return [&](beast::error_code) {
+        beast::error_code ec2;
+        next_sent.set_value(p.server->next_layer().write_now(next.parts(), ec2, no_done));
+      };
     });
     p.server->async_ping({}, [](beast::error_code) {});
     return s;
@@ -164,6 +175,66 @@ TEST(FrameStream, BeastsWaitingWritesStartBeforeTheNextStraightMessage) {
   ASSERT_EQ(sent, FrameStream::Sent::kPending);
   EXPECT_EQ(p.read(), m.payload);
   EXPECT_EQ(next_sent.get_future().get(), FrameStream::Sent::kBusy);
+}
+
+// The peer resets while the rest of a message is pending, with a ping and a text of Beast's
+// waiting behind it: done() reports the failure once, Beast's waiting writes fail with it (they
+// are not left hanging on the socket), and nothing is written after it.
+TEST(FrameStream, APeerThatResetsDuringTheRestFailsItAndBeastsWaitingWrites) {
+  // Before the pair: its handlers may still run when it goes.
+  std::atomic<int> done_calls{0};
+  std::promise<beast::error_code> done, pinged, wrote, later;
+  Pair p(true);
+  Message m{pattern(4 << 20)};
+  auto sent = p.on_loop([&] {
+    beast::error_code ec;
+    auto s = p.server->next_layer().write_now(m.parts(), ec, [&] {
+      return [&](beast::error_code e) {
+        if (done_calls++ == 0) done.set_value(e);
+      };
+    });
+    p.server->async_ping({}, [&](beast::error_code e) { pinged.set_value(e); });
+    p.server->text(true);
+    p.server->async_write(asio::buffer(std::string_view("after")),
+                          [&](beast::error_code e, std::size_t) { wrote.set_value(e); });
+    return s;
+  });
+  ASSERT_EQ(sent, FrameStream::Sent::kPending);
+  // Some of the message has arrived; then the peer resets instead of reading the rest.
+  for (int i = 0; i < 500 && p.client.next_layer().available() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(p.client.next_layer().available(), 0u);
+  p.client.next_layer().set_option(asio::socket_base::linger(true, 0));
+  p.client.next_layer().close();
+
+  auto done_f = done.get_future();
+  auto pinged_f = pinged.get_future();
+  auto wrote_f = wrote.get_future();
+  ASSERT_EQ(done_f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(done_f.get());
+  ASSERT_EQ(pinged_f.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the ping that waited for the rest was left hanging";
+  EXPECT_TRUE(pinged_f.get());
+  ASSERT_EQ(wrote_f.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the text that waited for the rest was left hanging";
+  EXPECT_TRUE(wrote_f.get());
+  // Nothing more: a straight write says the socket failed, one of Beast's fails.
+  Message next{pattern(100)};
+  beast::error_code ec;
+  EXPECT_EQ(p.on_loop([&] { return p.server->next_layer().write_now(next.parts(), ec, no_done); }),
+            FrameStream::Sent::kFailed);
+  EXPECT_TRUE(ec);
+  p.on_loop([&] {
+    p.server->next_layer().async_write_some(
+        asio::buffer(std::string_view("x")),
+        [&](beast::error_code e, std::size_t) { later.set_value(e); });
+    return 0;
+  });
+  auto later_f = later.get_future();
+  ASSERT_EQ(later_f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(later_f.get());
+  EXPECT_EQ(done_calls.load(), 1);
 }
 
 // While one of Beast's writes is under way, write_now writes nothing and says so.
@@ -175,14 +246,14 @@ TEST(FrameStream, WhileBeastWritesNothingIsWrittenStraight) {
     p.server->binary(true);
     p.server->async_write(asio::buffer(big), [](beast::error_code, std::size_t) {});
     beast::error_code ec;
-    return p.server->next_layer().write_now(m.parts(), ec, [](beast::error_code) {});
+    return p.server->next_layer().write_now(m.parts(), ec, no_done);
   });
   EXPECT_EQ(sent, FrameStream::Sent::kBusy);
   EXPECT_EQ(p.read(), big);
   // Once Beast is done, straight writes go again.
   sent = p.on_loop([&] {
     beast::error_code ec;
-    return p.server->next_layer().write_now(m.parts(), ec, [](beast::error_code) {});
+    return p.server->next_layer().write_now(m.parts(), ec, no_done);
   });
   EXPECT_EQ(sent, FrameStream::Sent::kAll);
   EXPECT_EQ(p.read(), m.payload);
@@ -197,8 +268,7 @@ TEST(FrameStream, AClosedPeerIsReportedAsFailed) {
   FrameStream::Sent sent = FrameStream::Sent::kAll;
   beast::error_code ec;
   for (int i = 0; i < 100 && sent == FrameStream::Sent::kAll; ++i) {
-    sent = p.on_loop(
-        [&] { return p.server->next_layer().write_now(m.parts(), ec, [](beast::error_code) {}); });
+    sent = p.on_loop([&] { return p.server->next_layer().write_now(m.parts(), ec, no_done); });
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(sent, FrameStream::Sent::kFailed);
