@@ -334,6 +334,11 @@ int run_serve(const ServeConfig& c) {
   if (!bus) styles.recover();
   streams.on_stream_ended(
       [&styles](const std::string& username) { styles.stream_ended(username); });
+  // A stream that moves to another node takes its style queue along (the new home reads it back).
+  streams.on_stream_moving(
+      [&styles](const std::string& username, const std::function<bool()>& hand_over) {
+        styles.stream_moving(username, hand_over);
+      });
   live::SettingsService settings(*db, hub, styles);
   // Many nodes: one allowance per client across the cluster, not one per node.
   std::unique_ptr<cluster::RedisCounters> shared_counters;

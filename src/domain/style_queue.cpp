@@ -43,6 +43,13 @@ std::optional<StyleStatus> parse_style_status(std::string_view s) {
 
 StyleQueue::StyleQueue(StyleQueueConfig config) : config_(std::move(config)) {}
 
+void StyleQueue::enqueue(StyleRequest r, std::vector<StyleRequest>& changed) {
+  r.status = StyleStatus::kQueued;
+  r.queue_order = next_order_++;
+  queued_.push_back(r);
+  changed.push_back(std::move(r));
+}
+
 void StyleQueue::promote(std::int64_t now_ms, std::vector<StyleRequest>& changed) {
   if (active_ || queued_.empty()) return;
   active_ = std::move(queued_.front());
@@ -74,9 +81,7 @@ StyleUpdate StyleQueue::submit(StyleRequest request, std::int64_t now_ms) {
     u.changed.push_back(std::move(request));
     return u;
   }
-  request.status = StyleStatus::kQueued;
-  queued_.push_back(request);
-  u.changed.push_back(std::move(request));
+  enqueue(std::move(request), u.changed);
   promote(now_ms, u.changed);
   return u;
 }
@@ -85,9 +90,7 @@ StyleUpdate StyleQueue::approve(long long id, std::int64_t now_ms) {
   auto r = take(pending_, id);
   if (!r) return failed(find(id) ? StyleQueueError::kNotPending : StyleQueueError::kNotFound);
   StyleUpdate u;
-  r->status = StyleStatus::kQueued;
-  queued_.push_back(*r);
-  u.changed.push_back(std::move(*r));
+  enqueue(std::move(*r), u.changed);
   promote(now_ms, u.changed);
   return u;
 }
@@ -138,6 +141,39 @@ StyleUpdate StyleQueue::end_all(std::int64_t now_ms) {
   return u;
 }
 
+StyleUpdate StyleQueue::resume(std::vector<StyleRequest> open, std::int64_t now_ms) {
+  StyleUpdate u;
+  auto by_order = [](const StyleRequest& a, const StyleRequest& b) {
+    return a.queue_order != b.queue_order ? a.queue_order < b.queue_order : a.id < b.id;
+  };
+  std::vector<StyleRequest> active;
+  std::vector<StyleRequest> queued;
+  std::vector<StyleRequest> pending;
+  for (auto& r : open) {
+    if (r.status == StyleStatus::kActive) active.push_back(std::move(r));
+    if (r.status == StyleStatus::kQueued) queued.push_back(std::move(r));
+    if (r.status == StyleStatus::kPending) pending.push_back(std::move(r));
+  }
+  std::sort(active.begin(), active.end(), [](const StyleRequest& a, const StyleRequest& b) {
+    return a.started_ms != b.started_ms ? a.started_ms < b.started_ms : a.id < b.id;
+  });
+  std::sort(queued.begin(), queued.end(), by_order);
+  std::sort(pending.begin(), pending.end(),
+            [](const StyleRequest& a, const StyleRequest& b) { return a.id < b.id; });
+  for (auto& r : active) {
+    next_order_ = std::max(next_order_, r.queue_order + 1);
+    finish_active(StyleStatus::kDone, now_ms, u.changed);
+    active_ = std::move(r);
+  }
+  for (auto& r : queued) {
+    next_order_ = std::max(next_order_, r.queue_order + 1);
+    queued_.push_back(std::move(r));
+  }
+  for (auto& r : pending) pending_.push_back(std::move(r));
+  promote(now_ms, u.changed);
+  return u;
+}
+
 StyleUpdate StyleQueue::set_policy(StylePolicy policy, std::int64_t now_ms) {
   StyleUpdate u;
   config_.policy = policy;
@@ -145,9 +181,7 @@ StyleUpdate StyleQueue::set_policy(StylePolicy policy, std::int64_t now_ms) {
   while (!pending_.empty()) {
     auto r = std::move(pending_.front());
     pending_.pop_front();
-    r.status = StyleStatus::kQueued;
-    queued_.push_back(r);
-    u.changed.push_back(std::move(r));
+    enqueue(std::move(r), u.changed);
   }
   promote(now_ms, u.changed);
   return u;

@@ -36,6 +36,9 @@ struct StyleRequest {
   std::int64_t created_ms = 0;
   std::int64_t started_ms = 0;  // 0 until it plays
   std::int64_t ended_ms = 0;    // 0 while pending, queued or active
+  // Its place in the play order: numbers rise as requests join the queue (approval order under
+  // the approve policy), so a queue rebuilt from storage plays in the same order. 0 until queued.
+  std::int64_t queue_order = 0;
 };
 
 struct StyleQueueConfig {
@@ -82,6 +85,12 @@ class StyleQueue {
   StyleUpdate tick(std::int64_t now_ms);
   // The stream ended: active → done, pending and queued → cleared.
   StyleUpdate end_all(std::int64_t now_ms);
+  // Goes on with the open requests of a stream that moved here from another node (an empty
+  // queue only): the active one keeps its started_ms and so the rest of its slot, queued ones
+  // play by queue_order, pending ones wait oldest first. Beyond the one that started last, an
+  // active request is done; with none active the head of the queue starts. The cap on waiting
+  // requests does not apply: nothing a viewer was promised is dropped.
+  StyleUpdate resume(std::vector<StyleRequest> open, std::int64_t now_ms);
 
   // Switching to auto queues what was pending, in arrival order.
   StyleUpdate set_policy(StylePolicy policy, std::int64_t now_ms);
@@ -100,6 +109,8 @@ class StyleQueue {
   bool full() const { return queued_.size() + pending_.size() >= config_.max_waiting; }
 
  private:
+  // Appends r to the play order as queued.
+  void enqueue(StyleRequest r, std::vector<StyleRequest>& changed);
   // Starts the head of the queue when nothing plays.
   void promote(std::int64_t now_ms, std::vector<StyleRequest>& changed);
   void finish_active(StyleStatus status, std::int64_t now_ms, std::vector<StyleRequest>& changed);
@@ -108,6 +119,7 @@ class StyleQueue {
   std::optional<StyleRequest> active_;
   std::deque<StyleRequest> queued_;
   std::deque<StyleRequest> pending_;
+  std::int64_t next_order_ = 1;
 };
 
 }  // namespace ds::domain

@@ -501,7 +501,23 @@ std::optional<nlohmann::json> StreamService::release(long long session_id) {
   if (it == tracked_.end()) return std::nullopt;
   auto& t = it->second;
   std::string username = t.username;
-  auto resume = hub_.hand_over(username);
+  std::optional<StreamResume> resume;
+  bool handed = false;
+  auto hand_over = [&] {
+    if (!handed) resume = hub_.hand_over(username);
+    handed = true;
+    return resume.has_value();
+  };
+  if (moving_listener_) {
+    try {
+      moving_listener_(username, hand_over);
+    } catch (const std::exception& e) {
+      spdlog::warn("event=stream_moving_listener_failed session_id={} error=\"{}\"", session_id,
+                   e.what());
+    }
+  }
+  // The stream leaves whatever the listener did.
+  hand_over();
   if (resume) {
     // Billed and saved up to now, so the new home goes on from the database.
     try {
@@ -521,7 +537,8 @@ std::optional<nlohmann::json> StreamService::release(long long session_id) {
     }
   }
   tracked_.erase(it);
-  if (ended_listener_) ended_listener_(username);
+  // Without a moving listener what hangs on the stream here ends with it, as on a stop.
+  if (!moving_listener_ && ended_listener_) ended_listener_(username);
   spdlog::info("event=stream_released session_id={} stream={}", session_id, username);
   if (!resume) return nlohmann::json{{"ok", false}};
   return nlohmann::json{{"ok", true},

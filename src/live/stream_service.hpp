@@ -87,6 +87,14 @@ class StreamService {
   void on_stream_ended(std::function<void(const std::string& username)> listener) {
     ended_listener_ = std::move(listener);
   }
+  // Many nodes: called on the old home as the stream moves to another node (release), instead of
+  // the ended listener, with the step that hands the stream over (true when the hub had it).
+  // The listener runs it once while it keeps what it holds for the stream from changing, and
+  // lets go without ending anything: the new home goes on with it. Under the lifecycle lock,
+  // like the ended listener. Set once, before serving.
+  using MovingListener =
+      std::function<void(const std::string& username, const std::function<bool()>& hand_over)>;
+  void on_stream_moving(MovingListener listener) { moving_listener_ = std::move(listener); }
 
  private:
   struct Tracked {
@@ -143,6 +151,7 @@ class StreamService {
   // Open sessions (by id) that no live node announces, since when.
   std::unordered_map<long long, std::int64_t> unannounced_;
   std::function<void(const std::string&)> ended_listener_;
+  MovingListener moving_listener_;
 };
 
 }  // namespace ds::live

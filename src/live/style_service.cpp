@@ -101,8 +101,21 @@ StyleService::Entry* StyleService::reconcile(const std::string& username, long l
   e.settings =
       db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user_id); });
   e.queue = domain::StyleQueue(queue_config(e.settings, config_.max_waiting));
+  auto open =
+      db_.with([&](soci::session& sql) { return store::open_style_requests(sql, e.session_id); });
+  std::size_t resumed = open.size();
+  auto update = e.queue.resume(std::move(open), now);
+  if (resumed > 0) {
+    // A policy saved during the move, and a slot that ended meanwhile, apply now.
+    for (const auto& more : {e.queue.set_policy(e.settings.style_policy, now), e.queue.tick(now)}) {
+      update.changed.insert(update.changed.end(), more.changed.begin(), more.changed.end());
+    }
+    spdlog::info("event=style_queue_resumed stream={} session_id={} requests={}", username,
+                 e.session_id, resumed);
+  }
   auto& entry = live_.emplace(username, std::move(e)).first->second;
-  after_change(entry, {}, false);
+  // One event for a queue that moved here, so viewers on every node see it go on.
+  after_change(entry, update, resumed > 0);
   return &entry;
 }
 
@@ -300,6 +313,23 @@ void StyleService::stream_ended(const std::string& username) {
   auto it = live_.find(username);
   // The hub no longer has the stream, so reconciling closes the entry.
   if (it != live_.end()) reconcile(username, it->second.user_id, clock_.now_ms());
+}
+
+void StyleService::stream_moving(const std::string& username,
+                                 const std::function<bool()>& hand_over) {
+  std::lock_guard lock(mutex_);
+  // Held across the hand-over, so no tick or request sees the stream gone and ends its queue.
+  bool moved = hand_over();
+  auto it = live_.find(username);
+  if (it == live_.end()) return;
+  if (!moved) {
+    // The stream was not in the hub after all: it ended here.
+    close_entry(it->second, clock_.now_ms());
+  } else {
+    std::lock_guard events_lock(events_mutex_);
+    events_.erase(username);
+  }
+  live_.erase(it);
 }
 
 void StyleService::share_limits(SharedCounters& counters) { limiter_.share(&counters, "style"); }

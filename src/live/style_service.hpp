@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -72,6 +73,10 @@ class StyleService {
   void tick();
   // The stream of username has just ended: its requests end now, not at the next tick.
   void stream_ended(const std::string& username);
+  // Many nodes: the stream of username moves to another node (StreamService::on_stream_moving).
+  // Runs hand_over with the queue held still, then forgets the queue without ending a request:
+  // they stay open in the database, and the new home goes on with them (see reconcile).
+  void stream_moving(const std::string& username, const std::function<bool()>& hand_over);
 
   // Counts style requests in counters, across nodes.
   void share_limits(SharedCounters& counters);
@@ -87,7 +92,9 @@ class StyleService {
   };
 
   // The entry of username's open stream (created on first use), or nullptr when it is offline.
-  // An entry whose stream ended is closed first: its requests end and viewers are told.
+  // An entry whose stream ended is closed first: its requests end and viewers are told. A new
+  // entry goes on with the requests its session left open in the database (the stream moved
+  // here from another node), and viewers are told.
   Entry* reconcile(const std::string& username, long long user_id, std::int64_t now);
   void close_entry(Entry& e, std::int64_t now);
   // Stores changed requests, refreshes the hub's style and the state, and broadcasts it.

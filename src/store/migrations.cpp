@@ -163,6 +163,12 @@ const std::vector<std::vector<std::string>> kMigrations = {
         "CREATE UNIQUE INDEX ingest_tickets_hash ON ingest_tickets(token_hash)",
         "CREATE INDEX ingest_tickets_user ON ingest_tickets(user_id, expires_ms)",
     },
+    // 3: a style request's place in the play order, so the home a stream moves to (many nodes)
+    // rebuilds its queue from the stored rows in the order it had (store/style_requests.hpp).
+    {
+        "ALTER TABLE style_requests ADD COLUMN queue_order BIGINT NOT NULL DEFAULT 0",
+        "CREATE INDEX style_requests_session ON style_requests(stream_session_id, status)",
+    },
 };
 
 std::string expand(const std::string& sql, const std::string& id_column) {

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "domain/style_queue.hpp"
 
@@ -14,11 +15,14 @@ namespace ds::store {
 // stream session; returns the new id.
 long long insert_style_request(soci::session& sql, long long streamer_id,
                                const domain::StyleRequest& request);
-// Writes a request's status and play times.
+// Writes a request's status, play times and place in the play order.
 void update_style_request(soci::session& sql, const domain::StyleRequest& request);
 // A request to streamer_id's stream, in any status.
 std::optional<domain::StyleRequest> find_style_request(soci::session& sql, long long streamer_id,
                                                        long long id);
+// The requests of a stream session still in play (pending, queued or active), by id: what a
+// stream's new home goes on with when it moves between nodes.
+std::vector<domain::StyleRequest> open_style_requests(soci::session& sql, long long session_id);
 // After a restart no stream is live: requests left pending or queued are cleared, an active one
 // is done. Returns how many rows changed.
 long long end_open_style_requests(soci::session& sql, long long now_ms);

@@ -99,6 +99,13 @@ def current_style(styles_event_or_state):
     return ((state or {}).get("current") or {}).get("prompt")
 
 
+def style_ids(styles_event_or_state):
+    """(id of the playing request or None, [ids of the queued ones]) of a StyleState."""
+    state = styles_event_or_state.get("styles", styles_event_or_state) or {}
+    playing = (state.get("current") or {}).get("request") or {}
+    return playing.get("id"), [r["id"] for r in state.get("queue") or []]
+
+
 def healthz_answers(status):
     """During a Redis outage a node must answer /healthz; it may call itself degraded (503)."""
     return status in (200, 503)
@@ -525,6 +532,11 @@ class ClusterCase(unittest.TestCase):
                              "WHERE stream_session_id = %s AND kind = 'stream_usage' "
                              "ORDER BY minute_index", (session_id,))
 
+    def home_of(self, username):
+        """The node id the registry (ds:streams) names as the stream's home, or None."""
+        entry = self.cl.redis.command("HGET", "ds:streams", username)
+        return json.loads(entry).get("node") if entry.startswith("{") else None
+
     def wait_first_minute_billed(self, s):
         wait_until(lambda: (self.session_row(s.id) or {}).get("last_frame_ms") is not None
                    and self.cl.query("SELECT COUNT(*) FROM credit_transactions WHERE user_id = %s "
@@ -758,6 +770,78 @@ class TestCluster(ClusterCase):
         self.assertEqual(r.status, 200, r.body[:300])
         self.assertNotEqual(current_style(r.json), "neon city")
         vc.wait_latest("styles", lambda m: current_style(m) == current_style(r.json))
+
+    def test_5_the_style_queue_moves_with_the_stream_home(self):
+        slot_s = 8
+        s = self.streamer(self.A)
+        w = self.worker(self.C)
+        r = via(s.c, self.A).patch("/api/streams/settings",
+                                   {"styles_enabled": True, "style_policy": "auto",
+                                    "style_slot_seconds": slot_s})
+        self.assertEqual(r.status, 200, r.body[:300])
+        ing = self.pusher(self.A, key=s.key)
+        vc = self.viewer(self.C, s.name)
+        vc.wait_frames(1)
+
+        # One request plays, two wait, all asked on B of the stream homed on A.
+        fan, _ = self.user(self.B)
+        ids = []
+        for prompt in ("neon city", "oil painting", "pencil"):
+            r = via(fan, self.B).post("/api/streams/%s/styles" % s.name, {"prompt": prompt})
+            self.assertEqual(r.status, 201, r.body[:300])
+            ids.append(r.json["request"]["id"])
+        before = vc.wait_latest("styles", lambda m: style_ids(m) == (ids[0], ids[1:]))["styles"]
+        self.assertEqual(self.cl.query("SELECT id, status FROM style_requests WHERE id IN "
+                                       "(%s, %s, %s) ORDER BY id" % tuple(ids)),
+                         [(ids[0], "active"), (ids[1], "queued"), (ids[2], "queued")])
+        time.sleep(2)  # into the slot, so a slot that restarted on the move would show
+
+        # The ingest drops and comes back on B: the stream's home moves to B.
+        m, jobs = vc.mark(), w.job_count()
+        ing.close()
+        ing_b = self.pusher(self.B, key=s.key)
+        ing_b.wait_event("status", timeout=FRAMES_S)
+        wait_until(lambda: self.home_of(s.name) == self.cl.node_id(1), EVENT_S,
+                   "the stream's home to be B")
+
+        # Viewers on C get one styles event: the same request playing on in the same slot,
+        # the same queue; not a cleared queue.
+        after = vc.wait_event("styles", since=m)["styles"]
+        self.assertEqual(style_ids(after), (ids[0], ids[1:]))
+        self.assertEqual(after["current"], before["current"])
+        self.assertEqual(after["queue"], before["queue"])
+        self.assertEqual(style_ids(ing_b.wait_event("styles")), (ids[0], ids[1:]))
+        self.assertEqual(style_ids(stream_info(self.C.client(), s.name)["styles"]),
+                         (ids[0], ids[1:]))
+        w.wait_job(lambda j: job_prompt(j) == "neon city" and j.get("stream") == s.name,
+                   since=jobs)
+        self.assertEqual(self.cl.query("SELECT id, status, ended_ms FROM style_requests WHERE id "
+                                       "IN (%s, %s, %s) ORDER BY id" % tuple(ids)),
+                         [(ids[0], "active", None), (ids[1], "queued", None),
+                          (ids[2], "queued", None)])
+
+        # The slot ends when it would have on A, and the next request plays.
+        nxt = vc.wait_event("styles", lambda e: style_ids(e)[0] == ids[1], since=m,
+                            timeout=slot_s + EVENT_S)["styles"]
+        self.assertEqual(style_ids(nxt), (ids[1], ids[2:]))
+        ends_ms = before["current"]["ends_ms"]
+        self.assertLess(abs(nxt["current"]["started_ms"] - ends_ms), 1500,
+                        "the slot went on from where it was, it did not restart on the move")
+        for e in vc.msgs[m[0]:]:
+            if e.type == "styles":
+                self.assertIsNotNone(style_ids(e.json)[0], "viewers saw the queue cleared")
+        rows = self.cl.query("SELECT id, status, started_ms, ended_ms FROM style_requests "
+                             "WHERE id IN (%s, %s, %s) ORDER BY id" % tuple(ids))
+        self.assertEqual([(i, st) for i, st, _, _ in rows],
+                         [(ids[0], "done"), (ids[1], "active"), (ids[2], "queued")])
+        self.assertEqual(rows[0][2], before["current"]["started_ms"])
+        self.assertGreaterEqual(rows[0][3], ends_ms)
+
+        # A real end still ends every request.
+        self.assertEqual(via(s.c, self.C).post("/api/streams/stop").status, 200)
+        wait_until(lambda: [st for _, st in self.cl.query(
+            "SELECT id, status FROM style_requests WHERE id IN (%s, %s, %s) ORDER BY id"
+            % tuple(ids))] == ["done", "done", "cleared"], EVENT_S, "the requests to end")
 
     # 6 -----------------------------------------------------------------------------------------
     def test_6_login_throttle_is_shared_across_nodes(self):

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -243,4 +244,84 @@ TEST(StyleQueue, StatusNamesRoundTrip) {
   EXPECT_FALSE(parse_style_status("playing"));
   EXPECT_EQ(parse_style_policy("approve"), StylePolicy::kApprove);
   EXPECT_FALSE(parse_style_policy("manual"));
+}
+
+TEST(StyleQueue, QueueOrderFollowsApprovalsNotArrival) {
+  StyleQueue q(config(StylePolicy::kApprove));
+  for (long long id = 1; id <= 3; ++id) q.submit(request(id, "p"), kT0);
+  auto third = q.approve(3, kT0 + 1);
+  auto second = q.approve(2, kT0 + 2);
+  EXPECT_LT(changed(third, 3).queue_order, changed(second, 2).queue_order);
+  EXPECT_EQ(changed(second, 2).status, StyleStatus::kQueued);
+}
+
+namespace {
+
+// What storage holds after a run of updates: the latest copy of each request, by id.
+std::vector<StyleRequest> stored_open(const std::vector<StyleUpdate>& updates) {
+  std::map<long long, StyleRequest> rows;
+  for (const auto& u : updates) {
+    for (const auto& r : u.changed) rows[r.id] = r;
+  }
+  std::vector<StyleRequest> open;
+  for (const auto& [id, r] : rows) {
+    if (r.status == StyleStatus::kPending || r.status == StyleStatus::kQueued ||
+        r.status == StyleStatus::kActive)
+      open.push_back(r);
+  }
+  return open;
+}
+
+}  // namespace
+
+TEST(StyleQueue, ResumedQueueGoesOnWithTheSlotTheQueueOrderAndThePending) {
+  StyleQueue old_home(config(StylePolicy::kApprove));
+  std::vector<StyleUpdate> updates;
+  for (long long id = 1; id <= 4; ++id) updates.push_back(old_home.submit(request(id, "p"), kT0));
+  updates.push_back(old_home.approve(1, kT0 + 1'000));  // plays
+  updates.push_back(old_home.approve(3, kT0 + 2'000));
+  updates.push_back(old_home.approve(2, kT0 + 3'000));  // after 3: approval order, not arrival
+
+  StyleQueue new_home(config(StylePolicy::kApprove));
+  auto u = new_home.resume(stored_open(updates), kT0 + 10'000);
+  EXPECT_TRUE(u.changed.empty()) << "a move changes no request";
+  auto cur = new_home.current();
+  ASSERT_TRUE(cur.request);
+  EXPECT_EQ(cur.request->id, 1);
+  EXPECT_EQ(cur.started_ms, kT0 + 1'000) << "the slot goes on, it does not restart";
+  EXPECT_EQ(cur.ends_ms, kT0 + 1'000 + kSlot);
+  EXPECT_EQ(ids(new_home.queued()), (std::vector<long long>{3, 2}));
+  EXPECT_EQ(ids(new_home.pending()), (std::vector<long long>{4}));
+
+  // Approved on the new home: it joins behind the queue it took over.
+  new_home.approve(4, kT0 + 11'000);
+  EXPECT_EQ(ids(new_home.queued()), (std::vector<long long>{3, 2, 4}));
+  EXPECT_TRUE(new_home.tick(kT0 + kSlot).changed.empty());
+  auto next = new_home.tick(kT0 + 1'000 + kSlot);
+  EXPECT_EQ(changed(next, 1).status, StyleStatus::kDone);
+  EXPECT_EQ(changed(next, 3).status, StyleStatus::kActive);
+}
+
+TEST(StyleQueue, ResumeKeepsTheLatestActiveAndStartsTheQueueWhenNothingPlays) {
+  auto active = [](long long id, std::int64_t started) {
+    auto r = request(id, "p");
+    r.status = StyleStatus::kActive;
+    r.started_ms = started;
+    return r;
+  };
+  StyleQueue q(config(StylePolicy::kAuto));
+  auto u = q.resume({active(1, kT0), active(2, kT0 + 5)}, kT0 + 10);
+  ASSERT_TRUE(q.current().request);
+  EXPECT_EQ(q.current().request->id, 2);
+  EXPECT_EQ(changed(u, 1).status, StyleStatus::kDone);
+
+  auto queued = request(5, "p");
+  queued.status = StyleStatus::kQueued;
+  queued.queue_order = 9;
+  StyleQueue idle(config(StylePolicy::kAuto));
+  auto v = idle.resume({queued}, kT0 + 10);
+  EXPECT_EQ(changed(v, 5).status, StyleStatus::kActive);
+  EXPECT_EQ(changed(v, 5).started_ms, kT0 + 10);
+  idle.submit(request(6, "p"), kT0 + 20);
+  EXPECT_GT(idle.queued().front().queue_order, 9) << "new requests queue behind resumed ones";
 }

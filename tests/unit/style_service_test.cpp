@@ -236,3 +236,79 @@ TEST_F(StyleServiceTest, RecoverEndsRequestsACrashLeftOpen) {
   EXPECT_EQ(stored_status(first), "done");
   EXPECT_EQ(stored_status(second), "cleared");
 }
+
+TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
+  save_settings("auto", 30, "pencil");
+  open_stream();
+  auto first = submit("one");
+  auto second = submit("two");
+  auto third = submit("three");
+  auto before = watcher->styles_events().back();
+  clock.advance_ms(10'000);
+
+  // The old home lets go of the stream (StreamService::release).
+  std::optional<live::StreamResume> resume;
+  service->stream_moving("alice", [&] {
+    resume = hub.hand_over("alice");
+    return resume.has_value();
+  });
+  ASSERT_TRUE(resume);
+  service->tick();
+  EXPECT_EQ(stored_status(first), "active") << "a move ends no request";
+  EXPECT_EQ(stored_status(second), "queued");
+  EXPECT_EQ(stored_status(third), "queued");
+  EXPECT_EQ(watcher->styles_events().back(), before) << "viewers are not told of a clear";
+
+  // The new home (another node: its own hub and service, the same database).
+  live::Hub new_hub{clock};
+  live::StyleService new_home(*db, new_hub, clock);
+  auto new_watcher = std::make_shared<RecordingPeer>();
+  new_hub.add_viewer("alice", new_watcher);
+  ASSERT_TRUE(new_hub.open_stream(
+      {session_id, streamer.id, "alice", "Alice", {"pencil", 0.6, session_id}, resume}));
+  auto state = new_home.state(streamer);
+  EXPECT_EQ(state["current"]["request"]["id"], first);
+  EXPECT_EQ(state, before) << "the same request plays on, with the rest of its slot";
+  ASSERT_EQ(new_watcher->styles_events().size(), 1u);
+  EXPECT_EQ(new_watcher->styles_events().back(), before);
+  EXPECT_EQ(new_hub.snapshot("alice")->style.prompt, "one");
+
+  clock.advance_ms(20'000);
+  new_home.tick();
+  EXPECT_EQ(stored_status(first), "done");
+  EXPECT_EQ(stored_status(second), "active");
+  EXPECT_EQ(new_watcher->styles_events().back()["queue"][0]["id"], third);
+
+  // A real end still ends every request.
+  new_hub.close_stream("alice", "stopped", "bye");
+  new_home.stream_ended("alice");
+  EXPECT_EQ(stored_status(second), "done");
+  EXPECT_EQ(stored_status(third), "cleared");
+}
+
+TEST_F(StyleServiceTest, ApprovalOrderAndPendingSurviveAMove) {
+  save_settings("approve", 30, "pencil");
+  open_stream();
+  auto a = submit("a");
+  auto b = submit("b");
+  auto c = submit("c");
+  auto d = submit("d");
+  ASSERT_TRUE(service->approve(streamer, a));
+  ASSERT_TRUE(service->approve(streamer, c));
+  ASSERT_TRUE(service->approve(streamer, b));
+  service->stream_moving("alice", [&] { return hub.hand_over("alice").has_value(); });
+
+  live::Hub new_hub{clock};
+  live::StyleService new_home(*db, new_hub, clock);
+  ASSERT_TRUE(new_hub.open_stream({session_id, streamer.id, "alice", "Alice", {}, {}}));
+  auto state = new_home.state(streamer);
+  EXPECT_EQ(state["current"]["request"]["id"], a);
+  ASSERT_EQ(state["queue"].size(), 2u);
+  EXPECT_EQ(state["queue"][0]["id"], c);
+  EXPECT_EQ(state["queue"][1]["id"], b);
+  ASSERT_EQ(state["pending"].size(), 1u);
+  EXPECT_EQ(state["pending"][0]["id"], d);
+  // The streamer's controls go on working on the new home.
+  EXPECT_TRUE(new_home.approve(streamer, d));
+  EXPECT_EQ(stored_status(d), "queued");
+}
