@@ -312,7 +312,19 @@ void StyleService::stream_ended(const std::string& username) {
   std::lock_guard lock(mutex_);
   auto it = live_.find(username);
   // The hub no longer has the stream, so reconciling closes the entry.
-  if (it != live_.end()) reconcile(username, it->second.user_id, clock_.now_ms());
+  if (it != live_.end()) {
+    reconcile(username, it->second.user_id, clock_.now_ms());
+    return;
+  }
+  // Ended here without a queue here: a stream whose home died, ended by this node. Its
+  // requests are still open in the database; nobody else will end them.
+  auto user =
+      db_.with([&](soci::session& sql) { return store::find_user_by_username(sql, username); });
+  if (!user) return;
+  auto n = db_.write([&](soci::session& sql) {
+    return store::end_style_requests_of_ended_streams(sql, user->id, clock_.now_ms());
+  });
+  if (n > 0) spdlog::info("event=style_requests_ended stream={} count={}", username, n);
 }
 
 void StyleService::stream_moving(const std::string& username,

@@ -117,4 +117,23 @@ long long end_open_style_requests(soci::session& sql, long long now_ms) {
   return cleared.get_affected_rows() + done.get_affected_rows();
 }
 
+long long end_style_requests_of_ended_streams(soci::session& sql, long long streamer_id,
+                                              long long now_ms) {
+  const std::string ended =
+      " AND streamer_id = :u AND stream_session_id IN (SELECT id FROM stream_sessions "
+      "WHERE user_id = :u2 AND ended_ms IS NOT NULL)";
+  soci::statement cleared =
+      (sql.prepare << "UPDATE style_requests SET status = 'cleared', ended_ms = :t "
+                      "WHERE status IN ('pending', 'queued')" +
+                          ended,
+       soci::use(now_ms), soci::use(streamer_id), soci::use(streamer_id));
+  cleared.execute(true);
+  soci::statement done = (sql.prepare << "UPDATE style_requests SET status = 'done', ended_ms = :t "
+                                         "WHERE status = 'active'" +
+                                             ended,
+                          soci::use(now_ms), soci::use(streamer_id), soci::use(streamer_id));
+  done.execute(true);
+  return cleared.get_affected_rows() + done.get_affected_rows();
+}
+
 }  // namespace ds::store

@@ -892,6 +892,10 @@ class TestCluster(ClusterCase):
         va.wait_frames(2)
         vc.wait_frames(2)
         self.wait_first_minute_billed(s)
+        fan, _ = self.user(self.A)
+        for prompt in ("neon city", "pencil sketch"):  # one plays, one waits, on B's queue
+            r = via(fan, self.C).post("/api/streams/%s/styles" % s.name, {"prompt": prompt})
+            self.assertEqual(r.status, 201, r.body[:300])
         marks = va.mark(), vc.mark()
 
         self.cl.kill(self.index(self.B))
@@ -903,6 +907,10 @@ class TestCluster(ClusterCase):
             self.session_row(s.id)), EVENT_S, "the session to be closed")
         self.assertEqual(row["status"], "interrupted")
         self.assertFalse(stream_info(self.C.client(), s.name)["live"])
+        # The node that ended it had no queue for it: the requests end from the database.
+        wait_until(lambda: self.cl.query(
+            "SELECT status FROM style_requests WHERE stream_session_id = %s ORDER BY id",
+            (row["id"],)) == [("done",), ("cleared",)], EVENT_S, "the style requests to end")
 
         # Billed every started minute up to the last frame, each exactly once.
         minutes = started_minutes(row["first_frame_ms"], row["last_frame_ms"])

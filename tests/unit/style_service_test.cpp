@@ -286,6 +286,23 @@ TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
   EXPECT_EQ(stored_status(third), "cleared");
 }
 
+TEST_F(StyleServiceTest, AStreamEndedByAnotherNodeHasItsRequestsEnded) {
+  save_settings("auto", 30, "pencil");
+  open_stream();
+  auto first = submit("one");
+  auto second = submit("two");
+  // The home dies with the queue in its memory; another node (its own hub and service, no
+  // queue for the stream) ends the stream as interrupted and tells its style service.
+  live::Hub survivor_hub{clock};
+  live::StyleService survivor(*db, survivor_hub, clock);
+  db->write([&](soci::session& sql) {
+    store::end_stream_session(sql, session_id, "interrupted", clock.now_ms(), 1, 20);
+  });
+  survivor.stream_ended("alice");
+  EXPECT_EQ(stored_status(first), "done");
+  EXPECT_EQ(stored_status(second), "cleared");
+}
+
 TEST_F(StyleServiceTest, ApprovalOrderAndPendingSurviveAMove) {
   save_settings("approve", 30, "pencil");
   open_stream();
