@@ -204,23 +204,40 @@ void close_with(testing::ServerSocket& ws, int code, const std::string& reason) 
       testing::websocket::close_reason(static_cast<testing::websocket::close_code>(code), reason));
 }
 
-TEST(PushClient, ReconnectsWhenTheLineIsCutAndKeepsCounting) {
+// A push of a looping folder to the fake server with quick reconnects; accept() takes its next
+// connection.
+struct ReconnectingPush {
+  explicit ReconnectingPush(std::chrono::milliseconds retry_for = 5s, int backoff_ms = 20)
+      : push(options(server.url(), retry_for, backoff_ms),
+             std::move(*make_directory_source(folder.dir.str(), true))) {}
+  static PushOptions options(const std::string& url, std::chrono::milliseconds retry_for,
+                             int backoff_ms) {
+    PushOptions o = reconnecting(url, retry_for);
+    o.initial_backoff_ms = backoff_ms;
+    o.max_backoff_ms = std::max(backoff_ms, o.max_backoff_ms);
+    return o;
+  }
+  auto accept() { return server.accept(request); }
+
   FrameFolder folder;
   FakeServer server;
-  RunningPush push(reconnecting(server.url()),
-                   std::move(*make_directory_source(folder.dir.str(), true)));
+  RunningPush push;
   testing::http::request<testing::http::string_body> request;
-  auto first = server.accept(request);
+};
+
+TEST(PushClient, ReconnectsWhenTheLineIsCutAndKeepsCounting) {
+  ReconnectingPush p;
+  auto first = p.accept();
   send_text(*first, {{"type", "status"}, {"state", "live"}, {"stream_id", 7}});
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(read_message(*first).binary);
   cut(*first);
 
-  auto second = server.accept(request);
-  EXPECT_EQ(request[testing::http::field::authorization], std::string("Bearer ") + kKey);
+  auto second = p.accept();
+  EXPECT_EQ(p.request[testing::http::field::authorization], std::string("Bearer ") + kKey);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(read_message(*second).binary);
   send_text(*second, {{"type", "ended"}, {"reason", "stopped"}, {"message", "stopped"}});
   close_with(*second, 4002, "stream ended");
-  PushResult r = push.wait();
+  PushResult r = p.push.wait();
   EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer) << "4002 (stopped) is final";
   EXPECT_EQ(r.close_code, 4002);
   EXPECT_EQ(r.reconnects, 1);
@@ -228,83 +245,63 @@ TEST(PushClient, ReconnectsWhenTheLineIsCutAndKeepsCounting) {
 }
 
 TEST(PushClient, ReconnectsWhenTheServerSaysTryAgain) {
-  FrameFolder folder;
-  FakeServer server;
-  RunningPush push(reconnecting(server.url()),
-                   std::move(*make_directory_source(folder.dir.str(), true)));
-  testing::http::request<testing::http::string_body> request;
-  auto first = server.accept(request);
+  ReconnectingPush p;
+  auto first = p.accept();
   close_with(*first, 1013, "the database is unavailable; try again shortly");
-  auto second = server.accept(request);
+  auto second = p.accept();
   EXPECT_TRUE(read_message(*second).binary);
-  push.client.stop();
+  p.push.client.stop();
   EXPECT_EQ(read_until_closed(*second), 1000);
-  PushResult r = push.wait();
+  PushResult r = p.push.wait();
   EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
   EXPECT_EQ(r.reconnects, 1);
 }
 
 TEST(PushClient, ReconnectsWhenTheServerShutsDown) {
-  FrameFolder folder;
-  FakeServer server;
-  RunningPush push(reconnecting(server.url()),
-                   std::move(*make_directory_source(folder.dir.str(), true)));
-  testing::http::request<testing::http::string_body> request;
-  auto first = server.accept(request);
+  ReconnectingPush p;
+  auto first = p.accept();
   read_message(*first);
   send_text(*first, {{"type", "ended"},
                      {"reason", "server_shutdown"},
                      {"message", "the server is shutting down"}});
   close_with(*first, 4002, "stream ended");
-  auto second = server.accept(request);
+  auto second = p.accept();
   EXPECT_TRUE(read_message(*second).binary);
-  push.client.stop();
+  p.push.client.stop();
   EXPECT_EQ(read_until_closed(*second), 1000);
-  EXPECT_EQ(push.wait().reconnects, 1);
+  EXPECT_EQ(p.push.wait().reconnects, 1);
 }
 
 TEST(PushClient, AReplacedConnectionDoesNotReconnect) {
-  FrameFolder folder;
-  FakeServer server;
-  RunningPush push(reconnecting(server.url()),
-                   std::move(*make_directory_source(folder.dir.str(), true)));
-  testing::http::request<testing::http::string_body> request;
-  auto first = server.accept(request);
+  ReconnectingPush p;
+  auto first = p.accept();
   read_message(*first);
   close_with(*first, 4001, "replaced by a newer connection");
-  PushResult r = push.wait();
+  PushResult r = p.push.wait();
   EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
   EXPECT_EQ(r.close_code, 4001);
   EXPECT_EQ(r.reconnects, 0);
 }
 
 TEST(PushClient, RetryForZeroExitsWhenTheLineIsCut) {
-  FrameFolder folder;
-  FakeServer server;
-  RunningPush push(reconnecting(server.url(), 0ms),
-                   std::move(*make_directory_source(folder.dir.str(), true)));
-  testing::http::request<testing::http::string_body> request;
-  auto first = server.accept(request);
+  ReconnectingPush p(0ms);
+  auto first = p.accept();
   read_message(*first);
   cut(*first);
-  PushResult r = push.wait(3s);
+  PushResult r = p.push.wait(3s);
   EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
   EXPECT_NE(r.reason.find("connection lost"), std::string::npos) << r.reason;
   EXPECT_EQ(r.reconnects, 0);
 }
 
 TEST(PushClient, GivesUpWhenTheServerStaysAwayForRetryFor) {
-  FrameFolder folder;
-  FakeServer server;
-  RunningPush push(reconnecting(server.url(), 600ms),
-                   std::move(*make_directory_source(folder.dir.str(), true)));
-  testing::http::request<testing::http::string_body> request;
-  auto first = server.accept(request);
+  ReconnectingPush p(600ms);
+  auto first = p.accept();
   read_message(*first);
-  server.close();  // nobody listens any more: every reconnect is refused
+  p.server.close();  // nobody listens any more: every reconnect is refused
   auto lost = std::chrono::steady_clock::now();
   cut(*first);
-  PushResult r = push.wait(5s);
+  PushResult r = p.push.wait(5s);
   auto waited = std::chrono::steady_clock::now() - lost;
   EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer);
   EXPECT_NE(r.reason.find("cannot connect"), std::string::npos) << r.reason;
@@ -314,20 +311,14 @@ TEST(PushClient, GivesUpWhenTheServerStaysAwayForRetryFor) {
 }
 
 TEST(PushClient, StopEndsTheWaitBeforeAReconnectAtOnce) {
-  FrameFolder folder;
-  FakeServer server;
-  PushOptions o = reconnecting(server.url());
-  o.initial_backoff_ms = 20'000;  // far longer than the test may take
-  o.max_backoff_ms = 20'000;
-  RunningPush push(o, std::move(*make_directory_source(folder.dir.str(), true)));
-  testing::http::request<testing::http::string_body> request;
-  auto first = server.accept(request);
+  ReconnectingPush p(5s, 20'000);  // a wait far longer than the test may take
+  auto first = p.accept();
   read_message(*first);
   cut(*first);
   std::this_thread::sleep_for(200ms);  // now it waits to reconnect
   auto stopped = std::chrono::steady_clock::now();
-  push.client.stop();
-  PushResult r = push.wait(5s);
+  p.push.client.stop();
+  PushResult r = p.push.wait(5s);
   EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, 1s);
 }
