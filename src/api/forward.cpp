@@ -121,22 +121,28 @@ Handler at_home_of_path(App& app, Handler inner) {
   };
 }
 
-Handler authed_at_home(App& app, AuthedHandler fn) {
-  return [&app, fn](Request& req) {
+namespace {
+
+using Forward = std::optional<Response> (*)(App&, const std::string&, const Request&);
+
+// The logged-in user's request, run where forward sends it (nullopt: here).
+Handler authed_forwarded(App& app, AuthedHandler fn, Forward forward) {
+  return [&app, fn, forward](Request& req) {
     auto principal = require_user(app, req);
     if (!principal) return error_response(principal.error());
-    if (auto r = forward_to_home(app, principal->user.username, req)) return std::move(*r);
+    if (auto r = forward(app, principal->user.username, req)) return std::move(*r);
     return fn(app, req, *principal);
   };
 }
 
+}  // namespace
+
+Handler authed_at_home(App& app, AuthedHandler fn) {
+  return authed_forwarded(app, std::move(fn), forward_to_home);
+}
+
 Handler authed_revoking(App& app, AuthedHandler fn) {
-  return [&app, fn](Request& req) {
-    auto principal = require_user(app, req);
-    if (!principal) return error_response(principal.error());
-    if (auto r = forward_revocation(app, principal->user.username, req)) return std::move(*r);
-    return fn(app, req, *principal);
-  };
+  return authed_forwarded(app, std::move(fn), forward_revocation);
 }
 
 live::Call serve_forwarded(const Router& router, App& app, const live::Call& call) {
