@@ -13,8 +13,15 @@ int main(int argc, char** argv) {
   CLI::App app{"DreamStream: live AI-transformed video"};
   app.require_subcommand(1);
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->envname("DREAMSTREAM_LOG_LEVEL");
+  // Before or after the subcommand (`dreamstream --log-level debug serve` or `serve --log-level
+  // debug`): each subcommand has the option too, on the same variable.
+  auto add_log_level = [&log_level](CLI::App& on) {
+    on.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error")
+        ->envname("DREAMSTREAM_LOG_LEVEL")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+        ->capture_default_str();
+  };
+  add_log_level(app);
 
   ds::cli::ServeConfig serve;
   ds::cli::add_serve_command(app, serve);
@@ -24,6 +31,8 @@ int main(int argc, char** argv) {
   ds::cli::add_worker_command(app, worker);
   ds::cli::PushConfig push;
   ds::cli::add_push_command(app, push);
+
+  for (auto* sub : app.get_subcommands({})) add_log_level(*sub);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));

@@ -2,10 +2,16 @@
 
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/system/system_error.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -80,7 +86,8 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->capture_default_str();
   cmd->add_option("--web-dir", c.web_dir, "Serve web assets from this directory (development)")
       ->envname("DREAMSTREAM_WEB_DIR");
-  cmd->add_option("--port-file", c.port_file, "Write the bound port to this file");
+  cmd->add_option("--port-file", c.port_file, "Write the bound port to this file")
+      ->envname("DREAMSTREAM_PORT_FILE");
   cmd->add_option("--min-credits", c.min_credits, "Smallest credit purchase")
       ->envname("DREAMSTREAM_MIN_CREDITS")
       ->capture_default_str();
@@ -95,17 +102,21 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->capture_default_str();
   cmd->add_option("--builtin-simulate-ms", c.builtin_simulate_ms,
                   "Extra model-like latency per frame for built-in workers")
+      ->envname("DREAMSTREAM_BUILTIN_SIMULATE_MS")
       ->capture_default_str();
   cmd->add_option("--worker-token", c.worker_tokens,
                   "A token /ws/worker accepts besides those made with admin (repeatable)")
       ->envname("DREAMSTREAM_WORKER_TOKENS")
       ->delimiter(',');
   cmd->add_option("--max-frame-bytes", c.max_frame_bytes, "Largest accepted camera frame")
+      ->envname("DREAMSTREAM_MAX_FRAME_BYTES")
       ->capture_default_str();
   cmd->add_option("--max-frame-dimension", c.max_frame_dimension,
                   "Largest accepted frame width or height")
+      ->envname("DREAMSTREAM_MAX_FRAME_DIMENSION")
       ->capture_default_str();
   cmd->add_option("--job-timeout-ms", c.job_timeout_ms, "A worker holding a job longer loses it")
+      ->envname("DREAMSTREAM_JOB_TIMEOUT_MS")
       ->capture_default_str();
   cmd->add_option("--skip-similar", c.skip_similar,
                   "Skip a camera frame when less than this share (0..1) of its 32x24 grey "
@@ -118,12 +129,17 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->envname("DREAMSTREAM_SKIP_MAX_MS")
       ->check(CLI::Range(0LL, 3'600'000LL))
       ->capture_default_str();
-  cmd->add_option("--grace-ms", c.grace_ms, "A live stream silent this long ends as interrupted")
+  cmd->add_option("--grace-ms", c.grace_ms,
+                  "A live stream whose line dropped (no frame, no goodbye) this long ends as "
+                  "interrupted")
+      ->envname("DREAMSTREAM_GRACE_MS")
       ->capture_default_str();
   cmd->add_option("--credits-per-hour", c.credits_per_hour, "Streaming price")
+      ->envname("DREAMSTREAM_CREDITS_PER_HOUR")
       ->capture_default_str();
   cmd->add_option("--min-start-cents", c.min_start_cents,
                   "Balance needed to start a stream, in credit-cents")
+      ->envname("DREAMSTREAM_MIN_START_CENTS")
       ->capture_default_str();
   cmd->add_option("--comment-limit", c.comment_limit,
                   "Comments one user may post per --comment-window-ms")
@@ -220,6 +236,30 @@ std::unique_ptr<payments::PaymentService> make_payment_service(const ServeConfig
 // 128 KiB) and the next one faults it in again, page by page: ~1500 page faults a second at
 // 10 fps in the fan-out bench, where Node's relay has none. Keeping up to 64 MiB of freed heap
 // and serving blocks up to 8 MiB from it (not from mmap) ends that; the memory stays reusable.
+// A start-up failure: one line on stderr that says what is wrong, and exit 1.
+int start_failed(const std::string& message) {
+  std::fprintf(stderr, "dreamstream serve: %s\n", message.c_str());
+  return 1;
+}
+
+std::string one_line(std::string s) {
+  for (char& ch : s) {
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+// Why dir cannot hold the database (created when missing), or nullopt when it can.
+std::optional<std::string> unwritable_directory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ec.message();
+  if (!std::filesystem::is_directory(dir, ec)) return std::string("not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return std::string(std::strerror(errno));
+  return std::nullopt;
+}
+
 void tune_malloc() {
   mallopt(M_MMAP_THRESHOLD, 8 << 20);
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
@@ -237,8 +277,19 @@ int run_serve(const ServeConfig& c) {
     spdlog::error("event=bad_option option=--listen value={}", c.listen);
     return 2;
   }
-  std::filesystem::create_directories(c.data_dir);
   std::string db_url = c.db_url.empty() ? "sqlite://" + c.data_dir + "/dreamstream.db" : c.db_url;
+  if (c.db_url.empty()) {
+    // The embedded database lives there: say so now rather than fail at the first write.
+    if (auto why = unwritable_directory(c.data_dir)) {
+      return start_failed(
+          fmt::format("cannot write the data directory {}: {} (choose another "
+                      "with --data DIR)",
+                      c.data_dir, *why));
+    }
+  } else {
+    std::error_code ignored;
+    std::filesystem::create_directories(c.data_dir, ignored);
+  }
 
   std::optional<cluster::RedisAddress> redis;
   if (!c.redis_url.empty()) {
@@ -254,8 +305,15 @@ int run_serve(const ServeConfig& c) {
     }
   }
 
-  auto db = store::Database::open(db_url, 8);
-  int version = store::migrate(*db);
+  std::unique_ptr<store::Database> db;
+  int version = 0;
+  try {
+    db = store::Database::open(db_url, 8);
+    version = store::migrate(*db);
+  } catch (const std::exception& e) {
+    return start_failed(fmt::format("cannot open the database {}: {}", store::redact_url(db_url),
+                                    store::redact_password(one_line(e.what()), db_url)));
+  }
   spdlog::info("event=database_ready dialect={} schema={}",
                db->dialect() == store::Dialect::kSqlite ? "sqlite" : "postgres", version);
 
@@ -376,6 +434,22 @@ int run_serve(const ServeConfig& c) {
   server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
   net::register_live_endpoints(server, app, hub, streams, credentials,
                                {app.frame_limits, c.worker_tokens, 10});
+  // Bound before any thread starts, so a taken address is one clear line and exit 1, not an
+  // abort with threads left running.
+  unsigned short bound = 0;
+  try {
+    bound = server.start();
+  } catch (const boost::system::system_error& e) {
+    auto address = host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
+                                                       : host + ":" + std::to_string(port);
+    if (e.code() == boost::asio::error::address_in_use) {
+      return start_failed(
+          fmt::format("cannot listen on {}: address in use (another server is "
+                      "running there?): choose another with --listen HOST:PORT",
+                      address));
+    }
+    return start_failed(fmt::format("cannot listen on {}: {}", address, e.code().message()));
+  }
   if (bus) {
     bus->serve_calls([&](const live::Call& call) -> live::Call {
       auto op = call.header.value("op", "");
@@ -426,7 +500,6 @@ int run_serve(const ServeConfig& c) {
     streams.shutdown();
   });
 
-  unsigned short bound = server.start();
   if (c.public_url.empty()) {
     bool v6 = host.find(':') != std::string::npos;
     payments->set_public_url("http://" + (v6 ? "[" + host + "]" : host) + ":" +

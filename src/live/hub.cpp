@@ -303,12 +303,14 @@ bool Hub::attach_ingest(const std::string& username, std::shared_ptr<Peer> peer)
   return true;
 }
 
-void Hub::detach_ingest(const std::string& username, const Peer* peer) {
+long long Hub::detach_ingest(const std::string& username, const Peer* peer) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
-  if (it == channels_.end() || !it->second.stream) return;
+  if (it == channels_.end() || !it->second.stream) return 0;
   auto& a = *it->second.stream;
-  if (a.ingest.get() == peer) a.ingest.reset();
+  if (a.ingest.get() != peer) return 0;
+  a.ingest.reset();
+  return a.info.session_id;
 }
 
 std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes jpeg) {

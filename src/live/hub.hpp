@@ -148,7 +148,9 @@ class Hub {
   // Ingest. attach makes peer the stream's ingest connection; an older one is sent "ended"
   // (replaced) and closed with 4001. False when no stream is open for username.
   bool attach_ingest(const std::string& username, std::shared_ptr<Peer> peer);
-  void detach_ingest(const std::string& username, const Peer* peer);
+  // Returns the session whose ingest peer was (0 when it was not the stream's ingest: replaced,
+  // or the stream ended).
+  long long detach_ingest(const std::string& username, const Peer* peer);
   // A validated JPEG; nullopt when no stream is open.
   std::optional<FrameAccepted> push_frame(const std::string& username, Bytes jpeg);
 

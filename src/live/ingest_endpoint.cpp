@@ -1,5 +1,7 @@
 #include "live/ingest_endpoint.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace ds::live {
 
 using wire::CloseCode;
@@ -95,9 +97,18 @@ void IngestEndpoint::on_message(IngestContext& ctx, const std::shared_ptr<Peer>&
   }
 }
 
-void IngestEndpoint::on_closed(IngestContext& ctx, Peer& self) {
+long long IngestEndpoint::on_closed(IngestContext& ctx, Peer& self, int peer_close_code) {
   credentials_.remove(&self);
-  hub_.detach_ingest(ctx.username, &self);
+  auto session_id = hub_.detach_ingest(ctx.username, &self);
+  return peer_close_code == wire::code_value(CloseCode::kNormal) ? session_id : 0;
+}
+
+void IngestEndpoint::end_stream(const IngestContext& ctx, long long session_id) {
+  if (session_id == 0) return;
+  auto ended = streams_.stop_session(ctx.user_id, session_id);
+  if (ended) {
+    spdlog::info("event=stream_goodbye user_id={} session_id={}", ctx.user_id, session_id);
+  }
 }
 
 }  // namespace ds::live

@@ -46,7 +46,13 @@ class IngestEndpoint {
   // Binary JPEG frames go to the hub; anything else is answered with bad_frame.
   void on_message(IngestContext& ctx, const std::shared_ptr<Peer>& self, bool binary,
                   std::string&& data);
-  void on_closed(IngestContext& ctx, Peer& self);
+  // peer_close_code: the code of the client's close frame (0: the line dropped, or the server
+  // closed first). Returns the session to end when the client said goodbye (1000) on the
+  // stream's current ingest, else 0; the caller then runs end_stream on the blocking pool (the
+  // grace period is for a line that drops, not for a streamer who is done).
+  long long on_closed(IngestContext& ctx, Peer& self, int peer_close_code);
+  // Blocking (database): ends session_id completed, billed to now, if it is still open.
+  void end_stream(const IngestContext& ctx, long long session_id);
 
  private:
   Hub& hub_;

@@ -181,6 +181,16 @@ Expected<store::StreamSession> StreamService::stop(long long user_id) {
   return finish(user_id, kStatusCompleted, "stopped", "the streamer ended the stream");
 }
 
+Expected<store::StreamSession> StreamService::stop_session(long long user_id,
+                                                           long long session_id) {
+  std::lock_guard lock(mutex_);
+  auto it = tracked_.find(user_id);
+  if (it == tracked_.end() || it->second.session_id != session_id) {
+    return not_found("no such active stream");
+  }
+  return finish(user_id, kStatusCompleted, "stopped", "the streamer ended the stream");
+}
+
 bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms,
                                std::int64_t last_frame_ms) {
   auto due = domain::billable_minutes(first_frame_ms, last_frame_ms);

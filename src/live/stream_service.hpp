@@ -64,6 +64,9 @@ class StreamService {
   // kNotFound when no stream is open. With the database away the stream still ends; the reply is
   // what is known in memory and the billing is settled when the database is back.
   Expected<store::StreamSession> stop(long long user_id);
+  // The same, when session_id is still the user's open stream here: a streamer's goodbye on an
+  // ingest socket (close 1000) ends only the stream that socket carried. kNotFound otherwise.
+  Expected<store::StreamSession> stop_session(long long user_id, long long session_id);
 
   // Persists progress, charges started minutes, enforces the grace period, and settles
   // streams that ended while the database was away. Never throws: with the database away

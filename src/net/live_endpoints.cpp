@@ -77,15 +77,28 @@ void choose_frame_format(WsSession& ws, const api::Request& info) {
 // Hands a socket's events to a role's endpoint together with the connection's context; the
 // socket's event loop serialises them, so the context needs no lock.
 template <class Endpoint, class Context>
-void accept_role(const std::shared_ptr<WsSession>& ws, HttpRequest&& req,
-                 std::shared_ptr<Endpoint> endpoint, Context&& context) {
+void accept_role(const std::shared_ptr<Ctx>& ctx, const std::shared_ptr<WsSession>& ws,
+                 HttpRequest&& req, std::shared_ptr<Endpoint> endpoint, Context&& context) {
   auto c = std::make_shared<std::decay_t<Context>>(std::forward<Context>(context));
   WsSession::Handlers h;
   h.on_open = [endpoint, c](WsSession& s) { endpoint->on_open(*c, s.shared_from_this()); };
   h.on_message = [endpoint, c](WsSession& s, bool binary, std::string&& data) {
     endpoint->on_message(*c, s.shared_from_this(), binary, std::move(data));
   };
-  h.on_closed = [endpoint, c](WsSession& s) { endpoint->on_closed(*c, s); };
+  if constexpr (std::is_same_v<Endpoint, live::IngestEndpoint>) {
+    // A streamer's goodbye (close 1000) ends the stream at once; ending it bills and writes to
+    // the database, so it runs on the blocking pool.
+    h.on_closed = [ctx, endpoint, c](WsSession& s) {
+      auto session_id = endpoint->on_closed(*c, s, s.peer_close_code());
+      if (session_id == 0) return;
+      post_guarded(
+          ctx->blocking, "ingest_goodbye",
+          [endpoint, c, session_id] { endpoint->end_stream(*c, session_id); },
+          [](const Failure&) {});  // the grace period ends it
+    };
+  } else {
+    h.on_closed = [endpoint, c](WsSession& s) { endpoint->on_closed(*c, s); };
+  }
   ws->accept(std::move(req), std::move(h));
 }
 
@@ -99,12 +112,12 @@ void connect_guarded(const std::shared_ptr<Ctx>& ctx, const char* where,
   auto shared_req = std::make_shared<HttpRequest>(std::move(req));
   post_guarded(
       ctx->blocking, where,
-      [ws, shared_req, endpoint, connect = std::move(connect)] {
+      [ctx, ws, shared_req, endpoint, connect = std::move(connect)] {
         auto result = connect(*endpoint);
         if (auto* r = std::get_if<live::Rejection>(&result)) {
           return reject(ws, std::move(*shared_req), *r);
         }
-        accept_role(ws, std::move(*shared_req), endpoint, std::move(std::get<1>(result)));
+        accept_role(ctx, ws, std::move(*shared_req), endpoint, std::move(std::get<1>(result)));
       },
       [ws, shared_req](const Failure& f) { reject_failure(ws, std::move(*shared_req), f); });
 }

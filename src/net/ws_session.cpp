@@ -62,6 +62,7 @@ void WsSession::do_read() {
 
 void WsSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
+    if (ec == websocket::error::closed) peer_close_code_ = ws_.reason().code;
     if (ec == websocket::error::message_too_big) {
       close_pending_.emplace(live::wire::code_value(live::wire::CloseCode::kTooBig),
                              "message too big");

@@ -47,6 +47,8 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   // Flushes queued text (so a final reason reaches the client), then closes.
   void close(int code, std::string reason) override;
   using Peer::close;
+  // The code of the client's close frame; 0 while it sent none (open, dropped, or we closed).
+  int peer_close_code() const { return peer_close_code_; }
   // A frame is waiting (see send_frame).
   void on_ready() override;
 
@@ -104,6 +106,7 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   std::optional<std::pair<int, std::string>> close_pending_;
   bool open_ = false;
   bool closed_ = false;
+  int peer_close_code_ = 0;
 };
 
 }  // namespace ds::net

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -118,6 +119,48 @@ std::string postgres_conninfo(std::string_view url) {
     out += k + "=" + conninfo_value(v);
   }
   return out;
+}
+
+namespace {
+
+// The user:password part of scheme://user:password@host/..., and where the password starts.
+std::optional<std::pair<std::size_t, std::string_view>> url_password(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::nullopt;
+  auto start = scheme + 3;
+  auto end = url.find_first_of("/?#", start);
+  std::string_view authority =
+      url.substr(start, end == std::string_view::npos ? url.npos : end - start);
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  auto colon = authority.substr(0, at).find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  return std::pair{start + colon + 1, authority.substr(colon + 1, at - colon - 1)};
+}
+
+void replace_all(std::string& text, std::string_view what) {
+  if (what.empty()) return;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 3)) {
+    text.replace(pos, what.size(), "***");
+  }
+}
+
+}  // namespace
+
+std::string redact_url(std::string_view url) {
+  auto pw = url_password(url);
+  if (!pw || pw->second.empty()) return std::string(url);
+  std::string out(url);
+  out.replace(pw->first, pw->second.size(), "***");
+  return out;
+}
+
+std::string redact_password(std::string text, std::string_view url) {
+  auto pw = url_password(url);
+  if (!pw || pw->second.empty()) return text;
+  replace_all(text, pw->second);
+  replace_all(text, percent_decode(pw->second));
+  return text;
 }
 
 Database::Database(Dialect dialect, std::size_t pool_size, DatabaseTimeouts timeouts)

@@ -31,6 +31,11 @@ class DatabaseUnavailable : public std::runtime_error {
 // Throws std::invalid_argument on a malformed URL.
 std::string postgres_conninfo(std::string_view url);
 
+// The URL with its password (scheme://user:PASSWORD@host) shown as ***, for messages and logs.
+std::string redact_url(std::string_view url);
+// text with every occurrence of url's password (as written and percent-decoded) shown as ***.
+std::string redact_password(std::string text, std::string_view url);
+
 // How long a request may wait on the database before it is told "unavailable".
 struct DatabaseTimeouts {
   // SQLite: waiting for another connection's write lock.

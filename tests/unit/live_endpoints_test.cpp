@@ -238,9 +238,53 @@ TEST_F(IngestEndpointTest, StreamKeyStartsTheStreamAndAttaches) {
   EXPECT_EQ(std::get<IngestContext>(ok).username, "alice");
   EXPECT_TRUE(hub.snapshot("alice")->has_ingest);
   EXPECT_EQ(credentials.size(), 1u);
-  endpoint.on_closed(std::get<IngestContext>(ok), *peer);
+  // The line dropped (no close frame): the stream waits for a reconnect (the grace period).
+  EXPECT_EQ(endpoint.on_closed(std::get<IngestContext>(ok), *peer, 0), 0);
   EXPECT_FALSE(hub.snapshot("alice")->has_ingest);
   EXPECT_EQ(credentials.size(), 0u);
+}
+
+TEST_F(IngestEndpointTest, AGoodbyeEndsTheStreamCompletedAndOtherClosesDoNot) {
+  ConnectRequest req;
+  req.bearer = auth.rotate_stream_key(user.id);
+  // 1001 (a tab going away) and 1011 are no goodbye: the stream stays for the grace period.
+  for (int code : {1001, 1011, 4000}) {
+    auto ok = endpoint.connect(req, peer);
+    ASSERT_TRUE(std::holds_alternative<IngestContext>(ok));
+    EXPECT_EQ(endpoint.on_closed(std::get<IngestContext>(ok), *peer, code), 0) << code;
+    ASSERT_TRUE(hub.snapshot("alice")) << code;
+  }
+  auto ok = endpoint.connect(req, peer);
+  ASSERT_TRUE(std::holds_alternative<IngestContext>(ok));
+  auto& ctx = std::get<IngestContext>(ok);
+  frame(tiny_jpeg());
+  auto session_id = endpoint.on_closed(ctx, *peer, 1000);
+  EXPECT_EQ(session_id, hub.snapshot("alice")->session_id);
+  endpoint.end_stream(ctx, session_id);
+  EXPECT_FALSE(hub.snapshot("alice"));
+  auto history = streams.sessions(user.id, 0, 10);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_EQ(history[0].status, "completed");
+  EXPECT_EQ(history[0].id, session_id);
+}
+
+TEST_F(IngestEndpointTest, AGoodbyeFromAReplacedSocketLeavesTheNewerOneStreaming) {
+  ConnectRequest req;
+  req.bearer = auth.rotate_stream_key(user.id);
+  auto first = endpoint.connect(req, peer);
+  ASSERT_TRUE(std::holds_alternative<IngestContext>(first));
+  auto newer = std::make_shared<FakePeer>();
+  auto second = endpoint.connect(req, newer);
+  ASSERT_TRUE(std::holds_alternative<IngestContext>(second));
+  EXPECT_EQ(endpoint.on_closed(std::get<IngestContext>(first), *peer, 1000), 0);
+  EXPECT_TRUE(hub.snapshot("alice")->has_ingest);
+  // A goodbye for a stream that already ended (stopped from the studio meanwhile) ends nothing.
+  auto session_id = hub.snapshot("alice")->session_id;
+  ASSERT_TRUE(streams.stop(user.id));
+  endpoint.end_stream(std::get<IngestContext>(second), session_id);
+  ASSERT_TRUE(streams.start(user));
+  endpoint.end_stream(std::get<IngestContext>(second), session_id);  // the old session's id
+  EXPECT_TRUE(hub.snapshot("alice")) << "a new stream is not ended by an old goodbye";
 }
 
 TEST_F(IngestEndpointTest, ConnectRefusalsCarryTheirCloseCodes) {
@@ -285,7 +329,7 @@ TEST_F(IngestEndpointTest, ATicketStartsTheStreamOnceAndLeavesTheStreamKeyAlone)
   // Tied to the session that asked for it: a logout ends the socket; a new key does not.
   EXPECT_TRUE(credentials.revoke_stream_key(user.id).empty());
   EXPECT_EQ(credentials.revoke_session(caller->session_id), std::vector<long long>{user.id});
-  endpoint.on_closed(std::get<IngestContext>(ok), *peer);
+  endpoint.on_closed(std::get<IngestContext>(ok), *peer, 0);
 
   auto again = endpoint.connect(req, std::make_shared<FakePeer>());  // used up
   ASSERT_TRUE(std::holds_alternative<Rejection>(again));
