@@ -425,6 +425,18 @@ class Client:
 _counter = itertools.count(1)
 
 
+def wait_until(pred, timeout=5.0, what="condition"):
+    """Polls pred() until it returns something true (returned) or timeout passes (fails)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s not met within %.1f s" % (what, timeout))
+        time.sleep(0.05)
+
+
 def unique_name(prefix="u"):
     """A fresh valid username (3–30 chars of [a-z0-9_-])."""
     return ("%s%d_%s" % (prefix, next(_counter), uuid.uuid4().hex[:8]))[:30]

@@ -27,7 +27,7 @@ import threading
 import time
 import unittest
 
-from harness import PASSWORD, ServerTestCase, doc_close_codes, register
+from harness import PASSWORD, ServerTestCase, doc_close_codes, register, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
@@ -223,8 +223,11 @@ class TestClientWithBuiltinWorker(ClientTestBase):
         pusher.halt()
         streamer.close()
         self.assertEqual(streamer.errors, [])
+        # close() says goodbye (1000): the stream ends at once, completed.
+        wait_until(lambda: not ds.Client(self.server.url).stream_info(name)["live"], 5,
+                   "the stream ended after the goodbye")
         st, _, body = c.post("/api/streams/stop")
-        self.assertIn(st, (200, 409), body)
+        self.assertEqual(st, 404, body)
 
     def read_mjpeg_parts(self, name, count, timeout=20.0):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=timeout)
@@ -311,9 +314,8 @@ class TestClientWithBuiltinWorker(ClientTestBase):
             self.assertNotEqual(kind, "close", data)
             if kind == "text" and json.loads(data)["type"] == "status":
                 break
-        ws.close()
-        self.assertTrue(api.stream_info(name)["live"])
-        api.stop_stream()
+        ws.close()  # 1000: the streamer is done, the stream ends at once
+        wait_until(lambda: not api.stream_info(name)["live"], 5, "the stream ended")
         self.assertEqual(ds.post_frame(self.server.url, key, FRAMES[0])["accepted"], True)
         api.stop_stream()
         # Rotating the key through the token: the old key stops working.

@@ -294,7 +294,7 @@ class TestIngestTickets(StreamerMixin, ServerTestCase):
         again = self.by_ticket(t)
         recv_until(again, lambda k, d: k == "close")
         self.assertEqual(again.close_code, 4401)
-        web.close()
+        web.close(1001, "going away")  # a tab closing: the stream waits for a reconnect
         # The key still opens the (same) stream.
         obs = self.ingest(key)
         obs.send_binary(fixture(1))

@@ -6,7 +6,7 @@ import signal
 import time
 import unittest
 
-from harness import Server, ServerTestCase, register
+from harness import Server, ServerTestCase, register, wait_until
 from test_live import StreamerMixin, fixture, is_event, recv_until
 from test_payments import balance_cents, ledger_rows, run_admin
 
@@ -50,10 +50,13 @@ class TestLiveBalance(StreamerMixin, ServerTestCase):
             self.assertEqual(msg["balance"], "11.80")
         finally:
             ws.close()
+        # The socket closed with 1000 (the streamer's goodbye): the stream ends, billed as it was.
+        wait_until(lambda: c.get("/api/streams/sessions").json["sessions"][0]["status"]
+                   == "completed", 5, "the stream completed")
         self.assertEqual(balance_cents(c), SIGNUP_CENTS - MINUTE_CENTS)
         st, _, credits = c.get("/api/credits")
         self.assertEqual(credits["remaining_minutes"], 59)
-        self.assertEqual(c.post("/api/streams/stop").status, 200)
+        self.assertEqual(c.post("/api/streams/stop").status, 404)
         self.assertEqual(run_admin(self.server, "ledger", "verify").returncode, 0)
 
 
