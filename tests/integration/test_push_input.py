@@ -300,7 +300,7 @@ class TestPushInput(ServerTestCase):
                 self.assertEqual(code, 2, log)
                 self.assertIn("cannot check", log)
 
-    def test_an_hls_playlist_cannot_make_push_open_a_local_file(self):
+    def test_a_playlist_from_the_network_cannot_make_push_open_a_local_file(self):
         name, key = self.new_streamer()
         tmp = tempfile.mkdtemp(prefix="ds-hls-")
         self.addCleanup(shutil.rmtree, tmp, True)
@@ -329,6 +329,33 @@ class TestPushInput(ServerTestCase):
         self.assertNotIn("event=input_opened", log)
         self.assertRegex(log, r"not on whitelist|No video stream|has no video stream|"
                               r"cannot read the streams|cannot open", log)
+        self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"])
+
+        # The same playlist sent down a raw TCP stream (what a publisher into a tcp:// input
+        # controls): libav's HTTP protocol limits what a playlist opens, raw TCP does not, so
+        # only push's own whitelists keep the file shut.
+        with open(os.path.join(tmp, "local.m3u8"), "rb") as f:
+            body = f.read()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        self.addCleanup(listener.close)
+
+        def serve_playlist():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(body)
+
+        threading.Thread(target=serve_playlist, daemon=True).start()
+        raw = "tcp://127.0.0.1:%d/live.m3u8" % listener.getsockname()[1]
+        code, log, _ = self.run_push(key, "--input", raw, "--fps", "10", "--realtime", "off")
+        self.assertEqual(code, 4, log)
+        self.assertNotIn("event=input_opened", log)
+        self.assertIn("not on whitelist", log)
         self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"])
 
         # The same playlist with the segment over HTTP plays: the playlist itself is good.
