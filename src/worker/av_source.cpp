@@ -450,6 +450,9 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
   static const bool registered = [] {
     avformat_network_init();
     register_devices();  // v4l2, lavfi, x11grab, ...
+    // The publish secret's check reads libav's lines: they come here even when the caller did
+    // not route_libav_logs() (which also sets the level).
+    av_log_set_callback(libav_log);
     return true;
   }();
   (void)registered;

@@ -5,7 +5,15 @@
   gets processed JPEGs at the requested --size while the pusher's status lines show frames
   arriving at the server; when the publisher stops, the pusher listens again and a second
   publisher starts a new stream; SIGTERM then ends it with exit code 0;
-- SIGTERM while listening with no publisher ends it at once with exit code 0;
+  the log tells it as news (publish_done, publisher_left at info, one listening line, no libav
+  warning, no exit code it does not exit with);
+- a publish secret: an RTMP publisher with the wrong stream name is dropped and the right one
+  (the secret as OBS's Stream Key) gets in; a TCP peer that sends nothing is dropped after
+  --handshake-timeout; listening off loopback without a secret, and tcp/http listeners off
+  loopback, are refused at once (exit 2, naming --publish-secret); the secret is never logged;
+- a playlist from the network (over HTTP, and down a raw tcp:// stream) pointing at a file://
+  segment does not make libav open it;
+- SIGTERM while listening with no publisher ends it at once with exit code 0 and no error;
 - a file (ffmpeg writes an MP4 here) is pushed at its own frame rate and the pusher exits 0;
 - bad inputs (a missing file, a refused RTMP address, a file with no video, an unknown
   --input-format, a bad --size) end quickly with a clear message and exit codes 4 or 2, and
