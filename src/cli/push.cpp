@@ -15,6 +15,7 @@
 
 #include "worker/av_source.hpp"
 #include "worker/frame_source.hpp"
+#include "worker/input_policy.hpp"
 
 namespace ds::cli {
 namespace {
@@ -102,6 +103,9 @@ int run_input(const PushConfig& c) {
   av.url = c.input;
   av.format = c.input_format;
   av.listen = c.listen;
+  av.publish_secret = c.publish_secret;
+  av.handshake_timeout =
+      std::chrono::milliseconds(static_cast<long long>(c.handshake_timeout_s * 1000));
   av.quality = c.quality;
   av.fps = c.options.fps;
   av.loop = c.loop;
@@ -116,6 +120,11 @@ int run_input(const PushConfig& c) {
     if (!kv) return fail(PushResult::kExitBadUsage, kv.error().message);
     av.options.push_back(*kv);
   }
+  if (c.listen) {
+    // Refused at once, before anything listens: off loopback without a secret, for one.
+    auto plan = worker::listen_plan(av.url, av.publish_secret);
+    if (!plan) return fail(PushResult::kExitBadUsage, plan.error().message);
+  }
   worker::route_libav_logs();
 
   SignalWatch signals;
@@ -124,13 +133,24 @@ int run_input(const PushConfig& c) {
   // Unattended (OBS publishes into the listener): a server that is down at the start is waited
   // for like one that went away; otherwise a first connect that fails ends at once.
   options.retry_first_connect = c.listen;
+  options.final_run = !c.listen;
   bool connected_once = false;
+  if (c.listen) {
+    // Once: each later wait is told by the line that ends a publish (action=listen_again).
+    spdlog::info("event=listening url={} waiting_for=publisher", av.url);
+  }
   for (;;) {
     auto started = std::chrono::steady_clock::now();
     auto opened = worker::open_av_source(av, signals.cancel());
     if (signals.cancelled()) return PushResult::kExitOk;
     if (opened.status == worker::AvOpenStatus::kBadUsage) {
       return fail(PushResult::kExitBadUsage, opened.message);
+    }
+    if (opened.status == worker::AvOpenStatus::kPublisherDropped) {
+      // A wrong stream name, or a peer that holds the one accept and says nothing: the port
+      // is free again at once for the right publisher.
+      spdlog::warn("event=publisher_dropped reason=\"{}\" action=listen_again", opened.message);
+      continue;
     }
     if (opened.status != worker::AvOpenStatus::kOk) {
       // A listener that already waited (a port scanner, a publisher that gave up in the
@@ -153,10 +173,9 @@ int run_input(const PushConfig& c) {
     bool input_ended =
         result.exit_code == PushResult::kExitOk || result.exit_code == PushResult::kExitInputFailed;
     if (c.listen && input_ended && !count_reached && !signals.cancelled()) {
-      // OBS stopped streaming (or the line broke): this stream ends, the next publisher
-      // starts a new one.
-      spdlog::info("event=publisher_left reason=\"{}\" action=listen_again",
-                   result.reason.empty() ? "end of input" : result.reason);
+      // OBS stopped streaming (or its line broke): this stream ended (closed with 1000), the
+      // next publisher starts a new one.
+      spdlog::info("event=publisher_left frames_sent={} action=listen_again", result.frames_sent);
       continue;
     }
     if (result.exit_code != PushResult::kExitOk) return fail(result.exit_code, result.reason);
@@ -175,9 +194,12 @@ void add_push_command(CLI::App& app, PushConfig& c) {
       "Examples:\n"
       "  dreamstream push --key dsk_… --dir frames/ --fps 15 --loop\n"
       "  ffmpeg -f v4l2 -i /dev/video0 -f mjpeg - | dreamstream push --key dsk_… --stdin-mjpeg\n"
-      "  # OBS: Settings > Stream > Custom..., Server rtmp://THIS_HOST:1935/live, any key\n"
-      "  dreamstream push --key dsk_… --input rtmp://0.0.0.0:1935/live --listen --size 640x360\n"
-      "  dreamstream push --key dsk_… --input 'srt://0.0.0.0:9000' --listen\n"
+      "  # OBS: Settings > Stream > Custom..., Server rtmp://THIS_HOST:1935/live,\n"
+      "  # Stream Key = the publish secret (e.g. from `openssl rand -hex 16`)\n"
+      "  dreamstream push --key dsk_… --input rtmp://0.0.0.0:1935/live --listen \\\n"
+      "      --publish-secret SECRET --size 640x360\n"
+      "  dreamstream push --key dsk_… --input 'srt://0.0.0.0:9000' --listen --publish-secret "
+      "SECRET\n"
       "  dreamstream push --key dsk_… --input rtsp://cam.local/stream "
       "--input-option rtsp_transport=tcp\n"
       "  dreamstream push --key dsk_… --input /dev/video0 --input-format v4l2 "
@@ -219,11 +241,23 @@ void add_push_command(CLI::App& app, PushConfig& c) {
   cmd->add_flag("--loop", c.loop, "With --dir or an --input file: start over at the end");
   cmd->add_option("--count", c.options.count, "Stop after sending this many frames")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--listen", c.listen,
-                "With --input: be the server (rtmp/tcp/http listen=1, srt mode=listener) and "
-                "wait for a publisher; when it stops, the stream ends and the next one starts "
-                "a new stream")
-      ->needs(input);
+  auto* listen =
+      cmd->add_flag("--listen", c.listen,
+                    "With --input: be the server (rtmp/tcp/http listen=1, srt mode=listener) and "
+                    "wait for a publisher; when it stops, the stream ends and the next one starts "
+                    "a new stream")
+          ->needs(input);
+  cmd->add_option("--publish-secret", c.publish_secret,
+                  "With --listen: what a publisher must know, required unless listening on "
+                  "loopback: an RTMP publisher sends it as the stream name (OBS's Stream Key), "
+                  "SRT uses it as the passphrase; 16-63 characters of A-Z a-z 0-9 . _ ~ -")
+      ->envname("DREAMSTREAM_PUBLISH_SECRET");
+  cmd->add_option("--handshake-timeout", c.handshake_timeout_s,
+                  "With --listen: seconds an accepted publisher has to send its first picture "
+                  "before it is dropped and the port listens again")
+      ->check(CLI::Range(0.1, 600.0))
+      ->needs(listen)
+      ->capture_default_str();
   cmd->add_option("--size", c.size,
                   "With --input: scale to exactly WIDTHxHEIGHT (stretching when the aspect "
                   "differs); 0 for one side keeps the aspect, e.g. 640x0")

@@ -21,6 +21,8 @@ struct PushConfig {
   std::string input_format;
   std::vector<std::string> input_options;  // key=value
   bool listen = false;
+  std::string publish_secret;       // --publish-secret; never logged
+  double handshake_timeout_s = 10;  // --handshake-timeout
   std::string size = "640x480";
   int quality = 80;
   std::string realtime = "auto";

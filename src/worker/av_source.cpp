@@ -1,7 +1,9 @@
 #include "worker/av_source.hpp"
 
 #include <dlfcn.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -9,8 +11,10 @@
 #include <cstdarg>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <optional>
 #include <thread>
 
+#include "worker/input_policy.hpp"
 #include "worker/latest_slot.hpp"
 
 extern "C" {
@@ -67,16 +71,74 @@ bool parse_side(std::string_view s, int& out) {
          (out == 0 || (out >= 16 && out <= 4096));
 }
 
-// What the interrupt callback looks at: the caller's cancel flag and the source's own stop.
+// Whether `fd` is a socket listening on `port`.
+bool listens_on(int fd, int port) {
+  int accepting = 0;
+  socklen_t len = sizeof accepting;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) return false;
+  sockaddr_storage addr{};
+  len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+  if (addr.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port) == port;
+  }
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port) == port;
+  }
+  return false;
+}
+
+// What the interrupt callback looks at: the caller's cancel flag and the source's own stop;
+// while a listener opens, also the publisher's stream name and the handshake deadline.
 struct Interrupt {
   const std::atomic<bool>* cancel = nullptr;
   std::atomic<bool> stop{false};
   bool fired() const { return stop.load() || (cancel && cancel->load()); }
+
+  // The fields below are used only on the opening thread, before the decoder thread starts.
+  bool opening = false;
+  std::string secret;              // redacted from libav's lines
+  bool check_stream_name = false;  // RTMP with a secret
+  bool wrong_name = false;         // libav saw a stream name other than the secret
+  int listen_port = 0;             // 0: no handshake deadline
+  Clock::duration handshake_timeout{};
+  int listen_fd = -1;  // libav's listening socket, once found
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timed_out = false;
+
+  bool dropping() const { return wrong_name || timed_out; }
+
+  // libav gives no hook between its accept() and the RTMP handshake, but its listening socket
+  // is in this process: found while it waits, and closed by libav as soon as it accepts. From
+  // then on the publisher has `handshake_timeout` to be decoded.
+  void watch_listener() {
+    if (listen_port == 0 || deadline != Clock::time_point::max()) return;
+    if (listen_fd < 0) {
+      for (int fd = 3; fd < 1024; ++fd) {
+        if (listens_on(fd, listen_port)) {
+          listen_fd = fd;
+          break;
+        }
+      }
+    } else if (!listens_on(listen_fd, listen_port)) {
+      deadline = Clock::now() + handshake_timeout;
+    }
+  }
 };
 
-int interrupt_cb(void* opaque) { return static_cast<Interrupt*>(opaque)->fired() ? 1 : 0; }
+// The Interrupt of the open running on this thread, for libav's log lines (which say when a
+// publisher's stream name differs, and must not show the secret).
+thread_local Interrupt* t_opening = nullptr;
 
-bool is_srt(const std::string& url) { return url.rfind("srt://", 0) == 0; }
+int interrupt_cb(void* opaque) {
+  auto* in = static_cast<Interrupt*>(opaque);
+  if (in->fired()) return 1;
+  if (!in->opening) return 0;
+  if (in->wrong_name) return 1;
+  in->watch_listener();
+  if (Clock::now() > in->deadline) in->timed_out = true;
+  return in->timed_out ? 1 : 0;
+}
 
 // Turns decoded frames into JPEGs of one size: swscale to BGR24, then OpenCV's encoder.
 class JpegConverter {
@@ -144,7 +206,11 @@ class AvSource final : public FrameSource {
       }
       if (r < 0) {
         if (r != AVERROR_EOF && r != AVERROR_EXIT && !interrupt_->fired()) {
-          failure = "reading " + options_.url + ": " + av_error(r);
+          if (options_.listen) {
+            left_ = av_error(r);  // the publisher stopped (or its line broke): not a failure
+          } else {
+            failure = "reading " + options_.url + ": " + av_error(r);
+          }
         }
         rewind = r == AVERROR_EOF && options_.loop && seekable_;
         ended = !rewind;
@@ -185,9 +251,10 @@ class AvSource final : public FrameSource {
     }
     // The newest picture a throttle held back is the last one of the input: send it too.
     if (!interrupt_->fired() && held_->data[0]) publish(held_.get());
-    spdlog::info("event=input_ended url={} decoded={} converted={} bad_packets={}{}", options_.url,
-                 decoded_, slot_.puts(), bad_packets_,
-                 failure.empty() ? "" : " error=\"" + failure + "\"");
+    spdlog::info("event=input_ended url={} decoded={} converted={} bad_packets={}{}{}",
+                 options_.url, decoded_, slot_.puts(), bad_packets_,
+                 failure.empty() ? "" : " error=\"" + failure + "\"",
+                 left_.empty() ? "" : " publisher_left=\"" + left_ + "\"");
     slot_.finish(std::move(failure));
   }
 
@@ -265,25 +332,64 @@ class AvSource final : public FrameSource {
   Clock::time_point pace_start_;
   std::int64_t decoded_ = 0;
   std::int64_t bad_packets_ = 0;
+  std::string left_;     // listen mode: how the publisher's line ended
   std::thread decoder_;  // last: starts after every other member exists
 };
 
+void redact(std::string& text, const std::string& secret) {
+  if (secret.empty()) return;
+  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    text.replace(at, secret.size(), "***");
+  }
+}
+
 void libav_log(void* avcl, int level, const char* fmt, va_list vl) {
-  if (level > av_log_get_level()) return;
-  char line[1024];
+  Interrupt* opening = t_opening;
+  if (opening && std::string_view(fmt).starts_with("Unexpected stream ")) {
+    // The RTMP publisher's stream name is not the listener's: libav only warns (and the line
+    // shows the secret). With a secret that drops the publisher; without one any name is fine.
+    if (opening->check_stream_name) opening->wrong_name = true;
+    spdlog::debug("event=libav msg=\"the publisher's stream name is not the listener's\"");
+    return;
+  }
+  // What libav says while an open is given up on purpose (a signal, a dropped publisher) is
+  // not news: "Cannot open connection tcp://…?listen" after SIGTERM, for one.
+  bool quiet = opening && (opening->fired() || opening->dropping());
+  int shown = quiet ? AV_LOG_DEBUG : level;
+  if (shown > av_log_get_level()) return;
+  char buf[1024];
   int print_prefix = 1;
-  av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &print_prefix);
-  std::string_view text(line);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  av_log_format_line2(avcl, level, fmt, vl, buf, sizeof buf, &print_prefix);
+  std::string text(buf);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.empty()) return;
-  if (level <= AV_LOG_ERROR) {
+  if (opening) redact(text, opening->secret);
+  if (shown <= AV_LOG_ERROR) {
     spdlog::warn("event=libav level=error msg=\"{}\"", text);
-  } else if (level <= AV_LOG_WARNING) {
+  } else if (shown <= AV_LOG_WARNING) {
     spdlog::info("event=libav level=warning msg=\"{}\"", text);
   } else {
     spdlog::debug("event=libav msg=\"{}\"", text);
   }
 }
+
+// Marks the open in progress on this thread for libav_log.
+class OpeningScope {
+ public:
+  explicit OpeningScope(Interrupt& in) : in_(in) {
+    in_.opening = true;
+    t_opening = &in_;
+  }
+  ~OpeningScope() {
+    in_.opening = false;
+    t_opening = nullptr;
+  }
+  OpeningScope(const OpeningScope&) = delete;
+  OpeningScope& operator=(const OpeningScope&) = delete;
+
+ private:
+  Interrupt& in_;
+};
 
 }  // namespace
 
@@ -344,6 +450,9 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
   static const bool registered = [] {
     avformat_network_init();
     register_devices();  // v4l2, lavfi, x11grab, ...
+    // The publish secret's check reads libav's lines: they come here even when the caller did
+    // not route_libav_logs() (which also sets the level).
+    av_log_set_callback(libav_log);
     return true;
   }();
   (void)registered;
@@ -357,15 +466,27 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
       return result;
     }
   }
+  ListenPlan plan;
+  if (options.listen) {
+    auto planned = listen_plan(options.url, options.publish_secret);
+    if (!planned) {
+      result.status = AvOpenStatus::kBadUsage;
+      result.message = planned.error().message;
+      return result;
+    }
+    plan = std::move(*planned);
+  }
+  InputPolicy policy = input_policy(options.url, options.format);
+  if (!input_format && !policy.format.empty()) {
+    input_format = av_find_input_format(policy.format.c_str());
+  }
   AVDictionary* raw_dict = nullptr;
   for (const auto& kv : options.options)
     av_dict_set(&raw_dict, kv.first.c_str(), kv.second.c_str(), 0);
-  if (options.listen) {
-    if (is_srt(options.url)) {
-      av_dict_set(&raw_dict, "mode", "listener", AV_DICT_DONT_OVERWRITE);
-    } else {
-      av_dict_set(&raw_dict, "listen", "1", AV_DICT_DONT_OVERWRITE);
-    }
+  for (const auto& [key, value] : plan.options) {
+    // The passphrase is the secret's; listen/mode may be given by hand.
+    av_dict_set(&raw_dict, key.c_str(), value.c_str(),
+                key == "passphrase" ? 0 : AV_DICT_DONT_OVERWRITE);
   }
   if (options.listen || options.url.find("://") != std::string::npos) {
     // A live network input: probe half a second, not libavformat's 5 s (an FLV stream from
@@ -376,19 +497,46 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
 
   auto interrupt = std::make_unique<Interrupt>();
   interrupt->cancel = &cancel;
+  interrupt->secret = options.publish_secret;
+  interrupt->check_stream_name = plan.check_stream_name;
+  if (plan.handshake_deadline) {
+    InputUrl u = parse_input_url(options.url);
+    interrupt->listen_port = u.port ? u.port : u.scheme == "rtmp" ? 1935 : 80;
+    interrupt->handshake_timeout = options.handshake_timeout;
+  }
+  std::optional<OpeningScope> opening(std::in_place, *interrupt);
   AVFormatContext* raw = avformat_alloc_context();
   raw->interrupt_callback.callback = interrupt_cb;
   raw->interrupt_callback.opaque = interrupt.get();
-  if (options.listen) {
-    spdlog::info("event=listening url={} waiting_for=publisher", options.url);
+  // Only the input's own protocol stack and containers: a playlist or manifest that comes
+  // over the network cannot make libav open file: or another URL (--input-option may widen it).
+  raw->protocol_whitelist = av_strdup(policy.protocol_whitelist.c_str());
+  if (!policy.format_whitelist.empty()) {
+    raw->format_whitelist = av_strdup(policy.format_whitelist.c_str());
   }
+  const std::string& open_url = options.listen ? plan.open_url : options.url;
   AVDictionary* d = dict.release();
-  int r = avformat_open_input(&raw, options.url.c_str(), input_format, &d);
+  int r = avformat_open_input(&raw, open_url.c_str(), input_format, &d);
   dict.reset(d);
+  auto give_up = [&](std::string message) {
+    if (cancel.load()) {
+      result.status = AvOpenStatus::kCancelled;
+      result.message = std::move(message);
+    } else if (interrupt->wrong_name) {
+      result.status = AvOpenStatus::kPublisherDropped;
+      result.message = "a publisher sent the wrong stream name (not the --publish-secret)";
+    } else if (interrupt->timed_out) {
+      result.status = AvOpenStatus::kPublisherDropped;
+      result.message = "a publisher sent no picture within " +
+                       std::to_string(options.handshake_timeout.count()) + " ms";
+    } else {
+      result.status = AvOpenStatus::kFailed;
+      result.message = std::move(message);
+    }
+    return std::move(result);
+  };
   if (r < 0) {  // avformat_open_input freed the context
-    result.status = cancel.load() ? AvOpenStatus::kCancelled : AvOpenStatus::kFailed;
-    result.message = "cannot open " + options.url + ": " + av_error(r);
-    return result;
+    return give_up("cannot open " + options.url + ": " + av_error(r));
   }
   FormatPtr format(raw);
   for (const AVDictionaryEntry* e = av_dict_get(dict.get(), "", nullptr, AV_DICT_IGNORE_SUFFIX); e;
@@ -396,11 +544,7 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
     spdlog::warn("event=unused_input_option key={} (the input does not know it)", e->key);
   }
   r = avformat_find_stream_info(format.get(), nullptr);
-  if (r < 0) {
-    result.status = cancel.load() ? AvOpenStatus::kCancelled : AvOpenStatus::kFailed;
-    result.message = "cannot read the streams of " + options.url + ": " + av_error(r);
-    return result;
-  }
+  if (r < 0) return give_up("cannot read the streams of " + options.url + ": " + av_error(r));
   const AVCodec* decoder = nullptr;
   int stream = av_find_best_stream(format.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
   if (stream == AVERROR_STREAM_NOT_FOUND) {
@@ -439,6 +583,7 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
       "realtime={}",
       options.url, format->iformat->name, decoder->name, par->width, par->height, out.width,
       out.height, pace);
+  opening.reset();  // before the decoder thread reads the interrupt
   result.status = AvOpenStatus::kOk;
   result.source = std::make_unique<AvSource>(options, std::move(interrupt), std::move(format),
                                              std::move(codec), stream, pace, seekable);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,12 @@ struct AvInputOptions {
   std::string format;  // --input-format: a demuxer name (v4l2, lavfi, flv, ...); empty: guess
   std::vector<std::pair<std::string, std::string>> options;  // given to avformat_open_input
   bool listen = false;  // server mode: rtmp/tcp/http `listen=1`, srt `mode=listener`
+  // With listen: required off loopback (worker/input_policy.hpp). An RTMP publisher must send it
+  // as the stream name, SRT uses it as the passphrase. Never logged.
+  std::string publish_secret;
+  // With listen on rtmp/tcp/http: a publisher accepted but not sending a picture this long is
+  // dropped, and the port listens again.
+  std::chrono::milliseconds handshake_timeout{10'000};
   FrameSize size;
   int quality = 80;   // JPEG quality 1..100
   double fps = 15.0;  // the sender's rate: at most two pictures per tick are converted
@@ -49,7 +56,13 @@ struct AvInputOptions {
   bool loop = false;  // a file (a seekable input) starts over at its end
 };
 
-enum class AvOpenStatus { kOk, kCancelled, kBadUsage, kFailed };
+enum class AvOpenStatus {
+  kOk,
+  kCancelled,
+  kBadUsage,
+  kFailed,
+  kPublisherDropped,  // listen: a publisher came with the wrong name or sent nothing in time
+};
 
 struct AvOpenResult {
   AvOpenStatus status = AvOpenStatus::kFailed;
@@ -61,7 +74,10 @@ struct AvOpenResult {
 // opens its decoder, on the calling thread; then a background thread decodes. Blocking steps
 // give up as soon as `cancel` becomes true (kCancelled), and the source's own destructor stops
 // its thread the same way. The source is exhausted at the end of the input; failure() tells a
-// read error from a normal end. kBadUsage: an unknown --input-format.
+// read error from a normal end (in listen mode the line ending is the publisher leaving, not a
+// failure). libav may open only the input's own protocols and containers
+// (worker/input_policy.hpp). kBadUsage: an unknown --input-format, or a listener that
+// input_policy's listen_plan refuses.
 AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<bool>& cancel);
 
 // Routes libav's log lines into spdlog (at warn and above, or everything at debug).

@@ -218,9 +218,15 @@ struct PushClient::Impl {
       ++result.frames_dropped;  // never went out
       pending.reset();
     }
-    spdlog::info("event=push_done frames_sent={} frames_dropped={} reconnects={} exit_code={}",
-                 result.frames_sent, result.frames_dropped + source->dropped(), result.reconnects,
-                 result.exit_code);
+    if (options.final_run) {
+      spdlog::info("event=push_done frames_sent={} frames_dropped={} reconnects={} exit_code={}",
+                   result.frames_sent, result.frames_dropped + source->dropped(), result.reconnects,
+                   result.exit_code);
+    } else {
+      spdlog::info("event=publish_done frames_sent={} frames_dropped={} reconnects={}",
+                   result.frames_sent, result.frames_dropped + source->dropped(),
+                   result.reconnects);
+    }
   }
 
   // Connects, reads until the connection ends, and connects again (after a backoff delay) while

@@ -27,6 +27,9 @@ struct PushOptions {
   int initial_backoff_ms = 250;
   int max_backoff_ms = 10'000;
   bool handle_signals = true;  // SIGINT / SIGTERM end the stream cleanly
+  // false: the caller goes on after run() (push --listen between publishers), so the last line
+  // is `event=publish_done` without an exit code, not `event=push_done … exit_code=N`.
+  bool final_run = true;
 };
 
 struct PushResult {

@@ -5,7 +5,15 @@
   gets processed JPEGs at the requested --size while the pusher's status lines show frames
   arriving at the server; when the publisher stops, the pusher listens again and a second
   publisher starts a new stream; SIGTERM then ends it with exit code 0;
-- SIGTERM while listening with no publisher ends it at once with exit code 0;
+  the log tells it as news (publish_done, publisher_left at info, one listening line, no libav
+  warning, no exit code it does not exit with);
+- a publish secret: an RTMP publisher with the wrong stream name is dropped and the right one
+  (the secret as OBS's Stream Key) gets in; a TCP peer that sends nothing is dropped after
+  --handshake-timeout; listening off loopback without a secret, and tcp/http listeners off
+  loopback, are refused at once (exit 2, naming --publish-secret); the secret is never logged;
+- a playlist from the network (over HTTP, and down a raw tcp:// stream) pointing at a file://
+  segment does not make libav open it;
+- SIGTERM while listening with no publisher ends it at once with exit code 0 and no error;
 - a file (ffmpeg writes an MP4 here) is pushed at its own frame rate and the pusher exits 0;
 - bad inputs (a missing file, a refused RTMP address, a file with no video, an unknown
   --input-format, a bad --size) end quickly with a clear message and exit codes 4 or 2, and
@@ -14,6 +22,8 @@
 Needs the `ffmpeg` CLI (scripts/setup.sh --test installs it).
 """
 
+import functools
+import http.server
 import os
 import re
 import shutil
@@ -23,6 +33,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -33,12 +44,30 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 import dreamstream as ds  # noqa: E402
 
 FFMPEG = shutil.which("ffmpeg")
+SECRET = "dreamstream-test-secret-0123"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def connect_when_listening(port, timeout=10.0):
+    """A TCP connection to 127.0.0.1:port, retrying while nothing listens there yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def jpeg_size(data):
@@ -59,12 +88,13 @@ def jpeg_size(data):
 class Pusher:
     """A `dreamstream push --input …` process with its log in a file."""
 
-    def __init__(self, server_url, key, *args):
+    def __init__(self, server_url, key, *args, env=None):
         self.tmp = tempfile.mkdtemp(prefix="ds-push-")
         self.log_path = os.path.join(self.tmp, "push.log")
         self._log = open(self.log_path, "wb")
         cmd = [binary_path(), "push", "--server", server_url, "--key", key] + list(args)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
+        env = dict({k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")},
+                   **(env or {}))
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def log(self):
@@ -122,8 +152,8 @@ class TestPushInput(ServerTestCase):
         self.assertEqual(st, 201, body)
         return user["username"], body["stream_key"]
 
-    def pusher(self, key, *args):
-        p = Pusher(self.server.url, key, *args)
+    def pusher(self, key, *args, env=None):
+        p = Pusher(self.server.url, key, *args, env=env)
         self.addCleanup(p.close)
         return p
 
@@ -182,11 +212,18 @@ class TestPushInput(ServerTestCase):
         self.assertGreater(max(counts), 0, "the streamer's status shows frames arriving:\n" + p.log())
         self.assertIn("codec=h264", p.log())
 
-        # OBS stops streaming: the stream ends and the pusher listens again.
+        # OBS stops streaming: the stream ends and the pusher listens again, and its log says
+        # so as news, not as an error with an exit code it does not exit with.
         pub.wait(30)
-        p.wait_log(r"event=publisher_left", timeout=30)
-        p.wait_log(r"event=listening", count=2, timeout=30)
+        p.wait_log(r"event=publisher_left .*action=listen_again", timeout=30)
         self.assertIsNone(p.proc.poll(), "the listener keeps running between publishers")
+        log = p.log()
+        self.assertRegex(log, r"event=publish_done frames_sent=[1-9]")
+        self.assertNotIn("exit_code=", log)
+        self.assertNotIn("error=", log)
+        self.assertNotRegex(log, r"level=(warning|error|critical) ")
+        self.assertNotIn("Unexpected stream", log, "the documented URL draws no libav warning")
+        self.assertEqual(len(re.findall(r"event=listening", log)), 1, log)
 
         # OBS starts again: a new stream with processed frames.
         pub2, frames2 = self.publish_until_viewed(url, name)
@@ -198,6 +235,142 @@ class TestPushInput(ServerTestCase):
         self.assertLess(time.monotonic() - started, 8)
         pub2.kill()
         pub2.wait()
+        self.assertNotRegex(p.log(), r"level=(error|critical) |libav level=error")
+
+    def test_rtmp_publish_secret_drops_a_wrong_name_and_takes_the_right_one(self):
+        name, key = self.new_streamer()
+        port = free_port()
+        base = "rtmp://127.0.0.1:%d/live" % port
+        p = self.pusher(key, "--input", base, "--listen", "--publish-secret", SECRET,
+                        "--fps", "10", "--size", "160x120")
+        p.wait_log(r"event=listening")
+
+        # OBS with a wrong Stream Key: dropped, and the port listens again.
+        wrong = publish(base + "/not-the-secret-0123", 8)
+        self.addCleanup(lambda: wrong.poll() is None and wrong.kill())
+        p.wait_log(r"event=publisher_dropped reason=\"a publisher sent the wrong stream name",
+                   timeout=20)
+        self.assertNotEqual(wrong.wait(20), 0, "the wrong publisher is cut off")
+        self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"],
+                         "a wrong name starts no stream")
+        self.assertNotIn("event=input_opened", p.log())
+
+        # The right one (Server rtmp://HOST:PORT/live, Stream Key = the secret) gets in.
+        pub, frames = self.publish_until_viewed(base + "/" + SECRET, name)
+        self.assertEqual(jpeg_size(frames[0]), (160, 120))
+        self.assertEqual(p.stop(), 0, p.log())
+        pub.kill()
+        pub.wait()
+        log = p.log()
+        self.assertNotIn(SECRET, log, "the secret never appears in the log")
+        self.assertNotIn("Unexpected stream", log)
+
+    def test_a_silent_publisher_is_dropped_after_the_handshake_timeout(self):
+        name, key = self.new_streamer()
+        port = free_port()
+        base = "rtmp://127.0.0.1:%d/live" % port
+        # The secret from the environment, as a service unit would give it.
+        p = self.pusher(key, "--input", base, "--listen", "--handshake-timeout", "1",
+                        "--fps", "10", "--size", "160x120",
+                        env={"DREAMSTREAM_PUBLISH_SECRET": SECRET})
+        p.wait_log(r"event=listening")
+        silent = connect_when_listening(port)
+        self.addCleanup(silent.close)
+        started = time.monotonic()
+        p.wait_log(r"event=publisher_dropped reason=\"a publisher sent no picture within 1000 ms",
+                   timeout=10)
+        self.assertLess(time.monotonic() - started, 5)
+        silent.settimeout(5)
+        self.assertEqual(silent.recv(1), b"", "push closed the silent connection")
+
+        pub, _ = self.publish_until_viewed(base + "/" + SECRET, name)
+        self.assertEqual(p.stop(), 0, p.log())
+        pub.kill()
+        pub.wait()
+
+    def test_listening_off_loopback_needs_a_publish_secret(self):
+        _, key = self.new_streamer()
+        port = free_port()
+        for url in ("rtmp://0.0.0.0:%d/live" % port, "srt://0.0.0.0:%d" % port):
+            code, log, took = self.run_push(key, "--input", url, "--listen")
+            self.assertEqual(code, 2, log)
+            self.assertIn("--publish-secret", log)
+            self.assertLess(took, 5, "refused at once, not after listening")
+        # A bad secret from the environment is refused the same way, naming the flag.
+        code, log, _ = self.run_push(key, "--input", "rtmp://0.0.0.0:%d/live" % port, "--listen",
+                                     env={"DREAMSTREAM_PUBLISH_SECRET": "short"})
+        self.assertEqual(code, 2, log)
+        self.assertIn("--publish-secret must be", log)
+        # TCP and HTTP listeners cannot check a publisher: not off loopback, secret or not.
+        for url in ("tcp://0.0.0.0:%d" % port, "http://0.0.0.0:%d/in" % port):
+            for extra in ([], ["--publish-secret", SECRET]):
+                code, log, _ = self.run_push(key, "--input", url, "--listen", *extra)
+                self.assertEqual(code, 2, log)
+                self.assertIn("cannot check", log)
+
+    def test_a_playlist_from_the_network_cannot_make_push_open_a_local_file(self):
+        name, key = self.new_streamer()
+        tmp = tempfile.mkdtemp(prefix="ds-hls-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                        "-i", "testsrc=size=160x120:rate=10", "-t", "1", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", "-y",
+                        os.path.join(tmp, "seg.ts")], check=True, timeout=60)
+        server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0),
+            functools.partial(QuietHandler, directory=tmp))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        base = "http://127.0.0.1:%d" % server.server_address[1]
+
+        def playlist(name, segment):
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
+                        "#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\n%s\n#EXT-X-ENDLIST\n" % segment)
+            return base + "/" + name
+
+        # Pointing at file://: libav must not open it.
+        local = playlist("local.m3u8", "file://" + os.path.join(tmp, "seg.ts"))
+        code, log, _ = self.run_push(key, "--input", local, "--fps", "10", "--realtime", "off")
+        self.assertEqual(code, 4, log)
+        self.assertNotIn("event=input_opened", log)
+        self.assertRegex(log, r"not on whitelist|No video stream|has no video stream|"
+                              r"cannot read the streams|cannot open", log)
+        self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"])
+
+        # The same playlist sent down a raw TCP stream (what a publisher into a tcp:// input
+        # controls): libav's HTTP protocol limits what a playlist opens, raw TCP does not, so
+        # only push's own whitelists keep the file shut.
+        with open(os.path.join(tmp, "local.m3u8"), "rb") as f:
+            body = f.read()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        self.addCleanup(listener.close)
+
+        def serve_playlist():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(body)
+
+        threading.Thread(target=serve_playlist, daemon=True).start()
+        raw = "tcp://127.0.0.1:%d/live.m3u8" % listener.getsockname()[1]
+        code, log, _ = self.run_push(key, "--input", raw, "--fps", "10", "--realtime", "off")
+        self.assertEqual(code, 4, log)
+        self.assertNotIn("event=input_opened", log)
+        self.assertIn("not on whitelist", log)
+        self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"])
+
+        # The same playlist with the segment over HTTP plays: the playlist itself is good.
+        code, log, _ = self.run_push(key, "--input", playlist("ok.m3u8", base + "/seg.ts"),
+                                     "--fps", "10", "--realtime", "off")
+        self.assertEqual(code, 0, log)
+        self.assertIn("format=hls", log)
 
     def test_sigterm_while_listening_without_publisher(self):
         _, key = self.new_streamer()
@@ -207,6 +380,8 @@ class TestPushInput(ServerTestCase):
         started = time.monotonic()
         self.assertEqual(p.stop(timeout=5), 0, p.log())
         self.assertLess(time.monotonic() - started, 3, "a waiting listener stops promptly")
+        self.assertNotRegex(p.log(), r"level=(warning|error|critical) |Cannot open",
+                            "a clean SIGTERM logs no error")
 
     def test_file_is_pushed_at_its_rate_and_exits_0(self):
         name, key = self.new_streamer()
@@ -238,10 +413,13 @@ class TestPushInput(ServerTestCase):
                 self.fail("viewer got no frame: %s %s" % (kind, data))
         self.assertEqual(jpeg_size(got), (160, 120))
 
-    def run_push(self, key, *args, timeout=30):
+    def run_push(self, key, *args, timeout=30, env=None):
         started = time.monotonic()
+        env = dict({k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")},
+                   **(env or {}))
         out = subprocess.run([binary_path(), "push", "--server", self.server.url, "--key", key]
-                             + list(args), capture_output=True, text=True, timeout=timeout)
+                             + list(args), capture_output=True, text=True, timeout=timeout,
+                             env=env)
         return out.returncode, out.stdout + out.stderr, time.monotonic() - started
 
     def test_bad_inputs_fail_fast_with_clear_messages(self):

@@ -1,7 +1,10 @@
 // `push --input`: option parsing, the latest-wins hand-off between the decoder thread and the
 // sender, and decoding real inputs (lavfi, a file ffmpeg writes here, an RTMP listener that is
-// cancelled while it waits).
+// cancelled while it waits, checks a publisher's stream name and drops a silent one).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include "domain/jpeg.hpp"
 #include "worker/av_source.hpp"
 #include "worker/latest_slot.hpp"
+#include "worker_rtmp_publisher.hpp"
 
 namespace ds::worker {
 namespace {
@@ -338,6 +342,112 @@ TEST(AvSource, DestroyingAPacedSourceStopsItsThreadAtOnce) {
   EXPECT_FALSE(opened.source->exhausted());
   auto started = Clock::now();
   opened.source.reset();
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(1));
+}
+
+constexpr const char* kSecret = "unit-test-secret-0123456789";
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Connects to 127.0.0.1:port (retrying while nothing listens), sends nothing, and returns how
+// long after connecting the other side closed (or `limit` when it did not).
+Clock::duration silent_peer(int port, std::chrono::seconds limit) {
+  auto give_up = Clock::now() + limit;
+  while (Clock::now() < give_up) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    auto connected = Clock::now();
+    timeval tv{static_cast<time_t>(limit.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char byte;
+    while (::recv(fd, &byte, 1, 0) > 0) {
+    }  // the server's half of a handshake, if any, then the close
+    auto took = Clock::now() - connected;
+    ::close(fd);
+    return took;
+  }
+  return limit;
+}
+
+TEST(AvSourceListen, ASilentPeerIsDroppedAfterTheHandshakeTimeoutNotBefore) {
+  int port = free_port();
+  AvInputOptions o;
+  o.url = "rtmp://127.0.0.1:" + std::to_string(port) + "/live";
+  o.listen = true;
+  o.handshake_timeout = std::chrono::milliseconds(300);
+  std::atomic<bool> cancel{false};
+  Clock::duration held{};
+  std::thread peer([&] {
+    // Waiting for a publisher is not timed: nobody connects for 800 ms.
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    held = silent_peer(port, std::chrono::seconds(5));
+  });
+  auto started = Clock::now();
+  auto opened = open_av_source(o, cancel);
+  auto took = Clock::now() - started;
+  peer.join();
+  EXPECT_EQ(opened.status, AvOpenStatus::kPublisherDropped) << opened.message;
+  EXPECT_NE(opened.message.find("no picture within 300 ms"), std::string::npos) << opened.message;
+  EXPECT_GE(took, std::chrono::milliseconds(1000));
+  EXPECT_GE(held, std::chrono::milliseconds(250));
+  EXPECT_LT(held, std::chrono::seconds(2)) << "the silent peer is closed soon after the timeout";
+}
+
+TEST(AvSourceListen, AWrongRtmpStreamNameIsDroppedAndTheSecretGetsIn) {
+  if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
+  std::string base = "rtmp://127.0.0.1:" + std::to_string(free_port()) + "/live";
+  AvInputOptions o;
+  o.url = base;
+  o.listen = true;
+  o.publish_secret = kSecret;
+  o.size = {160, 120};
+  o.pacing = Pacing::kOff;
+  o.fps = 1000;
+  std::atomic<bool> cancel{false};
+  {
+    testing::RtmpPublisher wrong(base + "/not-the-secret-0123", 5);
+    auto opened = open_av_source(o, cancel);
+    EXPECT_EQ(opened.status, AvOpenStatus::kPublisherDropped) << opened.message;
+    EXPECT_NE(opened.message.find("wrong stream name"), std::string::npos) << opened.message;
+  }
+  testing::RtmpPublisher right(base + "/" + kSecret, 2);
+  auto opened = open_av_source(o, cancel);
+  ASSERT_EQ(opened.status, AvOpenStatus::kOk) << opened.message;
+  auto frames = drain(*opened.source, std::chrono::seconds(20));
+  ASSERT_TRUE(opened.source->exhausted());
+  EXPECT_TRUE(opened.source->failure().empty())
+      << "a publisher leaving is not a failure: " << opened.source->failure();
+  ASSERT_FALSE(frames.empty());
+  expect_jpeg_of_size(frames.back(), 160, 120);
+}
+
+TEST(AvSourceListen, OffLoopbackWithoutASecretIsRefusedBeforeListening) {
+  AvInputOptions o;
+  o.url = "rtmp://0.0.0.0:" + std::to_string(free_port()) + "/live";
+  o.listen = true;
+  std::atomic<bool> cancel{false};
+  auto started = Clock::now();
+  auto opened = open_av_source(o, cancel);
+  EXPECT_EQ(opened.status, AvOpenStatus::kBadUsage);
+  EXPECT_NE(opened.message.find("--publish-secret"), std::string::npos) << opened.message;
   EXPECT_LT(Clock::now() - started, std::chrono::seconds(1));
 }
 

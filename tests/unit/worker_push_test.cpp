@@ -7,9 +7,11 @@
 #include <future>
 #include <thread>
 
+#include "worker/av_source.hpp"
 #include "worker/frame_source.hpp"
 #include "worker/push_client.hpp"
 #include "worker_fake_server.hpp"
+#include "worker_rtmp_publisher.hpp"
 #include "worker_test_images.hpp"
 
 namespace ds::worker {
@@ -132,6 +134,33 @@ TEST(PushClient, StopsAtTheEndOfTheFolderWithoutLoop) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(read_message(*ws).data, folder.frames[i]);
   EXPECT_EQ(read_until_closed(*ws), 1000);
   EXPECT_EQ(push.wait().exit_code, PushResult::kExitOk);
+}
+
+// `push --input rtmp://… --listen`: OBS stopping ends that publish's stream with a normal
+// close (1000), like the end of a file, and it is no error.
+TEST(PushClient, AnRtmpPublisherLeavingClosesTheStreamWith1000) {
+  if (!testing::have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test)";
+  AvInputOptions av;
+  av.url = "rtmp://127.0.0.1:" + std::to_string(20000 + (::getpid() + 7) % 20000) + "/live";
+  av.listen = true;
+  av.size = {160, 120};
+  std::atomic<bool> cancel{false};
+  testing::RtmpPublisher publisher(av.url + "/obs", 2);
+  auto opened = open_av_source(av, cancel);
+  ASSERT_EQ(opened.status, AvOpenStatus::kOk) << opened.message;
+
+  FakeServer server;
+  PushOptions o = options_for(server.url());
+  o.fps = 20;
+  o.final_run = false;
+  RunningPush push(o, std::move(opened.source));
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  EXPECT_TRUE(read_message(*ws).binary);
+  EXPECT_EQ(read_until_closed(*ws), 1000);
+  PushResult r = push.wait(20s);
+  EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
+  EXPECT_GT(r.frames_sent, 0);
 }
 
 TEST(PushClient, ExitsNonZeroWithTheServersReasonWhenItEndsTheStream) {
