@@ -198,6 +198,9 @@ class Connection {
  private:
   void run() {
     auto backoff = kFirstBackoff;
+    // Grows while Redis keeps refusing the credentials: the TCP connect works every time, so
+    // without it a wrong password would reconnect in a tight loop.
+    auto refused_backoff = kFirstBackoff;
     bool was_up = true;  // logs the first failure
     while (!stopping_) {
       ctx_ = open();
@@ -210,7 +213,9 @@ class Connection {
       }
       backoff = kFirstBackoff;
       was_up = true;
-      spdlog::info("event=redis_connected link={} address={}", name_, address_text(address_));
+      // Quiet while a refusal streak goes on (auth_refused logged it once).
+      if (!auth_refused_logged_)
+        spdlog::info("event=redis_connected link={} address={}", name_, address_text(address_));
       want_write_ = false;
       drop_ = false;
       connection_opened();
@@ -219,7 +224,14 @@ class Connection {
       connection_lost();
       redisFree(ctx_);
       ctx_ = nullptr;
-      if (!stopping_) spdlog::warn("event=redis_disconnected link={}", name_);
+      if (!stopping_ && !auth_refused_logged_)
+        spdlog::warn("event=redis_disconnected link={}", name_);
+      if (drop_) {
+        wait_for_wake(refused_backoff);
+        refused_backoff = std::min(refused_backoff * 2, max_backoff_);
+      } else {
+        refused_backoff = kFirstBackoff;
+      }
     }
   }
 

@@ -459,4 +459,13 @@ TEST_F(RedisAuthTest, AWrongPasswordNeverCountsAsConnected) {
   EXPECT_FALSE(sub.connected());
   EXPECT_FALSE(nopw.connected());  // Redis answered its PING with NOAUTH
   EXPECT_FALSE(link.call({"GET", "k"}, 100ms));
+  // Refused connections back off like unreachable ones (50, 100, 200 ms ...), not a tight loop.
+  RedisLink admin(address("", "default-pw"), "admin");
+  admin.start();
+  ASSERT_TRUE(eventually([&] { return admin.connected(); }));
+  auto info = admin.call({"INFO", "stats"}, 1s);
+  ASSERT_TRUE(info);
+  auto at = info->str.find("total_connections_received:");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LT(std::stoi(info->str.substr(at + 27)), 30) << "three refused links reconnecting";
 }
