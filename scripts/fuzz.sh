@@ -11,7 +11,8 @@ seconds=${1:-60}
 [ $# -gt 0 ] && shift
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] &&
-  targets=(http_request api_json worker_message ingest_message jpeg mjpeg_splitter stripe_signature)
+  targets=(http_request api_json worker_message ingest_message jpeg mjpeg_splitter stripe_signature
+            node_message)
 
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=${DS_FUZZ_JOBS:-$(nproc)}

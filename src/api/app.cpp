@@ -46,6 +46,14 @@ bool origin_allowed(const App& app, const Request& req, bool require_present) {
 }
 
 std::optional<auth::Principal> optional_user(App& app, const Request& req) {
+  if (req.forwarded) {
+    // Authenticated by the node that passed it on (api/forward.hpp).
+    const auto& who = req.forwarded_user;
+    if (!who) return std::nullopt;
+    auto user = app.auth.find_user_by_username(who->username);
+    if (!user || user->id != who->user_id) return std::nullopt;
+    return auth::Principal{*user, who->session_id, who->via_cookie, who->api_token_id};
+  }
   if (auto token = req.bearer_token()) return app.auth.from_api_token(*token);
   if (auto c = req.cookie(kSessionCookie)) return app.auth.from_session_token(*c);
   return std::nullopt;

@@ -67,12 +67,10 @@ Response handle_logout(App& app, Request& req) {
       return error_response(forbidden("cross-origin request refused"));
     }
     auto session = app.auth.from_session_token(*c);
-    if (session) {
-      if (auto r = forward_revocation(app, session->user.username, req)) return std::move(*r);
-    }
     app.auth.logout(*c);
-    if (session && app.credentials) {
-      stop_revoked_streams(app, app.credentials->revoke_session(session->session_id));
+    if (session) {
+      revoke(app, session->user.username,
+             {Revocation::Kind::kSession, session->user.id, session->session_id});
     }
   }
   Response r = json_response(200, {{"ok", true}});

@@ -9,6 +9,43 @@ namespace ds::api {
 namespace {
 
 constexpr auto kForwardTimeout = std::chrono::seconds(5);
+constexpr auto kRevokeTimeout = std::chrono::seconds(2);
+
+// Every route a node passes to a stream's home (the wrappers below), and nothing else: a
+// forwarded call naming any other route is refused by the home. GET covers HEAD.
+constexpr std::pair<const char*, const char*> kForwardable[] = {
+    {"POST", "/api/streams/stop"},
+    {"PATCH", "/api/streams/settings"},
+    {"GET", "/api/streams/:username"},
+    {"GET", "/u/:username/latest.jpg"},
+    {"POST", "/api/ingest/frame"},
+    {"GET", "/api/streams/:username/styles"},
+    {"POST", "/api/streams/:username/styles"},
+    {"POST", "/api/streams/:username/styles/skip"},
+    {"POST", "/api/streams/:username/styles/clear"},
+    {"POST", "/api/streams/:username/styles/:id/approve"},
+    {"POST", "/api/streams/:username/styles/:id/reject"},
+};
+
+// Credentials stay on the node they were presented to: the home learns who, not how.
+bool carries_credential(const std::string& lower_name) {
+  return lower_name == "cookie" || lower_name == "authorization";
+}
+
+// query without its name=... parameters (an ingest frame's ?key=).
+std::string without_param(std::string_view query, std::string_view name) {
+  std::string out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto key = part.substr(0, part.find('='));
+    if (key == name) continue;
+    if (!out.empty()) out += '&';
+    out += part;
+  }
+  return out;
+}
 
 nlohmann::json pairs_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
   auto out = nlohmann::json::array();
@@ -24,14 +61,32 @@ std::vector<std::pair<std::string, std::string>> pairs_from(const nlohmann::json
 
 }  // namespace
 
-live::Call encode_request(const Request& req) {
-  nlohmann::json h = {{"op", "http"},
-                      {"method", req.method},
-                      {"target", req.target},
-                      {"path", req.path},
-                      {"query", req.query},
-                      {"headers", pairs_json(req.headers)},
-                      {"remote_addr", req.remote_addr}};
+bool forwardable(const std::string& method, const std::string& path) {
+  auto parts = split_path(path);
+  const std::string& m = method == "HEAD" ? std::string("GET") : method;
+  for (const auto& [route_method, pattern] : kForwardable) {
+    std::unordered_map<std::string, std::string> params;
+    if (m == route_method && match_segments(split_path(pattern), parts, params)) return true;
+  }
+  return false;
+}
+
+live::Call encode_request(const Request& req, const std::optional<auth::Principal>& who) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& h : req.headers) {
+    if (!carries_credential(h.first)) headers.push_back(h);
+  }
+  auto query = without_param(req.query, "key");
+  nlohmann::json h = {
+      {"op", "http"},   {"method", req.method},           {"path", req.path},
+      {"query", query}, {"headers", pairs_json(headers)}, {"remote_addr", req.remote_addr}};
+  if (who) {
+    h["principal"] = {{"user_id", who->user.id},
+                      {"username", who->user.username},
+                      {"session_id", who->session_id},
+                      {"api_token_id", who->api_token_id},
+                      {"via_cookie", who->via_cookie}};
+  }
   return {std::move(h), req.body};
 }
 
@@ -40,11 +95,20 @@ std::optional<Request> decode_request(const live::Call& call) {
     const auto& h = call.header;
     Request r;
     r.method = h.at("method").get<std::string>();
-    r.target = h.at("target").get<std::string>();
     r.path = h.at("path").get<std::string>();
     r.query = h.at("query").get<std::string>();
+    r.target = r.query.empty() ? r.path : r.path + "?" + r.query;
     r.headers = pairs_from(h.at("headers"));
     r.remote_addr = h.at("remote_addr").get<std::string>();
+    if (auto p = h.find("principal"); p != h.end()) {
+      Request::ForwardedUser u;
+      u.user_id = p->at("user_id").get<long long>();
+      u.username = p->at("username").get<std::string>();
+      u.session_id = p->at("session_id").get<long long>();
+      u.api_token_id = p->at("api_token_id").get<long long>();
+      u.via_cookie = p->at("via_cookie").get<bool>();
+      r.forwarded_user = std::move(u);
+    }
     r.body = call.body;
     r.forwarded = true;
     return r;
@@ -76,40 +140,27 @@ std::optional<Response> decode_response(const live::Call& call) {
   }
 }
 
-namespace {
-
-// nullopt when not forwarded; otherwise the home's answer, or nullopt inside when it did not
-// answer.
-std::optional<std::optional<Response>> call_home(App& app, const std::string& username,
-                                                 const Request& req) {
+std::optional<Response> forward_to_home(App& app, const std::string& username, const Request& req,
+                                        const std::optional<auth::Principal>& who) {
   if (!app.cluster || !app.hub || req.forwarded) return std::nullopt;
   auto home = app.hub->home_of(username);
   if (!home) return std::nullopt;
-  auto reply = app.cluster->call(*home, encode_request(req), kForwardTimeout);
+  if (!forwardable(req.method, req.path)) {
+    // A wrapper on a route kForwardable lacks: a programming error, refused rather than sent.
+    spdlog::error("event=forward_refused reason=not_forwardable method={} path={}", req.method,
+                  req.path);
+    return error_response(500, "internal", "this request cannot be passed to the stream's server");
+  }
+  // Authenticated here, so that no credential leaves this node.
+  auto principal = who ? who : optional_user(app, req);
+  auto reply = app.cluster->call(*home, encode_request(req, principal), kForwardTimeout);
   auto response = reply ? decode_response(*reply) : std::nullopt;
   if (!response) {
     spdlog::warn("event=forward_failed stream={} node={} path={}", username, *home, req.path);
-  }
-  return response;
-}
-
-}  // namespace
-
-std::optional<Response> forward_to_home(App& app, const std::string& username, const Request& req) {
-  auto forwarded = call_home(app, username, req);
-  if (!forwarded) return std::nullopt;
-  if (!*forwarded) {
     return error_response(503, "home_unavailable",
                           "the stream's server did not answer; try again shortly");
   }
-  return std::move(*forwarded);
-}
-
-std::optional<Response> forward_revocation(App& app, const std::string& username,
-                                           const Request& req) {
-  auto forwarded = call_home(app, username, req);
-  if (!forwarded || !*forwarded) return std::nullopt;
-  return std::move(*forwarded);
+  return response;
 }
 
 Handler at_home_of_path(App& app, Handler inner) {
@@ -121,34 +172,78 @@ Handler at_home_of_path(App& app, Handler inner) {
   };
 }
 
-namespace {
-
-using Forward = std::optional<Response> (*)(App&, const std::string&, const Request&);
-
-// The logged-in user's request, run where forward sends it (nullopt: here).
-Handler authed_forwarded(App& app, AuthedHandler fn, Forward forward) {
-  return [&app, fn, forward](Request& req) {
+Handler authed_at_home(App& app, AuthedHandler fn) {
+  return [&app, fn](Request& req) {
     auto principal = require_user(app, req);
     if (!principal) return error_response(principal.error());
-    if (auto r = forward(app, principal->user.username, req)) return std::move(*r);
+    if (auto r = forward_to_home(app, principal->user.username, req, *principal))
+      return std::move(*r);
     return fn(app, req, *principal);
   };
 }
 
-}  // namespace
+namespace {
 
-Handler authed_at_home(App& app, AuthedHandler fn) {
-  return authed_forwarded(app, std::move(fn), forward_to_home);
+// The ingest sockets r ends on this node; returns the users whose streams should stop.
+std::vector<long long> withdraw(App& app, const Revocation& r) {
+  if (!app.credentials) {
+    if (r.kind == Revocation::Kind::kUser) return {r.user_id};
+    return {};
+  }
+  switch (r.kind) {
+    case Revocation::Kind::kStreamKey:
+      return app.credentials->revoke_stream_key(r.user_id);
+    case Revocation::Kind::kSession:
+      return app.credentials->revoke_session(r.id);
+    case Revocation::Kind::kSessionsExcept:
+      return app.credentials->revoke_sessions_except(r.user_id, r.id);
+    case Revocation::Kind::kApiToken:
+      return app.credentials->revoke_api_token(r.id);
+    case Revocation::Kind::kUser:
+      app.credentials->revoke_user(r.user_id);
+      return {r.user_id};  // a deleted account's stream ends (and is billed) whatever fed it
+  }
+  return {};
 }
 
-Handler authed_revoking(App& app, AuthedHandler fn) {
-  return authed_forwarded(app, std::move(fn), forward_revocation);
+}  // namespace
+
+void revoke(App& app, const std::string& username, const Revocation& r) {
+  stop_revoked_streams(app, withdraw(app, r));
+  if (!app.cluster || !app.hub) return;
+  auto home = app.hub->home_of(username);
+  if (!home) return;
+  live::Call call{
+      {{"op", "revoke"}, {"kind", static_cast<int>(r.kind)}, {"user_id", r.user_id}, {"id", r.id}},
+      {}};
+  if (!app.cluster->call(*home, call, kRevokeTimeout)) {
+    spdlog::warn("event=revocation_unanswered node={} user_id={}", *home, r.user_id);
+  }
+}
+
+live::Call serve_revocation(App& app, const live::Call& call) {
+  try {
+    auto kind = call.header.at("kind").get<int>();
+    if (kind < 0 || kind > static_cast<int>(Revocation::Kind::kUser))
+      return {{{"error", "bad kind"}}, {}};
+    Revocation r{static_cast<Revocation::Kind>(kind), call.header.at("user_id").get<long long>(),
+                 call.header.at("id").get<long long>()};
+    stop_revoked_streams(app, withdraw(app, r));
+    return {{{"ok", true}}, {}};
+  } catch (const std::exception&) {
+    return {{{"error", "malformed revocation"}}, {}};
+  }
 }
 
 live::Call serve_forwarded(const Router& router, App& app, const live::Call& call) {
   auto req = decode_request(call);
   if (!req)
     return encode_response(error_response(400, "bad_request", "malformed forwarded request"));
+  if (!forwardable(req->method, req->path)) {
+    spdlog::warn("event=forward_refused reason=not_forwardable method={} path={}", req->method,
+                 req->path);
+    return encode_response(error_response(403, "forbidden", "this route is not forwarded"));
+  }
   return encode_response(dispatch(router, app, *req));
 }
 

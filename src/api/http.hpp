@@ -24,6 +24,15 @@ struct Request {
   std::unordered_map<std::string, std::string> params;  // filled by the router
   // Passed on by another node to this one, the stream's home (api/forward.hpp): not passed on.
   bool forwarded = false;
+  // With forwarded: whom that node authenticated (no cookie or token travels with it).
+  struct ForwardedUser {
+    long long user_id = 0;
+    std::string username;
+    long long session_id = 0;
+    long long api_token_id = 0;
+    bool via_cookie = false;
+  };
+  std::optional<ForwardedUser> forwarded_user;
 
   std::optional<std::string> header(std::string_view lower_name) const;
   std::optional<std::string> query_param(std::string_view name) const;

@@ -100,11 +100,21 @@ Response handle_metrics(App& app, Request& req) {
         {"dreamstream_redis_messages_total", "Pub/sub messages received.", s.messages},
         {"dreamstream_redis_received_bytes_total", "Pub/sub payload bytes received.",
          s.bytes_received},
+        {"dreamstream_cluster_calls_expired_total",
+         "Calls from other nodes dropped unrun: past the deadline their caller set.",
+         s.calls_expired},
     };
     for (const auto& c : redis) {
       metric(out, c.name, "counter", c.help);
       sample(out, c.name, "", c.value);
     }
+    const char* dropped = "dreamstream_cluster_messages_dropped_total";
+    metric(out, dropped, "counter",
+           "Node messages dropped unread: forged (not sealed with the cluster secret for where "
+           "they were found), stale (sealed over 10 s away from now) or replayed.");
+    sample(out, dropped, "{reason=\"forged\"}", s.dropped_forged);
+    sample(out, dropped, "{reason=\"stale\"}", s.dropped_stale);
+    sample(out, dropped, "{reason=\"replayed\"}", s.dropped_replayed);
   }
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -36,9 +36,7 @@ Response handle_password(App& app, Request& req, const auth::Principal& p) {
   auto ok = app.auth.change_password(p.user.id, *current, *next, p.session_id);
   if (!ok) return error_response(ok.error());
   // The other sessions just ended; so do the live sockets they let in.
-  if (app.credentials) {
-    stop_revoked_streams(app, app.credentials->revoke_sessions_except(p.user.id, p.session_id));
-  }
+  revoke(app, p.user.username, {Revocation::Kind::kSessionsExcept, p.user.id, p.session_id});
   return json_response(200, {{"ok", true}});
 }
 
@@ -61,7 +59,7 @@ Response handle_revoke_session(App& app, Request& req, const auth::Principal& p)
   if (!id || !app.auth.revoke_session(p.user.id, *id)) {
     return error_response(not_found("no such session"));
   }
-  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_session(*id));
+  revoke(app, p.user.username, {Revocation::Kind::kSession, p.user.id, *id});
   return json_response(200, {{"ok", true}});
 }
 
@@ -93,13 +91,13 @@ Response handle_revoke_token(App& app, Request& req, const auth::Principal& p) {
     return error_response(not_found("no such token"));
   }
   // An ingest socket opened with a ticket this token asked for ends with it.
-  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_api_token(*id));
+  revoke(app, p.user.username, {Revocation::Kind::kApiToken, p.user.id, *id});
   return json_response(200, {{"ok", true}});
 }
 
 Response handle_rotate_stream_key(App& app, Request&, const auth::Principal& p) {
   auto key = app.auth.rotate_stream_key(p.user.id);
-  if (app.credentials) stop_revoked_streams(app, app.credentials->revoke_stream_key(p.user.id));
+  revoke(app, p.user.username, {Revocation::Kind::kStreamKey, p.user.id, 0});
   return json_response(201, {{"stream_key", key}});
 }
 
@@ -111,8 +109,7 @@ Response handle_delete(App& app, Request& req, const auth::Principal& p) {
   // Once the password is checked, and before the name is freed: the stream ends and is billed,
   // and every socket of the account is closed, so a new owner of the name starts clean.
   auto ok = app.auth.delete_account(p.user.id, *password, [&] {
-    if (app.credentials) app.credentials->revoke_user(p.user.id);
-    if (app.streams) (void)app.streams->stop(p.user.id);
+    revoke(app, p.user.username, {Revocation::Kind::kUser, p.user.id, 0});
   });
   if (!ok) return error_response(ok.error());
   Response r = json_response(200, {{"ok", true}});
@@ -124,14 +121,16 @@ Response handle_delete(App& app, Request& req, const auth::Principal& p) {
 
 void register_profile_routes(Router& router, App& app) {
   router.add("PATCH", "/api/me", authed(app, handle_update));
-  router.add("DELETE", "/api/me", authed_revoking(app, handle_delete));
-  router.add("POST", "/api/me/password", authed_revoking(app, handle_password));
+  // Credentials are withdrawn where the request arrives; only "end these sockets" travels to
+  // the stream's home (api/forward.hpp, revoke), never a password.
+  router.add("DELETE", "/api/me", authed(app, handle_delete));
+  router.add("POST", "/api/me/password", authed(app, handle_password));
   router.add("GET", "/api/me/sessions", authed(app, handle_sessions));
-  router.add("DELETE", "/api/me/sessions/:id", authed_revoking(app, handle_revoke_session));
+  router.add("DELETE", "/api/me/sessions/:id", authed(app, handle_revoke_session));
   router.add("GET", "/api/me/tokens", authed(app, handle_tokens));
   router.add("POST", "/api/me/tokens", authed(app, handle_create_token));
-  router.add("DELETE", "/api/me/tokens/:id", authed_revoking(app, handle_revoke_token));
-  router.add("POST", "/api/me/stream-key", authed_revoking(app, handle_rotate_stream_key));
+  router.add("DELETE", "/api/me/tokens/:id", authed(app, handle_revoke_token));
+  router.add("POST", "/api/me/stream-key", authed(app, handle_rotate_stream_key));
 }
 
 }  // namespace ds::api

@@ -149,10 +149,16 @@ Response handle_public_info(App& app, Request& req) {
 }
 
 Response handle_ingest_frame(App& app, Request& req) {
-  auto key = req.bearer_token();
-  if (!key) key = req.query_param("key");
-  if (!key) return error_response(unauthorized("a stream key is required"));
-  auto user = app.auth.from_stream_key(*key);
+  std::optional<store::User> user;
+  if (req.forwarded) {
+    // The node that passed it on checked the key, and kept it.
+    if (auto p = optional_user(app, req)) user = p->user;
+  } else {
+    auto key = req.bearer_token();
+    if (!key) key = req.query_param("key");
+    if (!key) return error_response(unauthorized("a stream key is required"));
+    user = app.auth.from_stream_key(*key);
+  }
   if (!user) return error_response(unauthorized("invalid stream key"));
   auto type = req.header("content-type").value_or("");
   if (!type.starts_with("image/jpeg")) {
@@ -162,7 +168,8 @@ Response handle_ingest_frame(App& app, Request& req) {
     return error_response(ok.error());
   }
   // Many nodes: the frame goes to the stream's home, which keeps its newest frame.
-  if (auto r = forward_to_home(app, user->username, req)) return std::move(*r);
+  if (auto r = forward_to_home(app, user->username, req, auth::Principal{*user, 0, false, 0}))
+    return std::move(*r);
   auto started = app.streams->ensure_started(*user);
   if (!started) return error_response(started.error());
   auto accepted = app.hub->push_frame(user->username, live::make_bytes(std::move(req.body)));

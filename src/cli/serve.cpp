@@ -67,9 +67,14 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
   cmd->add_option("--db", c.db_url, "Database URL (sqlite://PATH or postgres://...)")
       ->envname("DREAMSTREAM_DB");
   cmd->add_option("--redis", c.redis_url,
-                  "Redis URL (redis://HOST:PORT[/DB]) shared by every node of a cluster; needs a "
-                  "postgres:// --db")
+                  "Redis URL (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]) shared by every node "
+                  "of a cluster; needs a postgres:// --db and --cluster-secret")
       ->envname("DREAMSTREAM_REDIS");
+  cmd->add_option("--cluster-secret", c.cluster_secret,
+                  "With --redis: a secret of at least 16 characters, the same on every node, that "
+                  "encrypts and authenticates every message between nodes (prefer the "
+                  "environment variable: argv is visible to other local users)")
+      ->envname("DREAMSTREAM_CLUSTER_SECRET");
   cmd->add_option("--node-id", c.node_id, "This node's name in the cluster (default: random)")
       ->envname("DREAMSTREAM_NODE_ID");
   cmd->add_option("--public-url", c.public_url, "Public base URL, e.g. https://stream.example")
@@ -295,7 +300,15 @@ int run_serve(const ServeConfig& c) {
   if (!c.redis_url.empty()) {
     redis = cluster::parse_redis_url(c.redis_url);
     if (!redis) {
-      spdlog::error("event=bad_option option=--redis value=\"{}\"", c.redis_url);
+      // Not the value: it may hold a password.
+      spdlog::error(
+          "event=bad_option option=--redis reason=\"expected "
+          "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (percent-encode ':', '@' and '%' in the "
+          "user and password)\"");
+      return 2;
+    }
+    if (auto why = cluster::Seal::weak_secret(c.cluster_secret)) {
+      spdlog::error("event=bad_option option=--cluster-secret reason=\"{}\"", *why);
       return 2;
     }
     if (!db_url.starts_with("postgres")) {
@@ -366,6 +379,7 @@ int run_serve(const ServeConfig& c) {
   if (redis) {
     cluster::RedisBusConfig bc;
     bc.address = *redis;
+    bc.secret = c.cluster_secret;
     bc.node_id = c.node_id.empty() ? auth::random_token("n").substr(0, 13) : c.node_id;
     // A dead node's streams are noticed within the grace period.
     bc.node_ttl_ms = std::clamp<long long>(c.grace_ms / 2, 1'000, 10'000);
@@ -374,7 +388,7 @@ int run_serve(const ServeConfig& c) {
     };
     bus = std::make_unique<cluster::RedisBus>(bc, clock);
     hub.set_cluster(bus.get());
-    spdlog::info("event=cluster_node node={} redis={}:{}", bc.node_id, redis->host, redis->port);
+    spdlog::info("event=cluster_node node={} redis={}", bc.node_id, cluster::address_text(*redis));
   }
   live::StreamServiceConfig stream_config;
   stream_config.rate = api_config.rate;
@@ -454,6 +468,7 @@ int run_serve(const ServeConfig& c) {
     bus->serve_calls([&](const live::Call& call) -> live::Call {
       auto op = call.header.value("op", "");
       if (op == "http") return api::serve_forwarded(router, app, call);
+      if (op == "revoke") return api::serve_revocation(app, call);
       if (op == "release") {
         auto r = streams.release(call.header.value("session_id", 0LL));
         return {r ? *r : nlohmann::json{{"ok", false}}, {}};

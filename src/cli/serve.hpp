@@ -13,6 +13,9 @@ struct ServeConfig {
   std::string db_url;     // default sqlite://<data>/dreamstream.db
   std::string redis_url;  // many nodes: redis://HOST:PORT[/DB]; empty: one node
   std::string node_id;    // default: random
+  // Many nodes: keys the seal over every message between nodes (cluster/seal); required with
+  // redis_url, the same on every node.
+  std::string cluster_secret;
   std::string public_url;
   std::vector<std::string> allowed_origins;
   // The sites that may frame the embed page /u/<name>/embed (a CSP frame-ancestors source list).

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 namespace ds::cluster {
 
 namespace {
@@ -14,6 +16,8 @@ constexpr const char* kReady = "ds:ready";         // sorted set: streams by wai
 constexpr const char* kReadyChannel = "ds:ready";  // pub/sub: a stream joined the line
 constexpr const char* kStreams = "ds:streams";     // hash: username → announced stream
 constexpr std::int64_t kLookupTimeoutMs = 250;
+// The seal's context for frames waiting in line (stored under ds:f:<session>).
+constexpr std::string_view kFrameContext = "ds:f";
 
 std::string frame_key(long long session_id) { return "ds:f:" + std::to_string(session_id); }
 std::string node_key(const std::string& node) { return "ds:node:" + node; }
@@ -207,11 +211,16 @@ std::optional<live::AnnouncedStream> parse_announced(std::string_view text) {
 }
 
 RedisBus::RedisBus(RedisBusConfig config, const Clock& clock)
-    : config_(std::move(config)), clock_(clock) {
+    : config_(std::move(config)), clock_(clock), seal_(config_.secret, config_.node_id, clock_) {
+  config_.secret.clear();  // the seal holds the key; nothing else needs the secret
   link_ = std::make_unique<RedisLink>(config_.address, "redis-" + config_.node_id);
   subscriber_ = std::make_unique<RedisSubscriber>(
       config_.address, "redis-sub-" + config_.node_id,
-      [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); });
+      [this](std::string_view channel, std::string_view payload) { receive(channel, payload); });
+}
+
+void RedisBus::publish(const std::string& channel, std::string_view payload) {
+  link_->command({"PUBLISH", channel, seal_.seal(channel, payload)});
 }
 
 RedisBus::~RedisBus() { stop(); }
@@ -255,12 +264,12 @@ void RedisBus::offer(const live::FrameOffer& f, std::function<void()> done) {
   std::string payload = head.dump();
   payload += '\n';
   if (f.jpeg) payload += *f.jpeg;
-  link_->eval(
-      kOffer, {frame_key(f.session_id), kReady},
-      {std::move(payload), std::to_string(f.session_id), std::to_string(config_.frame_ttl_ms)},
-      [done = std::move(done)](std::optional<Reply>) {
-        if (done) done();
-      });
+  link_->eval(kOffer, {frame_key(f.session_id), kReady},
+              {seal_.seal(kFrameContext, payload), std::to_string(f.session_id),
+               std::to_string(config_.frame_ttl_ms)},
+              [done = std::move(done)](std::optional<Reply>) {
+                if (done) done();
+              });
 }
 
 void RedisBus::withdraw(long long session_id) {
@@ -293,21 +302,27 @@ std::optional<live::FrameOffer> parse_offer(const std::string& stored) {
 
 }  // namespace
 
+std::optional<live::FrameOffer> RedisBus::open_offer(std::string_view stored) {
+  auto opened = seal_.open(kFrameContext, stored);
+  if (!opened) return std::nullopt;
+  return parse_offer(opened->payload);
+}
+
 void RedisBus::claim(std::function<void(std::optional<live::FrameOffer>)> handler) {
-  link_->eval(kClaim, {kReady}, {}, [handler = std::move(handler)](std::optional<Reply> r) {
+  link_->eval(kClaim, {kReady}, {}, [this, handler = std::move(handler)](std::optional<Reply> r) {
     if (!r || r->type != Reply::Type::kString) return handler(std::nullopt);
-    handler(parse_offer(r->str));
+    handler(open_offer(r->str));
   });
 }
 
 void RedisBus::claim_batch(int max, std::function<void(std::vector<live::FrameOffer>)> handler) {
   link_->eval(kClaimBatch, {kReady}, {std::to_string(std::max(1, max))},
-              [handler = std::move(handler)](std::optional<Reply> r) {
+              [this, handler = std::move(handler)](std::optional<Reply> r) {
                 std::vector<live::FrameOffer> out;
                 if (r && r->type == Reply::Type::kArray) {
                   for (const auto& e : r->elements) {
                     if (e.type != Reply::Type::kString) continue;
-                    if (auto f = parse_offer(e.str)) out.push_back(std::move(*f));
+                    if (auto f = open_offer(e.str)) out.push_back(std::move(*f));
                   }
                 }
                 handler(std::move(out));
@@ -327,12 +342,12 @@ void RedisBus::publish_result(const live::FrameResult& r) {
                {"p", r.processed_ms}, {"m", r.model_ms}, {"t", r.timings}};
   std::string payload = "F" + config_.node_id + "\n" + head.dump() + "\n";
   if (r.jpeg) payload += *r.jpeg;
-  link_->command({"PUBLISH", stream_channel(r.username), std::move(payload)});
+  publish(stream_channel(r.username), payload);
 }
 
 void RedisBus::publish_text(const std::string& username, const Bytes& text) {
   if (!text) return;
-  link_->command({"PUBLISH", stream_channel(username), "T" + config_.node_id + "\n" + *text});
+  publish(stream_channel(username), "T" + config_.node_id + "\n" + *text);
 }
 
 void RedisBus::announce(const live::StreamSnapshot& s) {
@@ -448,8 +463,12 @@ std::optional<live::Call> RedisBus::call(const std::string& node, const live::Ca
     std::lock_guard lock(calls_mutex_);
     calls_[id] = pending;
   }
-  link_->command({"PUBLISH", node_channel(node),
-                  encode_call('Q', std::to_string(id) + " " + config_.node_id, request)});
+  // The deadline travels with the call: a call its caller gave up on never runs later.
+  auto deadline = clock_.now_ms() + timeout.count();
+  publish(
+      node_channel(node),
+      encode_call('Q', std::to_string(id) + " " + config_.node_id + " " + std::to_string(deadline),
+                  request));
   std::optional<live::Call> reply;
   {
     std::unique_lock lock(pending->mutex);
@@ -461,14 +480,32 @@ std::optional<live::Call> RedisBus::call(const std::string& node, const live::Ca
   return reply;
 }
 
-void RedisBus::on_message(std::string_view channel, std::string_view payload) {
+void RedisBus::receive(std::string_view channel, std::string_view sealed) {
   if (channel == kReadyChannel) {
+    // Only a wake-up (Redis's own script publishes it): idle workers look at the line, where
+    // every frame is sealed.
     if (events_.frames_ready) events_.frames_ready();
     return;
   }
+  OpenFailure why{};
+  auto opened = seal_.open(channel, sealed, &why);
+  if (!opened) {
+    auto c = seal_.counters();
+    auto n = c.forged + c.stale + c.replayed;
+    // Counted in /metrics; logged now and then, so a flood of junk cannot flood the log.
+    if (n == 1 || n % 1000 == 0) {
+      spdlog::warn("event=cluster_message_dropped reason={} dropped_total={}",
+                   why == OpenFailure::kForged  ? "forged"
+                   : why == OpenFailure::kStale ? "stale"
+                                                : "replayed",
+                   n);
+    }
+    return;
+  }
+  std::string_view payload = opened->payload;
   if (payload.empty()) return;
   if (channel.starts_with("ds:n:")) {
-    if (payload.front() == 'Q') on_call(payload.substr(1));
+    if (payload.front() == 'Q') on_call(payload.substr(1), opened->sender);
     if (payload.front() == 'R') on_reply(payload.substr(1));
     return;
   }
@@ -477,7 +514,7 @@ void RedisBus::on_message(std::string_view channel, std::string_view payload) {
   auto kind = payload.front();
   auto parts = split_line(payload.substr(1));
   // Our own messages come back too: this node has already acted on them.
-  if (!parts || parts->first == config_.node_id) return;
+  if (!parts || parts->first != opened->sender || parts->first == config_.node_id) return;
   if (kind == 'T') {
     if (events_.text) events_.text(username, make_bytes(std::string(parts->second)));
   } else if (kind == 'F') {
@@ -501,23 +538,39 @@ void RedisBus::on_message(std::string_view channel, std::string_view payload) {
   }
 }
 
-void RedisBus::on_call(std::string_view payload) {
+void RedisBus::on_call(std::string_view payload, const std::string& sender) {
+  // "<id> <from> <deadline ms>\n<header>\n<body>"
   auto parts = split_line(payload);
   if (!parts) return;
-  auto space = parts->first.find(' ');
-  if (space == std::string_view::npos) return;
-  std::string id(parts->first.substr(0, space));
-  std::string from(parts->first.substr(space + 1));
+  auto head = parts->first;
+  auto space = head.find(' ');
+  auto last = head.rfind(' ');
+  if (space == std::string_view::npos || last == space) return;
+  std::string id(head.substr(0, space));
+  std::string from(head.substr(space + 1, last - space - 1));
+  std::int64_t deadline_ms = 0;
+  auto deadline = head.substr(last + 1);
+  auto [end, ec] = std::from_chars(deadline.data(), deadline.data() + deadline.size(), deadline_ms);
+  if (ec != std::errc() || end != deadline.data() + deadline.size()) return;
+  if (from != sender) return;  // replies go to the node that sealed the call, or nowhere
   auto request = decode_call(parts->second);
   if (!request || !call_handler_) return;
-  auto run = [this, id, from, request = std::move(*request)] {
+  auto run = [this, id, from, deadline_ms, request = std::move(*request)] {
+    // Checked when it runs, after any wait in the executor's queue: the caller has given up
+    // (and may have acted otherwise), so it must not happen now.
+    if (clock_.now_ms() >= deadline_ms) {
+      expired_calls_++;
+      spdlog::warn("event=cluster_call_expired from={} late_ms={}", from,
+                   clock_.now_ms() - deadline_ms);
+      return;
+    }
     live::Call reply;
     try {
       reply = call_handler_(request);
     } catch (const std::exception& e) {
       reply.header = {{"error", e.what()}};
     }
-    link_->command({"PUBLISH", node_channel(from), encode_call('R', id, reply)});
+    publish(node_channel(from), encode_call('R', id, reply));
   };
   if (config_.executor) {
     config_.executor(std::move(run));
@@ -550,8 +603,14 @@ void RedisBus::on_reply(std::string_view payload) {
 }
 
 live::ClusterStats RedisBus::stats() const {
-  return {link_->commands_sent(), link_->bytes_sent(), subscriber_->messages_received(),
-          subscriber_->bytes_received()};
+  live::ClusterStats s{link_->commands_sent(), link_->bytes_sent(),
+                       subscriber_->messages_received(), subscriber_->bytes_received()};
+  auto sealed = seal_.counters();
+  s.dropped_forged = sealed.forged;
+  s.dropped_stale = sealed.stale;
+  s.dropped_replayed = sealed.replayed;
+  s.calls_expired = expired_calls_.load();
+  return s;
 }
 
 }  // namespace ds::cluster

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "cluster/redis_link.hpp"
+#include "cluster/seal.hpp"
 #include "live/cluster.hpp"
 #include "util/clock.hpp"
 
@@ -24,6 +25,8 @@ namespace ds::cluster {
 struct RedisBusConfig {
   RedisAddress address;
   std::string node_id;
+  // Keys the seal on every message (cluster/seal.hpp); the same on every node, required.
+  std::string secret;
   // A node that has not beaten for this long is dead; its streams are orphans.
   std::int64_t node_ttl_ms = 5'000;
   std::int64_t heartbeat_ms = 500;
@@ -75,13 +78,19 @@ class RedisBus : public live::Cluster {
 
   live::ClusterStats stats() const override;
 
+  // What the subscriber hands over: opened, checked and acted on, or dropped and counted.
+  // Public for the fuzz target (tests/fuzz/node_message.cpp).
+  void receive(std::string_view channel, std::string_view payload);
+
  private:
-  void on_message(std::string_view channel, std::string_view payload);
-  void on_call(std::string_view payload);
+  void publish(const std::string& channel, std::string_view payload);
+  std::optional<live::FrameOffer> open_offer(std::string_view stored);
+  void on_call(std::string_view payload, const std::string& sender);
   void on_reply(std::string_view payload);
 
   RedisBusConfig config_;
   const Clock& clock_;
+  Seal seal_;  // after config_ and clock_: built from them
   std::unique_ptr<RedisLink> link_;
   std::unique_ptr<RedisSubscriber> subscriber_;
   live::ClusterEvents events_;
@@ -100,6 +109,7 @@ class RedisBus : public live::Cluster {
   std::mutex calls_mutex_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Pending>> calls_;
   std::atomic<std::uint64_t> next_call_{1};
+  std::atomic<std::uint64_t> expired_calls_{0};
 };
 
 // The announced form of a stream (the registry's value) and back.

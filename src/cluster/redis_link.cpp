@@ -170,6 +170,26 @@ class Connection {
 
   bool stopping() const { return stopping_.load(); }
 
+  // The AUTH command a new connection starts with; empty without a password.
+  std::vector<std::string> auth_command() const {
+    if (address_.password.empty()) return {};
+    if (address_.user.empty()) return {"AUTH", address_.password};
+    return {"AUTH", address_.user, address_.password};
+  }
+
+  // Redis refused the credentials: this connection goes and is tried again after the backoff.
+  // Logged once per streak, with Redis's error code only (never the password).
+  void auth_refused(std::string_view error) {
+    if (!auth_refused_logged_) {
+      auto code = error.substr(0, error.find(' '));
+      spdlog::error("event=redis_auth_failed link={} user={} error={}", name_,
+                    address_.user.empty() ? "default" : address_.user, code);
+    }
+    auth_refused_logged_ = true;
+    drop_ = true;
+  }
+  void auth_accepted() { auth_refused_logged_ = false; }
+
   redisContext* ctx_ = nullptr;
   std::atomic<bool> connected_{false};
   const RedisAddress address_;
@@ -178,6 +198,9 @@ class Connection {
  private:
   void run() {
     auto backoff = kFirstBackoff;
+    // Grows while Redis keeps refusing the credentials: the TCP connect works every time, so
+    // without it a wrong password would reconnect in a tight loop.
+    auto refused_backoff = kFirstBackoff;
     bool was_up = true;  // logs the first failure
     while (!stopping_) {
       ctx_ = open();
@@ -190,16 +213,25 @@ class Connection {
       }
       backoff = kFirstBackoff;
       was_up = true;
-      spdlog::info("event=redis_connected link={} host={} port={}", name_, address_.host,
-                   address_.port);
+      // Quiet while a refusal streak goes on (auth_refused logged it once).
+      if (!auth_refused_logged_)
+        spdlog::info("event=redis_connected link={} address={}", name_, address_text(address_));
       want_write_ = false;
+      drop_ = false;
       connection_opened();
       serve();
       connected_ = false;
       connection_lost();
       redisFree(ctx_);
       ctx_ = nullptr;
-      if (!stopping_) spdlog::warn("event=redis_disconnected link={}", name_);
+      if (!stopping_ && !auth_refused_logged_)
+        spdlog::warn("event=redis_disconnected link={}", name_);
+      if (drop_) {
+        wait_for_wake(refused_backoff);
+        refused_backoff = std::min(refused_backoff * 2, max_backoff_);
+      } else {
+        refused_backoff = kFirstBackoff;
+      }
     }
   }
 
@@ -262,7 +294,7 @@ class Connection {
           auto* reply = static_cast<redisReply*>(raw);
           handle_reply(*reply);
           freeReplyObject(reply);
-          if (ctx_->err) return;
+          if (ctx_->err || drop_) return;
         }
       }
     }
@@ -283,6 +315,8 @@ class Connection {
   const std::chrono::milliseconds max_backoff_;
   int wake_fd_ = -1;
   bool want_write_ = false;
+  bool drop_ = false;  // loop thread only: close the connection now
+  bool auth_refused_logged_ = false;
   std::atomic<bool> stopping_{false};
   std::mutex thread_mutex_;
   std::thread thread_;
@@ -296,11 +330,59 @@ void run_handler(const ReplyHandler& handler, std::optional<Reply> reply) {
 
 }  // namespace
 
+namespace {
+
+// %XX escapes decoded; nullopt for a broken escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string address_text(const RedisAddress& a) {
+  bool v6 = a.host.find(':') != std::string::npos;
+  std::string out = a.user.empty() ? "" : a.user + "@";
+  out += v6 ? "[" + a.host + "]" : a.host;
+  out += ":" + std::to_string(a.port) + "/" + std::to_string(a.db);
+  return out;
+}
+
 std::optional<RedisAddress> parse_redis_url(std::string_view url) {
   constexpr std::string_view kScheme = "redis://";
   if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
   std::string_view rest = url.substr(kScheme.size());
   RedisAddress out;
+  // USER:PASSWORD@ (the last '@': an unescaped one may end up in a password).
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    auto userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;  // a user without a password
+    auto user = percent_decode(userinfo.substr(0, colon));
+    auto password = percent_decode(userinfo.substr(colon + 1));
+    if (!user || !password || password->empty()) return std::nullopt;
+    out.user = std::move(*user);
+    out.password = std::move(*password);
+  }
   std::string_view host;
   if (!rest.empty() && rest.front() == '[') {
     auto close = rest.find(']');
@@ -382,6 +464,16 @@ struct RedisLink::Impl final : Connection {
   // PING): a server that is going away can still complete a TCP handshake from its backlog.
   void connection_opened() override {
     loaded_scripts.clear();
+    if (auto auth = auth_command(); !auth.empty()) {
+      auto login = std::make_shared<Entry>();
+      login->args = std::move(auth);
+      login->handler = [this](std::optional<Reply> r) {
+        if (!r) return;
+        if (r->is_error()) return auth_refused(r->str);
+        auth_accepted();
+      };
+      send(std::move(login));
+    }
     auto hello = std::make_shared<Entry>();
     if (address_.db != 0)
       hello->args = {"SELECT", std::to_string(address_.db)};
@@ -389,6 +481,8 @@ struct RedisLink::Impl final : Connection {
       hello->args = {"PING"};
     hello->handler = [this](std::optional<Reply> r) {
       if (!r) return;
+      // Redis wants a password and --redis gave none.
+      if (r->is_error() && r->str.starts_with("NOAUTH")) return auth_refused(r->str);
       if (r->is_error())
         spdlog::error("event=redis_select_failed link={} db={}", name_, address_.db);
       {
@@ -588,6 +682,10 @@ struct RedisSubscriber::Impl final : Connection {
     // on_connect runs once Redis has confirmed every channel (or answered a PING when there
     // are none), so nothing published after it runs can be missed.
     awaiting_confirmations = want.size();
+    if (auto auth = auth_command(); !auth.empty()) {
+      awaiting_auth = true;
+      append(auth);
+    }
     if (!want.empty()) {
       std::vector<std::string> args{"SUBSCRIBE"};
       args.insert(args.end(), want.begin(), want.end());
@@ -622,6 +720,12 @@ struct RedisSubscriber::Impl final : Connection {
   }
 
   void handle_reply(redisReply& r) override {
+    if (awaiting_auth) {
+      awaiting_auth = false;
+      if (r.type == REDIS_REPLY_ERROR) return auth_refused(std::string_view(r.str, r.len));
+      auth_accepted();
+      return;
+    }
     if (awaiting_pong && (r.type == REDIS_REPLY_STATUS || r.type == REDIS_REPLY_ARRAY)) {
       // "PONG" outside pub/sub mode, ["pong", ""] once a channel was subscribed meanwhile.
       awaiting_pong = false;
@@ -649,6 +753,7 @@ struct RedisSubscriber::Impl final : Connection {
     subscribed.clear();
     awaiting_confirmations = 0;
     awaiting_pong = false;
+    awaiting_auth = false;
   }
 
   const MessageHandler handler;
@@ -658,6 +763,7 @@ struct RedisSubscriber::Impl final : Connection {
   std::set<std::string> subscribed;
   std::size_t awaiting_confirmations = 0;
   bool awaiting_pong = false;
+  bool awaiting_auth = false;
   std::atomic<std::uint64_t> messages_received_{0};
   std::atomic<std::uint64_t> bytes_received_{0};
 };

@@ -19,9 +19,16 @@ struct RedisAddress {
   std::string host = "127.0.0.1";
   int port = 6379;
   int db = 0;
+  // With a password each connection starts with AUTH (an ACL user when user is set too).
+  // Never logged: print address_text() instead.
+  std::string user;
+  std::string password;
 };
-// redis://HOST[:PORT][/DB]; nullopt for anything else.
+// redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], USER and PASSWORD percent-encoded where needed;
+// nullopt for anything else.
 std::optional<RedisAddress> parse_redis_url(std::string_view url);
+// "HOST:PORT/DB", with "USER@" in front when there is a user: what a log line may say.
+std::string address_text(const RedisAddress& address);
 
 // A reply copied out of hiredis.
 struct Reply {

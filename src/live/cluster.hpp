@@ -67,6 +67,12 @@ struct ClusterStats {
   std::uint64_t bytes_sent = 0;
   std::uint64_t messages = 0;
   std::uint64_t bytes_received = 0;
+  // Node messages dropped (cluster/seal): not sealed with this cluster's key for where they
+  // were found, too old, or seen before; and calls that arrived or waited past their deadline.
+  std::uint64_t dropped_forged = 0;
+  std::uint64_t dropped_stale = 0;
+  std::uint64_t dropped_replayed = 0;
+  std::uint64_t calls_expired = 0;
 };
 
 class Cluster {

@@ -14,8 +14,11 @@ Standard library plus Debian's python3-psycopg2 (scripts/setup.sh --test). Typic
     cl.query("SELECT status FROM stream_sessions WHERE user_id = %s", (uid,))
     cl.cleanup(); pg.stop()
 
-Every node is `serve --db <one database> --redis redis://127.0.0.1:P --node-id node-<letter>`
-plus node_args, with a data directory of its own. `DS_CLUSTER_NO_REDIS=1` leaves out `--redis`
+Every node is `serve --db <one database> --redis redis://ds-node:PW@127.0.0.1:P
+--node-id node-<letter> --cluster-secret S` plus node_args, with a data directory of its own.
+Redis wants a password (`requirepass`, for the default user, which the tests' own raw commands
+use) and knows an ACL user `ds-node` that the nodes log in as (issue 20: nodes authenticate,
+and every message between them is sealed with the cluster secret). `DS_CLUSTER_NO_REDIS=1` leaves out `--redis`
 and `--node-id` (a binary from before issue 10 refuses them), so the harness itself and the
 parts that only need the shared database can be tried with an older binary.
 `python3 cluster.py` starts a 3-node cluster, prints its addresses and waits for Ctrl-C.
@@ -155,10 +158,15 @@ def pg_query(url, sql, params=()):
 # -- Redis ------------------------------------------------------------------------------------
 class Redis:
     """`redis-server --port P --bind 127.0.0.1 --save "" --appendonly no`, stoppable and
-    restartable on the same port (it comes back empty: nothing is persisted)."""
+    restartable on the same port (it comes back empty: nothing is persisted). With password,
+    the default user needs it (requirepass; command() and sniff() send it); with user and
+    user_password also, an ACL user with every right, whom url names."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, password=None, user=None, user_password=None):
         self.port = port or free_port()
+        self.password = password
+        self.user = user
+        self.user_password = user_password
         self.tmp = tempfile.mkdtemp(prefix="ds-cluster-redis-")
         self.log_path = os.path.join(self.tmp, "redis.log")
         self.proc = None
@@ -166,15 +174,34 @@ class Redis:
 
     @property
     def url(self):
+        if self.user:
+            return "redis://%s:%s@127.0.0.1:%d" % (self.user, self.user_password, self.port)
+        if self.password:
+            return "redis://:%s@127.0.0.1:%d" % (self.password, self.port)
         return "redis://127.0.0.1:%d" % self.port
+
+    def secrets(self):
+        """The passwords a log line must never show."""
+        return [p for p in (self.password, self.user_password) if p]
+
+    def _auth(self):
+        if not self.password:
+            return b""
+        return b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(self.password),
+                                                       self.password.encode())
 
     def start(self, timeout=15.0):
         if self.alive():
             return self
         self._log = open(self.log_path, "ab")
+        extra = []
+        if self.password:
+            extra += ["--requirepass", self.password]
+        if self.user:
+            extra += ["--user", self.user, "on", ">" + self.user_password, "~*", "&*", "+@all"]
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.tmp],
+             "--appendonly", "no", "--dir", self.tmp] + extra,
             stdout=self._log, stderr=subprocess.STDOUT, cwd=self.tmp)
         wait_until(lambda: self.proc.poll() is None and self.ping(), timeout,
                    "redis-server on port %d" % self.port)
@@ -184,8 +211,14 @@ class Redis:
         """True when the server answers PING (a raw RESP exchange, no client library)."""
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(64).startswith(b"+PONG")
+                s.sendall(self._auth() + b"PING\r\n")
+                reply = b""
+                while reply.count(b"\r\n") < (2 if self.password else 1):
+                    chunk = s.recv(64)
+                    if not chunk:
+                        break
+                    reply += chunk
+                return reply.split(b"\r\n")[-2].startswith(b"+PONG")
         except OSError:
             return False
 
@@ -195,6 +228,16 @@ class Redis:
         parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
         msg = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            if self.password:
+                s.sendall(self._auth())
+                ok = b""
+                while b"\r\n" not in ok:
+                    chunk = s.recv(1)
+                    if not chunk:
+                        break
+                    ok += chunk
+                if not ok.startswith(b"+OK"):
+                    raise RuntimeError("redis AUTH refused: %r" % ok)
             s.sendall(msg)
             reply = b""
             while b"\r\n" not in reply:
@@ -236,6 +279,123 @@ class Redis:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class Resp:
+    """Reads RESP replies off a socket (bulk strings stay bytes)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("redis closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind in (b"+", b"-"):
+            return rest.decode(errors="replace")
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            size = int(rest)
+            if size < 0:
+                return None
+            while len(self.buf) < size + 2:
+                self._fill()
+            data, self.buf = self.buf[:size], self.buf[size + 2:]
+            return data
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise ValueError("not RESP: %r" % line)
+
+
+def resp_command(*args):
+    parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+class RedisSniffer:
+    """What a bystander with read access to Redis sees: `PSUBSCRIBE *` on a raw socket (every
+    message published while it runs, .messages as (channel, payload) bytes), and snapshot()
+    (every key and value at that moment, as one bytes blob, collected into .keys_seen)."""
+
+    def __init__(self, redis):
+        import threading
+        self.redis = redis
+        self.messages = []
+        self.keys_seen = b""
+        self.lock = threading.Lock()
+        self.sock = socket.create_connection(("127.0.0.1", redis.port), timeout=5)
+        self.resp = Resp(self.sock)
+        if redis.password:
+            self.sock.sendall(resp_command("AUTH", redis.password))
+            assert self.resp.read() == "OK"
+        self.sock.sendall(resp_command("PSUBSCRIBE", "*"))
+        self.resp.read()  # psubscribe confirmation
+        self.sock.settimeout(None)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                m = self.resp.read()
+                if isinstance(m, list) and len(m) == 4 and m[0] == b"pmessage":
+                    with self.lock:
+                        self.messages.append((m[2], m[3]))
+        except (OSError, ConnectionError, ValueError):
+            pass
+
+    def snapshot(self):
+        blob = []
+        with socket.create_connection(("127.0.0.1", self.redis.port), timeout=5) as s:
+            r = Resp(s)
+            if self.redis.password:
+                s.sendall(resp_command("AUTH", self.redis.password))
+                r.read()
+            s.sendall(resp_command("KEYS", "*"))
+            for key in r.read() or []:
+                s.sendall(resp_command("TYPE", key))
+                kind = r.read()
+                cmd = {"string": ("GET", key), "hash": ("HGETALL", key),
+                       "zset": ("ZRANGE", key, 0, -1, "WITHSCORES"), "set": ("SMEMBERS", key),
+                       "list": ("LRANGE", key, 0, -1)}.get(kind)
+                blob.append(key)
+                if cmd:
+                    s.sendall(resp_command(*cmd))
+                    value = r.read()
+                    for v in (value if isinstance(value, list) else [value]):
+                        if isinstance(v, bytes):
+                            blob.append(v)
+        out = b"\n".join(blob)
+        with self.lock:
+            self.keys_seen += out + b"\n"
+        return out
+
+    def published(self):
+        """Every payload and channel seen so far, as one bytes blob."""
+        with self.lock:
+            return b"\n".join(c + b" " + p for c, p in self.messages)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
+
+
 # -- the cluster ------------------------------------------------------------------------------
 class Cluster:
     """N `serve` nodes on one database and one Redis. nodes[i] is a harness.Server (its
@@ -247,7 +407,9 @@ class Cluster:
         self.node_args = list(node_args)
         self.env = dict(env or {})
         self.use_redis = redis and not os.environ.get("DS_CLUSTER_NO_REDIS")
-        self.redis = Redis() if redis else None
+        self.secret = "cluster-secret-" + uuid.uuid4().hex
+        self.redis = Redis(password="redis-default-" + uuid.uuid4().hex, user="ds-node",
+                           user_password="redis-node-" + uuid.uuid4().hex) if redis else None
         self.db_url = None
         self.nodes = []
         self.retired = []  # killed or replaced Server objects, kept for their logs
@@ -258,7 +420,8 @@ class Cluster:
     def args_for(self, i):
         args = ["--db", self.db_url]
         if self.use_redis:
-            args += ["--redis", self.redis.url, "--node-id", self.node_id(i)]
+            args += ["--redis", self.redis.url, "--node-id", self.node_id(i),
+                     "--cluster-secret", self.secret]
         return args + self.node_args
 
     def _new_node(self, i):

@@ -34,8 +34,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(HERE, "..", "..", "clients", "python"))
 
 import dreamstream as ds  # noqa: E402
-from cluster import Cluster, Postgres, wait_until  # noqa: E402
-from harness import PASSWORD, Client, register  # noqa: E402
+from cluster import Cluster, Postgres, RedisSniffer, wait_until  # noqa: E402
+from harness import PASSWORD, Client, binary_path, login, register  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
 WORKER_TOKEN = "dsw_cluster_test_token_0123456789"
@@ -116,6 +116,21 @@ def stream_info(client, username):
     r = client.get("/api/streams/" + username)
     assert r.status == 200, (r.status, r.body[:300])
     return r.json
+
+
+def metric(node, name, labels=""):
+    """The value of one sample of node's /metrics (0 when absent)."""
+    r = Client(node).get("/metrics")
+    assert r.status == 200, r.status
+    text = r.body if isinstance(r.body, str) else r.body.decode()
+    for line in text.splitlines():
+        if line.startswith(name + labels + " "):
+            return float(line.split()[-1])
+    return 0
+
+
+def dropped(node, reason):
+    return metric(node, "dreamstream_cluster_messages_dropped_total", '{reason="%s"}' % reason)
 
 
 def started_minutes(first_frame_ms, last_frame_ms):
@@ -1023,6 +1038,141 @@ class TestCluster(ClusterCase):
         for node in (self.A, self.B, self.C):
             self.assertTrue(node.alive())
             self.assertEqual(node.client().get("/healthz").status, 200)
+
+    # 11 (issue 20, item 3): the wire between nodes is sealed ----------------------------------
+    def test_11_a_redis_sniffer_finds_no_secret_of_a_login_password_change_or_new_key(self):
+        s = self.streamer(self.A)
+        self.worker(self.C)
+        ing = self.pusher(self.B, key=s.key)  # B is the stream's home
+        ing.wait_event("status", timeout=FRAMES_S)
+        wait_until(lambda: self.home_of(s.name) == self.B.node_id, EVENT_S, "B to be home")
+        sniffer = RedisSniffer(self.cl.redis)
+        self.addCleanup(sniffer.close)
+        secrets = {"old password": PASSWORD, "old stream key": s.key}
+
+        # On C, not the home: log in, use the cookie on forwarded routes, change the password,
+        # rotate the stream key.
+        c = self.C.client()
+        r = login(c, s.name)
+        self.assertEqual(r.status, 200, r.body[:300])
+        secrets["session cookie"] = c.session
+        r = c.patch("/api/streams/settings", {"prompt": "sealed ink"})
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(stream_info(c, s.name)["live"], True)
+        sniffer.snapshot()
+        new_password = "brand new password " + s.name
+        secrets["new password"] = new_password
+        r = c.post("/api/me/password", {"current_password": PASSWORD,
+                                        "new_password": new_password})
+        self.assertEqual(r.status, 200, r.body[:300])
+        sniffer.snapshot()
+        r = c.post("/api/me/stream-key")
+        self.assertEqual(r.status, 201, r.body[:300])
+        secrets["new stream key"] = r.json["stream_key"]
+        # The effect still reaches the home: the pusher on B with the old key is cut off.
+        self.assertEqual(ended_reason(ing.wait_event("ended")), "revoked")
+        self.assertEqual(ing.wait_closed(), 4401)
+        # An HTTP ingest frame sent to C with the new key is passed to the home (B) without it.
+        wait_until(lambda: not stream_info(self.A.client(), s.name)["live"], EVENT_S,
+                   "the stream to stop")
+        self.assertEqual(via(c, self.B).post("/api/streams/start").status, 201)
+        wait_until(lambda: self.home_of(s.name) == self.B.node_id, EVENT_S, "B to be home")
+        r = self.C.client().post("/api/ingest/frame?key=" + secrets["new stream key"],
+                                 raw=FRAMES[0], cookies=False, origin=None,
+                                 headers={"Content-Type": "image/jpeg"})
+        self.assertEqual(r.status, 202, r.body[:300])
+        sniffer.snapshot()
+        self.assertEqual(via(c, self.B).post("/api/streams/stop").status, 200)
+        sniffer.snapshot()
+        # Everything published before this marker has reached the sniffer.
+        self.cl.redis.command("PUBLISH", "test:marker", "end")
+        wait_until(lambda: any(ch == b"test:marker" for ch, _ in list(sniffer.messages)),
+                   EVENT_S, "the sniffer to see the marker")
+
+        seen = sniffer.published()
+        self.assertGreater(len(sniffer.messages), 3, "the sniffer saw no traffic at all")
+        for what, secret in secrets.items():
+            self.assertNotIn(secret.encode(), seen, "%s crossed Redis" % what)
+            self.assertNotIn(secret.encode(), sniffer.keys_seen, "%s stored in Redis" % what)
+        # Nor any log line of any node.
+        logs = self.cl.logs(tail=10 ** 9)
+        for what, secret in list(secrets.items()) + [
+                ("cluster secret", self.cl.secret)] + [
+                ("redis password", p) for p in self.cl.redis.secrets()]:
+            self.assertNotIn(secret, logs, "%s in a log" % what)
+
+    def test_11_forged_and_replayed_node_messages_are_dropped_and_counted(self):
+        s = self.streamer(self.A)
+        self.worker(self.C)
+        ing = self.pusher(self.B, key=s.key)  # B is the stream's home
+        ing.wait_event("status", timeout=FRAMES_S)
+        session_id = self.session_row(s.id)["id"]
+        sniffer = RedisSniffer(self.cl.redis)
+        self.addCleanup(sniffer.close)
+        # A sealed call to B, captured on its way: a stop sent to C, the stream's non-home.
+        r = via(s.c, self.C).patch("/api/streams/settings", {"prompt": "captured"})
+        self.assertEqual(r.status, 200, r.body[:300])
+        channel = ("ds:n:" + self.B.node_id).encode()
+        calls = wait_until(lambda: [p for ch, p in sniffer.messages if ch == channel], EVENT_S,
+                           "a call to B on Redis")
+        forged0, replayed0 = dropped(self.B, "forged"), dropped(self.B, "replayed")
+
+        redis = self.cl.redis
+        # Someone with write access to Redis: the call again, word for word ...
+        redis.command("PUBLISH", channel, calls[0])
+        # ... and calls of their own, in the clear, or sealed with a guessed key.
+        far = str(int(time.time() * 1000) + 60000)
+        for payload in [
+                b"Q1 node-a " + far.encode() + b"\n" + json.dumps(
+                    {"op": "release", "session_id": session_id}).encode() + b"\n",
+                b"Q2 node-a " + far.encode() + b"\n" + json.dumps(
+                    {"op": "http", "method": "POST", "path": "/api/streams/stop", "query": "",
+                     "headers": [], "remote_addr": "127.0.0.1",
+                     "principal": {"user_id": s.id, "username": s.name, "session_id": 0,
+                                   "api_token_id": 0, "via_cookie": False}}).encode() + b"\n",
+                b"\x01" + os.urandom(24) + os.urandom(80)]:
+            redis.command("PUBLISH", channel, payload)
+        wait_until(lambda: dropped(self.B, "forged") >= forged0 + 3, EVENT_S,
+                   "B to count the forged calls")
+        wait_until(lambda: dropped(self.B, "replayed") >= replayed0 + 1, EVENT_S,
+                   "B to count the replayed call")
+        # The stream goes on: nothing released or stopped it.
+        self.assertFalse(ing.closed)
+        self.assertIsNone(self.session_row(s.id)["ended_ms"])
+        self.assertTrue(stream_info(self.A.client(), s.name)["live"])
+        self.assertEqual(via(s.c, self.C).post("/api/streams/stop").status, 200)
+
+    def test_11_no_node_starts_without_a_cluster_secret_and_no_refusal_shows_a_password(self):
+        import subprocess
+        import tempfile
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
+        password = "Hunter2-redis-" + os.urandom(4).hex()
+        cases = [
+            (["--redis", "redis://:%s@127.0.0.1:%d" % (password, self.cl.redis.port)],
+             "--cluster-secret"),
+            (["--redis", "redis://:%s@127.0.0.1:notaport" % password,
+              "--cluster-secret", self.cl.secret], "--redis"),
+            (["--redis", "redis://:%s@127.0.0.1:%d" % (password, self.cl.redis.port),
+              "--cluster-secret", "short"], "--cluster-secret"),
+        ]
+        for args, names in cases:
+            with tempfile.TemporaryDirectory() as data:
+                r = subprocess.run([binary_path(), "serve", "--listen", "127.0.0.1:0", "--data",
+                                    data, "--db", self.cl.db_url] + args,
+                                   capture_output=True, text=True, timeout=30, env=env)
+            out = r.stdout + r.stderr
+            self.assertNotEqual(r.returncode, 0, out)
+            self.assertIn(names, out)
+            self.assertNotIn(password, out)
+            self.assertEqual(len([line for line in out.splitlines() if "error" in line]), 1,
+                             out)
+
+    def test_11_nodes_log_in_to_redis_as_an_acl_user_with_the_password_in_the_url(self):
+        self.assertIn(":" + self.cl.redis.user_password + "@", self.cl.redis.url)
+        clients = self.cl.redis.command("CLIENT", "LIST")
+        self.assertIn("user=ds-node", clients)
+        for node in (self.A, self.B, self.C):
+            self.assertIn("dreamstream_cluster_healthy 1", Client(node).get("/metrics").text)
 
     def test_metrics_show_the_redis_link(self):
         for node in (self.A, self.B, self.C):

@@ -95,10 +95,13 @@ class RedisBusTest : public ::testing::Test {
     if (a_) a_->stop();
   }
 
-  std::unique_ptr<RedisBus> make_bus(const std::string& node, Heard& heard) {
+  std::unique_ptr<RedisBus> make_bus(const std::string& node, Heard& heard,
+                                     std::function<void(std::function<void()>)> executor = {}) {
     RedisBusConfig config;
+    config.executor = std::move(executor);
     config.address = RedisAddress{"127.0.0.1", server_.port(), 0};
     config.node_id = node;
+    config.secret = "unit-test cluster secret";
     config.node_ttl_ms = 1000;
     config.heartbeat_ms = 100;
     auto bus = std::make_unique<RedisBus>(config, clock_);
@@ -457,4 +460,114 @@ TEST_F(RedisBusTest, LeaseIsHeldByOneNode) {
   EXPECT_FALSE(b_->lease("end:1", 1s));
   EXPECT_FALSE(a_->lease("end:1", 1s)) << "not re-entrant";
   EXPECT_TRUE(b_->lease("end:2", 1s));
+}
+
+// -- the sealed wire ---------------------------------------------------------------------------
+
+namespace {
+
+std::uint64_t dropped(RedisBus& bus) {
+  auto s = bus.stats();
+  return s.dropped_forged + s.dropped_stale + s.dropped_replayed;
+}
+
+}  // namespace
+
+TEST_F(RedisBusTest, WhatRedisSeesIsSealedAndARepeatOrAForgeryIsDroppedAndCounted) {
+  b_->follow("alice");
+  ASSERT_TRUE(eventually([&] { return subscribers("ds:c:alice") == 1; }));
+  // A bystander with PSUBSCRIBE * on Redis.
+  std::mutex m;
+  std::vector<std::string> sniffed;
+  ds::cluster::RedisSubscriber spy(RedisAddress{"127.0.0.1", server_.port(), 0}, "spy",
+                                   [&](std::string_view, std::string_view p) {
+                                     std::lock_guard lock(m);
+                                     sniffed.emplace_back(p);
+                                   });
+  spy.subscribe("ds:c:alice");
+  spy.start();
+  ASSERT_TRUE(eventually([&] { return subscribers("ds:c:alice") == 2; }));
+
+  a_->publish_text("alice", make_bytes("top secret text"));
+  ASSERT_TRUE(
+      eventually([&] { return heard_b_.with([&] { return heard_b_.texts.size(); }) == 1; }));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return sniffed.size() == 1;
+  }));
+  std::string captured;
+  {
+    std::lock_guard lock(m);
+    captured = sniffed[0];
+  }
+  EXPECT_EQ(captured.find("top secret"), std::string::npos);
+
+  // Published again by someone who can write to Redis: dropped as a replay.
+  auto before = b_->stats();
+  ASSERT_TRUE(a_->link().call({"PUBLISH", "ds:c:alice", captured}, 1s));
+  // In the old clear format, and sealed with another key: forged.
+  ASSERT_TRUE(a_->link().call({"PUBLISH", "ds:c:alice", "Ta\nforged text"}, 1s));
+  SystemClock clock;
+  ds::cluster::Seal mallory("not the cluster secret at all", "a", clock);
+  ASSERT_TRUE(a_->link().call(
+      {"PUBLISH", "ds:c:alice", mallory.seal("ds:c:alice", "Ta\nforged text")}, 1s));
+  auto before_total = before.dropped_forged + before.dropped_stale + before.dropped_replayed;
+  ASSERT_TRUE(eventually([&] { return dropped(*b_) == before_total + 3; }));
+  auto after = b_->stats();
+  EXPECT_EQ(after.dropped_replayed - before.dropped_replayed, 1u);
+  EXPECT_EQ(after.dropped_forged - before.dropped_forged, 2u);
+  EXPECT_EQ(heard_b_.with([&] { return heard_b_.texts.size(); }), 1u);
+}
+
+TEST_F(RedisBusTest, FramesWaitInLineSealedAndAForgedFrameIsNeverClaimed) {
+  a_->offer(frame(5, 1, "jpeg-bytes-of-a-camera"), {});
+  sync(*a_);
+  auto stored = a_->link().call({"GET", "ds:f:5"}, 1s);
+  ASSERT_TRUE(stored && stored->type == Reply::Type::kString);
+  EXPECT_EQ(stored->str.find("jpeg-bytes"), std::string::npos);
+  EXPECT_EQ(stored->str.find("user5"), std::string::npos);
+  auto got = claim(*b_);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got->jpeg, "jpeg-bytes-of-a-camera");
+
+  // Someone with Redis puts a frame of their own in line.
+  ASSERT_TRUE(a_->link().call({"SET", "ds:f:6",
+                               R"({"s":6,"u":"x","q":1,"c":1,"p":"","t":0,"e":0})"
+                               "\nJPEG"},
+                              1s));
+  ASSERT_TRUE(a_->link().call({"ZADD", "ds:ready", "1", "6"}, 1s));
+  auto before = b_->stats().dropped_forged;
+  EXPECT_FALSE(claim(*b_));
+  EXPECT_EQ(b_->stats().dropped_forged, before + 1);
+}
+
+TEST_F(RedisBusTest, ACallPastItsDeadlineNeverRuns) {
+  // c's executor holds calls until the test lets them go: as a busy pool would.
+  std::mutex m;
+  std::vector<std::function<void()>> held;
+  Heard heard_c;
+  auto c = make_bus("c", heard_c, [&](std::function<void()> fn) {
+    std::lock_guard lock(m);
+    held.push_back(std::move(fn));
+  });
+  std::atomic<int> ran{0};
+  c->serve_calls([&](const Call&) -> Call {
+    ran++;
+    return {{{"ok", true}}, ""};
+  });
+  ASSERT_TRUE(eventually([&] { return c->healthy(); }));
+  EXPECT_FALSE(a_->call("c", {{{"op", "release"}}, ""}, 100ms));  // the caller gives up
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return held.size() == 1;
+  }));
+  std::function<void()> late;
+  {
+    std::lock_guard lock(m);
+    late = std::move(held[0]);
+  }
+  late();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(c->stats().calls_expired, 1u);
+  c->stop();
 }

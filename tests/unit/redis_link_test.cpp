@@ -7,6 +7,7 @@
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "redis_server.hpp"
@@ -365,4 +366,106 @@ TEST(RedisUrl, RejectsOtherSchemesAndBadParts) {
         "redis://host:63a9", "redis://host:6379/x", "redis://host/-1", "redis://host/1/2",
         "redis://[::1", "redis://[::1]x", "redis://user@host", "redis://[]:6379"})
     EXPECT_FALSE(parse_redis_url(bad)) << bad;
+}
+
+TEST(RedisUrl, ParsesUserAndPercentEncodedPassword) {
+  auto a = parse_redis_url("redis://:s3cret@cache:6380/2");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->user, "");
+  EXPECT_EQ(a->password, "s3cret");
+  EXPECT_EQ(a->host, "cache");
+  EXPECT_EQ(a->port, 6380);
+  EXPECT_EQ(a->db, 2);
+
+  auto b = parse_redis_url("redis://app:p%40ss%3Aw%25rd@10.0.0.5");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->user, "app");
+  EXPECT_EQ(b->password, "p@ss:w%rd");
+  EXPECT_EQ(b->host, "10.0.0.5");
+
+  // An '@' left unescaped in the password: the last one ends the credentials.
+  auto c = parse_redis_url("redis://app:a@b/c@[::1]:7000/3");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->password, "a@b/c");
+  EXPECT_EQ(c->host, "::1");
+  EXPECT_EQ(c->db, 3);
+
+  for (const char* bad : {"redis://user@host", "redis://:@host", "redis://:%zz@host",
+                          "redis://:pw%4@host", "redis://:pw@", "redis://:pw@:6379"})
+    EXPECT_FALSE(parse_redis_url(bad)) << bad;
+}
+
+TEST(RedisUrl, AddressTextNeverHoldsThePassword) {
+  auto a = parse_redis_url("redis://app:hunter2-secret@cache:6380/2");
+  ASSERT_TRUE(a);
+  auto text = ds::cluster::address_text(*a);
+  EXPECT_EQ(text, "app@cache:6380/2");
+  EXPECT_EQ(text.find("hunter2"), std::string::npos);
+  EXPECT_EQ(ds::cluster::address_text(*parse_redis_url("redis://[::1]")), "[::1]:6379/0");
+}
+
+namespace {
+
+// A redis-server that wants a password for the default user and knows an ACL user "app".
+class RedisAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.start(
+        {"--requirepass", "default-pw", "--user", "app", "on", ">app-pw", "~*", "&*", "+@all"}));
+  }
+  RedisAddress address(std::string user, std::string password) const {
+    RedisAddress a{"127.0.0.1", server_.port(), 0};
+    a.user = std::move(user);
+    a.password = std::move(password);
+    return a;
+  }
+  ds::test::RedisServer server_;
+};
+
+}  // namespace
+
+TEST_F(RedisAuthTest, LinkAndSubscriberAuthenticateWithPasswordOrAclUser) {
+  for (auto [user, password] : {std::pair{"", "default-pw"}, std::pair{"app", "app-pw"}}) {
+    RedisLink link(address(user, password), "auth");
+    link.start();
+    ASSERT_TRUE(eventually([&] { return link.connected(); })) << user;
+    auto set = link.call({"SET", "k", "v"}, 1s);
+    ASSERT_TRUE(set);
+    EXPECT_EQ(set->str, "OK") << user;
+
+    std::atomic<int> got{0};
+    RedisSubscriber sub(address(user, password), "auth-sub",
+                        [&](std::string_view, std::string_view p) {
+                          if (p == "hello") got++;
+                        });
+    sub.subscribe("news");
+    sub.start();
+    ASSERT_TRUE(eventually([&] { return sub.connected(); })) << user;
+    ASSERT_TRUE(link.call({"PUBLISH", "news", "hello"}, 1s));
+    EXPECT_TRUE(eventually([&] { return got.load() == 1; })) << user;
+  }
+}
+
+TEST_F(RedisAuthTest, AWrongPasswordNeverCountsAsConnected) {
+  RedisLink link(address("", "wrong"), "auth");
+  RedisSubscriber sub(address("app", "wrong"), "auth-sub", [](auto, auto) {});
+  RedisLink nopw(address("", ""), "auth");
+  link.start();
+  sub.start();
+  nopw.start();
+  // Nothing to wait for when nothing happens: a few reconnect rounds (first backoff 50 ms).
+  std::this_thread::sleep_for(400ms);
+  EXPECT_FALSE(link.connected());
+  EXPECT_FALSE(sub.connected());
+  EXPECT_FALSE(nopw.connected());  // Redis answered its PING with NOAUTH
+  EXPECT_FALSE(link.call({"GET", "k"}, 100ms));
+  // Refused connections back off like unreachable ones (50, 100, 200 ms ...), not a tight loop.
+  RedisLink admin(address("", "default-pw"), "admin");
+  admin.start();
+  ASSERT_TRUE(eventually([&] { return admin.connected(); }));
+  auto info = admin.call({"INFO", "stats"}, 1s);
+  ASSERT_TRUE(info);
+  auto at = info->str.find("total_connections_received:");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LT(std::stoi(info->str.substr(at + 27)), 30) << "three refused links reconnecting";
 }

@@ -79,8 +79,9 @@ class RedisServer {
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
 
-  // Starts it (again, on the same port) and waits until it accepts connections.
-  ::testing::AssertionResult start() {
+  // Starts it (again, on the same port) and waits until it accepts connections. extra: more
+  // redis-server options, e.g. {"--requirepass", "pw"}.
+  ::testing::AssertionResult start(const std::vector<std::string>& extra = {}) {
     if (binary_.empty())
       return ::testing::AssertionFailure()
              << "redis-server not found on PATH or at /usr/bin/redis-server; install it with "
@@ -92,8 +93,13 @@ class RedisServer {
       int null = ::open("/dev/null", O_RDWR);
       ::dup2(null, 1);
       ::dup2(null, 2);
-      ::execl(binary_.c_str(), binary_.c_str(), "--port", port.c_str(), "--bind", "127.0.0.1",
-              "--save", "", "--appendonly", "no", "--dir", "/tmp", static_cast<char*>(nullptr));
+      std::vector<std::string> args{binary_, "--port",       port, "--bind", "127.0.0.1", "--save",
+                                    "",      "--appendonly", "no", "--dir",  "/tmp"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(binary_.c_str(), argv.data());
       ::_exit(127);
     }
     if (pid_ < 0) return ::testing::AssertionFailure() << "fork failed";
