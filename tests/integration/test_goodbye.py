@@ -19,6 +19,7 @@ import unittest
 import dreamstream as ds
 from harness import ServerTestCase, binary_path, register
 from test_client_js import NODE
+from test_push_input import Pusher, free_port, publish
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 CLIENT_JS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -195,6 +196,29 @@ await s.close();
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         row = self.assert_completed_within(c, self.sessions(c)[0]["id"], since=exited)
         self.assertGreater(row["frames_in"], 0)
+
+    @unittest.skipUnless(FFMPEG, "needs the ffmpeg CLI (scripts/setup.sh --test)")
+    def test_an_rtmp_publisher_leaving_push_listen_ends_its_stream(self):
+        c, user, key = self.new_streamer()
+        url = "rtmp://127.0.0.1:%d/live" % free_port()
+        p = Pusher(self.server.url, key, "--input", url, "--listen", "--fps", "10",
+                   "--size", "160x120")
+        self.addCleanup(p.close)
+        p.wait_log(r"event=listening")
+        for _ in range(20):  # until the listener takes the publisher
+            pub = publish(url, 3, size="160x120", rate=10)
+            self.addCleanup(lambda q=pub: q.poll() is None and q.kill())
+            try:
+                pub.wait(1.0)
+            except subprocess.TimeoutExpired:
+                break
+        live = self.wait_live(c, user, timeout=20)
+        pub.wait(30)  # OBS's "Stop Streaming"
+        p.wait_log(r"event=publisher_left", timeout=30)
+        left = time.monotonic()
+        self.assert_completed_within(c, live["id"], since=left)
+        self.assertIsNone(p.proc.poll(), "push listens for the next publisher")
+        self.assertEqual(p.stop(), 0, p.log())
 
 
 if __name__ == "__main__":
