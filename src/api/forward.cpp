@@ -79,12 +79,17 @@ std::optional<Response> decode_response(const live::Call& call) {
 namespace {
 
 // nullopt when not forwarded; otherwise the home's answer, or nullopt inside when it did not
-// answer.
+// answer. limited: set when the client address has forwarded too many calls this second (each
+// one costs the home a call across Redis); nothing was sent.
 std::optional<std::optional<Response>> call_home(App& app, const std::string& username,
-                                                 const Request& req) {
+                                                 const Request& req, bool* limited = nullptr) {
   if (!app.cluster || !app.hub || req.forwarded) return std::nullopt;
   auto home = app.hub->home_of(username);
   if (!home) return std::nullopt;
+  if (!app.forward_limit->allow(req.remote_addr)) {
+    if (limited) *limited = true;
+    return std::optional<Response>();
+  }
   auto reply = app.cluster->call(*home, encode_request(req), kForwardTimeout);
   auto response = reply ? decode_response(*reply) : std::nullopt;
   if (!response) {
@@ -96,8 +101,12 @@ std::optional<std::optional<Response>> call_home(App& app, const std::string& us
 }  // namespace
 
 std::optional<Response> forward_to_home(App& app, const std::string& username, const Request& req) {
-  auto forwarded = call_home(app, username, req);
+  bool limited = false;
+  auto forwarded = call_home(app, username, req, &limited);
   if (!forwarded) return std::nullopt;
+  if (limited) {
+    return error_response(429, "rate_limited", "too many requests to another server; slow down");
+  }
   if (!*forwarded) {
     return error_response(503, "home_unavailable",
                           "the stream's server did not answer; try again shortly");

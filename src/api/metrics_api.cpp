@@ -100,6 +100,9 @@ Response handle_metrics(App& app, Request& req) {
         {"dreamstream_redis_messages_total", "Pub/sub messages received.", s.messages},
         {"dreamstream_redis_received_bytes_total", "Pub/sub payload bytes received.",
          s.bytes_received},
+        {"dreamstream_remote_picture_fetches_total",
+         "Pictures of streams homed elsewhere fetched from their home (latest.jpg).",
+         app.remote_pictures->fetches()},
     };
     for (const auto& c : redis) {
       metric(out, c.name, "counter", c.help);
