@@ -9,6 +9,7 @@
 #include "api/http.hpp"
 #include "api/router.hpp"
 #include "auth/auth_service.hpp"
+#include "auth/rate_limiter.hpp"
 #include "domain/credits.hpp"
 #include "domain/jpeg.hpp"
 #include "live/chat_service.hpp"
@@ -19,6 +20,7 @@
 #include "live/style_service.hpp"
 #include "payments/credit_history.hpp"
 #include "util/clock.hpp"
+#include "util/shared_fetch.hpp"
 
 namespace ds::payments {
 class PaymentService;
@@ -60,6 +62,13 @@ struct App {
   // Buying credits; set by serve (absent: /api/config says payments are off).
   payments::PaymentService* payments = nullptr;
   domain::JpegLimits frame_limits;
+  // Many nodes: pictures of streams homed elsewhere, fetched from the home at most once per
+  // stream per second however many ask (GET /u/<name>/latest.jpg); and calls forwarded to a
+  // home, at most 50 a second per client address (api/forward.cpp).
+  std::shared_ptr<SharedFetch<Response>> remote_pictures =
+      std::make_shared<SharedFetch<Response>>(clock, 1000);
+  std::shared_ptr<auth::RateLimiter> forward_limit =
+      std::make_shared<auth::RateLimiter>(clock, 50, 1000);
 };
 
 // A route's handler: with the app, and for an authenticated route the principal as well.

@@ -151,6 +151,10 @@ std::optional<Response> forward_to_home(App& app, const std::string& username, c
                   req.path);
     return error_response(500, "internal", "this request cannot be passed to the stream's server");
   }
+  // Each forwarded call costs the home a call across Redis: at most 50 a second per client.
+  if (!app.forward_limit->allow(req.remote_addr)) {
+    return error_response(429, "rate_limited", "too many requests to another server; slow down");
+  }
   // Authenticated here, so that no credential leaves this node.
   auto principal = who ? who : optional_user(app, req);
   auto reply = app.cluster->call(*home, encode_request(req, principal), kForwardTimeout);

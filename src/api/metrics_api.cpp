@@ -103,6 +103,9 @@ Response handle_metrics(App& app, Request& req) {
         {"dreamstream_cluster_calls_expired_total",
          "Calls from other nodes dropped unrun: past the deadline their caller set.",
          s.calls_expired},
+        {"dreamstream_remote_picture_fetches_total",
+         "Pictures of streams homed elsewhere fetched from their home (latest.jpg).",
+         app.remote_pictures->fetches()},
     };
     for (const auto& c : redis) {
       metric(out, c.name, "counter", c.help);

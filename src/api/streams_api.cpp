@@ -187,15 +187,46 @@ Response handle_ingest_ticket(App& app, Request&, const auth::Principal& p) {
       {{"ticket", t->ticket}, {"expires_ms", t->expires_ms}, {"expires_in_ms", t->expires_in_ms}});
 }
 
+Response picture(const std::string& jpeg) {
+  Response r;
+  r.content_type = "image/jpeg";
+  r.body = jpeg;
+  r.set_header("Cache-Control", "no-store");
+  return r;
+}
+
 Response handle_latest(App& app, Request& req) {
   auto name = domain::canonical_username(req.params["username"]);
   auto jpeg = name ? app.hub->latest_output(*name) : nullptr;
   if (!jpeg) return error_response(not_found("no processed frame yet"));
-  Response r;
-  r.content_type = "image/jpeg";
-  r.body = *jpeg;
-  r.set_header("Cache-Control", "no-store");
-  return r;
+  return picture(*jpeg);
+}
+
+// Many nodes: a picture of a stream homed on another node must not pull a frame across Redis
+// per request. A node that follows the stream (it has viewers of it) has the newest picture
+// already; otherwise the home's answer is fetched at most once per stream per second and shared
+// by every request in between, GET and HEAD alike (HEAD sends no body). The fetch carries no
+// cookie or header of the asker's: the picture is public, and the answer is everyone's.
+Response handle_latest_anywhere(App& app, Request& req) {
+  auto name = domain::canonical_username(req.params["username"]);
+  if (!name || !app.cluster || !app.hub || req.forwarded) return handle_latest(app, req);
+  if (!app.hub->home_of(*name)) return handle_latest(app, req);
+  if (auto jpeg = app.hub->followed_output(*name)) return picture(*jpeg);
+  Request anonymous;
+  anonymous.method = "GET";
+  anonymous.path = req.path;
+  anonymous.target = req.path;
+  anonymous.params = req.params;
+  anonymous.remote_addr = req.remote_addr;
+  try {
+    return *app.remote_pictures->get(*name, [&] {
+      if (auto r = forward_to_home(app, *name, anonymous)) return std::move(*r);
+      return handle_latest(app, anonymous);  // it moved here meanwhile
+    });
+  } catch (const SharedFetch<Response>::FetchFailed&) {
+    return error_response(503, "home_unavailable",
+                          "the stream's server did not answer; try again shortly");
+  }
 }
 
 }  // namespace
@@ -212,7 +243,7 @@ void register_streams_routes(Router& router, App& app) {
              at_home_of_path(app, handler(app, handle_public_info)));
   router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame));
   router.add("POST", "/api/ingest/ticket", authed(app, handle_ingest_ticket));
-  router.add("GET", "/u/:username/latest.jpg", at_home_of_path(app, handler(app, handle_latest)));
+  router.add("GET", "/u/:username/latest.jpg", handler(app, handle_latest_anywhere));
 }
 
 }  // namespace ds::api

@@ -555,9 +555,25 @@ std::optional<std::int64_t> Hub::supersede(Active& a, Outbox& out) {
   return job->ready_ms;
 }
 
+bool Hub::congested(const Worker& w, const Outbox& out) const {
+  auto q = w.peer->queued();
+  for (const auto& j : out.jobs) {
+    if (j.peer != w.peer) continue;
+    q.messages += (j.text ? 1 : 0) + j.binaries.size();
+    q.bytes += j.text ? j.text->size() : 0;
+    for (const auto& b : j.binaries) q.bytes += b ? b->size() : 0;
+  }
+  const auto& full = config_.worker_queue_full;
+  return q.messages >= full.messages || q.bytes >= full.bytes;
+}
+
 void Hub::dispatch(std::int64_t now, Outbox& out) {
-  while (!idle_.empty() && !scheduler_.empty()) {
-    auto worker_id = idle_.front();
+  while (!scheduler_.empty()) {
+    // The longest idle worker whose socket keeps up.
+    auto next = std::find_if(idle_.begin(), idle_.end(),
+                             [&](std::int64_t id) { return !congested(workers_.at(id), out); });
+    if (next == idle_.end()) break;
+    auto worker_id = *next;
     auto& w = workers_.at(worker_id);
     // The streams that have waited longest, one frame each (a stream is in line once).
     std::vector<Pick> picks;
@@ -574,17 +590,21 @@ void Hub::dispatch(std::int64_t now, Outbox& out) {
                        entry->since_ms});
     }
     if (picks.empty()) break;
-    idle_.pop_front();
+    idle_.erase(next);
     w.available = false;
     out.jobs.push_back(assign(worker_id, std::move(picks), now, false));
     make_available(worker_id, w);
   }
   // The rest ask the shared line, each one question at a time.
   if (!cluster_ || !cluster_->healthy()) return;
-  while (!idle_.empty()) {
-    auto id = idle_.front();
-    idle_.pop_front();
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto id = *it;
     auto& w = workers_.at(id);
+    if (congested(w, out)) {
+      ++it;
+      continue;
+    }
+    it = idle_.erase(it);
     w.available = false;
     w.claims++;
     out.claims.emplace_back(id, w.max_batch);
@@ -1057,6 +1077,13 @@ Bytes Hub::latest_output(const std::string& username) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
   if (it == channels_.end() || !it->second.stream) return nullptr;
+  return it->second.latest_output;
+}
+
+Bytes Hub::followed_output(const std::string& username) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(username);
+  if (it == channels_.end() || it->second.stream || !it->second.following) return nullptr;
   return it->second.latest_output;
 }
 

@@ -50,8 +50,14 @@ struct StreamOpen {
   std::optional<StreamResume> resume;
 };
 
+// A worker with this many messages or bytes of jobs queued for its socket and not yet written
+// (Peer::queued) is sent no new job until they drain: one that stops reading cannot make the
+// server hold more for it than this and one more message (docs/reliability.md).
+inline constexpr Peer::Queued kWorkerQueueFull{256, 16u << 20};
+
 struct HubConfig {
   std::int64_t job_timeout_ms = 20'000;
+  Peer::Queued worker_queue_full = kWorkerQueueFull;
   // Live but no processed frame for this long: viewers are told "waiting for the model".
   std::int64_t waiting_after_ms = 6'000;
   std::int64_t status_interval_ms = 1'000;
@@ -200,6 +206,9 @@ class Hub {
   // The node that is username's home when it is another one (nullopt: here, or nowhere).
   std::optional<std::string> home_of(const std::string& username);
   Bytes latest_output(const std::string& username);
+  // Many nodes: the newest picture of a stream homed elsewhere that this node follows (null
+  // when it follows none, or has no picture of it yet).
+  Bytes followed_output(const std::string& username);
   int viewer_count(const std::string& username);
   struct WorkerCounts {
     int total = 0;
@@ -342,6 +351,9 @@ class Hub {
   // What a worker may hold here: on many nodes one message at a time (a waiting job cannot be
   // superseded across nodes).
   int slots_of(const Worker& w) const { return cluster_ ? 1 : w.slots; }
+  // Its socket holds too much not yet written (counting the jobs this step gives it): it gets
+  // nothing new until that drains (every tick tries again).
+  bool congested(const Worker& w, const Outbox& out) const;
   // Back in idle_ when it has a free slot.
   void make_available(std::int64_t worker_id, Worker& w);
   // job_id is no longer due from the worker (answered or cancelled); frees its message's slot

@@ -2,6 +2,7 @@
 // WebSocket and MJPEG sessions and by in-process workers; every method only queues and returns.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,13 @@ class Peer {
     send_frame(std::move(text), std::move(binaries.front()), false);
   }
   virtual void close(int code, std::string reason) = 0;
+  // The ordered messages sent to it and not yet written to its socket: the hub gives no new
+  // job to a worker with too many (live/hub.hpp, kWorkerQueueFull). Any thread.
+  struct Queued {
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
+  };
+  virtual Queued queued() const { return {}; }
   // The typed form every caller in the live layer uses.
   void close(wire::CloseCode code, std::string reason) {
     close(wire::code_value(code), std::move(reason));

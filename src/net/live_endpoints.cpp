@@ -19,19 +19,41 @@ using live::wire::CloseCode;
 
 constexpr std::size_t kWatchMaxMessage = 4096;
 constexpr std::size_t kWorkerMaxMessage = 16 * 1024 * 1024;  // a result JPEG
+// A worker's socket may take this long to write one message (less when the idle timeout is
+// shorter): under the job timeout, so a worker that stops reading is dropped for it (1008)
+// before its jobs time out.
+constexpr std::chrono::milliseconds kWorkerWriteTimeout{10'000};
 
 struct Ctx {
   asio::thread_pool& blocking;
   ServerOptions options;
   std::size_t ingest_max_message;
+  std::size_t frame_max_bytes;
   const api::App& app;  // for the origin rule
   live::Hub& hub;
   live::IngestEndpoint ingest;
   live::WatchEndpoint watch;
   live::WorkerEndpoint worker;
 
+  // Viewers and streamers get frames latest-wins and bounded texts, never ordered messages;
+  // a write may take the idle timeout, as an MJPEG write may.
   WsSession::Limits ws_limits(std::size_t max_message) const {
-    return {max_message, options.idle_timeout, options.handshake_timeout};
+    WsSession::Limits l{max_message, options.idle_timeout, options.handshake_timeout};
+    l.queue.write_timeout_ms = options.idle_timeout.count();
+    return l;
+  }
+  // A worker's jobs: the hub gives none past live::kWorkerQueueFull, but a step that decides
+  // while another's jobs are on their way to the socket may add one more message (a batch of
+  // the largest frames) before it sees them. Room for two such, and cancels; past that the
+  // worker is dropped.
+  WsSession::Limits worker_limits() const {
+    auto l = ws_limits(kWorkerMaxMessage);
+    l.queue.write_timeout_ms = std::min(options.idle_timeout, kWorkerWriteTimeout).count();
+    std::size_t batch_messages = live::wire::kMaxBatch + 1;
+    std::size_t batch_bytes = live::wire::kMaxBatch * (frame_max_bytes + 4096);
+    l.queue.max_messages = live::kWorkerQueueFull.messages + 2 * batch_messages + 64;
+    l.queue.max_bytes = live::kWorkerQueueFull.bytes + 2 * batch_bytes;
+    return l;
   }
 };
 
@@ -149,7 +171,7 @@ void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
 
 void on_worker(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
                api::Request&& info) {
-  auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(kWorkerMaxMessage));
+  auto ws = std::make_shared<WsSession>(std::move(conn), ctx->worker_limits());
   connect_guarded(
       ctx, "worker_connect", ws, std::move(req), share(ctx, ctx->worker),
       [r = connect_request(ctx->app, info)](live::WorkerEndpoint& e) { return e.connect(r); });
@@ -218,6 +240,7 @@ void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,
       server.blocking_pool(),
       server.options(),
       config.frame_limits.max_bytes * 2,
+      config.frame_limits.max_bytes,
       app,
       hub,
       live::IngestEndpoint(hub, streams, credentials, app.auth, app.styles, ingest),

@@ -1,5 +1,7 @@
 #include "net/ws_session.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "net/handler_pool.hpp"
 
 namespace ds::net {
@@ -12,11 +14,19 @@ namespace {
 // the oldest are dropped rather than growing memory.
 constexpr std::size_t kMaxQueuedTexts = 256;
 
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 WsSession::WsSession(Connection&& conn, Limits limits)
     : slot_(std::move(conn.slot)),
       ws_(std::move(conn.stream)),
+      budget_(limits.queue),
+      write_timer_(ws_.get_executor()),
       ready_(asio::use_service<ReadyQueue>(ws_.get_executor().context())) {
   ws_.read_message_max(limits.max_message_bytes);
   ws_.auto_fragment(false);
@@ -81,8 +91,9 @@ void WsSession::closed() {
   if (closed_) return;
   closed_ = true;
   texts_.clear();
-  groups_.clear();
+  release_queued();
   drop_frame();
+  write_timer_.cancel();
   if (handlers_.on_closed) handlers_.on_closed(*this);
   handlers_ = {};  // break reference cycles through captured state
 }
@@ -111,7 +122,31 @@ void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable)
   if (wake) ready_.push(shared_from_this());
 }
 
+namespace {
+
+// Messages and bytes of an ordered group, as the budget counts them.
+std::pair<std::size_t, std::size_t> weight(const live::Bytes& text,
+                                           const std::vector<live::Bytes>& binaries) {
+  std::size_t messages = text ? 1 : 0;
+  std::size_t bytes = text ? text->size() : 0;
+  for (const auto& b : binaries) {
+    messages++;
+    bytes += b ? b->size() : 0;
+  }
+  return {messages, bytes};
+}
+
+}  // namespace
+
 void WsSession::send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) {
+  // Counted here, on the sender's thread, so the hub sees at once what it has queued.
+  auto [messages, bytes] = weight(text, binaries);
+  if (!budget_.add(messages, bytes)) {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      self->drop("send queue full", !self->writing_ && !self->writing_frame_);
+    });
+    return;
+  }
   asio::post(ws_.get_executor(), [self = shared_from_this(),
                                   g = Group{std::move(text), std::move(binaries)}]() mutable {
     self->enqueue_group(std::move(g));
@@ -121,12 +156,66 @@ void WsSession::send_ordered(live::Bytes text, std::vector<live::Bytes> binaries
 void WsSession::close(int code, std::string reason) {
   asio::post(ws_.get_executor(),
              [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-               if (self->closed_ || self->close_pending_) return;
-               self->close_pending_.emplace(code, std::move(reason));
-               self->groups_.clear();
-               self->drop_frame();
-               if (self->open_) self->do_write();
+               self->begin_close(code, std::move(reason));
              });
+}
+
+void WsSession::begin_close(int code, std::string reason) {
+  if (closed_ || close_pending_) return;
+  close_pending_.emplace(code, std::move(reason));
+  release_queued();
+  drop_frame();
+  if (open_) do_write();
+}
+
+void WsSession::release_queued() {
+  for (const auto& g : groups_) {
+    auto [messages, bytes] = weight(g.text, g.binaries);
+    budget_.release(messages, bytes);
+  }
+  groups_.clear();
+  for (const auto& b : tail_) budget_.release(1, b ? b->size() : 0);
+  tail_.clear();
+}
+
+void WsSession::watch_write() {
+  budget_.write_started(steady_ms());
+  auto due = budget_.write_due_ms();
+  if (write_watch_armed_ || !due) return;
+  arm_write_watch(*due);
+}
+
+void WsSession::arm_write_watch(std::int64_t due_ms) {
+  write_watch_armed_ = true;
+  write_timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::milliseconds(due_ms)));
+  write_timer_.async_wait(
+      beast::bind_front_handler(&WsSession::on_write_watch, shared_from_this()));
+}
+
+void WsSession::on_write_watch(beast::error_code ec) {
+  write_watch_armed_ = false;
+  if (ec) return;  // cancelled: the session is closed
+  auto due = budget_.write_due_ms();
+  if (!due) return;  // nothing being written: the next write arms the watch again
+  if (budget_.write_overdue(steady_ms())) return drop("write timed out", false);
+  arm_write_watch(*due);  // a later write is under way: its own deadline
+}
+
+void WsSession::drop(const char* why, bool gracefully) {
+  if (closed_ && !close_pending_) return;
+  spdlog::warn("event=ws_dropped code={} reason=\"{}\" queued_messages={} queued_bytes={}",
+               live::wire::code_value(live::wire::CloseCode::kPolicy), why, budget_.messages(),
+               budget_.bytes());
+  if (gracefully && !closed_) {
+    return begin_close(live::wire::code_value(live::wire::CloseCode::kPolicy), why);
+  }
+  // Reset rather than closed: the kernel lets go of what it still holds for this peer now.
+  beast::error_code ignored;
+  auto& socket = ws_.next_layer().next_layer().socket();
+  socket.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket.close(ignored);
+  closed();
+  write_timer_.cancel();
 }
 
 void WsSession::enqueue_text(live::Bytes text) {
@@ -145,7 +234,11 @@ void WsSession::on_ready() {
 }
 
 void WsSession::enqueue_group(Group group) {
-  if (closed_ || close_pending_ || (!group.text && group.binaries.empty())) return;
+  if (closed_ || close_pending_ || (!group.text && group.binaries.empty())) {
+    auto [messages, bytes] = weight(group.text, group.binaries);
+    budget_.release(messages, bytes);
+    return;
+  }
   groups_.push_back(std::move(group));
   if (open_) do_write();
 }
@@ -164,7 +257,7 @@ void WsSession::drop_frame() {
 void WsSession::do_write() {
   if (writing_ || writing_frame_ || closed_) return;
   if (!tail_.empty()) {
-    writing_ = Out{std::move(tail_.front()), true};
+    writing_ = Out{std::move(tail_.front()), true, true};
     tail_.pop_front();
   } else if (frame_jpeg_) {
     writing_ = Out{std::move(frame_jpeg_), true};
@@ -176,9 +269,9 @@ void WsSession::do_write() {
     groups_.pop_front();
     for (auto& b : g.binaries) tail_.push_back(std::move(b));
     if (g.text) {
-      writing_ = Out{std::move(g.text), false};
+      writing_ = Out{std::move(g.text), false, true};
     } else {
-      writing_ = Out{std::move(tail_.front()), true};
+      writing_ = Out{std::move(tail_.front()), true, true};
       tail_.pop_front();
     }
   } else if (close_pending_) {
@@ -186,7 +279,13 @@ void WsSession::do_write() {
     websocket::close_reason cr;
     cr.code = static_cast<std::uint16_t>(code);
     cr.reason = reason;
-    ws_.async_close(cr, [self = shared_from_this()](beast::error_code) { self->closed(); });
+    // A peer that does not read cannot take the close frame either: the deadline holds.
+    watch_write();
+    ws_.async_close(cr, [self = shared_from_this()](beast::error_code) {
+      self->budget_.write_finished();
+      self->write_timer_.cancel();
+      self->closed();
+    });
     closed_ = true;
     if (handlers_.on_closed) handlers_.on_closed(*this);
     handlers_ = {};
@@ -203,6 +302,7 @@ void WsSession::do_write() {
     return;
   }
   ws_.binary(writing_->binary);
+  watch_write();
   ws_.async_write(asio::buffer(*writing_->data),
                   pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
 }
@@ -230,7 +330,7 @@ void WsSession::write_inline(Pair frame) {
       case FrameStream::Sent::kAll:
         return on_write({}, 0);
       case FrameStream::Sent::kPending:
-        return;
+        return watch_write();
       case FrameStream::Sent::kFailed:
         return on_write(ec, 0);
       case FrameStream::Sent::kBusy:
@@ -238,11 +338,15 @@ void WsSession::write_inline(Pair frame) {
     }
   }
   ws_.binary(true);
+  watch_write();
   ws_.async_write(parts,
                   pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
 }
 
 void WsSession::on_write(beast::error_code ec, std::size_t) {
+  budget_.write_finished();
+  if (writing_ && writing_->counted)
+    budget_.release(1, writing_->data ? writing_->data->size() : 0);
   writing_.reset();
   writing_frame_.reset();
   if (ec) {

@@ -1,8 +1,10 @@
 // A WebSocket connection the live layer can send to: one write in flight, bounded queues,
-// frames latest-wins. Role logic (ingest, watch, worker) plugs in through Handlers.
+// frames latest-wins, a deadline on each write. Role logic (ingest, watch, worker) plugs in
+// through Handlers.
 #pragma once
 
 #include <array>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <functional>
 #include <list>
@@ -14,6 +16,7 @@
 #include "live/peer.hpp"
 #include "net/frame_stream.hpp"
 #include "net/ready_queue.hpp"
+#include "net/send_budget.hpp"
 #include "net/server.hpp"
 
 namespace ds::net {
@@ -30,6 +33,9 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
     std::size_t max_message_bytes = 4096;
     std::chrono::milliseconds idle_timeout{60'000};
     std::chrono::seconds handshake_timeout{10};
+    // Ordered messages (worker jobs) queued and not yet written, and how long one write may
+    // take: a peer over either bound, or whose write is not done in time, is dropped (1008).
+    SendBudget::Limits queue;
   };
 
   WsSession(Connection&& conn, Limits limits);
@@ -51,6 +57,7 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   int peer_close_code() const { return peer_close_code_; }
   // A frame is waiting (see send_frame).
   void on_ready() override;
+  Queued queued() const override { return {budget_.messages(), budget_.bytes()}; }
 
  private:
   struct Pair {
@@ -65,6 +72,7 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   struct Out {
     live::Bytes data;
     bool binary = false;
+    bool counted = false;  // part of an ordered group: in budget_ until written
   };
 
   void on_accept(beast::error_code ec);
@@ -77,6 +85,18 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   void do_write();
   void write_inline(Pair frame);
   void on_write(beast::error_code ec, std::size_t bytes);
+  // Close frame after the queued text (the close itself is written by do_write).
+  void begin_close(int code, std::string reason);
+  // The ordered messages still queued leave the budget.
+  void release_queued();
+  // A write starts: it must be done by the budget's deadline (checked by write_timer_, which
+  // runs only while writes do, once per timeout at most).
+  void watch_write();
+  void arm_write_watch(std::int64_t due_ms);
+  void on_write_watch(beast::error_code ec);
+  // Ends a peer that does not read (1008): a close frame when nothing is half written,
+  // otherwise the socket is reset, since no close frame can follow half a message.
+  void drop(const char* why, bool gracefully);
   void closed();
 
   ConnectionSlot slot_;
@@ -88,6 +108,9 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   std::list<live::Bytes> texts_;
   std::list<Group> groups_;      // not replaceable, in order (worker jobs, batches, cancels)
   std::list<live::Bytes> tail_;  // binaries that follow the text being written
+  SendBudget budget_;            // groups_, tail_ and the one being written
+  asio::steady_timer write_timer_;
+  bool write_watch_armed_ = false;
   // Replaceable: the newest frame only. Filled by send_frame on the caller's thread under
   // frame_mutex_, so a frame costs no allocation per viewer; the session is handed to its
   // loop's ReadyQueue while no wake-up is pending (a viewer behind just has its slot

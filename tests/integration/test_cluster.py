@@ -1214,6 +1214,121 @@ class TestCluster(ClusterCase):
         self.worker(self.C)
 
 
+
+def metric_value(node, name):
+    """A counter from the node's /metrics (loopback may read it)."""
+    for line in node.client().get("/metrics").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def raw_head(node, path):
+    """(status line, headers, bytes after the headers) of a HEAD, read to the connection's end."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        s.sendall(("HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(l.split(": ", 1) for l in lines[1:] if ": " in l)
+    return lines[0], {k.lower(): v for k, v in headers.items()}, rest
+
+
+class TestRemotePictures(ClusterCase):
+    """Issue 20 item 5: anonymous latest.jpg (GET and HEAD) on a node that is not the stream's
+    home pulls the picture across Redis at most once per stream per second, however many ask
+    and however many at once; a node that follows the stream answers from its own copy; HEAD
+    sends no body; forwarded calls are limited per client address."""
+
+    FETCHES = "dreamstream_remote_picture_fetches_total"
+
+    def test_latest_jpg_on_another_node_is_fetched_at_most_once_a_second(self):
+        s = self.streamer(self.A)
+        self.worker(self.A)
+        self.pusher(self.A, key=s.key)
+        path = "/u/%s/latest.jpg" % s.name
+        c = self.C.client()
+        wait_until(lambda: c.get(path).status == 200, FRAMES_S, "latest.jpg on node C")
+        picture = c.get(path).body
+        before = metric_value(self.C, self.FETCHES)
+        received = metric_value(self.C, "dreamstream_redis_received_bytes_total")
+        # 40 at once, GET and HEAD, then asked again and again for 2 s.
+        results, lock = [], threading.Lock()
+
+        def ask(method):
+            conn = http.client.HTTPConnection("127.0.0.1", self.C.port, timeout=10)
+            try:
+                conn.request(method, path)
+                r = conn.getresponse()
+                body = r.read()
+                with lock:
+                    results.append((method, r.status, body))
+            finally:
+                conn.close()
+        started = time.monotonic()
+        threads = [threading.Thread(target=ask, args=("GET" if i % 2 else "HEAD",))
+                   for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        while time.monotonic() - started < 2.0:
+            ask("GET")
+        elapsed = time.monotonic() - started
+        # What crossed Redis to C: a few pictures and the usual announcements, not one picture
+        # per request (that was the amplifier).
+        received = metric_value(self.C, "dreamstream_redis_received_bytes_total") - received
+        self.assertLess(received, len(results) * len(picture) / 4,
+                        "%d bytes from Redis for %d requests of a %d-byte picture"
+                        % (received, len(results), len(picture)))
+        self.assertIsNotNone(before, "no %s on /metrics" % self.FETCHES)
+        fetched = metric_value(self.C, self.FETCHES) - before
+        self.assertEqual({(m, st) for m, st, _ in results}, {("GET", 200), ("HEAD", 200)})
+        self.assertTrue(all(b.startswith(b"\xff\xd8") for m, _, b in results if m == "GET"))
+        # One per started second at most (the first may still be fresh from the wait above).
+        self.assertLessEqual(fetched, int(elapsed) + 1,
+                             "%d fetches for %d requests in %.1f s" % (fetched, len(results),
+                                                                      elapsed))
+        # HEAD: the headers of the picture, no body on the wire.
+        status, headers, rest = raw_head(self.C, path)
+        self.assertIn(" 200 ", status)
+        self.assertEqual(headers.get("content-type"), "image/jpeg")
+        self.assertEqual(rest, b"")
+        # A node that follows the stream (a viewer there) answers from its own copy.
+        v = self.viewer(self.C, s.name)
+        v.wait_frames(2)
+        before = metric_value(self.C, self.FETCHES)
+        for _ in range(20):
+            r = c.get(path)
+            self.assertEqual(r.status, 200)
+            self.assertIn(r.body, FRAMES)
+        time.sleep(1.1)  # past the interval: a fetch would happen now if the copy were not used
+        self.assertEqual(c.get(path).status, 200)
+        self.assertEqual(metric_value(self.C, self.FETCHES) - before, 0)
+
+    def test_forwarded_calls_are_rate_limited_per_client_address(self):
+        s = self.streamer(self.A)
+        self.pusher(self.A, key=s.key)
+        c = self.B.client()
+        wait_until(lambda: c.get("/api/streams/" + s.name).status == 200, FRAMES_S,
+                   "the stream's info on node B")
+        statuses = []
+        while 429 not in statuses and len(statuses) < 400:  # faster than 50 a second
+            statuses.append(c.get("/api/streams/" + s.name).status)
+        self.assertIn(429, statuses)
+        self.assertEqual(set(statuses), {200, 429})
+        time.sleep(1.1)  # a new second: forwarded again
+        self.assertEqual(c.get("/api/streams/" + s.name).status, 200)
+
 if __name__ == "__main__":
     try:
         import psycopg2  # noqa: F401

@@ -287,6 +287,72 @@ TEST(HubSlots, AWorkerMayDropAJobItWasNotAskedToCancel) {
   EXPECT_FALSE(hub.on_cancelled(wid, 999));
 }
 
+// A worker that never reads: everything sent to it stays queued at its socket.
+struct StuckWorkerPeer : WorkerPeer {
+  Queued backlog;
+  void send_frame(Bytes meta, Bytes jpeg, bool replaceable) override {
+    backlog.messages += 2;
+    backlog.bytes += meta->size() + jpeg->size();
+    WorkerPeer::send_frame(std::move(meta), std::move(jpeg), replaceable);
+  }
+  void send_ordered(Bytes text, std::vector<Bytes> binaries) override {
+    if (binaries.size() == 1) return send_frame(std::move(text), std::move(binaries[0]), false);
+    backlog.messages += 1 + binaries.size();
+    backlog.bytes += text->size();
+    for (auto& b : binaries) backlog.bytes += b->size();
+    WorkerPeer::send_ordered(std::move(text), std::move(binaries));
+  }
+  Queued queued() const override { return backlog; }
+};
+
+// Issue 20 item 4: a worker announcing many slots that stops reading is not sent a new job
+// (a cancelled waiting job frees its slot) for every frame of every stream.
+TEST(HubSlots, AWorkerWhoseSocketIsFullGetsNoNewJobs) {
+  ManualClock clock;
+  HubConfig cfg;
+  cfg.worker_queue_full = {100, 2500};
+  Hub hub(clock, cfg);
+  hub.open_stream(stream(1, "alice"));
+  auto stuck = std::make_shared<StuckWorkerPeer>();
+  hub.add_worker(stuck, "stuck", 8);
+  for (int i = 0; i < 200; ++i) hub.push_frame("alice", make_bytes(std::string(2000, 'f')));
+  // A job under the mark, one more that takes it over, then only the cancel of the one that
+  // waited (a job is about 200 bytes of text and its frame).
+  EXPECT_EQ(stuck->of_type("job").size(), 2u);
+  EXPECT_EQ(stuck->of_type("cancel").size(), 1u);
+  EXPECT_EQ(stuck->sent.size(), 3u);
+  EXPECT_LT(stuck->backlog.bytes, 2500u + 2500u);
+  // A worker that keeps up gets the stream's next frames meanwhile.
+  auto good = std::make_shared<WorkerPeer>();
+  auto gid = hub.add_worker(good, "good");
+  ASSERT_EQ(good->sent.size(), 1u);
+  hub.on_result(gid, id_of(good->sent[0].msg["job_id"]), make_bytes("o"), {});
+  hub.push_frame("alice", make_bytes("next"));
+  ASSERT_EQ(good->sent.size(), 2u);
+  EXPECT_EQ(good->sent[1].binaries[0], "next");
+}
+
+TEST(HubSlots, AFullWorkerCountsTheJobsOfTheSameStepAndGetsMoreOnceItDrains) {
+  ManualClock clock;
+  HubConfig cfg;
+  cfg.worker_queue_full = {100, 2000};
+  Hub hub(clock, cfg);
+  for (int i = 1; i <= 5; ++i) {
+    hub.open_stream(stream(i, "s" + std::to_string(i)));
+    hub.push_frame("s" + std::to_string(i), make_bytes(std::string(1000, 'f')));
+  }
+  // One step (the hello) would fill all 5 slots; the jobs it already gave (about 1200 bytes
+  // each) count, so it stops at 2.
+  auto stuck = std::make_shared<StuckWorkerPeer>();
+  hub.add_worker(stuck, "stuck", 5);
+  EXPECT_EQ(stuck->of_type("job").size(), 2u);
+  hub.tick();
+  EXPECT_EQ(stuck->of_type("job").size(), 2u);  // still full: nothing more
+  stuck->backlog = {};                          // its socket drained
+  hub.tick();
+  EXPECT_EQ(stuck->of_type("job").size(), 4u);
+}
+
 TEST(HubBatches, ABatchTakesTheLongestWaitingStreamsOnceEach) {
   ManualClock clock;
   Hub hub(clock);

@@ -1,5 +1,6 @@
 // WsSession (net/ws_session.hpp) over a real loopback socket, with a Beast client: what happens to
-// a viewer whose connection goes while a frame is only partly written.
+// a viewer whose connection goes while a frame is only partly written, and to a peer that stops
+// reading while ordered messages (worker jobs) are queued for it.
 #include "net/ws_session.hpp"
 
 #include <gtest/gtest.h>
@@ -38,7 +39,7 @@ struct Viewer {
   std::atomic<int> closed{0};
   std::thread thread;
 
-  Viewer() {
+  explicit Viewer(WsSession::Limits limits = {}, bool inline_frames = true) {
     tcp::acceptor acceptor(client_ctx, {asio::ip::make_address("127.0.0.1"), 0});
     auto& sock = client.next_layer();
     sock.open(tcp::v4());
@@ -51,10 +52,9 @@ struct Viewer {
     HttpRequest req;
     beast::flat_buffer buf;
     http::read(accepted, buf, req);
-    session = std::make_shared<WsSession>(Connection{Stream(std::move(accepted)), nullptr},
-                                          WsSession::Limits{});
+    session = std::make_shared<WsSession>(Connection{Stream(std::move(accepted)), nullptr}, limits);
     alive = session;
-    session->set_inline_frames(true);
+    session->set_inline_frames(inline_frames);
     WsSession::Handlers handlers;
     handlers.on_closed = [this](WsSession&) { ++closed; };
     session->accept(std::move(req), std::move(handlers));
@@ -99,6 +99,61 @@ TEST(WsSession, AViewerThatResetsDuringAPartlyWrittenFrameIsClosedOnceAndRelease
   v.session.reset();
   EXPECT_TRUE(eventually([&] { return v.alive.expired(); })) << "the session was not released";
   EXPECT_EQ(v.closed.load(), 1);
+}
+
+WsSession::Limits queue_limits(std::size_t max_bytes, std::int64_t write_timeout_ms) {
+  WsSession::Limits l;
+  l.queue.max_bytes = max_bytes;
+  l.queue.write_timeout_ms = write_timeout_ms;
+  return l;
+}
+
+// Issue 20 item 4: a job whose write does not finish within the deadline ends the connection
+// (1008), and what was queued for it is let go.
+TEST(WsSession, APeerThatStopsReadingIsDroppedAtTheWriteDeadline) {
+  Viewer v(queue_limits(64u << 20, 300), false);
+  auto started = std::chrono::steady_clock::now();
+  std::vector<live::Bytes> jpeg{bytes(std::string(4 << 20, 'j'))};
+  v.session->send_ordered(bytes("{\"type\":\"job\"}"), std::move(jpeg));
+  v.session->send_ordered(bytes("{\"type\":\"job\"}"), {bytes(std::string(1 << 20, 'k'))});
+  EXPECT_GT(v.session->queued().bytes, 4u << 20);  // counted when sent
+  ASSERT_TRUE(eventually([&] { return v.closed.load() > 0; }));
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(took, 300ms);
+  EXPECT_LT(took, 2s);
+  EXPECT_TRUE(eventually([&] { return v.session->queued().bytes == 0; }));
+  EXPECT_EQ(v.session->queued().messages, 0u);
+  v.session.reset();
+  EXPECT_TRUE(eventually([&] { return v.alive.expired(); })) << "the session was not released";
+  EXPECT_EQ(v.closed.load(), 1);
+}
+
+// More ordered messages than the bound while the peer does not read: dropped at once, well
+// before any deadline.
+TEST(WsSession, AQueueOverItsBoundDropsThePeer) {
+  Viewer v(queue_limits(1u << 20, 0), false);
+  for (int i = 0; i < 3; ++i) {
+    v.session->send_ordered(bytes("{}"), {bytes(std::string(600 << 10, 'j'))});
+  }
+  ASSERT_TRUE(eventually([&] { return v.closed.load() > 0; }));
+  EXPECT_TRUE(eventually([&] { return v.session->queued().bytes == 0; }));
+}
+
+// A peer that reads stays under a bound of two messages: what it has read leaves the queue
+// (the last binary it read may still count until the server sees its write done).
+TEST(WsSession, APeerThatReadsIsNeverOverTheBound) {
+  Viewer v(queue_limits(2u << 20, 300), false);
+  beast::flat_buffer buf;
+  for (int i = 0; i < 8; ++i) {
+    v.session->send_ordered(bytes("{}"), {bytes(std::string(600 << 10, 'j'))});
+    v.client.read(buf);  // the text
+    buf.consume(buf.size());
+    v.client.read(buf);  // the binary
+    EXPECT_EQ(buf.size(), 600u << 10);
+    buf.consume(buf.size());
+  }
+  EXPECT_TRUE(eventually([&] { return v.session->queued().bytes == 0; }));
+  EXPECT_EQ(v.closed.load(), 0);
 }
 
 }  // namespace
