@@ -306,6 +306,16 @@ class Conn:
             pass
 
 
+    def drop(self):
+        """The line drops: no close frame (a streamer's close is a goodbye that ends the stream)."""
+        self._stopping = True
+        try:
+            self.ws._abort()
+        except Exception:
+            pass
+        self.thread.join(2)
+
+
 class Viewer(Conn):
     def __init__(self, node, username):
         super().__init__(ws_url(node, "/ws/watch/" + username), label="viewer@%s" % node.node_id)
@@ -813,7 +823,8 @@ class TestCluster(ClusterCase):
 
         # The ingest drops and comes back on B: the stream's home moves to B.
         m, jobs = vc.mark(), w.job_count()
-        ing.close()
+        ing.stop_pushing()
+        ing.drop()
         ing_b = self.pusher(self.B, key=s.key)
         ing_b.wait_event("status", timeout=FRAMES_S)
         wait_until(lambda: self.home_of(s.name) == self.cl.node_id(1), EVENT_S,
