@@ -240,19 +240,20 @@ test('from a Next.js page, the browser signs in to DreamStream itself and goes l
         const me = await call('GET', '/api/me');
         const start = await call('POST', '/api/streams/start', {});
         // The ingest socket takes the cookie too: it answers with the stream's status.
+        // Stopped while the socket is open (a 1000 close would end the stream by itself).
+        const ws = new WebSocket(`${ds.replace(/^http/, 'ws')}/ws/ingest`);
         const ingest = await new Promise((resolve) => {
-          const ws = new WebSocket(`${ds.replace(/^http/, 'ws')}/ws/ingest`);
-          const timer = setTimeout(() => { ws.close(); resolve('no status within 10 s'); }, 10000);
+          const timer = setTimeout(() => { resolve('no status within 10 s'); }, 10000);
           ws.onmessage = (e) => {
             if (typeof e.data === 'string' && JSON.parse(e.data).type === 'status') {
               clearTimeout(timer);
-              ws.close(1000);
               resolve('status');
             }
           };
           ws.onclose = (e) => { clearTimeout(timer); resolve(`closed ${e.code} ${e.reason}`); };
         });
         const stop = await call('POST', '/api/streams/stop', {});
+        ws.close(1000);
         return { signIn: signIn.status, me: me.body.user?.username, start: start.status, ingest, stop: stop.status };
       }, { ds: server.baseUrl, login: user.username, password: user.password });
       assert.deepEqual(result, { signIn: 200, me: user.username, start: 201, ingest: 'status', stop: 200 });
