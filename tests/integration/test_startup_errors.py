@@ -1,4 +1,6 @@
-"""`serve` start-up failures are one clear line and exit 1, never an abort (issue 24).
+"""Start-up failures are one clear line and a non-zero exit, never an abort (issue 24).
+
+`serve`: exit 1; `push --listen` on a taken address: exit 4 (its input cannot be opened).
 
 A listen address in use, a data directory that cannot be written and a database that cannot be
 opened each end `serve` at once with a sentence that names the problem; a database password
@@ -67,6 +69,20 @@ class TestStartupErrors(unittest.TestCase):
         self.assertIn("cannot open the database postgres://ds:***@127.0.0.1:%d/dreamstream"
                       % port, out.stderr)
         self.assertNotIn("s3cret-pw", out.stdout + out.stderr)
+
+    def test_push_listen_on_an_address_in_use(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            url = "rtmp://127.0.0.1:%d/live" % taken.getsockname()[1]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("DREAMSTREAM_")}
+            out = subprocess.run([binary_path(), "push", "--key", "dsk_unused", "--input", url,
+                                  "--listen"], capture_output=True, text=True, timeout=30,
+                                 env=env)
+        self.assertNotIn("terminate called", out.stdout + out.stderr)
+        self.assertEqual(out.returncode, 4, out.stdout + out.stderr)
+        self.assertIn("cannot open %s: Address already in use" % url, out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
 
 
 if __name__ == "__main__":
