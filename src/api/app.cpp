@@ -31,7 +31,9 @@ bool is_state_changing(const std::string& method) {
 
 bool origin_allowed(const App& app, const Request& req, bool require_present) {
   std::string origin;
-  if (auto o = req.header("origin"); o && *o != "null") {
+  if (auto o = req.header("origin")) {
+    // An opaque origin (a sandboxed frame, a data: URL) could be any site: never this one.
+    if (*o == "null") return false;
     origin = *o;
   } else if (auto r = req.header("referer")) {
     origin = origin_of(*r);
@@ -45,6 +47,17 @@ bool origin_allowed(const App& app, const Request& req, bool require_present) {
   return false;
 }
 
+std::string expected_origin(const App& app, const Request& req) {
+  if (!app.config.public_url.empty()) return origin_of(app.config.public_url);
+  if (auto host = req.header("host")) return "http://" + *host;
+  return "this server's origin";
+}
+
+Error cross_origin_refused(const App& app, const Request& req) {
+  // Said in full, so that a script that sent no Origin (curl) learns what to add.
+  return forbidden("cross-origin request refused: send Origin: " + expected_origin(app, req));
+}
+
 std::optional<auth::Principal> optional_user(App& app, const Request& req) {
   if (auto token = req.bearer_token()) return app.auth.from_api_token(*token);
   if (auto c = req.cookie(kSessionCookie)) return app.auth.from_session_token(*c);
@@ -55,7 +68,7 @@ Expected<auth::Principal> require_user(App& app, const Request& req) {
   auto p = optional_user(app, req);
   if (!p) return unauthorized("log in first");
   if (p->via_cookie && is_state_changing(req.method) && !origin_allowed(app, req, true)) {
-    return forbidden("cross-origin request refused");
+    return cross_origin_refused(app, req);
   }
   return *p;
 }
@@ -160,15 +173,19 @@ Response dispatch(const Router& router, App& app, Request& req) {
     return r;
   }
 
-  // Any state change that names a foreign origin is refused before a handler runs (this also
-  // covers login CSRF); cookie-authenticated changes additionally need the header present.
-  if (is_state_changing(req.method) && !origin_allowed(app, req, false)) {
-    Response r = error_response(403, "forbidden", "cross-origin request refused");
-    add_cors(r);
-    return r;
+  auto match = router.match(req);
+  // A state change without a Bearer token must come from a page of this site or an allowed
+  // origin (cookies cannot be ridden; this also covers login CSRF), unless its route carries
+  // its own proof; one that names a foreign origin is refused even with a token.
+  if (match.outcome == Router::Outcome::kFound && is_state_changing(req.method)) {
+    bool need_origin = match.proof == CallerProof::kOrigin && !req.bearer_token();
+    if (!origin_allowed(app, req, need_origin)) {
+      Response r = error_response(cross_origin_refused(app, req));
+      add_cors(r);
+      return r;
+    }
   }
 
-  auto match = router.match(req);
   Response r;
   if (match.outcome == Router::Outcome::kNotFound) {
     r = error_response(404, "not_found", "no such endpoint");

@@ -82,8 +82,13 @@ Expected<auth::Principal> require_user(App& app, const Request& req);
 std::optional<auth::Principal> optional_user(App& app, const Request& req);
 
 bool is_state_changing(const std::string& method);
-// True when the request's Origin (or Referer) is this site or an allowed origin.
+// True when the request's Origin (or Referer, when there is no Origin) is this site or an
+// allowed origin; "Origin: null" never is. Without either header: !require_present.
 bool origin_allowed(const App& app, const Request& req, bool require_present);
+// The origin a browser page of this site sends: --public-url's, else http://<Host>.
+std::string expected_origin(const App& app, const Request& req);
+// 403 forbidden whose message names the expected origin.
+Error cross_origin_refused(const App& app, const Request& req);
 
 std::string session_cookie(const App& app, const std::string& token);
 std::string clear_session_cookie(const App& app);

@@ -64,7 +64,7 @@ Response handle_login(App& app, Request& req) {
 Response handle_logout(App& app, Request& req) {
   if (auto c = req.cookie(kSessionCookie)) {
     if (!origin_allowed(app, req, true)) {
-      return error_response(forbidden("cross-origin request refused"));
+      return error_response(cross_origin_refused(app, req));
     }
     auto session = app.auth.from_session_token(*c);
     if (session) {

@@ -51,7 +51,11 @@ Response error_response(int status, std::string_view code, std::string_view mess
 Response error_response(const Error& e);
 Response no_content();
 
-// Parses the body as a JSON object; a clear 400 otherwise.
+// True for "application/json" (any case, with or without parameters such as a charset).
+bool is_json_content_type(std::string_view value);
+
+// Parses the body as a JSON object: 415 unsupported_media_type unless the request says
+// Content-Type: application/json, a clear 400 when the body is not a JSON object.
 Expected<nlohmann::json> parse_json_object(const Request& req);
 
 // Typed field access with SPEC-shaped errors: missing or wrong-typed fields are 400.

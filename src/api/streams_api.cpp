@@ -203,7 +203,9 @@ void register_streams_routes(Router& router, App& app) {
   router.add("GET", "/api/streams/live", handler(app, handle_live));
   router.add("GET", "/api/streams/:username",
              at_home_of_path(app, handler(app, handle_public_info)));
-  router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame));
+  // The stream key (Bearer or ?key=) is the proof; no cookie is read.
+  router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame),
+             CallerProof::kOwnSecret);
   router.add("POST", "/api/ingest/ticket", authed(app, handle_ingest_ticket));
   router.add("GET", "/u/:username/latest.jpg", at_home_of_path(app, handler(app, handle_latest)));
 }

@@ -21,7 +21,7 @@ after(async () => {
 async function apiRegister(user) {
   const res = await fetch(`${server.baseUrl}/api/auth/register`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
     body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
   });
   assert.equal(res.status, 201, await res.text());
@@ -151,7 +151,7 @@ test('the password change checks the current password, then works', async (t) =>
 
     const res = await fetch(`${server.baseUrl}/api/auth/login`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
       body: JSON.stringify({ login: user.username, password: 'a brand new password' }),
     });
     assert.equal(res.status, 200);
@@ -211,7 +211,7 @@ test('deleting the account needs the username and the password', async (t) => {
     assert.equal(await status(page, '/api/me'), 401);
     const res = await fetch(`${server.baseUrl}/api/auth/login`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
       body: JSON.stringify({ login: user.username, password: user.password }),
     });
     assert.equal(res.status, 401);

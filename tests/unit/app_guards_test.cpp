@@ -17,6 +17,12 @@ class AppGuardsTest : public ::testing::Test {
     config.allowed_origins = {"http://app.example"};
     router.add("GET", "/boom", [](Request&) -> Response { throw std::runtime_error("boom"); });
     router.add("POST", "/echo", [](Request&) { return json_response(200, {{"ok", true}}); });
+    router.add(
+        "POST", "/signed",
+        [](Request&) {
+          return json_response(200, {{"ok", true}});
+        },
+        CallerProof::kOwnSecret);
   }
 
   Request make(std::string method, std::string path,
@@ -139,6 +145,61 @@ TEST_F(AppGuardsTest, ForeignOriginStateChangeIsRefusedBeforeTheHandler) {
   auto req = make("POST", "/echo", {{"origin", "http://evil.example"}});
   auto r = dispatch(router, app, req);
   EXPECT_EQ(r.status, 403);
+}
+
+// Login CSRF: a sandboxed page sends "Origin: null" and a text/plain body, no cookie.
+TEST_F(AppGuardsTest, NullOriginIsNeverAllowedEvenWithASameSiteReferer) {
+  app.config = config;
+  EXPECT_FALSE(origin_allowed(app, make("POST", "/", {{"origin", "null"}}), false));
+  EXPECT_FALSE(origin_allowed(
+      app, make("POST", "/", {{"origin", "null"}, {"referer", "http://127.0.0.1:8080/login"}}),
+      false));
+  auto req = make("POST", "/echo", {{"origin", "null"}, {"content-type", "text/plain"}});
+  EXPECT_EQ(dispatch(router, app, req).status, 403);
+}
+
+// Without a Bearer token a state change needs an Origin (or Referer), cookie or not; the
+// refusal names the origin to send.
+TEST_F(AppGuardsTest, StateChangeWithoutBearerOrOriginIsRefusedNamingTheOrigin) {
+  app.config = config;
+  auto req = make("POST", "/echo");
+  auto r = dispatch(router, app, req);
+  EXPECT_EQ(r.status, 403);
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["error"]["code"], "forbidden");
+  EXPECT_EQ(j["error"]["message"],
+            "cross-origin request refused: send Origin: http://127.0.0.1:8080");
+  app.config.public_url = "https://stream.example/";
+  auto again = make("POST", "/echo");
+  EXPECT_NE(dispatch(router, app, again).body.find("send Origin: https://stream.example"),
+            std::string::npos);
+
+  auto same = make("POST", "/echo", {{"origin", "https://stream.example"}});
+  EXPECT_EQ(dispatch(router, app, same).status, 200);
+  auto by_referer = make("POST", "/echo", {{"referer", "https://stream.example/studio"}});
+  EXPECT_EQ(dispatch(router, app, by_referer).status, 200);
+}
+
+TEST_F(AppGuardsTest, BearerCallersAndOwnSecretRoutesNeedNoOrigin) {
+  app.config = config;
+  auto bearer = make("POST", "/echo", {{"authorization", "Bearer dst_x"}});
+  EXPECT_EQ(dispatch(router, app, bearer).status, 200);
+  auto signed_call = make("POST", "/signed");
+  EXPECT_EQ(dispatch(router, app, signed_call).status, 200);
+  // A foreign origin is refused all the same.
+  auto foreign =
+      make("POST", "/echo", {{"authorization", "Bearer dst_x"}, {"origin", "http://evil.example"}});
+  EXPECT_EQ(dispatch(router, app, foreign).status, 403);
+  auto reads = make("GET", "/nope");
+  EXPECT_EQ(dispatch(router, app, reads).status, 404);
+}
+
+TEST_F(AppGuardsTest, CookieRefusalNamesTheExpectedOrigin) {
+  app.config = config;
+  auto cookie = login_cookie();
+  auto r = require_user(app, make("DELETE", "/x", {{"cookie", cookie}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "cross-origin request refused: send Origin: http://127.0.0.1:8080");
 }
 
 TEST_F(AppGuardsTest, ThrowingHandlerBecomesA500JsonError) {

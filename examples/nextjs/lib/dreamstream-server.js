@@ -61,7 +61,12 @@ export function dreamstream(session) {
 export async function login(loginName, password, forwardedFor) {
   const res = await fetch(`${DREAMSTREAM_URL}/api/auth/login`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", ...(forwardedFor ? { "X-Forwarded-For": forwardedFor } : {}) },
+    // DreamStream refuses a state change with no Origin unless it carries an API token.
+    headers: {
+      "Content-Type": "application/json",
+      Origin: new URL(DREAMSTREAM_URL).origin,
+      ...(forwardedFor ? { "X-Forwarded-For": forwardedFor } : {}),
+    },
     body: JSON.stringify({ login: loginName, password }),
   });
   const body = await res.json().catch(() => ({}));
