@@ -387,9 +387,18 @@ std::optional<store::User> AuthService::find_user_by_username(std::string_view u
 }
 
 bool AuthService::worker_token_valid(std::string_view token) {
-  if (token.size() >= 200) return false;  // never issued; not worth a hash and a query
+  return worker_token_id(token).has_value();
+}
+
+std::optional<long long> AuthService::worker_token_id(std::string_view token) {
+  if (token.size() >= 200) return std::nullopt;  // never issued; not worth a hash and a query
   auto digest = sha256_hex(token);
-  return db_.with([&](soci::session& sql) { return store::worker_token_valid(sql, digest); });
+  return db_.with([&](soci::session& sql) { return store::find_worker_token(sql, digest); });
+}
+
+std::vector<long long> AuthService::revoked_worker_tokens(const std::vector<long long>& ids) {
+  if (ids.empty()) return {};
+  return db_.with([&](soci::session& sql) { return store::revoked_worker_tokens(sql, ids); });
 }
 
 void AuthService::share_limits(SharedCounters& counters) {

@@ -127,6 +127,10 @@ class AuthService {
   std::optional<store::User> find_user_by_username(std::string_view username);
   // True when token's digest is an unrevoked worker token created with `admin worker-token`.
   bool worker_token_valid(std::string_view token);
+  // The id of that token (for watching its sockets); none when it is not valid.
+  std::optional<long long> worker_token_id(std::string_view token);
+  // Of the worker token ids given, those revoked since (`admin worker-token revoke`).
+  std::vector<long long> revoked_worker_tokens(const std::vector<long long>& ids);
 
   // Counts login, re-authentication and registration attempts in counters, across nodes.
   void share_limits(SharedCounters& counters);

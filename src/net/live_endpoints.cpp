@@ -200,7 +200,7 @@ void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,
                              LiveEndpointsConfig config) {
   live::IngestConfig ingest{config.frame_limits, config.max_bad_frames_in_a_row};
   live::WorkerConfig worker{config.frame_limits, config.worker_tokens,
-                            config.max_bad_frames_in_a_row};
+                            config.max_bad_frames_in_a_row, config.worker_token_watch};
   auto ctx = std::make_shared<Ctx>(Ctx{
       server.blocking_pool(),
       server.options(),
