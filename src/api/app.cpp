@@ -64,11 +64,16 @@ std::optional<auth::Principal> optional_user(App& app, const Request& req) {
   return std::nullopt;
 }
 
-Expected<auth::Principal> require_user(App& app, const Request& req) {
+Expected<auth::Principal> require_user(App& app, const Request& req, Scope scope) {
   auto p = optional_user(app, req);
   if (!p) return unauthorized("log in first");
   if (p->via_cookie && is_state_changing(req.method) && !origin_allowed(app, req, true)) {
     return cross_origin_refused(app, req);
+  }
+  if (!p->scopes.has(scope)) {
+    return Error{ErrorKind::kForbidden, "insufficient_scope",
+                 "this API token lacks the \"" + std::string(auth::scope_name(scope)) +
+                     "\" scope; create one that has it"};
   }
   return *p;
 }
@@ -125,9 +130,9 @@ Handler handler(App& app, AppHandler fn) {
   return [&app, fn](Request& req) { return fn(app, req); };
 }
 
-Handler authed(App& app, AuthedHandler fn) {
-  return [&app, fn](Request& req) {
-    auto principal = require_user(app, req);
+Handler authed(App& app, AuthedHandler fn, Scope scope) {
+  return [&app, fn, scope](Request& req) {
+    auto principal = require_user(app, req, scope);
     if (!principal) return error_response(principal.error());
     return fn(app, req, *principal);
   };
@@ -174,11 +179,14 @@ Response dispatch(const Router& router, App& app, Request& req) {
   }
 
   auto match = router.match(req);
-  // A state change without a Bearer token must come from a page of this site or an allowed
-  // origin (cookies cannot be ridden; this also covers login CSRF), unless its route carries
-  // its own proof; one that names a foreign origin is refused even with a token.
+  // A state change without a Bearer token that carries the session cookie, or that sets one
+  // (login CSRF), must come from a page of this site or an allowed origin (CallerProof); one
+  // that names a foreign or null origin is refused even with a token.
   if (match.outcome == Router::Outcome::kFound && is_state_changing(req.method)) {
-    bool need_origin = match.proof == CallerProof::kOrigin && !req.bearer_token();
+    bool need_origin =
+        !req.bearer_token() &&
+        (match.proof == CallerProof::kOriginAlways ||
+         (match.proof == CallerProof::kOrigin && req.cookie(kSessionCookie).has_value()));
     if (!origin_allowed(app, req, need_origin)) {
       Response r = error_response(cross_origin_refused(app, req));
       add_cors(r);

@@ -65,9 +65,12 @@ struct App {
 // A route's handler: with the app, and for an authenticated route the principal as well.
 using AppHandler = Response (*)(App&, Request&);
 using AuthedHandler = Response (*)(App&, Request&, const auth::Principal&);
+// What an API token must have been given for a route (a session may do everything).
+using Scope = auth::Scope;
 Handler handler(App& app, AppHandler fn);
-// Runs fn only for an authenticated user (require_user); the refusal otherwise.
-Handler authed(App& app, AuthedHandler fn);
+// Runs fn only for an authenticated user whose credential has the scope (require_user); the
+// refusal otherwise.
+Handler authed(App& app, AuthedHandler fn, Scope scope);
 
 // Registers every resource's routes.
 void register_routes(Router& router, App& app);
@@ -78,7 +81,8 @@ Response dispatch(const Router& router, App& app, Request& req);
 
 // The authenticated user: a Bearer API token, or the session cookie (which, for a state
 // change, must come with a same-origin or allowed Origin/Referer).
-Expected<auth::Principal> require_user(App& app, const Request& req);
+// An API token without the route's scope is refused: 403 insufficient_scope.
+Expected<auth::Principal> require_user(App& app, const Request& req, Scope scope);
 std::optional<auth::Principal> optional_user(App& app, const Request& req);
 
 bool is_state_changing(const std::string& method);

@@ -126,9 +126,9 @@ namespace {
 using Forward = std::optional<Response> (*)(App&, const std::string&, const Request&);
 
 // The logged-in user's request, run where forward sends it (nullopt: here).
-Handler authed_forwarded(App& app, AuthedHandler fn, Forward forward) {
-  return [&app, fn, forward](Request& req) {
-    auto principal = require_user(app, req);
+Handler authed_forwarded(App& app, AuthedHandler fn, Forward forward, Scope scope) {
+  return [&app, fn, forward, scope](Request& req) {
+    auto principal = require_user(app, req, scope);
     if (!principal) return error_response(principal.error());
     if (auto r = forward(app, principal->user.username, req)) return std::move(*r);
     return fn(app, req, *principal);
@@ -137,12 +137,12 @@ Handler authed_forwarded(App& app, AuthedHandler fn, Forward forward) {
 
 }  // namespace
 
-Handler authed_at_home(App& app, AuthedHandler fn) {
-  return authed_forwarded(app, std::move(fn), forward_to_home);
+Handler authed_at_home(App& app, AuthedHandler fn, Scope scope) {
+  return authed_forwarded(app, std::move(fn), forward_to_home, scope);
 }
 
-Handler authed_revoking(App& app, AuthedHandler fn) {
-  return authed_forwarded(app, std::move(fn), forward_revocation);
+Handler authed_revoking(App& app, AuthedHandler fn, Scope scope) {
+  return authed_forwarded(app, std::move(fn), forward_revocation, scope);
 }
 
 live::Call serve_forwarded(const Router& router, App& app, const live::Call& call) {

@@ -20,7 +20,7 @@ std::optional<Response> forward_to_home(App& app, const std::string& username, c
 
 // Route wrappers: the stream is the path's :username, or the logged-in user's own.
 Handler at_home_of_path(App& app, Handler inner);
-Handler authed_at_home(App& app, AuthedHandler fn);
+Handler authed_at_home(App& app, AuthedHandler fn, Scope scope);
 
 // For requests that withdraw a credential (a new stream key, a revoked session or API token, a
 // password change, a deleted account, a logout): they run on the home of the user's live
@@ -29,7 +29,7 @@ Handler authed_at_home(App& app, AuthedHandler fn);
 // they run here, since a leaked key must be replaceable at once.
 std::optional<Response> forward_revocation(App& app, const std::string& username,
                                            const Request& req);
-Handler authed_revoking(App& app, AuthedHandler fn);
+Handler authed_revoking(App& app, AuthedHandler fn, Scope scope);
 
 live::Call encode_request(const Request& req);
 std::optional<Request> decode_request(const live::Call& call);

@@ -21,6 +21,8 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string remote_addr;
+  // The client reached a trusted proxy over TLS (its X-Forwarded-Proto: https).
+  bool https = false;
   std::unordered_map<std::string, std::string> params;  // filled by the router
   // Passed on by another node to this one, the stream's home (api/forward.hpp): not passed on.
   bool forwarded = false;

@@ -12,9 +12,12 @@ namespace ds::api {
 using Handler = std::function<Response(Request&)>;
 
 // How a state-changing route's caller without a Bearer token shows it is not a page riding a
-// browser's cookie: kOrigin (the default) needs an allowed Origin (or Referer); kOwnSecret
-// routes carry their own proof in the request (Stripe's signature, a stream key), no cookie.
-enum class CallerProof { kOrigin, kOwnSecret };
+// browser's cookie. kOrigin (the default): a request that carries the session cookie needs an
+// allowed Origin (or Referer); one with no credential at all has nothing to ride and goes on
+// (to a 401 where the route needs a user). kOriginAlways: the Origin is needed even without a
+// cookie, for routes that set one (login, registration: login CSRF). kOwnSecret: the request
+// carries its own proof (Stripe's signature, a stream key) and no cookie is read.
+enum class CallerProof { kOrigin, kOriginAlways, kOwnSecret };
 
 class Router {
  public:

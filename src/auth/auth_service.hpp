@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "auth/rate_limiter.hpp"
+#include "auth/scopes.hpp"
 #include "domain/credits.hpp"
 #include "store/auth_sessions.hpp"
 #include "store/database.hpp"
@@ -45,7 +46,8 @@ struct Principal {
   store::User user;
   long long session_id = 0;  // 0 when authenticated by API token
   bool via_cookie = false;
-  long long api_token_id = 0;  // 0 when authenticated by a session
+  long long api_token_id = 0;    // 0 when authenticated by a session
+  ScopeSet scopes = kAllScopes;  // a session's: all; a token's: those it was made with
 };
 
 struct LoginResult {
@@ -105,7 +107,11 @@ class AuthService {
   std::vector<store::AuthSession> sessions(long long user_id);
   bool revoke_session(long long user_id, long long session_id);
 
-  Expected<CreatedSecret> create_api_token(long long user_id, const std::string& name);
+  // A token with scopes; granter is what the caller may do (a token can give only scopes it
+  // has: 403 otherwise).
+  Expected<CreatedSecret> create_api_token(long long user_id, const std::string& name,
+                                           ScopeSet scopes = kAllScopes,
+                                           ScopeSet granter = kAllScopes);
   std::vector<store::ApiToken> api_tokens(long long user_id);
   bool revoke_api_token(long long user_id, long long token_id);
 

@@ -85,6 +85,13 @@ test('an API token is shown once, listed, works, and can be revoked', async (t) 
 
     const withToken = await fetch(`${server.baseUrl}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(withToken.status, 200);
+    // By default a token may read, stream and chat, and not touch the stream key (issue 20 item 8).
+    await page.locator('[data-testid=tokens] li', { hasText: 'may: read, stream, chat' }).waitFor();
+    const rotate = await fetch(`${server.baseUrl}/api/me/stream-key`, {
+      method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}',
+    });
+    assert.equal(rotate.status, 403);
+    assert.equal((await rotate.json()).error.code, 'insufficient_scope');
 
     await page.getByRole('button', { name: 'Revoke token overlay' }).click();
     await page.locator('[data-testid=tokens] li', { hasText: 'overlay' }).waitFor({ state: 'detached' });
