@@ -156,6 +156,25 @@ export interface CreateApiOptions {
   credentials?: "same-origin" | "include" | "omit";
 }
 
+/** What an API token may do (docs/api.md#scopes). */
+export type TokenScope = "read" | "stream" | "chat" | "key" | "tokens" | "account";
+
+export interface ApiToken {
+  id: number;
+  name: string;
+  created_ms: number;
+  last_used_ms: number | null;
+  scopes: TokenScope[];
+}
+
+export interface CreatedToken {
+  id: number;
+  name: string;
+  /** The secret (`dst_…`), shown only here. */
+  token: string;
+  scopes: TokenScope[];
+}
+
 export interface Api {
   /** Any call: JSON in and out (JPEG answers as bytes); rejects with DreamStreamError. */
   request(method: string, path: string, body?: unknown): Promise<any>;
@@ -165,8 +184,14 @@ export interface Api {
   streamInfo(username: string): Promise<StreamInfo>;
   liveStreams(): Promise<LiveStream[]>;
   sessions(): Promise<{ sessions: Json[]; next_before: number | null }>;
-  /** A new stream key (`dsk_…`); the old one stops working. */
+  /** A new stream key (`dsk_…`); the old one stops working. Needs the `key` scope. */
   rotateStreamKey(): Promise<string>;
+  /** A new API token, shown once. Without `scopes` it gets every scope its maker has; a token
+   * needs the `tokens` scope to make one, and can give only scopes it has. */
+  createToken(name: string, opts?: { scopes?: TokenScope[] }): Promise<CreatedToken>;
+  tokens(): Promise<ApiToken[]>;
+  /** Any token may revoke itself; revoking another needs the `tokens` scope. */
+  revokeToken(tokenId: number): Promise<{ ok: true }>;
   /** A single-use ticket (`dit_…`) that opens one ingest socket within a minute
    * (`new Streamer(url, { ticket })`), so a page streams without the stream key. */
   createIngestTicket(): Promise<IngestTicket>;

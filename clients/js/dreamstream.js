@@ -196,6 +196,16 @@ export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch,
     liveStreams: async () => (await request("GET", "/api/streams/live")).streams,
     sessions: () => request("GET", "/api/streams/sessions"),
     rotateStreamKey: async () => (await request("POST", "/api/me/stream-key", {})).stream_key,
+    // API tokens. scopes: what the new token may do ("read", "stream", "chat", "key", "tokens",
+    // "account"); left out, every scope its maker has. A token can give only scopes it has.
+    createToken: (name, { scopes } = {}) => {
+      if (scopes !== undefined && !Array.isArray(scopes)) {
+        throw new TypeError(`scopes must be an array of names, got ${typeof scopes}`);
+      }
+      return request("POST", "/api/me/tokens", scopes === undefined ? { name } : { name, scopes });
+    },
+    tokens: async () => (await request("GET", "/api/me/tokens")).tokens,
+    revokeToken: (tokenId) => request("DELETE", `/api/me/tokens/${id(tokenId)}`),
     // A single-use ticket for one ingest socket (`new Streamer(url, { ticket })`), valid for a
     // minute: what a web app's server hands its page instead of the stream key.
     createIngestTicket: () => request("POST", "/api/ingest/ticket", {}),

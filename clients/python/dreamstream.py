@@ -716,9 +716,27 @@ class Client:
     def sessions(self):
         return self.get("/api/streams/sessions")
 
-    def create_api_token(self, name):
-        """Creates an API token (needs a login); returns {"id", "name", "token"}."""
-        return self.post("/api/me/tokens", {"name": name})
+    def create_api_token(self, name, scopes=None):
+        """Creates an API token; returns {"id", "name", "token", "scopes"}.
+
+        scopes: what the token may do, a list of "read", "stream", "chat", "key", "tokens",
+        "account" (docs/api.md#scopes). Left out, it gets every scope its maker has (all of
+        them for a login); a token can give only scopes it has, and needs "tokens" to make one.
+        """
+        body = {"name": name}
+        if scopes is not None:
+            if isinstance(scopes, str):
+                raise TypeError("scopes is a list of names, e.g. [\"stream\", \"chat\"]")
+            body["scopes"] = list(scopes)
+        return self.post("/api/me/tokens", body)
+
+    def api_tokens(self):
+        """The account's API tokens: [{"id", "name", "created_ms", "last_used_ms", "scopes"}]."""
+        return self.get("/api/me/tokens")["tokens"]
+
+    def revoke_api_token(self, token_id):
+        """Revokes a token (any token may revoke itself; others need the "tokens" scope)."""
+        return self.delete("/api/me/tokens/%d" % int(token_id))
 
     def rotate_stream_key(self):
         """Creates a new stream key (the old one stops working) and returns it."""

@@ -31,7 +31,9 @@ bool is_state_changing(const std::string& method) {
 
 bool origin_allowed(const App& app, const Request& req, bool require_present) {
   std::string origin;
-  if (auto o = req.header("origin"); o && *o != "null") {
+  if (auto o = req.header("origin")) {
+    // An opaque origin (a sandboxed frame, a data: URL) could be any site: never this one.
+    if (*o == "null") return false;
     origin = *o;
   } else if (auto r = req.header("referer")) {
     origin = origin_of(*r);
@@ -45,6 +47,17 @@ bool origin_allowed(const App& app, const Request& req, bool require_present) {
   return false;
 }
 
+std::string expected_origin(const App& app, const Request& req) {
+  if (!app.config.public_url.empty()) return origin_of(app.config.public_url);
+  if (auto host = req.header("host")) return "http://" + *host;
+  return "this server's origin";
+}
+
+Error cross_origin_refused(const App& app, const Request& req) {
+  // Said in full, so that a script that sent no Origin (curl) learns what to add.
+  return forbidden("cross-origin request refused: send Origin: " + expected_origin(app, req));
+}
+
 std::optional<auth::Principal> optional_user(App& app, const Request& req) {
   if (req.forwarded) {
     // Authenticated by the node that passed it on (api/forward.hpp).
@@ -52,18 +65,24 @@ std::optional<auth::Principal> optional_user(App& app, const Request& req) {
     if (!who) return std::nullopt;
     auto user = app.auth.find_user_by_username(who->username);
     if (!user || user->id != who->user_id) return std::nullopt;
-    return auth::Principal{*user, who->session_id, who->via_cookie, who->api_token_id};
+    return auth::Principal{*user, who->session_id, who->via_cookie, who->api_token_id,
+                           auth::ScopeSet{who->scopes}};
   }
   if (auto token = req.bearer_token()) return app.auth.from_api_token(*token);
   if (auto c = req.cookie(kSessionCookie)) return app.auth.from_session_token(*c);
   return std::nullopt;
 }
 
-Expected<auth::Principal> require_user(App& app, const Request& req) {
+Expected<auth::Principal> require_user(App& app, const Request& req, Scope scope) {
   auto p = optional_user(app, req);
   if (!p) return unauthorized("log in first");
   if (p->via_cookie && is_state_changing(req.method) && !origin_allowed(app, req, true)) {
-    return forbidden("cross-origin request refused");
+    return cross_origin_refused(app, req);
+  }
+  if (!p->scopes.has(scope)) {
+    return Error{ErrorKind::kForbidden, "insufficient_scope",
+                 "this API token lacks the \"" + std::string(auth::scope_name(scope)) +
+                     "\" scope; create one that has it"};
   }
   return *p;
 }
@@ -120,9 +139,9 @@ Handler handler(App& app, AppHandler fn) {
   return [&app, fn](Request& req) { return fn(app, req); };
 }
 
-Handler authed(App& app, AuthedHandler fn) {
-  return [&app, fn](Request& req) {
-    auto principal = require_user(app, req);
+Handler authed(App& app, AuthedHandler fn, Scope scope) {
+  return [&app, fn, scope](Request& req) {
+    auto principal = require_user(app, req, scope);
     if (!principal) return error_response(principal.error());
     return fn(app, req, *principal);
   };
@@ -168,15 +187,22 @@ Response dispatch(const Router& router, App& app, Request& req) {
     return r;
   }
 
-  // Any state change that names a foreign origin is refused before a handler runs (this also
-  // covers login CSRF); cookie-authenticated changes additionally need the header present.
-  if (is_state_changing(req.method) && !origin_allowed(app, req, false)) {
-    Response r = error_response(403, "forbidden", "cross-origin request refused");
-    add_cors(r);
-    return r;
+  auto match = router.match(req);
+  // A state change without a Bearer token that carries the session cookie, or that sets one
+  // (login CSRF), must come from a page of this site or an allowed origin (CallerProof); one
+  // that names a foreign or null origin is refused even with a token.
+  if (match.outcome == Router::Outcome::kFound && is_state_changing(req.method)) {
+    bool need_origin =
+        !req.bearer_token() &&
+        (match.proof == CallerProof::kOriginAlways ||
+         (match.proof == CallerProof::kOrigin && req.cookie(kSessionCookie).has_value()));
+    if (!origin_allowed(app, req, need_origin)) {
+      Response r = error_response(cross_origin_refused(app, req));
+      add_cors(r);
+      return r;
+    }
   }
 
-  auto match = router.match(req);
   Response r;
   if (match.outcome == Router::Outcome::kNotFound) {
     r = error_response(404, "not_found", "no such endpoint");

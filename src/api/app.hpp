@@ -74,9 +74,12 @@ struct App {
 // A route's handler: with the app, and for an authenticated route the principal as well.
 using AppHandler = Response (*)(App&, Request&);
 using AuthedHandler = Response (*)(App&, Request&, const auth::Principal&);
+// What an API token must have been given for a route (a session may do everything).
+using Scope = auth::Scope;
 Handler handler(App& app, AppHandler fn);
-// Runs fn only for an authenticated user (require_user); the refusal otherwise.
-Handler authed(App& app, AuthedHandler fn);
+// Runs fn only for an authenticated user whose credential has the scope (require_user); the
+// refusal otherwise.
+Handler authed(App& app, AuthedHandler fn, Scope scope);
 
 // Registers every resource's routes.
 void register_routes(Router& router, App& app);
@@ -87,12 +90,18 @@ Response dispatch(const Router& router, App& app, Request& req);
 
 // The authenticated user: a Bearer API token, or the session cookie (which, for a state
 // change, must come with a same-origin or allowed Origin/Referer).
-Expected<auth::Principal> require_user(App& app, const Request& req);
+// An API token without the route's scope is refused: 403 insufficient_scope.
+Expected<auth::Principal> require_user(App& app, const Request& req, Scope scope);
 std::optional<auth::Principal> optional_user(App& app, const Request& req);
 
 bool is_state_changing(const std::string& method);
-// True when the request's Origin (or Referer) is this site or an allowed origin.
+// True when the request's Origin (or Referer, when there is no Origin) is this site or an
+// allowed origin; "Origin: null" never is. Without either header: !require_present.
 bool origin_allowed(const App& app, const Request& req, bool require_present);
+// The origin a browser page of this site sends: --public-url's, else http://<Host>.
+std::string expected_origin(const App& app, const Request& req);
+// 403 forbidden whose message names the expected origin.
+Error cross_origin_refused(const App& app, const Request& req);
 
 std::string session_cookie(const App& app, const std::string& token);
 std::string clear_session_cookie(const App& app);

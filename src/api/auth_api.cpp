@@ -64,7 +64,7 @@ Response handle_login(App& app, Request& req) {
 Response handle_logout(App& app, Request& req) {
   if (auto c = req.cookie(kSessionCookie)) {
     if (!origin_allowed(app, req, true)) {
-      return error_response(forbidden("cross-origin request refused"));
+      return error_response(cross_origin_refused(app, req));
     }
     auto session = app.auth.from_session_token(*c);
     app.auth.logout(*c);
@@ -85,10 +85,12 @@ Response handle_me(App& app, Request&, const auth::Principal& p) {
 }  // namespace
 
 void register_auth_routes(Router& router, App& app) {
-  router.add("POST", "/api/auth/register", handler(app, handle_register));
-  router.add("POST", "/api/auth/login", handler(app, handle_login));
+  // Both set a session cookie: a cross-site page must not log a browser into an account.
+  router.add("POST", "/api/auth/register", handler(app, handle_register),
+             CallerProof::kOriginAlways);
+  router.add("POST", "/api/auth/login", handler(app, handle_login), CallerProof::kOriginAlways);
   router.add("POST", "/api/auth/logout", handler(app, handle_logout));
-  router.add("GET", "/api/me", authed(app, handle_me));
+  router.add("GET", "/api/me", authed(app, handle_me, Scope::kRead));
 }
 
 }  // namespace ds::api

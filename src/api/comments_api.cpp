@@ -46,9 +46,10 @@ Response handle_delete(App& app, Request& req, const auth::Principal& p) {
 }  // namespace
 
 void register_comments_routes(Router& router, App& app) {
-  router.add("POST", "/api/streams/:username/comments", authed(app, handle_post));
+  router.add("POST", "/api/streams/:username/comments", authed(app, handle_post, Scope::kChat));
   router.add("GET", "/api/streams/:username/comments", handler(app, handle_list));
-  router.add("DELETE", "/api/streams/:username/comments/:id", authed(app, handle_delete));
+  router.add("DELETE", "/api/streams/:username/comments/:id",
+             authed(app, handle_delete, Scope::kChat));
 }
 
 }  // namespace ds::api

@@ -73,9 +73,9 @@ Response handle_transaction(App& app, Request& req, const auth::Principal& p) {
 }  // namespace
 
 void register_credits_routes(Router& router, App& app) {
-  router.add("GET", "/api/credits", authed(app, handle_credits));
-  router.add("GET", "/api/credits/transactions", authed(app, handle_transactions));
-  router.add("GET", "/api/credits/transactions/:id", authed(app, handle_transaction));
+  router.add("GET", "/api/credits", authed(app, handle_credits, Scope::kRead));
+  router.add("GET", "/api/credits/transactions", authed(app, handle_transactions, Scope::kRead));
+  router.add("GET", "/api/credits/transactions/:id", authed(app, handle_transaction, Scope::kRead));
 }
 
 }  // namespace ds::api

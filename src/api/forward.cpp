@@ -85,7 +85,8 @@ live::Call encode_request(const Request& req, const std::optional<auth::Principa
                       {"username", who->user.username},
                       {"session_id", who->session_id},
                       {"api_token_id", who->api_token_id},
-                      {"via_cookie", who->via_cookie}};
+                      {"via_cookie", who->via_cookie},
+                      {"scopes", who->scopes.bits()}};
   }
   return {std::move(h), req.body};
 }
@@ -107,6 +108,9 @@ std::optional<Request> decode_request(const live::Call& call) {
       u.session_id = p->at("session_id").get<long long>();
       u.api_token_id = p->at("api_token_id").get<long long>();
       u.via_cookie = p->at("via_cookie").get<bool>();
+      // A token's scopes travel with it, so the home allows no more than the node that checked
+      // it (a principal without them may do nothing scoped).
+      u.scopes = p->value("scopes", 0u);
       r.forwarded_user = std::move(u);
     }
     r.body = call.body;
@@ -176,9 +180,9 @@ Handler at_home_of_path(App& app, Handler inner) {
   };
 }
 
-Handler authed_at_home(App& app, AuthedHandler fn) {
-  return [&app, fn](Request& req) {
-    auto principal = require_user(app, req);
+Handler authed_at_home(App& app, AuthedHandler fn, Scope scope) {
+  return [&app, fn, scope](Request& req) {
+    auto principal = require_user(app, req, scope);
     if (!principal) return error_response(principal.error());
     if (auto r = forward_to_home(app, principal->user.username, req, *principal))
       return std::move(*r);

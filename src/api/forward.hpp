@@ -27,7 +27,7 @@ std::optional<Response> forward_to_home(App& app, const std::string& username, c
 
 // Route wrappers: the stream is the path's :username, or the logged-in user's own.
 Handler at_home_of_path(App& app, Handler inner);
-Handler authed_at_home(App& app, AuthedHandler fn);
+Handler authed_at_home(App& app, AuthedHandler fn, Scope scope);
 
 // A credential withdrawn (a new stream key, a logout, a revoked session or API token, a password
 // change, a deleted account): the sockets it let in end here, and on the home of the user's

@@ -78,6 +78,8 @@ int http_status(ErrorKind kind) {
       return 409;
     case ErrorKind::kTooLarge:
       return 413;
+    case ErrorKind::kWrongMediaType:
+      return 415;
     case ErrorKind::kRateLimited:
       return 429;
     case ErrorKind::kInternal:
@@ -112,7 +114,28 @@ Response no_content() {
   return r;
 }
 
+bool is_json_content_type(std::string_view value) {
+  // "application/json", any case, optionally followed by parameters ("; charset=utf-8").
+  auto type = value.substr(0, value.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  constexpr std::string_view kJson = "application/json";
+  if (type.size() != kJson.size()) return false;
+  for (std::size_t i = 0; i != type.size(); ++i) {
+    char c = type[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kJson[i]) return false;
+  }
+  return true;
+}
+
 Expected<nlohmann::json> parse_json_object(const Request& req) {
+  // A form or text/plain body is what a cross-site page can send without a preflight; a JSON
+  // endpoint takes only what a script has to declare.
+  if (!is_json_content_type(req.header("content-type").value_or(""))) {
+    return Error{ErrorKind::kWrongMediaType, "unsupported_media_type",
+                 "send the body as JSON with Content-Type: application/json"};
+  }
   // Depth-limited: no route takes more than a few levels, and deep nesting costs stack.
   auto parsed = live::wire::parse_json_limited(req.body, kMaxBodyDepth);
   if (!parsed) return bad_request("the request body is not valid JSON", "invalid_json");

@@ -21,6 +21,8 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;
   std::string remote_addr;
+  // The client reached a trusted proxy over TLS (its X-Forwarded-Proto: https).
+  bool https = false;
   std::unordered_map<std::string, std::string> params;  // filled by the router
   // Passed on by another node to this one, the stream's home (api/forward.hpp): not passed on.
   bool forwarded = false;
@@ -31,6 +33,7 @@ struct Request {
     long long session_id = 0;
     long long api_token_id = 0;
     bool via_cookie = false;
+    unsigned scopes = 0;  // auth::ScopeSet's bits: what the token may do (a session: all)
   };
   std::optional<ForwardedUser> forwarded_user;
 
@@ -60,7 +63,11 @@ Response error_response(int status, std::string_view code, std::string_view mess
 Response error_response(const Error& e);
 Response no_content();
 
-// Parses the body as a JSON object; a clear 400 otherwise.
+// True for "application/json" (any case, with or without parameters such as a charset).
+bool is_json_content_type(std::string_view value);
+
+// Parses the body as a JSON object: 415 unsupported_media_type unless the request says
+// Content-Type: application/json, a clear 400 when the body is not a JSON object.
 Expected<nlohmann::json> parse_json_object(const Request& req);
 
 // Typed field access with SPEC-shaped errors: missing or wrong-typed fields are 400.

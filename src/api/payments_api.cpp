@@ -93,9 +93,12 @@ Response handle_stripe_webhook(App& app, Request& req) {
 
 void register_payments_routes(Router& router, App& app) {
   router.add("GET", "/api/config", handler(app, handle_config));
-  router.add("POST", "/api/credits/checkout", authed(app, handle_checkout));
-  router.add("GET", "/api/credits/checkout/:session_id", authed(app, handle_checkout_state));
-  router.add("POST", "/api/webhooks/stripe", handler(app, handle_stripe_webhook));
+  router.add("POST", "/api/credits/checkout", authed(app, handle_checkout, Scope::kAccount));
+  router.add("GET", "/api/credits/checkout/:session_id",
+             authed(app, handle_checkout_state, Scope::kRead));
+  // Signed by Stripe (Stripe-Signature), sent with no cookie and no Origin.
+  router.add("POST", "/api/webhooks/stripe", handler(app, handle_stripe_webhook),
+             CallerProof::kOwnSecret);
 }
 
 }  // namespace ds::api

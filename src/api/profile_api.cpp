@@ -66,11 +66,12 @@ Response handle_revoke_session(App& app, Request& req, const auth::Principal& p)
 Response handle_tokens(App& app, Request&, const auth::Principal& p) {
   auto list = nlohmann::json::array();
   for (const auto& t : app.auth.api_tokens(p.user.id)) {
-    list.push_back({{"id", t.id},
-                    {"name", t.name},
-                    {"created_ms", t.created_ms},
-                    {"last_used_ms",
-                     t.last_used_ms == 0 ? nlohmann::json() : nlohmann::json(t.last_used_ms)}});
+    list.push_back(
+        {{"id", t.id},
+         {"name", t.name},
+         {"created_ms", t.created_ms},
+         {"last_used_ms", t.last_used_ms == 0 ? nlohmann::json() : nlohmann::json(t.last_used_ms)},
+         {"scopes", auth::scope_names(auth::scopes_from_text(t.scopes))}});
   }
   return json_response(200, {{"tokens", list}});
 }
@@ -80,13 +81,39 @@ Response handle_create_token(App& app, Request& req, const auth::Principal& p) {
   if (!body) return error_response(body.error());
   auto name = string_field(*body, "name");
   if (!name) return error_response(name.error());
-  auto created = app.auth.create_api_token(p.user.id, *name);
+  // Without "scopes" the new token may do what its maker may: all for a session.
+  auto scopes = p.scopes;
+  if (auto it = body->find("scopes"); it != body->end()) {
+    if (!it->is_array() || it->size() > 16) {
+      return error_response(bad_request("scopes must be a list of names", "invalid_scope"));
+    }
+    std::vector<std::string> names;
+    for (const auto& v : *it) {
+      if (!v.is_string()) {
+        return error_response(bad_request("scopes must be a list of names", "invalid_scope"));
+      }
+      names.push_back(v.get<std::string>());
+    }
+    auto parsed = auth::parse_scopes(names);
+    if (!parsed) return error_response(parsed.error());
+    scopes = *parsed;
+  }
+  auto created = app.auth.create_api_token(p.user.id, *name, scopes, p.scopes);
   if (!created) return error_response(created.error());
-  return json_response(201, {{"id", created->id}, {"name", *name}, {"token", created->secret}});
+  return json_response(201, {{"id", created->id},
+                             {"name", *name},
+                             {"token", created->secret},
+                             {"scopes", auth::scope_names(scopes)}});
 }
 
 Response handle_revoke_token(App& app, Request& req, const auth::Principal& p) {
   auto id = parse_positive_id(req.params["id"]);
+  // Any token may revoke itself (an app signing out); others need the tokens scope.
+  if (!p.scopes.has(Scope::kTokens) && (!id || *id != p.api_token_id)) {
+    return error_response(Error{ErrorKind::kForbidden, "insufficient_scope",
+                                "this API token lacks the \"tokens\" scope; it may revoke "
+                                "only itself"});
+  }
   if (!id || !app.auth.revoke_api_token(p.user.id, *id)) {
     return error_response(not_found("no such token"));
   }
@@ -120,17 +147,20 @@ Response handle_delete(App& app, Request& req, const auth::Principal& p) {
 }  // namespace
 
 void register_profile_routes(Router& router, App& app) {
-  router.add("PATCH", "/api/me", authed(app, handle_update));
   // Credentials are withdrawn where the request arrives; only "end these sockets" travels to
   // the stream's home (api/forward.hpp, revoke), never a password.
-  router.add("DELETE", "/api/me", authed(app, handle_delete));
-  router.add("POST", "/api/me/password", authed(app, handle_password));
-  router.add("GET", "/api/me/sessions", authed(app, handle_sessions));
-  router.add("DELETE", "/api/me/sessions/:id", authed(app, handle_revoke_session));
-  router.add("GET", "/api/me/tokens", authed(app, handle_tokens));
-  router.add("POST", "/api/me/tokens", authed(app, handle_create_token));
-  router.add("DELETE", "/api/me/tokens/:id", authed(app, handle_revoke_token));
-  router.add("POST", "/api/me/stream-key", authed(app, handle_rotate_stream_key));
+  router.add("PATCH", "/api/me", authed(app, handle_update, Scope::kAccount));
+  router.add("DELETE", "/api/me", authed(app, handle_delete, Scope::kAccount));
+  router.add("POST", "/api/me/password", authed(app, handle_password, Scope::kAccount));
+  router.add("GET", "/api/me/sessions", authed(app, handle_sessions, Scope::kAccount));
+  router.add("DELETE", "/api/me/sessions/:id",
+             authed(app, handle_revoke_session, Scope::kAccount));
+  router.add("GET", "/api/me/tokens", authed(app, handle_tokens, Scope::kTokens));
+  router.add("POST", "/api/me/tokens", authed(app, handle_create_token, Scope::kTokens));
+  router.add("DELETE", "/api/me/tokens/:id",
+             authed(app, handle_revoke_token, Scope::kNone));
+  router.add("POST", "/api/me/stream-key",
+             authed(app, handle_rotate_stream_key, Scope::kKey));
 }
 
 }  // namespace ds::api

@@ -33,8 +33,8 @@ bool match_segments(const std::vector<std::string>& pattern, const std::vector<s
   return true;
 }
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
-  routes_.push_back({std::move(method), split_path(pattern), std::move(handler)});
+void Router::add(std::string method, std::string pattern, Handler handler, CallerProof proof) {
+  routes_.push_back({std::move(method), split_path(pattern), std::move(handler), proof});
 }
 
 Router::Match Router::match(Request& req) const {
@@ -50,7 +50,7 @@ Router::Match Router::match(Request& req) const {
       continue;
     }
     req.params = std::move(params);
-    return {Outcome::kFound, &route.handler, {}};
+    return {Outcome::kFound, &route.handler, {}, route.proof};
   }
   return result;
 }

@@ -11,15 +11,25 @@ namespace ds::api {
 
 using Handler = std::function<Response(Request&)>;
 
+// How a state-changing route's caller without a Bearer token shows it is not a page riding a
+// browser's cookie. kOrigin (the default): a request that carries the session cookie needs an
+// allowed Origin (or Referer); one with no credential at all has nothing to ride and goes on
+// (to a 401 where the route needs a user). kOriginAlways: the Origin is needed even without a
+// cookie, for routes that set one (login, registration: login CSRF). kOwnSecret: the request
+// carries its own proof (Stripe's signature, a stream key) and no cookie is read.
+enum class CallerProof { kOrigin, kOriginAlways, kOwnSecret };
+
 class Router {
  public:
-  void add(std::string method, std::string pattern, Handler handler);
+  void add(std::string method, std::string pattern, Handler handler,
+           CallerProof proof = CallerProof::kOrigin);
 
   enum class Outcome { kFound, kNotFound, kMethodNotAllowed };
   struct Match {
     Outcome outcome = Outcome::kNotFound;
     const Handler* handler = nullptr;
     std::string allowed;  // for 405: the methods the path accepts
+    CallerProof proof = CallerProof::kOrigin;
   };
   // Fills req.params from the pattern on success.
   Match match(Request& req) const;
@@ -29,6 +39,7 @@ class Router {
     std::string method;
     std::vector<std::string> segments;  // ":name" segments capture
     Handler handler;
+    CallerProof proof;
   };
   std::vector<Route> routes_;
 };

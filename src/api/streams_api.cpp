@@ -232,17 +232,21 @@ Response handle_latest_anywhere(App& app, Request& req) {
 }  // namespace
 
 void register_streams_routes(Router& router, App& app) {
-  router.add("POST", "/api/streams/start", authed(app, handle_start));
-  router.add("POST", "/api/streams/stop", authed_at_home(app, handle_stop));
-  router.add("GET", "/api/streams/sessions", authed(app, handle_sessions));
-  router.add("GET", "/api/streams/sessions/:id/viewers", authed(app, handle_viewer_samples));
-  router.add("GET", "/api/streams/settings", authed(app, handle_get_settings));
-  router.add("PATCH", "/api/streams/settings", authed_at_home(app, handle_patch_settings));
+  router.add("POST", "/api/streams/start", authed(app, handle_start, Scope::kStream));
+  router.add("POST", "/api/streams/stop", authed_at_home(app, handle_stop, Scope::kStream));
+  router.add("GET", "/api/streams/sessions", authed(app, handle_sessions, Scope::kRead));
+  router.add("GET", "/api/streams/sessions/:id/viewers",
+             authed(app, handle_viewer_samples, Scope::kRead));
+  router.add("GET", "/api/streams/settings", authed(app, handle_get_settings, Scope::kRead));
+  router.add("PATCH", "/api/streams/settings",
+             authed_at_home(app, handle_patch_settings, Scope::kStream));
   router.add("GET", "/api/streams/live", handler(app, handle_live));
   router.add("GET", "/api/streams/:username",
              at_home_of_path(app, handler(app, handle_public_info)));
-  router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame));
-  router.add("POST", "/api/ingest/ticket", authed(app, handle_ingest_ticket));
+  // The stream key (Bearer or ?key=) is the proof; no cookie is read.
+  router.add("POST", "/api/ingest/frame", handler(app, handle_ingest_frame),
+             CallerProof::kOwnSecret);
+  router.add("POST", "/api/ingest/ticket", authed(app, handle_ingest_ticket, Scope::kStream));
   router.add("GET", "/u/:username/latest.jpg", handler(app, handle_latest_anywhere));
 }
 

@@ -72,13 +72,17 @@ Response handle_clear(App& app, Request& req, const auth::Principal& p) {
 void register_styles_routes(Router& router, App& app) {
   // The queue lives on the stream's home node.
   auto home = [&app](Handler h) { return at_home_of_path(app, std::move(h)); };
-  router.add("POST", "/api/streams/:username/styles", home(authed(app, handle_request)));
+  router.add("POST", "/api/streams/:username/styles",
+             home(authed(app, handle_request, Scope::kChat)));
   router.add("GET", "/api/streams/:username/styles", home(handler(app, handle_state)));
-  router.add("POST", "/api/streams/:username/styles/skip", home(authed(app, handle_skip)));
-  router.add("POST", "/api/streams/:username/styles/clear", home(authed(app, handle_clear)));
+  router.add("POST", "/api/streams/:username/styles/skip",
+             home(authed(app, handle_skip, Scope::kStream)));
+  router.add("POST", "/api/streams/:username/styles/clear",
+             home(authed(app, handle_clear, Scope::kStream)));
   router.add("POST", "/api/streams/:username/styles/:id/approve",
-             home(authed(app, handle_approve)));
-  router.add("POST", "/api/streams/:username/styles/:id/reject", home(authed(app, handle_reject)));
+             home(authed(app, handle_approve, Scope::kStream)));
+  router.add("POST", "/api/streams/:username/styles/:id/reject",
+             home(authed(app, handle_reject, Scope::kStream)));
 }
 
 }  // namespace ds::api

@@ -212,7 +212,7 @@ std::optional<Principal> AuthService::from_api_token(const std::string& token) {
     auto user = store::find_user(sql, t->user_id);
     if (!user) return std::nullopt;
     if (now - t->last_used_ms > 60'000) store::touch_api_token(sql, t->id, now);
-    return Principal{*user, 0, false, t->id};
+    return Principal{*user, 0, false, t->id, scopes_from_text(t->scopes)};
   });
 }
 
@@ -300,9 +300,18 @@ bool AuthService::revoke_session(long long user_id, long long session_id) {
       [&](soci::session& sql) { return store::delete_session(sql, user_id, session_id); });
 }
 
-Expected<CreatedSecret> AuthService::create_api_token(long long user_id, const std::string& name) {
+Expected<CreatedSecret> AuthService::create_api_token(long long user_id, const std::string& name,
+                                                      ScopeSet scopes, ScopeSet granter) {
   auto clean = domain::clean_text(name, 1, kMaxTokenName);
   if (!clean) return bad_request("token name must be 1–60 characters", "invalid_name");
+  if (scopes.empty()) return bad_request("name at least one scope", "invalid_scope");
+  if (!granter.covers(scopes)) {
+    auto missing = scope_names(ScopeSet(scopes.bits() & ~granter.bits()));
+    std::string list;
+    for (const auto& n : missing) list += (list.empty() ? "" : ", ") + n;
+    return Error{ErrorKind::kForbidden, "insufficient_scope",
+                 "a token can give only scopes it has; this one lacks: " + list};
+  }
   CreatedSecret out;
   out.secret = random_token("dst_");
   auto now = clock_.now_ms();
@@ -310,7 +319,8 @@ Expected<CreatedSecret> AuthService::create_api_token(long long user_id, const s
     if (store::list_api_tokens(sql, user_id).size() >= kMaxApiTokens) {
       return conflict("at most 20 API tokens; revoke one first", "too_many_tokens");
     }
-    out.id = store::insert_api_token(sql, user_id, *clean, sha256_hex(out.secret), now);
+    out.id = store::insert_api_token(sql, user_id, *clean, sha256_hex(out.secret),
+                                     scopes_text(scopes), now);
     return out;
   });
 }
@@ -387,9 +397,18 @@ std::optional<store::User> AuthService::find_user_by_username(std::string_view u
 }
 
 bool AuthService::worker_token_valid(std::string_view token) {
-  if (token.size() >= 200) return false;  // never issued; not worth a hash and a query
+  return worker_token_id(token).has_value();
+}
+
+std::optional<long long> AuthService::worker_token_id(std::string_view token) {
+  if (token.size() >= 200) return std::nullopt;  // never issued; not worth a hash and a query
   auto digest = sha256_hex(token);
-  return db_.with([&](soci::session& sql) { return store::worker_token_valid(sql, digest); });
+  return db_.with([&](soci::session& sql) { return store::find_worker_token(sql, digest); });
+}
+
+std::vector<long long> AuthService::revoked_worker_tokens(const std::vector<long long>& ids) {
+  if (ids.empty()) return {};
+  return db_.with([&](soci::session& sql) { return store::revoked_worker_tokens(sql, ids); });
 }
 
 void AuthService::share_limits(SharedCounters& counters) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "auth/rate_limiter.hpp"
+#include "auth/scopes.hpp"
 #include "domain/credits.hpp"
 #include "store/auth_sessions.hpp"
 #include "store/database.hpp"
@@ -45,7 +46,8 @@ struct Principal {
   store::User user;
   long long session_id = 0;  // 0 when authenticated by API token
   bool via_cookie = false;
-  long long api_token_id = 0;  // 0 when authenticated by a session
+  long long api_token_id = 0;    // 0 when authenticated by a session
+  ScopeSet scopes = kAllScopes;  // a session's: all; a token's: those it was made with
 };
 
 struct LoginResult {
@@ -105,7 +107,11 @@ class AuthService {
   std::vector<store::AuthSession> sessions(long long user_id);
   bool revoke_session(long long user_id, long long session_id);
 
-  Expected<CreatedSecret> create_api_token(long long user_id, const std::string& name);
+  // A token with scopes; granter is what the caller may do (a token can give only scopes it
+  // has: 403 otherwise).
+  Expected<CreatedSecret> create_api_token(long long user_id, const std::string& name,
+                                           ScopeSet scopes = kAllScopes,
+                                           ScopeSet granter = kAllScopes);
   std::vector<store::ApiToken> api_tokens(long long user_id);
   bool revoke_api_token(long long user_id, long long token_id);
 
@@ -127,6 +133,10 @@ class AuthService {
   std::optional<store::User> find_user_by_username(std::string_view username);
   // True when token's digest is an unrevoked worker token created with `admin worker-token`.
   bool worker_token_valid(std::string_view token);
+  // The id of that token (for watching its sockets); none when it is not valid.
+  std::optional<long long> worker_token_id(std::string_view token);
+  // Of the worker token ids given, those revoked since (`admin worker-token revoke`).
+  std::vector<long long> revoked_worker_tokens(const std::vector<long long>& ids);
 
   // Counts login, re-authentication and registration attempts in counters, across nodes.
   void share_limits(SharedCounters& counters);

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -101,6 +102,44 @@ int worker_token_create(store::Database& db, const AdminConfig& c) {
   return 0;
 }
 
+std::string iso_time(long long ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int worker_token_list(store::Database& db) {
+  auto tokens = db.with([](soci::session& sql) { return store::list_worker_tokens(sql); });
+  // One line per token, tab-separated: id, name, created, and "active" or "revoked <when>".
+  for (const auto& t : tokens) {
+    std::cout << t.id << "\t" << t.name << "\t" << iso_time(t.created_ms) << "\t"
+              << (t.revoked_ms ? "revoked " + iso_time(*t.revoked_ms) : std::string("active"))
+              << "\n";
+  }
+  if (tokens.empty()) std::cerr << "no worker tokens\n";
+  return 0;
+}
+
+int worker_token_revoke(store::Database& db, const AdminConfig& c) {
+  SystemClock clock;
+  int n = db.write([&](soci::session& sql) {
+    return store::revoke_worker_tokens_named(sql, c.token_name, clock.now_ms());
+  });
+  if (n == 0) {
+    std::cerr << "error: no active worker token named \"" << c.token_name
+              << "\" (see `admin worker-token list`)\n";
+    return 1;
+  }
+  spdlog::info("event=worker_token_revoked name={} count={}", c.token_name, n);
+  // A running server ends the sockets of a revoked token within a few seconds.
+  std::cout << "revoked " << n << " worker token" << (n == 1 ? "" : "s") << " named "
+            << c.token_name << "; its workers are disconnected within 10 s\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_admin_command(CLI::App& app, AdminConfig& c) {
@@ -130,6 +169,12 @@ void add_admin_command(CLI::App& app, AdminConfig& c) {
   c.worker_token_create = worker_token->add_subcommand(
       "create", "Create a token; prints it once (only its digest is stored)");
   c.worker_token_create->add_option("name", c.token_name, "A label for the worker")->required();
+  c.worker_token_list = worker_token->add_subcommand(
+      "list", "Every worker token: id, name, created, active or revoked (tab-separated)");
+  c.worker_token_revoke = worker_token->add_subcommand(
+      "revoke",
+      "Revoke the tokens with this name; a running server closes their workers within 10 s");
+  c.worker_token_revoke->add_option("name", c.token_name, "The token's name")->required();
 }
 
 int run_admin(const AdminConfig& c) {
@@ -141,6 +186,8 @@ int run_admin(const AdminConfig& c) {
   if (c.ledger_verify && c.ledger_verify->parsed()) return ledger_verify(*db);
   if (c.credits_grant && c.credits_grant->parsed()) return credits_grant(*db, c);
   if (c.worker_token_create && c.worker_token_create->parsed()) return worker_token_create(*db, c);
+  if (c.worker_token_list && c.worker_token_list->parsed()) return worker_token_list(*db);
+  if (c.worker_token_revoke && c.worker_token_revoke->parsed()) return worker_token_revoke(*db, c);
   std::cerr << "error: no admin command given\n";
   return 2;
 }

@@ -16,12 +16,14 @@ struct AdminConfig {
   std::string credits;  // "12", "-3", "1.50"
   std::string note;
 
-  // worker-token create
+  // worker-token create / revoke
   std::string token_name;
 
   CLI::App* ledger_verify = nullptr;
   CLI::App* credits_grant = nullptr;
   CLI::App* worker_token_create = nullptr;
+  CLI::App* worker_token_list = nullptr;
+  CLI::App* worker_token_revoke = nullptr;
 };
 
 void add_admin_command(CLI::App& app, AdminConfig& config);

@@ -27,6 +27,7 @@
 #include "live/settings_service.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
+#include "live/worker_token_watch.hpp"
 #include "net/live_endpoints.hpp"
 #include "net/server.hpp"
 #include "payments/credit_history.hpp"
@@ -430,6 +431,7 @@ int run_serve(const ServeConfig& c) {
   app.frame_limits = {c.max_frame_bytes, c.max_frame_dimension};
   live::CredentialWatch credentials;
   app.credentials = &credentials;
+  live::WorkerTokenWatch worker_token_watch;  // outlives the server's sockets
   api::Router router;
   api::register_routes(router, app);
 
@@ -447,7 +449,7 @@ int run_serve(const ServeConfig& c) {
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));
   server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
   net::register_live_endpoints(server, app, hub, streams, credentials,
-                               {app.frame_limits, c.worker_tokens, 10});
+                               {app.frame_limits, c.worker_tokens, 10, &worker_token_watch});
   // Bound before any thread starts, so a taken address is one clear line and exit 1, not an
   // abort with threads left running.
   unsigned short bound = 0;
@@ -506,9 +508,17 @@ int run_serve(const ServeConfig& c) {
     });
   };
   std::thread ticker = every_250ms([&hub] { hub.tick(); });
-  std::thread biller = every_250ms([&streams, &styles] {
+  // Worker tokens revoked from another process (`admin worker-token revoke`) end their
+  // sockets within kWorkerTokenRecheckTicks × 250 ms.
+  constexpr int kWorkerTokenRecheckTicks = 8;
+  int biller_ticks = 0;  // only the biller thread touches it
+  std::thread biller = every_250ms([&streams, &styles, &worker_token_watch, &auth, &biller_ticks] {
     streams.tick();
     styles.tick();
+    if (++biller_ticks % kWorkerTokenRecheckTicks == 0) {
+      worker_token_watch.recheck(
+          [&auth](const std::vector<long long>& ids) { return auth.revoked_worker_tokens(ids); });
+    }
   });
   server.on_shutdown([&] {
     ticking = false;

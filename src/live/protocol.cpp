@@ -404,6 +404,30 @@ Expected<ServerMessage> parse_server_text(std::string_view text) {
   return ServerMessage{OtherMessage{*type}};
 }
 
+Expected<StreamerMessage> parse_streamer_text(std::string_view text) {
+  auto parsed = parse_json_limited(text, kMaxServerJsonDepth);
+  if (!parsed || !parsed->is_object()) return bad_message("not a JSON object with a type");
+  auto type = string_field(*parsed, "type");
+  if (!type) return bad_message("not a JSON object with a type");
+  if (*type == "status") return StreamerMessage{StreamStatus{std::move(*parsed)}};
+  if (*type == "ended") {
+    StreamEnded e;
+    e.reason = string_field(*parsed, "reason").value_or("");
+    e.message = string_field(*parsed, "message").value_or("");
+    e.fields = std::move(*parsed);
+    return StreamerMessage{std::move(e)};
+  }
+  if (*type == "error") {
+    StreamError e;
+    e.code = string_field(*parsed, "code").value_or("");
+    e.message = string_field(*parsed, "message").value_or("");
+    e.fields = std::move(*parsed);
+    return StreamerMessage{std::move(e)};
+  }
+  if (*type == "frame") return StreamerMessage{ProcessedFrameNote{std::move(*parsed)}};
+  return StreamerMessage{OtherStreamerMessage{*type, std::move(*parsed)}};
+}
+
 Expected<domain::JpegInfo> check_ingest_message(bool binary, std::string_view data,
                                                 const domain::JpegLimits& limits) {
   if (!binary) {

@@ -252,6 +252,33 @@ using ServerMessage =
     std::variant<Welcome, JobHeader, BatchHeader, Cancel, ServerError, OtherMessage>;
 Expected<ServerMessage> parse_server_text(std::string_view text);
 
+// Server → streamer, as the push CLI decodes them: leniently, never by throwing. Each keeps
+// the whole message (fields) for the log; push acts on status (counted) and ended (why the
+// socket is about to close).
+struct StreamStatus {
+  nlohmann::json fields;
+};
+struct StreamEnded {
+  std::string reason;
+  std::string message;
+  nlohmann::json fields;
+};
+struct StreamError {
+  std::string code;
+  std::string message;
+  nlohmann::json fields;
+};
+struct ProcessedFrameNote {  // the "frame" header before a processed JPEG
+  nlohmann::json fields;
+};
+struct OtherStreamerMessage {  // styles, settings, comment, viewers, …: logged only
+  std::string type;
+  nlohmann::json fields;
+};
+using StreamerMessage =
+    std::variant<StreamStatus, StreamEnded, StreamError, ProcessedFrameNote, OtherStreamerMessage>;
+Expected<StreamerMessage> parse_streamer_text(std::string_view text);
+
 // ---- streamer → server ---------------------------------------------------------------------
 
 // One message on a streamer's ingest socket: only binary JPEG frames are accepted.

@@ -27,16 +27,29 @@ WorkerEndpoint::WorkerEndpoint(Hub& hub, auth::AuthService& auth, WorkerConfig c
 Connected<WorkerContext> WorkerEndpoint::connect(const ConnectRequest& req) {
   auto token = req.bearer ? req.bearer : req.query_token;
   bool valid = false;
+  long long token_id = 0;
   if (token && token->size() < kMaxTokenBytes) {
     for (const auto& t : config_.tokens) valid = valid || auth::constant_time_equal(t, *token);
-    if (!valid) valid = auth_.worker_token_valid(*token);
+    if (!valid) {
+      auto id = auth_.worker_token_id(*token);
+      valid = id.has_value();
+      token_id = id.value_or(0);
+    }
   }
   if (!valid) {
     return Rejection{CloseCode::kUnauthorized, "unauthorized", "a valid worker token is required"};
   }
   WorkerContext ctx;
   ctx.remote_addr = req.remote_addr;
+  ctx.token_id = token_id;
   return ctx;
+}
+
+void WorkerEndpoint::on_open(WorkerContext& ctx, const std::shared_ptr<Peer>& self) {
+  // A revocation between connect and here is caught by the next recheck.
+  if (ctx.token_id != 0 && config_.token_watch) {
+    config_.token_watch->add(self.get(), self, ctx.token_id);
+  }
 }
 
 void WorkerEndpoint::on_message(WorkerContext& ctx, const std::shared_ptr<Peer>& self, bool binary,
@@ -97,7 +110,8 @@ void WorkerEndpoint::on_text(WorkerContext& ctx, const std::shared_ptr<Peer>& se
       *parsed);
 }
 
-void WorkerEndpoint::on_closed(WorkerContext& ctx, Peer&) {
+void WorkerEndpoint::on_closed(WorkerContext& ctx, Peer& self) {
+  if (ctx.token_id != 0 && config_.token_watch) config_.token_watch->remove(&self);
   if (ctx.worker_id != 0) hub_.remove_worker(ctx.worker_id);
 }
 

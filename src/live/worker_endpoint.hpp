@@ -13,6 +13,7 @@
 #include "live/endpoint.hpp"
 #include "live/hub.hpp"
 #include "live/peer.hpp"
+#include "live/worker_token_watch.hpp"
 
 namespace ds::live {
 
@@ -20,11 +21,14 @@ struct WorkerConfig {
   domain::JpegLimits frame_limits;  // for result JPEGs
   std::vector<std::string> tokens;  // accepted besides those in the database
   int max_bad_in_a_row = 10;        // bad messages in a row before closing (1008)
+  // Sockets let in by a database token are registered here, so a revocation ends them.
+  WorkerTokenWatch* token_watch = nullptr;
 };
 
 // One worker's connection.
 struct WorkerContext {
   std::string remote_addr;
+  long long token_id = 0;                     // the database worker token; 0: a --worker-token
   std::int64_t worker_id = 0;                 // the hub's id; 0 until hello
   std::optional<wire::ResultHeader> pending;  // a result header awaiting its JPEG
   int bad_messages = 0;                       // in a row
@@ -38,7 +42,8 @@ class WorkerEndpoint {
   // away.
   Connected<WorkerContext> connect(const ConnectRequest& req);
 
-  void on_open(WorkerContext&, const std::shared_ptr<Peer>&) {}  // the worker speaks first
+  // The worker speaks first; a database token's socket is watched for its revocation.
+  void on_open(WorkerContext& ctx, const std::shared_ptr<Peer>& self);
   void on_message(WorkerContext& ctx, const std::shared_ptr<Peer>& self, bool binary,
                   std::string&& data);
   // The worker's job, if any, is lost; its stream goes on with the next frame.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "domain/username.hpp"
 #include "net/guard.hpp"
 
 namespace ds::net {
@@ -30,6 +31,8 @@ HttpSession::HttpSession(Socket&& socket, std::shared_ptr<SharedState> state, Co
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) remote_addr_ = ep.address().to_string();
+  proxied_ = is_trusted_proxy(state_->options, remote_addr_);
+  hsts_ = state_->options.hsts;
 }
 
 void HttpSession::run() {
@@ -94,6 +97,17 @@ void HttpSession::handle(HttpRequest&& req) {
   // characters or spaces into the log line.
   log_path_ = std::string(req.target().substr(0, req.target().find('?')));
   log_addr_ = info.remote_addr;
+  hsts_ = wants_hsts(state_->options, info);
+  if (proxied_) {
+    // The proxy's connection holds a slot of the total; the per-address limit counts the
+    // client it names, for as long as this request (or the socket it takes over) lasts.
+    client_slot_ = state_->limits->try_acquire_client(info.remote_addr);
+    if (!client_slot_) {
+      spdlog::warn("event=connection_refused reason=limit addr={} via=proxy", info.remote_addr);
+      return send_error(http::status::service_unavailable, "too_many_connections",
+                        "too many connections from this address");
+    }
+  }
 
   auto parts = api::split_path(info.path);
   bool is_upgrade = websocket::is_upgrade(req);
@@ -106,7 +120,13 @@ void HttpSession::handle(HttpRequest&& req) {
                  t.websocket ? "websocket" : "stream", log_addr_);
     // Both bytes already buffered past the request and the socket move to the new owner; a
     // request followed by pipelined data would lose it, which clients of these routes never do.
-    t.handler(Connection{std::move(stream_), std::move(slot_)}, std::move(req), std::move(info));
+    ConnectionSlot slot = std::move(slot_);
+    if (client_slot_) {
+      // One slot that frees both: the connection's and its client's.
+      slot = std::make_shared<std::pair<ConnectionSlot, ConnectionSlot>>(std::move(slot),
+                                                                         std::move(client_slot_));
+    }
+    t.handler(Connection{std::move(stream_), std::move(slot)}, std::move(req), std::move(info));
     return;
   }
 
@@ -129,7 +149,9 @@ void HttpSession::handle(HttpRequest&& req) {
       res.set_header("Cache-Control", info.path.starts_with("/static/") ? "no-cache" : "no-store");
       std::string_view ancestors = kNoFraming;
       if (asset->embeddable) ancestors = state_->options.embed_ancestors;
-      return send(std::move(res), version, keep_alive, head, ancestors);
+      if (!asset->channel) return send(std::move(res), version, keep_alive, head, ancestors);
+      return send_channel_page(std::move(res), *asset->channel, version, keep_alive, head,
+                               ancestors);
     }
   }
 
@@ -155,6 +177,35 @@ void HttpSession::handle(HttpRequest&& req) {
       });
 }
 
+void HttpSession::send_channel_page(api::Response&& page, const std::string& channel,
+                                    unsigned version, bool keep_alive, bool head,
+                                    std::string_view frame_ancestors) {
+  // The page still renders (it says "No channel"), but a link checker, OBS or a search engine
+  // learns from the status that the name is wrong.
+  auto name = domain::canonical_username(channel);
+  if (!name) {
+    page.status = 404;
+    return send(std::move(page), version, keep_alive, head, frame_ancestors);
+  }
+  // The lookup may wait on the database: on the blocking pool, the reply back on this loop.
+  auto self = shared_from_this();
+  auto res = std::make_shared<api::Response>(std::move(page));
+  auto reply = [self, res, version, keep_alive, head, frame_ancestors](int status) {
+    asio::post(self->stream_.get_executor(),
+               [self, res, status, version, keep_alive, head, frame_ancestors] {
+                 res->status = status;
+                 self->send(std::move(*res), version, keep_alive, head, frame_ancestors);
+               });
+  };
+  post_guarded(
+      state_->blocking, "channel_page",
+      [self, name = *name, reply] {
+        reply(self->state_->app.auth.find_user_by_username(name) ? 200 : 404);
+      },
+      // Without the database the page is sent as it is; it learns the rest from its socket.
+      [reply](const Failure&) { reply(200); });
+}
+
 void HttpSession::send_error(http::status status, std::string_view code, std::string_view message) {
   started_ = std::chrono::steady_clock::now();
   if (log_path_.empty() && parser_) {
@@ -175,7 +226,7 @@ void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, b
   if (!res.content_type.empty()) out->set(http::field::content_type, res.content_type);
   for (auto& [k, v] : res.headers) out->insert(k, v);
   apply_security_headers(*out, frame_ancestors);
-  if (state_->options.hsts) out->set(http::field::strict_transport_security, kHstsValue);
+  if (hsts_) out->set(http::field::strict_transport_security, kHstsValue);
   out->keep_alive(keep_alive);
   auto size = res.body.size();
   out->body() = std::move(res.body);
@@ -197,6 +248,7 @@ void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, b
 
 void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
   response_.reset();
+  client_slot_.reset();  // the request is answered; a proxy's next one may be someone else's
   if (ec) return fail(ec, "write");
   if (close && linger_) return do_linger_close();
   if (close) return do_close();

@@ -24,6 +24,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // frame_ancestors: the sites that may frame this response (the embed page's list, else none).
   void send(api::Response&& res, unsigned version, bool keep_alive, bool head,
             std::string_view frame_ancestors = kNoFraming);
+  // The watch or embed page of channel: 200, or 404 when no account has that name.
+  void send_channel_page(api::Response&& page, const std::string& channel, unsigned version,
+                         bool keep_alive, bool head, std::string_view frame_ancestors);
   void send_error(http::status status, std::string_view code, std::string_view message);
   void on_write(bool close, beast::error_code ec, std::size_t bytes);
   void do_close();
@@ -35,6 +38,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::flat_buffer buffer_;
   std::shared_ptr<SharedState> state_;
   ConnectionSlot slot_;
+  // Behind a trusted proxy: the slot of the current request's client (per-address limit).
+  bool proxied_ = false;
+  ConnectionSlot client_slot_;
+  bool hsts_ = false;  // Strict-Transport-Security on this request's response
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
   std::string remote_addr_;

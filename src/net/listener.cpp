@@ -90,7 +90,10 @@ void Listener::on_accept(beast::error_code ec, Socket socket) {
   beast::error_code ep_ec;
   auto ep = socket.remote_endpoint(ep_ec);
   std::string address = ep_ec ? std::string() : ep.address().to_string();
-  auto slot = state_->limits->try_acquire(address);
+  // A trusted proxy speaks for many clients: its connections count against the total here, and
+  // each request's client against the per-address limit once known (HttpSession::handle).
+  auto slot = is_trusted_proxy(state_->options, address) ? state_->limits->try_acquire_proxied()
+                                                         : state_->limits->try_acquire(address);
   if (!slot) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_warning_ > std::chrono::seconds(1)) {

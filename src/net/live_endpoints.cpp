@@ -153,6 +153,7 @@ std::shared_ptr<Endpoint> share(const std::shared_ptr<Ctx>& ctx, Endpoint& endpo
 void on_ingest(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
                api::Request&& info) {
   auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(ctx->ingest_max_message));
+  ws->set_hsts(wants_hsts(ctx->options, info));
   choose_frame_format(*ws, info);
   connect_guarded(ctx, "ingest_connect", ws, std::move(req), share(ctx, ctx->ingest),
                   [r = connect_request(ctx->app, info), ws](live::IngestEndpoint& e) {
@@ -163,6 +164,7 @@ void on_ingest(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&&
 void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
               api::Request&& info) {
   auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(kWatchMaxMessage));
+  ws->set_hsts(wants_hsts(ctx->options, info));
   choose_frame_format(*ws, info);
   connect_guarded(
       ctx, "watch_connect", ws, std::move(req), share(ctx, ctx->watch),
@@ -172,18 +174,20 @@ void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
 void on_worker(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,
                api::Request&& info) {
   auto ws = std::make_shared<WsSession>(std::move(conn), ctx->worker_limits());
+  ws->set_hsts(wants_hsts(ctx->options, info));
   connect_guarded(
       ctx, "worker_connect", ws, std::move(req), share(ctx, ctx->worker),
       [r = connect_request(ctx->app, info)](live::WorkerEndpoint& e) { return e.connect(r); });
 }
 
-void write_json_and_close(Connection&& conn, unsigned version, int status, std::string_view code,
-                          std::string_view message) {
+void write_json_and_close(Connection&& conn, unsigned version, bool hsts, int status,
+                          std::string_view code, std::string_view message) {
   auto c = std::make_shared<Connection>(std::move(conn));
   auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status),
                                                                  version);
   res->set(http::field::content_type, "application/json");
   apply_security_headers(*res);
+  if (hsts) res->set(http::field::strict_transport_security, kHstsValue);
   res->keep_alive(false);
   res->body() = api::error_response(status, code, message).body;
   res->prepare_payload();
@@ -198,17 +202,20 @@ void on_mjpeg(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
               api::Request&& info) {
   auto name = domain::canonical_username(info.params["username"]);
   unsigned version = req.version();
+  bool hsts = wants_hsts(ctx->options, info);
   if (!name) {
-    return write_json_and_close(std::move(conn), version, 404, "not_found", "no such streamer");
+    return write_json_and_close(std::move(conn), version, hsts, 404, "not_found",
+                                "no such streamer");
   }
   auto c = std::make_shared<Connection>(std::move(conn));
   auto handed = std::make_shared<bool>(false);  // the connection moved into a session
   post_guarded(
       ctx->blocking, "mjpeg_connect",
-      [ctx, c, handed, version, name = *name]() mutable {
+      [ctx, c, handed, version, hsts, name = *name]() mutable {
         if (!ctx->watch.find_streamer(name)) {
           *handed = true;
-          return write_json_and_close(std::move(*c), version, 404, "not_found", "no such streamer");
+          return write_json_and_close(std::move(*c), version, hsts, 404, "not_found",
+                                      "no such streamer");
         }
         *handed = true;
         auto session = std::make_shared<MjpegSession>(
@@ -216,15 +223,15 @@ void on_mjpeg(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
             [ctx, name](MjpegSession& m) { ctx->hub.remove_viewer(name, &m); });
         // Registered first, started second: a client already gone is then removed, not leaked.
         ctx->hub.add_viewer(name, session, true, ctx->hub.announced_state(name));
-        session->start(version);
+        session->start(version, hsts);
       },
-      [c, handed, version](const Failure& f) {
+      [c, handed, version, hsts](const Failure& f) {
         if (*handed) return;  // the session owns the socket and closes it
         if (f.database_unavailable) {
-          return write_json_and_close(std::move(*c), version, 503, "database_unavailable",
+          return write_json_and_close(std::move(*c), version, hsts, 503, "database_unavailable",
                                       "the database is unavailable; try again shortly");
         }
-        write_json_and_close(std::move(*c), version, 500, "internal", "internal error");
+        write_json_and_close(std::move(*c), version, hsts, 500, "internal", "internal error");
       });
 }
 
@@ -235,7 +242,7 @@ void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,
                              LiveEndpointsConfig config) {
   live::IngestConfig ingest{config.frame_limits, config.max_bad_frames_in_a_row};
   live::WorkerConfig worker{config.frame_limits, config.worker_tokens,
-                            config.max_bad_frames_in_a_row};
+                            config.max_bad_frames_in_a_row, config.worker_token_watch};
   auto ctx = std::make_shared<Ctx>(Ctx{
       server.blocking_pool(),
       server.options(),

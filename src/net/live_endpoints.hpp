@@ -10,6 +10,7 @@
 #include "live/credential_watch.hpp"
 #include "live/hub.hpp"
 #include "live/stream_service.hpp"
+#include "live/worker_token_watch.hpp"
 #include "net/server.hpp"
 
 namespace ds::net {
@@ -18,6 +19,8 @@ struct LiveEndpointsConfig {
   domain::JpegLimits frame_limits;
   std::vector<std::string> worker_tokens;  // accepted besides those in the database
   int max_bad_frames_in_a_row = 10;
+  // Where worker sockets let in by a database token are watched for revocation (may be null).
+  live::WorkerTokenWatch* worker_token_watch = nullptr;
 };
 
 void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,

@@ -26,7 +26,7 @@ MjpegSession::MjpegSession(Connection&& conn, std::chrono::milliseconds write_ti
       on_closed_(std::move(on_closed)),
       ready_(asio::use_service<ReadyQueue>(stream_.get_executor().context())) {}
 
-void MjpegSession::start(unsigned http_version) {
+void MjpegSession::start(unsigned http_version, bool hsts) {
   http::response<http::empty_body> res{http::status::ok, http_version};
   res.set(http::field::server, "dreamstream");
   res.set(http::field::content_type,
@@ -34,6 +34,7 @@ void MjpegSession::start(unsigned http_version) {
   res.set(http::field::cache_control, "no-store");
   res.set(http::field::connection, "close");
   apply_security_headers(res);
+  if (hsts) res.set(http::field::strict_transport_security, kHstsValue);
   std::ostringstream os;
   os << res.base();
   head_ = os.str();

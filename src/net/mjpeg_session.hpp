@@ -24,7 +24,8 @@ class MjpegSession : public live::Peer,
 
   // Register the session with the hub before start(): a client that is already gone then runs
   // on_closed after the registration, never before it.
-  void start(unsigned http_version);
+  // hsts: Strict-Transport-Security on the response head (net/server.hpp wants_hsts).
+  void start(unsigned http_version, bool hsts = false);
 
   void send_text(live::Bytes) override {}
   void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;

@@ -167,7 +167,24 @@ api::Request to_api_request(const HttpRequest& req, const std::string& peer_addr
     }
   }
   r.remote_addr = domain::resolve_client_address(peer_addr, forwarded_for, trusted_proxies);
+  // Only a trusted proxy may say how the client reached it; anyone else could claim TLS.
+  auto peer = trusted_proxies.empty() ? std::nullopt : domain::parse_ip(peer_addr);
+  if (peer && domain::in_any(trusted_proxies, *peer)) {
+    if (auto proto = r.header("x-forwarded-proto")) {
+      // The leftmost value is what the first proxy, the one the client reached, saw.
+      std::string first = proto->substr(0, proto->find(','));
+      std::erase(first, ' ');
+      for (char& c : first) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.https = first == "https";
+    }
+  }
   return r;
+}
+
+bool is_trusted_proxy(const ServerOptions& options, std::string_view peer_addr) {
+  if (options.trusted_proxies.empty()) return false;
+  auto peer = domain::parse_ip(peer_addr);
+  return peer && domain::in_any(options.trusted_proxies, *peer);
 }
 
 std::size_t default_max_connections() {

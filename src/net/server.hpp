@@ -148,6 +148,15 @@ api::Request to_api_request(const HttpRequest& req, const std::string& peer_addr
 // The Strict-Transport-Security value sent when ServerOptions::hsts is set.
 inline constexpr const char* kHstsValue = "max-age=31536000";
 
+// Whether peer_addr (a TCP peer) is one of options.trusted_proxies.
+bool is_trusted_proxy(const ServerOptions& options, std::string_view peer_addr);
+
+// Strict-Transport-Security goes on every response, WebSocket and MJPEG handshakes included,
+// when the public URL is https or the client came through a trusted proxy over TLS.
+inline bool wants_hsts(const ServerOptions& options, const api::Request& info) {
+  return options.hsts || info.https;
+}
+
 // Logs and ignores the errors a closed connection produces.
 void fail(beast::error_code ec, const char* what);
 

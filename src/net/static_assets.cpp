@@ -64,7 +64,10 @@ std::optional<Asset> StaticAssets::page_for(std::string_view p) const {
   else
     return std::nullopt;
   auto asset = find("/pages/" + std::string(page) + ".html");
-  if (asset) asset->embeddable = page == "embed";
+  if (!asset) return asset;
+  asset->embeddable = page == "embed";
+  if (page == "watch") asset->channel = std::string(p.substr(3));
+  if (page == "embed") asset->channel = std::string(p.substr(3, p.size() - 9));
   return asset;
 }
 

@@ -22,6 +22,9 @@ struct Asset {
   // Other sites may show it in a frame (the embed page, /u/<name>/embed); every other page and
   // file denies framing.
   bool embeddable = false;
+  // The channel a page is about (the watch and embed pages): the page is sent with 404 when
+  // no account has that name.
+  std::optional<std::string> channel;
 };
 
 class StaticAssets {

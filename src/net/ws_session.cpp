@@ -44,6 +44,13 @@ WsSession::WsSession(Connection&& conn, Limits limits)
 
 WsSession::~WsSession() = default;
 
+void WsSession::set_hsts(bool on) {
+  ws_.set_option(websocket::stream_base::decorator([on](websocket::response_type& res) {
+    res.set(http::field::server, "dreamstream");
+    if (on) res.set(http::field::strict_transport_security, kHstsValue);
+  }));
+}
+
 void WsSession::accept(HttpRequest&& req, Handlers handlers) {
   // May be called from any thread (e.g. after an auth lookup on the blocking pool).
   asio::dispatch(ws_.get_executor(), [self = shared_from_this(), req = std::move(req),

@@ -46,6 +46,9 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   // Replaceable frames go out as one binary message each, the metadata in front of the JPEG
   // (docs/protocol.md, "Inline frames"), instead of a text then a binary. Set before accept.
   void set_inline_frames(bool on) { inline_frames_ = on; }
+  // Strict-Transport-Security on the handshake response (net/server.hpp wants_hsts). Set
+  // before accept.
+  void set_hsts(bool on);
 
   void send_text(live::Bytes text) override;
   void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;

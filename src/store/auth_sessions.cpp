@@ -63,11 +63,13 @@ void delete_other_sessions(soci::session& sql, long long user_id, long long keep
 }
 
 long long insert_api_token(soci::session& sql, long long user_id, const std::string& name,
-                           const std::string& token_hash, long long now_ms) {
+                           const std::string& token_hash, const std::string& scopes,
+                           long long now_ms) {
   long long id = 0;
-  sql << "INSERT INTO api_tokens (user_id, name, token_hash, created_ms) VALUES (:u, :n, :h, :c) "
-         "RETURNING id",
-      soci::use(user_id), soci::use(name), soci::use(token_hash), soci::use(now_ms), soci::into(id);
+  sql << "INSERT INTO api_tokens (user_id, name, token_hash, scopes, created_ms) "
+         "VALUES (:u, :n, :h, :s, :c) RETURNING id",
+      soci::use(user_id), soci::use(name), soci::use(token_hash), soci::use(scopes),
+      soci::use(now_ms), soci::into(id);
   return id;
 }
 
@@ -75,10 +77,10 @@ std::optional<ApiToken> find_api_token(soci::session& sql, const std::string& to
   ApiToken t;
   soci::indicator used_ind = soci::i_ok;
   soci::statement st =
-      (sql.prepare << "SELECT id, user_id, name, created_ms, last_used_ms FROM api_tokens "
+      (sql.prepare << "SELECT id, user_id, name, created_ms, last_used_ms, scopes FROM api_tokens "
                       "WHERE token_hash = :h",
        soci::into(t.id), soci::into(t.user_id), soci::into(t.name), soci::into(t.created_ms),
-       soci::into(t.last_used_ms, used_ind), soci::use(token_hash));
+       soci::into(t.last_used_ms, used_ind), soci::into(t.scopes), soci::use(token_hash));
   st.execute();
   if (!st.fetch()) return std::nullopt;
   if (used_ind == soci::i_null) t.last_used_ms = 0;
@@ -94,10 +96,10 @@ std::vector<ApiToken> list_api_tokens(soci::session& sql, long long user_id) {
   ApiToken t;
   soci::indicator used_ind = soci::i_ok;
   soci::statement st =
-      (sql.prepare << "SELECT id, user_id, name, created_ms, last_used_ms FROM api_tokens "
+      (sql.prepare << "SELECT id, user_id, name, created_ms, last_used_ms, scopes FROM api_tokens "
                       "WHERE user_id = :u ORDER BY id DESC",
        soci::into(t.id), soci::into(t.user_id), soci::into(t.name), soci::into(t.created_ms),
-       soci::into(t.last_used_ms, used_ind), soci::use(user_id));
+       soci::into(t.last_used_ms, used_ind), soci::into(t.scopes), soci::use(user_id));
   st.execute();
   while (st.fetch()) {
     if (used_ind == soci::i_null) t.last_used_ms = 0;

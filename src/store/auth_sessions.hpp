@@ -25,6 +25,7 @@ struct ApiToken {
   std::string name;
   long long created_ms = 0;
   long long last_used_ms = 0;  // 0 when never used
+  std::string scopes;          // space-separated names (auth/scopes.hpp)
 };
 
 long long insert_session(soci::session& sql, long long user_id, const std::string& token_hash,
@@ -42,7 +43,8 @@ void delete_other_sessions(soci::session& sql, long long user_id, long long keep
 bool session_alive(soci::session& sql, long long session_id, long long now_ms);
 
 long long insert_api_token(soci::session& sql, long long user_id, const std::string& name,
-                           const std::string& token_hash, long long now_ms);
+                           const std::string& token_hash, const std::string& scopes,
+                           long long now_ms);
 std::optional<ApiToken> find_api_token(soci::session& sql, const std::string& token_hash);
 void touch_api_token(soci::session& sql, long long id, long long now_ms);
 std::vector<ApiToken> list_api_tokens(soci::session& sql, long long user_id);

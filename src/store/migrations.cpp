@@ -169,6 +169,11 @@ const std::vector<std::vector<std::string>> kMigrations = {
         "ALTER TABLE style_requests ADD COLUMN queue_order BIGINT NOT NULL DEFAULT 0",
         "CREATE INDEX style_requests_session ON style_requests(stream_session_id, status)",
     },
+    // 4: what each API token may do (auth/scopes.hpp); tokens made before scopes keep them all.
+    {
+        "ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL "
+        "DEFAULT 'read stream chat key tokens account'",
+    },
 };
 
 std::string expand(const std::string& sql, const std::string& id_column) {

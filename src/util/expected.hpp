@@ -17,6 +17,7 @@ enum class ErrorKind {
   kNotFound,         // no such thing (or not visible to the caller)
   kConflict,         // clashes with the current state
   kTooLarge,         // over a size limit
+  kWrongMediaType,   // the body is not of the type the endpoint takes (e.g. JSON)
   kRateLimited,      // too many attempts; try again later
   kInternal,         // a bug or a local failure
   kUpstreamFailed,   // a provider we depend on (Stripe) failed

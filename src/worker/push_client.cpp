@@ -16,7 +16,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <type_traits>
+#include <variant>
 
+#include "live/protocol.hpp"
 #include "worker/backoff.hpp"
 #include "worker/reconnect_rules.hpp"
 #include "worker/ws_client.hpp"
@@ -433,29 +436,34 @@ struct PushClient::Impl {
   }
 
   void on_text(Line& l, const std::string& text) {
-    json msg = json::parse(text, nullptr, false);
-    if (!msg.is_object()) {
+    auto parsed = live::wire::parse_streamer_text(text);
+    if (!parsed) {
       spdlog::warn("event=bad_message bytes={}", text.size());
       return;
     }
-    std::string type = msg.value("type", std::string());
-    if (type == "status") {
-      ++result.status_messages;
-      l.got_status = true;
-      spdlog::info("event=status{} sent={} local_drops={}", compact(msg), result.frames_sent,
-                   result.frames_dropped + source->dropped());
-    } else if (type == "ended") {
-      l.ended_reason = msg.value("reason", std::string());
-      l.ended_message = msg.value("message", std::string());
-      spdlog::warn("event=stream_ended{}", compact(msg));
-    } else if (type == "error") {
-      spdlog::warn("event=server_error{}", compact(msg));
-    } else if (type == "frame") {
-      // One per processed frame (for the studio's preview): too many for an info log.
-      spdlog::debug("event=processed_frame{}", compact(msg));
-    } else {
-      spdlog::info("event=server_message type={}{}", log_value(json(type)), compact(msg));
-    }
+    std::visit(
+        [&](auto& m) {
+          using T = std::decay_t<decltype(m)>;
+          if constexpr (std::is_same_v<T, live::wire::StreamStatus>) {
+            ++result.status_messages;
+            l.got_status = true;
+            spdlog::info("event=status{} sent={} local_drops={}", compact(m.fields),
+                         result.frames_sent, result.frames_dropped + source->dropped());
+          } else if constexpr (std::is_same_v<T, live::wire::StreamEnded>) {
+            l.ended_reason = m.reason;
+            l.ended_message = m.message;
+            spdlog::warn("event=stream_ended{}", compact(m.fields));
+          } else if constexpr (std::is_same_v<T, live::wire::StreamError>) {
+            spdlog::warn("event=server_error{}", compact(m.fields));
+          } else if constexpr (std::is_same_v<T, live::wire::ProcessedFrameNote>) {
+            // One per processed frame (for the studio's preview): too many for an info log.
+            spdlog::debug("event=processed_frame{}", compact(m.fields));
+          } else {
+            spdlog::info("event=server_message type={}{}", log_value(json(m.type)),
+                         compact(m.fields));
+          }
+        },
+        *parsed);
   }
 };
 

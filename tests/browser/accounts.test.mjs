@@ -32,7 +32,7 @@ function realProblems(problems) {
 async function registerViaApi(user) {
   const res = await fetch(`${server.baseUrl}/api/auth/register`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
     body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
   });
   assert.equal(res.status, 201, await res.text());

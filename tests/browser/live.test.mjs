@@ -75,7 +75,7 @@ test('a webcam stream from the studio reaches a viewer as processed frames', asy
   const user = uniqueUser('live');
   const reg = await fetch(`${server.baseUrl}/api/auth/register`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
     body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
   });
   assert.equal(reg.status, 201);

@@ -108,7 +108,7 @@ async function loggedInProfile(page) {
   const user = uniqueUser('buy');
   const reg = await fetch(`${server.baseUrl}/api/auth/register`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
     body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
   });
   assert.equal(reg.status, 201);

@@ -21,7 +21,7 @@ after(async () => {
 async function apiRegister(user) {
   const res = await fetch(`${server.baseUrl}/api/auth/register`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
     body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
   });
   assert.equal(res.status, 201, await res.text());
@@ -85,6 +85,13 @@ test('an API token is shown once, listed, works, and can be revoked', async (t) 
 
     const withToken = await fetch(`${server.baseUrl}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(withToken.status, 200);
+    // By default a token may read, stream and chat, and not touch the stream key (issue 20 item 8).
+    await page.locator('[data-testid=tokens] li', { hasText: 'may: read, stream, chat' }).waitFor();
+    const rotate = await fetch(`${server.baseUrl}/api/me/stream-key`, {
+      method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}',
+    });
+    assert.equal(rotate.status, 403);
+    assert.equal((await rotate.json()).error.code, 'insufficient_scope');
 
     await page.getByRole('button', { name: 'Revoke token overlay' }).click();
     await page.locator('[data-testid=tokens] li', { hasText: 'overlay' }).waitFor({ state: 'detached' });
@@ -151,7 +158,7 @@ test('the password change checks the current password, then works', async (t) =>
 
     const res = await fetch(`${server.baseUrl}/api/auth/login`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
       body: JSON.stringify({ login: user.username, password: 'a brand new password' }),
     });
     assert.equal(res.status, 200);
@@ -211,7 +218,7 @@ test('deleting the account needs the username and the password', async (t) => {
     assert.equal(await status(page, '/api/me'), 401);
     const res = await fetch(`${server.baseUrl}/api/auth/login`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
       body: JSON.stringify({ login: user.username, password: user.password }),
     });
     assert.equal(res.status, 401);

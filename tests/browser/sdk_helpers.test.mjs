@@ -55,7 +55,7 @@ test('streamCamera goes live from the fake webcam and renderViewer draws the pro
   const user = uniqueUser('sdk');
   const reg = await fetch(`${server.baseUrl}/api/auth/register`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
     body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
   });
   assert.equal(reg.status, 201);

@@ -1,7 +1,7 @@
 // Fuzzes a model worker's text messages (ds::live::wire::parse_worker_text): whatever a worker
 // sends, the parser answers a message or an error, and what it accepts is safe to use (job ids
 // canonical, labels clean UTF-8 that can be serialised again). The same bytes go through the
-// worker's decoder of server messages (parse_server_text).
+// worker's decoder of server messages (parse_server_text) and push's (parse_streamer_text).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +58,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       DS_FUZZ_CHECK(!batch->jobs.empty(), in);
       DS_FUZZ_CHECK(batch->jobs.size() <= static_cast<std::size_t>(kMaxBatch), in);
     }
+  }
+
+  // The push CLI's decoder of the ingest socket's messages answers without throwing, and
+  // whatever it accepts is an object that can be logged.
+  if (auto streamer = parse_streamer_text(in)) {
+    std::visit([&](const auto& m) { DS_FUZZ_CHECK(m.fields.is_object(), in); }, *streamer);
   }
 
   auto parsed = parse_worker_text(in);

@@ -37,3 +37,27 @@ TEST(ConnectionLimits, SlotsOutliveTheirOwner) {
   slot.reset();
   EXPECT_TRUE(weak.expired());
 }
+
+TEST(ConnectionLimits, ATrustedProxysConnectionsCountTheClientsItNames) {
+  // Issue 20 item 9: the proxy's own connections hold the total's slots only; each client
+  // behind it is held to the per-address limit on its own.
+  auto limits = std::make_shared<ConnectionLimits>(10, 2);
+  std::vector<ds::net::ConnectionSlot> proxy;
+  for (int i = 0; i < 5; ++i) proxy.push_back(limits->try_acquire_proxied());
+  for (const auto& s : proxy) ASSERT_TRUE(s);
+  EXPECT_EQ(limits->open(), 5u);
+  auto a1 = limits->try_acquire_client("203.0.113.5");
+  auto a2 = limits->try_acquire_client("203.0.113.5");
+  ASSERT_TRUE(a1);
+  ASSERT_TRUE(a2);
+  EXPECT_FALSE(limits->try_acquire_client("203.0.113.5"));
+  EXPECT_TRUE(limits->try_acquire_client("203.0.113.6"));
+  EXPECT_EQ(limits->open(), 5u);  // clients are not connections of their own
+  EXPECT_EQ(limits->open_from("203.0.113.5"), 2u);
+  a1.reset();
+  EXPECT_EQ(limits->open_from("203.0.113.5"), 1u);
+  proxy.clear();
+  EXPECT_EQ(limits->open(), 0u);
+  for (int i = 0; i < 10; ++i) proxy.push_back(limits->try_acquire_proxied());
+  EXPECT_FALSE(limits->try_acquire_proxied());  // the total still binds the proxy
+}

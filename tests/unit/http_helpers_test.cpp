@@ -13,6 +13,13 @@ Request with_headers(std::vector<std::pair<std::string, std::string>> headers) {
   return r;
 }
 
+// A request with a JSON body, as the SDKs and pages send it.
+Request json_request(std::string body) {
+  auto r = with_headers({{"content-type", "application/json"}});
+  r.body = std::move(body);
+  return r;
+}
+
 }  // namespace
 
 TEST(HttpRequest, HeaderLookupByLowerCaseName) {
@@ -87,8 +94,7 @@ TEST(JsonResponse, NoContentHasNoBodyOrType) {
 }
 
 TEST(ParseJsonObject, AcceptsAnObject) {
-  Request r;
-  r.body = R"({"a": 1})";
+  auto r = json_request(R"({"a": 1})");
   auto j = parse_json_object(r);
   ASSERT_TRUE(j.ok());
   EXPECT_EQ((*j)["a"], 1);
@@ -96,8 +102,7 @@ TEST(ParseJsonObject, AcceptsAnObject) {
 
 TEST(ParseJsonObject, RejectsMalformedAndNonObjects) {
   for (const char* body : {"", "{", "[]", "1", "\"s\"", "null", "{\"a\":1,}", "{'a':1}"}) {
-    Request r;
-    r.body = body;
+    auto r = json_request(body);
     auto j = parse_json_object(r);
     ASSERT_FALSE(j.ok()) << body;
     EXPECT_EQ(j.error().kind, ds::ErrorKind::kInvalid);
@@ -106,17 +111,43 @@ TEST(ParseJsonObject, RejectsMalformedAndNonObjects) {
 }
 
 TEST(ParseJsonObject, RejectsInvalidUtf8InStrings) {
-  Request r;
-  r.body = "{\"a\":\"\xFF\"}";
+  auto r = json_request("{\"a\":\"\xFF\"}");
   EXPECT_FALSE(parse_json_object(r).ok());
 }
 
 TEST(ParseJsonObject, SurvivesDeepNesting) {
-  Request r;
+  auto r = json_request("");
   r.body = std::string(100000, '[') + std::string(100000, ']');
   EXPECT_FALSE(parse_json_object(r).ok());
   r.body = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
   EXPECT_NO_FATAL_FAILURE((void)parse_json_object(r));
+}
+
+// What a cross-site form or a sandboxed page's fetch can send without a preflight (text/plain,
+// forms) is refused before the body is read, even when the body is valid JSON.
+TEST(ParseJsonObject, TakesOnlyApplicationJsonElse415) {
+  const std::string body = R"({"login":"alice","password":"correct horse battery"})";
+  for (const char* type :
+       {"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x", "application/jsonx", "application/json-seq", ""}) {
+    auto r = json_request(body);
+    r.headers = {{"content-type", type}};
+    auto j = parse_json_object(r);
+    ASSERT_FALSE(j.ok()) << type;
+    EXPECT_EQ(j.error().kind, ds::ErrorKind::kWrongMediaType) << type;
+    EXPECT_EQ(j.error().code, "unsupported_media_type");
+    EXPECT_NE(j.error().message.find("application/json"), std::string::npos);
+    EXPECT_EQ(error_response(j.error()).status, 415);
+  }
+  auto none = json_request(body);
+  none.headers.clear();
+  EXPECT_EQ(parse_json_object(none).error().kind, ds::ErrorKind::kWrongMediaType);
+  for (const char* type : {"application/json", "application/json; charset=utf-8",
+                           "Application/JSON", " application/json "}) {
+    auto r = json_request(body);
+    r.headers = {{"content-type", type}};
+    EXPECT_TRUE(parse_json_object(r).ok()) << type;
+  }
 }
 
 TEST(StringField, MissingOrNullIsMissingField) {
@@ -178,9 +209,9 @@ TEST(HttpStatus, EveryErrorKindHasItsDocumentedStatus) {
       {ErrorKind::kInvalid, 400},         {ErrorKind::kUnauthorized, 401},
       {ErrorKind::kPaymentRequired, 402}, {ErrorKind::kForbidden, 403},
       {ErrorKind::kNotFound, 404},        {ErrorKind::kConflict, 409},
-      {ErrorKind::kTooLarge, 413},        {ErrorKind::kRateLimited, 429},
-      {ErrorKind::kInternal, 500},        {ErrorKind::kUpstreamFailed, 502},
-      {ErrorKind::kUnavailable, 503},
+      {ErrorKind::kTooLarge, 413},        {ErrorKind::kWrongMediaType, 415},
+      {ErrorKind::kRateLimited, 429},     {ErrorKind::kInternal, 500},
+      {ErrorKind::kUpstreamFailed, 502},  {ErrorKind::kUnavailable, 503},
   };
   for (const auto& [kind, status] : table) EXPECT_EQ(http_status(kind), status);
 }

@@ -431,3 +431,40 @@ TEST(ProtocolDecode, ABatchWhoseJpegCountIsUnclearIsABadMessage) {
   ASSERT_TRUE(no_id);
   EXPECT_TRUE(std::get<Cancel>(*no_id).job_id.is_null());
 }
+
+TEST(Protocol, StreamerMessagesDecodeTypedAndLeniently) {
+  Status st;
+  st.state = "live";
+  st.viewers = 3;
+  auto status = parse_streamer_text(*encode_status(st));
+  ASSERT_TRUE(status.ok());
+  ASSERT_TRUE(std::holds_alternative<StreamStatus>(*status));
+  EXPECT_EQ(std::get<StreamStatus>(*status).fields["viewers"], 3);
+
+  auto ended = parse_streamer_text(*encode_ended("no_credits", "out of credits"));
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(std::get<StreamEnded>(*ended).reason, "no_credits");
+  EXPECT_EQ(std::get<StreamEnded>(*ended).message, "out of credits");
+
+  auto error = parse_streamer_text(*encode_error("bad_frame", "not a JPEG"));
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(std::get<StreamError>(*error).code, "bad_frame");
+
+  auto frame = parse_streamer_text(*encode_frame_header({7, 1, 2, {}}));
+  ASSERT_TRUE(frame.ok());
+  EXPECT_TRUE(std::holds_alternative<ProcessedFrameNote>(*frame));
+
+  auto viewers = parse_streamer_text(*encode_viewers(4));
+  ASSERT_TRUE(viewers.ok());
+  EXPECT_EQ(std::get<OtherStreamerMessage>(*viewers).type, "viewers");
+
+  // Wrong-typed fields read as absent; what is not an object with a type is an error.
+  auto odd = parse_streamer_text(R"({"type":"ended","reason":5,"message":["x"]})");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(std::get<StreamEnded>(*odd).reason, "");
+  EXPECT_FALSE(parse_streamer_text(R"({"type":7})").ok());
+  EXPECT_FALSE(parse_streamer_text("[1,2]").ok());
+  EXPECT_FALSE(parse_streamer_text("{").ok());
+  EXPECT_FALSE(
+      parse_streamer_text(std::string(100, '[') + std::string(100, ']')).ok());  // too deep
+}

@@ -4,6 +4,7 @@
 #include "store/ledger.hpp"
 #include "store/migrations.hpp"
 #include "store/users.hpp"
+#include "store/worker_tokens.hpp"
 #include "temp_database.hpp"
 
 using namespace ds;
@@ -330,4 +331,38 @@ TEST(PostgresUrl, BecomesLibpqKeywords) {
 TEST(PostgresUrl, QuotesValuesSoSpacesAndQuotesCannotAddKeywords) {
   EXPECT_EQ(store::postgres_conninfo("postgres://u:a%27b%20c@h/d"),
             "user='u' password='a\\'b c' host='h' dbname='d'");
+}
+
+TEST_F(StoreTest, WorkerTokensAreListedAndRevokedByName) {
+  auto& db = tmp.db();
+  auto a = db.write(
+      [](soci::session& sql) { return store::insert_worker_token(sql, "gpu-1", "hash-a", kNow); });
+  auto b = db.write([](soci::session& sql) {
+    return store::insert_worker_token(sql, "gpu-2", "hash-b", kNow + 1);
+  });
+  db.with([&](soci::session& sql) {
+    EXPECT_EQ(store::find_worker_token(sql, "hash-a"), a);
+    EXPECT_TRUE(store::revoked_worker_tokens(sql, {a, b}).empty());
+  });
+  EXPECT_EQ(db.write([](soci::session& sql) {
+    return store::revoke_worker_tokens_named(sql, "gpu-1", kNow + 5);
+  }),
+            1);
+  // Again: nothing left to revoke under that name.
+  EXPECT_EQ(db.write([](soci::session& sql) {
+    return store::revoke_worker_tokens_named(sql, "gpu-1", kNow + 6);
+  }),
+            0);
+  db.with([&](soci::session& sql) {
+    EXPECT_FALSE(store::find_worker_token(sql, "hash-a"));
+    EXPECT_FALSE(store::worker_token_valid(sql, "hash-a"));
+    EXPECT_EQ(store::find_worker_token(sql, "hash-b"), b);
+    EXPECT_EQ(store::revoked_worker_tokens(sql, {a, b, 999}), (std::vector<long long>{a, 999}));
+    auto all = store::list_worker_tokens(sql);
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].name, "gpu-1");
+    EXPECT_EQ(all[0].revoked_ms, kNow + 5);
+    EXPECT_EQ(all[1].name, "gpu-2");
+    EXPECT_FALSE(all[1].revoked_ms);
+  });
 }

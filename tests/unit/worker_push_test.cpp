@@ -184,6 +184,29 @@ TEST(PushClient, ExitsNonZeroWithTheServersReasonWhenItEndsTheStream) {
   EXPECT_GE(r.frames_sent, 2);
 }
 
+TEST(PushClient, ServerMessagesWithOddFieldTypesAreReadNotThrown) {
+  // Issue 20 item 9: the typed decoder (live::wire::parse_streamer_text) reads a field of the
+  // wrong type as absent; reading the JSON by hand threw on it and the line was lost silently.
+  FrameFolder folder;
+  FakeServer server;
+  PushOptions o = options_for(server.url());
+  o.fps = 50;
+  RunningPush push(o, std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::http::request<testing::http::string_body> request;
+  auto ws = server.accept(request);
+  read_message(*ws);
+  send_text(*ws, {{"type", "ended"}, {"reason", 5}, {"message", {"not", "text"}}});
+  send_text(*ws, {{"type", 7}});
+  send_text(*ws, {{"type", "status"}, {"state", "live"}});
+  ws->close(testing::websocket::close_reason(static_cast<testing::websocket::close_code>(4402),
+                                             "not enough credits"));
+  PushResult r = push.wait();
+  EXPECT_EQ(r.exit_code, PushResult::kExitClosedByServer) << r.reason;
+  EXPECT_EQ(r.close_code, 4402);
+  EXPECT_EQ(r.status_messages, 1);
+  EXPECT_NE(r.reason.find("not enough credits"), std::string::npos) << r.reason;
+}
+
 TEST(PushClient, ARefusedUpgradeReportsTheServersMessage) {
   FrameFolder folder;
   FakeServer server;

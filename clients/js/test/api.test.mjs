@@ -39,3 +39,15 @@ test("a mistyped credentials value is refused at once, before any request", () =
   assert.throws(() => createApi("http://x", { fetch: rec.fetch, credentials: "includes" }), TypeError);
   assert.equal(rec.calls.length, 0);
 });
+
+test("createToken sends the scopes asked for, and none when left out", async () => {
+  const rec = recordingFetch();
+  const api = createApi("http://x", { fetch: rec.fetch, token: "dst_t" });
+  await api.createToken("next-app", { scopes: ["stream", "chat"] });
+  await api.createToken("all-of-mine");
+  assert.deepEqual(JSON.parse(rec.calls[0].init.body), { name: "next-app", scopes: ["stream", "chat"] });
+  assert.deepEqual(JSON.parse(rec.calls[1].init.body), { name: "all-of-mine" });
+  assert.equal(rec.calls[0].init.headers["Content-Type"], "application/json");
+  assert.throws(() => api.createToken("x", { scopes: "stream" }), TypeError);
+  assert.equal(rec.calls.length, 2);
+});

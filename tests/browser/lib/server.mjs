@@ -180,7 +180,7 @@ export async function registerUser(baseUrl, prefix = 'u') {
   const user = uniqueUser(prefix);
   const res = await fetch(`${baseUrl}/api/auth/register`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: baseUrl },
     body: JSON.stringify({ username: user.username, email: user.email, password: user.password }),
   });
   if (res.status !== 201) throw new Error(`register ${user.username}: ${res.status} ${await res.text()}`);

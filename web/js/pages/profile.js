@@ -397,6 +397,11 @@ async function loadTokens() {
                 { class: 'item-meta' },
                 `created ${formatDate(t.created_ms)} · ${t.last_used_ms ? `last used ${timeAgo(t.last_used_ms)}` : 'never used'}`,
               ),
+              h(
+                'div',
+                { class: 'item-meta', 'data-token-scopes-of': t.id },
+                `may: ${(t.scopes || []).join(', ') || 'nothing'}`,
+              ),
             ),
             h(
               'button',
@@ -433,10 +438,16 @@ function bindTokenForm() {
     e.preventDefault();
     clearErrors(form);
     if (!validate(form, { name: (v) => (v ? null : 'Give the token a name so you can recognise it later.') })) return;
+    // One name per switch: a shared name would make form.elements hand back a list.
+    const scopes = [...form.querySelectorAll('input[data-scope]:checked')].map((i) => i.dataset.scope);
+    if (!scopes.length) {
+      toast('Choose at least one thing the token may do.', 'error');
+      return;
+    }
     const btn = form.querySelector('[type=submit]');
     setBusy(btn, true, 'Creating…');
     try {
-      const res = await post('/api/me/tokens', { name: form.elements.name.value.trim() });
+      const res = await post('/api/me/tokens', { name: form.elements.name.value.trim(), scopes });
       $('[data-token-reveal]').replaceChildren(
         secretReveal(`Token “${res.name}”`, res.token, 'Copy it now: it will not be shown again.'),
       );

@@ -7,8 +7,8 @@ import {
   createApi, isJpeg, postFrame, renderViewer, runWorker, splitInlineFrame, streamCamera,
 } from "dreamstream";
 import type {
-  Api, CaptureHandle, CaptureStats, Comment, Frame, FrameInfo, IngestTicket, RenderHandle, RenderStats, StreamSettings,
-  StyleState, ViewerItem,
+  Api, ApiToken, CaptureHandle, CaptureStats, Comment, CreatedToken, Frame, FrameInfo, IngestTicket, RenderHandle,
+  RenderStats, StreamSettings, StyleState, TokenScope, ViewerItem,
 } from "dreamstream";
 import { captureFrames as captureSub } from "dreamstream/capture";
 import { renderViewer as renderSub } from "dreamstream/render";
@@ -37,6 +37,11 @@ export async function http(): Promise<void> {
   await api.skipStyle("alice");
   await api.clearStyles("alice");
   const key: string = await api.rotateStreamKey();
+  const scopes: TokenScope[] = ["stream", "chat"];
+  const made: CreatedToken = await api.createToken("next-app", { scopes });
+  const all: ApiToken[] = await api.tokens();
+  await api.revokeToken(made.id);
+  void [made.token, all[0]?.scopes];
   const { ticket, expires_in_ms }: IngestTicket = await api.createIngestTicket();
   await new Streamer("http://127.0.0.1:8080", { ticket }).connect();
   void expires_in_ms;
