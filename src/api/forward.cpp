@@ -81,12 +81,9 @@ live::Call encode_request(const Request& req, const std::optional<auth::Principa
       {"op", "http"},   {"method", req.method},           {"path", req.path},
       {"query", query}, {"headers", pairs_json(headers)}, {"remote_addr", req.remote_addr}};
   if (who) {
-    h["principal"] = {{"user_id", who->user.id},
-                      {"username", who->user.username},
-                      {"session_id", who->session_id},
-                      {"api_token_id", who->api_token_id},
-                      {"via_cookie", who->via_cookie},
-                      {"scopes", who->scopes.bits()}};
+    h["principal"] = {{"user_id", who->user.id},       {"username", who->user.username},
+                      {"session_id", who->session_id}, {"api_token_id", who->api_token_id},
+                      {"via_cookie", who->via_cookie}, {"scopes", who->scopes.bits()}};
   }
   return {std::move(h), req.body};
 }

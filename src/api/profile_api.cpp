@@ -153,14 +153,11 @@ void register_profile_routes(Router& router, App& app) {
   router.add("DELETE", "/api/me", authed(app, handle_delete, Scope::kAccount));
   router.add("POST", "/api/me/password", authed(app, handle_password, Scope::kAccount));
   router.add("GET", "/api/me/sessions", authed(app, handle_sessions, Scope::kAccount));
-  router.add("DELETE", "/api/me/sessions/:id",
-             authed(app, handle_revoke_session, Scope::kAccount));
+  router.add("DELETE", "/api/me/sessions/:id", authed(app, handle_revoke_session, Scope::kAccount));
   router.add("GET", "/api/me/tokens", authed(app, handle_tokens, Scope::kTokens));
   router.add("POST", "/api/me/tokens", authed(app, handle_create_token, Scope::kTokens));
-  router.add("DELETE", "/api/me/tokens/:id",
-             authed(app, handle_revoke_token, Scope::kNone));
-  router.add("POST", "/api/me/stream-key",
-             authed(app, handle_rotate_stream_key, Scope::kKey));
+  router.add("DELETE", "/api/me/tokens/:id", authed(app, handle_revoke_token, Scope::kNone));
+  router.add("POST", "/api/me/stream-key", authed(app, handle_rotate_stream_key, Scope::kKey));
 }
 
 }  // namespace ds::api
