@@ -75,7 +75,7 @@ const register = () => registerUser(server.baseUrl, 'nx');
 async function streamKeyOf(user) {
   const login = await fetch(`${server.baseUrl}/api/auth/login`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Origin: server.baseUrl },
     body: JSON.stringify({ login: user.username, password: user.password }),
   });
   const sid = login.headers.getSetCookie().map((c) => c.split(';')[0]).find((c) => c.startsWith('ds_session='));

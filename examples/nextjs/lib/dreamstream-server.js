@@ -11,7 +11,7 @@ export const DREAMSTREAM_URL = (process.env.DREAMSTREAM_URL || "http://127.0.0.1
 
 const COOKIE = "ds_next_session";
 const TOKEN_NAME = "nextjs-example";
-const TOKEN_SCOPES = ["stream", "chat"];
+const TOKEN_SCOPES = ["read", "stream", "chat"];
 // SESSION_SECRET keeps sessions valid across restarts; without it, a random key per process.
 const KEY = createHash("sha256").update(process.env.SESSION_SECRET || randomBytes(32)).digest();
 
@@ -76,8 +76,9 @@ export async function login(loginName, password, forwardedFor) {
   // A request made with the session cookie must name DreamStream's own origin.
   const headers = { Cookie: sid, Origin: new URL(DREAMSTREAM_URL).origin, "Content-Type": "application/json" };
   const created = await fetch(`${DREAMSTREAM_URL}/api/me/tokens`, {
-    // Only what this app does with it: go live and stop (stream), post comments (chat). It
-    // cannot read or rotate the stream key, make tokens or change the account.
+    // Only what this app does with it: read the account (read), go live and stop (stream),
+    // post comments (chat). It cannot read or rotate the stream key, make tokens or change the
+    // account.
     method: "POST", headers, body: JSON.stringify({ name: TOKEN_NAME, scopes: TOKEN_SCOPES }),
   });
   const token = await created.json();
