@@ -182,8 +182,9 @@ class Chatter(threading.Thread):
         return self.statuses[kind].get(201 if kind != "delete" else 200, 0)
 
     def bad(self):
-        """Answers other than success or a rate limit (429)."""
-        good = {"comment": (201, 429), "delete": (200,), "style": (201, 429)}
+        """Answers other than success, a rate limit (429) or, for the last posts, 409: the
+        streamers' goodbyes (close 1000) end their streams as the run ends."""
+        good = {"comment": (201, 409, 429), "delete": (200,), "style": (201, 409, 429)}
         return sum(n for kind, by in self.statuses.items() for st, n in by.items()
                    if st not in good[kind])
 
@@ -385,10 +386,18 @@ class Soak:
             stopped, minutes, cents, bad = 0, 0, 0, []
             for name, c, _ in self.streamers:
                 st, _, body = c.post("/api/streams/stop")
-                if st == 200:
+                stream = (body or {}).get("stream") if st == 200 else None
+                if st == 404:
+                    # The streamer said goodbye (close 1000) as the load ended: already
+                    # completed, billed to that moment.
+                    _, _, hist = c.get("/api/streams/sessions")
+                    last = ((hist or {}).get("sessions") or [None])[0]
+                    if last and last.get("status") == "completed":
+                        stream = last
+                if stream:
                     stopped += 1
-                    minutes += (body.get("stream") or {}).get("duration_minutes") or 0
-                    cents += (body.get("stream") or {}).get("cost_cents") or 0
+                    minutes += stream.get("duration_minutes") or 0
+                    cents += stream.get("cost_cents") or 0
                 else:
                     bad.append((name, st))
             f["streams_stopped"], f["billed_minutes"], f["billed_cents"] = stopped, minutes, cents
