@@ -22,6 +22,8 @@
 #include <thread>
 #include <utility>
 
+#include "util/percent.hpp"
+
 namespace ds::cluster {
 
 namespace {
@@ -330,34 +332,6 @@ void run_handler(const ReplyHandler& handler, std::optional<Reply> reply) {
 
 }  // namespace
 
-namespace {
-
-// %XX escapes decoded; nullopt for a broken escape.
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
-}  // namespace
-
 std::string address_text(const RedisAddress& a) {
   bool v6 = a.host.find(':') != std::string::npos;
   std::string out = a.user.empty() ? "" : a.user + "@";
@@ -377,8 +351,8 @@ std::optional<RedisAddress> parse_redis_url(std::string_view url) {
     rest = rest.substr(at + 1);
     auto colon = userinfo.find(':');
     if (colon == std::string_view::npos) return std::nullopt;  // a user without a password
-    auto user = percent_decode(userinfo.substr(0, colon));
-    auto password = percent_decode(userinfo.substr(colon + 1));
+    auto user = util::percent_decode(userinfo.substr(0, colon));
+    auto password = util::percent_decode(userinfo.substr(colon + 1));
     if (!user || !password || password->empty()) return std::nullopt;
     out.user = std::move(*user);
     out.password = std::move(*password);

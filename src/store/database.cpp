@@ -12,25 +12,15 @@
 #include <stdexcept>
 #include <vector>
 
+#include "util/percent.hpp"
+
 namespace ds::store {
 
 namespace {
 
 constexpr std::string_view kSqlitePrefix = "sqlite://";
 
-std::string percent_decode(std::string_view in) {
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += in[i];
-    }
-  }
-  return out;
-}
+std::string percent_decode(std::string_view in) { return util::percent_decode_lenient(in); }
 
 // A libpq keyword value: quoted, with quotes and backslashes escaped.
 std::string conninfo_value(const std::string& v) {

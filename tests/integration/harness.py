@@ -425,6 +425,33 @@ class Client:
 _counter = itertools.count(1)
 
 
+def raw_request(port, method, path, headers=None, to_end=False):
+    """One request over a plain socket: (status, headers with lower-case names, bytes after the
+    headers). Reads up to the blank line (a stream such as MJPEG never ends), or with to_end to
+    the connection's end (send Connection: close)."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port]
+        lines += ["%s: %s" % kv for kv in (headers or {}).items()]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        data = b""
+        while to_end or b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    head = head.decode("latin-1").split("\r\n")
+    fields = {}
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    return int(head[0].split(" ")[1]), fields, rest
+
+
 def wait_until(pred, timeout=5.0, what="condition"):
     """Polls pred() until it returns something true (returned) or timeout passes (fails)."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ import unittest
 import dreamstream as ds
 from harness import ServerTestCase, binary_path, register
 from test_client_js import NODE
-from test_push_input import Pusher, free_port, publish
+from test_push_input import Pusher, free_port, make_clip, publish
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 CLIENT_JS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -184,11 +184,7 @@ await s.close();
         c, user, key = self.new_streamer()
         tmp = tempfile.mkdtemp(prefix="ds-clip-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        clip = os.path.join(tmp, "clip.mp4")
-        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                        "-i", "testsrc=size=160x120:rate=10", "-t", "1", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-y", clip],
-                       check=True, timeout=60)
+        clip = make_clip(os.path.join(tmp, "clip.mp4"), 1, "160x120", 10)
         out = subprocess.run([binary_path(), "push", "--server", self.server.url, "--key", key,
                               "--input", clip, "--fps", "10"],
                              capture_output=True, text=True, timeout=60)

@@ -5,11 +5,10 @@ Each test names its item; each fails on the code before the change.
 """
 
 import json
-import socket
 import unittest
 
 import dreamstream as ds
-from harness import PASSWORD, ServerTestCase, register, unique_name
+from harness import PASSWORD, ServerTestCase, raw_request, register, unique_name
 from test_hardening import close_of, wait_for
 from test_live import ws_url
 from test_payments import run_admin
@@ -171,26 +170,9 @@ class TestTokenScopes(ServerTestCase):
 
 
 def raw_head(server, path, headers):
-    """The status line and headers (lower-case names) of a GET, read up to the blank line."""
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    try:
-        lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1:%d" % server.port]
-        lines += ["%s: %s" % kv for kv in headers.items()]
-        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
-    head = data.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
-    fields = {}
-    for line in head[1:]:
-        name, _, value = line.partition(":")
-        fields[name.strip().lower()] = value.strip()
-    return int(head[0].split(" ")[1]), fields
+    """The status and headers (lower-case names) of a GET, read up to the blank line."""
+    status, fields, _ = raw_request(server.port, "GET", path, headers)
+    return status, fields
 
 
 class TestHstsOnEveryHandshake(ServerTestCase):

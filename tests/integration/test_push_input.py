@@ -132,6 +132,15 @@ class Pusher:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def make_clip(path, seconds, size="320x240", rate=15, extra=()):
+    """Debian's ffmpeg writes a test pattern (libx264) to path; extra: output options."""
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+                    "-i", "testsrc=size=%s:rate=%d" % (size, rate), "-t", str(seconds),
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+                   + list(extra) + ["-y", path], check=True, timeout=60)
+    return path
+
+
 def publish(url, seconds, size="640x360", rate=15):
     """Debian's ffmpeg publishing a test pattern the way OBS does (x264 zerolatency, FLV)."""
     cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
@@ -312,10 +321,7 @@ class TestPushInput(ServerTestCase):
         name, key = self.new_streamer()
         tmp = tempfile.mkdtemp(prefix="ds-hls-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                        "-i", "testsrc=size=160x120:rate=10", "-t", "1", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", "-y",
-                        os.path.join(tmp, "seg.ts")], check=True, timeout=60)
+        make_clip(os.path.join(tmp, "seg.ts"), 1, "160x120", 10, ["-f", "mpegts"])
         server = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0),
             functools.partial(QuietHandler, directory=tmp))
@@ -387,11 +393,7 @@ class TestPushInput(ServerTestCase):
         name, key = self.new_streamer()
         tmp = tempfile.mkdtemp(prefix="ds-clip-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        clip = os.path.join(tmp, "clip.mp4")
-        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-                        "-i", "testsrc=size=320x240:rate=15", "-t", "3", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-y", clip],
-                       check=True, timeout=60)
+        clip = make_clip(os.path.join(tmp, "clip.mp4"), 3)
         viewer = ds.Viewer(self.server.url, name).connect()
         self.addCleanup(viewer.close)
         started = time.monotonic()
