@@ -89,9 +89,16 @@ test('through nginx and two nodes: register, go live, two viewers see processed 
         await withScreenshotOnFailure({ name: `${t.name} viewer ${i}` }, viewer.page, async () => {
           await viewer.page.goto(`/u/${user.username}`);
           await viewer.page.locator('[data-frame]:not([hidden])').waitFor({ timeout: 30000 });
-          const width = await viewer.page
-            .locator('[data-frame]')
-            .evaluate((img) => new Promise((r) => (img.complete ? r(img.naturalWidth) : (img.onload = () => r(img.naturalWidth)))));
+          // Polled: the page replaces img.onload with every frame, so a handler of ours could be
+          // overwritten before it fires and the wait would never end.
+          const width = await (await viewer.page.waitForFunction(
+            () => {
+              const img = document.querySelector('[data-frame]');
+              return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;
+            },
+            null,
+            { timeout: 15000 },
+          )).jsonValue();
           assert.ok(width > 0, `viewer ${i}: a decodable JPEG arrived`);
           await viewer.page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
         });

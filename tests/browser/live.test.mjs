@@ -102,9 +102,16 @@ test('a webcam stream from the studio reaches a viewer as processed frames', asy
       await withScreenshotOnFailure(t, viewer.page, async () => {
         await viewer.page.goto(`/u/${user.username}`);
         await viewer.page.locator('[data-frame]:not([hidden])').waitFor({ timeout: 30000 });
-        const size = await viewer.page
-          .locator('[data-frame]')
-          .evaluate((img) => new Promise((r) => (img.complete ? r(img.naturalWidth) : (img.onload = () => r(img.naturalWidth)))));
+        // Polled: the page replaces img.onload with every frame, so a handler of ours could be
+        // overwritten before it fires and the wait would never end.
+        const size = await (await viewer.page.waitForFunction(
+          () => {
+            const img = document.querySelector('[data-frame]');
+            return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;
+          },
+          null,
+          { timeout: 15000 },
+        )).jsonValue();
         assert.ok(size > 0, 'a decodable JPEG reached the viewer');
         await viewer.page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
         await viewer.page.locator('[data-viewers]', { hasText: /^[1-9]\d* watching$/ }).waitFor({ timeout: 15000 });
