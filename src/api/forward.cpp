@@ -216,11 +216,16 @@ std::vector<long long> withdraw(App& app, const Revocation& r) {
 void revoke(App& app, const std::string& username, const Revocation& r) {
   stop_revoked_streams(app, withdraw(app, r));
   if (!app.cluster || !app.hub) return;
-  auto home = app.hub->home_of(username);
-  if (!home) return;
   live::Call call{
       {{"op", "revoke"}, {"kind", static_cast<int>(r.kind)}, {"user_id", r.user_id}, {"id", r.id}},
       {}};
+  // Every node hears it, wherever the registry says the stream lives (a socket may be on a node
+  // it does not know of, e.g. mid-move); the home is also asked and waited for, so its sockets
+  // have ended when this returns. A node that hears neither (Redis away) finds the revocation
+  // in the database at its next credential recheck.
+  app.cluster->broadcast(call);
+  auto home = app.hub->home_of(username);
+  if (!home) return;
   if (!app.cluster->call(*home, call, kRevokeTimeout)) {
     spdlog::warn("event=revocation_unanswered node={} user_id={}", *home, r.user_id);
   }

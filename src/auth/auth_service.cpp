@@ -374,6 +374,21 @@ std::optional<IngestTicketGrant> AuthService::take_ingest_ticket(const std::stri
   });
 }
 
+bool AuthService::ingest_credential_valid(const IngestCredential& c) {
+  auto now = clock_.now_ms();
+  return db_.with([&](soci::session& sql) {
+    if (!c.stream_key_hash.empty()) {
+      auto owner = store::find_user_by_stream_key(sql, c.stream_key_hash);
+      if (!owner || owner->id != c.user_id) return false;
+    } else if (!store::find_user(sql, c.user_id)) {
+      return false;
+    }
+    if (c.session_id != 0 && !store::session_alive(sql, c.session_id, now)) return false;
+    if (c.api_token_id != 0 && !store::api_token_exists(sql, c.api_token_id)) return false;
+    return true;
+  });
+}
+
 Expected<Ok> AuthService::delete_account(long long user_id, const std::string& password,
                                          const std::function<void()>& before_delete) {
   auto u = user(user_id);

@@ -69,6 +69,16 @@ struct IngestTicketGrant {
   long long api_token_id = 0;
 };
 
+// What let an ingest socket in, kept to check it again while the socket lives: a revocation
+// that raced the connect, or a login session that expired since, ends the socket.
+struct IngestCredential {
+  long long user_id = 0;
+  std::string stream_key_hash;  // let in by the stream key with this digest
+  long long session_id = 0;     // the login session (cookie, or one that asked for the ticket)
+  long long api_token_id = 0;   // the API token that asked for the ingest ticket
+  bool operator==(const IngestCredential&) const = default;
+};
+
 struct CreatedSecret {
   long long id = 0;
   std::string secret;  // shown once
@@ -123,6 +133,10 @@ class AuthService {
   Expected<IngestTicketIssued> create_ingest_ticket(const Principal& caller);
   // Uses the ticket up; none when it is unknown, used, expired or its credential has ended.
   std::optional<IngestTicketGrant> take_ingest_ticket(const std::string& ticket);
+
+  // True while c still holds: the account exists, the stream key is still the one that let it
+  // in, the login session has not ended or expired, the API token is not revoked.
+  bool ingest_credential_valid(const IngestCredential& c);
 
   // before_delete runs once the password is verified, before the account is removed.
   Expected<Ok> delete_account(long long user_id, const std::string& password,

@@ -511,13 +511,23 @@ int run_serve(const ServeConfig& c) {
   // Worker tokens revoked from another process (`admin worker-token revoke`) end their
   // sockets within kWorkerTokenRecheckTicks × 250 ms.
   constexpr int kWorkerTokenRecheckTicks = 8;
+  // Live ingest credentials are asked about again every 5 s: an expired login session, or a
+  // revocation whose announcement this node missed (Redis or the revoking node away), ends the
+  // socket and its stream even so.
+  constexpr int kIngestRecheckTicks = 20;
   int biller_ticks = 0;  // only the biller thread touches it
-  std::thread biller = every_250ms([&streams, &styles, &worker_token_watch, &auth, &biller_ticks] {
+  std::thread biller = every_250ms([&] {
     streams.tick();
     styles.tick();
-    if (++biller_ticks % kWorkerTokenRecheckTicks == 0) {
+    ++biller_ticks;
+    if (biller_ticks % kWorkerTokenRecheckTicks == 0) {
       worker_token_watch.recheck(
           [&auth](const std::vector<long long>& ids) { return auth.revoked_worker_tokens(ids); });
+    }
+    if (biller_ticks % kIngestRecheckTicks == 0) {
+      api::stop_revoked_streams(app, credentials.recheck([&auth](const live::IngestGrant& g) {
+        return auth.ingest_credential_valid(g);
+      }));
     }
   });
   server.on_shutdown([&] {

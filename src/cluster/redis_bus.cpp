@@ -14,6 +14,7 @@ using nlohmann::json;
 
 constexpr const char* kReady = "ds:ready";         // sorted set: streams by waiting time
 constexpr const char* kReadyChannel = "ds:ready";  // pub/sub: a stream joined the line
+constexpr const char* kAllChannel = "ds:all";      // pub/sub: broadcast to every node
 constexpr const char* kStreams = "ds:streams";     // hash: username → announced stream
 constexpr std::int64_t kLookupTimeoutMs = 250;
 // The seal's context for frames waiting in line (stored under ds:f:<session>).
@@ -240,6 +241,7 @@ void RedisBus::start() {
   });
   subscriber_->subscribe(kReadyChannel);
   subscriber_->subscribe(node_channel(config_.node_id));
+  subscriber_->subscribe(kAllChannel);
   link_->start();
   subscriber_->start();
 }
@@ -480,6 +482,10 @@ std::optional<live::Call> RedisBus::call(const std::string& node, const live::Ca
   return reply;
 }
 
+void RedisBus::broadcast(const live::Call& message) {
+  publish(kAllChannel, encode_call('B', config_.node_id, message));
+}
+
 void RedisBus::receive(std::string_view channel, std::string_view sealed) {
   if (channel == kReadyChannel) {
     // Only a wake-up (Redis's own script publishes it): idle workers look at the line, where
@@ -504,6 +510,10 @@ void RedisBus::receive(std::string_view channel, std::string_view sealed) {
   }
   std::string_view payload = opened->payload;
   if (payload.empty()) return;
+  if (channel == kAllChannel) {
+    if (payload.front() == 'B') on_broadcast(payload.substr(1), opened->sender);
+    return;
+  }
   if (channel.starts_with("ds:n:")) {
     if (payload.front() == 'Q') on_call(payload.substr(1), opened->sender);
     if (payload.front() == 'R') on_reply(payload.substr(1));
@@ -571,6 +581,26 @@ void RedisBus::on_call(std::string_view payload, const std::string& sender) {
       reply.header = {{"error", e.what()}};
     }
     publish(node_channel(from), encode_call('R', id, reply));
+  };
+  if (config_.executor) {
+    config_.executor(std::move(run));
+  } else {
+    run();
+  }
+}
+
+void RedisBus::on_broadcast(std::string_view payload, const std::string& sender) {
+  // "<from>\n<header>\n<body>"
+  auto parts = split_line(payload);
+  if (!parts || parts->first != sender || sender == config_.node_id) return;
+  auto message = decode_call(parts->second);
+  if (!message || !call_handler_) return;
+  auto run = [this, message = std::move(*message), sender] {
+    try {
+      (void)call_handler_(message);
+    } catch (const std::exception& e) {
+      spdlog::warn("event=cluster_broadcast_failed from={} error=\"{}\"", sender, e.what());
+    }
   };
   if (config_.executor) {
     config_.executor(std::move(run));

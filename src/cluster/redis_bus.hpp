@@ -75,6 +75,7 @@ class RedisBus : public live::Cluster {
   void serve_calls(std::function<live::Call(const live::Call&)> handler) override;
   std::optional<live::Call> call(const std::string& node, const live::Call& request,
                                  std::chrono::milliseconds timeout) override;
+  void broadcast(const live::Call& message) override;
 
   live::ClusterStats stats() const override;
 
@@ -87,6 +88,7 @@ class RedisBus : public live::Cluster {
   std::optional<live::FrameOffer> open_offer(std::string_view stored);
   void on_call(std::string_view payload, const std::string& sender);
   void on_reply(std::string_view payload);
+  void on_broadcast(std::string_view payload, const std::string& sender);
 
   RedisBusConfig config_;
   const Clock& clock_;

@@ -135,6 +135,10 @@ class Cluster {
   virtual void serve_calls(std::function<Call(const Call&)> handler) = 0;
   virtual std::optional<Call> call(const std::string& node, const Call& request,
                                    std::chrono::milliseconds timeout) = 0;
+  // A one-way message to every other node, each of which runs it through its call handler
+  // (the reply goes nowhere). For what every node must hear even when no registry says which
+  // node it concerns, e.g. a revoked credential. Does not wait.
+  virtual void broadcast(const Call& message) = 0;
 };
 
 }  // namespace ds::live

@@ -1,24 +1,23 @@
 // Which credential let each open ingest socket in, so that revoking the credential (a new
 // stream key, a logout, a revoked session or API token, a password change, a deleted account) ends
-// the sockets it authorised at once instead of letting them stream and bill on.
+// the sockets it authorised at once instead of letting them stream and bill on. recheck() asks
+// the database again now and then: a login session that expired, or a revocation this node never
+// heard of (Redis or the node that took it was away), ends the socket too.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "auth/auth_service.hpp"
 #include "live/peer.hpp"
 
 namespace ds::live {
 
-struct IngestGrant {
-  long long user_id = 0;
-  bool stream_key = false;     // let in by the stream key
-  long long session_id = 0;    // the login session (cookie, or one that asked for the ticket)
-  long long api_token_id = 0;  // the API token that asked for the ingest ticket
-};
+using IngestGrant = auth::IngestCredential;
 
 class CredentialWatch {
  public:
@@ -33,6 +32,11 @@ class CredentialWatch {
   std::vector<long long> revoke_api_token(long long token_id);
   std::vector<long long> revoke_user(long long user_id);
 
+  // Asks still_valid (a database query; off the io threads, without the lock) about every open
+  // socket's credential and ends those no longer valid, as above. Returns their user ids.
+  using StillValid = std::function<bool(const IngestGrant&)>;
+  std::vector<long long> recheck(const StillValid& still_valid);
+
   std::size_t size();
 
  private:
@@ -42,6 +46,8 @@ class CredentialWatch {
   };
   template <class Pred>
   std::vector<long long> revoke_if(Pred pred, const std::string& message);
+  template <class Pred>  // pred(key, grant)
+  std::vector<long long> revoke_if_entry(Pred pred, const std::string& message);
 
   std::mutex mutex_;
   std::unordered_map<const Peer*, Entry> entries_;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/crypto.hpp"
+
 namespace ds::live {
 
 using wire::CloseCode;
@@ -24,7 +26,7 @@ Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
   bool starts = key || req.query_ticket;
   if (key) {
     user = auth_.from_stream_key(*key);
-    grant.stream_key = true;
+    grant.stream_key_hash = auth::sha256_hex(*key);
   } else if (req.query_ticket) {
     if (auto t = auth_.take_ingest_ticket(*req.query_ticket)) {
       user = std::move(t->user);
@@ -64,8 +66,17 @@ Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
   ctx.username = user->username;
   ctx.user_id = user->id;
   if (styles_) ctx.styles = wire::encode_styles(styles_->state(*user));
-  // Known to the credential watch before it can stream, so a revocation from now on ends it.
+  if (config_.after_authenticate) config_.after_authenticate();
+  // Known to the credential watch before it can stream, so a revocation from now on ends it;
+  // then checked once more, so one that came since the check above (a key rotated, a logout
+  // while this socket connected) is seen in the database.
   credentials_.add(peer.get(), peer, grant);
+  if (!auth_.ingest_credential_valid(grant)) {
+    credentials_.remove(peer.get());
+    spdlog::info("event=ingest_refused reason=revoked_while_connecting user_id={}", user->id);
+    return Rejection{CloseCode::kUnauthorized, "unauthorized",
+                     "the credential was revoked while connecting"};
+  }
   if (!hub_.attach_ingest(ctx.username, peer)) {
     credentials_.remove(peer.get());
     return Rejection{CloseCode::kEnded, "not_started", "the stream is not active"};

@@ -2,6 +2,7 @@
 // stream for a key, attaches the connection to the hub and takes binary JPEG frames.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,9 @@ namespace ds::live {
 struct IngestConfig {
   domain::JpegLimits frame_limits;
   int max_bad_in_a_row = 10;  // bad frames in a row before the socket is closed (1008)
+  // Tests: runs after the credential is checked and before the socket is registered, the window
+  // in which a revocation could pass it by.
+  std::function<void()> after_authenticate;
 };
 
 // One streamer's connection.

@@ -33,6 +33,7 @@ void StreamService::recover() {
     Tracked t;
     t.session_id = s.id;
     t.user_id = s.user_id;
+    t.epoch = s.home_epoch;
     auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, s.id); });
     t.charged_minutes = usage.minutes;
     if (s.first_frame_ms > 0) charge_due(t, s.first_frame_ms, s.last_frame_ms);
@@ -40,7 +41,7 @@ void StreamService::recover() {
     long long ended = s.last_frame_ms > 0 ? s.last_frame_ms : s.created_ms;
     db_.write([&](soci::session& sql) {
       store::end_stream_session(sql, s.id, kStatusInterrupted, ended, usage.minutes,
-                                usage.cost_cents);
+                                usage.cost_cents, std::nullopt);
     });
     spdlog::warn("event=stream_recovered session_id={} minutes={} cost_cents={}", s.id,
                  usage.minutes, usage.cost_cents);
@@ -117,8 +118,10 @@ Expected<store::StreamSession> StreamService::start_locked(const store::User& us
   auto now = clock_.now_ms();
   long long id = 0;
   try {
-    id = db_.write(
-        [&](soci::session& sql) { return store::insert_stream_session(sql, user.id, now); });
+    id = db_.write([&](soci::session& sql) {
+      return store::insert_stream_session(sql, user.id, now,
+                                          cluster_ ? cluster_->node_id() : std::string());
+    });
   } catch (const store::DatabaseUnavailable&) {
     throw;
   } catch (const std::exception& e) {
@@ -191,20 +194,26 @@ Expected<store::StreamSession> StreamService::stop_session(long long user_id,
   return finish(user_id, kStatusCompleted, "stopped", "the streamer ended the stream");
 }
 
-bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms,
-                               std::int64_t last_frame_ms) {
+StreamService::Charge StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms,
+                                                std::int64_t last_frame_ms) {
   auto due = domain::billable_minutes(first_frame_ms, last_frame_ms);
   while (t.charged_minutes < due) {
     long long minute = t.charged_minutes + 1;
+    store::Hold hold = store::Hold::kHeld;
     std::optional<long long> balance;
     try {
-      balance = db_.write([&](soci::session& sql) {
+      db_.write([&](soci::session& sql) {
+        // In the charge's transaction: a node that took the stream over, or ended it, since
+        // this one took it waits for this charge or makes it find the stream gone.
+        hold = store::hold_stream_session(sql, t.session_id, t.epoch);
+        if (hold != store::Hold::kHeld) return;
         store::LedgerLinks links;
         links.stream_session_id = t.session_id;
         links.minute_index = minute;
         links.note = "streaming minute " + std::to_string(minute);
-        return store::append_entry(sql, t.user_id, store::kKindStreamUsage,
-                                   -config_.rate.cents_for_minute(minute), links, clock_.now_ms());
+        balance =
+            store::append_entry(sql, t.user_id, store::kKindStreamUsage,
+                                -config_.rate.cents_for_minute(minute), links, clock_.now_ms());
       });
     } catch (const store::DatabaseUnavailable&) {
       // Not charged (or committed without our hearing of it: then the retry finds the
@@ -216,11 +225,13 @@ bool StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms,
       t.charged_minutes = minute;
       continue;
     }
-    if (!balance) return false;
+    if (hold == store::Hold::kMoved) return Charge::kMoved;
+    if (hold == store::Hold::kEnded) return Charge::kEnded;
+    if (!balance) return Charge::kNoCredits;
     t.charged_minutes = minute;
     t.balance_cents = *balance;
   }
-  return true;
+  return Charge::kPaid;
 }
 
 store::StreamSession StreamService::settle(Ending& e) {
@@ -240,10 +251,13 @@ store::StreamSession StreamService::settle(Ending& e) {
   s.status = s.first_frame_ms > 0 ? "live" : "created";
   auto usage =
       db_.with([&](soci::session& sql) { return store::usage_totals(sql, e.t.session_id); });
-  // Both statements only touch a row still open, so a repeat after a lost reply changes nothing.
+  // Both statements only touch a row still open and still ours, so a repeat after a lost reply
+  // changes nothing, and a node that lost the stream to another ends nothing.
+  s.home_epoch = e.t.epoch;
   db_.write([&](soci::session& sql) {
     store::update_stream_progress(sql, s);
-    store::end_stream_session(sql, s.id, e.status, e.ended_ms, usage.minutes, usage.cost_cents);
+    store::end_stream_session(sql, s.id, e.status, e.ended_ms, usage.minutes, usage.cost_cents,
+                              e.t.epoch);
   });
   if (auto saved =
           db_.with([&](soci::session& sql) { return store::find_stream_session(sql, s.id); })) {
@@ -321,9 +335,10 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
   return s;
 }
 
-void StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now) {
+store::Hold StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now) {
   store::StreamSession s;
   s.id = t.session_id;
+  s.home_epoch = t.epoch;
   s.status = snap.first_frame_ms > 0 ? "live" : "created";
   s.first_frame_ms = snap.first_frame_ms;
   s.last_frame_ms = snap.last_frame_ms;
@@ -333,14 +348,19 @@ void StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t
   bool sample = now - t.last_sample_ms >= config_.viewer_sample_interval_ms;
   long long viewers = snap.viewers;
   long long balance = t.balance_cents;
-  db_.write([&](soci::session& sql) {
+  auto hold = db_.write([&](soci::session& sql) {
+    auto held = store::hold_stream_session(sql, s.id, s.home_epoch);
+    if (held != store::Hold::kHeld) return held;
     store::update_stream_progress(sql, s);
     if (sample) store::insert_viewer_sample(sql, s.id, now, viewers);
     // Credits bought mid-stream raise what the stream may run on during an outage.
     if (auto b = store::find_balance_cents(sql, t.user_id)) balance = *b;
+    return held;
   });
+  if (hold != store::Hold::kHeld) return hold;
   if (sample) t.last_sample_ms = now;
   t.balance_cents = balance;
+  return hold;
 }
 
 void StreamService::tick() {
@@ -357,6 +377,9 @@ void StreamService::tick() {
   // Once the database fails in this tick, the other streams do not wait on it again.
   bool db_ok = settle_endings();
   std::vector<std::pair<long long, std::string>> to_end;  // user id, status
+  std::vector<long long> lost;  // taken over by another node: let go without ending
+  // Ended by another node (the orphan sweep of a node that thought this one dead).
+  const std::string kEndedElsewhere = "ended_elsewhere";
   for (auto& [user_id, t] : tracked_) {
     auto snap = hub_.snapshot(t.username);
     if (!snap) continue;
@@ -365,7 +388,16 @@ void StreamService::tick() {
         if (db_ok) {
           try {
             auto charged = t.charged_minutes;
-            if (!charge_due(t, snap->first_frame_ms, snap->last_frame_ms)) {
+            auto paid = charge_due(t, snap->first_frame_ms, snap->last_frame_ms);
+            if (paid == Charge::kMoved) {
+              lost.push_back(user_id);
+              continue;
+            }
+            if (paid == Charge::kEnded) {
+              to_end.emplace_back(user_id, kEndedElsewhere);
+              continue;
+            }
+            if (paid == Charge::kNoCredits) {
               to_end.emplace_back(user_id, kStatusNoCredits);
               continue;
             }
@@ -395,8 +427,16 @@ void StreamService::tick() {
       if (db_ok && now - t.last_persist_ms >= config_.persist_interval_ms) {
         t.last_persist_ms = now;
         try {
-          persist(t, *snap, now);
+          auto hold = persist(t, *snap, now);
           database_back();
+          if (hold == store::Hold::kMoved) {
+            lost.push_back(user_id);
+            continue;
+          }
+          if (hold == store::Hold::kEnded) {
+            to_end.emplace_back(user_id, kEndedElsewhere);
+            continue;
+          }
           publish_balance(t);
         } catch (const store::DatabaseUnavailable& e) {
           db_ok = false;
@@ -408,9 +448,19 @@ void StreamService::tick() {
                     t.session_id, e.what());
     }
   }
+  for (auto user_id : lost) {
+    auto it = tracked_.find(user_id);
+    if (it == tracked_.end()) continue;
+    spdlog::warn("event=stream_taken_elsewhere user_id={} session_id={}", user_id,
+                 it->second.session_id);
+    (void)let_go(it, false);
+  }
   for (const auto& [user_id, status] : to_end) {
     try {
-      if (status == kStatusNoCredits) {
+      if (status == kEndedElsewhere) {
+        // Nothing more is billed or written (the row is closed): it ends here for the viewers.
+        (void)finish(user_id, kStatusInterrupted, "interrupted", "the stream was ended");
+      } else if (status == kStatusNoCredits) {
         (void)finish(user_id, status, "no_credits", "no credits left: buy credits to stream again");
       } else {
         (void)finish(user_id, status, "interrupted", "the stream stopped sending frames");
@@ -465,6 +515,12 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
     auto row =
         db_.with([&](soci::session& sql) { return store::find_stream_session(sql, open->id); });
     if (!row || row->ended_ms != 0) return conflict("start the stream first", "not_started");
+    // Taken exclusively: a home that did not answer (or that nobody knew of) finds at its next
+    // charge or save that the stream is no longer its own, and lets go without billing it.
+    auto epoch = db_.write([&](soci::session& sql) {
+      return store::claim_stream_home(sql, row->id, cluster_->node_id());
+    });
+    if (!epoch) return conflict("start the stream first", "not_started");
     auto fresh = db_.with([&](soci::session& sql) { return store::find_user(sql, user.id); });
     auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); });
     auto settings =
@@ -493,6 +549,7 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
     t.user_id = user.id;
     t.username = user.username;
     t.charged_minutes = usage.minutes;
+    t.epoch = *epoch;
     t.balance_cents = fresh ? fresh->balance_cents : 0;
     publish_balance(t);
     tracked_[user.id] = t;
@@ -504,11 +561,8 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
   }
 }
 
-std::optional<nlohmann::json> StreamService::release(long long session_id) {
-  std::lock_guard lock(mutex_);
-  auto it = std::find_if(tracked_.begin(), tracked_.end(),
-                         [&](const auto& kv) { return kv.second.session_id == session_id; });
-  if (it == tracked_.end()) return std::nullopt;
+std::optional<StreamResume> StreamService::let_go(
+    std::unordered_map<long long, Tracked>::iterator it, bool save) {
   auto& t = it->second;
   std::string username = t.username;
   std::optional<StreamResume> resume;
@@ -522,18 +576,19 @@ std::optional<nlohmann::json> StreamService::release(long long session_id) {
     try {
       moving_listener_(username, hand_over);
     } catch (const std::exception& e) {
-      spdlog::warn("event=stream_moving_listener_failed session_id={} error=\"{}\"", session_id,
+      spdlog::warn("event=stream_moving_listener_failed session_id={} error=\"{}\"", t.session_id,
                    e.what());
     }
   }
   // The stream leaves whatever the listener did.
   hand_over();
-  if (resume) {
+  if (resume && save) {
     // Billed and saved up to now, so the new home goes on from the database.
     try {
       if (resume->first_frame_ms > 0) charge_due(t, resume->first_frame_ms, resume->last_frame_ms);
       store::StreamSession s;
       s.id = t.session_id;
+      s.home_epoch = t.epoch;
       s.status = resume->first_frame_ms > 0 ? "live" : "created";
       s.first_frame_ms = resume->first_frame_ms;
       s.last_frame_ms = resume->last_frame_ms;
@@ -543,12 +598,22 @@ std::optional<nlohmann::json> StreamService::release(long long session_id) {
       db_.write([&](soci::session& sql) { store::update_stream_progress(sql, s); });
     } catch (const std::exception& e) {
       // The new home counts what is already charged from the ledger; the rest it charges.
-      spdlog::warn("event=release_save_failed session_id={} error=\"{}\"", session_id, e.what());
+      spdlog::warn("event=release_save_failed session_id={} error=\"{}\"", t.session_id, e.what());
     }
   }
   tracked_.erase(it);
   // Without a moving listener what hangs on the stream here ends with it, as on a stop.
   if (!moving_listener_ && ended_listener_) ended_listener_(username);
+  return resume;
+}
+
+std::optional<nlohmann::json> StreamService::release(long long session_id) {
+  std::lock_guard lock(mutex_);
+  auto it = std::find_if(tracked_.begin(), tracked_.end(),
+                         [&](const auto& kv) { return kv.second.session_id == session_id; });
+  if (it == tracked_.end()) return std::nullopt;
+  std::string username = it->second.username;
+  auto resume = let_go(it, true);
   spdlog::info("event=stream_released session_id={} stream={}", session_id, username);
   if (!resume) return nlohmann::json{{"ok", false}};
   return nlohmann::json{{"ok", true},
@@ -565,9 +630,16 @@ void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now
   auto row = db_.with(
       [&](soci::session& sql) { return store::find_stream_session(sql, announced.session_id); });
   if (!row || row->ended_ms != 0) return;
+  // Taken from its home first: a home that was only out of touch (not dead) finds at its next
+  // charge or save that the stream is gone, and bills nothing more.
+  auto epoch = db_.write([&](soci::session& sql) {
+    return store::claim_stream_home(sql, row->id, cluster_->node_id());
+  });
+  if (!epoch) return;
   Tracked t;
   t.session_id = row->id;
   t.user_id = row->user_id;
+  t.epoch = *epoch;
   t.username = announced.username;
   t.charged_minutes =
       db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); }).minutes;

@@ -105,6 +105,9 @@ class StreamService {
     long long user_id = 0;
     std::string username;
     long long charged_minutes = 0;
+    // The ownership this node holds the stream with (store::claim_stream_home): it bills and
+    // saves only while the row is still at this epoch.
+    long long epoch = 0;
     // As of the last charge or progress write: what the stream may still run on while the
     // database is away.
     long long balance_cents = 0;
@@ -122,15 +125,23 @@ class StreamService {
   Expected<store::StreamSession> start_locked(const store::User& user);
   // The user's stream when it is homed on this node.
   std::optional<store::StreamSession> tracked_session(long long user_id) const;
-  // Charges every minute due up to last_frame_ms; false when the balance ran out.
-  bool charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms);
+  // Charges every minute due up to last_frame_ms: kNoCredits when the balance ran out, kMoved
+  // when another node has taken the stream, kEnded when it has ended (nothing charged then).
+  enum class Charge { kPaid, kNoCredits, kMoved, kEnded };
+  Charge charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms);
+  // The stream leaves this node without ending (a move): the moving listener, the hub's
+  // hand-over, saved up to now when save (it is still ours). Returns where the new home goes on
+  // from. Under the lifecycle lock.
+  std::optional<StreamResume> let_go(std::unordered_map<long long, Tracked>::iterator it,
+                                     bool save);
   Expected<store::StreamSession> finish(long long user_id, const std::string& status,
                                         const std::string& reason, const std::string& message);
   // Bills and closes an ended stream; safe to repeat after a DatabaseUnavailable.
   store::StreamSession settle(Ending& e);
   // Settles what earlier outages left; false while the database is still away.
   bool settle_endings();
-  void persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now);
+  // Saves progress while the stream is still ours; says whether it is.
+  store::Hold persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now);
   void database_lost(const char* during, const std::exception& e);
   void database_back();
   void publish_balance(const Tracked& t);

@@ -174,6 +174,13 @@ const std::vector<std::vector<std::string>> kMigrations = {
         "ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL "
         "DEFAULT 'read stream chat key tokens account'",
     },
+    // 5: which node owns (bills) each open stream, and how many times it changed hands: a node
+    // bills, saves and ends a stream only while the epoch it took it with is the row's
+    // (store/streams.hpp, hold_stream_session).
+    {
+        "ALTER TABLE stream_sessions ADD COLUMN home_node TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE stream_sessions ADD COLUMN home_epoch BIGINT NOT NULL DEFAULT 0",
+    },
 };
 
 std::string expand(const std::string& sql, const std::string& id_column) {

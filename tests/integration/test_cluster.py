@@ -999,6 +999,21 @@ class TestCluster(ClusterCase):
         self.assertEqual(via(s.c, self.B).post("/api/streams/stop").status, 200)
         self.assertLedgerVerifies()
 
+    def test_8_a_key_rotated_while_redis_is_down_still_ends_the_ingest(self):
+        # No node can tell another (no Redis): the home finds the revocation in the database at
+        # its next credential recheck (every 5 s) and ends the socket and the stream.
+        s = self.streamer(self.A)
+        ing = self.pusher(self.B, key=s.key)
+        ing.wait_event("status", timeout=FRAMES_S)
+        self.cl.redis.stop()
+        self.assertEqual(via(s.c, self.C).post("/api/me/stream-key").status, 201)
+        self.assertEqual(ended_reason(ing.wait_event("ended", timeout=EVENT_S)), "revoked")
+        self.assertEqual(ing.wait_closed(), 4401)
+        wait_until(lambda: self.session_row(s.id)["ended_ms"] is not None, EVENT_S,
+                   "the stream to end in the database")
+        self.cl.redis.start()
+        self.assertLedgerVerifies()
+
     # 9 -----------------------------------------------------------------------------------------
     # Hostile or silent parties on Redis ------------------------------------------------------
     def test_10_a_silent_home_gives_503_and_garbage_on_the_channels_changes_nothing(self):

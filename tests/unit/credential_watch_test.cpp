@@ -26,10 +26,10 @@ struct Fixture {
   std::shared_ptr<Sock> ticket_session = std::make_shared<Sock>();
   std::shared_ptr<Sock> ticket_token = std::make_shared<Sock>();
   Fixture() {
-    watch.add(key_a.get(), key_a, {.user_id = 1, .stream_key = true});
+    watch.add(key_a.get(), key_a, {.user_id = 1, .stream_key_hash = "k1"});
     watch.add(session_a.get(), session_a, {.user_id = 1, .session_id = 10});
     watch.add(session_a2.get(), session_a2, {.user_id = 1, .session_id = 11});
-    watch.add(key_b.get(), key_b, {.user_id = 2, .stream_key = true});
+    watch.add(key_b.get(), key_b, {.user_id = 2, .stream_key_hash = "k2"});
     watch.add(ticket_session.get(), ticket_session, {.user_id = 1, .session_id = 10});
     watch.add(ticket_token.get(), ticket_token, {.user_id = 1, .api_token_id = 7});
   }

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "fake_cluster.hpp"
 #include "fake_peer.hpp"
 #include "live/cluster.hpp"
 #include "live/hub.hpp"
@@ -23,105 +24,8 @@ using namespace ds::live;
 
 namespace {
 
+using test::FakeCluster;
 using test::FakePeer;
-
-struct FakeCluster : Cluster {
-  std::string id = "here";
-  bool up = true;
-  ClusterEvents events;
-  std::vector<FrameOffer> offers;
-  std::vector<long long> withdrawn;
-  std::deque<std::function<void(std::optional<FrameOffer>)>> claims;
-  std::vector<std::string> follows;
-  std::vector<std::string> unfollows;
-  std::vector<FrameResult> results;
-  std::vector<std::pair<std::string, std::string>> texts;
-  std::vector<StreamSnapshot> announced;
-  std::vector<std::pair<std::string, long long>> forgotten;
-  std::vector<std::map<std::string, int>> reports;
-  std::map<std::string, AnnouncedStream> registry;  // what find() answers
-
-  const std::string& node_id() const override { return id; }
-  bool healthy() const override { return up; }
-  void listen(ClusterEvents e) override { events = std::move(e); }
-  // Redis takes each offer at once unless a test holds them.
-  void offer(const FrameOffer& frame, std::function<void()> done) override {
-    offers.push_back(frame);
-    if (hold_offers) {
-      held.push_back(std::move(done));
-    } else if (done) {
-      done();
-    }
-  }
-  bool hold_offers = false;
-  std::vector<std::function<void()>> held;
-  void withdraw(long long session_id) override { withdrawn.push_back(session_id); }
-  void claim(std::function<void(std::optional<FrameOffer>)> handler) override {
-    claims.push_back(std::move(handler));
-  }
-  // How many frames the last batch claim asked for; answered like a claim (one frame at most).
-  int last_claim_max = 0;
-  void claim_batch(int max, std::function<void(std::vector<FrameOffer>)> handler) override {
-    last_claim_max = max;
-    Cluster::claim_batch(max, std::move(handler));
-  }
-  void follow(const std::string& username) override { follows.push_back(username); }
-  void unfollow(const std::string& username) override { unfollows.push_back(username); }
-  void publish_result(const FrameResult& result) override { results.push_back(result); }
-  void publish_text(const std::string& username, const Bytes& text) override {
-    texts.emplace_back(username, *text);
-  }
-  void announce(const StreamSnapshot& stream) override { announced.push_back(stream); }
-  void forget(const std::string& username, long long session_id) override {
-    forgotten.emplace_back(username, session_id);
-  }
-  int finds = 0;
-  std::optional<AnnouncedStream> find(const std::string& username) override {
-    finds++;
-    auto it = registry.find(username);
-    if (it == registry.end()) return std::nullopt;
-    return it->second;
-  }
-  std::optional<std::vector<AnnouncedStream>> streams() override {
-    std::vector<AnnouncedStream> out;
-    for (const auto& [name, a] : registry) out.push_back(a);
-    return out;
-  }
-  bool node_alive(const std::string&) override { return true; }
-  std::vector<AnnouncedStream> orphans() override { return {}; }
-  bool lease(const std::string&, std::chrono::milliseconds) override { return true; }
-  void report_viewers(const std::map<std::string, int>& local) override {
-    reports.push_back(local);
-  }
-  void report_workers(int total, int busy) override { worker_reports.emplace_back(total, busy); }
-  std::vector<std::pair<int, int>> worker_reports;
-  void tick() override {}
-  void serve_calls(std::function<Call(const Call&)>) override {}
-  std::optional<Call> call(const std::string&, const Call&, std::chrono::milliseconds) override {
-    return std::nullopt;
-  }
-
-  // Answers the oldest outstanding claim.
-  void answer(std::optional<FrameOffer> frame) {
-    ASSERT_FALSE(claims.empty());
-    auto handler = std::move(claims.front());
-    claims.pop_front();
-    handler(std::move(frame));
-  }
-  // A stream homed on another node, as find() reports it.
-  void home_elsewhere(const std::string& username, long long session_id,
-                      const std::string& state = "live") {
-    AnnouncedStream a;
-    a.node = "there";
-    a.snapshot.session_id = session_id;
-    a.snapshot.username = username;
-    a.snapshot.state = state;
-    registry[username] = a;
-  }
-  bool published(const std::string& username, const std::string& text) const {
-    return std::find(texts.begin(), texts.end(), std::make_pair(username, text)) != texts.end();
-  }
-};
 
 std::uint64_t job_id(const nlohmann::json& text) {
   return text.is_string() ? wire::parse_job_id(text.get<std::string>()).value_or(0) : 0;

@@ -380,6 +380,77 @@ TEST_F(IngestEndpointTest, UnusedTicketsPerAccountAreCapped) {
   EXPECT_TRUE(auth.create_ingest_ticket(app));
 }
 
+// The connect–rotate race: a revocation between the credential check and the socket's
+// registration finds no socket to end; the check after registering must catch it.
+TEST_F(IngestEndpointTest, AKeyRotatedWhileConnectingIsRefused) {
+  auto key = auth.rotate_stream_key(user.id);
+  IngestConfig config{{}, 10};
+  config.after_authenticate = [&] {
+    auth.rotate_stream_key(user.id);
+    EXPECT_TRUE(credentials.revoke_stream_key(user.id).empty()) << "nothing registered yet";
+  };
+  IngestEndpoint racing{hub, streams, credentials, auth, nullptr, config};
+  ConnectRequest req;
+  req.bearer = key;
+  auto result = racing.connect(req, peer);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(result));
+  EXPECT_EQ(std::get<Rejection>(result).code, wire::CloseCode::kUnauthorized);
+  EXPECT_EQ(credentials.size(), 0u);
+  EXPECT_FALSE(hub.snapshot("alice") && hub.snapshot("alice")->has_ingest);
+}
+
+TEST_F(IngestEndpointTest, ALogoutWhileConnectingIsRefused) {
+  auto login = auth.login("alice", "long enough password", "192.0.2.1", "test");
+  ASSERT_TRUE(login);
+  ASSERT_TRUE(streams.start(user));
+  IngestConfig config{{}, 10};
+  config.after_authenticate = [&] {
+    auth.logout(login->session_token);
+    credentials.revoke_session(login->session_id);
+  };
+  IngestEndpoint racing{hub, streams, credentials, auth, nullptr, config};
+  ConnectRequest req;
+  req.session_cookie = login->session_token;
+  req.origin_allowed = true;
+  auto result = racing.connect(req, peer);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(result));
+  EXPECT_EQ(std::get<Rejection>(result).code, wire::CloseCode::kUnauthorized);
+  EXPECT_FALSE(hub.snapshot("alice")->has_ingest);
+}
+
+TEST_F(IngestEndpointTest, RecheckEndsACookieIngestWhoseSessionExpired) {
+  auto login = auth.login("alice", "long enough password", "192.0.2.1", "test");
+  ASSERT_TRUE(login);
+  ASSERT_TRUE(streams.start(user));
+  ConnectRequest req;
+  req.session_cookie = login->session_token;
+  req.origin_allowed = true;
+  ASSERT_TRUE(std::holds_alternative<IngestContext>(endpoint.connect(req, peer)));
+  auto valid = [&](const IngestGrant& g) { return auth.ingest_credential_valid(g); };
+  EXPECT_TRUE(credentials.recheck(valid).empty());
+  EXPECT_EQ(peer->close_code, 0);
+  clock.advance_ms(31LL * 24 * 3600 * 1000);  // past the 30-day session lifetime
+  EXPECT_EQ(credentials.recheck(valid), std::vector<long long>{user.id});
+  EXPECT_EQ(peer->close_code, 4401);
+  EXPECT_EQ(peer->last_text()["reason"], "revoked");
+  EXPECT_EQ(credentials.size(), 0u);
+}
+
+// A revocation this node never heard of (taken on another node while Redis was away) is found
+// in the database; with the database away, nothing ends.
+TEST_F(IngestEndpointTest, RecheckFindsARevocationNobodyAnnouncedAndIgnoresAnOutage) {
+  ConnectRequest req;
+  req.bearer = auth.rotate_stream_key(user.id);
+  ASSERT_TRUE(std::holds_alternative<IngestContext>(endpoint.connect(req, peer)));
+  auto away = [](const IngestGrant&) -> bool { throw store::DatabaseUnavailable("away"); };
+  auth.rotate_stream_key(user.id);  // in the database only
+  EXPECT_TRUE(credentials.recheck(away).empty());
+  EXPECT_EQ(peer->close_code, 0);
+  auto valid = [&](const IngestGrant& g) { return auth.ingest_credential_valid(g); };
+  EXPECT_EQ(credentials.recheck(valid), std::vector<long long>{user.id});
+  EXPECT_EQ(peer->close_code, 4401);
+}
+
 // ---- watch -----------------------------------------------------------------------------------
 
 TEST(WatchEndpoint, UnknownOrInvalidStreamerIs4404) {

@@ -519,6 +519,41 @@ TEST_F(RedisBusTest, WhatRedisSeesIsSealedAndARepeatOrAForgeryIsDroppedAndCounte
   EXPECT_EQ(heard_b_.with([&] { return heard_b_.texts.size(); }), 1u);
 }
 
+TEST_F(RedisBusTest, ABroadcastRunsOnEveryOtherNodeOnceAndAForgeryNowhere) {
+  std::mutex m;
+  std::vector<std::string> ran;  // "<node>:<op>"
+  auto handler = [&](const std::string& node) {
+    return [&, node](const Call& c) -> Call {
+      std::lock_guard lock(m);
+      ran.push_back(node + ":" + c.header.value("op", ""));
+      return {{{"ok", true}}, {}};
+    };
+  };
+  a_->serve_calls(handler("a"));
+  b_->serve_calls(handler("b"));
+  ASSERT_TRUE(eventually([&] { return subscribers("ds:all") == 2; }));
+  a_->broadcast({{{"op", "revoke"}, {"user_id", 7}}, {}});
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return !ran.empty();
+  }));
+  // A forged broadcast (not sealed with the cluster's key) runs nowhere.
+  SystemClock clock;
+  ds::cluster::Seal mallory("not the cluster secret at all", "a", clock);
+  ASSERT_TRUE(a_->link().call(
+      {"PUBLISH", "ds:all", mallory.seal("ds:all", "Ba\n{\"op\":\"forged\"}\n")}, 1s));
+  ASSERT_TRUE(eventually([&] { return dropped(*b_) >= 1; }));
+  // Redis delivers in the order it was given: once A hears B's later broadcast, A's own first
+  // one (and the forgery) would have come back to it already.
+  b_->broadcast({{{"op", "second"}}, {}});
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return ran.size() >= 2;
+  }));
+  std::lock_guard lock(m);
+  EXPECT_EQ(ran, (std::vector<std::string>{"b:revoke", "a:second"}));
+}
+
 TEST_F(RedisBusTest, FramesWaitInLineSealedAndAForgedFrameIsNeverClaimed) {
   a_->offer(frame(5, 1, "jpeg-bytes-of-a-camera"), {});
   sync(*a_);

@@ -4,7 +4,9 @@
 
 #include "auth/auth_service.hpp"
 #include "auth/crypto.hpp"
+#include "fake_cluster.hpp"
 #include "store/ledger.hpp"
+#include "store/streams.hpp"
 #include "temp_database.hpp"
 
 using namespace ds;
@@ -170,4 +172,127 @@ TEST_F(StreamServiceTest, ReleaseHandsOverEvenWhenTheMovingListenerDoesNot) {
   ASSERT_TRUE(reply);
   EXPECT_TRUE((*reply)["ok"].get<bool>());
   EXPECT_FALSE(hub.snapshot("alice"));
+}
+
+// ---- one owner per stream across nodes (issue 20, item 6) ------------------------------------
+
+namespace {
+
+// Two nodes over one database, each with its hub and stream service; their clusters know no
+// homes at first (Redis lost the registry, or the old home did not answer).
+struct TwoNodes : ::testing::Test {
+  ds::test::TempDatabase tmp;
+  ManualClock clock;
+  ds::test::FakeCluster cluster_a, cluster_b;
+  live::Hub hub_a{clock}, hub_b{clock};
+  live::StreamServiceConfig config;
+  std::unique_ptr<live::StreamService> a, b;
+  store::User user;
+
+  void SetUp() override {
+    auth::init_crypto();
+    cluster_a.id = "node-a";
+    cluster_b.id = "node-b";
+    hub_a.set_cluster(&cluster_a);
+    hub_b.set_cluster(&cluster_b);
+    a = std::make_unique<live::StreamService>(tmp.db(), hub_a, clock, config);
+    b = std::make_unique<live::StreamService>(tmp.db(), hub_b, clock, config);
+    a->set_cluster(&cluster_a);
+    b->set_cluster(&cluster_b);
+    auth::AuthService auth(tmp.db(), clock);
+    user = *auth.register_user("alice", "a@example.com", "long enough password", "", "192.0.2.1");
+  }
+  long long balance() {
+    return tmp.db().with(
+        [&](soci::session& sql) { return store::find_user(sql, user.id)->balance_cents; });
+  }
+  store::StreamSession row(long long id) {
+    return *tmp.db().with([&](soci::session& sql) { return store::find_stream_session(sql, id); });
+  }
+  long long usage_rows(long long id) {
+    return tmp.db().with([&](soci::session& sql) { return store::usage_totals(sql, id).minutes; });
+  }
+  // Frames reach `feeding` every second; both nodes tick, as their billers do.
+  void stream_for(int seconds, live::Hub* feeding) {
+    for (int i = 0; i < seconds; ++i) {
+      clock.advance_ms(1000);
+      if (feeding) feeding->push_frame("alice", live::make_bytes("jpeg"));
+      a->tick();
+      b->tick();
+    }
+  }
+  // Redis knows the home again: neither node takes the stream for an orphan.
+  void registry_says(const std::string& node, long long session_id) {
+    for (auto* c : {&cluster_a, &cluster_b}) {
+      c->home_elsewhere("alice", session_id);
+      c->registry["alice"].node = node;
+    }
+  }
+};
+
+}  // namespace
+
+TEST_F(TwoNodes, AHomeThatLostTheStreamLetsGoAndNeverBillsOrEndsIt) {
+  auto s = a->start(user);
+  ASSERT_TRUE(s);
+  stream_for(10, &hub_a);
+  EXPECT_EQ(balance(), 1180);
+  EXPECT_EQ(row(s->id).home_node, "node-a");
+  // The ingest reconnects to node B, which nobody tells where the stream lives: it takes it.
+  auto taken = b->take_home(user);
+  ASSERT_TRUE(taken) << taken.error().message;
+  registry_says("node-b", s->id);
+  EXPECT_EQ(row(s->id).home_node, "node-b");
+  EXPECT_EQ(row(s->id).home_epoch, 1);
+  // Node A gets no frames now. Past its grace period it must not end the stream B streams, nor
+  // bill it: it finds at its next save that the stream is no longer its own.
+  stream_for(70, &hub_b);
+  EXPECT_FALSE(hub_a.snapshot("alice")) << "node A let go";
+  ASSERT_TRUE(hub_b.snapshot("alice"));
+  EXPECT_EQ(row(s->id).ended_ms, 0) << "node A ended a stream node B streams";
+  EXPECT_EQ(balance(), 1160);  // minute 2, charged once, by node B
+  auto stopped = b->stop(user.id);
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped->status, "completed");
+  EXPECT_EQ(usage_rows(s->id), 2);
+  auto mismatches = tmp.db().with([](soci::session& sql) { return store::verify_ledger(sql); });
+  EXPECT_TRUE(mismatches.empty());
+}
+
+TEST_F(TwoNodes, NoMinuteIsBilledToAStreamThatEnded) {
+  auto s = a->start(user);
+  ASSERT_TRUE(s);
+  registry_says("node-a", s->id);
+  stream_for(10, &hub_a);
+  EXPECT_EQ(balance(), 1180);
+  // Another node judged node A dead (out of touch with Redis) and ended the stream as an
+  // orphan: it takes the stream, then ends it.
+  tmp.db().write([&](soci::session& sql) {
+    auto epoch = store::claim_stream_home(sql, s->id, "node-c");
+    ASSERT_TRUE(epoch);
+    store::end_stream_session(sql, s->id, "interrupted", clock.now_ms(), 1, 20, *epoch);
+  });
+  // Node A is back and its streamer still sends frames: minute 2 is never charged.
+  stream_for(70, &hub_a);
+  EXPECT_EQ(balance(), 1180);
+  EXPECT_EQ(usage_rows(s->id), 1);
+  EXPECT_FALSE(hub_a.snapshot("alice")) << "the stream ended on node A too";
+  EXPECT_EQ(row(s->id).status, "interrupted");
+}
+
+TEST_F(TwoNodes, TwoNodesTakingAtOnceLeaveOneOwner) {
+  auto s = a->start(user);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(b->take_home(user));
+  // A third claim (another node, racing) wins the row: B is no longer the owner either.
+  auto epoch = tmp.db().write(
+      [&](soci::session& sql) { return store::claim_stream_home(sql, s->id, "node-c"); });
+  ASSERT_TRUE(epoch);
+  EXPECT_EQ(*epoch, 2);
+  registry_says("node-c", s->id);
+  stream_for(5, &hub_b);
+  EXPECT_FALSE(hub_a.snapshot("alice"));
+  EXPECT_FALSE(hub_b.snapshot("alice"));
+  EXPECT_EQ(usage_rows(s->id), 0) << "nobody but the owner bills";
+  EXPECT_EQ(row(s->id).ended_ms, 0);
 }

@@ -296,7 +296,7 @@ TEST_F(StyleServiceTest, AStreamEndedByAnotherNodeHasItsRequestsEnded) {
   live::Hub survivor_hub{clock};
   live::StyleService survivor(*db, survivor_hub, clock);
   db->write([&](soci::session& sql) {
-    store::end_stream_session(sql, session_id, "interrupted", clock.now_ms(), 1, 20);
+    store::end_stream_session(sql, session_id, "interrupted", clock.now_ms(), 1, 20, std::nullopt);
   });
   survivor.stream_ended("alice");
   EXPECT_EQ(stored_status(first), "done");
