@@ -1,9 +1,10 @@
 // Fuzzes what one node accepts from another over Redis (cluster::RedisBus::receive), both layers:
 // the seal's framing (cluster/seal, the bytes as they come) and the node-message decoder behind
 // it (the bytes sealed here first with the cluster's key, as a node would send them). The first
-// input byte picks the channel and the layer; the bus is never started (a call's reply goes to a
-// link that is down and is dropped). Whatever arrives, nothing crashes, and nothing that was not
-// sealed with the key is ever acted on.
+// input byte picks the channel (a node's calls, two streams, the ready line, broadcasts) and the
+// layer; the bus is never started (a call's reply goes to a link that is down and is dropped).
+// Whatever arrives, nothing crashes, and nothing that was not sealed with the key is ever acted
+// on.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -60,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   auto& t = target();
   t.clock.advance_ms(1);  // the replay cache forgets what is older than 10 s
-  std::string_view channel = kChannels[data[0] & 3];
+  // Bit 4 picks the broadcast channel; bits 0-1 the others.
+  std::string_view channel = (data[0] & 16) ? "ds:all" : kChannels[data[0] & 3];
   bool seal_here = data[0] & 4;
   std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   std::string payload = seal_here ? t.peer.seal(channel, rest) : std::string(rest);
