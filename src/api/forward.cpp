@@ -77,15 +77,17 @@ live::Call encode_request(const Request& req, const std::optional<auth::Principa
     if (!carries_credential(h.first)) headers.push_back(h);
   }
   auto query = without_param(req.query, "key");
-  nlohmann::json h = {
-      {"op", "http"},   {"method", req.method},           {"path", req.path},
-      {"query", query}, {"headers", pairs_json(headers)}, {"remote_addr", req.remote_addr}};
+  nlohmann::json h = {{"method", req.method},
+                      {"path", req.path},
+                      {"query", query},
+                      {"headers", pairs_json(headers)},
+                      {"remote_addr", req.remote_addr}};
   if (who) {
     h["principal"] = {{"user_id", who->user.id},       {"username", who->user.username},
                       {"session_id", who->session_id}, {"api_token_id", who->api_token_id},
                       {"via_cookie", who->via_cookie}, {"scopes", who->scopes.bits()}};
   }
-  return {std::move(h), req.body};
+  return live::make_call(live::CallOp::kHttp, std::move(h), req.body);
 }
 
 std::optional<Request> decode_request(const live::Call& call) {
@@ -216,9 +218,9 @@ std::vector<long long> withdraw(App& app, const Revocation& r) {
 void revoke(App& app, const std::string& username, const Revocation& r) {
   stop_revoked_streams(app, withdraw(app, r));
   if (!app.cluster || !app.hub) return;
-  live::Call call{
-      {{"op", "revoke"}, {"kind", static_cast<int>(r.kind)}, {"user_id", r.user_id}, {"id", r.id}},
-      {}};
+  auto call =
+      live::make_call(live::CallOp::kRevoke,
+                      {{"kind", static_cast<int>(r.kind)}, {"user_id", r.user_id}, {"id", r.id}});
   // Every node hears it, wherever the registry says the stream lives (a socket may be on a node
   // it does not know of, e.g. mid-move); the home is also asked and waited for, so its sockets
   // have ended when this returns. A node that hears neither (Redis away) finds the revocation

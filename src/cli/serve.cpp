@@ -467,18 +467,24 @@ int run_serve(const ServeConfig& c) {
     return start_failed(fmt::format("cannot listen on {}: {}", address, e.code().message()));
   }
   if (bus) {
+    // Every call (and broadcast) another node can make of this one.
     bus->serve_calls([&](const live::Call& call) -> live::Call {
-      auto op = call.header.value("op", "");
-      if (op == "http") return api::serve_forwarded(router, app, call);
-      if (op == "revoke") return api::serve_revocation(app, call);
-      if (op == "release") {
-        auto r = streams.release(call.header.value("session_id", 0LL));
-        return {r ? *r : nlohmann::json{{"ok", false}}, {}};
-      }
-      if (op == "styles_state") {
-        auto user = auth.find_user_by_username(call.header.value("username", ""));
-        if (!user) return {{{"error", "not_found"}}, {}};
-        return {{{"state", styles.state(*user)}}, {}};
+      auto op = live::call_op(call);
+      if (!op) return {{{"error", "unknown op"}}, {}};
+      switch (*op) {
+        case live::CallOp::kHttp:
+          return api::serve_forwarded(router, app, call);
+        case live::CallOp::kRevoke:
+          return api::serve_revocation(app, call);
+        case live::CallOp::kRelease: {
+          auto r = streams.release(call.header.value("session_id", 0LL));
+          return {r ? *r : nlohmann::json{{"ok", false}}, {}};
+        }
+        case live::CallOp::kStylesState: {
+          auto user = auth.find_user_by_username(call.header.value("username", ""));
+          if (!user) return {{{"error", "not_found"}}, {}};
+          return {{{"state", styles.state(*user)}}, {}};
+        }
       }
       return {{{"error", "unknown op"}}, {}};
     });

@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "cluster/node_wire.hpp"
 #include "cluster/redis_link.hpp"
 #include "cluster/seal.hpp"
 #include "live/cluster.hpp"
@@ -86,9 +87,9 @@ class RedisBus : public live::Cluster {
  private:
   void publish(const std::string& channel, std::string_view payload);
   std::optional<live::FrameOffer> open_offer(std::string_view stored);
-  void on_call(std::string_view payload, const std::string& sender);
-  void on_reply(std::string_view payload);
-  void on_broadcast(std::string_view payload, const std::string& sender);
+  void on_call(wire::CallMessage m, const std::string& sender);
+  void on_reply(wire::ReplyMessage r);
+  void on_broadcast(wire::BroadcastMessage b, const std::string& sender);
 
   RedisBusConfig config_;
   const Clock& clock_;
@@ -113,10 +114,5 @@ class RedisBus : public live::Cluster {
   std::atomic<std::uint64_t> next_call_{1};
   std::atomic<std::uint64_t> expired_calls_{0};
 };
-
-// The announced form of a stream (the registry's value) and back.
-nlohmann::json announced_json(const std::string& node, std::int64_t now_ms,
-                              const live::StreamSnapshot& s);
-std::optional<live::AnnouncedStream> parse_announced(std::string_view text);
 
 }  // namespace ds::cluster

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,38 @@ struct Call {
   nlohmann::json header;
   std::string body;
 };
+
+// What a call (or a broadcast) asks of the node it reaches, named in its header's "op";
+// dispatched in one place (cli/serve). kHttp: a forwarded request (api/forward); kRevoke: end
+// the sockets of a withdrawn credential; kRelease: let go of a stream that moves here;
+// kStylesState: the style queue of a stream homed there.
+enum class CallOp { kHttp, kRevoke, kRelease, kStylesState };
+
+inline constexpr std::pair<CallOp, std::string_view> kCallOpNames[] = {
+    {CallOp::kHttp, "http"},
+    {CallOp::kRevoke, "revoke"},
+    {CallOp::kRelease, "release"},
+    {CallOp::kStylesState, "styles_state"}};
+
+// A call of op with fields (a JSON object) in its header.
+inline Call make_call(CallOp op, nlohmann::json fields = nlohmann::json::object(),
+                      std::string body = {}) {
+  for (const auto& [o, name] : kCallOpNames) {
+    if (o == op) fields["op"] = name;
+  }
+  return {std::move(fields), std::move(body)};
+}
+
+// nullopt: no op, or one this node does not know.
+inline std::optional<CallOp> call_op(const Call& c) {
+  auto it = c.header.find("op");
+  if (it == c.header.end() || !it->is_string()) return std::nullopt;
+  const auto& name = it->get_ref<const std::string&>();
+  for (const auto& [o, n] : kCallOpNames) {
+    if (n == name) return o;
+  }
+  return std::nullopt;
+}
 
 // Traffic to and from Redis since the node started (for /metrics and the benchmarks).
 struct ClusterStats {

@@ -490,7 +490,7 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
   // Asked without the lifecycle lock: two nodes may be asking each other at once.
   std::optional<StreamResume> resume;
   if (auto home = hub_.home_of(user.username)) {
-    auto reply = cluster_->call(*home, {{{"op", "release"}, {"session_id", open->id}}, {}},
+    auto reply = cluster_->call(*home, make_call(CallOp::kRelease, {{"session_id", open->id}}),
                                 std::chrono::seconds(3));
     if (!reply) {
       return Error{ErrorKind::kUnavailable, "home_unavailable",

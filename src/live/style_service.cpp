@@ -257,7 +257,7 @@ nlohmann::json StyleService::state(const store::User& streamer) {
   if (cluster_) {
     if (auto home = hub_.home_of(streamer.username)) {
       auto reply =
-          cluster_->call(*home, {{{"op", "styles_state"}, {"username", streamer.username}}, {}},
+          cluster_->call(*home, make_call(CallOp::kStylesState, {{"username", streamer.username}}),
                          std::chrono::seconds(2));
       if (reply && reply->header.contains("state")) return reply->header["state"];
     }

@@ -78,6 +78,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                   rest);
   }
   // The registry's entries (not sealed: Lua reads them) go through their own decoder.
-  (void)cluster::parse_announced(rest);
+  (void)cluster::wire::parse_announced(rest);
   return 0;
 }

@@ -566,10 +566,12 @@ TEST_F(RedisBusTest, FramesWaitInLineSealedAndAForgedFrameIsNeverClaimed) {
   EXPECT_EQ(*got->jpeg, "jpeg-bytes-of-a-camera");
 
   // Someone with Redis puts a frame of their own in line.
-  ASSERT_TRUE(a_->link().call({"SET", "ds:f:6",
-                               R"({"s":6,"u":"x","q":1,"c":1,"p":"","t":0,"e":0})"
-                               "\nJPEG"},
-                              1s));
+  ASSERT_TRUE(
+      a_->link().call({"SET", "ds:f:6",
+                       R"({"session_id":6,"username":"x","seq":1,"captured_ms":1,"prompt":"",)"
+                       R"("strength":0,"seed":0})"
+                       "\nJPEG"},
+                      1s));
   ASSERT_TRUE(a_->link().call({"ZADD", "ds:ready", "1", "6"}, 1s));
   auto before = b_->stats().dropped_forged;
   EXPECT_FALSE(claim(*b_));
