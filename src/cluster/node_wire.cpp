@@ -56,9 +56,7 @@ std::string frame_key(long long session_id) {
   return std::string(kFramePrefix) + std::to_string(session_id);
 }
 std::string node_key(const std::string& node) { return std::string(kNodePrefix) + node; }
-std::string node_channel(const std::string& node) {
-  return std::string(kNodeChannelPrefix) + node;
-}
+std::string node_channel(const std::string& node) { return std::string(kNodeChannelPrefix) + node; }
 std::string stream_channel(const std::string& username) {
   return std::string(kStreamChannelPrefix) + username;
 }
@@ -73,10 +71,10 @@ std::optional<std::string> stream_of_channel(std::string_view channel) {
 }
 
 std::string encode_offer(const live::FrameOffer& f) {
-  json head = {{"session_id", f.session_id}, {"username", f.username},
-               {"seq", f.seq},               {"captured_ms", f.captured_ms},
-               {"prompt", f.style.prompt},   {"strength", f.style.strength},
-               {"seed", f.style.seed}};
+  json head = {
+      {"session_id", f.session_id},   {"username", f.username},   {"seq", f.seq},
+      {"captured_ms", f.captured_ms}, {"prompt", f.style.prompt}, {"strength", f.style.strength},
+      {"seed", f.style.seed}};
   std::string out = head.dump();
   out += '\n';
   if (f.jpeg) out += *f.jpeg;
@@ -107,9 +105,9 @@ std::string encode(const TextMessage& m) { return "T" + m.from + "\n" + m.text; 
 
 std::string encode(const ResultMessage& m) {
   const auto& r = m.result;
-  json head = {{"session_id", r.session_id},     {"seq", r.seq},
-               {"captured_ms", r.captured_ms},   {"processed_ms", r.processed_ms},
-               {"model_ms", r.model_ms},         {"timings", r.timings}};
+  json head = {{"session_id", r.session_id},   {"seq", r.seq},
+               {"captured_ms", r.captured_ms}, {"processed_ms", r.processed_ms},
+               {"model_ms", r.model_ms},       {"timings", r.timings}};
   std::string out = "F" + m.from + "\n" + head.dump() + "\n";
   if (r.jpeg) out += *r.jpeg;
   return out;

@@ -17,12 +17,12 @@
 namespace ds::cluster::wire {
 
 // ---- names in Redis ---------------------------------------------------------------------------
-inline constexpr std::string_view kReadyKey = "ds:ready";      // zset: streams by waiting time
-inline constexpr std::string_view kReadyChannel = "ds:ready";  // pub/sub: a stream joined it
-inline constexpr std::string_view kAllChannel = "ds:all";      // pub/sub: broadcasts
-inline constexpr std::string_view kStreamsKey = "ds:streams";  // hash: username → announced
-inline constexpr std::string_view kFramePrefix = "ds:f:";      // + session: the waiting frame
-inline constexpr std::string_view kNodePrefix = "ds:node:";    // + node: heartbeat
+inline constexpr std::string_view kReadyKey = "ds:ready";          // zset: streams by waiting time
+inline constexpr std::string_view kReadyChannel = "ds:ready";      // pub/sub: a stream joined it
+inline constexpr std::string_view kAllChannel = "ds:all";          // pub/sub: broadcasts
+inline constexpr std::string_view kStreamsKey = "ds:streams";      // hash: username → announced
+inline constexpr std::string_view kFramePrefix = "ds:f:";          // + session: the waiting frame
+inline constexpr std::string_view kNodePrefix = "ds:node:";        // + node: heartbeat
 inline constexpr std::string_view kNodeChannelPrefix = "ds:n:";    // + node: calls, replies
 inline constexpr std::string_view kStreamChannelPrefix = "ds:c:";  // + username: results, events
 inline constexpr std::string_view kViewersPrefix = "ds:v:";        // + username: viewers per node
@@ -65,7 +65,7 @@ std::optional<ChannelMessage> parse_channel_message(std::string_view payload,
 // ---- a node's own channel: calls and their replies, and broadcasts to every node --------------
 struct CallMessage {
   std::uint64_t id = 0;
-  std::string from;  // where the reply goes
+  std::string from;              // where the reply goes
   std::int64_t deadline_ms = 0;  // the caller has given up after this: never run it later
   live::Call call;
 };

@@ -22,7 +22,8 @@ TEST(NodeWire, NamesAreBuiltFromOnePrefixEach) {
 }
 
 TEST(NodeWire, AnOfferRoundTripsWithNamedFields) {
-  live::FrameOffer f{7, "ann", 9, 1234, {"ink \"wash\"\n", 0.25, -3}, live::make_bytes("\xff\xd8jpeg")};
+  live::FrameOffer f{
+      7, "ann", 9, 1234, {"ink \"wash\"\n", 0.25, -3}, live::make_bytes("\xff\xd8jpeg")};
   auto text = encode_offer(f);
   EXPECT_NE(text.find("\"session_id\":7"), std::string::npos);
   EXPECT_NE(text.find("\"captured_ms\":1234"), std::string::npos);
@@ -48,7 +49,8 @@ TEST(NodeWire, ChannelMessagesRoundTrip) {
   EXPECT_EQ(std::get<TextMessage>(*text).from, "node-a");
   EXPECT_EQ(std::get<TextMessage>(*text).text, R"({"type":"viewers"})");
 
-  live::FrameResult r{3, "ann", 11, 100, 150, 42.5, {{"infer_ms", 40}}, live::make_bytes("JPEG\n\n")};
+  live::FrameResult r{
+      3, "ann", 11, 100, 150, 42.5, {{"infer_ms", 40}}, live::make_bytes("JPEG\n\n")};
   auto result = parse_channel_message(encode(ResultMessage{"node-b", r}), "ann");
   ASSERT_TRUE(result);
   ASSERT_TRUE(std::holds_alternative<ResultMessage>(*result));
@@ -63,16 +65,17 @@ TEST(NodeWire, ChannelMessagesRoundTrip) {
   EXPECT_EQ(m.result.timings["infer_ms"], 40);
   EXPECT_EQ(*m.result.jpeg, "JPEG\n\n");
 
-  for (const char* junk : {"", "T", "Tnode-a", "T\nno sender", "Fnode\n{}\nx", "Fnode\nnot json\nx",
-                           "Xnode\nwhat"}) {
+  for (const char* junk :
+       {"", "T", "Tnode-a", "T\nno sender", "Fnode\n{}\nx", "Fnode\nnot json\nx", "Xnode\nwhat"}) {
     EXPECT_FALSE(parse_channel_message(junk, "ann")) << junk;
   }
 }
 
 TEST(NodeWire, CallsRepliesAndBroadcastsRoundTrip) {
   std::string body("a\nb\0c", 5);
-  auto call = parse_node_message(encode(CallMessage{
-      17, "node-a", 1'700'000'000'123, live::make_call(live::CallOp::kRelease, {{"session_id", 5}}, body)}));
+  auto call = parse_node_message(
+      encode(CallMessage{17, "node-a", 1'700'000'000'123,
+                         live::make_call(live::CallOp::kRelease, {{"session_id", 5}}, body)}));
   ASSERT_TRUE(call);
   ASSERT_TRUE(std::holds_alternative<CallMessage>(*call));
   const auto& c = std::get<CallMessage>(*call);
@@ -89,7 +92,8 @@ TEST(NodeWire, CallsRepliesAndBroadcastsRoundTrip) {
   EXPECT_EQ(std::get<ReplyMessage>(*reply).id, 17u);
   EXPECT_EQ(std::get<ReplyMessage>(*reply).reply.header["ok"], true);
 
-  auto b = parse_broadcast(encode(BroadcastMessage{"node-c", live::make_call(live::CallOp::kRevoke)}));
+  auto b =
+      parse_broadcast(encode(BroadcastMessage{"node-c", live::make_call(live::CallOp::kRevoke)}));
   ASSERT_TRUE(b);
   EXPECT_EQ(b->from, "node-c");
   EXPECT_EQ(live::call_op(b->message), live::CallOp::kRevoke);
