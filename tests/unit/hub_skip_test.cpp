@@ -305,10 +305,12 @@ TEST(HubSkipSettings, ASettingsChangeForcesTheNextFrame) {
 
 namespace {
 
-// DS_FIXTURES_DIR from ctest; run by hand from build/, the source tree is next door.
+// The source tree's tests/integration/fixtures, or DS_FIXTURES_DIR.
 std::string fixture(int n) {
   const char* env = std::getenv("DS_FIXTURES_DIR");
-  std::filesystem::path dir = env ? env : "../tests/integration/fixtures";
+  std::filesystem::path dir =
+      env ? std::filesystem::path(env)
+          : std::filesystem::path(DS_SOURCE_DIR) / "tests" / "integration" / "fixtures";
   std::ifstream in(dir / ("frame" + std::to_string(n) + ".jpg"), std::ios::binary);
   std::stringstream s;
   s << in.rdbuf();

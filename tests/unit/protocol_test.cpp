@@ -286,13 +286,14 @@ TEST(ProtocolCloseCodes, TableIsOrderedAndNamed) {
   EXPECT_EQ(close_codes().size(), 16u);
 }
 
-// docs/protocol.md's close-code table lists exactly the codes of CloseCode. ctest passes the
-// docs folder in DS_DOCS_DIR; run by hand from the repository root, docs/ is found there.
+// docs/protocol.md's close-code table lists exactly the codes of CloseCode. The docs folder is
+// the source tree's, or DS_DOCS_DIR.
 TEST(ProtocolCloseCodes, DocumentedTableMatchesTheEnum) {
-  std::filesystem::path docs = std::getenv("DS_DOCS_DIR") ? std::getenv("DS_DOCS_DIR") : "docs";
-  if (!std::filesystem::exists(docs / "protocol.md")) docs = "../docs";  // from build/
+  std::filesystem::path docs = std::getenv("DS_DOCS_DIR")
+                                   ? std::filesystem::path(std::getenv("DS_DOCS_DIR"))
+                                   : std::filesystem::path(DS_SOURCE_DIR) / "docs";
   std::ifstream in(docs / "protocol.md");
-  ASSERT_TRUE(in) << "docs/protocol.md not found: set DS_DOCS_DIR or run from the repository root";
+  ASSERT_TRUE(in) << "docs/protocol.md not found in " << docs << " (set DS_DOCS_DIR)";
   // Rows of the table look like "| 4001 | replaced | …": the same codes, with the same names.
   std::map<int, std::string> documented;
   std::regex row(R"(^\|\s*(\d{4})\s*\|\s*`?(\w+)`?\s*\|)");
