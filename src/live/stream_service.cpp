@@ -19,6 +19,59 @@ Error database_unavailable() {
           "the database is unavailable; try again shortly"};
 }
 
+// A stream's progress as its row keeps it, from what the hub knows (a snapshot, or what a moving
+// stream carries): the one place these fields are copied into a row.
+template <class Progress>
+store::StreamSession progress_row(long long session_id, long long epoch, const Progress& p) {
+  store::StreamSession s;
+  s.id = session_id;
+  s.home_epoch = epoch;
+  s.status = p.first_frame_ms > 0 ? "live" : "created";
+  s.first_frame_ms = p.first_frame_ms;
+  s.last_frame_ms = p.last_frame_ms;
+  s.max_viewers = p.max_viewers;
+  s.frames_in = static_cast<long long>(p.frames_in);
+  s.frames_out = static_cast<long long>(p.frames_out);
+  return s;
+}
+
+// Where a stream moving here goes on from, as the old home's release answer carries it.
+nlohmann::json resume_json(const StreamResume& r) {
+  return {{"opened_ms", r.opened_ms},
+          {"first_frame_ms", r.first_frame_ms},
+          {"last_frame_ms", r.last_frame_ms},
+          {"frames_in", r.frames_in},
+          {"frames_out", r.frames_out},
+          {"max_viewers", r.max_viewers},
+          {"next_seq", r.next_seq}};
+}
+
+StreamResume parse_resume(const nlohmann::json& h) {
+  StreamResume r;
+  r.opened_ms = h.value("opened_ms", std::int64_t{0});
+  r.first_frame_ms = h.value("first_frame_ms", std::int64_t{0});
+  r.last_frame_ms = h.value("last_frame_ms", std::int64_t{0});
+  r.frames_in = h.value("frames_in", std::uint64_t{0});
+  r.frames_out = h.value("frames_out", std::uint64_t{0});
+  r.max_viewers = h.value("max_viewers", 0);
+  r.next_seq = h.value("next_seq", std::uint64_t{1});
+  return r;
+}
+
+// The same from the row, when the old home did not answer.
+StreamResume resume_from_row(const store::StreamSession& row) {
+  StreamResume r;
+  r.opened_ms = row.created_ms;
+  r.first_frame_ms = row.first_frame_ms;
+  r.last_frame_ms = row.last_frame_ms;
+  r.frames_in = static_cast<std::uint64_t>(row.frames_in);
+  r.frames_out = static_cast<std::uint64_t>(row.frames_out);
+  r.max_viewers = static_cast<int>(row.max_viewers);
+  // Sequence numbers rise past anything the old home can have numbered.
+  r.next_seq = r.frames_in + 1'000'000;
+  return r;
+}
+
 }  // namespace
 
 StreamService::StreamService(store::Database& db, Hub& hub, const Clock& clock,
@@ -235,25 +288,17 @@ StreamService::Charge StreamService::charge_due(Tracked& t, std::int64_t first_f
 }
 
 store::StreamSession StreamService::settle(Ending& e) {
-  store::StreamSession s;
-  s.id = e.t.session_id;
+  // The last frames since the previous tick still count, when they can be paid for (after a
+  // no-credits ending the unpaid minute fails again and nothing more is charged).
+  if (e.snap && e.snap->first_frame_ms > 0)
+    charge_due(e.t, e.snap->first_frame_ms, e.snap->last_frame_ms);
+  auto s = e.snap ? progress_row(e.t.session_id, e.t.epoch, *e.snap)
+                  : progress_row(e.t.session_id, e.t.epoch, StreamResume{});
   s.user_id = e.t.user_id;
-  if (e.snap) {
-    // The last frames since the previous tick still count, when they can be paid for (after
-    // a no-credits ending the unpaid minute fails again and nothing more is charged).
-    if (e.snap->first_frame_ms > 0) charge_due(e.t, e.snap->first_frame_ms, e.snap->last_frame_ms);
-    s.first_frame_ms = e.snap->first_frame_ms;
-    s.last_frame_ms = e.snap->last_frame_ms;
-    s.max_viewers = e.snap->max_viewers;
-    s.frames_in = static_cast<long long>(e.snap->frames_in);
-    s.frames_out = static_cast<long long>(e.snap->frames_out);
-  }
-  s.status = s.first_frame_ms > 0 ? "live" : "created";
   auto usage =
       db_.with([&](soci::session& sql) { return store::usage_totals(sql, e.t.session_id); });
   // Both statements only touch a row still open and still ours, so a repeat after a lost reply
   // changes nothing, and a node that lost the stream to another ends nothing.
-  s.home_epoch = e.t.epoch;
   db_.write([&](soci::session& sql) {
     store::update_stream_progress(sql, s);
     store::end_stream_session(sql, s.id, e.status, e.ended_ms, usage.minutes, usage.cost_cents,
@@ -309,19 +354,13 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
     }
     spdlog::warn("event=stream_end_deferred user_id={} session_id={} status={}", user_id,
                  e.t.session_id, status);
-    s.id = e.t.session_id;
+    s = e.snap ? progress_row(e.t.session_id, e.t.epoch, *e.snap)
+               : progress_row(e.t.session_id, e.t.epoch, StreamResume{});
     s.user_id = user_id;
     s.status = status;
     s.ended_ms = e.ended_ms;
     s.duration_minutes = e.t.charged_minutes;
     s.cost_cents = e.t.charged_minutes * config_.rate.cents_per_minute();
-    if (e.snap) {
-      s.first_frame_ms = e.snap->first_frame_ms;
-      s.last_frame_ms = e.snap->last_frame_ms;
-      s.max_viewers = e.snap->max_viewers;
-      s.frames_in = static_cast<long long>(e.snap->frames_in);
-      s.frames_out = static_cast<long long>(e.snap->frames_out);
-    }
     unsettled_.push_back(std::move(e));
   }
   if (ended_listener_) {
@@ -336,15 +375,7 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
 }
 
 store::Hold StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now) {
-  store::StreamSession s;
-  s.id = t.session_id;
-  s.home_epoch = t.epoch;
-  s.status = snap.first_frame_ms > 0 ? "live" : "created";
-  s.first_frame_ms = snap.first_frame_ms;
-  s.last_frame_ms = snap.last_frame_ms;
-  s.max_viewers = snap.max_viewers;
-  s.frames_in = static_cast<long long>(snap.frames_in);
-  s.frames_out = static_cast<long long>(snap.frames_out);
+  auto s = progress_row(t.session_id, t.epoch, snap);
   bool sample = now - t.last_sample_ms >= config_.viewer_sample_interval_ms;
   long long viewers = snap.viewers;
   long long balance = t.balance_cents;
@@ -496,18 +527,7 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
       return Error{ErrorKind::kUnavailable, "home_unavailable",
                    "the stream's server did not answer; try again shortly"};
     }
-    const auto& h = reply->header;
-    if (h.value("ok", false)) {
-      StreamResume r;
-      r.opened_ms = h.value("opened_ms", std::int64_t{0});
-      r.first_frame_ms = h.value("first_frame_ms", std::int64_t{0});
-      r.last_frame_ms = h.value("last_frame_ms", std::int64_t{0});
-      r.frames_in = h.value("frames_in", std::uint64_t{0});
-      r.frames_out = h.value("frames_out", std::uint64_t{0});
-      r.max_viewers = h.value("max_viewers", 0);
-      r.next_seq = h.value("next_seq", std::uint64_t{1});
-      resume = r;
-    }
+    if (reply->header.value("ok", false)) resume = parse_resume(reply->header);
   }
   std::lock_guard lock(mutex_);
   try {
@@ -525,18 +545,7 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
     auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); });
     auto settings =
         db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
-    if (!resume) {
-      StreamResume r;
-      r.opened_ms = row->created_ms;
-      r.first_frame_ms = row->first_frame_ms;
-      r.last_frame_ms = row->last_frame_ms;
-      r.frames_in = static_cast<std::uint64_t>(row->frames_in);
-      r.frames_out = static_cast<std::uint64_t>(row->frames_out);
-      r.max_viewers = static_cast<int>(row->max_viewers);
-      // Sequence numbers rise past anything the old home can have numbered.
-      r.next_seq = r.frames_in + 1'000'000;
-      resume = r;
-    }
+    if (!resume) resume = resume_from_row(*row);
     StreamOpen o{row->id,
                  user.id,
                  user.username,
@@ -586,15 +595,7 @@ std::optional<StreamResume> StreamService::let_go(
     // Billed and saved up to now, so the new home goes on from the database.
     try {
       if (resume->first_frame_ms > 0) charge_due(t, resume->first_frame_ms, resume->last_frame_ms);
-      store::StreamSession s;
-      s.id = t.session_id;
-      s.home_epoch = t.epoch;
-      s.status = resume->first_frame_ms > 0 ? "live" : "created";
-      s.first_frame_ms = resume->first_frame_ms;
-      s.last_frame_ms = resume->last_frame_ms;
-      s.max_viewers = resume->max_viewers;
-      s.frames_in = static_cast<long long>(resume->frames_in);
-      s.frames_out = static_cast<long long>(resume->frames_out);
+      auto s = progress_row(t.session_id, t.epoch, *resume);
       db_.write([&](soci::session& sql) { store::update_stream_progress(sql, s); });
     } catch (const std::exception& e) {
       // The new home counts what is already charged from the ledger; the rest it charges.
@@ -616,14 +617,9 @@ std::optional<nlohmann::json> StreamService::release(long long session_id) {
   auto resume = let_go(it, true);
   spdlog::info("event=stream_released session_id={} stream={}", session_id, username);
   if (!resume) return nlohmann::json{{"ok", false}};
-  return nlohmann::json{{"ok", true},
-                        {"opened_ms", resume->opened_ms},
-                        {"first_frame_ms", resume->first_frame_ms},
-                        {"last_frame_ms", resume->last_frame_ms},
-                        {"frames_in", resume->frames_in},
-                        {"frames_out", resume->frames_out},
-                        {"max_viewers", resume->max_viewers},
-                        {"next_seq", resume->next_seq}};
+  auto reply = resume_json(*resume);
+  reply["ok"] = true;
+  return reply;
 }
 
 void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now) {

@@ -1,9 +1,11 @@
 #include "net/guard.hpp"
 
-#include "store/database.hpp"
+#include "util/unavailable.hpp"
 
 namespace ds::net {
 
-Failure classify(const std::exception& e) { return Failure{store::is_unavailable(e), e.what()}; }
+Failure classify(const std::exception& e) {
+  return Failure{dynamic_cast<const Unavailable*>(&e) != nullptr, e.what()};
+}
 
 }  // namespace ds::net

@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "util/unavailable.hpp"
+
 namespace ds::store {
 
 enum class Dialect { kSqlite, kPostgres };
@@ -21,9 +23,9 @@ enum class Dialect { kSqlite, kPostgres };
 // The database cannot serve the request right now: PostgreSQL unreachable, its connection
 // lost or a statement timed out; SQLite locked past the busy timeout or its file unusable.
 // The caller may try again later (HTTP 503 database_unavailable); nothing was committed.
-class DatabaseUnavailable : public std::runtime_error {
+class DatabaseUnavailable : public Unavailable {
  public:
-  using std::runtime_error::runtime_error;
+  using Unavailable::Unavailable;
 };
 
 // postgres://user:pass@host:port/db?sslmode=require → libpq keywords
