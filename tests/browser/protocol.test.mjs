@@ -156,6 +156,23 @@ test('splitInlineFrame refuses a message shorter than its length prefix', () => 
   assert.deepEqual([...f.jpeg], [0xff]);
 });
 
+test('splitInlineFrame splits as tests/vectors/inline_frames.json says (C++, Python and the SDK read it too)', () => {
+  const { cases } = JSON.parse(fs.readFileSync(new URL('../vectors/inline_frames.json', import.meta.url), 'utf8'));
+  assert.ok(cases.length >= 8);
+  for (const c of cases) {
+    const bytes = Buffer.from(c.message_hex, 'hex');
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+    const got = splitInlineFrame(buffer);
+    if (c.expect === null) {
+      assert.equal(got, null, c.name);
+      continue;
+    }
+    assert.ok(got, c.name);
+    assert.deepEqual(got.header, c.expect.frame_header, c.name);
+    assert.equal(Buffer.from(got.jpeg).toString('hex'), c.expect.jpeg_hex, c.name);
+  }
+});
+
 test('the page is served over http: the socket is ws://', () => {
   withFakeBrowser(() => {
     globalThis.location = { protocol: 'http:', host: '127.0.0.1:8080' };

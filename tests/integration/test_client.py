@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
 import dreamstream as ds  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
+VECTORS_INLINE = os.path.join(HERE, "..", "vectors", "inline_frames.json")
 CLIENT_PY = os.path.normpath(os.path.join(HERE, "..", "..", "clients", "python", "dreamstream.py"))
 WORKER_TOKEN = "dsw_testtoken_0123456789abcdef"
 MARK = b"py-worker"
@@ -171,6 +172,21 @@ class TestClientWithBuiltinWorker(ClientTestBase):
                          ({"type": "frame", "seq": 5}, b"J"))
         self.assertIsNone(ds.split_inline_frame(b"\x00\x00\x00"))
         self.assertIsNone(ds.split_inline_frame(struct.pack(">I", 50) + b"{}"))
+
+    def test_split_inline_frame_follows_the_shared_vectors(self):
+        # tests/vectors/inline_frames.json: the C++, JS SDK and web page tests read it too.
+        with open(VECTORS_INLINE, encoding="utf-8") as f:
+            cases = json.load(f)["cases"]
+        self.assertGreaterEqual(len(cases), 8)
+        for c in cases:
+            got = ds.split_inline_frame(bytes.fromhex(c["message_hex"]))
+            if c["expect"] is None:
+                self.assertIsNone(got, c["name"])
+                continue
+            self.assertIsNotNone(got, c["name"])
+            header, jpeg = got
+            self.assertEqual(header, c["expect"]["frame_header"] or {}, c["name"])
+            self.assertEqual(jpeg.hex(), c["expect"]["jpeg_hex"], c["name"])
 
     def test_push_watch_status_mjpeg_latest(self):
         c, name, key = self.new_streamer_account()

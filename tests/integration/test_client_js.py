@@ -83,6 +83,10 @@ class TestJsWorkerSlots(unittest.TestCase):
     def test_api_request_shape(self):
         self.run_node_tests("api.test.mjs")
 
+    def test_inline_frames_follow_the_shared_vectors(self):
+        # tests/vectors/inline_frames.json, read by the C++, Python and web page tests too.
+        self.run_node_tests("vectors.test.mjs")
+
     def run_node_tests(self, name):
         script = os.path.join(os.path.dirname(SMOKE), name)
         out = subprocess.run(["node", "--test", script], capture_output=True, text=True, timeout=120)
