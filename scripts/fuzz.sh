@@ -45,17 +45,17 @@ for t in "${targets[@]}"; do
   if TMPDIR="$work/$t/tmp" "build-fuzz/fuzz/fuzz_$t" "${args[@]}" "$work/$t/corpus" >"$log" 2>&1; then
     result=ok
   else
-    artifact=$(grep -o 'Test unit written to .*' "$log" | tail -1 | cut -d' ' -f5-)
+    artifact=$(grep -ao 'Test unit written to .*' "$log" | tail -1 | cut -d' ' -f5-)
     result="CRASH ${artifact:-(no input saved: see the log)}"
     failed=1
   fi
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  execs=$(grep -ao 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   corpus=$(find "$work/$t/corpus" -type f | wc -l)
   printf 'fuzz: %-17s %10s execs in %s s  cov %-6s corpus %-5s %s\n' "$t" "${execs:-?}" "$seconds" \
     "${cov:-?}" "$corpus" "$result"
   if [ "$result" != ok ]; then
-    grep -E 'ERROR: |fuzz invariant broken|runtime error|SUMMARY' "$log" | head -5 | sed 's/^/      /'
+    grep -aE 'ERROR: |fuzz invariant broken|runtime error|SUMMARY' "$log" | head -5 | sed 's/^/      /'
     echo "      log: $log"
   fi
 done
