@@ -1,5 +1,9 @@
 // Streams in flight: per-stream mailboxes, the worker pool and fair scheduler, fan-out to
-// viewers, viewer counts and live processing figures. Thread-safe; never blocks on I/O.
+// viewers, viewer counts and live processing figures. Thread-safe. Without a cluster it never
+// blocks on I/O. With one, the calls of the live path (frames, results, viewers joining and
+// leaving, the tick) only queue Redis commands that do not wait; the lookups of streams homed
+// elsewhere (find, all_streams, home_of, announced_state, viewer_count) may wait up to 250 ms
+// on Redis, hold no hub lock meanwhile, and are for the blocking pool, never an io thread.
 #pragma once
 
 #include <algorithm>
