@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, newPage, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
+import { firstPictureWidth, launchBrowser, newPage, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
 
 const baseUrl = process.env.DS_CLUSTER_URL;
 const skip = baseUrl ? false : 'needs DS_CLUSTER_URL: run tests/browser/cluster_nginx.py';
@@ -89,16 +89,7 @@ test('through nginx and two nodes: register, go live, two viewers see processed 
         await withScreenshotOnFailure({ name: `${t.name} viewer ${i}` }, viewer.page, async () => {
           await viewer.page.goto(`/u/${user.username}`);
           await viewer.page.locator('[data-frame]:not([hidden])').waitFor({ timeout: 30000 });
-          // Polled: the page replaces img.onload with every frame, so a handler of ours could be
-          // overwritten before it fires and the wait would never end.
-          const width = await (await viewer.page.waitForFunction(
-            () => {
-              const img = document.querySelector('[data-frame]');
-              return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;
-            },
-            null,
-            { timeout: 15000 },
-          )).jsonValue();
+          const width = await firstPictureWidth(viewer.page);
           assert.ok(width > 0, `viewer ${i}: a decodable JPEG arrived`);
           await viewer.page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
         });

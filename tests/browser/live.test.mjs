@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchBrowser, newPage, startServer, registerUser, logIn as login, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
+import { firstPictureWidth, launchBrowser, newPage, startServer, registerUser, logIn as login, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
 
 let server;
 let browser;
@@ -102,16 +102,7 @@ test('a webcam stream from the studio reaches a viewer as processed frames', asy
       await withScreenshotOnFailure(t, viewer.page, async () => {
         await viewer.page.goto(`/u/${user.username}`);
         await viewer.page.locator('[data-frame]:not([hidden])').waitFor({ timeout: 30000 });
-        // Polled: the page replaces img.onload with every frame, so a handler of ours could be
-        // overwritten before it fires and the wait would never end.
-        const size = await (await viewer.page.waitForFunction(
-          () => {
-            const img = document.querySelector('[data-frame]');
-            return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;
-          },
-          null,
-          { timeout: 15000 },
-        )).jsonValue();
+        const size = await firstPictureWidth(viewer.page);
         assert.ok(size > 0, 'a decodable JPEG reached the viewer');
         await viewer.page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
         await viewer.page.locator('[data-viewers]', { hasText: /^[1-9]\d* watching$/ }).waitFor({ timeout: 15000 });

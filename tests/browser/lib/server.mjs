@@ -195,3 +195,18 @@ export async function logIn(page, user, next) {
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.waitForURL((u) => u.pathname === next);
 }
+
+// The width of the first decodable picture in the page's [data-frame] image. Polled: the watch
+// page replaces img.onload with every frame, so a handler of ours could be overwritten before it
+// fires and the wait would never end.
+export async function firstPictureWidth(page, timeoutMs = 15000) {
+  const handle = await page.waitForFunction(
+    () => {
+      const img = document.querySelector('[data-frame]');
+      return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;
+    },
+    null,
+    { timeout: timeoutMs },
+  );
+  return handle.jsonValue();
+}
