@@ -71,9 +71,16 @@ void Hub::set_cluster(Cluster* cluster) {
 void Hub::flush(Outbox& out) {
   for (auto& n : out.notices) n.peer->send_text(n.text);
   for (auto& j : out.jobs) j.peer->send_ordered(std::move(j.text), std::move(j.binaries));
-  for (auto& f : out.frames) f.peer->send_frame(f.meta, f.jpeg, true);
   for (auto& f : out.fanouts) {
+    std::lock_guard gate(f.gate->m);
+    auto& d = *f.gate;
+    if (std::pair(f.session, f.seq) <= std::pair(d.session, d.seq)) continue;  // a newer went first
+    d.session = f.session;
+    d.seq = f.seq;
+    d.meta = f.meta;
+    d.jpeg = f.jpeg;
     for (auto& v : *f.peers) v->send_frame(f.meta, f.jpeg, true);
+    if (f.ingest) f.ingest->send_frame(f.meta, f.jpeg, true);
   }
   if (!cluster_) return;
   for (auto& [username, text] : out.texts) cluster_->publish_text(username, text);
@@ -442,8 +449,10 @@ void Hub::remember_styles(const std::string& username, Bytes event) {
 
 void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted,
                      std::optional<std::string> announced) {
-  Bytes state, meta, frame;
+  Bytes state;
   int count = 0;
+  std::shared_ptr<Delivery> gate;  // set when the channel has a picture of its current session
+  long long session = 0;
   {
     std::lock_guard lock(mutex_);
     auto& c = channels_[username];
@@ -452,22 +461,24 @@ void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bo
     if (announced && !c.stream && c.sent_state.empty()) c.sent_state = *announced;
     if (!counted) c.previews.push_back(peer.get());
     count = audience(c);
+    if (c.latest_output) gate = c.delivered;
     if (c.stream) {
       c.stream->max_viewers = std::max(c.stream->max_viewers, count);
       state = wire::encode_state(state_of(*c.stream, clock_.now_ms()));
-      meta = c.latest_meta;
-      frame = c.latest_output;
+      session = c.stream->info.session_id;
     } else if (c.following && !c.sent_state.empty()) {
       state = wire::encode_state(c.sent_state);
-      meta = c.latest_meta;
-      frame = c.latest_output;
+      session = c.remote_session;
     } else {
       state = wire::encode_state("offline");
     }
   }
   peer->send_text(state);
   peer->send_text(wire::encode_viewers(count));
-  if (frame) peer->send_frame(meta, frame, true);
+  if (!gate) return;
+  // The newest picture delivered, under the gate, so that no older one follows a newer.
+  std::lock_guard lock(gate->m);
+  if (gate->jpeg && gate->session == session) peer->send_frame(gate->meta, gate->jpeg, true);
 }
 
 void Hub::remove_viewer(const std::string& username, const Peer* peer) {
@@ -698,11 +709,13 @@ void Hub::on_claimed(std::int64_t worker_id, std::vector<FrameOffer> frames) {
   flush(out);
 }
 
-void Hub::show(Channel& c, const Bytes& meta, const Bytes& jpeg, Outbox& out) {
+void Hub::show(Channel& c, long long session, std::uint64_t seq, const Bytes& meta,
+               const Bytes& jpeg, Outbox& out) {
   c.latest_output = jpeg;
   c.latest_meta = meta;
-  if (!c.viewers->empty()) out.fanouts.push_back({c.viewers, meta, jpeg});
-  if (c.stream && c.stream->ingest) out.frames.push_back({c.stream->ingest, meta, jpeg});
+  // Through the gate even with nobody watching: a viewer who joins gets what it holds.
+  out.fanouts.push_back(
+      {c.viewers, c.stream ? c.stream->ingest : nullptr, c.delivered, session, seq, meta, jpeg});
 }
 
 ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes jpeg,
@@ -739,7 +752,8 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
         if (r.seq > f.remote_seq) {
           f.remote_session = r.session_id;
           f.remote_seq = r.seq;
-          show(f, wire::encode_frame_header({r.seq, r.captured_ms, now, timings}), jpeg, out);
+          show(f, r.session_id, r.seq,
+               wire::encode_frame_header({r.seq, r.captured_ms, now, timings}), jpeg, out);
         }
       }
       out.results.push_back(std::move(r));
@@ -757,7 +771,8 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
       a.last_output_ms = now;
       a.last_output_captured_ms = job->captured_ms;
       a.model_ms = a.model_ms == 0 ? took : a.model_ms * 0.8 + took * 0.2;
-      show(*c, wire::encode_frame_header({job->seq, job->captured_ms, now, timings}), jpeg, out);
+      show(*c, a.info.session_id, job->seq,
+           wire::encode_frame_header({job->seq, job->captured_ms, now, timings}), jpeg, out);
       if (c->sent_state != "live") {
         c->sent_state = "live";
         went_live = wire::encode_state("live");
@@ -813,7 +828,7 @@ void Hub::on_remote_result(const FrameResult& r) {
       c.remote_session = r.session_id;
       c.remote_seq = r.seq;
     }
-    show(c, meta, r.jpeg, out);
+    show(c, r.session_id, r.seq, meta, r.jpeg, out);
   }
   send_to(viewers, went_live);
   flush(out);

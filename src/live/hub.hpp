@@ -261,6 +261,18 @@ class Hub {
     std::uint64_t frames_skipped = 0;
   };
   using PeerList = std::vector<std::shared_ptr<Peer>>;
+  // The newest picture of a channel that reached its viewers. The hub judges "newest" under
+  // its lock but fans out after it, so two results finished on two threads could otherwise
+  // reach a viewer out of order: each fan-out takes this gate, drops a picture older than the
+  // last one delivered, and sends under it. Taken only with the hub's lock released; under it,
+  // only the viewers' own queue locks.
+  struct Delivery {
+    std::mutex m;
+    long long session = 0;  // (session, seq) of `meta`/`jpeg`; sessions only grow
+    std::uint64_t seq = 0;
+    Bytes meta;
+    Bytes jpeg;
+  };
   struct Channel {
     // Copy-on-write: a join or leave puts a new list here, and whoever took the old one under
     // the lock (a frame's fan-out, a state event) goes on with it outside the lock. So a frame
@@ -273,6 +285,7 @@ class Hub {
     int sent_viewers = -1;
     Bytes latest_output;
     Bytes latest_meta;
+    std::shared_ptr<Delivery> delivered = std::make_shared<Delivery>();  // never null
     // Many nodes: this node hears the stream's channel; viewers on other nodes (as of the last
     // sum); the newest frame shown of a stream homed elsewhere, to drop older ones.
     bool following = false;
@@ -294,14 +307,13 @@ class Hub {
     bool reclaim = false;    // frames became ready while it asked: ask again if it got none
     bool available = false;  // in idle_
   };
-  struct Send {
-    std::shared_ptr<Peer> peer;
-    Bytes meta;
-    Bytes jpeg;
-  };
-  // One processed frame for all of a channel's viewers.
+  // One processed frame for all of a channel's viewers and its streamer's preview.
   struct Fanout {
     std::shared_ptr<const PeerList> peers;
+    std::shared_ptr<Peer> ingest;
+    std::shared_ptr<Delivery> gate;
+    long long session = 0;
+    std::uint64_t seq = 0;
     Bytes meta;
     Bytes jpeg;
   };
@@ -331,7 +343,6 @@ class Hub {
   // What a step decided under the lock, sent after it.
   struct Outbox {
     std::vector<Ordered> jobs;
-    std::vector<Send> frames;     // processed frames for one peer: latest wins
     std::vector<Fanout> fanouts;  // processed frames for every viewer: latest wins
     std::vector<Notice> notices;
     std::vector<std::pair<std::int64_t, int>> claims;  // workers that ask the cluster, for n frames
@@ -373,7 +384,8 @@ class Hub {
   void on_remote_text(const std::string& username, const Bytes& text);
   void on_viewer_total(const std::string& username, int total);
   // A processed frame for the viewers here (and the streamer when this is its home).
-  void show(Channel& c, const Bytes& meta, const Bytes& jpeg, Outbox& out);
+  void show(Channel& c, long long session, std::uint64_t seq, const Bytes& meta, const Bytes& jpeg,
+            Outbox& out);
   void follow(const std::string& username, Channel& c);
   // Cluster housekeeping of tick(): announcements and viewer reports, about once a second.
   void cluster_tick(std::int64_t now);

@@ -2,7 +2,11 @@
 // (docs/protocol.md "Slots" and "Batches"), at the hub.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "fake_peer.hpp"
 #include "live/hub.hpp"
@@ -422,4 +426,90 @@ TEST(HubBatches, EveryStreamGetsTheSameShareOfBatches) {
     hi = std::max(hi, n);
   }
   EXPECT_LE(hi - lo, 1);
+}
+
+namespace {
+
+// A viewer that records the pictures' seqs; the first picture can be held until released, as a
+// slow fan-out thread would hold it.
+struct SeqViewer : FakePeer {
+  explicit SeqViewer(bool hold_first = false) : hold(hold_first) {}
+  void send_frame(Bytes meta, Bytes, bool) override {
+    std::unique_lock lock(m);
+    seqs.push_back(json::parse(*meta)["seq"].get<std::uint64_t>());
+    cv.notify_all();
+    if (std::exchange(hold, false)) cv.wait(lock, [&] { return released; });
+  }
+  bool wait_for_pictures(std::size_t n, std::chrono::milliseconds limit) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, limit, [&] { return seqs.size() >= n; });
+  }
+  void release() {
+    std::lock_guard lock(m);
+    released = true;
+    cv.notify_all();
+  }
+  std::vector<std::uint64_t> got() {
+    std::lock_guard lock(m);
+    return seqs;
+  }
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::uint64_t> seqs;
+  bool hold;
+  bool released = false;
+};
+
+}  // namespace
+
+// Two results of one stream answered on two threads (two slots): the hub judges "newest" under
+// its lock but fans out after it. The older one's fan-out is held at the first viewer while the
+// newer one is answered; the other viewer must still get them oldest first, never 2 then 1.
+TEST(HubSlots, TwoResultsAnsweredOnTwoThreadsReachEveryViewerInOrder) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto slow = std::make_shared<SeqViewer>(true);
+  auto other = std::make_shared<SeqViewer>();
+  hub.add_viewer("alice", slow);
+  hub.add_viewer("alice", other);
+  auto w = std::make_shared<WorkerPeer>();
+  auto wid = hub.add_worker(w, "w", 2);
+  hub.push_frame("alice", make_bytes("f1"));
+  hub.push_frame("alice", make_bytes("f2"));
+  ASSERT_EQ(w->sent.size(), 2u);
+  auto j1 = id_of(w->sent[0].msg["job_id"]);
+  auto j2 = id_of(w->sent[1].msg["job_id"]);
+
+  std::thread first([&] { hub.on_result(wid, j1, make_bytes("o1"), {}); });
+  ASSERT_TRUE(slow->wait_for_pictures(1, std::chrono::seconds(5)));  // picture 1 held there
+  std::thread second([&] { hub.on_result(wid, j2, make_bytes("o2"), {}); });
+  // Without the order kept, picture 2 reaches the other viewer now, ahead of picture 1.
+  other->wait_for_pictures(1, std::chrono::milliseconds(300));
+  slow->release();
+  first.join();
+  second.join();
+  EXPECT_EQ(other->got(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(slow->got(), (std::vector<std::uint64_t>{1, 2}));
+}
+
+// A viewer who joins gets the newest picture its channel delivered, never one an in-flight
+// fan-out is about to overtake.
+TEST(HubSlots, AJoiningViewerGetsTheNewestDeliveredPicture) {
+  ManualClock clock;
+  Hub hub(clock);
+  hub.open_stream(stream(1, "alice"));
+  auto w = std::make_shared<WorkerPeer>();
+  auto wid = hub.add_worker(w, "w");
+  hub.push_frame("alice", make_bytes("f1"));
+  hub.on_result(wid, id_of(w->sent[0].msg["job_id"]), make_bytes("o1"), {});
+  auto late = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", late);
+  ASSERT_EQ(late->frames.size(), 1u);
+  EXPECT_EQ(late->frames[0].second, "o1");
+  hub.close_stream("alice", "stopped", "");
+  hub.open_stream(stream(2, "alice"));
+  auto next = std::make_shared<FakePeer>();
+  hub.add_viewer("alice", next);
+  EXPECT_TRUE(next->frames.empty());  // nothing of the session before
 }
