@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "util/event_loop.hpp"
+
 namespace ds::cluster {
 
 namespace {
@@ -327,6 +329,7 @@ void RedisBus::serve_calls(std::function<live::Call(const live::Call&)> handler)
 std::optional<live::Call> RedisBus::call(const std::string& node, const live::Call& request,
                                          std::chrono::milliseconds timeout) {
   if (!healthy()) return std::nullopt;
+  event_loop::note_wait("node_call");
   auto id = next_call_++;
   auto pending = std::make_shared<Pending>();
   {

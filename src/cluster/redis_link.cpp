@@ -22,6 +22,7 @@
 #include <thread>
 #include <utility>
 
+#include "util/event_loop.hpp"
 #include "util/percent.hpp"
 
 namespace ds::cluster {
@@ -610,6 +611,7 @@ namespace {
 // The promise lives in the handler, so a reply arriving after the caller gave up is harmless.
 template <typename Send>
 std::optional<Reply> wait_for_reply(Send send, std::chrono::milliseconds timeout) {
+  event_loop::note_wait("redis");
   auto promise = std::make_shared<std::promise<std::optional<Reply>>>();
   auto future = promise->get_future();
   send([promise](std::optional<Reply> r) { promise->set_value(std::move(r)); });

@@ -9,6 +9,7 @@
 
 #include "net/io_threads.hpp"
 #include "net/listener.hpp"
+#include "util/event_loop.hpp"
 
 namespace ds::net {
 
@@ -80,6 +81,7 @@ void Server::run() {
   // A handler that throws must not take the process down: log it and keep serving (Asio
   // leaves the io_context usable after an exception escapes run()).
   auto run_guarded = [](asio::io_context& loop) {
+    event_loop::Scope on_loop;
     for (;;) {
       try {
         loop.run();

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "util/event_loop.hpp"
 #include "util/percent.hpp"
 
 namespace ds::store {
@@ -209,7 +210,8 @@ void Database::configure(soci::session& sql) {
   }
 }
 
-Database::Lease::Lease(Database& db) : db_(db), pos_(db.pool_.lease()) {
+Database::Lease::Lease(Database& db)
+    : db_(db), pos_((event_loop::note_wait("database"), db.pool_.lease())) {
   if (db_.dialect_ != Dialect::kPostgres) return;
   try {
     db_.check_connection(pos_);

@@ -172,7 +172,16 @@ class Server:
         if self._log:
             self._log.close()
             self._log = None
+            self.check_event_loops()
         return self.returncode
+
+    def check_event_loops(self):
+        """No server may wait on the database, Redis or another node on an io thread (an event
+        loop): the server logs each such wait (util/event_loop.hpp), and any fails the test."""
+        waits = [line for line in self.logs().splitlines() if "event=wait_on_event_loop" in line]
+        if waits:
+            raise ServerError("the server waited on I/O on an event loop (%d times):\n%s"
+                              % (len(waits), "\n".join(waits[:10])))
 
     def cleanup(self):
         self.stop()
