@@ -30,8 +30,16 @@ export async function startServer({ extraArgs = [], env = {}, timeoutMs = 20000 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
+  // Waits on I/O on an event loop (util/event_loop.hpp) fail the test at stop(), as in
+  // tests/integration/harness.py; counted here because the kept log is cut.
+  let loopWaits = 0;
+  let tail = '';
   const keep = (chunk) => {
-    log += chunk.toString();
+    const text = chunk.toString();
+    const lines = (tail + text).split('\n');
+    tail = lines.pop();
+    loopWaits += lines.filter((l) => l.includes('event=wait_on_event_loop')).length;
+    log += text;
     if (log.length > 200_000) log = log.slice(-100_000);
   };
   child.stdout.on('data', keep);
@@ -90,6 +98,9 @@ export async function startServer({ extraArgs = [], env = {}, timeoutMs = 20000 
         clearTimeout(timer);
       }
       await rm(dataDir, { recursive: true, force: true });
+      if (loopWaits > 0 || tail.includes('event=wait_on_event_loop')) {
+        throw new Error(`the server waited on I/O on an event loop (${loopWaits} times)\n${log.slice(-5000)}`);
+      }
     },
   };
 }
