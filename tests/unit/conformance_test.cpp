@@ -6,8 +6,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "live/protocol.hpp"
+#include "worker/job_queue.hpp"
 
 using namespace ds;
 
@@ -56,5 +58,72 @@ TEST(Conformance, InlineFramesSplitAsTheVectorsSay) {
     // What the server writes in front of a header of that size reads back the same.
     auto prefix = live::wire::inline_frame_prefix(split->meta.size());
     EXPECT_EQ(std::string(prefix.begin(), prefix.end()), message.substr(0, 4)) << name;
+  }
+}
+
+namespace {
+
+std::string arrival_name(worker::JobQueue::Arrival::Kind k) {
+  using K = worker::JobQueue::Arrival::Kind;
+  switch (k) {
+    case K::kUnexpected:
+      return "unexpected";
+    case K::kPartial:
+      return "partial";
+    case K::kQueued:
+      return "queued";
+    case K::kRefused:
+      return "refused";
+    case K::kCancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+std::vector<std::string> ids_of(const std::vector<worker::JobQueue::Item>& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(i.header.job_id.get<std::string>());
+  return out;
+}
+
+}  // namespace
+
+TEST(Conformance, TheWorkerHoldsJobsAsTheVectorsSay) {
+  auto doc = vectors("job_holding.json");
+  ASSERT_GE(doc["cases"].size(), 8u);
+  for (const auto& c : doc["cases"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    worker::JobQueue held(c["slots"].get<int>());
+    int step = 0;
+    for (const auto& s : c["steps"]) {
+      SCOPED_TRACE("step " + std::to_string(step++) + ": " + s.dump());
+      auto op = s["op"].get<std::string>();
+      if (op == "header") {
+        std::vector<live::wire::JobHeader> jobs;
+        for (const auto& id : s["jobs"]) jobs.push_back(live::wire::JobHeader{id, "alice", 1, {}});
+        std::vector<std::string> lost;
+        for (const auto& h : held.on_header(std::move(jobs))) lost.push_back(h.job_id);
+        EXPECT_EQ(lost, s["expect_lost"].get<std::vector<std::string>>());
+      } else if (op == "binary") {
+        auto arrival = held.on_binary("\xFF\xD8 jpeg");
+        EXPECT_EQ(arrival_name(arrival.kind), s["expect"].get<std::string>());
+        EXPECT_EQ(ids_of(arrival.refused),
+                  s.value("refused", nlohmann::json::array()).get<std::vector<std::string>>());
+      } else if (op == "cancel") {
+        EXPECT_EQ(held.cancel(s["job"]), s["expect"].get<bool>());
+      } else if (op == "start") {
+        auto message = held.start_next();
+        if (s["expect"].is_null()) {
+          EXPECT_FALSE(message.has_value());
+        } else {
+          ASSERT_TRUE(message.has_value());
+          EXPECT_EQ(ids_of(*message), s["expect"].get<std::vector<std::string>>());
+        }
+      } else if (op == "finish") {
+        held.finish();
+      } else {
+        ADD_FAILURE() << "unknown op " << op;
+      }
+    }
   }
 }
