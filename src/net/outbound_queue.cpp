@@ -44,7 +44,7 @@ bool OutboundQueue::admit_ordered(const live::Bytes& text,
 
 bool OutboundQueue::push_text(live::Bytes text) {
   if (cleared_ || close_) return false;
-  if (texts_.size() >= limits_.max_texts) texts_.pop_front();
+  if (texts_.size() >= max_texts_) texts_.pop_front();
   texts_.push_back(std::move(text));
   return true;
 }
@@ -117,8 +117,6 @@ const OutboundQueue::Write* OutboundQueue::next() {
     w.counted = true;
   } else if (close_) {
     w.kind = Write::Kind::kClose;
-    w.close_code = close_->first;
-    w.close_reason = close_->second;
     close_taken_ = true;
   } else if (auto f = take_frame()) {
     if (inline_frames_) {

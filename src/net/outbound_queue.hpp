@@ -57,14 +57,13 @@ class OutboundQueue {
       kClose,
     };
     Kind kind = Kind::kText;
-    live::Bytes data;  // kText, kBinary: the message; kFrame: the meta (may be null)
-    live::Bytes jpeg;  // kFrame
-    int close_code = 0;
-    std::string close_reason;
+    live::Bytes data;      // kText, kBinary: the message; kFrame: the meta (may be null)
+    live::Bytes jpeg;      // kFrame
     bool counted = false;  // part of an ordered group: in the budget until written
   };
 
-  explicit OutboundQueue(Limits limits = {}) : budget_(limits.ordered), limits_(limits) {}
+  explicit OutboundQueue(Limits limits = {})
+      : budget_(limits.ordered), max_texts_(limits.max_texts) {}
 
   // Replaceable frames as one inline binary message each instead of a text then a binary.
   void set_inline_frames(bool on) { inline_frames_ = on; }
@@ -91,6 +90,9 @@ class OutboundQueue {
   // Asks for the close frame after the queued texts. False when already closing.
   bool close(int code, std::string reason);
   bool closing() const { return close_.has_value(); }
+  // What close() asked for (for a kClose write); only while closing().
+  int close_code() const { return close_->first; }
+  const std::string& close_reason() const { return close_->second; }
   // Starts the next write and returns it (valid until written()), or nullptr when a write is
   // in flight or nothing waits. After the close frame, nothing more.
   const Write* next();
@@ -121,7 +123,7 @@ class OutboundQueue {
   void release_ordered();
 
   SendBudget budget_;
-  Limits limits_;
+  std::size_t max_texts_;
   bool inline_frames_ = false;
   // Lists, not deques: an empty std::deque still holds a 512-byte block, and most viewers
   // have nothing queued most of the time (memory per idle viewer, docs/performance.md).

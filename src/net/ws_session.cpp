@@ -200,8 +200,8 @@ void WsSession::do_write() {
   using Kind = OutboundQueue::Write::Kind;
   if (w->kind == Kind::kClose) {
     websocket::close_reason cr;
-    cr.code = static_cast<std::uint16_t>(w->close_code);
-    cr.reason = w->close_reason;
+    cr.code = static_cast<std::uint16_t>(queue_.close_code());
+    cr.reason = queue_.close_reason();
     // A peer that does not read cannot take the close frame either: the deadline holds.
     watch_write();
     ws_.async_close(cr, [self = shared_from_this()](beast::error_code) {

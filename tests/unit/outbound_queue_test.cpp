@@ -30,7 +30,7 @@ std::vector<std::string> drain(OutboundQueue& q) {
         out.push_back("f:" + (w->data ? *w->data : std::string()) + "|" + *w->jpeg);
         break;
       case Kind::kClose:
-        out.push_back("close:" + std::to_string(w->close_code) + ":" + w->close_reason);
+        out.push_back("close:" + std::to_string(q.close_code()) + ":" + q.close_reason());
         return out;  // the session never calls written() for the close frame
     }
     q.written();
