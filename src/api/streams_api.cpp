@@ -5,6 +5,7 @@
 #include "api/app.hpp"
 #include "api/forward.hpp"
 #include "domain/username.hpp"
+#include "live/ingest_rules.hpp"
 
 namespace ds::api {
 
@@ -148,32 +149,35 @@ Response handle_public_info(App& app, Request& req) {
   return json_response(200, out);
 }
 
+// The same rules as a frame on /ws/ingest (live::IngestRules): the key, going live, the frame.
+// What is this door's own: the Content-Type, and forwarding to the stream's home.
 Response handle_ingest_frame(App& app, Request& req) {
+  live::IngestRules rules(app.auth, *app.streams, *app.hub, app.frame_limits);
   std::optional<store::User> user;
   if (req.forwarded) {
     // The node that passed it on checked the key, and kept it.
     if (auto p = optional_user(app, req)) user = p->user;
+    if (!user) return error_response(unauthorized("invalid stream key"));
   } else {
     auto key = req.bearer_token();
     if (!key) key = req.query_param("key");
     if (!key) return error_response(unauthorized("a stream key is required"));
-    user = app.auth.from_stream_key(*key);
+    auto found = rules.streamer_for_key(*key);
+    if (!found) return error_response(found.error());
+    user = std::move(*found);
   }
-  if (!user) return error_response(unauthorized("invalid stream key"));
   auto type = req.header("content-type").value_or("");
   if (!type.starts_with("image/jpeg")) {
     return error_response(415, "unsupported_media_type", "send the frame as image/jpeg");
   }
-  if (auto ok = domain::validate_jpeg(req.body, app.frame_limits); !ok) {
-    return error_response(ok.error());
-  }
+  if (auto ok = rules.check_frame(true, req.body); !ok) return error_response(ok.error());
   // Many nodes: the frame goes to the stream's home, which keeps its newest frame.
   if (auto r = forward_to_home(app, user->username, req, auth::Principal{*user, 0, false, 0}))
     return std::move(*r);
-  auto started = app.streams->ensure_started(*user);
+  auto started = rules.go_live(*user);
   if (!started) return error_response(started.error());
-  auto accepted = app.hub->push_frame(user->username, live::make_bytes(std::move(req.body)));
-  if (!accepted) return error_response(conflict("the stream is not active", "not_started"));
+  auto accepted = rules.push_frame(user->username, std::move(req.body));
+  if (!accepted) return error_response(accepted.error());
   return json_response(202, {{"accepted", true}, {"seq", accepted->seq}});
 }
 

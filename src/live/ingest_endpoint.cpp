@@ -15,7 +15,14 @@ IngestEndpoint::IngestEndpoint(Hub& hub, StreamService& streams, CredentialWatch
       credentials_(credentials),
       auth_(auth),
       styles_(styles),
-      config_(config) {}
+      config_(config),
+      rules_(auth, streams, hub, config.frame_limits) {}
+
+namespace {
+
+Rejection rejection(const Error& e) { return {wire::close_code_for(e), e.code, e.message}; }
+
+}  // namespace
 
 Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
                                                  const std::shared_ptr<Peer>& peer) {
@@ -25,7 +32,9 @@ Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
   // A key or a ticket starts the stream when none is active; a cookie needs it started.
   bool starts = key || req.query_ticket;
   if (key) {
-    user = auth_.from_stream_key(*key);
+    auto found = rules_.streamer_for_key(*key);
+    if (!found) return rejection(found.error());
+    user = std::move(*found);
     grant.stream_key_hash = auth::sha256_hex(*key);
   } else if (req.query_ticket) {
     if (auto t = auth_.take_ingest_ticket(*req.query_ticket)) {
@@ -44,23 +53,17 @@ Connected<IngestContext> IngestEndpoint::connect(const ConnectRequest& req,
   }
   if (!user) {
     return Rejection{CloseCode::kUnauthorized, "unauthorized",
-                     req.query_ticket && !key ? "the ingest ticket is unknown, used or expired"
-                                              : "log in or use a valid stream key"};
+                     req.query_ticket ? "the ingest ticket is unknown, used or expired"
+                                      : "log in or use a valid stream key"};
   }
   grant.user_id = user->id;
   if (starts) {
-    auto started = streams_.ensure_started(*user);
-    if (!started) {
-      const auto& e = started.error();
-      return Rejection{wire::close_code_for(e), e.code, e.message};
-    }
+    auto started = rules_.go_live(*user);
+    if (!started) return rejection(started.error());
   } else if (!hub_.snapshot(user->username)) {
     // Open on another node (many nodes): it moves here, where its ingest is.
     auto home = streams_.take_home(*user);
-    if (!home) {
-      const auto& e = home.error();
-      return Rejection{wire::close_code_for(e), e.code, e.message};
-    }
+    if (!home) return rejection(home.error());
   }
   IngestContext ctx;
   ctx.username = user->username;
@@ -93,7 +96,7 @@ void IngestEndpoint::on_open(IngestContext& ctx, const std::shared_ptr<Peer>& se
 
 void IngestEndpoint::on_message(IngestContext& ctx, const std::shared_ptr<Peer>& self, bool binary,
                                 std::string&& data) {
-  auto ok = wire::check_ingest_message(binary, data, config_.frame_limits);
+  auto ok = rules_.check_frame(binary, data);
   if (!ok) {
     self->send_text(wire::encode_error(ok.error().code, ok.error().message));
     if (++ctx.bad_messages >= config_.max_bad_in_a_row) {
@@ -102,8 +105,8 @@ void IngestEndpoint::on_message(IngestContext& ctx, const std::shared_ptr<Peer>&
     return;
   }
   ctx.bad_messages = 0;
-  if (!hub_.push_frame(ctx.username, make_bytes(std::move(data)))) {
-    self->send_text(wire::encode_error("not_started", "the stream is not active"));
+  if (auto pushed = rules_.push_frame(ctx.username, std::move(data)); !pushed) {
+    self->send_text(wire::encode_error(pushed.error().code, pushed.error().message));
     self->close(CloseCode::kEnded, "stream not active");
   }
 }

@@ -1,5 +1,7 @@
-// /ws/ingest: a streamer's camera. Authenticates by stream key or session cookie, starts the
-// stream for a key, attaches the connection to the hub and takes binary JPEG frames.
+// /ws/ingest: a streamer's camera. Authenticates by stream key, ticket or session cookie, starts
+// the stream for a key or ticket, attaches the connection to the hub and takes binary JPEG
+// frames. The key, start and frame rules are live::IngestRules, shared with POST
+// /api/ingest/frame.
 #pragma once
 
 #include <functional>
@@ -11,6 +13,7 @@
 #include "live/credential_watch.hpp"
 #include "live/endpoint.hpp"
 #include "live/hub.hpp"
+#include "live/ingest_rules.hpp"
 #include "live/peer.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
@@ -65,6 +68,7 @@ class IngestEndpoint {
   auth::AuthService& auth_;
   StyleService* styles_;
   IngestConfig config_;
+  IngestRules rules_;
 };
 
 }  // namespace ds::live

@@ -10,10 +10,6 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-// Status and chat text is small; past this many queued messages a client is not reading and
-// the oldest are dropped rather than growing memory.
-constexpr std::size_t kMaxQueuedTexts = 256;
-
 std::int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -25,9 +21,9 @@ std::int64_t steady_ms() {
 WsSession::WsSession(Connection&& conn, Limits limits)
     : slot_(std::move(conn.slot)),
       ws_(std::move(conn.stream)),
-      budget_(limits.queue),
-      write_timer_(ws_.get_executor()),
-      ready_(asio::use_service<ReadyQueue>(ws_.get_executor().context())) {
+      queue_(OutboundQueue::Limits{.ordered = limits.queue}),
+      ready_(asio::use_service<ReadyQueue>(ws_.get_executor().context())),
+      write_timer_(ws_.get_executor()) {
   ws_.read_message_max(limits.max_message_bytes);
   ws_.auto_fragment(false);
   // Pings after half the idle time keep a quiet viewer's connection open (browsers answer
@@ -81,8 +77,7 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     if (ec == websocket::error::closed) peer_close_code_ = ws_.reason().code;
     if (ec == websocket::error::message_too_big) {
-      close_pending_.emplace(live::wire::code_value(live::wire::CloseCode::kTooBig),
-                             "message too big");
+      queue_.close(live::wire::code_value(live::wire::CloseCode::kTooBig), "message too big");
     }
     fail(ec, "ws_read");
     return closed();
@@ -97,9 +92,7 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
 void WsSession::closed() {
   if (closed_) return;
   closed_ = true;
-  texts_.clear();
-  release_queued();
-  drop_frame();
+  queue_.clear();
   write_timer_.cancel();
   if (handlers_.on_closed) handlers_.on_closed(*this);
   handlers_ = {};  // break reference cycles through captured state
@@ -117,46 +110,20 @@ void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable)
     binaries.push_back(std::move(jpeg));
     return send_ordered(std::move(meta), std::move(binaries));
   }
-  std::optional<Pair> dropped;  // released outside the lock
-  bool wake = false;
-  {
-    std::lock_guard lock(frame_mutex_);
-    dropped = std::move(latest_);
-    latest_.emplace(Pair{std::move(meta), std::move(jpeg)});  // latest wins
-    wake = !frame_wake_pending_;
-    frame_wake_pending_ = true;
-  }
-  if (wake) ready_.push(shared_from_this());
+  if (queue_.push_frame(std::move(meta), std::move(jpeg))) ready_.push(shared_from_this());
 }
-
-namespace {
-
-// Messages and bytes of an ordered group, as the budget counts them.
-std::pair<std::size_t, std::size_t> weight(const live::Bytes& text,
-                                           const std::vector<live::Bytes>& binaries) {
-  std::size_t messages = text ? 1 : 0;
-  std::size_t bytes = text ? text->size() : 0;
-  for (const auto& b : binaries) {
-    messages++;
-    bytes += b ? b->size() : 0;
-  }
-  return {messages, bytes};
-}
-
-}  // namespace
 
 void WsSession::send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) {
   // Counted here, on the sender's thread, so the hub sees at once what it has queued.
-  auto [messages, bytes] = weight(text, binaries);
-  if (!budget_.add(messages, bytes)) {
+  if (!queue_.admit_ordered(text, binaries)) {
     asio::post(ws_.get_executor(), [self = shared_from_this()] {
-      self->drop("send queue full", !self->writing_ && !self->writing_frame_);
+      self->drop("send queue full", !self->queue_.writing());
     });
     return;
   }
-  asio::post(ws_.get_executor(), [self = shared_from_this(),
-                                  g = Group{std::move(text), std::move(binaries)}]() mutable {
-    self->enqueue_group(std::move(g));
+  asio::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text),
+                                  binaries = std::move(binaries)]() mutable {
+    self->enqueue_group(std::move(text), std::move(binaries));
   });
 }
 
@@ -168,26 +135,13 @@ void WsSession::close(int code, std::string reason) {
 }
 
 void WsSession::begin_close(int code, std::string reason) {
-  if (closed_ || close_pending_) return;
-  close_pending_.emplace(code, std::move(reason));
-  release_queued();
-  drop_frame();
+  if (closed_ || !queue_.close(code, std::move(reason))) return;
   if (open_) do_write();
 }
 
-void WsSession::release_queued() {
-  for (const auto& g : groups_) {
-    auto [messages, bytes] = weight(g.text, g.binaries);
-    budget_.release(messages, bytes);
-  }
-  groups_.clear();
-  for (const auto& b : tail_) budget_.release(1, b ? b->size() : 0);
-  tail_.clear();
-}
-
 void WsSession::watch_write() {
-  budget_.write_started(steady_ms());
-  auto due = budget_.write_due_ms();
+  queue_.budget().write_started(steady_ms());
+  auto due = queue_.budget().write_due_ms();
   if (write_watch_armed_ || !due) return;
   arm_write_watch(*due);
 }
@@ -202,17 +156,17 @@ void WsSession::arm_write_watch(std::int64_t due_ms) {
 void WsSession::on_write_watch(beast::error_code ec) {
   write_watch_armed_ = false;
   if (ec) return;  // cancelled: the session is closed
-  auto due = budget_.write_due_ms();
+  auto due = queue_.budget().write_due_ms();
   if (!due) return;  // nothing being written: the next write arms the watch again
-  if (budget_.write_overdue(steady_ms())) return drop("write timed out", false);
+  if (queue_.budget().write_overdue(steady_ms())) return drop("write timed out", false);
   arm_write_watch(*due);  // a later write is under way: its own deadline
 }
 
 void WsSession::drop(const char* why, bool gracefully) {
-  if (closed_ && !close_pending_) return;
+  if (closed_ && !queue_.closing()) return;
   spdlog::warn("event=ws_dropped code={} reason=\"{}\" queued_messages={} queued_bytes={}",
-               live::wire::code_value(live::wire::CloseCode::kPolicy), why, budget_.messages(),
-               budget_.bytes());
+               live::wire::code_value(live::wire::CloseCode::kPolicy), why, queued().messages,
+               queued().bytes);
   if (gracefully && !closed_) {
     return begin_close(live::wire::code_value(live::wire::CloseCode::kPolicy), why);
   }
@@ -226,70 +180,32 @@ void WsSession::drop(const char* why, bool gracefully) {
 }
 
 void WsSession::enqueue_text(live::Bytes text) {
-  if (closed_ || close_pending_) return;
-  if (texts_.size() >= kMaxQueuedTexts) texts_.pop_front();
-  texts_.push_back(std::move(text));
-  if (open_) do_write();
+  if (queue_.push_text(std::move(text)) && open_) do_write();
 }
 
 void WsSession::on_ready() {
-  {
-    std::lock_guard lock(frame_mutex_);
-    frame_wake_pending_ = false;
-  }
+  queue_.take_wake();
   if (open_) do_write();
 }
 
-void WsSession::enqueue_group(Group group) {
-  if (closed_ || close_pending_ || (!group.text && group.binaries.empty())) {
-    auto [messages, bytes] = weight(group.text, group.binaries);
-    budget_.release(messages, bytes);
-    return;
-  }
-  groups_.push_back(std::move(group));
-  if (open_) do_write();
-}
-
-std::optional<WsSession::Pair> WsSession::take_frame() {
-  std::lock_guard lock(frame_mutex_);
-  std::optional<Pair> p = std::move(latest_);
-  latest_.reset();
-  return p;
-}
-
-void WsSession::drop_frame() {
-  auto p = take_frame();  // released outside the lock
+void WsSession::enqueue_group(live::Bytes text, std::vector<live::Bytes> binaries) {
+  // Refused (and let go of from the budget) once the session closes or is closed.
+  if (queue_.push_ordered(std::move(text), std::move(binaries)) && open_) do_write();
 }
 
 void WsSession::do_write() {
-  if (writing_ || writing_frame_ || closed_) return;
-  if (!tail_.empty()) {
-    writing_ = Out{std::move(tail_.front()), true, true};
-    tail_.pop_front();
-  } else if (frame_jpeg_) {
-    writing_ = Out{std::move(frame_jpeg_), true};
-  } else if (!texts_.empty()) {
-    writing_ = Out{std::move(texts_.front()), false};
-    texts_.pop_front();
-  } else if (!groups_.empty()) {
-    auto g = std::move(groups_.front());
-    groups_.pop_front();
-    for (auto& b : g.binaries) tail_.push_back(std::move(b));
-    if (g.text) {
-      writing_ = Out{std::move(g.text), false, true};
-    } else {
-      writing_ = Out{std::move(tail_.front()), true, true};
-      tail_.pop_front();
-    }
-  } else if (close_pending_) {
-    auto [code, reason] = *close_pending_;
+  if (closed_) return;
+  const OutboundQueue::Write* w = queue_.next();
+  if (!w) return;
+  using Kind = OutboundQueue::Write::Kind;
+  if (w->kind == Kind::kClose) {
     websocket::close_reason cr;
-    cr.code = static_cast<std::uint16_t>(code);
-    cr.reason = reason;
+    cr.code = static_cast<std::uint16_t>(queue_.close_code());
+    cr.reason = queue_.close_reason();
     // A peer that does not read cannot take the close frame either: the deadline holds.
     watch_write();
     ws_.async_close(cr, [self = shared_from_this()](beast::error_code) {
-      self->budget_.write_finished();
+      self->queue_.budget().write_finished();
       self->write_timer_.cancel();
       self->closed();
     });
@@ -297,32 +213,22 @@ void WsSession::do_write() {
     if (handlers_.on_closed) handlers_.on_closed(*this);
     handlers_ = {};
     return;
-  } else if (auto p = take_frame()) {
-    if (inline_frames_) return write_inline(std::move(*p));
-    if (p->meta) {
-      writing_ = Out{std::move(p->meta), false};
-      frame_jpeg_ = std::move(p->jpeg);
-    } else {
-      writing_ = Out{std::move(p->jpeg), true};
-    }
-  } else {
-    return;
   }
-  ws_.binary(writing_->binary);
+  if (w->kind == Kind::kFrame) return write_inline(*w);
+  ws_.binary(w->kind == Kind::kBinary);
   watch_write();
-  ws_.async_write(asio::buffer(*writing_->data),
+  ws_.async_write(asio::buffer(*w->data),
                   pooled(beast::bind_front_handler(&WsSession::on_write, shared_from_this())));
 }
 
-void WsSession::write_inline(Pair frame) {
+void WsSession::write_inline(const OutboundQueue::Write& frame) {
   // One message: the length prefix, then the meta and the JPEG every viewer shares, gathered
-  // into one write (no copy).
-  writing_frame_ = std::move(frame);
-  const auto& meta = writing_frame_->meta;
+  // into one write (no copy; the queue holds them until written()).
+  const auto& meta = frame.data;
   inline_prefix_ = live::wire::inline_frame_prefix(meta ? meta->size() : 0);
   std::array<asio::const_buffer, 3> parts{asio::buffer(inline_prefix_),
                                           meta ? asio::buffer(*meta) : asio::const_buffer{},
-                                          asio::buffer(*writing_frame_->jpeg)};
+                                          asio::buffer(*frame.jpeg)};
   if (ws_.is_open()) {
     // Framed here and written straight to the socket (net/frame_stream.hpp).
     auto header_len = ws_frame_header(2, asio::buffer_size(parts), frame_header_);
@@ -351,11 +257,8 @@ void WsSession::write_inline(Pair frame) {
 }
 
 void WsSession::on_write(beast::error_code ec, std::size_t) {
-  budget_.write_finished();
-  if (writing_ && writing_->counted)
-    budget_.release(1, writing_->data ? writing_->data->size() : 0);
-  writing_.reset();
-  writing_frame_.reset();
+  queue_.budget().write_finished();
+  queue_.written();
   if (ec) {
     fail(ec, "ws_write");
     return closed();

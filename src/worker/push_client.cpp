@@ -83,13 +83,12 @@ std::string compact(const json& msg) {
 struct PushClient::Impl {
   // One connection to /ws/ingest (or one attempt to make it): its socket, the write in flight
   // on it and what the server said before it ended. A write of a lost connection may still be
-  // finishing while the next one starts.
+  // finishing while the next one starts; only the newest is `line`, and the line's state
+  // (line_state) is that one's.
   struct Line {
     explicit Line(asio::any_io_executor ex) : ws(std::move(ex)) {}
     WsClient ws;
-    bool open = false;     // upgraded, and the read side has not ended
     bool writing = false;  // one write in flight on this socket
-    bool closing = false;  // we sent (or are sending) the close frame
     bool got_status = false;
     std::string ended_reason;  // from the server's {"type":"ended"}
     std::string ended_message;
@@ -106,30 +105,32 @@ struct PushClient::Impl {
         source(std::move(s)),
         ticker(ioc),
         idle(ioc),
-        line_done(ioc),
-        first_open(ioc),
+        state_changed(ioc, Clock::time_point::max()),
         close_timer(ioc),
         retry_timer(ioc),
-        rng(std::random_device{}()) {}
+        rng(std::random_device{}()),
+        line_state([this](LineState from, LineState to) { on_line_state(from, to); }) {}
 
   PushOptions options;
   std::unique_ptr<FrameSource> source;
   asio::io_context ioc;
   WsUrl url;
   asio::steady_timer ticker;
-  asio::steady_timer idle;        // cancelled when a writer has nothing left
-  asio::steady_timer line_done;   // cancelled when the line loop has finished
-  asio::steady_timer first_open;  // cancelled at the first open, or when the line loop ends
+  asio::steady_timer idle;  // cancelled when a writer has nothing left
+  // Never expires; cancelled at each move of line_state, so wait_until() sees every one.
+  asio::steady_timer state_changed;
   asio::steady_timer close_timer;
   asio::steady_timer retry_timer;  // the wait before the next connect
   std::mt19937_64 rng;
   PushResult result;
 
   std::shared_ptr<Line> line;  // the current connection or attempt
-  bool stopping = false;       // stop() or a signal
-  bool finishing = false;      // the sender is done: connect no more
-  bool ended = false;          // the line ended for good (final, or reconnecting gave up)
-  bool line_running = false;
+  // Where the line stands; the moves are made in line_loop (connect, open, lost, backoff,
+  // closed) and main (closing), nowhere else.
+  LineStateMachine line_state;
+  bool ever_open = false;  // a connection of this run was upgraded
+  bool stopping = false;   // stop() or a signal
+  bool finishing = false;  // the sender is done: connect no more
   // The newest frame not yet in flight: it waits behind the write in flight, or for the next
   // connection; a newer frame replaces it (a local drop), so nothing ever queues up.
   std::optional<std::string> pending;
@@ -173,28 +174,44 @@ struct PushClient::Impl {
     stopping = true;
     ticker.cancel();
     retry_timer.cancel();
-    if (line && !line->open) line->ws.force_close();  // still connecting
+    if (line && line_state.is(LineState::kConnecting)) line->ws.force_close();
+  }
+
+  void on_line_state(LineState from, LineState to) {
+    spdlog::debug("event=line_state from={} to={}", to_string(from), to_string(to));
+    state_changed.cancel();
+    if (options.on_line_state) options.on_line_state(from, to);
+  }
+
+  // Resumes once done() holds, checked after each move of the line's state.
+  awaitable<void> wait_until(std::function<bool()> done) {
+    while (!done()) {
+      beast::error_code ec;
+      co_await state_changed.async_wait(redirect_error(use_awaitable, ec));
+    }
+  }
+
+  // l is the current connection and open.
+  bool is_open(const std::shared_ptr<Line>& l) const {
+    return l && l == line && line_state.is(LineState::kOpen);
   }
 
   awaitable<void> main() {
-    line_running = true;
-    line_done.expires_at(Clock::time_point::max());
-    first_open.expires_at(Clock::time_point::max());
     asio::co_spawn(ioc, line_loop(), asio::detached);
 
     // Frames are taken from the first open on (a folder starts at its first frame); later, while
     // the line is down, the sender keeps taking them, so only the newest waits.
-    beast::error_code wait_ec;
-    co_await first_open.async_wait(redirect_error(use_awaitable, wait_ec));
-    if (line_running) co_await tick_loop();
+    co_await wait_until([this] { return ever_open || line_state.is(LineState::kClosed); });
+    if (!line_state.is(LineState::kClosed)) co_await tick_loop();
     finishing = true;
     retry_timer.cancel();
 
     auto l = line;
-    if (l && l->open) {
+    beast::error_code wait_ec;
+    if (is_open(l)) {
       // Let the frame in flight (and the one pending behind it) go out, then close.
       auto deadline = Clock::now() + kCloseGrace;
-      while (l->writing && l->open) {
+      while (l->writing && is_open(l)) {
         idle.expires_at(deadline);
         co_await idle.async_wait(redirect_error(use_awaitable, wait_ec));
         if (!wait_ec) {
@@ -202,8 +219,8 @@ struct PushClient::Impl {
           break;
         }
       }
-      if (l->open && l->ws.is_open()) {
-        l->closing = true;
+      if (is_open(l) && l->ws.is_open()) {
+        line_state.enter(LineState::kClosing);
         close_timer.expires_after(kCloseGrace);
         close_timer.async_wait([l](const beast::error_code& e) {
           if (!e) l->ws.force_close();
@@ -213,9 +230,7 @@ struct PushClient::Impl {
     } else if (l) {
       l->ws.force_close();  // still connecting
     }
-    if (line_running) {
-      co_await line_done.async_wait(redirect_error(use_awaitable, wait_ec));
-    }
+    co_await wait_until([this] { return line_state.is(LineState::kClosed); });
     close_timer.cancel();
     if (pending) {
       ++result.frames_dropped;  // never went out
@@ -238,9 +253,9 @@ struct PushClient::Impl {
     Backoff backoff(options.initial_backoff_ms, options.max_backoff_ms);
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
     RetryRules rules{options.retry_for, options.retry_first_connect};
-    bool ever_open = false;
     std::optional<Clock::time_point> down_since;  // unset while the line is up
     while (!stopping && !finishing) {
+      if (line_state.is(LineState::kBackoff)) line_state.enter(LineState::kConnecting);
       auto l = std::make_shared<Line>(ioc.get_executor());
       line = l;
       auto timeout = std::chrono::milliseconds(options.connect_timeout_ms);
@@ -260,9 +275,8 @@ struct PushClient::Impl {
       if (ec) {
         ending = connect_failure(*l, ec);
       } else {
-        l->open = true;
         ever_open = true;
-        first_open.cancel();
+        line_state.enter(LineState::kOpen);
         auto opened_at = Clock::now();
         if (down_since) {
           ++result.reconnects;
@@ -277,9 +291,10 @@ struct PushClient::Impl {
           pending.reset();
           start_write(l, std::move(frame));
         }
+        // Returns when the connection has ended; the state moves on below, before anything
+        // else runs on this loop.
         ending = co_await read_loop(l);
-        l->open = false;
-        if (l->closing) break;  // we closed it: the sender is done
+        if (line_state.is(LineState::kClosing)) break;  // we closed it: the sender is done
         if (l->got_status || Clock::now() - opened_at >= kSteadyAfter) {
           // The stream was live on it: a later loss starts a fresh retry window.
           backoff.reset();
@@ -295,6 +310,7 @@ struct PushClient::Impl {
         end_for_good(ending, next == AfterEnd::kGiveUp);
         break;
       }
+      line_state.enter(LineState::kBackoff);
       auto left = options.retry_for - down_for;
       int delay = static_cast<int>(std::min<long long>(backoff.next_delay_ms(jitter(rng)),
                                                        std::max<long long>(left.count(), 0)));
@@ -303,9 +319,7 @@ struct PushClient::Impl {
       beast::error_code wait_ec;
       co_await retry_timer.async_wait(redirect_error(use_awaitable, wait_ec));
     }
-    line_running = false;
-    line_done.cancel();
-    first_open.cancel();
+    line_state.enter(LineState::kClosed);
   }
 
   static long long ms_since(Clock::time_point t) {
@@ -330,8 +344,7 @@ struct PushClient::Impl {
   // The line is not coming back: run() ends with the reason (exit 1, or 3 for a refusal that
   // was not retried).
   void end_for_good(const Ending& ending, bool gave_up) {
-    ended = true;
-    ticker.cancel();
+    ticker.cancel();  // tick_loop sees the line closed
     result.close_code = ending.end.code;
     result.reason = ending.reason;
     if (gave_up) {
@@ -352,7 +365,7 @@ struct PushClient::Impl {
     auto interval = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(1.0 / options.fps));
     auto next = Clock::now();
-    while (!stopping && !ended) {
+    while (!stopping && !line_state.is(LineState::kClosed)) {
       if (options.count > 0 && started_writes >= options.count) break;
       if (auto frame = source->take()) {
         offer(std::move(*frame));
@@ -374,7 +387,7 @@ struct PushClient::Impl {
 
   void offer(std::string frame) {
     auto l = line;
-    if (!l || !l->open || l->closing || l->writing) {
+    if (!is_open(l) || l->writing) {
       if (pending) ++result.frames_dropped;  // the older waiting frame is stale now
       pending = std::move(frame);
       return;
@@ -393,7 +406,7 @@ struct PushClient::Impl {
       beast::error_code ec = co_await l->ws.write(frame, true);
       if (ec) break;  // the reader reports why; the pending frame waits for the next connection
       ++result.frames_sent;
-      if (!pending || !l->open || (options.count > 0 && started_writes >= options.count)) {
+      if (!pending || !is_open(l) || (options.count > 0 && started_writes >= options.count)) {
         break;
       }
       frame = std::move(*pending);
@@ -415,8 +428,7 @@ struct PushClient::Impl {
       buffer.consume(buffer.size());
     }
     Ending e;
-    if (l->closing) co_return e;
-    l->open = false;
+    if (line_state.is(LineState::kClosing)) co_return e;
     idle.cancel();
     if (ec == websocket::error::closed) {
       auto reason = l->ws.reason();

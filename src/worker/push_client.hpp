@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "worker/frame_source.hpp"
+#include "worker/line_state.hpp"
 
 namespace ds::worker {
 
@@ -30,6 +32,8 @@ struct PushOptions {
   // false: the caller goes on after run() (push --listen between publishers), so the last line
   // is `event=publish_done` without an exit code, not `event=push_done … exit_code=N`.
   bool final_run = true;
+  // Each move of the line's state (worker/line_state.hpp), on run()'s thread. For tests.
+  std::function<void(LineState from, LineState to)> on_line_state;
 };
 
 struct PushResult {

@@ -69,14 +69,14 @@ enum class SessionEnd { kStopped, kFailed, kLost, kTokenRejected };
 }  // namespace
 
 struct WorkerClient::Impl {
-  // One connection: its socket, outgoing queue and the jobs it holds.
+  // One connection: its socket, outgoing queue and the jobs it holds. Only the newest is
+  // `session`, and the line's state (line_state) is that one's; a job that finishes after its
+  // session is gone is dropped.
   struct Session {
     Session(asio::any_io_executor ex, int slots) : ws(std::move(ex)), jobs(slots) {}
     WsClient ws;
     std::deque<Outgoing> queue;
     bool writing = false;
-    bool open = false;     // upgraded, not yet closed
-    bool closing = false;  // a close frame is queued; send nothing more
     bool registered = false;
     JobQueue jobs;  // held messages, oldest first; one is worked on at a time
   };
@@ -86,7 +86,11 @@ struct WorkerClient::Impl {
         backend(std::move(b)),
         retry_timer(ioc),
         stop_timer(ioc),
-        rng(std::random_device{}()) {
+        rng(std::random_device{}()),
+        line_state([this](LineState from, LineState to) {
+          spdlog::debug("event=line_state from={} to={}", to_string(from), to_string(to));
+          if (options.on_line_state) options.on_line_state(from, to);
+        }) {
     if (options.name.empty()) options.name = asio::ip::host_name();
   }
 
@@ -99,6 +103,9 @@ struct WorkerClient::Impl {
   asio::steady_timer stop_timer;
   std::shared_ptr<Session> session;
   std::mt19937_64 rng;
+  // Where the line stands; the moves are made in main_loop (backoff, closed), serve_once
+  // (open) and enqueue (closing), nowhere else.
+  LineStateMachine line_state;
   bool stopping = false;
   int exit_code = kExitOk;
 
@@ -151,7 +158,7 @@ struct WorkerClient::Impl {
     retry_timer.cancel();
     auto s = session;
     if (!s) return;
-    if (s->open) {
+    if (line_state.is(LineState::kOpen)) {
       enqueue(s, Outgoing{"", false, true});
       // A server that does not answer the close frame is cut off.
       stop_timer.expires_after(kCloseGrace);
@@ -170,12 +177,14 @@ struct WorkerClient::Impl {
                  url.display(), short_text(options.name), backend->name(), options.slots,
                  options.max_batch);
     while (!stopping) {
+      if (line_state.is(LineState::kBackoff)) line_state.enter(LineState::kConnecting);
       SessionEnd end = co_await serve_once();
       if (end == SessionEnd::kStopped || stopping) break;
       if (end == SessionEnd::kTokenRejected) {
         exit_code = kExitTokenRejected;
         break;
       }
+      line_state.enter(LineState::kBackoff);
       if (end == SessionEnd::kLost) backoff.reset();
       int delay = backoff.next_delay_ms(jitter(rng));
       spdlog::info("event=reconnect_wait delay_ms={} attempt={}", delay, backoff.attempts());
@@ -183,6 +192,7 @@ struct WorkerClient::Impl {
       beast::error_code ec;
       co_await retry_timer.async_wait(redirect_error(use_awaitable, ec));
     }
+    line_state.enter(LineState::kClosed);
     stop_timer.cancel();
     spdlog::info("event=worker_stop exit_code={}", exit_code);
   }
@@ -247,7 +257,7 @@ struct WorkerClient::Impl {
                    short_text(status ? s->ws.rejection() : ec.message()));
       co_return SessionEnd::kFailed;
     }
-    s->open = true;
+    line_state.enter(LineState::kOpen);
     {
       std::lock_guard lock(stats_mutex);
       ++stats.connects;
@@ -270,7 +280,8 @@ struct WorkerClient::Impl {
         on_text(s, message);
       }
     }
-    s->open = false;
+    // The connection has ended: main_loop moves the state on (closed or backoff) when this
+    // returns, before anything else runs on this loop; until then it is no longer `session`.
     s->jobs.clear_waiting();  // the server forgets this connection's jobs
     session.reset();
 
@@ -291,7 +302,12 @@ struct WorkerClient::Impl {
   }
 
   void request_stop_session(const std::shared_ptr<Session>& s) {
-    if (s->open && !s->closing) enqueue(s, Outgoing{"", false, true});
+    if (is_open(s)) enqueue(s, Outgoing{"", false, true});
+  }
+
+  // s is the current connection and open (not closing).
+  bool is_open(const std::shared_ptr<Session>& s) const {
+    return s && s == session && line_state.is(LineState::kOpen);
   }
 
   void on_text(const std::shared_ptr<Session>& s, const std::string& message) {
@@ -394,7 +410,7 @@ struct WorkerClient::Impl {
 
   // Starts the oldest held message when the model is free.
   void start_next(const std::shared_ptr<Session>& s) {
-    if (!s->open || s->closing) return;
+    if (!is_open(s)) return;
     if (auto message = s->jobs.start_next()) {
       asio::co_spawn(ioc, handle_message(s, std::move(*message)), asio::detached);
     }
@@ -440,7 +456,7 @@ struct WorkerClient::Impl {
       ++stats.model_calls;
       busy_ms_total += total_ms;
     }
-    if (!s->open || s->closing) {
+    if (!is_open(s)) {
       std::lock_guard lock(stats_mutex);
       stats.jobs_dropped += static_cast<std::int64_t>(headers.size());
       for (const auto& header : headers) {
@@ -493,8 +509,8 @@ struct WorkerClient::Impl {
   static Outgoing text(const live::Bytes& message) { return Outgoing{*message, false, false}; }
 
   void enqueue(const std::shared_ptr<Session>& s, Outgoing out) {
-    if (s->closing) return;
-    if (out.close) s->closing = true;
+    if (!is_open(s)) return;  // closing, or the connection is gone
+    if (out.close) line_state.enter(LineState::kClosing);
     s->queue.push_back(std::move(out));
     if (!s->writing) {
       s->writing = true;

@@ -5,10 +5,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "worker/backend.hpp"
+#include "worker/line_state.hpp"
 
 namespace ds::worker {
 
@@ -23,6 +25,8 @@ struct WorkerOptions {
   int max_batch = 1;  // jobs per model call (hello "max_batch"): above 1, `batch` messages
   std::int64_t max_jobs = 0;   // stop after this many answered jobs; 0 runs until stopped
   bool handle_signals = true;  // SIGINT / SIGTERM stop the worker cleanly
+  // Each move of the line's state (worker/line_state.hpp), on run()'s thread. For tests.
+  std::function<void(LineState from, LineState to)> on_line_state;
 };
 
 struct WorkerStats {

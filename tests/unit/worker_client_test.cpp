@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "line_moves.hpp"
 #include "worker/backend.hpp"
 #include "worker_fake_server.hpp"
 #include "worker_test_images.hpp"
@@ -157,8 +158,11 @@ TEST(WorkerClient, KeepsRetryingWhileTheServerIsDownAndReconnectsAfterADrop) {
     FakeServer probe;  // find a free port, then free it: the server is "down"
     port = probe.port();
   }
-  RunningWorker worker(options_for("ws://127.0.0.1:" + std::to_string(port)));
-  std::this_thread::sleep_for(500ms);  // several refused attempts
+  testing::LineMoves moves;
+  WorkerOptions o = options_for("ws://127.0.0.1:" + std::to_string(port));
+  o.on_line_state = moves.observer();
+  RunningWorker worker(o);
+  ASSERT_TRUE(moves.wait_for(LineState::kBackoff, 3));  // several refused attempts
   EXPECT_EQ(worker.client.stats().connects, 0);
 
   FakeServer server(port);
@@ -186,15 +190,30 @@ TEST(WorkerClient, KeepsRetryingWhileTheServerIsDownAndReconnectsAfterADrop) {
   worker.client.stop();
   EXPECT_EQ(read_until_closed(*ws), 1000);
   EXPECT_EQ(worker.wait(), WorkerClient::kExitOk);
+  // After the refused attempts (connecting, backoff, ...): three connections, the first two
+  // lost and retried, the third closed by us.
+  using S = LineState;
+  auto seen = moves.seen();
+  auto first_open = std::find(seen.begin(), seen.end(), S::kOpen);
+  ASSERT_NE(first_open, seen.end());
+  EXPECT_TRUE(std::all_of(seen.begin(), first_open,
+                          [](S s) { return s == S::kBackoff || s == S::kConnecting; }));
+  EXPECT_EQ(std::vector<S>(first_open, seen.end()),
+            (std::vector<S>{S::kOpen, S::kBackoff, S::kConnecting, S::kOpen, S::kBackoff,
+                            S::kConnecting, S::kOpen, S::kClosing, S::kClosed}));
 }
 
 TEST(WorkerClient, ARejectedTokenEndsTheWorker) {
   LogCapture logs;
   FakeServer server;
-  RunningWorker worker(options_for(server.url()));
+  testing::LineMoves moves;
+  WorkerOptions o = options_for(server.url());
+  o.on_line_state = moves.observer();
+  RunningWorker worker(o);
   auto request = server.refuse(401, "unauthorized", "unknown worker token");
   EXPECT_EQ(request[testing::http::field::authorization], std::string("Bearer ") + kToken);
   EXPECT_EQ(worker.wait(), WorkerClient::kExitTokenRejected);
+  EXPECT_EQ(moves.seen(), std::vector<LineState>{LineState::kClosed}) << "no retry";
   EXPECT_NE(logs.text().find("unknown worker token"), std::string::npos);
   EXPECT_EQ(logs.text().find(kToken), std::string::npos);
 }

@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "line_moves.hpp"
 #include "worker/av_source.hpp"
 #include "worker/frame_source.hpp"
 #include "worker/push_client.hpp"
@@ -210,10 +211,13 @@ TEST(PushClient, ServerMessagesWithOddFieldTypesAreReadNotThrown) {
 TEST(PushClient, ARefusedUpgradeReportsTheServersMessage) {
   FrameFolder folder;
   FakeServer server;
-  RunningPush push(options_for(server.url()),
-                   std::move(*make_directory_source(folder.dir.str(), true)));
+  testing::LineMoves moves;
+  PushOptions o = options_for(server.url());
+  o.on_line_state = moves.observer();
+  RunningPush push(o, std::move(*make_directory_source(folder.dir.str(), true)));
   server.refuse(402, "no_credits", "you need at least 1 credit to go live");
   PushResult r = push.wait();
+  EXPECT_EQ(moves.seen(), std::vector<LineState>{LineState::kClosed}) << "final: no backoff";
   EXPECT_EQ(r.exit_code, PushResult::kExitRejected);
   EXPECT_EQ(r.close_code, 402);
   EXPECT_NE(r.reason.find("at least 1 credit"), std::string::npos) << r.reason;
@@ -260,17 +264,20 @@ void close_with(testing::ServerSocket& ws, int code, const std::string& reason) 
 // connection.
 struct ReconnectingPush {
   explicit ReconnectingPush(std::chrono::milliseconds retry_for = 5s, int backoff_ms = 20)
-      : push(options(server.url(), retry_for, backoff_ms),
+      : push(options(server.url(), retry_for, backoff_ms, moves.observer()),
              std::move(*make_directory_source(folder.dir.str(), true))) {}
   static PushOptions options(const std::string& url, std::chrono::milliseconds retry_for,
-                             int backoff_ms) {
+                             int backoff_ms,
+                             std::function<void(LineState, LineState)> on_line_state) {
     PushOptions o = reconnecting(url, retry_for);
     o.initial_backoff_ms = backoff_ms;
     o.max_backoff_ms = std::max(backoff_ms, o.max_backoff_ms);
+    o.on_line_state = std::move(on_line_state);
     return o;
   }
   auto accept() { return server.accept(request); }
 
+  testing::LineMoves moves;
   FrameFolder folder;
   FakeServer server;
   RunningPush push;
@@ -294,6 +301,10 @@ TEST(PushClient, ReconnectsWhenTheLineIsCutAndKeepsCounting) {
   EXPECT_EQ(r.close_code, 4002);
   EXPECT_EQ(r.reconnects, 1);
   EXPECT_GE(r.frames_sent, 6) << "counted over both connections";
+  using S = LineState;
+  EXPECT_EQ(p.moves.seen(),
+            (std::vector<S>{S::kOpen, S::kBackoff, S::kConnecting, S::kOpen, S::kClosed}))
+      << "the cut is retried; the 4002 is final";
 }
 
 TEST(PushClient, ReconnectsWhenTheServerSaysTryAgain) {
@@ -307,6 +318,10 @@ TEST(PushClient, ReconnectsWhenTheServerSaysTryAgain) {
   PushResult r = p.push.wait();
   EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
   EXPECT_EQ(r.reconnects, 1);
+  using S = LineState;
+  EXPECT_EQ(p.moves.seen(), (std::vector<S>{S::kOpen, S::kBackoff, S::kConnecting, S::kOpen,
+                                            S::kClosing, S::kClosed}))
+      << "a stop while open closes the line with our close frame";
 }
 
 TEST(PushClient, ReconnectsWhenTheServerShutsDown) {
@@ -367,12 +382,14 @@ TEST(PushClient, StopEndsTheWaitBeforeAReconnectAtOnce) {
   auto first = p.accept();
   read_message(*first);
   cut(*first);
-  std::this_thread::sleep_for(200ms);  // now it waits to reconnect
+  ASSERT_TRUE(p.moves.wait_for(LineState::kBackoff));  // now it waits to reconnect
   auto stopped = std::chrono::steady_clock::now();
   p.push.client.stop();
   PushResult r = p.push.wait(5s);
   EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, 1s);
+  EXPECT_EQ(p.moves.seen().back(), LineState::kClosed);
+  EXPECT_EQ(p.moves.seen().size(), 3u) << "open, backoff, closed: no connect after the stop";
 }
 
 TEST(PushClient, AFirstConnectRetriesOnlyWhenAskedTo) {
