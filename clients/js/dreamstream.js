@@ -11,6 +11,7 @@
 // `?token=`) unless you pass `headers` with an implementation that takes them (the `ws` package).
 // Protocol: docs/protocol.md.
 
+
 const DEFAULT_TIMEOUT_MS = 10000;
 
 export class DreamStreamError extends Error {
@@ -526,37 +527,89 @@ export async function runWorker(serverUrl, token, process, {
   }
 }
 
+// What a worker connection holds (docs/protocol.md, "Slots" and "Batches"): the message being
+// worked on, those waiting in arrival order, and the one whose JPEGs are arriving. No I/O: the
+// session feeds it and acts on its answers; tests/vectors/job_holding.json drives it as it
+// drives the C++ worker and the Python SDK. Exported for those tests; not part of the package's
+// API (index.js leaves it out).
+export class JobHolder {
+  constructor(slots) {
+    this.capacity = slots > 1 ? slots + 1 : 1;  // a cancel may cross its job's start
+    this.waiting = [];  // {batch, items: [{job, jpeg}]}
+    this.working = false;
+    this.assembling = null;  // {batch, items: [{job, jpeg, cancelled}], images}
+  }
+
+  // A job or batch header: its JPEGs follow. Returns the jobs of a message still missing
+  // JPEGs, which is given up.
+  header(jobs, batch) {
+    const lost = (this.assembling?.items ?? []).map((it) => it.job);
+    this.assembling = { batch, items: jobs.map((job) => ({ job, jpeg: null, cancelled: false })), images: 0 };
+    return lost;
+  }
+
+  // One JPEG. Returns {kind, refused}: kind is "unexpected", "partial", "queued", "refused"
+  // (refused: the jobs to answer busy) or "cancelled".
+  binary(jpeg) {
+    const a = this.assembling;
+    if (!a) return { kind: "unexpected", refused: [] };
+    a.items[a.images++].jpeg = jpeg;
+    if (a.images < a.items.length) return { kind: "partial", refused: [] };
+    this.assembling = null;
+    const items = a.items.filter((it) => !it.cancelled).map(({ job, jpeg: j }) => ({ job, jpeg: j }));
+    if (!items.length) return { kind: "cancelled", refused: [] };
+    if (this.waiting.length + (this.working ? 1 : 0) >= this.capacity) {
+      return { kind: "refused", refused: items.map((it) => it.job) };
+    }
+    this.waiting.push({ batch: a.batch, items });
+    return { kind: "queued", refused: [] };
+  }
+
+  // True when jobId had not started: it is dropped (answer `cancelled`).
+  cancel(jobId) {
+    if (jobId == null) return false;
+    for (let i = 0; i < this.waiting.length; i++) {
+      const k = this.waiting[i].items.findIndex((it) => it.job.job_id === jobId);
+      if (k < 0) continue;
+      this.waiting[i].items.splice(k, 1);
+      if (!this.waiting[i].items.length) this.waiting.splice(i, 1);
+      return true;
+    }
+    const it = this.assembling?.items.find((x) => x.job.job_id === jobId && !x.cancelled);
+    if (!it) return false;
+    it.cancelled = true;  // its JPEG still comes; it keeps its place so the others match
+    return true;
+  }
+
+  // The oldest waiting message, now started; null while one is worked on or none waits.
+  startNext() {
+    if (this.working || !this.waiting.length) return null;
+    this.working = true;
+    return this.waiting.shift();
+  }
+
+  finish() {
+    this.working = false;
+  }
+
+  // The connection is gone: nothing waits any more.
+  clear() {
+    this.waiting.length = 0;
+  }
+}
+
 function workerSession(url, opts, { hello, slots, model, signal, log, onWelcome }) {
   return new Promise((resolve, reject) => {
     const ws = openSocket(url, opts);
     let welcomed = false;
-    // What this connection holds (docs/protocol.md, "Slots"): the message being worked on,
-    // those waiting in arrival order, and the one whose JPEGs are arriving.
-    const capacity = slots > 1 ? slots + 1 : 1;  // a cancel may cross its job's start
-    const waiting = [];  // {batch, items: [{job, jpeg}]}
-    let working = false;
-    let assembling = null;  // {batch, items: [{job, jpeg, cancelled}], images}
+    const held = new JobHolder(slots);
     let open = true;
     const send = (obj) => { if (ws.readyState === 1) ws.send(JSON.stringify(obj)); };
     const pump = () => {
-      if (working || !waiting.length || !open) return;
-      working = true;
-      const message = waiting.shift();
-      runMessage(ws, message, model, log).finally(() => { working = false; pump(); });
-    };
-    const cancel = (jobId) => {
-      if (jobId == null) return false;
-      for (let i = 0; i < waiting.length; i++) {
-        const k = waiting[i].items.findIndex((it) => it.job.job_id === jobId);
-        if (k < 0) continue;
-        waiting[i].items.splice(k, 1);
-        if (!waiting[i].items.length) waiting.splice(i, 1);
-        return true;
-      }
-      const it = assembling?.items.find((x) => x.job.job_id === jobId && !x.cancelled);
-      if (!it) return false;
-      it.cancelled = true;  // its JPEG still comes; it keeps its place so the others match
-      return true;
+      if (!open) return;
+      const message = held.startNext();
+      if (!message) return;
+      runMessage(ws, message, model, log).finally(() => { held.finish(); pump(); });
     };
     const onAbort = () => ws.close(1000, "worker stopping");
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -565,7 +618,7 @@ function workerSession(url, opts, { hello, slots, model, signal, log, onWelcome 
     });
     ws.addEventListener("close", (ev) => {
       open = false;
-      waiting.length = 0;
+      held.clear();
       signal?.removeEventListener("abort", onAbort);
       if (AUTH_CLOSE_CODES.includes(ev.code)) {
         reject(new AuthenticationError(`server closed with ${ev.code} ${ev.reason}`));
@@ -588,31 +641,20 @@ function workerSession(url, opts, { hello, slots, model, signal, log, onWelcome 
             log("ignoring a batch without a list of jobs");
             return;
           }
-          for (const it of assembling?.items ?? []) log(`job ${it.job.job_id} came without its JPEG`);
-          assembling = { batch: msg.type === "batch", items: jobs.map((job) => ({ job, jpeg: null, cancelled: false })), images: 0 };
+          for (const job of held.header(jobs, msg.type === "batch")) log(`job ${job.job_id} came without its JPEG`);
         } else if (msg.type === "cancel") {
-          if (cancel(msg.job_id)) send({ type: "cancelled", job_id: msg.job_id });
+          if (held.cancel(msg.job_id)) send({ type: "cancelled", job_id: msg.job_id });
         } else if (msg.type === "error") {
           log(`server error: ${msg.code} ${msg.message ?? ""}`);
         }
         return;
       }
-      if (!assembling) return;
-      assembling.items[assembling.images++].jpeg = new Uint8Array(ev.data);
-      if (assembling.images < assembling.items.length) return;
-      const { batch, items } = assembling;
-      assembling = null;
-      const live = items.filter((it) => !it.cancelled).map(({ job, jpeg }) => ({ job, jpeg }));
-      if (!live.length) return;
-      if (waiting.length + (working ? 1 : 0) >= capacity) {
-        for (const { job } of live) {
-          send({ type: "error", job_id: job.job_id, code: "busy",
-                 message: slots === 1 ? "a job is already in flight" : "the worker holds as many jobs as it may" });
-        }
-        return;
+      const { kind, refused } = held.binary(new Uint8Array(ev.data));
+      for (const job of refused) {
+        send({ type: "error", job_id: job.job_id, code: "busy",
+               message: slots === 1 ? "a job is already in flight" : "the worker holds as many jobs as it may" });
       }
-      waiting.push({ batch, items: live });
-      pump();
+      if (kind === "queued") pump();
     });
   });
 }

@@ -2,6 +2,9 @@
 // browser helpers for web apps (capture.js: webcam to JPEG frames; render.js: frames into a
 // <canvas> or <img>). Importing any of it is harmless in Node.
 
-export * from "./dreamstream.js";
+export {
+  AuthenticationError, CLOSE_CODES, CloseCode, DreamStreamError, Streamer, Viewer, closeMeaning, createApi,
+  isJpeg, postFrame, runWorker, splitInlineFrame,
+} from "./dreamstream.js";
 export { captureFrames, streamCamera } from "./capture.js";
 export { renderViewer } from "./render.js";

@@ -1299,11 +1299,14 @@ class _Held:
                 return True
         return False
 
-    def next(self):
-        """Blocks until a message can start: (is_batch, items), or None once closed."""
+    def next(self, block=True):
+        """Blocks until a message can start: (is_batch, items), or None once closed (or, with
+        block=False, when none waits)."""
         with self.cond:
-            while not self.waiting and not self.closed:
+            while block and not self.waiting and not self.closed:
                 self.cond.wait()
+            if not self.waiting:
+                return None
             if self.closed:
                 return None
             self.working = True

@@ -35,6 +35,7 @@ import dreamstream as ds  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
 VECTORS_INLINE = os.path.join(HERE, "..", "vectors", "inline_frames.json")
+VECTORS_HOLDING = os.path.join(HERE, "..", "vectors", "job_holding.json")
 CLIENT_PY = os.path.normpath(os.path.join(HERE, "..", "..", "clients", "python", "dreamstream.py"))
 WORKER_TOKEN = "dsw_testtoken_0123456789abcdef"
 MARK = b"py-worker"
@@ -789,6 +790,43 @@ class TestCloseCodes(unittest.TestCase):
         self.assertEqual(ds.close_meaning(1006), "connection lost")
         self.assertEqual(ds.close_meaning(None), "connection lost")
         self.assertTrue(ds.CloseCode.UNAUTHORIZED == 4401)
+
+
+class TestJobHoldingVectors(unittest.TestCase):
+    """The SDK worker's held messages against tests/vectors/job_holding.json (the C++ worker and
+    the JS SDK are driven through the same steps)."""
+
+    def test_held_messages_follow_the_shared_vectors(self):
+        with open(VECTORS_HOLDING, encoding="utf-8") as f:
+            cases = json.load(f)["cases"]
+        self.assertGreaterEqual(len(cases), 8)
+        ids = lambda jobs: [j["job_id"] for j in jobs]  # noqa: E731
+        for c in cases:
+            held = ds._Held(c["slots"])
+            for i, step in enumerate(c["steps"]):
+                where = "%s, step %d: %s" % (c["name"], i, step)
+                op = step["op"]
+                if op == "header":
+                    jobs = [{"job_id": j, "stream": "alice"} for j in step["jobs"]]
+                    self.assertEqual(ids(held.header(jobs, step.get("batch", False))),
+                                     step["expect_lost"], where)
+                elif op == "binary":
+                    what, refused = held.binary(b"\xff\xd8 jpeg")
+                    self.assertEqual(what, step["expect"], where)
+                    self.assertEqual(ids(refused), step.get("refused", []), where)
+                elif op == "cancel":
+                    self.assertEqual(held.cancel(step["job"]), step["expect"], where)
+                elif op == "start":
+                    message = held.next(block=False)
+                    if step["expect"] is None:
+                        self.assertIsNone(message, where)
+                    else:
+                        self.assertIsNotNone(message, where)
+                        self.assertEqual(ids(j for j, _ in message[1]), step["expect"], where)
+                elif op == "finish":
+                    held.finish()
+                else:
+                    self.fail("unknown op %s" % op)
 
 
 class TestDiffusersExample(unittest.TestCase):
