@@ -47,7 +47,7 @@ Response handle_metrics(App& app, Request& req) {
   }
   int live = 0, waiting = 0, viewers = 0;
   for (const auto& s : app.hub->snapshots()) {
-    (s.state == "live" ? live : waiting)++;
+    (s.state == live::StreamState::kLive ? live : waiting)++;
     viewers += s.viewers;
   }
   auto workers = app.hub->worker_counts();

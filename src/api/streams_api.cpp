@@ -119,7 +119,7 @@ Response handle_live(App& app, Request&) {
     list.push_back({{"username", s.username},
                     {"display_name", s.display_name},
                     {"viewers", s.viewers},
-                    {"state", s.state},
+                    {"state", live::to_string(s.state)},
                     {"started_ms", s.first_frame_ms},
                     {"thumbnail_url", "/u/" + s.username + "/latest.jpg"}});
   }
@@ -131,13 +131,14 @@ Response handle_public_info(App& app, Request& req) {
   if (!user) return error_response(user.error());
   auto settings = app.settings->get(user->id);
   auto snap = app.hub->snapshot(user->username);
-  nlohmann::json out = {{"username", user->username},
-                        {"display_name", user->display_name},
-                        {"live", snap.has_value()},
-                        {"state", snap ? snap->state : "offline"},
-                        {"viewers", app.hub->viewer_count(user->username)},
-                        {"settings", live::settings_json(settings)},
-                        {"current_style", snap ? snap->style.prompt : settings.base_style}};
+  nlohmann::json out = {
+      {"username", user->username},
+      {"display_name", user->display_name},
+      {"live", snap.has_value()},
+      {"state", live::to_string(snap ? snap->state : live::StreamState::kOffline)},
+      {"viewers", app.hub->viewer_count(user->username)},
+      {"settings", live::settings_json(settings)},
+      {"current_style", snap ? snap->style.prompt : settings.base_style}};
   if (app.styles) out["styles"] = app.styles->state(*user);
   if (snap) {
     out["session_id"] = snap->session_id;

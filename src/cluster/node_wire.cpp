@@ -192,7 +192,7 @@ json announced_json(const std::string& node, std::int64_t now_ms, const live::St
             {"user_id", s.user_id},
             {"username", s.username},
             {"display_name", s.display_name},
-            {"state", s.state},
+            {"state", live::to_string(s.state)},
             {"viewers", s.viewers},
             {"max_viewers", s.max_viewers},
             {"opened_ms", s.opened_ms},
@@ -225,7 +225,9 @@ std::optional<live::AnnouncedStream> parse_announced(std::string_view text) {
     o.user_id = s.at("user_id").get<long long>();
     o.username = s.at("username").get<std::string>();
     o.display_name = s.at("display_name").get<std::string>();
-    o.state = s.at("state").get<std::string>();
+    // A state this version does not know (a newer node's) reads as waiting: open, no picture.
+    o.state = live::parse_stream_state(s.at("state").get<std::string>())
+                  .value_or(live::StreamState::kWaiting);
     o.viewers = s.at("viewers").get<int>();
     o.max_viewers = s.at("max_viewers").get<int>();
     o.opened_ms = s.at("opened_ms").get<std::int64_t>();

@@ -37,7 +37,7 @@ std::vector<long long> CredentialWatch::revoke_if_entry(Pred pred, const std::st
     }
   }
   std::vector<long long> users;
-  auto text = wire::encode_ended("revoked", message);
+  auto text = wire::encode_ended(EndReason::kRevoked, message);
   for (auto& [peer, user_id] : ended) {
     peer->send_text(text);
     peer->close(wire::CloseCode::kUnauthorized, "credential revoked");

@@ -98,9 +98,11 @@ void Hub::follow(const std::string& username, Channel& c) {
   cluster_->follow(username);
 }
 
-std::string Hub::state_of(const Active& a, std::int64_t now) const {
-  if (a.last_output_ms > 0 && now - a.last_output_ms <= config_.waiting_after_ms) return "live";
-  return "waiting";
+StreamState Hub::state_of(const Active& a, std::int64_t now) const {
+  if (a.last_output_ms > 0 && now - a.last_output_ms <= config_.waiting_after_ms) {
+    return StreamState::kLive;
+  }
+  return StreamState::kWaiting;
 }
 
 StreamSnapshot Hub::snapshot_of(const Channel& c, const Active& a, std::int64_t now) const {
@@ -165,28 +167,27 @@ bool Hub::open_stream(const StreamOpen& info) {
       a.max_viewers = r.max_viewers;
       a.next_seq = std::max<std::uint64_t>(r.next_seq, 1);
       a.last_shown_seq = std::max(c.remote_seq, a.next_seq - 1);
-      if (c.sent_state.empty()) c.sent_state = "waiting";
+      if (!c.sent_state) c.sent_state = StreamState::kWaiting;
     }
     c.stream = std::move(a);
     if (!resumed) {
       c.latest_output.reset();
       c.latest_meta.reset();
-      c.sent_state = "waiting";
+      c.sent_state = StreamState::kWaiting;
       viewers = c.viewers;
     }
     session_names_[info.session_id] = info.username;
     follow(info.username, c);
     if (cluster_) cluster_->announce(snapshot_of(c, *c.stream, clock_.now_ms()));
   }
-  auto ev = wire::encode_state("waiting");
+  auto ev = wire::encode_state(StreamState::kWaiting);
   send_to(viewers, ev);
   if (cluster_ && !info.resume) cluster_->publish_text(info.username, ev);
   spdlog::info("event=stream_opened stream={} session_id={}", info.username, info.session_id);
   return true;
 }
 
-std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
-                                                const std::string& reason,
+std::optional<StreamSnapshot> Hub::close_stream(const std::string& username, EndReason reason,
                                                 const std::string& message) {
   std::shared_ptr<Peer> ingest;
   std::shared_ptr<const PeerList> viewers;
@@ -202,7 +203,7 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
     session_names_.erase(a.info.session_id);
     ingest = std::move(a.ingest);
     c.stream.reset();
-    c.sent_state = "offline";
+    c.sent_state = StreamState::kOffline;
     c.latest_output.reset();
     c.latest_meta.reset();
     viewers = c.viewers;
@@ -212,20 +213,20 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username,
   if (cluster_) {
     cluster_->withdraw(snap.session_id);
     cluster_->forget(username, snap.session_id);
-    cluster_->publish_text(username, wire::encode_state("ended"));
+    cluster_->publish_text(username, wire::encode_state(StreamState::kEnded));
     cluster_->publish_text(username, ended);
   }
   if (ingest) {
     ingest->send_text(ended);
     ingest->close(CloseCode::kEnded, "stream ended");
   }
-  auto ev = wire::encode_state("ended");
+  auto ev = wire::encode_state(StreamState::kEnded);
   for (auto& v : *viewers) {
     v->send_text(ev);
     v->send_text(ended);
   }
   spdlog::info("event=stream_closed stream={} session_id={} reason={}", username, snap.session_id,
-               reason);
+               to_string(reason));
   return snap;
 }
 
@@ -255,7 +256,7 @@ std::optional<StreamResume> Hub::hand_over(const std::string& username) {
     gc_channel(username);
   }
   if (ingest) {
-    ingest->send_text(wire::encode_ended("replaced", "replaced by a newer connection"));
+    ingest->send_text(wire::encode_ended(EndReason::kReplaced, "replaced by a newer connection"));
     ingest->close(CloseCode::kReplaced, "replaced by a newer connection");
   }
   spdlog::info("event=stream_handed_over stream={}", username);
@@ -304,7 +305,7 @@ bool Hub::attach_ingest(const std::string& username, std::shared_ptr<Peer> peer)
     old = std::exchange(it->second.stream->ingest, std::move(peer));
   }
   if (old) {
-    old->send_text(wire::encode_ended("replaced", "replaced by a newer connection"));
+    old->send_text(wire::encode_ended(EndReason::kReplaced, "replaced by a newer connection"));
     old->close(CloseCode::kReplaced, "replaced by a newer connection");
   }
   return true;
@@ -421,7 +422,7 @@ void Hub::on_offered(const std::string& username, long long session_id) {
   flush(out);
 }
 
-std::optional<std::string> Hub::announced_state(const std::string& username) {
+std::optional<StreamState> Hub::announced_state(const std::string& username) {
   if (!cluster_) return std::nullopt;
   {
     std::lock_guard lock(mutex_);
@@ -448,7 +449,7 @@ void Hub::remember_styles(const std::string& username, Bytes event) {
 }
 
 void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool counted,
-                     std::optional<std::string> announced) {
+                     std::optional<StreamState> announced) {
   Bytes state;
   int count = 0;
   std::shared_ptr<Delivery> gate;  // set when the channel has a picture of its current session
@@ -458,7 +459,7 @@ void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bo
     auto& c = channels_[username];
     c.viewers = with(*c.viewers, peer);
     if (!c.stream) follow(username, c);
-    if (announced && !c.stream && c.sent_state.empty()) c.sent_state = *announced;
+    if (announced && !c.stream && !c.sent_state) c.sent_state = *announced;
     if (!counted) c.previews.push_back(peer.get());
     count = audience(c);
     if (c.latest_output) gate = c.delivered;
@@ -466,11 +467,11 @@ void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bo
       c.stream->max_viewers = std::max(c.stream->max_viewers, count);
       state = wire::encode_state(state_of(*c.stream, clock_.now_ms()));
       session = c.stream->info.session_id;
-    } else if (c.following && !c.sent_state.empty()) {
-      state = wire::encode_state(c.sent_state);
+    } else if (c.following && c.sent_state) {
+      state = wire::encode_state(*c.sent_state);
       session = c.remote_session;
     } else {
-      state = wire::encode_state("offline");
+      state = wire::encode_state(StreamState::kOffline);
     }
   }
   peer->send_text(state);
@@ -773,9 +774,9 @@ ResultOutcome Hub::on_result(std::int64_t worker_id, std::uint64_t job_id, Bytes
       a.model_ms = a.model_ms == 0 ? took : a.model_ms * 0.8 + took * 0.2;
       show(*c, a.info.session_id, job->seq,
            wire::encode_frame_header({job->seq, job->captured_ms, now, timings}), jpeg, out);
-      if (c->sent_state != "live") {
-        c->sent_state = "live";
-        went_live = wire::encode_state("live");
+      if (c->sent_state != StreamState::kLive) {
+        c->sent_state = StreamState::kLive;
+        went_live = wire::encode_state(StreamState::kLive);
         viewers = c->viewers;
         if (cluster_) out.texts.emplace_back(a.info.username, went_live);
       }
@@ -815,9 +816,9 @@ void Hub::on_remote_result(const FrameResult& r) {
       a.last_output_ms = now;
       a.last_output_captured_ms = r.captured_ms;
       a.model_ms = a.model_ms == 0 ? r.model_ms : a.model_ms * 0.8 + r.model_ms * 0.2;
-      if (c.sent_state != "live") {
-        c.sent_state = "live";
-        went_live = wire::encode_state("live");
+      if (c.sent_state != StreamState::kLive) {
+        c.sent_state = StreamState::kLive;
+        went_live = wire::encode_state(StreamState::kLive);
         viewers = c.viewers;
         out.texts.emplace_back(r.username, went_live);
       }
@@ -842,23 +843,18 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
     auto it = channels_.find(username);
     if (it == channels_.end()) return;
     auto& c = it->second;
-    // A state event from the home: remembered for viewers who join here later. (Encoded
-    // with sorted keys, so "type" is not first: {"state":"live","type":"state"}.)
-    if (!c.stream && text && text->find(R"("type":"state")") != std::string::npos) {
-      if (auto ev = wire::parse_json_limited(*text, 4);
-          ev && ev->is_object() && ev->value("type", "") == "state" && (*ev)["state"].is_string()) {
-        c.sent_state = (*ev)["state"].get<std::string>();
-        if (c.sent_state == "ended" || c.sent_state == "offline") {
-          c.latest_output.reset();
-          c.latest_meta.reset();
-          c.remote_styles.reset();
-        }
+    // A state event from the home: remembered for viewers who join here later; so is the
+    // style queue (no call to the home for each).
+    auto ev = c.stream || !text ? std::nullopt : wire::parse_relayed_event(*text);
+    if (ev && ev->type == "state" && ev->state) {
+      c.sent_state = ev->state;
+      if (ev->state == StreamState::kEnded || ev->state == StreamState::kOffline) {
+        c.latest_output.reset();
+        c.latest_meta.reset();
+        c.remote_styles.reset();
       }
     }
-    // The style queue, kept for viewers who join here later (no call to the home each).
-    if (!c.stream && text && text->find(R"("type":"styles")") != std::string::npos) {
-      c.remote_styles = text;
-    }
+    if (ev && ev->type == "styles") c.remote_styles = text;
     viewers = c.viewers;
     if (c.stream) ingest = c.stream->ingest;
   }
@@ -992,7 +988,7 @@ void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
     a.last_status_ms = now;
     // The streamer's status is the snapshot's figures plus the worker pool and the extras.
     auto snap = snapshot_of(c, a, now);
-    wire::Status status{.state = std::move(snap.state),
+    wire::Status status{.state = snap.state,
                         .stream_id = snap.session_id,
                         .viewers = snap.viewers,
                         .frames_in = snap.frames_in,

@@ -24,6 +24,7 @@
 #include "domain/scheduler.hpp"
 #include "domain/similarity.hpp"
 #include "live/peer.hpp"
+#include "live/stream_state.hpp"
 #include "util/clock.hpp"
 
 namespace ds::live {
@@ -81,7 +82,7 @@ struct StreamSnapshot {
   long long user_id = 0;
   std::string username;
   std::string display_name;
-  std::string state;  // waiting | live
+  StreamState state = StreamState::kWaiting;  // kWaiting or kLive
   int viewers = 0;
   int max_viewers = 0;
   std::int64_t opened_ms = 0;
@@ -144,7 +145,7 @@ class Hub {
   bool open_stream(const StreamOpen& info);
   // Ends the stream: the streamer gets {"type":"ended"} and is closed with code 4002,
   // viewers get state "ended". Returns the final snapshot.
-  std::optional<StreamSnapshot> close_stream(const std::string& username, const std::string& reason,
+  std::optional<StreamSnapshot> close_stream(const std::string& username, EndReason reason,
                                              const std::string& message);
   // The stream moves to another node: its ingest here is told it was replaced, its viewers
   // stay and now follow the new home. Returns where the new home carries on from.
@@ -168,10 +169,10 @@ class Hub {
   // preview (audience=false) gets everything a viewer gets but is not counted. Never blocks:
   // for a stream homed elsewhere, announced is its state as announced_state() found it.
   void add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bool audience = true,
-                  std::optional<std::string> announced = std::nullopt);
+                  std::optional<StreamState> announced = std::nullopt);
   // Many nodes: the state another node announces for username, when this node does not follow
   // it yet (one registry lookup: for a connect step, not an io thread).
-  std::optional<std::string> announced_state(const std::string& username);
+  std::optional<StreamState> announced_state(const std::string& username);
   // Many nodes: the newest `styles` event heard on the channel of a stream homed elsewhere
   // (null when none was heard, or the stream is homed here); remember_styles keeps one asked
   // of the home, unless an event came first.
@@ -281,7 +282,7 @@ class Hub {
     std::shared_ptr<const PeerList> viewers = std::make_shared<const PeerList>();
     std::vector<const Peer*> previews;  // the streamer's own, among viewers but not counted
     std::optional<Active> stream;
-    std::string sent_state;  // last state broadcast to viewers
+    std::optional<StreamState> sent_state;  // last state broadcast to viewers
     int sent_viewers = -1;
     Bytes latest_output;
     Bytes latest_meta;
@@ -389,7 +390,7 @@ class Hub {
   void follow(const std::string& username, Channel& c);
   // Cluster housekeeping of tick(): announcements and viewer reports, about once a second.
   void cluster_tick(std::int64_t now);
-  std::string state_of(const Active& a, std::int64_t now) const;
+  StreamState state_of(const Active& a, std::int64_t now) const;
   StreamSnapshot snapshot_of(const Channel& c, const Active& a, std::int64_t now) const;
   Channel* channel_of_session(long long session_id);
   // Hands waiting frames to idle workers; the caller sends the returned jobs after unlocking.

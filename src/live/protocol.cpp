@@ -205,13 +205,27 @@ Bytes encode_error(std::string_view code, std::string_view message) {
   return dump({{"type", "error"}, {"code", code}, {"message", message}});
 }
 
-Bytes encode_ended(std::string_view reason, std::string_view message) {
-  return dump({{"type", "ended"}, {"reason", reason}, {"message", message}});
+Bytes encode_ended(EndReason reason, std::string_view message) {
+  return dump({{"type", "ended"}, {"reason", to_string(reason)}, {"message", message}});
 }
 
-Bytes encode_state(std::string_view state) { return dump({{"type", "state"}, {"state", state}}); }
+Bytes encode_state(StreamState state) {
+  return dump({{"type", "state"}, {"state", to_string(state)}});
+}
 
 Bytes encode_viewers(int count) { return dump({{"type", "viewers"}, {"count", count}}); }
+
+std::optional<RelayedEvent> parse_relayed_event(std::string_view text) {
+  auto parsed = parse_json_limited(text, 8);
+  if (!parsed || !parsed->is_object()) return std::nullopt;
+  auto type = string_field(*parsed, "type");
+  if (!type) return std::nullopt;
+  RelayedEvent e{std::move(*type), std::nullopt};
+  if (e.type == "state") {
+    if (auto s = string_field(*parsed, "state")) e.state = parse_stream_state(*s);
+  }
+  return e;
+}
 
 Bytes encode_frame_header(const FrameHeader& f) {
   json m = {{"type", "frame"},
@@ -258,7 +272,7 @@ Bytes encode_comment_deleted(long long id) {
 Bytes encode_status(const Status& s) {
   json status = {
       {"type", "status"},
-      {"state", s.state},
+      {"state", to_string(s.state)},
       {"stream_id", s.stream_id},
       {"viewers", s.viewers},
       {"frames_in", s.frames_in},

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "domain/jpeg.hpp"
+#include "live/stream_state.hpp"
 #include "util/expected.hpp"
 
 namespace ds::live {
@@ -90,14 +91,22 @@ std::optional<nlohmann::json> parse_json_limited(std::string_view text, int max_
 // {"type":"error","code":"bad_frame","message":"…"}
 Bytes encode_error(std::string_view code, std::string_view message);
 // {"type":"ended","reason":"stopped","message":"…"}, right before the streamer is closed.
-Bytes encode_ended(std::string_view reason, std::string_view message);
+Bytes encode_ended(EndReason reason, std::string_view message);
 
 // ---- server → viewers and the streamer -----------------------------------------------------
 
 // {"type":"state","state":"offline|live|waiting|ended"}
-Bytes encode_state(std::string_view state);
+Bytes encode_state(StreamState state);
 // {"type":"viewers","count":12}
 Bytes encode_viewers(int count);
+// A viewer event as a node reads one relayed from a stream's home: its type, and the state of a
+// "state" event (nullopt for a state this version does not know). Nullopt when the text is not
+// a JSON object with a string "type".
+struct RelayedEvent {
+  std::string type;
+  std::optional<StreamState> state;
+};
+std::optional<RelayedEvent> parse_relayed_event(std::string_view text);
 // {"type":"frame","seq":42,"captured_ms":…,"processed_ms":…,"timings":{…}}: sent right
 // before each processed JPEG.
 struct FrameHeader {
@@ -131,7 +140,7 @@ Bytes encode_comment_deleted(long long id);
 
 // {"type":"status",…} about once a second; extra (balance, remaining minutes) is merged in.
 struct Status {
-  std::string state;
+  StreamState state = StreamState::kWaiting;
   long long stream_id = 0;
   int viewers = 0;
   std::uint64_t frames_in = 0;

@@ -234,7 +234,7 @@ Expected<store::StreamSession> StreamService::ensure_started(const store::User& 
 
 Expected<store::StreamSession> StreamService::stop(long long user_id) {
   std::lock_guard lock(mutex_);
-  return finish(user_id, kStatusCompleted, "stopped", "the streamer ended the stream");
+  return finish(user_id, kStatusCompleted, EndReason::kStopped, "the streamer ended the stream");
 }
 
 Expected<store::StreamSession> StreamService::stop_session(long long user_id,
@@ -244,7 +244,7 @@ Expected<store::StreamSession> StreamService::stop_session(long long user_id,
   if (it == tracked_.end() || it->second.session_id != session_id) {
     return not_found("no such active stream");
   }
-  return finish(user_id, kStatusCompleted, "stopped", "the streamer ended the stream");
+  return finish(user_id, kStatusCompleted, EndReason::kStopped, "the streamer ended the stream");
 }
 
 StreamService::Charge StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms,
@@ -334,8 +334,7 @@ bool StreamService::settle_endings() {
 }
 
 Expected<store::StreamSession> StreamService::finish(long long user_id, const std::string& status,
-                                                     const std::string& reason,
-                                                     const std::string& message) {
+                                                     EndReason reason, const std::string& message) {
   auto it = tracked_.find(user_id);
   if (it == tracked_.end()) return not_found("no active stream");
   Ending e{it->second, status, clock_.now_ms(),
@@ -490,11 +489,12 @@ void StreamService::tick() {
     try {
       if (status == kEndedElsewhere) {
         // Nothing more is billed or written (the row is closed): it ends here for the viewers.
-        (void)finish(user_id, kStatusInterrupted, "interrupted", "the stream was ended");
+        (void)finish(user_id, kStatusInterrupted, EndReason::kInterrupted, "the stream was ended");
       } else if (status == kStatusNoCredits) {
-        (void)finish(user_id, status, "no_credits", "no credits left: buy credits to stream again");
+        (void)finish(user_id, status, EndReason::kNoCredits,
+                     "no credits left: buy credits to stream again");
       } else {
-        (void)finish(user_id, status, "interrupted", "the stream stopped sending frames");
+        (void)finish(user_id, status, EndReason::kInterrupted, "the stream stopped sending frames");
       }
     } catch (const std::exception& e) {
       spdlog::error("event=stream_end_failed user_id={} error=\"{}\"", user_id, e.what());
@@ -653,9 +653,9 @@ void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now
   }
   spdlog::warn("event=orphan_ended stream={} session_id={}", announced.username, row->id);
   if (!t.username.empty()) {
-    hub_.broadcast_text(t.username, wire::encode_state("ended"));
+    hub_.broadcast_text(t.username, wire::encode_state(StreamState::kEnded));
     hub_.broadcast_text(t.username,
-                        wire::encode_ended("interrupted", "the stream's server stopped"));
+                        wire::encode_ended(EndReason::kInterrupted, "the stream's server stopped"));
     if (ended_listener_) ended_listener_(t.username);
   }
   cluster_->withdraw(row->id);
@@ -719,7 +719,8 @@ void StreamService::shutdown() {
   for (const auto& [user_id, t] : tracked_) users.push_back(user_id);
   for (auto user_id : users) {
     try {
-      (void)finish(user_id, kStatusInterrupted, "server_shutdown", "the server is shutting down");
+      (void)finish(user_id, kStatusInterrupted, EndReason::kServerShutdown,
+                   "the server is shutting down");
     } catch (const std::exception& e) {
       spdlog::error("event=stream_end_failed user_id={} error=\"{}\"", user_id, e.what());
     }

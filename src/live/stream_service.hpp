@@ -135,7 +135,7 @@ class StreamService {
   std::optional<StreamResume> let_go(std::unordered_map<long long, Tracked>::iterator it,
                                      bool save);
   Expected<store::StreamSession> finish(long long user_id, const std::string& status,
-                                        const std::string& reason, const std::string& message);
+                                        EndReason reason, const std::string& message);
   // Bills and closes an ended stream; safe to repeat after a DatabaseUnavailable.
   store::StreamSession settle(Ending& e);
   // Settles what earlier outages left; false while the database is still away.

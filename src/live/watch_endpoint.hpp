@@ -21,7 +21,7 @@ struct WatchContext {
   bool audience = true;  // false for the streamer's own preview
   Bytes styles;          // the style queue when the connection was accepted
   // Many nodes: the state its home announced, and whether styles was asked of that home.
-  std::optional<std::string> announced;
+  std::optional<StreamState> announced;
   bool styles_from_home = false;
 };
 

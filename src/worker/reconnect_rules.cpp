@@ -20,7 +20,8 @@ bool transient_close(int code, std::string_view ended_reason) {
   // A server that shuts down ends its streams as interrupted; the restarted one starts a new
   // stream for the same key, which is what an unattended pusher (OBS) wants.
   if (code == code_value(CloseCode::kEnded)) {
-    return ended_reason == "server_shutdown" || ended_reason == "interrupted";
+    auto reason = live::parse_end_reason(ended_reason);
+    return reason == live::EndReason::kServerShutdown || reason == live::EndReason::kInterrupted;
   }
   return false;
 }

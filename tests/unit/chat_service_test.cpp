@@ -76,7 +76,7 @@ struct ChatServiceTest : ::testing::Test {
 TEST_F(ChatServiceTest, CommentIsStoredWithItsSessionAndBroadcast) {
   open_stream();
   auto c = chat.post(streamer, author, "  hello there  ");
-  ASSERT_TRUE(c);
+  ASSERT_TRUE(c) << c.error().code << ": " << c.error().message;
   EXPECT_EQ(c->body, "hello there");
   EXPECT_EQ(c->session_id, session_id);
   EXPECT_EQ(c->author_username, "bob");

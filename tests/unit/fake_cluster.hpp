@@ -107,7 +107,7 @@ struct FakeCluster : live::Cluster {
   }
   // A stream homed on another node, as find() reports it.
   void home_elsewhere(const std::string& username, long long session_id,
-                      const std::string& state = "live") {
+                      live::StreamState state = live::StreamState::kLive) {
     live::AnnouncedStream a;
     a.node = "there";
     a.snapshot.session_id = session_id;

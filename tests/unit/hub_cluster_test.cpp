@@ -56,7 +56,7 @@ FrameResult result_of(long long session, std::string name, std::uint64_t seq, st
           make_bytes(std::move(jpeg))};
 }
 
-std::string state_text(std::string_view s) { return *wire::encode_state(s); }
+std::string state_text(StreamState s) { return *wire::encode_state(s); }
 
 // The "count" of the last viewers message a peer got, or -1.
 int last_count(const FakePeer& p) {
@@ -196,7 +196,8 @@ TEST_F(HubCluster, WorkerProcessesAFrameOfAStreamHomedElsewhere) {
   auto viewer = std::make_shared<FakePeer>();
   hub.add_viewer("bob", viewer, true, hub.announced_state("bob"));
   EXPECT_EQ(cluster.follows, std::vector<std::string>{"bob"});
-  EXPECT_EQ(viewer->texts.front(), state_text("live")) << "the state as its home announced it";
+  EXPECT_EQ(viewer->texts.front(), state_text(StreamState::kLive))
+      << "the state as its home announced it";
   auto w = std::make_shared<FakePeer>();
   auto wid = hub.add_worker(w, "w");
   ASSERT_EQ(cluster.claims.size(), 1u);
@@ -323,19 +324,19 @@ TEST_F(HubCluster, RemoteResultOnTheHomeUpdatesTheStreamAndReachesTheStreamer) {
   hub.add_viewer("alice", viewer);
   hub.push_frame("alice", make_bytes("f1"));
   hub.push_frame("alice", make_bytes("f2"));
-  EXPECT_EQ(hub.snapshot("alice")->state, "waiting");
+  EXPECT_EQ(hub.snapshot("alice")->state, StreamState::kWaiting);
   cluster.texts.clear();
 
   cluster.events.result(result_of(1, "alice", 1, "o1", 40));
   auto snap = hub.snapshot("alice");
   EXPECT_EQ(snap->frames_out, 1u);
-  EXPECT_EQ(snap->state, "live");
+  EXPECT_EQ(snap->state, StreamState::kLive);
   EXPECT_DOUBLE_EQ(snap->model_ms, 40);
   ASSERT_EQ(ingest->frames.size(), 1u);
   EXPECT_EQ(ingest->frames[0].second, "o1");
   ASSERT_EQ(viewer->frames.size(), 1u);
-  EXPECT_TRUE(got_text(*viewer, state_text("live")));
-  EXPECT_TRUE(cluster.published("alice", state_text("live")))
+  EXPECT_TRUE(got_text(*viewer, state_text(StreamState::kLive)));
+  EXPECT_TRUE(cluster.published("alice", state_text(StreamState::kLive)))
       << "viewers on other nodes hear the stream went live";
   EXPECT_TRUE(cluster.results.empty()) << "the home does not publish what it heard";
   EXPECT_EQ(*hub.latest_output("alice"), "o1");
@@ -367,18 +368,18 @@ TEST_F(HubCluster, RemoteTextReachesViewersAndTheStreamer) {
   EXPECT_EQ(ingest->texts.back(), chat);
 
   // On a node that only has viewers, a state event is remembered for later viewers.
-  cluster.home_elsewhere("bob", 7, "waiting");
+  cluster.home_elsewhere("bob", 7, StreamState::kWaiting);
   auto bob_viewer = std::make_shared<FakePeer>();
   hub.add_viewer("bob", bob_viewer, true, hub.announced_state("bob"));
   cluster.events.result(result_of(7, "bob", 1, "b1"));
   cluster.events.text("bob", make_bytes(chat));
   EXPECT_EQ(bob_viewer->texts.back(), chat);
-  cluster.events.text("bob", wire::encode_state("ended"));
-  EXPECT_EQ(bob_viewer->texts.back(), state_text("ended"));
+  cluster.events.text("bob", wire::encode_state(StreamState::kEnded));
+  EXPECT_EQ(bob_viewer->texts.back(), state_text(StreamState::kEnded));
   auto later = std::make_shared<FakePeer>();
   hub.add_viewer("bob", later, true, hub.announced_state("bob"));
   ASSERT_FALSE(later->texts.empty());
-  EXPECT_EQ(later->texts.front(), state_text("ended"));
+  EXPECT_EQ(later->texts.front(), state_text(StreamState::kEnded));
   EXPECT_TRUE(later->frames.empty()) << "no frame of an ended stream";
   // Text for a channel nobody here watches goes nowhere (and does not create it).
   cluster.events.text("carol", make_bytes(chat));
@@ -407,7 +408,7 @@ TEST_F(HubCluster, FirstViewerFollowsAndLastOneLeavingUnfollows) {
   EXPECT_EQ(std::count(cluster.follows.begin(), cluster.follows.end(), "alice"), 1);
   hub.remove_viewer("alice", v3.get());
   EXPECT_EQ(std::count(cluster.unfollows.begin(), cluster.unfollows.end(), "alice"), 0);
-  hub.close_stream("alice", "stopped", "");
+  hub.close_stream("alice", EndReason::kStopped, "");
   EXPECT_EQ(std::count(cluster.unfollows.begin(), cluster.unfollows.end(), "alice"), 1);
 }
 
@@ -527,18 +528,19 @@ TEST_F(HubCluster, CloseStreamWithdrawsForgetsAndTellsOtherNodes) {
   hub.add_viewer("alice", viewer);
   hub.push_frame("alice", make_bytes("f1"));
   cluster.texts.clear();
-  auto snap = hub.close_stream("alice", "stopped", "bye");
+  auto snap = hub.close_stream("alice", EndReason::kStopped, "bye");
   ASSERT_TRUE(snap);
   EXPECT_EQ(snap->frames_in, 1u);
   EXPECT_EQ(cluster.withdrawn, std::vector<long long>{1});
   EXPECT_EQ(cluster.forgotten, (std::vector<std::pair<std::string, long long>>{{"alice", 1}}));
   ASSERT_EQ(cluster.texts.size(), 2u);
-  EXPECT_EQ(cluster.texts[0], std::make_pair(std::string("alice"), state_text("ended")));
+  EXPECT_EQ(cluster.texts[0],
+            std::make_pair(std::string("alice"), state_text(StreamState::kEnded)));
   EXPECT_EQ(cluster.texts[1],
-            std::make_pair(std::string("alice"), *wire::encode_ended("stopped", "bye")));
+            std::make_pair(std::string("alice"), *wire::encode_ended(EndReason::kStopped, "bye")));
   EXPECT_EQ(ingest->close_code, 4002);
-  EXPECT_TRUE(got_text(*viewer, state_text("ended")));
-  EXPECT_FALSE(hub.close_stream("alice", "stopped", "bye"));
+  EXPECT_TRUE(got_text(*viewer, state_text(StreamState::kEnded)));
+  EXPECT_FALSE(hub.close_stream("alice", EndReason::kStopped, "bye"));
   EXPECT_EQ(cluster.withdrawn.size(), 1u);
 }
 
@@ -580,14 +582,14 @@ TEST_F(HubCluster, ABatchWorkerClaimsABatchAndHoldsOneMessageAtATime) {
 }
 
 TEST_F(HubCluster, JoiningNeverAsksRedisOnTheCallersThreadAndStylesAreKeptFromTheChannel) {
-  cluster.home_elsewhere("bob", 7, "live");
+  cluster.home_elsewhere("bob", 7, StreamState::kLive);
   auto state = hub.announced_state("bob");  // the connect step's lookup
-  EXPECT_EQ(state, "live");
+  EXPECT_EQ(state, StreamState::kLive);
   EXPECT_EQ(cluster.finds, 1);
   auto v1 = std::make_shared<FakePeer>();
   hub.add_viewer("bob", v1, true, state);
   EXPECT_EQ(cluster.finds, 1) << "add_viewer itself never looks anything up";
-  EXPECT_EQ(v1->texts.front(), state_text("live"));
+  EXPECT_EQ(v1->texts.front(), state_text(StreamState::kLive));
   // Followed now: later viewers need no lookup, and the styles asked of the home are kept.
   EXPECT_EQ(hub.announced_state("bob"), std::nullopt);
   EXPECT_EQ(cluster.finds, 1);
@@ -601,7 +603,7 @@ TEST_F(HubCluster, JoiningNeverAsksRedisOnTheCallersThreadAndStylesAreKeptFromTh
   hub.remember_styles("bob", make_bytes("late"));
   EXPECT_EQ(*hub.remote_styles("bob"), *heard);
   // The stream ends: nothing is kept for the next session.
-  cluster.events.text("bob", wire::encode_state("ended"));
+  cluster.events.text("bob", wire::encode_state(StreamState::kEnded));
   EXPECT_EQ(hub.remote_styles("bob"), nullptr);
   // Streams homed here are never answered from the channel cache.
   ASSERT_TRUE(hub.open_stream(stream(1, "alice")));

@@ -507,7 +507,7 @@ TEST(HubSlots, AJoiningViewerGetsTheNewestDeliveredPicture) {
   hub.add_viewer("alice", late);
   ASSERT_EQ(late->frames.size(), 1u);
   EXPECT_EQ(late->frames[0].second, "o1");
-  hub.close_stream("alice", "stopped", "");
+  hub.close_stream("alice", EndReason::kStopped, "");
   hub.open_stream(stream(2, "alice"));
   auto next = std::make_shared<FakePeer>();
   hub.add_viewer("alice", next);

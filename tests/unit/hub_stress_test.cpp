@@ -184,6 +184,6 @@ TEST(HubStress, ManyThreadsAtOnceDeliverAndEndIdle) {
           << name << " got picture " << p->seqs[i] << " after " << p->seqs[i - 1];
     }
   }
-  for (const auto& n : names) EXPECT_TRUE(hub.close_stream(n, "stopped", "done")) << n;
+  for (const auto& n : names) EXPECT_TRUE(hub.close_stream(n, EndReason::kStopped, "done")) << n;
   hub.release_peers();
 }

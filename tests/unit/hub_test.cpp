@@ -218,11 +218,11 @@ TEST(Hub, ViewersAreToldWhenWaitingForTheModel) {
   auto id = hub.add_worker(w, "w");
   hub.push_frame("alice", make_bytes("f"));
   hub.on_result(id, job_id(w->last_job()["job_id"]), make_bytes("o"), {});
-  EXPECT_EQ(hub.snapshot("alice")->state, "live");
+  EXPECT_EQ(hub.snapshot("alice")->state, StreamState::kLive);
   hub.tick();  // flushes the viewer count
   clock.advance_ms(10'000);
   hub.tick();
-  EXPECT_EQ(hub.snapshot("alice")->state, "waiting");
+  EXPECT_EQ(hub.snapshot("alice")->state, StreamState::kWaiting);
   EXPECT_NE(viewer->texts.back().find("waiting"), std::string::npos);
 }
 

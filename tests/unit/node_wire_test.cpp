@@ -8,6 +8,7 @@
 
 using namespace ds;
 using namespace ds::cluster::wire;
+using ds::live::StreamState;
 
 TEST(NodeWire, NamesAreBuiltFromOnePrefixEach) {
   EXPECT_EQ(frame_key(42), "ds:f:42");
@@ -123,7 +124,7 @@ TEST(NodeWire, AnAnnouncedStreamRoundTrips) {
   s.user_id = 5;
   s.username = "ann";
   s.display_name = "Ann";
-  s.state = "live";
+  s.state = StreamState::kLive;
   s.viewers = 3;
   s.frames_skipped = 2;
   s.style = {"ink", 0.5, 8};

@@ -13,6 +13,8 @@
 
 using namespace ds;
 using namespace ds::live::wire;
+using ds::live::EndReason;
+using ds::live::StreamState;
 
 TEST(Protocol, JobIdsAreCanonical) {
   EXPECT_EQ(parse_job_id("j1"), 1u);
@@ -127,7 +129,8 @@ nlohmann::json decoded(const ds::live::Bytes& b) { return nlohmann::json::parse(
 }  // namespace
 
 TEST(ProtocolEncode, ViewerEventsCarryTheirTypeAndFields) {
-  EXPECT_EQ(decoded(encode_state("live")), (nlohmann::json{{"type", "state"}, {"state", "live"}}));
+  EXPECT_EQ(decoded(encode_state(StreamState::kLive)),
+            (nlohmann::json{{"type", "state"}, {"state", "live"}}));
   EXPECT_EQ(decoded(encode_viewers(12)), (nlohmann::json{{"type", "viewers"}, {"count", 12}}));
   EXPECT_EQ(decoded(encode_comment_deleted(5)),
             (nlohmann::json{{"type", "comment_deleted"}, {"id", 5}}));
@@ -138,7 +141,7 @@ TEST(ProtocolEncode, ViewerEventsCarryTheirTypeAndFields) {
   nlohmann::json set = {{"comments_enabled", true}};
   EXPECT_EQ(decoded(encode_settings(set)),
             (nlohmann::json{{"type", "settings"}, {"settings", set}}));
-  EXPECT_EQ(decoded(encode_ended("replaced", "replaced by a newer connection")),
+  EXPECT_EQ(decoded(encode_ended(EndReason::kReplaced, "replaced by a newer connection")),
             (nlohmann::json{{"type", "ended"},
                             {"reason", "replaced"},
                             {"message", "replaced by a newer connection"}}));
@@ -158,7 +161,7 @@ TEST(ProtocolEncode, FrameHeaderCarriesTimingsOnlyWhenGiven) {
 
 TEST(ProtocolEncode, StatusRoundsRatesAndMergesExtra) {
   Status s;
-  s.state = "live";
+  s.state = StreamState::kLive;
   s.stream_id = 7;
   s.viewers = 3;
   s.frames_in = 120;
@@ -435,14 +438,14 @@ TEST(ProtocolDecode, ABatchWhoseJpegCountIsUnclearIsABadMessage) {
 
 TEST(Protocol, StreamerMessagesDecodeTypedAndLeniently) {
   Status st;
-  st.state = "live";
+  st.state = StreamState::kLive;
   st.viewers = 3;
   auto status = parse_streamer_text(*encode_status(st));
   ASSERT_TRUE(status.ok());
   ASSERT_TRUE(std::holds_alternative<StreamStatus>(*status));
   EXPECT_EQ(std::get<StreamStatus>(*status).fields["viewers"], 3);
 
-  auto ended = parse_streamer_text(*encode_ended("no_credits", "out of credits"));
+  auto ended = parse_streamer_text(*encode_ended(EndReason::kNoCredits, "out of credits"));
   ASSERT_TRUE(ended.ok());
   EXPECT_EQ(std::get<StreamEnded>(*ended).reason, "no_credits");
   EXPECT_EQ(std::get<StreamEnded>(*ended).message, "out of credits");
@@ -468,4 +471,37 @@ TEST(Protocol, StreamerMessagesDecodeTypedAndLeniently) {
   EXPECT_FALSE(parse_streamer_text("{").ok());
   EXPECT_FALSE(
       parse_streamer_text(std::string(100, '[') + std::string(100, ']')).ok());  // too deep
+}
+
+TEST(StreamStates, EveryStateAndReasonHasOneSpellingBothWays) {
+  for (auto s :
+       {StreamState::kOffline, StreamState::kWaiting, StreamState::kLive, StreamState::kEnded}) {
+    EXPECT_EQ(ds::live::parse_stream_state(ds::live::to_string(s)), s);
+  }
+  for (auto r : {EndReason::kStopped, EndReason::kNoCredits, EndReason::kInterrupted,
+                 EndReason::kServerShutdown, EndReason::kReplaced, EndReason::kRevoked}) {
+    EXPECT_EQ(ds::live::parse_end_reason(ds::live::to_string(r)), r);
+  }
+  EXPECT_EQ(ds::live::to_string(EndReason::kNoCredits), "no_credits");
+  EXPECT_EQ(ds::live::parse_stream_state("paused"), std::nullopt);  // a newer server's
+  EXPECT_EQ(ds::live::parse_end_reason(""), std::nullopt);
+}
+
+TEST(StreamStates, ARelayedEventIsReadByItsTypeNotItsSpelling) {
+  auto state = parse_relayed_event(*encode_state(StreamState::kEnded));
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->type, "state");
+  EXPECT_EQ(state->state, StreamState::kEnded);
+  // Key order does not matter, nor does a comment whose body mentions a state event.
+  auto reordered = parse_relayed_event(R"({"type":"state","state":"live"})");
+  ASSERT_TRUE(reordered);
+  EXPECT_EQ(reordered->state, StreamState::kLive);
+  auto comment =
+      parse_relayed_event(R"({"comment":{"body":"\"type\":\"state\""},"type":"comment"})");
+  ASSERT_TRUE(comment);
+  EXPECT_EQ(comment->type, "comment");
+  EXPECT_EQ(comment->state, std::nullopt);
+  EXPECT_EQ(parse_relayed_event(R"({"type":"state","state":"paused"})")->state, std::nullopt);
+  EXPECT_FALSE(parse_relayed_event("not json"));
+  EXPECT_FALSE(parse_relayed_event(R"(["type","state"])"));
 }

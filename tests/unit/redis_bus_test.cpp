@@ -29,6 +29,7 @@ using ds::live::FrameOffer;
 using ds::live::FrameResult;
 using ds::live::make_bytes;
 using ds::live::StreamSnapshot;
+using ds::live::StreamState;
 using ds::test::eventually;
 
 namespace {
@@ -157,7 +158,7 @@ class RedisBusTest : public ::testing::Test {
     s.user_id = session + 100;
     s.username = username;
     s.display_name = "The " + username;
-    s.state = "live";
+    s.state = StreamState::kLive;
     s.viewers = 3;
     s.frames_in = 42;
     s.model_ms = 12.5;
@@ -297,7 +298,7 @@ TEST_F(RedisBusTest, AnnouncedStreamsAreFoundUntilTheirHomeStopsThenOrphanedOnce
   EXPECT_EQ(s.user_id, 101);
   EXPECT_EQ(s.username, "alice");
   EXPECT_EQ(s.display_name, "The alice");
-  EXPECT_EQ(s.state, "live");
+  EXPECT_EQ(s.state, StreamState::kLive);
   EXPECT_EQ(s.viewers, 3);
   EXPECT_EQ(s.frames_in, 42u);
   EXPECT_DOUBLE_EQ(s.model_ms, 12.5);

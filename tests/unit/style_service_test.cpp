@@ -174,7 +174,7 @@ TEST_F(StyleServiceTest, StreamEndEndsItsRequests) {
   open_stream();
   auto first = submit("one");
   auto second = submit("two");
-  hub.close_stream("alice", "stopped", "bye");
+  hub.close_stream("alice", live::EndReason::kStopped, "bye");
   service->tick();
   EXPECT_EQ(stored_status(first), "done");
   EXPECT_EQ(stored_status(second), "cleared");
@@ -280,7 +280,7 @@ TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
   EXPECT_EQ(new_watcher->styles_events().back()["queue"][0]["id"], third);
 
   // A real end still ends every request.
-  new_hub.close_stream("alice", "stopped", "bye");
+  new_hub.close_stream("alice", live::EndReason::kStopped, "bye");
   new_home.stream_ended("alice");
   EXPECT_EQ(stored_status(second), "done");
   EXPECT_EQ(stored_status(third), "cleared");
