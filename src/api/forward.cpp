@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+
 #include "domain/username.hpp"
 
 namespace ds::api {
@@ -213,10 +215,21 @@ std::vector<long long> withdraw(App& app, const Revocation& r) {
   return {};
 }
 
+// A revocation reaches the stream's home twice (the broadcast and the call), on two threads: the
+// first withdraws the sockets and ends the stream, the second finds nothing to withdraw. The
+// second must not answer before the first has ended the stream, or the caller returns while the
+// stream still runs (a start right after is refused 409): they take turns. Never held across a
+// call to another node.
+void withdraw_and_stop(App& app, const Revocation& r) {
+  static std::mutex turns;
+  std::lock_guard lock(turns);
+  stop_revoked_streams(app, withdraw(app, r));
+}
+
 }  // namespace
 
 void revoke(App& app, const std::string& username, const Revocation& r) {
-  stop_revoked_streams(app, withdraw(app, r));
+  withdraw_and_stop(app, r);
   if (!app.cluster || !app.hub) return;
   auto call =
       live::make_call(live::CallOp::kRevoke,
@@ -240,7 +253,7 @@ live::Call serve_revocation(App& app, const live::Call& call) {
       return {{{"error", "bad kind"}}, {}};
     Revocation r{static_cast<Revocation::Kind>(kind), call.header.at("user_id").get<long long>(),
                  call.header.at("id").get<long long>()};
-    stop_revoked_streams(app, withdraw(app, r));
+    withdraw_and_stop(app, r);
     return {{{"ok", true}}, {}};
   } catch (const std::exception&) {
     return {{{"error", "malformed revocation"}}, {}};
