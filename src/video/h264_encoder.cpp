@@ -73,6 +73,16 @@ Source source_of(const AVFrame& f) {
   }
 }
 
+struct ScalerKey {
+  int src_w = 0;
+  int src_h = 0;
+  AVPixelFormat src_format = AV_PIX_FMT_NONE;
+  bool full_range = false;
+  int dst_w = 0;
+  int dst_h = 0;
+  bool operator==(const ScalerKey&) const = default;
+};
+
 }  // namespace
 
 Expected<Ok> check_settings(const EncoderSettings& s) {
@@ -101,6 +111,7 @@ struct H264Encoder::Impl {
   FramePtr decoded{av_frame_alloc()};
   PacketPtr jpeg_packet{av_packet_alloc()};
   SwsPtr sws;
+  ScalerKey sws_key;
   CodecPtr encoder;  // null until the first picture, and after reset()
   FramePtr yuv;
   PacketPtr out{av_packet_alloc()};
@@ -174,6 +185,32 @@ struct H264Encoder::Impl {
     return ctx;
   }
 
+  // The scaler from this picture's format and size to the encoder's. The ranges are set
+  // before sws_init_context: set afterwards (sws_setColorspaceDetails), a same-size YUV 4:2:0
+  // conversion keeps the plain-copy path it chose at init and full-range JPEG levels would
+  // reach the limited-range stream unchanged (crushed blacks, clipped whites).
+  Expected<Ok> converter_for(const AVFrame& f, int w, int h) {
+    Source src = source_of(f);
+    ScalerKey key{f.width, f.height, src.format, src.full_range, w, h};
+    if (sws && key == sws_key) return Ok{};
+    sws.reset(sws_alloc_context());
+    if (!sws) throw std::bad_alloc();
+    SwsContext* c = sws.get();
+    if (av_opt_set_int(c, "srcw", f.width, 0) < 0 || av_opt_set_int(c, "srch", f.height, 0) < 0 ||
+        av_opt_set_int(c, "src_format", src.format, 0) < 0 ||
+        av_opt_set_int(c, "src_range", src.full_range ? 1 : 0, 0) < 0 ||
+        av_opt_set_int(c, "dstw", w, 0) < 0 || av_opt_set_int(c, "dsth", h, 0) < 0 ||
+        av_opt_set_int(c, "dst_format", AV_PIX_FMT_YUV420P, 0) < 0 ||
+        av_opt_set_int(c, "dst_range", 0, 0) < 0 ||
+        av_opt_set_int(c, "sws_flags", SWS_BILINEAR, 0) < 0 ||
+        sws_init_context(c, nullptr, nullptr) < 0) {
+      sws.reset();
+      return bad_request("the picture's pixel format cannot be converted", "bad_jpeg");
+    }
+    sws_key = key;
+    return Ok{};
+  }
+
   Expected<AccessUnit> encode(std::string_view jpeg, std::int64_t pts_ms) {
     if (last_pts && pts_ms <= *last_pts) {
       return bad_request("the picture's timestamp is not after the previous one's",
@@ -189,6 +226,7 @@ struct H264Encoder::Impl {
     if (w < kMinSide || h < kMinSide) {
       return bad_request("the picture is smaller than 16x16", "bad_jpeg");
     }
+    if (auto ok = converter_for(f, w, h); !ok) return ok.error();
     if (!encoder || w != width || h != height) {
       auto opened = open_encoder(w, h);
       if (!opened) return opened.error();
@@ -207,13 +245,6 @@ struct H264Encoder::Impl {
       codec.clear();
       ++opens;
     }
-    Source src = source_of(f);
-    sws.reset(sws_getCachedContext(sws.release(), f.width, f.height, src.format, w, h,
-                                   AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr, nullptr));
-    if (!sws) return bad_request("the picture's pixel format cannot be converted", "bad_jpeg");
-    const int* bt601 = sws_getCoefficients(SWS_CS_ITU601);
-    sws_setColorspaceDetails(sws.get(), bt601, src.full_range ? 1 : 0, bt601, 0, 0, 1 << 16,
-                             1 << 16);
     if (av_frame_make_writable(yuv.get()) < 0) throw std::bad_alloc();
     sws_scale(sws.get(), f.data, f.linesize, 0, f.height, yuv->data, yuv->linesize);
 

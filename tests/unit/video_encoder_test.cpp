@@ -267,8 +267,8 @@ std::string run(const std::string& cmd) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  char buf[65536];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
   pclose(p);
   return out;
 }
@@ -303,6 +303,41 @@ TEST(H264Encoder, FfprobeDecodesTheConcatenatedUnits) {
     if (!line.empty()) lines.push_back(line);
   }
   EXPECT_EQ(lines, expected);
+}
+
+// JPEG pictures are full range, the stream is limited range (what every decoder assumes): dark
+// and bright areas decode to the levels they had, not crushed or clipped. Seen failing with the
+// range set after the scaler's init: every band but mid-grey 128 off by more than 3.
+TEST(H264Encoder, LevelsSurviveTheRangeConversion) {
+  if (!have_ffprobe()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
+  const int levels[] = {8, 24, 128, 230, 250};
+  cv::Mat img(240, 320, CV_8UC3);
+  for (int i = 0; i < 5; ++i) {
+    img(cv::Rect(i * 64, 0, 64, 240)).setTo(cv::Scalar::all(levels[i]));
+  }
+  fs::path file = fs::temp_directory_path() / ("ds_levels_" + std::to_string(::getpid()) + ".h264");
+  {
+    H264Encoder enc;
+    AccessUnit u = encode_ok(enc, ds::worker::testing::encode_jpeg(img, 95), kEpochMs);
+    std::ofstream(file, std::ios::binary)
+        .write(u.data.data(), static_cast<std::streamsize>(u.data.size()));
+  }
+  std::string rgb =
+      run("ffmpeg -v error -f h264 -i " + file.string() + " -f rawvideo -pix_fmt rgb24 -");
+  fs::remove(file);
+  ASSERT_EQ(rgb.size(), 320u * 240u * 3u);
+  for (int i = 0; i < 5; ++i) {
+    // The middle of each band, away from the edges' ringing.
+    double sum = 0;
+    int n = 0;
+    for (int y = 100; y < 140; ++y) {
+      for (int x = i * 64 + 16; x < i * 64 + 48; ++x) {
+        sum += static_cast<unsigned char>(rgb[(static_cast<std::size_t>(y) * 320 + x) * 3 + 1]);
+        ++n;
+      }
+    }
+    EXPECT_NEAR(sum / n, levels[i], 3.0) << "band " << i;
+  }
 }
 
 }  // namespace
