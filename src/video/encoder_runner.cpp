@@ -89,6 +89,18 @@ void EncoderRunner::wait_idle() {
   idle_.wait(lock, [this] { return ready_.empty() && busy_ == 0; });
 }
 
+Expected<AccessUnit> EncoderRunner::encode(Entry& entry, const Pending& picture) {
+  try {
+    if (!entry.encoder) entry.encoder = std::make_unique<H264Encoder>(settings_);
+    return entry.encoder->encode_jpeg(*picture.jpeg, picture.pts_ms);
+  } catch (const std::exception& e) {
+    // Out of memory, or an FFmpeg without its MJPEG decoder: this picture is lost, the thread
+    // and the other streams go on.
+    entry.encoder.reset();
+    return Error{ErrorKind::kInternal, "encoder_failed", e.what()};
+  }
+}
+
 void EncoderRunner::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
@@ -107,9 +119,8 @@ void EncoderRunner::run() {
     ++busy_;
     lock.unlock();
 
-    if (!entry->encoder) entry->encoder = std::make_unique<H264Encoder>(settings_);
     std::int64_t cpu_before = thread_cpu_ns();
-    auto unit = entry->encoder->encode_jpeg(*picture.jpeg, picture.pts_ms);
+    Expected<AccessUnit> unit = encode(*entry, picture);
     std::int64_t cpu = thread_cpu_ns() - cpu_before;
     UnitPtr shared;
     if (unit) {

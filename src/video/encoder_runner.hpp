@@ -77,6 +77,8 @@ class EncoderRunner {
   };
 
   void run();
+  // On the runner thread that has `entry` busy.
+  Expected<AccessUnit> encode(Entry& entry, const Pending& picture);
 
   EncoderSettings settings_;
   mutable std::mutex mutex_;

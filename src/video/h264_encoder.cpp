@@ -1,5 +1,7 @@
 #include "video/h264_encoder.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -121,8 +123,10 @@ struct H264Encoder::Impl {
   std::optional<std::int64_t> last_pts;
   std::string codec;
   std::int64_t opens = 0;
+  double interval_s;  // between pictures, smoothed: what the bitrate cap is scaled by
 
-  explicit Impl(EncoderSettings s) : settings(std::move(s)), policy(settings.keyframes) {
+  explicit Impl(EncoderSettings s)
+      : settings(std::move(s)), policy(settings.keyframes), interval_s(1.0 / settings.nominal_fps) {
     if (auto ok = check_settings(settings); !ok) throw std::invalid_argument(ok.error().message);
     const AVCodec* mjpeg = avcodec_find_decoder(AV_CODEC_ID_MJPEG);
     if (!mjpeg) throw std::runtime_error("libavcodec has no MJPEG decoder");
@@ -150,6 +154,33 @@ struct H264Encoder::Impl {
     return Ok{};
   }
 
+  // The bitrate cap in x264's terms. The zerolatency tune makes x264 take every picture for
+  // 1/nominal_fps of a second (its variable-frame-rate mode would hold each picture back until
+  // the next one comes, to learn its duration), so its VBV refills by maxrate/nominal_fps per
+  // picture. Scaling maxrate by the pictures' own interval (smoothed) makes that refill
+  // max_kbps times the real time between pictures: the cap holds per second at any rate, and a
+  // slow model's pictures get a slow model's budget. x264 takes a new cap between pictures.
+  void set_cap(AVCodecContext& ctx) const {
+    if (settings.max_kbps <= 0) return;
+    double per_second = settings.max_kbps * 1000.0;
+    double per_picture = per_second * interval_s;
+    ctx.rc_max_rate = static_cast<std::int64_t>(per_picture * settings.nominal_fps);
+    ctx.rc_buffer_size = static_cast<int>(
+        std::max(per_second * settings.buffer_ms / 1000.0, 2.0 * per_picture));  // bits
+  }
+
+  // Called with each picture's timestamp before it is encoded.
+  void follow_rate(std::int64_t pts_ms) {
+    if (!last_pts) return;
+    double gap = std::clamp(static_cast<double>(pts_ms - *last_pts) / 1000.0, 1.0 / 240, 1.0);
+    interval_s = 0.5 * interval_s + 0.5 * gap;
+    if (!encoder || settings.max_kbps <= 0) return;
+    auto before = static_cast<double>(encoder->rc_max_rate);
+    double now = settings.max_kbps * 1000.0 * interval_s * settings.nominal_fps;
+    // Small changes are not worth a reconfiguration of x264.
+    if (std::abs(now - before) > 0.05 * before) set_cap(*encoder);
+  }
+
   Expected<CodecPtr> open_encoder(int w, int h) {
     const AVCodec* x264 = avcodec_find_encoder_by_name("libx264");
     if (!x264) return failed("no_encoder", "libavcodec was built without libx264");
@@ -165,10 +196,7 @@ struct H264Encoder::Impl {
     ctx->gop_size = kGopFrames;
     ctx->max_b_frames = 0;
     ctx->thread_count = settings.threads;
-    if (settings.max_kbps > 0) {
-      ctx->rc_max_rate = static_cast<std::int64_t>(settings.max_kbps) * 1000;
-      ctx->rc_buffer_size = settings.max_kbps * settings.buffer_ms;  // bits
-    }
+    set_cap(*ctx);
     void* opts = ctx->priv_data;
     bool baseline = settings.profile == H264Profile::kConstrainedBaseline;
     if (av_opt_set(opts, "preset", settings.preset.c_str(), 0) < 0 ||
@@ -248,6 +276,7 @@ struct H264Encoder::Impl {
     if (av_frame_make_writable(yuv.get()) < 0) throw std::bad_alloc();
     sws_scale(sws.get(), f.data, f.linesize, 0, f.height, yuv->data, yuv->linesize);
 
+    follow_rate(pts_ms);
     bool key = policy.wants_keyframe(pts_ms);
     yuv->pts = pts_ms - base_ms;
     yuv->pict_type = key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;

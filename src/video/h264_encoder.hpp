@@ -22,7 +22,7 @@ enum class H264Profile {
 struct EncoderSettings {
   H264Profile profile = H264Profile::kHigh;
   // Constant quality (x264 CRF, 0..51, lower is better); the bitrate cap below bounds it.
-  int crf = 21;
+  int crf = 23;
   // The cap (VBV maxrate) in kbit/s and its buffer in ms of that rate; 0: no cap.
   int max_kbps = 3000;
   int buffer_ms = 1000;

@@ -198,29 +198,51 @@ TEST(H264Encoder, ProfilesAnnounceThemselvesInTheCodecString) {
   EXPECT_EQ(encode_ok(h, moving_jpeg(0, 640, 480), kEpochMs).codec.substr(0, 7), "avc1.64");
 }
 
+// Fresh noise every picture at a high quality: far more than any cap would like.
+std::string noisy_jpeg(int i) {
+  cv::Mat img(240, 320, CV_8UC3);
+  cv::RNG rng(i + 1);
+  rng.fill(img, cv::RNG::UNIFORM, 0, 255);
+  return ds::worker::testing::encode_jpeg(img, 95);
+}
+
+std::size_t bytes_of(EncoderSettings s, int pictures, int interval_ms) {
+  H264Encoder enc(s);
+  std::size_t bytes = 0;
+  for (int i = 0; i < pictures; ++i) {
+    bytes += encode_ok(enc, noisy_jpeg(i), kEpochMs + i * interval_ms).bytes();
+  }
+  return bytes;
+}
+
 TEST(H264Encoder, TheBitrateCapBoundsTheBytes) {
-  // Fresh noise every picture at a high quality: far more than the cap would like.
-  auto noisy = [](int i) {
-    cv::Mat img(240, 320, CV_8UC3);
-    cv::RNG rng(i + 1);
-    rng.fill(img, cv::RNG::UNIFORM, 0, 255);
-    return ds::worker::testing::encode_jpeg(img, 95);
-  };
-  auto total = [&](int max_kbps) {
-    EncoderSettings s;
-    s.crf = 10;
-    s.max_kbps = max_kbps;
-    s.buffer_ms = 1000;
-    H264Encoder enc(s);
-    std::size_t bytes = 0;
-    for (int i = 0; i < 30; ++i) bytes += encode_ok(enc, noisy(i), kEpochMs + i * 100).bytes();
-    return bytes;
-  };
-  std::size_t uncapped = total(0);
-  std::size_t capped = total(400);
+  EncoderSettings s;
+  s.crf = 10;
+  s.max_kbps = 0;
+  std::size_t uncapped = bytes_of(s, 30, 100);
+  s.max_kbps = 400;
+  std::size_t capped = bytes_of(s, 30, 100);
   // 3 s at 400 kbit/s plus the 1 s buffer: 200 KB.
   EXPECT_LE(capped, 200'000u) << "uncapped " << uncapped;
   EXPECT_GT(uncapped, 2 * capped);
+}
+
+// The cap is bits per second of the pictures' own timestamps, not per picture at the nominal
+// rate: at 10 fps a picture may take three times what it may at 30. Seen failing with x264's
+// zerolatency tune left as it is (it turns variable frame rate input off: 3 s at 10 fps with
+// an 800 kbit/s cap gave 186 KB, the budget of 30 pictures at 30 fps plus the buffer).
+TEST(H264Encoder, TheBitrateCapFollowsTheTimestamps) {
+  EncoderSettings s;
+  s.crf = 10;
+  s.max_kbps = 800;
+  s.nominal_fps = 30;
+  std::size_t at_10fps = bytes_of(s, 30, 100);  // 3 s
+  std::size_t at_30fps = bytes_of(s, 90, 33);   // 3 s
+  // 3 s at 100 KB/s, up to 100 KB more from the buffer.
+  EXPECT_GE(at_10fps, 200'000u);
+  EXPECT_LE(at_10fps, 400'000u);
+  EXPECT_GE(at_30fps, 200'000u);
+  EXPECT_LE(at_30fps, 400'000u);
 }
 
 TEST(H264Encoder, SettingsAreChecked) {
