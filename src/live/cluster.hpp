@@ -22,7 +22,7 @@
 namespace ds::live {
 
 // FrameOffer (the newest camera frame of a stream, offered by its home to every node's idle
-// workers) is in live/hub.hpp: the hub's own dispatch uses it too.
+// workers) is in live/frame_offer.hpp: the worker pool's own dispatch uses it too.
 
 // A processed frame, on its way from the worker's node to every node with viewers of it.
 struct FrameResult {

@@ -1,6 +1,7 @@
-// Streams in flight: per-stream mailboxes, the worker pool and fair scheduler, fan-out to
-// viewers, viewer counts and live processing figures. Thread-safe. Without a cluster it never
-// blocks on I/O. With one, the calls of the live path (frames, results, viewers joining and
+// Streams in flight: per-stream mailboxes, fan-out to viewers, viewer counts and live
+// processing figures, and the node's workers (a live::WorkerPool it owns and touches only under
+// its lock; the pool decides, the hub sends after the lock). Thread-safe. Without a cluster it
+// never blocks on I/O. With one, the calls of the live path (frames, results, viewers joining and
 // leaving, the tick) only queue Redis commands that do not wait; the lookups of streams homed
 // elsewhere (find, all_streams, home_of, announced_state, viewer_count) may wait up to 250 ms
 // on Redis, hold no hub lock meanwhile, and are for the blocking pool, never an io thread.
@@ -8,9 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -21,19 +20,14 @@
 
 #include "domain/mailbox.hpp"
 #include "domain/rate_meter.hpp"
-#include "domain/scheduler.hpp"
 #include "domain/similarity.hpp"
+#include "live/frame_offer.hpp"
 #include "live/peer.hpp"
 #include "live/stream_state.hpp"
+#include "live/worker_pool.hpp"
 #include "util/clock.hpp"
 
 namespace ds::live {
-
-struct StyleParams {
-  std::string prompt;
-  double strength = 0.6;
-  std::int64_t seed = 0;
-};
 
 // Where a stream that moves to this node (its ingest socket connected here) carries on from.
 struct StreamResume {
@@ -54,11 +48,6 @@ struct StreamOpen {
   StyleParams style;
   std::optional<StreamResume> resume;
 };
-
-// A worker with this many messages or bytes of jobs queued for its socket and not yet written
-// (Peer::queued) is sent no new job until they drain: one that stops reading cannot make the
-// server hold more for it than this and one more message (docs/reliability.md).
-inline constexpr Peer::Queued kWorkerQueueFull{256, 16u << 20};
 
 struct HubConfig {
   std::int64_t job_timeout_ms = 20'000;
@@ -117,17 +106,6 @@ struct HubTotals {
 
 class Cluster;
 struct FrameResult;
-
-// The newest camera frame of a stream, on its way to a worker (on many nodes: offered by its
-// home to every node's idle workers).
-struct FrameOffer {
-  long long session_id = 0;
-  std::string username;
-  std::uint64_t seq = 0;
-  std::int64_t captured_ms = 0;
-  StyleParams style;
-  Bytes jpeg;
-};
 
 struct FrameAccepted {
   std::uint64_t seq = 0;
@@ -252,8 +230,6 @@ class Hub {
     nlohmann::json status_extra = nlohmann::json::object();
     // Many nodes: a frame is on its way to the shared line; newer ones wait in the mailbox.
     bool offering = false;
-    // Its job that waits at a worker behind another message (superseded by a newer frame).
-    std::uint64_t waiting_job = 0;
     // Unchanged frames skipped: the frame in the mailbox, and the last one handed to the
     // model; set_style counts changes, and a change since the latter forces the next frame.
     std::optional<SkipReference> skip_pending;
@@ -296,18 +272,6 @@ class Hub {
     std::uint64_t remote_seq = 0;
     Bytes remote_styles;  // the style queue of a stream homed elsewhere, as last heard
   };
-  struct Worker {
-    std::shared_ptr<Peer> peer;
-    std::string name;
-    int slots = 1;
-    int max_batch = 1;
-    // The messages (a job or a batch) it holds, oldest first: for each, the jobs still due
-    // and not cancelled. The oldest is being processed; the others wait.
-    std::deque<std::vector<std::uint64_t>> held;
-    int claims = 0;          // questions to the cluster in flight
-    bool reclaim = false;    // frames became ready while it asked: ask again if it got none
-    bool available = false;  // in idle_
-  };
   // One processed frame for all of a channel's viewers and its streamer's preview.
   struct Fanout {
     std::shared_ptr<const PeerList> peers;
@@ -318,19 +282,12 @@ class Hub {
     Bytes meta;
     Bytes jpeg;
   };
-  // Written in order on the worker's connection: a job, a batch or a cancel.
-  struct Ordered {
-    std::shared_ptr<Peer> peer;
-    Bytes text;
-    std::vector<Bytes> binaries;
-  };
-  // A frame picked for a worker, and since when its stream waited for the turn.
-  struct Pick {
-    FrameOffer frame;
-    std::int64_t ready_ms = 0;
-  };
   struct Notice {
     std::shared_ptr<Peer> peer;
+    Bytes text;
+  };
+  struct Broadcast {
+    std::shared_ptr<const PeerList> peers;
     Bytes text;
   };
 
@@ -343,62 +300,53 @@ class Hub {
   }
   // What a step decided under the lock, sent after it.
   struct Outbox {
-    std::vector<Ordered> jobs;
-    std::vector<Fanout> fanouts;  // processed frames for every viewer: latest wins
+    std::vector<Broadcast> broadcasts;  // first: a state a result brought (before its picture)
     std::vector<Notice> notices;
-    std::vector<std::pair<std::int64_t, int>> claims;  // workers that ask the cluster, for n frames
+    WorkerPool::Out pool;         // jobs, batches and cancels for workers; claims on the line
+    std::vector<Fanout> fanouts;  // processed frames for every viewer: latest wins
     std::vector<std::pair<std::string, Bytes>> texts;  // for other nodes
     std::vector<FrameResult> results;                  // for other nodes
   };
   void flush(Outbox& out);
+  static void send_to(const std::shared_ptr<const PeerList>& viewers, const Bytes& text);
+
+  // One processed frame, from a worker of this node (local) or published by another node's
+  // worker: the one result path. It is shown when newer than what the channel showed, moves
+  // the home's figures and turns the stream live; a local result of a stream this node does
+  // not hold is published for the nodes that follow it. Under the lock.
+  ResultOutcome accept_result(const FrameResult& r, bool local, Outbox& out);
+  // A processed frame for the viewers here (and the streamer when this is its home).
+  void show(Channel& c, long long session, std::uint64_t seq, const Bytes& meta, const Bytes& jpeg,
+            Outbox& out);
+  // Hands waiting frames to idle workers (WorkerPool::dispatch with this hub's mailboxes).
+  void dispatch(std::int64_t now, Outbox& out);
+
+  // Unchanged frames skipped: true when this frame (seq, thumbnail) is not worth a model run;
+  // otherwise it becomes the frame later ones are compared with once it leaves the mailbox.
+  bool skip_unchanged(Active& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
+                      std::int64_t now);
+
+  // Many nodes (hub_cluster.cpp).
   void on_claimed(std::int64_t worker_id, std::vector<FrameOffer> frames);
   // The stream's offer reached Redis: the newest frame that came meanwhile goes next.
   void on_offered(const std::string& username, long long session_id);
   void send_offer(FrameOffer offer);
   std::optional<FrameOffer> take_offer(Active& a);
-  // Unchanged frames skipped: true when this frame (seq, thumbnail) is not worth a model run;
-  // otherwise it becomes the frame later ones are compared with once it leaves the mailbox.
-  bool skip_unchanged(Active& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
-                      std::int64_t now);
   void on_frames_ready();
-  // Gives worker_id one message with the jobs of these frames (a job, or a batch when it
-  // announced max_batch > 1).
-  Ordered assign(std::int64_t worker_id, std::vector<Pick> picks, std::int64_t now, bool remote);
-  // What a worker may hold here: on many nodes one message at a time (a waiting job cannot be
-  // superseded across nodes).
-  int slots_of(const Worker& w) const { return cluster_ ? 1 : w.slots; }
-  // Its socket holds too much not yet written (counting the jobs this step gives it): it gets
-  // nothing new until that drains (every tick tries again).
-  bool congested(const Worker& w, const Outbox& out) const;
-  // Back in idle_ when it has a free slot.
-  void make_available(std::int64_t worker_id, Worker& w);
-  // job_id is no longer due from the worker (answered or cancelled); frees its message's slot
-  // when it was the last, and the next message then counts as started.
-  void settle(Worker& w, std::uint64_t job_id);
-  void clear_waiting(const domain::JobTable::Job& job);
-  // A newer frame came while the stream's job waited at a worker: that job is cancelled, and
-  // returns since when the stream waited for it (to keep its place in line).
-  std::optional<std::int64_t> supersede(Active& a, Outbox& out);
-  // The jobs of a worker that went away or was dropped.
-  void forget_jobs(std::int64_t worker_id);
   void on_remote_result(const FrameResult& r);
   void on_remote_text(const std::string& username, const Bytes& text);
   void on_viewer_total(const std::string& username, int total);
-  // A processed frame for the viewers here (and the streamer when this is its home).
-  void show(Channel& c, long long session, std::uint64_t seq, const Bytes& meta, const Bytes& jpeg,
-            Outbox& out);
   void follow(const std::string& username, Channel& c);
   // Cluster housekeeping of tick(): announcements and viewer reports, about once a second.
   void cluster_tick(std::int64_t now);
   StreamState state_of(const Active& a, std::int64_t now) const;
   StreamSnapshot snapshot_of(const Channel& c, const Active& a, std::int64_t now) const;
   Channel* channel_of_session(long long session_id);
-  // Hands waiting frames to idle workers; the caller sends the returned jobs after unlocking.
-  void dispatch(std::int64_t now, Outbox& out);
   void gc_channel(const std::string& username);
 
-  // The steps of tick(), run under the lock; what they send is collected and sent after it.
-  // Jobs past their deadline: the stalled workers are removed (the caller closes them).
+  // The steps of tick() (hub_tick.cpp), run under the lock; what they send is collected and
+  // sent after it. Jobs past their deadline: the stalled workers are removed (the caller
+  // closes them).
   void expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stalled);
   // Viewers hear when a stream turns live or waiting.
   void stream_states(std::int64_t now, Outbox& out);
@@ -410,15 +358,11 @@ class Hub {
 
   const Clock& clock_;
   HubConfig config_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards everything below, the pool included
   std::unordered_map<std::string, Channel> channels_;
   std::unordered_map<long long, std::string> session_names_;
-  std::map<std::int64_t, Worker> workers_;
-  std::deque<std::int64_t> idle_;  // longest idle first
-  std::int64_t next_worker_id_ = 1;
-  domain::FairScheduler scheduler_;
-  domain::JobTable jobs_;
-  HubTotals totals_;
+  WorkerPool pool_;
+  HubTotals totals_;  // the stream counters; the job counters are the pool's
   Cluster* cluster_ = nullptr;
   std::int64_t last_cluster_tick_ms_ = 0;
   // The shared pool on every node (many nodes), for the streamer's status; -1 until known.
