@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "video/annexb.hpp"
+#include "video/libav.hpp"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -20,33 +21,16 @@ extern "C" {
 namespace ds::video {
 namespace {
 
-struct CodecFreer {
-  void operator()(AVCodecContext* p) const { avcodec_free_context(&p); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* p) const { av_frame_free(&p); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsFreer {
-  void operator()(SwsContext* p) const { sws_freeContext(p); }
-};
-using CodecPtr = std::unique_ptr<AVCodecContext, CodecFreer>;
-using FramePtr = std::unique_ptr<AVFrame, FrameFreer>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketFreer>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsFreer>;
-
 constexpr int kMinSide = 16;
 // x264 would insert an IDR after this many pictures on its own; the keyframe rules decide by
 // time instead, so it is never reached in practice (2 s is 60 pictures at 30 fps).
 constexpr int kGopFrames = 1 << 16;
 
-std::string av_error(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
+using video::libav::CodecPtr;
+using video::libav::FramePtr;
+using video::libav::PacketPtr;
+using video::libav::SwsPtr;
+std::string av_error(int code) { return video::libav::error_text(code); }
 
 Error failed(std::string code, std::string message) {
   return {ErrorKind::kInternal, std::move(code), std::move(message)};

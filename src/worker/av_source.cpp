@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "video/libav.hpp"
 #include "worker/input_policy.hpp"
 #include "worker/latest_slot.hpp"
 
@@ -37,32 +38,16 @@ using Clock = std::chrono::steady_clock;
 struct FormatCloser {
   void operator()(AVFormatContext* p) const { avformat_close_input(&p); }
 };
-struct CodecFreer {
-  void operator()(AVCodecContext* p) const { avcodec_free_context(&p); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* p) const { av_frame_free(&p); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsFreer {
-  void operator()(SwsContext* p) const { sws_freeContext(p); }
-};
 struct DictFreer {
   void operator()(AVDictionary* p) const { av_dict_free(&p); }
 };
 using FormatPtr = std::unique_ptr<AVFormatContext, FormatCloser>;
-using CodecPtr = std::unique_ptr<AVCodecContext, CodecFreer>;
-using FramePtr = std::unique_ptr<AVFrame, FrameFreer>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketFreer>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsFreer>;
 
-std::string av_error(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
+using video::libav::CodecPtr;
+using video::libav::FramePtr;
+using video::libav::PacketPtr;
+using video::libav::SwsPtr;
+std::string av_error(int code) { return video::libav::error_text(code); }
 
 bool parse_side(std::string_view s, int& out) {
   if (s.empty()) return false;
