@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "camera_scene.hpp"
 #include "video/h264_encoder.hpp"
 #include "worker/looks.hpp"
 
@@ -39,33 +40,7 @@ constexpr int kWidth = 640;
 constexpr int kHeight = 480;
 constexpr int kJpegQuality = 80;  // the built-in worker's (worker/cpu_backend.cpp)
 
-// A wide landscape with shapes and text, so the window always sees edges, flat areas and
-// texture (as bench/skip_frames draws it).
-cv::Mat panorama(int width, int height) {
-  cv::Mat img(height, width, CV_8UC3);
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      img.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(230 - y * 120 / height),
-                                          static_cast<uchar>(180 - y * 100 / height),
-                                          static_cast<uchar>(120 + (x % 640) * 80 / 640));
-    }
-  }
-  cv::RNG rng(7);
-  for (int i = 0; i < width / 25; ++i) {
-    cv::Point c(rng.uniform(0, width), rng.uniform(0, height));
-    cv::Scalar colour(rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255));
-    if (i % 2) {
-      cv::circle(img, c, rng.uniform(15, 60), colour, cv::FILLED, cv::LINE_AA);
-    } else {
-      cv::rectangle(img, c, c + cv::Point(rng.uniform(20, 90), rng.uniform(20, 90)), colour,
-                    cv::FILLED);
-    }
-  }
-  for (int x = 20; x < width; x += 300) {
-    cv::putText(img, "DreamStream", {x, 60}, cv::FONT_HERSHEY_DUPLEX, 1.2, {255, 255, 255}, 2);
-  }
-  return img;
-}
+using ds::bench::panorama;  // as bench/skip_frames draws it
 
 // The camera at time t (seconds): a pan of 60 px/s with a figure in front that sways and
 // nods, and fresh sensor noise (σ 4) every frame.
