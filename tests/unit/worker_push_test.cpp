@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "line_moves.hpp"
+#include "test_support.hpp"
 #include "worker/av_source.hpp"
 #include "worker/frame_source.hpp"
 #include "worker/push_client.hpp"
@@ -26,26 +27,9 @@ using testing::read_message;
 using testing::read_until_closed;
 using testing::send_text;
 namespace fs = std::filesystem;
+using ds::test::TempDir;
 
 constexpr const char* kKey = "dsk_test_stream_key";
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("ds_push_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  void write(const std::string& name, const std::string& data) const {
-    std::ofstream(path_ / name, std::ios::binary) << data;
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
 
 PushOptions options_for(const std::string& url) {
   PushOptions o;
