@@ -640,6 +640,11 @@ class TestCluster(ClusterCase):
         self.assertEqual(via(s.c, self.A).delete("/api/me/tokens/%d" % tok["id"]).status, 200)
         self.assertEqual(ended_reason(web.wait_event("ended")), "revoked")
         self.assertEqual(web.wait_closed(), 4401)
+        # The home ends the stream (its row, its registry entry) after it closed the socket: a
+        # start before that is a 409.
+        wait_until(lambda: not stream_info(self.A.client(), s.name)["live"]
+                   and (self.session_row(s.id) or {}).get("ended_ms"), EVENT_S,
+                   "the stream to end")
         # A cookie socket on B ends when that session logs out on C.
         self.assertEqual(via(s.c, self.A).post("/api/streams/start").status, 201)
         cookie = self.pusher(self.B, cookie=s.c.session)
