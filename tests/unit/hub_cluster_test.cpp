@@ -18,6 +18,7 @@
 #include "live/cluster.hpp"
 #include "live/hub.hpp"
 #include "live/protocol.hpp"
+#include "test_support.hpp"
 
 using namespace ds;
 using namespace ds::live;
@@ -26,14 +27,8 @@ namespace {
 
 using test::FakeCluster;
 using test::FakePeer;
-
-std::uint64_t job_id(const nlohmann::json& text) {
-  return text.is_string() ? wire::parse_job_id(text.get<std::string>()).value_or(0) : 0;
-}
-
-StreamOpen stream(long long id, std::string name) {
-  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
-}
+using test::job_id;
+using test::stream;
 
 FrameOffer offer_of(long long session, std::string name, std::uint64_t seq, std::string jpeg) {
   return {session,

@@ -20,18 +20,17 @@
 #include "store/streams.hpp"
 #include "store/users.hpp"
 #include "temp_database.hpp"
+#include "test_support.hpp"
 #include "worker/thumbnail.hpp"
 #include "worker_test_images.hpp"
 
 using namespace ds;
 using namespace ds::live;
 using test::FakePeer;
+using test::job_id;
+using test::stream;
 
 namespace {
-
-std::uint64_t job_id(const nlohmann::json& text) {
-  return text.is_string() ? wire::parse_job_id(text.get<std::string>()).value_or(0) : 0;
-}
 
 domain::Thumbnail flat(std::uint8_t grey) {
   domain::Thumbnail t;
@@ -55,10 +54,6 @@ HubConfig skipping(FakeThumbnails& thumbnails, double similar = 0.01) {
   config.skip_max_ms = 2'000;
   config.thumbnail = [&thumbnails](std::string_view jpeg) { return thumbnails(jpeg); };
   return config;
-}
-
-StreamOpen stream(long long id, std::string name) {
-  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
 }
 
 struct HubSkip : ::testing::Test {

@@ -11,6 +11,7 @@
 #include "fake_peer.hpp"
 #include "live/hub.hpp"
 #include "live/protocol.hpp"
+#include "test_support.hpp"
 
 using namespace ds;
 using namespace ds::live;
@@ -19,14 +20,8 @@ namespace {
 
 using nlohmann::json;
 using test::FakePeer;
-
-std::uint64_t id_of(const json& text) {
-  return text.is_string() ? wire::parse_job_id(text.get<std::string>()).value_or(0) : 0;
-}
-
-StreamOpen stream(long long id, std::string name) {
-  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
-}
+using test::job_id;
+using test::stream;
 
 // What a worker was sent, in order: ("job"|"batch"|"cancel", parsed text, binaries).
 struct Sent {
@@ -87,7 +82,7 @@ TEST(HubSlots, TwoSlotsKeepTheNextInputAtTheWorker) {
   EXPECT_EQ(w->sent[1].binaries[0], "f2");
   EXPECT_EQ(hub.worker_counts().busy, 1);
   // Answering f1 frees a slot: the next frame goes out at once while f2 is processed.
-  EXPECT_EQ(hub.on_result(wid, id_of(w->sent[0].msg["job_id"]), make_bytes("o1"), {}),
+  EXPECT_EQ(hub.on_result(wid, job_id(w->sent[0].msg["job_id"]), make_bytes("o1"), {}),
             ResultOutcome::kShown);
   hub.push_frame("alice", make_bytes("f3"));
   ASSERT_EQ(w->sent.size(), 3u);
@@ -106,17 +101,17 @@ TEST(HubSlots, ANewerFrameSupersedesTheWaitingJob) {
   auto wid = hub.add_worker(w, "w", 2);
   hub.push_frame("alice", make_bytes("f1"));
   hub.push_frame("alice", make_bytes("f2"));
-  auto j2 = id_of(w->sent[1].msg["job_id"]);
+  auto j2 = job_id(w->sent[1].msg["job_id"]);
   hub.push_frame("alice", make_bytes("f3"));
   // cancel j2, then the newer frame right behind it, in that order.
   ASSERT_EQ(w->sent.size(), 4u);
   EXPECT_EQ(w->sent[2].type, "cancel");
-  EXPECT_EQ(id_of(w->sent[2].msg["job_id"]), j2);
+  EXPECT_EQ(job_id(w->sent[2].msg["job_id"]), j2);
   EXPECT_EQ(w->sent[3].binaries[0], "f3");
-  auto j3 = id_of(w->sent[3].msg["job_id"]);
+  auto j3 = job_id(w->sent[3].msg["job_id"]);
   hub.push_frame("alice", make_bytes("f4"));  // supersedes f3 the same way
   ASSERT_EQ(w->sent.size(), 6u);
-  EXPECT_EQ(id_of(w->sent[4].msg["job_id"]), j3);
+  EXPECT_EQ(job_id(w->sent[4].msg["job_id"]), j3);
   EXPECT_EQ(w->sent[5].binaries[0], "f4");
   EXPECT_EQ(hub.totals().jobs_cancelled, 2u);
   // The worker drops them unstarted; nothing else changes.
@@ -126,8 +121,8 @@ TEST(HubSlots, ANewerFrameSupersedesTheWaitingJob) {
   EXPECT_EQ(w->sent.size(), 6u);
   EXPECT_EQ(hub.totals().jobs_failed, 0u);
   // f1 then f4 are shown.
-  hub.on_result(wid, id_of(w->sent[0].msg["job_id"]), make_bytes("o1"), {});
-  hub.on_result(wid, id_of(w->sent[5].msg["job_id"]), make_bytes("o4"), {});
+  hub.on_result(wid, job_id(w->sent[0].msg["job_id"]), make_bytes("o1"), {});
+  hub.on_result(wid, job_id(w->sent[5].msg["job_id"]), make_bytes("o4"), {});
   ASSERT_EQ(viewer->frames.size(), 2u);
   EXPECT_EQ(viewer->frames[1].second, "o4");
 }
@@ -143,9 +138,9 @@ TEST(HubSlots, ACancelThatCrossedTheStartStillShowsTheResult) {
   hub.push_frame("alice", make_bytes("f1"));
   hub.push_frame("alice", make_bytes("f2"));
   hub.push_frame("alice", make_bytes("f3"));  // cancels f2's job; f3 goes out
-  auto j1 = id_of(w->sent[0].msg["job_id"]);
-  auto j2 = id_of(w->sent[1].msg["job_id"]);
-  auto j3 = id_of(w->sent[3].msg["job_id"]);
+  auto j1 = job_id(w->sent[0].msg["job_id"]);
+  auto j2 = job_id(w->sent[1].msg["job_id"]);
+  auto j3 = job_id(w->sent[3].msg["job_id"]);
   // The worker had already started f2 when the cancel came: it answers f2 with a result.
   EXPECT_EQ(hub.on_result(wid, j1, make_bytes("o1"), {}), ResultOutcome::kShown);
   EXPECT_EQ(hub.on_result(wid, j2, make_bytes("o2"), {}), ResultOutcome::kShown);
@@ -167,8 +162,8 @@ TEST(HubSlots, AnOlderCancelledResultAfterANewerOneIsStale) {
   hub.push_frame("alice", make_bytes("f1"));
   hub.push_frame("alice", make_bytes("f2"));
   hub.push_frame("alice", make_bytes("f3"));
-  auto j2 = id_of(w->sent[1].msg["job_id"]);
-  auto j3 = id_of(w->sent[3].msg["job_id"]);
+  auto j2 = job_id(w->sent[1].msg["job_id"]);
+  auto j3 = job_id(w->sent[3].msg["job_id"]);
   EXPECT_EQ(hub.on_result(wid, j3, make_bytes("o3"), {}), ResultOutcome::kShown);
   EXPECT_EQ(hub.on_result(wid, j2, make_bytes("o2"), {}), ResultOutcome::kStale);
 }
@@ -226,8 +221,8 @@ TEST(HubSlots, CancelledJobsPastTheirDeadlineDoNotDropTheWorker) {
   hub.push_frame("alice", make_bytes("f2"));
   hub.push_frame("alice", make_bytes("f3"));  // cancels f2's job, which is never answered
   clock.advance_ms(900);
-  hub.on_result(wid, id_of(w->sent[0].msg["job_id"]), make_bytes("o1"), {});
-  hub.on_result(wid, id_of(w->sent[3].msg["job_id"]), make_bytes("o3"), {});
+  hub.on_result(wid, job_id(w->sent[0].msg["job_id"]), make_bytes("o1"), {});
+  hub.on_result(wid, job_id(w->sent[3].msg["job_id"]), make_bytes("o3"), {});
   clock.advance_ms(200);
   hub.tick();
   EXPECT_EQ(w->close_code, 0);
@@ -283,7 +278,7 @@ TEST(HubSlots, AWorkerMayDropAJobItWasNotAskedToCancel) {
   auto wid = hub.add_worker(w, "w");
   hub.push_frame("alice", make_bytes("f1"));
   hub.push_frame("alice", make_bytes("f2"));
-  EXPECT_TRUE(hub.on_cancelled(wid, id_of(w->sent[0].msg["job_id"])));
+  EXPECT_TRUE(hub.on_cancelled(wid, job_id(w->sent[0].msg["job_id"])));
   EXPECT_EQ(hub.totals().jobs_failed, 1u);  // counted as given up, and the slot is free
   ASSERT_EQ(w->sent.size(), 2u);
   EXPECT_EQ(w->sent[1].binaries[0], "f2");
@@ -330,7 +325,7 @@ TEST(HubSlots, AWorkerWhoseSocketIsFullGetsNoNewJobs) {
   auto good = std::make_shared<WorkerPeer>();
   auto gid = hub.add_worker(good, "good");
   ASSERT_EQ(good->sent.size(), 1u);
-  hub.on_result(gid, id_of(good->sent[0].msg["job_id"]), make_bytes("o"), {});
+  hub.on_result(gid, job_id(good->sent[0].msg["job_id"]), make_bytes("o"), {});
   hub.push_frame("alice", make_bytes("next"));
   ASSERT_EQ(good->sent.size(), 2u);
   EXPECT_EQ(good->sent[1].binaries[0], "next");
@@ -374,7 +369,7 @@ TEST(HubBatches, ABatchTakesTheLongestWaitingStreamsOnceEach) {
   ASSERT_EQ(batches.size(), 1u);
   EXPECT_EQ(batches[0].msg["jobs"].size(), 1u);
   EXPECT_TRUE(w->of_type("job").empty());  // a batch worker only ever gets batches
-  hub.on_result(wid, id_of(batches[0].msg["jobs"][0]["job_id"]), make_bytes("o"), {});
+  hub.on_result(wid, job_id(batches[0].msg["jobs"][0]["job_id"]), make_bytes("o"), {});
   batches = w->of_type("batch");
   ASSERT_EQ(batches.size(), 2u);
   const auto& b = batches[1];
@@ -391,11 +386,11 @@ TEST(HubBatches, ABatchTakesTheLongestWaitingStreamsOnceEach) {
     EXPECT_EQ(j["params"]["prompt"], "toon");
   }
   // Answers come one job at a time, in any order; the slot frees with the last one.
-  hub.on_result(wid, id_of(b.msg["jobs"][3]["job_id"]), make_bytes("o"), {});
-  hub.on_worker_error(wid, id_of(b.msg["jobs"][0]["job_id"]));
-  hub.on_result(wid, id_of(b.msg["jobs"][1]["job_id"]), make_bytes("o"), {});
+  hub.on_result(wid, job_id(b.msg["jobs"][3]["job_id"]), make_bytes("o"), {});
+  hub.on_worker_error(wid, job_id(b.msg["jobs"][0]["job_id"]));
+  hub.on_result(wid, job_id(b.msg["jobs"][1]["job_id"]), make_bytes("o"), {});
   EXPECT_EQ(w->of_type("batch").size(), 2u);
-  hub.on_result(wid, id_of(b.msg["jobs"][2]["job_id"]), make_bytes("o"), {});
+  hub.on_result(wid, job_id(b.msg["jobs"][2]["job_id"]), make_bytes("o"), {});
   batches = w->of_type("batch");
   ASSERT_EQ(batches.size(), 3u);
   ASSERT_EQ(batches[2].msg["jobs"].size(), 1u);
@@ -415,7 +410,7 @@ TEST(HubBatches, EveryStreamGetsTheSameShareOfBatches) {
     auto batches = w->of_type("batch");
     if (batches.empty()) continue;
     for (const auto& j : batches.back().msg["jobs"]) {
-      if (hub.on_result(wid, id_of(j["job_id"]), make_bytes("o"), {}) == ResultOutcome::kShown)
+      if (hub.on_result(wid, job_id(j["job_id"]), make_bytes("o"), {}) == ResultOutcome::kShown)
         processed[j["stream"]]++;
     }
   }
@@ -478,8 +473,8 @@ TEST(HubSlots, TwoResultsAnsweredOnTwoThreadsReachEveryViewerInOrder) {
   hub.push_frame("alice", make_bytes("f1"));
   hub.push_frame("alice", make_bytes("f2"));
   ASSERT_EQ(w->sent.size(), 2u);
-  auto j1 = id_of(w->sent[0].msg["job_id"]);
-  auto j2 = id_of(w->sent[1].msg["job_id"]);
+  auto j1 = job_id(w->sent[0].msg["job_id"]);
+  auto j2 = job_id(w->sent[1].msg["job_id"]);
 
   std::thread first([&] { hub.on_result(wid, j1, make_bytes("o1"), {}); });
   ASSERT_TRUE(slow->wait_for_pictures(1, std::chrono::seconds(5)));  // picture 1 held there
@@ -502,7 +497,7 @@ TEST(HubSlots, AJoiningViewerGetsTheNewestDeliveredPicture) {
   auto w = std::make_shared<WorkerPeer>();
   auto wid = hub.add_worker(w, "w");
   hub.push_frame("alice", make_bytes("f1"));
-  hub.on_result(wid, id_of(w->sent[0].msg["job_id"]), make_bytes("o1"), {});
+  hub.on_result(wid, job_id(w->sent[0].msg["job_id"]), make_bytes("o1"), {});
   auto late = std::make_shared<FakePeer>();
   hub.add_viewer("alice", late);
   ASSERT_EQ(late->frames.size(), 1u);

@@ -20,6 +20,7 @@
 
 #include "live/hub.hpp"
 #include "live/protocol.hpp"
+#include "test_support.hpp"
 #include "tiny_jpeg.hpp"
 
 using namespace ds;
@@ -60,9 +61,7 @@ struct LockedPeer : Peer {
   }
 };
 
-StreamOpen stream(long long id, std::string name) {
-  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
-}
+using test::stream;
 
 }  // namespace
 

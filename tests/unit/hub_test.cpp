@@ -6,6 +6,7 @@
 
 #include "fake_peer.hpp"
 #include "live/protocol.hpp"
+#include "test_support.hpp"
 
 using namespace ds;
 using namespace ds::live;
@@ -13,15 +14,8 @@ using namespace ds::live;
 namespace {
 
 using test::FakePeer;
-
-// The hub takes job ids as the protocol parses them; 0 (never a job) when unreadable.
-std::uint64_t job_id(const nlohmann::json& text) {
-  return text.is_string() ? wire::parse_job_id(text.get<std::string>()).value_or(0) : 0;
-}
-
-StreamOpen stream(long long id, std::string name) {
-  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
-}
+using test::job_id;
+using test::stream;
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "live/worker_endpoint.hpp"
 #include "store/worker_tokens.hpp"
 #include "temp_database.hpp"
+#include "test_support.hpp"
 #include "tiny_jpeg.hpp"
 
 using namespace ds;
@@ -23,12 +24,9 @@ using namespace ds::live;
 namespace {
 
 using test::FakePeer;
+using test::stream;
 
 using test::tiny_jpeg;
-
-StreamOpen stream(long long id, std::string name) {
-  return {id, id, std::move(name), "", {"toon", 0.5, 1}};
-}
 
 struct Services {
   ds::test::TempDatabase tmp;

@@ -16,6 +16,7 @@
 #include "store/migrations.hpp"
 #include "store/payments.hpp"
 #include "store/users.hpp"
+#include "test_support.hpp"
 
 namespace ds::payments {
 namespace {
@@ -64,11 +65,7 @@ class PaymentServiceTest : public ::testing::Test {
   void SetUp() override {
     spdlog::set_level(spdlog::level::warn);
     auth::init_crypto();
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ds-pay-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    db_ = store::Database::open("sqlite://" + (dir_ / "t.db").string(), 10);
+    db_ = store::Database::open("sqlite://" + (dir_.path() / "t.db").string(), 10);
     store::migrate(*db_);
     auto fake = std::make_unique<FakeStripe>();
     stripe_ = fake.get();
@@ -81,7 +78,6 @@ class PaymentServiceTest : public ::testing::Test {
   void TearDown() override {
     service_.reset();
     db_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   store::User add_user(const std::string& name) {
@@ -136,7 +132,7 @@ class PaymentServiceTest : public ::testing::Test {
     return s;
   }
 
-  std::filesystem::path dir_;
+  test::TempDir dir_{"ds-pay-"};
   ManualClock clock_;
   std::unique_ptr<store::Database> db_;
   FakeStripe* stripe_ = nullptr;

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "domain/jpeg.hpp"
+#include "test_support.hpp"
 #include "worker/av_source.hpp"
 #include "worker/latest_slot.hpp"
 #include "worker_rtmp_publisher.hpp"
@@ -187,22 +188,12 @@ std::string ffmpeg_failed(const std::string& args, const fs::path& file) {
   return std::system(cmd.c_str()) == 0 ? std::string() : cmd;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "ds-av-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using ds::test::TempDir;
 
 TEST(AvSource, DecodesAFileFfmpegWrote) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
-  auto file = dir.path / "clip.mp4";
+  auto file = dir.path() / "clip.mp4";
   ASSERT_EQ(ffmpeg_failed(
                 "-f lavfi -i testsrc=size=320x180:rate=15 -t 1 -pix_fmt yuv420p -c:v mpeg4", file),
             "");
@@ -224,7 +215,7 @@ TEST(AvSource, DecodesAFileFfmpegWrote) {
 TEST(AvSource, CorruptPacketsAreSkippedAndTheInputStillEndsNormally) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
-  auto file = dir.path / "clip.ts";
+  auto file = dir.path() / "clip.ts";
   ASSERT_EQ(ffmpeg_failed("-f lavfi -i testsrc=size=320x240:rate=15 -t 2 -c:v libx264 -preset "
                           "ultrafast -g 5 -pix_fmt yuv420p -f mpegts",
                           file),
@@ -267,7 +258,7 @@ TEST(AvSource, CorruptPacketsAreSkippedAndTheInputStillEndsNormally) {
 TEST(AvSource, ALoopedFileStartsOverAtItsEnd) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
-  auto file = dir.path / "short.mp4";
+  auto file = dir.path() / "short.mp4";
   ASSERT_EQ(
       ffmpeg_failed("-f lavfi -i testsrc=size=160x120:rate=20 -t 0.5 -pix_fmt yuv420p -c:v mpeg4",
                     file),
@@ -288,7 +279,7 @@ TEST(AvSource, ALoopedFileStartsOverAtItsEnd) {
 TEST(AvSource, AFileWithoutVideoIsAClearError) {
   if (!have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test installs it)";
   TempDir dir;
-  auto file = dir.path / "tone.wav";
+  auto file = dir.path() / "tone.wav";
   ASSERT_EQ(ffmpeg_failed("-f lavfi -i sine=duration=0.3", file), "");
   AvInputOptions o;
   o.url = file.string();

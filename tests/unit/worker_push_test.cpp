@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
 
 #include "line_moves.hpp"
+#include "test_support.hpp"
 #include "worker/av_source.hpp"
 #include "worker/frame_source.hpp"
 #include "worker/push_client.hpp"
@@ -26,26 +29,9 @@ using testing::read_message;
 using testing::read_until_closed;
 using testing::send_text;
 namespace fs = std::filesystem;
+using ds::test::TempDir;
 
 constexpr const char* kKey = "dsk_test_stream_key";
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("ds_push_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  void write(const std::string& name, const std::string& data) const {
-    std::ofstream(path_ / name, std::ios::binary) << data;
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
 
 PushOptions options_for(const std::string& url) {
   PushOptions o;
@@ -417,22 +403,34 @@ TEST(PushClient, AFirstConnectRetriesOnlyWhenAskedTo) {
 // An endless camera of large frames, faster than the line can take.
 class BigFrames final : public FrameSource {
  public:
+  explicit BigFrames(std::atomic<int>& taken) : taken_(taken) {}
   std::optional<std::string> take() override {
+    ++taken_;
     std::string frame = testing::encode_jpeg(testing::test_scene(64, 48));
     frame.insert(frame.size() - 2, std::string(1024 * 1024, '\0'));
     return frame;
   }
   bool exhausted() const override { return false; }
+
+ private:
+  std::atomic<int>& taken_;
 };
 
 TEST(PushClient, DropsLocallyInsteadOfQueueingWhenTheSocketIsBackedUp) {
   FakeServer server;
   PushOptions o = options_for(server.url());
   o.fps = 200;
-  RunningPush push(o, std::make_unique<BigFrames>());
+  std::atomic<int> taken{0};
+  RunningPush push(o, std::make_unique<BigFrames>(taken));
   testing::http::request<testing::http::string_body> request;
   auto ws = server.accept(request);
-  std::this_thread::sleep_for(1500ms);  // a server that does not read: the socket fills up
+  // A server that does not read: the socket fills up while push offers 300 frames (1.5 s at
+  // 200 fps; longer on a busy machine, which a fixed sleep took for fewer frames offered).
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (taken < 300 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GE(taken.load(), 300);
   push.client.stop();
   // Now drain what was sent, to see how much actually went out.
   int received = 0;
@@ -445,7 +443,7 @@ TEST(PushClient, DropsLocallyInsteadOfQueueingWhenTheSocketIsBackedUp) {
   }
   PushResult r = push.wait();
   EXPECT_EQ(r.exit_code, PushResult::kExitOk) << r.reason;
-  EXPECT_GE(r.frames_dropped, 100) << "about 300 offered, few can go out";
+  EXPECT_GE(r.frames_dropped, 100) << "300 offered, few can go out";
   EXPECT_LT(r.frames_sent, r.frames_dropped);
   // Everything counted as sent arrived (nothing was queued past the one in flight).
   EXPECT_LE(received, r.frames_sent + 1);
