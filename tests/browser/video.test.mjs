@@ -1,0 +1,236 @@
+// H.264 to viewers in the browser (issue 22, item 3): the video player (clients/js/video.js and
+// its copy web/js/video.js) in Chromium's WebCodecs, fed access units that FFmpeg's libx264
+// encodes here in the inline layout of `/ws/watch/<name>?video=h264` (docs/protocol.md,
+// "Video"); renderViewer on it; and the watch and embed pages against the real server: a moving
+// picture through WebCodecs, and JPEG when `VideoDecoder` is removed from the page or decoding
+// fails.
+//
+// The SDK's files are routed to /__sdk/ on a page of the server's origin (as in
+// sdk_helpers.test.mjs): a document from 127.0.0.1 is a secure context, where WebCodecs exists.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { browserDir, launchBrowser, newPage, startServer, withScreenshotOnFailure } from './lib/server.mjs';
+
+const run = promisify(execFile);
+const sdkDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../clients/js');
+const webDir = path.resolve(browserDir, '../../web');
+
+let server;
+let browser;
+
+before(async () => {
+  // The pages under test come from this checkout, whatever copy the binary embeds.
+  server = await startServer({ extraArgs: ['--web-dir', webDir] });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// `count` access units of FFmpeg's moving test pattern, as libx264 encodes them for the video
+// option: constrained baseline, no B-frames, zero latency, a keyframe every `gop` pictures with
+// SPS and PPS in front. Each: {key, codec (keyframes), width, height, hex}.
+async function h264Units({ count = 25, gop = 10, width = 320, height = 240 } = {}) {
+  const { stdout } = await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc=size=${width}x${height}:rate=10`,
+    '-frames:v', String(count), '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-profile:v', 'baseline',
+    '-tune', 'zerolatency', '-g', String(gop), '-bf', '0', '-x264-params', 'aud=1:repeat-headers=1', '-f', 'h264', '-',
+  ], { encoding: 'buffer', maxBuffer: 64 << 20 });
+  // Access units start at an access unit delimiter (NAL type 9).
+  const starts = [];
+  for (let i = 0; i + 4 < stdout.length; i++) {
+    if (stdout[i] === 0 && stdout[i + 1] === 0 && stdout[i + 2] === 0 && stdout[i + 3] === 1 && (stdout[i + 4] & 0x1f) === 9) starts.push(i);
+  }
+  const units = starts.map((s, k) => stdout.subarray(s, k + 1 < starts.length ? starts[k + 1] : stdout.length));
+  assert.equal(units.length, count, 'one access unit per picture');
+  return units.map((u) => {
+    const nals = [];
+    for (let i = 0; i + 4 < u.length; i++) if (u[i] === 0 && u[i + 1] === 0 && u[i + 2] === 1) nals.push(i + 3);
+    const key = nals.some((n) => (u[n] & 0x1f) === 5);
+    const sps = nals.find((n) => (u[n] & 0x1f) === 7);
+    const codec = sps === undefined ? undefined : `avc1.${u.subarray(sps + 1, sps + 4).toString('hex')}`;
+    return { key, codec, width, height, hex: u.toString('hex') };
+  });
+}
+
+// A page of the server's origin with the SDK imported as window.ds and the units as window.units
+// (each {header, data}: the header as the server sends it, ts_ms 100 apart).
+async function sdkPage(t, units = []) {
+  const p = await newPage(browser, server.baseUrl);
+  await p.context.route(`${server.baseUrl}/__sdk/**`, async (route) => {
+    const name = new URL(route.request().url()).pathname.slice('/__sdk/'.length);
+    if (!/^[a-z_]+\.js$/.test(name)) return route.fulfill({ status: 404, body: 'no' });
+    return route.fulfill({ contentType: 'text/javascript', body: await readFile(path.join(sdkDir, name), 'utf8') });
+  });
+  await p.page.goto('/healthz');
+  await p.page.evaluate(async (list) => {
+    document.body.innerHTML = '<canvas id="out" width="8" height="8"></canvas><img id="pic" alt="">';
+    window.ds = await import('/__sdk/index.js');
+    const bytes = (hex) => new Uint8Array(hex.match(/../g).map((b) => parseInt(b, 16)));
+    window.units = list.map((u, i) => ({
+      header: {
+        type: 'video', seq: i + 1, key: u.key, decode_only: false, ts_ms: 1000 + 100 * i, captured_ms: 0, processed_ms: 0,
+        ...(u.key ? { codec: u.codec, width: u.width, height: u.height } : {}),
+      },
+      data: bytes(u.hex),
+    }));
+    // Every VideoFrame closed is counted: the player must close each one it gets.
+    window.closedFrames = 0;
+    const close = VideoFrame.prototype.close;
+    VideoFrame.prototype.close = function () { window.closedFrames++; return close.call(this); };
+    // A checksum of what a canvas shows, to tell pictures apart.
+    window.checksum = (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let h = 0;
+      for (let i = 0; i < d.length; i += 16) h = (h * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 1000000007;
+      return h;
+    };
+    window.until = async (cond, ms = 8000) => {
+      const deadline = Date.now() + ms;
+      while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return cond();
+    };
+  }, units);
+  t.after(() => p.context.close());
+  return p;
+}
+
+test('video.js is the same file in the SDK and in the pages', async () => {
+  const [sdk, web] = await Promise.all([readFile(path.join(sdkDir, 'video.js'), 'utf8'), readFile(path.join(webDir, 'js/video.js'), 'utf8')]);
+  assert.ok(sdk === web, 'clients/js/video.js and web/js/video.js differ: copy one over the other');
+});
+
+test('VideoPlayer decodes H.264 access units with WebCodecs into a canvas, hides decode_only pictures and closes every frame', async (t) => {
+  const units = await h264Units({ count: 25, gop: 10 });
+  assert.ok(units[0].key && units[10].key && units[20].key && !units[1].key, 'a keyframe every 10');
+  assert.match(units[0].codec, /^avc1\.42/);
+  const { page, problems } = await sdkPage(t, units);
+  await withScreenshotOnFailure(t, page, async () => {
+    const r = await page.evaluate(async () => {
+      const { VideoPlayer, canDecodeVideo } = window.ds;
+      const out = { can: await canDecodeVideo() };
+      const canvas = document.getElementById('out');
+      const drawn = [];
+      const sums = new Set();
+      const player = new VideoPlayer(canvas, {
+        onDraw: (h) => { drawn.push(h.seq); sums.add(window.checksum(canvas)); },
+        onError: (e) => { out.error = String(e); },
+      });
+      // A joining viewer: deltas before any keyframe are dropped; the GOP from the keyframe at
+      // unit 11 comes with decode_only up to unit 15, which is the first one shown.
+      for (const u of window.units.slice(3, 25)) {
+        const i = u.header.seq;
+        player.push({ ...u.header, decode_only: i >= 11 && i < 15 }, u.data);
+      }
+      await window.until(() => player.stats.decoded + player.stats.dropped >= 22);
+      out.stats = { ...player.stats };
+      out.drawn = drawn;
+      out.distinct = sums.size;
+      out.size = [canvas.width, canvas.height];
+      out.config = player.config;
+      out.closed = window.closedFrames;
+      player.close();
+      out.failed = player.failed;
+      return out;
+    });
+    const all = JSON.stringify(r);
+    assert.equal(r.can, true, 'Chromium decodes H.264 here');
+    assert.equal(r.error, undefined, all);
+    assert.deepEqual(r.stats, { units: 22, decoded: 15, drawn: 11, hidden: 4, dropped: 7 }, all);
+    assert.deepEqual(r.drawn, [15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25], 'shown from the first unit not marked decode_only, in order');
+    assert.ok(r.distinct >= 10, `the picture moves (${r.distinct} different pictures): ${all}`);
+    assert.deepEqual(r.size, [320, 240], 'the canvas takes the picture size');
+    assert.equal(r.config.codec, units[0].codec);
+    assert.equal(r.closed, 15, 'every VideoFrame out of the decoder was closed, shown or not');
+    assert.equal(r.failed, null);
+    assert.deepEqual(problems, []);
+  });
+});
+
+test('an unsupported codec or undecodable bytes end the player once with an error', async (t) => {
+  const units = await h264Units({ count: 3, gop: 10 });
+  const { page } = await sdkPage(t, units);
+  const r = await page.evaluate(async () => {
+    const { VideoPlayer } = window.ds;
+    const canvas = document.getElementById('out');
+    const out = {};
+    const errors = [];
+    const bad = new VideoPlayer(canvas, { onError: (e) => errors.push(e.name || e.message) });
+    bad.push({ ...window.units[0].header, codec: 'avc1.ffffff' }, window.units[0].data);
+    out.unsupported = await window.until(() => bad.failed !== null);
+    bad.push(window.units[0].header, window.units[0].data); // after failing: ignored
+    out.errors = errors.slice();
+    const garbage = new VideoPlayer(canvas, { onError: (e) => errors.push(e.name || e.message) });
+    const junk = new Uint8Array(2000).map((_, i) => (i * 37 + 11) & 0xff);
+    junk.set([0, 0, 0, 1, 0x65], 0);
+    for (let i = 0; i < 5; i++) garbage.push({ ...window.units[0].header, seq: i, ts_ms: i * 100 }, junk);
+    out.garbage = await window.until(() => garbage.failed !== null);
+    out.garbageStats = { ...garbage.stats };
+    out.allErrors = errors;
+    return out;
+  });
+  assert.ok(r.unsupported, `an unsupported codec fails the player: ${JSON.stringify(r)}`);
+  assert.equal(r.errors.length, 1, 'onError once');
+  assert.ok(r.garbage, `bytes that are not H.264 fail the player: ${JSON.stringify(r)}`);
+  assert.equal(r.garbageStats.drawn, 0);
+  assert.equal(r.allErrors.length, 2);
+});
+
+test('renderViewer draws a Viewer\'s video units, keeps JPEGs off fresh video, and drops the video when decoding fails', async (t) => {
+  const units = await h264Units({ count: 12, gop: 10 });
+  const { page, problems } = await sdkPage(t, units);
+  const r = await page.evaluate(async () => {
+    const { renderViewer } = window.ds;
+    const jpeg = async (colour) => {
+      const c = new OffscreenCanvas(64, 48);
+      const g = c.getContext('2d');
+      g.fillStyle = colour;
+      g.fillRect(0, 0, 64, 48);
+      return new Uint8Array(await (await c.convertToBlob({ type: 'image/jpeg', quality: 0.9 })).arrayBuffer());
+    };
+    const red = await jpeg('#ff0000');
+    // What renderViewer hooks on a Viewer that asked for video.
+    let drops = 0;
+    const fake = { onFrame: undefined, onVideo: undefined, dropVideo: async () => { drops++; } };
+    const canvas = document.getElementById('out');
+    const paths = [];
+    const errors = [];
+    const view = renderViewer(fake, canvas, { onPath: (p) => paths.push(p), onError: (e) => errors.push(String(e)) });
+    const unit = (u) => ({ data: u.data, key: u.header.key, decode_only: false, seq: u.header.seq, ts_ms: u.header.ts_ms, info: u.header });
+    // A JPEG before the first keyframe is drawn.
+    fake.onFrame({ jpeg: red, seq: 1 });
+    await window.until(() => view.stats.rendered === 1);
+    const out = { first: view.path };
+    for (const u of window.units.slice(0, 10)) fake.onVideo(unit(u));
+    await window.until(() => view.stats.video?.drawn === 10);
+    out.afterVideo = { path: view.path, rendered: view.stats.rendered, size: [canvas.width, canvas.height] };
+    // A JPEG right after video pictures is not drawn over them.
+    fake.onFrame({ jpeg: red, seq: 2 });
+    await new Promise((res) => setTimeout(res, 100));
+    out.jpegOverVideo = { path: view.path, rendered: view.stats.rendered, skipped: view.stats.skipped };
+    // A keyframe of a codec this browser cannot decode: the video is dropped, JPEG goes on.
+    fake.onVideo({ ...unit(window.units[10]), key: true, info: { ...window.units[10].header, key: true, codec: 'avc1.ffffff', width: 320, height: 240 } });
+    await window.until(() => drops === 1);
+    fake.onFrame({ jpeg: red, seq: 3 });
+    await window.until(() => view.path === 'jpeg');
+    out.after = { path: view.path, drops, size: [canvas.width, canvas.height], errors: errors.length, paths };
+    view.stop();
+    out.unhooked = fake.onFrame === undefined && fake.onVideo === undefined;
+    return out;
+  });
+  const all = JSON.stringify(r);
+  assert.equal(r.first, 'jpeg', all);
+  assert.deepEqual(r.afterVideo, { path: 'h264', rendered: 11, size: [320, 240] }, all);
+  assert.deepEqual(r.jpegOverVideo, { path: 'h264', rendered: 11, skipped: 1 }, all);
+  assert.deepEqual(r.after, { path: 'jpeg', drops: 1, size: [64, 48], errors: 1, paths: ['jpeg', 'h264', 'jpeg'] }, all);
+  assert.ok(r.unhooked, 'stop() restores the callbacks');
+  assert.deepEqual(problems, []);
+});
