@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { browserDir, launchBrowser, newPage, startServer, withScreenshotOnFailure } from './lib/server.mjs';
+import { browserDir, kShownPicture, launchBrowser, logIn, newPage, registerUser, startServer, withScreenshotOnFailure } from './lib/server.mjs';
 
 const run = promisify(execFile);
 const sdkDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../clients/js');
@@ -23,6 +23,7 @@ const webDir = path.resolve(browserDir, '../../web');
 
 let server;
 let browser;
+let streamer; // one live stream from the studio, shared by the tests against the real server
 
 before(async () => {
   // The pages under test come from this checkout, whatever copy the binary embeds.
@@ -31,6 +32,7 @@ before(async () => {
 });
 
 after(async () => {
+  await streamer?.context.close();
   await browser?.close();
   await server?.stop();
 });
@@ -233,4 +235,202 @@ test('renderViewer draws a Viewer\'s video units, keeps JPEGs off fresh video, a
   assert.deepEqual(r.after, { path: 'jpeg', drops: 1, size: [64, 48], errors: 1, paths: ['jpeg', 'h264', 'jpeg'] }, all);
   assert.ok(r.unhooked, 'stop() restores the callbacks');
   assert.deepEqual(problems, []);
+});
+
+// ---------- the pages ----------
+
+// `count` JPEG pictures of FFmpeg's moving test pattern.
+async function jpegFrames(count = 20) {
+  const { stdout } = await run('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-frames:v', String(count),
+    '-c:v', 'mjpeg', '-q:v', '5', '-f', 'image2pipe', '-',
+  ], { encoding: 'buffer', maxBuffer: 64 << 20 });
+  const out = [];
+  let start = 0;
+  for (let i = 2; i + 1 < stdout.length; i++) {
+    if (stdout[i - 2] === 0xff && stdout[i - 1] === 0xd9 && stdout[i] === 0xff && stdout[i + 1] === 0xd8) {
+      out.push(stdout.subarray(start, i));
+      start = i;
+    }
+  }
+  out.push(stdout.subarray(start));
+  assert.equal(out.length, count);
+  return out;
+}
+
+// One binary message in the inline layout: 4-byte big-endian N, N bytes of header JSON, payload.
+function inlineMessage(header, payload) {
+  const json = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(json.length);
+  return Buffer.concat([prefix, json, payload]);
+}
+
+// Serves the page's /ws/watch socket itself: `live`, then one message every 100 ms until the
+// page closes it: H.264 units (looped, a keyframe first) on a socket that asked for
+// ?video=h264, JPEG frames on one that did not. Returns the sockets opened, in order.
+async function fakeWatchSocket(page, { units, jpegs, codec }) {
+  const sockets = [];
+  await page.routeWebSocket(/\/ws\/watch\//, (ws) => {
+    const video = new URL(ws.url()).searchParams.get('video') === 'h264';
+    sockets.push({ url: ws.url(), video });
+    ws.send(JSON.stringify({ type: 'state', state: 'live' }));
+    let i = 0;
+    const timer = setInterval(() => {
+      const ts = 1000 + 100 * i;
+      if (video) {
+        const u = units[i % units.length];
+        const header = { type: 'video', seq: i + 1, key: u.key, decode_only: false, ts_ms: ts, captured_ms: ts, processed_ms: ts };
+        if (u.key) Object.assign(header, { codec: codec ?? u.codec, width: u.width, height: u.height });
+        ws.send(inlineMessage(header, Buffer.from(u.hex, 'hex')));
+      } else {
+        ws.send(inlineMessage({ type: 'frame', seq: i + 1, captured_ms: ts, processed_ms: ts }, jpegs[i % jpegs.length]));
+      }
+      i++;
+    }, 100);
+    // The page closed it: stop, and finish the close (an onClose handler replaces the default).
+    ws.onClose((code, reason) => {
+      clearInterval(timer);
+      ws.close({ code, reason });
+    });
+  });
+  return sockets;
+}
+
+// What the page's picture shows (JPEG img or video canvas): which, its seq, and a checksum and
+// the spread of its pixels.
+function shownPicture(target) {
+  return target.evaluate((sel) => {
+    const el = document.querySelector(sel);
+    if (!el || !el.dataset.seq || (el.tagName === 'IMG' && (!el.complete || !el.naturalWidth))) return null;
+    const c = document.createElement('canvas');
+    c.width = 64;
+    c.height = 48;
+    const g = c.getContext('2d');
+    g.drawImage(el, 0, 0, c.width, c.height);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let sum = 0;
+    let sum2 = 0;
+    let check = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const v = (d[i] + d[i + 1] + d[i + 2]) / 3;
+      sum += v;
+      sum2 += v * v;
+      check = (check * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 1000000007;
+    }
+    const n = d.length / 4;
+    const mean = sum / n;
+    return { tag: el.tagName.toLowerCase(), seq: el.dataset.seq, check, sd: Math.sqrt(Math.max(0, sum2 / n - mean * mean)) };
+  }, kShownPicture);
+}
+
+async function until(what, fn, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+// A moving picture on `target` through `tag` (img or canvas): not blank, and a later picture
+// with another seq and other pixels.
+async function assertMoving(target, tag) {
+  const first = await until(`a picture in the ${tag}`, async () => {
+    const s = await shownPicture(target);
+    return s && s.tag === tag ? s : null;
+  });
+  assert.ok(first.sd > 3, `the picture has detail (sd ${first.sd.toFixed(1)})`);
+  const later = await until('a newer, different picture', async () => {
+    const s = await shownPicture(target);
+    return s && s.tag === tag && s.seq !== first.seq && s.check !== first.check ? s : null;
+  });
+  assert.ok(later.sd > 3);
+}
+
+// Page errors other than failed loads (the anonymous watch page's 401 from /api/me, the embed
+// page's favicon).
+const serious = (problems) => problems.filter((m) => !/Failed to load resource/.test(m));
+
+const withoutWebCodecs = () => {
+  delete window.VideoDecoder;
+};
+
+test('the watch page plays the video option through WebCodecs into its canvas (units from a socket the test serves)', async (t) => {
+  const [units, jpegs, user] = await Promise.all([h264Units({ count: 30, gop: 10 }), jpegFrames(), registerUser(server.baseUrl, 'vw')]);
+  const { context, page, problems } = await newPage(browser, server.baseUrl);
+  t.after(() => context.close());
+  const sockets = await fakeWatchSocket(page, { units, jpegs });
+  await withScreenshotOnFailure(t, page, async () => {
+    await page.goto(`/u/${user.username}`);
+    await page.locator('[data-stage][data-playback=h264]').waitFor({ timeout: 15000 });
+    await assertMoving(page, 'canvas');
+    assert.equal(await page.locator('[data-frame]').isHidden(), true, 'the JPEG img is not shown');
+    assert.match(await page.locator('[data-viewers]').getAttribute('title'), /H\.264 \(WebCodecs\)/);
+    assert.match(await page.locator('[data-video-frame]').getAttribute('title'), /H\.264 \(WebCodecs\)/);
+    await page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
+    assert.equal(sockets.length, 1);
+    assert.match(sockets[0].url, /[?&]video=h264(&|$)/);
+    assert.match(sockets[0].url, /[?&]frames=inline(&|$)/);
+    assert.deepEqual(serious(problems), []);
+  });
+});
+
+test('when the video cannot be decoded the watch and embed pages reconnect without it and show JPEG frames', async (t) => {
+  const [units, jpegs, user] = await Promise.all([h264Units({ count: 10, gop: 10 }), jpegFrames(), registerUser(server.baseUrl, 'vf')]);
+  for (const where of ['watch', 'embed']) {
+    const { context, page, problems } = await newPage(browser, server.baseUrl);
+    t.after(() => context.close());
+    // Keyframes that name a codec no browser decodes: the decoder fails at once.
+    const sockets = await fakeWatchSocket(page, { units, jpegs, codec: 'avc1.ffffff' });
+    await withScreenshotOnFailure({ name: `${t.name} ${where}` }, page, async () => {
+      await page.goto(where === 'watch' ? `/u/${user.username}` : `/u/${user.username}/embed`);
+      const indicator = where === 'watch' ? '[data-stage]' : 'body';
+      await page.locator(`${indicator}[data-playback=jpeg]`).waitFor({ timeout: 15000 });
+      await assertMoving(page, 'img');
+      assert.equal(await page.locator('[data-video-frame]').isHidden(), true);
+      assert.equal(sockets.length, 2, `${where}: one socket with video, then one without: ${JSON.stringify(sockets)}`);
+      assert.deepEqual(sockets.map((s) => s.video), [true, false]);
+      assert.match(await page.locator('[data-frame]').getAttribute('title'), /JPEG/);
+      assert.deepEqual(serious(problems), [], where);
+    });
+  }
+});
+
+// A live stream from the studio's fake webcam through the built-in CPU worker, once.
+async function liveStream() {
+  if (streamer) return streamer;
+  const user = await registerUser(server.baseUrl, 'vs');
+  const p = await newPage(browser, server.baseUrl);
+  streamer = { ...p, user };
+  await logIn(p.page, user, '/studio');
+  await p.page.locator('#fps').fill('6');
+  await p.page.getByRole('button', { name: 'Go live' }).click();
+  await p.page.locator('[data-testid=studio-state]', { hasText: 'Live' }).waitFor({ timeout: 20000 });
+  await p.page.locator('[data-output]:not([hidden])').waitFor({ timeout: 30000 });
+  return streamer;
+}
+
+test('without VideoDecoder the watch page and the embed page ask for no video and show moving JPEG frames (real server)', async (t) => {
+  const { user } = await liveStream();
+  for (const where of ['watch', 'embed']) {
+    const { context, page, problems } = await newPage(browser, server.baseUrl);
+    t.after(() => context.close());
+    await context.addInitScript(withoutWebCodecs);
+    const urls = [];
+    page.on('websocket', (ws) => urls.push(ws.url()));
+    await withScreenshotOnFailure({ name: `${t.name} ${where}` }, page, async () => {
+      await page.goto(where === 'watch' ? `/u/${user.username}` : `/u/${user.username}/embed`);
+      assert.equal(await page.evaluate(() => typeof VideoDecoder), 'undefined');
+      const indicator = where === 'watch' ? '[data-stage]' : 'body';
+      await page.locator(`${indicator}[data-playback=jpeg]`).waitFor({ timeout: 30000 });
+      await assertMoving(page, 'img');
+      assert.equal(await page.locator('[data-video-frame]').isHidden(), true);
+      const watch = urls.filter((u) => u.includes('/ws/watch/'));
+      assert.equal(watch.length, 1, JSON.stringify(urls));
+      assert.doesNotMatch(watch[0], /video=/);
+      assert.deepEqual(serious(problems), [], where);
+    });
+  }
 });
