@@ -434,3 +434,73 @@ test('without VideoDecoder the watch page and the embed page ask for no video an
     });
   }
 });
+
+test('the watch page and the embed page show the live stream through WebCodecs (real server)', async (t) => {
+  const { user } = await liveStream();
+  for (const where of ['watch', 'embed']) {
+    const { context, page, problems } = await newPage(browser, server.baseUrl);
+    t.after(() => context.close());
+    const urls = [];
+    page.on('websocket', (ws) => urls.push(ws.url()));
+    await withScreenshotOnFailure({ name: `${t.name} ${where}` }, page, async () => {
+      await page.goto(where === 'watch' ? `/u/${user.username}` : `/u/${user.username}/embed`);
+      const indicator = where === 'watch' ? '[data-stage]' : 'body';
+      await page.locator(`${indicator}[data-playback=h264]`).waitFor({ timeout: 30000 });
+      await assertMoving(page, 'canvas');
+      assert.equal(await page.locator('[data-frame]').isHidden(), true, 'the JPEG img is not shown');
+      assert.match(await page.locator('[data-video-frame]').getAttribute('title'), /H\.264 \(WebCodecs\)/);
+      const watch = urls.filter((u) => u.includes('/ws/watch/'));
+      assert.equal(watch.length, 1, JSON.stringify(urls));
+      assert.match(watch[0], /[?&]video=h264(&|$)/);
+      if (where === 'watch') await page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
+      assert.deepEqual(serious(problems), [], where);
+    });
+  }
+});
+
+test('the SDK: a Viewer with video and renderViewer draw the live stream through WebCodecs; dropVideo goes back to JPEG (real server)', async (t) => {
+  const { user } = await liveStream();
+  const { page, problems } = await sdkPage(t);
+  await withScreenshotOnFailure(t, page, async () => {
+    const r = await page.evaluate(async (username) => {
+      const { Viewer, canDecodeVideo, renderViewer } = window.ds;
+      const out = { can: await canDecodeVideo() };
+      const units = [];
+      const viewer = await new Viewer(undefined, username, { video: 'h264', onVideo: (u) => units.push(u) }).connect();
+      out.url = viewer.url;
+      const canvas = document.getElementById('out');
+      const paths = [];
+      const sums = new Set();
+      const view = renderViewer(viewer, canvas, {
+        onPath: (p) => paths.push(p),
+        onRender: (f) => { if (!f.jpeg.length) sums.add(window.checksum(canvas)); },
+      });
+      out.video = await window.until(() => view.stats.video?.drawn >= 4, 30000);
+      out.stats = { ...view.stats.video };
+      out.distinct = sums.size;
+      out.firstUnit = units[0] && { key: units[0].key, codec: units[0].codec, width: units[0].width, height: units[0].height };
+      out.ownCallback = units.length >= out.stats.units;
+      await viewer.dropVideo();
+      out.urlAfter = viewer.url;
+      out.jpeg = await window.until(() => view.path === 'jpeg', 15000);
+      out.paths = paths;
+      view.stop();
+      viewer.close();
+      return out;
+    }, user.username);
+    const all = JSON.stringify(r);
+    assert.equal(r.can, true);
+    assert.match(r.url, /[?&]video=h264(&|$)/);
+    assert.ok(r.video, `video pictures drawn: ${all}`);
+    assert.ok(r.distinct >= 3, `the picture moves: ${all}`);
+    assert.equal(r.firstUnit.key, true, 'the first unit is a keyframe');
+    assert.match(r.firstUnit.codec, /^avc1\.[0-9a-f]{6}$/i);
+    assert.ok(r.firstUnit.width > 0 && r.firstUnit.height > 0);
+    assert.ok(r.ownCallback, "the viewer's own onVideo still gets every unit");
+    assert.doesNotMatch(r.urlAfter, /video=/);
+    assert.ok(r.jpeg, `JPEG frames after dropVideo: ${all}`);
+    assert.equal(r.paths.at(-1), 'jpeg');
+    assert.ok(r.paths.includes('h264'));
+    assert.deepEqual(problems, []);
+  });
+});
