@@ -125,6 +125,7 @@ function imageSink(img) {
 // Decodes the units of one video socket into `target`. Options:
 //   resize    a canvas takes each picture's size (default true)
 //   maxQueue  units waiting in the decoder past which deltas are dropped up to the next keyframe
+//             (decode_only units, the catch-up burst a joiner gets, are never dropped)
 //   onDraw(header)  after each picture is drawn, with its unit's header (seq, ts_ms, captured_ms…)
 //   onError(err)    once, when decoding failed; the player is closed then
 // stats: units (pushed), decoded (pictures out of the decoder), drawn, hidden (decode_only
@@ -145,6 +146,7 @@ export class VideoPlayer {
     this._decoder = null;
     this._needKey = true;
     this._headers = new Map();  // chunk timestamp (µs) -> the unit's header, until its picture comes out
+    this._catchUp = 0;  // decode_only units given to the decoder whose pictures have not come out
   }
 
   // One access unit: header {type:"video", key, decode_only, ts_ms, codec?, width?, height?, …}
@@ -159,13 +161,16 @@ export class VideoPlayer {
         this.stats.dropped++;
         return;
       }
-      if (!key && (this._needKey || this._decoder.decodeQueueSize > this.maxQueue)) {
-        // Behind (or not started): the next keyframe starts again; nothing queues.
+      // Behind (or not started): the next keyframe starts again; nothing queues. A joiner's
+      // catch-up units (decode_only) come all at once by design and are never counted as behind.
+      const behind = !header.decode_only && this._decoder.decodeQueueSize - this._catchUp > this.maxQueue;
+      if (!key && (this._needKey || behind)) {
         this._needKey = true;
         this.stats.dropped++;
         return;
       }
       this._needKey = false;
+      if (header.decode_only) this._catchUp++;
       const timestamp = Math.round(Number(header.ts_ms) * 1000) || 0;
       this._headers.set(timestamp, header);
       if (this._headers.size > 64) this._headers.delete(this._headers.keys().next().value);
@@ -204,6 +209,7 @@ export class VideoPlayer {
     const header = this._headers.get(frame.timestamp);
     this._headers.delete(frame.timestamp);
     if (header?.decode_only) {
+      this._catchUp = Math.max(0, this._catchUp - 1);
       this.stats.hidden++;
       frame.close();
       return;

@@ -150,6 +150,9 @@ test('an iframe on another site shows the processed picture and the chat overlay
         return s && s.seq !== first.seq && s.check !== first.check ? s : null;
       });
       assert.ok(later.sd > 3);
+      // A page framed by another loopback origin is still a secure context: H.264 through WebCodecs.
+      await frame.locator('body[data-playback=h264]').waitFor({ timeout: 15000 });
+      assert.equal(await frame.evaluate(() => isSecureContext), true);
 
       // A comment posted through the API shows in the overlay, as text.
       await F.page.goto('/');

@@ -157,6 +157,35 @@ test('VideoPlayer decodes H.264 access units with WebCodecs into a canvas, hides
   });
 });
 
+test('a joiner\'s catch-up GOP arrives all at once and is decoded whole; a backlog of shown deltas skips to the next keyframe', async (t) => {
+  const units = await h264Units({ count: 90, gop: 60 });
+  const { page, problems } = await sdkPage(t, units);
+  const r = await page.evaluate(async () => {
+    const { VideoPlayer } = window.ds;
+    const canvas = document.getElementById('out');
+    const drawn = [];
+    const player = new VideoPlayer(canvas, { maxQueue: 4, onDraw: (h) => drawn.push(h.seq) });
+    // 60 units of one GOP in one go, all but the last decode_only (as the server sends a joiner).
+    for (const u of window.units.slice(0, 60)) player.push({ ...u.header, decode_only: u.header.seq < 60 }, u.data);
+    await window.until(() => player.stats.decoded >= 60);
+    const catchUp = { ...player.stats, drawn: drawn.slice() };
+    // Then 29 shown deltas in one go, faster than the decoder: some are dropped up to a keyframe,
+    // none after the drop is decoded.
+    for (const u of window.units.slice(60, 89)) player.push(u.header, u.data);
+    await window.until(() => player.stats.decoded + player.stats.dropped >= 89);
+    const backlog = { ...player.stats };
+    player.close();
+    return { catchUp, backlog };
+  });
+  const all = JSON.stringify(r);
+  assert.equal(r.catchUp.dropped, 0, `no catch-up unit dropped: ${all}`);
+  assert.equal(r.catchUp.hidden, 59, all);
+  assert.deepEqual(r.catchUp.drawn, [60], `only the last unit of the catch-up is shown: ${all}`);
+  assert.ok(r.backlog.dropped > 0, `a backlog of shown deltas is dropped, not queued: ${all}`);
+  assert.equal(r.backlog.decoded + r.backlog.dropped, 89, all);
+  assert.deepEqual(problems, []);
+});
+
 test('an unsupported codec or undecodable bytes end the player once with an error', async (t) => {
   const units = await h264Units({ count: 3, gop: 10 });
   const { page } = await sdkPage(t, units);
