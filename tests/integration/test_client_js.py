@@ -83,6 +83,10 @@ class TestJsWorkerSlots(unittest.TestCase):
     def test_api_request_shape(self):
         self.run_node_tests("api.test.mjs")
 
+    def test_viewer_dispatches_video_units_on_the_header_type(self):
+        # ?video=h264: onVideo gets the units, onFrame the JPEGs; dropVideo() reconnects without.
+        self.run_node_tests("viewer.test.mjs")
+
     def test_inline_frames_follow_the_shared_vectors(self):
         # tests/vectors/inline_frames.json, read by the C++, Python and web page tests too.
         self.run_node_tests("vectors.test.mjs")
