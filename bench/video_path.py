@@ -198,10 +198,10 @@ def main():
         video = Reader(base + "?video=h264", window=jpeg.window)
         video.start()
         time.sleep(max(0.0, jpeg.window[0] - time.monotonic()))
-        cpu_b, enc_b = cpu_seconds(pid), thread_cpu(pid, r"(?i)enc|x264")
+        cpu_b, enc_b = cpu_seconds(pid), thread_cpu(pid, r"^ds-encode")
         time.sleep(max(0.0, jpeg.window[1] - time.monotonic()))
         cpu_both = (cpu_seconds(pid) - cpu_b) / a.seconds
-        enc = (thread_cpu(pid, r"(?i)enc|x264") - enc_b) / a.seconds
+        enc = (thread_cpu(pid, r"^ds-encode") - enc_b) / a.seconds
 
         # Viewers joining mid-GOP, one at a time at random moments.
         joins = {"video": [], "jpeg": []}
