@@ -1003,11 +1003,23 @@ class Streamer:
 
 Frame = collections.namedtuple("Frame", "jpeg seq captured_ms processed_ms info")
 
+# One H.264 access unit of a stream's video (``Viewer(..., video="h264")``, docs/protocol.md,
+# "Video"): ``data`` is the unit in Annex-B form (NAL units after 00 00 00 01 start codes; units
+# concatenated are a raw .h264 stream ffmpeg reads); ``key``: an IDR with SPS and PPS in front,
+# decoding may start here; ``decode_only``: a catch-up unit of the GOP a joining viewer is sent
+# at once, to decode but not show; ``ts_ms``: the picture's timestamp in ms (variable frame
+# rate: display each unit at its ts_ms relative to the previous one's); ``codec``, ``width``,
+# ``height``: on key units only ("avc1.PPCCLL", the string WebCodecs' VideoDecoder takes);
+# ``info``: the whole header dict.
+VideoUnit = collections.namedtuple(
+    "VideoUnit", "data seq key decode_only ts_ms captured_ms processed_ms codec width height info")
+
 
 def split_inline_frame(data):
-    """An inline frame message (docs/protocol.md, "Inline frames") as (header dict, JPEG
-    bytes); the header is {} when its JSON is not a frame header. None when the message is
-    shorter than its 4-byte big-endian length prefix says."""
+    """An inline frame message (docs/protocol.md, "Inline frames") as (header dict, payload
+    bytes: a JPEG, or an H.264 unit when the header's type is "video"); the header is {} when
+    its JSON is not a frame or video header. None when the message is shorter than its 4-byte
+    big-endian length prefix says."""
     if len(data) < 4:
         return None
     n = int.from_bytes(data[:4], "big")
@@ -1017,7 +1029,7 @@ def split_inline_frame(data):
         header = json.loads(bytes(data[4:4 + n]).decode("utf-8"))
     except ValueError:
         header = None
-    if not isinstance(header, dict) or header.get("type") != "frame":
+    if not isinstance(header, dict) or header.get("type") not in ("frame", "video"):
         header = {}
     return header, bytes(data[4 + n:])
 
@@ -1036,14 +1048,29 @@ class Viewer:
     ``frames="inline"`` (the default) asks for one binary message per frame
     (``?frames=inline``: a 4-byte big-endian length, the frame JSON, the JPEG); ``"split"``
     takes the older text header + binary JPEG pair. Both yield the same Frames.
+
+    ``video="h264"`` asks for the stream's H.264 video instead of JPEGs (``?video=h264``):
+    iterating then also yields ("video", VideoUnit), one per encoded access unit, raw (this
+    client decodes nothing: hand ``unit.data`` to a decoder, e.g. concatenate them into a .h264
+    file or pipe them to ``ffmpeg -f h264 -i -``). Until the stream's first keyframe reaches
+    this viewer (and from a server running ``--video off``) inline ("frame", Frame) JPEGs come
+    instead, so a player has something to show; once a unit came, no more JPEG frames do. The
+    first unit is a key unit, or the GOP so far from its key unit with every unit but the last
+    marked ``decode_only``. The default (``video=None``) is JPEG frames, as before.
     """
 
-    def __init__(self, base_url, username, timeout=10.0, headers=None, frames="inline"):
+    def __init__(self, base_url, username, timeout=10.0, headers=None, frames="inline",
+                 video=None):
         if frames not in ("inline", "split"):
             raise ValueError("frames: 'inline' or 'split', not %r" % (frames,))
-        self.frame_format = frames
+        if video not in (None, "h264"):
+            raise ValueError("video: None (JPEG frames) or 'h264', not %r" % (video,))
+        self.video = video
+        self.frame_format = "inline" if video else frames
         self.url = _ws_url(base_url, "/ws/watch/%s" % urllib.parse.quote(username, safe=""))
-        if frames == "inline":
+        if video:
+            self.url += "?video=" + video
+        elif frames == "inline":
             self.url += "?frames=inline"
         self.timeout = timeout
         self.headers = headers
@@ -1059,7 +1086,8 @@ class Viewer:
         return self
 
     def recv(self, timeout=None):
-        """Next ("event", dict) / ("frame", Frame) / ("close", reason). Raises TimeoutError."""
+        """Next ("event", dict) / ("frame", Frame) / ("video", VideoUnit) / ("close", reason).
+        Raises TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -1082,6 +1110,11 @@ class Viewer:
                     if split is None:
                         continue
                     h, data = split
+                    if h.get("type") == "video":
+                        return "video", VideoUnit(
+                            data, h.get("seq"), bool(h.get("key")), bool(h.get("decode_only")),
+                            h.get("ts_ms"), h.get("captured_ms"), h.get("processed_ms"),
+                            h.get("codec"), h.get("width"), h.get("height"), h)
                 else:
                     h, self._header = self._header or {}, None
                 return "frame", Frame(data, h.get("seq"), h.get("captured_ms"), h.get("processed_ms"), h)
@@ -1132,6 +1165,18 @@ class Viewer:
             if kind == "close":
                 return
             if kind == "frame":
+                n += 1
+                yield data
+
+    def video_units(self, count=None, timeout=None):
+        """Yields VideoUnit objects (events and JPEG frames skipped); stops after count units
+        or a timeout gap (TimeoutError)."""
+        n = 0
+        while count is None or n < count:
+            kind, data = self.recv(timeout=timeout)
+            if kind == "close":
+                return
+            if kind == "video":
                 n += 1
                 yield data
 

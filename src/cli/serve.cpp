@@ -27,6 +27,7 @@
 #include "live/settings_service.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
+#include "live/video_hub.hpp"
 #include "live/worker_token_watch.hpp"
 #include "net/live_endpoints.hpp"
 #include "net/server.hpp"
@@ -34,6 +35,7 @@
 #include "payments/payment_service.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
+#include "worker/av_source.hpp"
 #include "worker/in_process_worker.hpp"
 #include "worker/thumbnail.hpp"
 
@@ -102,6 +104,32 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->capture_default_str();
   cmd->add_option("--default-credits", c.default_credits, "Credits preselected in the buy dialog")
       ->envname("DREAMSTREAM_DEFAULT_CREDITS")
+      ->capture_default_str();
+  cmd->add_option("--video", c.video,
+                  "H.264 for viewers who ask for it (/ws/watch/NAME?video=h264): h264 or off")
+      ->envname("DREAMSTREAM_VIDEO")
+      ->check(CLI::IsMember({"h264", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--video-crf", c.video_crf,
+                  "Video quality, x264 CRF (0-51, lower is better and bigger)")
+      ->envname("DREAMSTREAM_VIDEO_CRF")
+      ->check(CLI::Range(0, 51))
+      ->capture_default_str();
+  cmd->add_option("--video-max-kbps", c.video_max_kbps,
+                  "Video bitrate cap per stream in kbit/s (0: no cap)")
+      ->envname("DREAMSTREAM_VIDEO_MAX_KBPS")
+      ->check(CLI::Range(0, 100'000))
+      ->capture_default_str();
+  cmd->add_option("--video-threads", c.video_threads,
+                  "Encoder threads for all of the node's streams (their CPU bound)")
+      ->envname("DREAMSTREAM_VIDEO_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--video-profile", c.video_profile,
+                  "H.264 profile: high (fewer bytes) or baseline (constrained baseline: every "
+                  "decoder)")
+      ->envname("DREAMSTREAM_VIDEO_PROFILE")
+      ->check(CLI::IsMember({"high", "baseline"}))
       ->capture_default_str();
   cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")
       ->envname("DREAMSTREAM_BUILTIN_WORKERS")
@@ -368,12 +396,30 @@ int run_serve(const ServeConfig& c) {
   if (!payments) return 2;
   app.payments = payments.get();
 
+  // Declared before the hub, which hands it pictures until the hub is gone.
+  std::unique_ptr<live::VideoHub> video;
+  if (c.video == "h264") {
+    live::VideoHubConfig vc;
+    vc.encoder.crf = c.video_crf;
+    vc.encoder.max_kbps = c.video_max_kbps;
+    vc.encoder.profile = c.video_profile == "baseline" ? video::H264Profile::kConstrainedBaseline
+                                                       : video::H264Profile::kHigh;
+    vc.threads = c.video_threads;
+    if (auto ok = video::check_settings(vc.encoder); !ok) {
+      spdlog::error("event=bad_option option=--video reason=\"{}\"", ok.error().message);
+      return 2;
+    }
+    // libx264's lines ("profile High, level 3.0", warnings) into the log, not onto stderr.
+    worker::route_libav_logs();
+    video = std::make_unique<live::VideoHub>(vc);
+  }
   live::HubConfig hub_config;
   hub_config.job_timeout_ms = c.job_timeout_ms;
   hub_config.skip_similar = c.skip_similar;
   hub_config.skip_max_ms = c.skip_max_ms;
   hub_config.thumbnail = worker::make_thumbnail;
   live::Hub hub(clock, hub_config);
+  hub.set_picture_tap(video.get());
   // Many nodes: calls from other nodes run on their own small pool, never on Redis's threads.
   boost::asio::thread_pool call_pool(4);
   std::unique_ptr<cluster::RedisBus> bus;
@@ -448,8 +494,9 @@ int run_serve(const ServeConfig& c) {
   options.embed_ancestors = c.embed_ancestors;
   net::Server server(options, router, app, net::StaticAssets(c.web_dir));
   server.set_body_limit("/api/ingest/frame", c.max_frame_bytes + 1);
-  net::register_live_endpoints(server, app, hub, streams, credentials,
-                               {app.frame_limits, c.worker_tokens, 10, &worker_token_watch});
+  net::register_live_endpoints(
+      server, app, hub, streams, credentials,
+      {app.frame_limits, c.worker_tokens, 10, &worker_token_watch, video.get()});
   // Bound before any thread starts, so a taken address is one clear line and exit 1, not an
   // abort with threads left running.
   unsigned short bound = 0;
@@ -561,6 +608,7 @@ int run_serve(const ServeConfig& c) {
   call_pool.join();
   // The hub outlives the server (declared first); the connections it holds must not.
   hub.release_peers();
+  if (video) video->release_peers();
   spdlog::info("event=exit open_connections={}", server.limits()->open());
   return 0;
 }

@@ -59,6 +59,14 @@ struct ServeConfig {
   long long signup_credits = 12;
   int register_limit = 10;
   long long register_window_ms = 3'600'000;
+  // H.264 for viewers who ask for it (`?video=h264`, docs/protocol.md): "h264" or "off";
+  // constant quality (x264 CRF) under a bitrate cap, on this many encoder threads for all the
+  // node's streams (a stream's encoder that cannot keep up drops pictures).
+  std::string video = "h264";
+  int video_crf = 23;
+  int video_max_kbps = 3000;
+  int video_threads = 1;
+  std::string video_profile = "high";
   // Bearer token for GET /metrics; empty: loopback scrapers only.
   std::string metrics_token;
 };

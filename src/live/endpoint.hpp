@@ -17,6 +17,7 @@ struct ConnectRequest {
   std::optional<std::string> query_key;       // ?key= (a stream key, ingest)
   std::optional<std::string> query_ticket;    // ?ticket= (an ingest ticket)
   std::optional<std::string> query_token;     // ?token= (a worker token)
+  std::optional<std::string> query_video;     // ?video= (a viewer's video codec: h264)
   std::optional<std::string> session_cookie;  // ds_session
   // The Origin (or Referer) is present and is this site or an allowed origin; a cookie
   // connection needs it.

@@ -50,6 +50,8 @@ void Hub::flush(Outbox& out) {
     d.jpeg = f.jpeg;
     for (auto& v : *f.peers) v->send_frame(f.meta, f.jpeg, true);
     if (f.ingest) f.ingest->send_frame(f.meta, f.jpeg, true);
+    // After the JPEG viewers, in their order; the tap only hands the picture over.
+    if (tap_) tap_->picture({f.username, f.session, f.seq, f.captured_ms, f.processed_ms, f.jpeg});
   }
   if (!cluster_) return;
   for (auto& [username, text] : out.texts) cluster_->publish_text(username, text);
@@ -178,6 +180,7 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username, End
     viewers = c.viewers;
     gc_channel(username);
   }
+  if (tap_) tap_->stream_ended(username);
   auto ended = wire::encode_ended(reason, message);
   if (cluster_) {
     cluster_->withdraw(snap.session_id);
@@ -489,7 +492,7 @@ ResultOutcome Hub::accept_result(const FrameResult& r, bool local, Outbox& out) 
     a.last_output_captured_ms = r.captured_ms;
     a.model_ms = a.model_ms == 0 ? r.model_ms : a.model_ms * 0.8 + r.model_ms * 0.2;
     if (local) totals_.frames_shown++;  // one from another node was counted there
-    show(*c, r.session_id, r.seq, meta(), r.jpeg, out);
+    show(*c, r, a.info.username, meta(), out);
     if (c->sent_state != StreamState::kLive) {
       c->sent_state = StreamState::kLive;
       auto went_live = wire::encode_state(StreamState::kLive);
@@ -517,7 +520,7 @@ ResultOutcome Hub::accept_result(const FrameResult& r, bool local, Outbox& out) 
       if (r.seq > f.remote_seq) {
         f.remote_session = r.session_id;
         f.remote_seq = r.seq;
-        show(f, r.session_id, r.seq, meta(), r.jpeg, out);
+        show(f, r, it->first, meta(), out);
         // The home's "live" can go out before this node hears the channel (the first viewer
         // here subscribes as it looks the stream up, and the subscription takes a moment): a
         // picture says as much. Never after an end was heard: that one is newer news.
@@ -535,13 +538,14 @@ ResultOutcome Hub::accept_result(const FrameResult& r, bool local, Outbox& out) 
   return ResultOutcome::kShown;
 }
 
-void Hub::show(Channel& c, long long session, std::uint64_t seq, const Bytes& meta,
-               const Bytes& jpeg, Outbox& out) {
-  c.latest_output = jpeg;
+void Hub::show(Channel& c, const FrameResult& r, const std::string& username, const Bytes& meta,
+               Outbox& out) {
+  c.latest_output = r.jpeg;
   c.latest_meta = meta;
   // Through the gate even with nobody watching: a viewer who joins gets what it holds.
-  out.fanouts.push_back(
-      {c.viewers, c.stream ? c.stream->ingest : nullptr, c.delivered, session, seq, meta, jpeg});
+  out.fanouts.push_back({c.viewers, c.stream ? c.stream->ingest : nullptr, c.delivered,
+                         r.session_id, r.seq, meta, r.jpeg, username, r.captured_ms,
+                         r.processed_ms});
 }
 
 std::optional<StreamSnapshot> Hub::snapshot(const std::string& username) {

@@ -23,6 +23,7 @@
 #include "domain/similarity.hpp"
 #include "live/frame_offer.hpp"
 #include "live/peer.hpp"
+#include "live/picture_tap.hpp"
 #include "live/stream_state.hpp"
 #include "live/worker_pool.hpp"
 #include "util/clock.hpp"
@@ -118,6 +119,9 @@ class Hub {
 
   // Many nodes (live/cluster.hpp): set once, before serving; the cluster outlives no hub call.
   void set_cluster(Cluster* cluster);
+  // Processed pictures also go to `tap` (the video encoders), after their JPEG fan-out. Set
+  // once, before serving; the tap outlives every hub call. Null: none.
+  void set_picture_tap(PictureTap* tap) { tap_ = tap; }
 
   // Streams. open_stream fails (false) when the username already has an open stream.
   bool open_stream(const StreamOpen& info);
@@ -281,6 +285,9 @@ class Hub {
     std::uint64_t seq = 0;
     Bytes meta;
     Bytes jpeg;
+    std::string username;  // for the picture tap
+    std::int64_t captured_ms = 0;
+    std::int64_t processed_ms = 0;
   };
   struct Notice {
     std::shared_ptr<Peer> peer;
@@ -316,7 +323,7 @@ class Hub {
   // not hold is published for the nodes that follow it. Under the lock.
   ResultOutcome accept_result(const FrameResult& r, bool local, Outbox& out);
   // A processed frame for the viewers here (and the streamer when this is its home).
-  void show(Channel& c, long long session, std::uint64_t seq, const Bytes& meta, const Bytes& jpeg,
+  void show(Channel& c, const FrameResult& r, const std::string& username, const Bytes& meta,
             Outbox& out);
   // Hands waiting frames to idle workers (WorkerPool::dispatch with this hub's mailboxes).
   void dispatch(std::int64_t now, Outbox& out);
@@ -364,6 +371,7 @@ class Hub {
   WorkerPool pool_;
   HubTotals totals_;  // the stream counters; the job counters are the pool's
   Cluster* cluster_ = nullptr;
+  PictureTap* tap_ = nullptr;
   std::int64_t last_cluster_tick_ms_ = 0;
   // The shared pool on every node (many nodes), for the streamer's status; -1 until known.
   int pool_total_ = -1;

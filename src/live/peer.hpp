@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "live/protocol.hpp"
+#include "video/gop_cache.hpp"
 
 namespace ds::live {
 
@@ -27,6 +28,12 @@ class Peer {
     send_frame(std::move(text), std::move(binaries.front()), false);
   }
   virtual void close(int code, std::string reason) = 0;
+  // Video viewers (live/video_hub.hpp): start_video once, with the GOP so far (catch-up units
+  // marked decode-only; may be empty), then each unit of the stream's video. A socket keeps
+  // them in a video::ViewerFeed (a slow viewer skips to the next keyframe). Peers that take
+  // no video ignore them.
+  virtual void start_video(std::vector<video::Delivery> /*gop*/) {}
+  virtual void send_video(const video::UnitPtr& /*unit*/) {}
   // The ordered messages sent to it and not yet written to its socket: the hub gives no new
   // job to a worker with too many (live/hub.hpp, kWorkerQueueFull). Any thread.
   struct Queued {

@@ -236,6 +236,22 @@ Bytes encode_frame_header(const FrameHeader& f) {
   return dump(m);
 }
 
+Bytes encode_video_header(const VideoHeader& v) {
+  json m = {{"type", "video"},
+            {"seq", v.seq},
+            {"key", v.key},
+            {"decode_only", v.decode_only},
+            {"ts_ms", v.ts_ms},
+            {"captured_ms", v.captured_ms},
+            {"processed_ms", v.processed_ms}};
+  if (v.key) {
+    m["codec"] = v.codec;
+    m["width"] = v.width;
+    m["height"] = v.height;
+  }
+  return dump(m);
+}
+
 std::array<unsigned char, kInlineFramePrefixBytes> inline_frame_prefix(std::size_t meta_bytes) {
   auto n = static_cast<std::uint32_t>(meta_bytes);
   return {static_cast<unsigned char>(n >> 24), static_cast<unsigned char>(n >> 16),

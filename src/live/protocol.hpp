@@ -116,6 +116,22 @@ struct FrameHeader {
   nlohmann::json timings;  // the worker's, when it sent an object
 };
 Bytes encode_frame_header(const FrameHeader& f);
+// Video viewers (`?video=h264`): the header of one H.264 access unit, sent in the inline
+// layout below (prefix, this JSON, the Annex-B unit). {"type":"video","seq":…,"key":…,
+// "decode_only":…,"ts_ms":…,"captured_ms":…,"processed_ms":…}, and on key units also
+// "codec","width","height" (docs/protocol.md, "Video").
+struct VideoHeader {
+  std::uint64_t seq = 0;
+  bool key = false;
+  bool decode_only = false;
+  std::int64_t ts_ms = 0;
+  std::int64_t captured_ms = 0;
+  std::int64_t processed_ms = 0;
+  std::string codec;  // key units only
+  int width = 0;
+  int height = 0;
+};
+Bytes encode_video_header(const VideoHeader& v);
 // Inline frames, for viewers that ask for them (`?frames=inline`): one binary message per
 // frame = a 4-byte big-endian length N, N bytes of the frame header JSON above, the JPEG.
 // The prefix is all a viewer's write adds: the header JSON and the JPEG are shared.

@@ -84,6 +84,7 @@ live::ConnectRequest connect_request(const api::App& app, const api::Request& in
   r.query_key = info.query_param("key");
   r.query_ticket = info.query_param("ticket");
   r.query_token = info.query_param("token");
+  r.query_video = info.query_param("video");
   r.session_cookie = info.cookie(api::kSessionCookie);
   r.origin_allowed = api::origin_allowed(app, info, true);
   r.remote_addr = info.remote_addr;
@@ -166,6 +167,9 @@ void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
   auto ws = std::make_shared<WsSession>(std::move(conn), ctx->ws_limits(kWatchMaxMessage));
   ws->set_hsts(wants_hsts(ctx->options, info));
   choose_frame_format(*ws, info);
+  // A video viewer gets its JPEG frames (before the first keyframe) inline too, so that every
+  // binary message says what it is.
+  if (info.query_param("video")) ws->set_inline_frames(true);
   connect_guarded(
       ctx, "watch_connect", ws, std::move(req), share(ctx, ctx->watch),
       [r = connect_request(ctx->app, info)](live::WatchEndpoint& e) { return e.connect(r); });
@@ -251,7 +255,7 @@ void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,
       app,
       hub,
       live::IngestEndpoint(hub, streams, credentials, app.auth, app.styles, ingest),
-      live::WatchEndpoint(hub, app.auth, app.styles),
+      live::WatchEndpoint(hub, app.auth, app.styles, config.video),
       live::WorkerEndpoint(hub, app.auth, std::move(worker)),
   });
   auto route = [ctx](auto fn) {

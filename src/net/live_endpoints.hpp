@@ -10,6 +10,7 @@
 #include "live/credential_watch.hpp"
 #include "live/hub.hpp"
 #include "live/stream_service.hpp"
+#include "live/video_hub.hpp"
 #include "live/worker_token_watch.hpp"
 #include "net/server.hpp"
 
@@ -21,6 +22,8 @@ struct LiveEndpointsConfig {
   int max_bad_frames_in_a_row = 10;
   // Where worker sockets let in by a database token are watched for revocation (may be null).
   live::WorkerTokenWatch* worker_token_watch = nullptr;
+  // H.264 for viewers who ask (`?video=h264`); null: `serve --video off`, they get JPEG frames.
+  live::VideoHub* video = nullptr;
 };
 
 void register_live_endpoints(Server& server, api::App& app, live::Hub& hub,

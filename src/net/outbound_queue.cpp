@@ -23,12 +23,52 @@ std::pair<std::size_t, std::size_t> weight(const live::Bytes& text,
 bool OutboundQueue::push_frame(live::Bytes meta, live::Bytes jpeg) {
   std::optional<Frame> dropped;  // released outside the lock
   std::lock_guard lock(frame_mutex_);
-  if (frames_refused_) return false;
+  if (frames_refused_ || video_started_) return false;
   dropped = std::move(latest_);
   latest_.emplace(Frame{std::move(meta), std::move(jpeg)});  // latest wins
+  return wake_locked();
+}
+
+bool OutboundQueue::wake_locked() {
   bool wake = !wake_pending_;
   wake_pending_ = true;
   return wake;
+}
+
+bool OutboundQueue::start_video(std::vector<video::Delivery> gop, video::FeedLimits limits) {
+  std::optional<Frame> dropped;  // released outside the lock
+  std::lock_guard lock(frame_mutex_);
+  if (frames_refused_) return false;
+  video_.emplace(limits);
+  video_->start(std::move(gop));
+  if (video_->queued_units() == 0) return false;
+  video_started_ = true;
+  dropped = std::move(latest_);
+  latest_.reset();
+  return wake_locked();
+}
+
+bool OutboundQueue::push_video(const video::UnitPtr& unit) {
+  std::optional<Frame> dropped;  // released outside the lock
+  std::lock_guard lock(frame_mutex_);
+  if (frames_refused_ || !video_) return false;
+  auto offered = video_->offer(unit);
+  if (offered == video::Offered::kSkipped || offered == video::Offered::kFellBehind) return false;
+  video_started_ = true;
+  dropped = std::move(latest_);
+  latest_.reset();
+  return wake_locked();
+}
+
+std::int64_t OutboundQueue::video_dropped() const {
+  std::lock_guard lock(frame_mutex_);
+  return video_ ? video_->dropped() : 0;
+}
+
+std::optional<video::Delivery> OutboundQueue::take_video() {
+  std::lock_guard lock(frame_mutex_);
+  if (!video_) return std::nullopt;
+  return video_->next();
 }
 
 void OutboundQueue::take_wake() {
@@ -90,6 +130,7 @@ void OutboundQueue::drop_frame() {
   frames_refused_ = true;
   dropped = std::move(latest_);
   latest_.reset();
+  video_.reset();
 }
 
 const OutboundQueue::Write* OutboundQueue::next() {
@@ -118,6 +159,11 @@ const OutboundQueue::Write* OutboundQueue::next() {
   } else if (close_) {
     w.kind = Write::Kind::kClose;
     close_taken_ = true;
+  } else if (auto v = take_video()) {
+    const auto& header = v->decode_only ? v->unit->header_decode_only : v->unit->header;
+    // The unit's bytes, shared by every viewer (an alias of the unit, which they live in).
+    live::Bytes payload(v->unit, &v->unit->data);
+    w = Write{Write::Kind::kFrame, header, std::move(payload)};
   } else if (auto f = take_frame()) {
     if (inline_frames_) {
       w = Write{Write::Kind::kFrame, std::move(f->meta), std::move(f->jpeg)};

@@ -15,11 +15,15 @@
 //  5. the close frame, once asked for: after the texts queued before it (so a final reason
 //     reaches the client); asking drops the ordered groups and the frame, and nothing is
 //     queued after it;
-//  6. the newest replaceable frame: one slot, a newer frame replaces it (latest wins), so a
+//  6. video units (a video viewer, `?video=h264`): a video::ViewerFeed, oldest first; a viewer
+//     that falls behind skips to the next keyframe, so what waits stays bounded
+//     (video::FeedLimits). Once a unit is queued the socket takes no more JPEG frames (below);
+//  7. the newest replaceable frame: one slot, a newer frame replaces it (latest wins), so a
 //     slow viewer holds at most the frame being written and the newest one.
 // One write is in flight at a time; its buffers stay here until written() is called.
 //
-// Threads: push_frame, take_wake, admit_ordered and queued() may be called from any thread
+// Threads: push_frame, start_video, push_video, take_wake, admit_ordered and queued() may be
+// called from any thread
 // (the frame slot has its own lock, the budget is atomic); everything else only from the
 // session's own loop.
 #pragma once
@@ -33,6 +37,7 @@
 
 #include "live/peer.hpp"
 #include "net/send_budget.hpp"
+#include "video/viewer_feed.hpp"
 
 namespace ds::net {
 
@@ -53,7 +58,8 @@ class OutboundQueue {
     enum class Kind {
       kText,
       kBinary,
-      kFrame,  // inline format: one binary message, prefix + meta + JPEG (docs/protocol.md)
+      kFrame,  // inline format: one binary message, prefix + meta + JPEG (docs/protocol.md);
+               // a video unit goes out the same way, its header as meta, the unit as jpeg
       kClose,
     };
     Kind kind = Kind::kText;
@@ -72,6 +78,13 @@ class OutboundQueue {
   // The newest replaceable frame, replacing one still waiting. True when the owner is to be
   // woken: no wake-up is pending yet (take_wake clears it). Ignored after close or clear.
   bool push_frame(live::Bytes meta, live::Bytes jpeg);
+  // A video viewer: the GOP so far, then each unit (live::Peer::start_video, send_video).
+  // True when the owner is to be woken, as push_frame. From the first unit queued on, JPEG
+  // frames are refused (the one waiting is dropped): the viewer watches the video.
+  bool start_video(std::vector<video::Delivery> gop, video::FeedLimits limits = {});
+  bool push_video(const video::UnitPtr& unit);
+  // Video units dropped for this viewer (it fell behind, or joined between keyframes).
+  std::int64_t video_dropped() const;
   // The wake-up asked for by push_frame has come: the next push_frame asks again.
   void take_wake();
   // Counts an ordered group in the budget before it travels to the owner's loop, so senders
@@ -119,6 +132,8 @@ class OutboundQueue {
   };
 
   std::optional<Frame> take_frame();
+  std::optional<video::Delivery> take_video();
+  bool wake_locked();  // under frame_mutex_
   void drop_frame();
   void release_ordered();
 
@@ -137,8 +152,10 @@ class OutboundQueue {
   std::optional<Write> in_flight_;
   // The replaceable slot, filled on the sender's thread: a frame costs no allocation per
   // viewer.
-  std::mutex frame_mutex_;
+  mutable std::mutex frame_mutex_;
   std::optional<Frame> latest_;
+  std::optional<video::ViewerFeed> video_;  // a video viewer's units
+  bool video_started_ = false;              // a unit was queued: no more JPEG frames
   bool wake_pending_ = false;
   bool frames_refused_ = false;
 };

@@ -113,6 +113,14 @@ void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable)
   if (queue_.push_frame(std::move(meta), std::move(jpeg))) ready_.push(shared_from_this());
 }
 
+void WsSession::start_video(std::vector<video::Delivery> gop) {
+  if (queue_.start_video(std::move(gop))) ready_.push(shared_from_this());
+}
+
+void WsSession::send_video(const video::UnitPtr& unit) {
+  if (queue_.push_video(unit)) ready_.push(shared_from_this());
+}
+
 void WsSession::send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) {
   // Counted here, on the sender's thread, so the hub sees at once what it has queued.
   if (!queue_.admit_ordered(text, binaries)) {

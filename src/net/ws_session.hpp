@@ -51,6 +51,9 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   void send_text(live::Bytes text) override;
   void send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable) override;
   void send_ordered(live::Bytes text, std::vector<live::Bytes> binaries) override;
+  // A video viewer's units (live/video_hub.hpp), inline like frames (docs/protocol.md).
+  void start_video(std::vector<video::Delivery> gop) override;
+  void send_video(const video::UnitPtr& unit) override;
   // Flushes queued text (so a final reason reaches the client), then closes.
   void close(int code, std::string reason) override;
   using Peer::close;

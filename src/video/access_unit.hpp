@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace ds::video {
@@ -19,6 +20,10 @@ struct AccessUnit {
   int width = 0;            // the coded picture size
   int height = 0;
   std::string codec;  // "avc1.PPCCLL" from the SPS that this unit decodes with
+  // What a fan-out puts in front of the unit on its wire, made once for every viewer (the
+  // live layer's video message header, shown and decode-only); null from the encoder.
+  std::shared_ptr<const std::string> header;
+  std::shared_ptr<const std::string> header_decode_only;
 
   std::size_t bytes() const { return data.size(); }
 };

@@ -36,6 +36,7 @@ sys.path.insert(1, os.path.join(HERE, "..", "..", "clients", "python"))
 import dreamstream as ds  # noqa: E402
 from cluster import Cluster, Postgres, RedisSniffer, wait_until  # noqa: E402
 from harness import PASSWORD, Client, binary_path, login, raw_request, register  # noqa: E402
+from test_video import Collector, ffprobe  # noqa: E402
 
 FIXTURES = os.path.join(HERE, "fixtures")
 WORKER_TOKEN = "dsw_cluster_test_token_0123456789"
@@ -1247,6 +1248,52 @@ def metric_value(node, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
+
+
+class TestVideo(ClusterCase):
+    """Issue 22: `?video=h264` on many nodes. Each node with video viewers of a stream encodes it
+    from the processed JPEGs it follows anyway; one encoder per node, none on a node without
+    video viewers, nothing encoded on the shared line."""
+
+    def test_each_node_with_video_viewers_encodes_the_stream_once(self):
+        s = self.streamer(self.A)
+        self.worker(self.C)
+        self.pusher(self.B, key=s.key)  # home: B
+        jpeg_b = self.viewer(self.B, s.name)
+        video = {"A": [Collector(ds.Viewer(self.A.url, s.name, video="h264").connect())],
+                 "C": [Collector(ds.Viewer(self.C.url, s.name, video="h264").connect())
+                       for _ in range(2)]}
+        every = video["A"] + video["C"]
+        for v in every:
+            self.addCleanup(v.close)
+        wait_until(lambda: all(len(v.units()) >= 10 for v in every), FRAMES_S * 2,
+                   "10 video units on every video viewer")
+        for v in every:
+            units = v.units()
+            self.assertTrue(units[0].key)
+            self.assertTrue(units[0].codec.startswith("avc1."))
+            self.assertEqual(int(ffprobe(units)["nb_read_frames"]), len(units))
+        # The two viewers on C share one encoding: the same bytes for the same picture.
+        c1, c2 = ({u.seq: u.data for u in v.units()} for v in video["C"])
+        common = set(c1) & set(c2)
+        self.assertTrue(common)
+        for seq in common:
+            self.assertEqual(c1[seq], c2[seq])
+        started = "event=video_encoder_started stream=%s" % s.name
+        self.assertEqual(self.A.logs().count(started), 1)
+        self.assertEqual(self.C.logs().count(started), 1)
+        self.assertNotIn(started, self.B.logs())  # the home has no video viewer
+        jpeg_b.wait_frames(5)
+        self.assertSeqsIncrease(jpeg_b)
+        # The stream ends on its home: the nodes that follow it stop their encoders (and let go
+        # of their GOPs) while the video viewers stay connected.
+        stopped = "event=video_encoder_stopped stream=%s" % s.name
+        self.assertNotIn(stopped, self.A.logs() + self.C.logs())
+        self.assertEqual(s.c.post("/api/streams/stop").status, 200)
+        wait_until(lambda: stopped in self.A.logs() and stopped in self.C.logs(), EVENT_S,
+                   "the encoders on A and C stopped")
+        for v in every:
+            v.close()
 
 
 class TestRemotePictures(ClusterCase):

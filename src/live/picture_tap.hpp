@@ -1,0 +1,32 @@
+// Something beside the viewers that takes a stream's processed pictures as they are shown
+// (the H.264 encoders of live/video_hub.hpp). The hub calls it after a picture's JPEG fan-out,
+// under the channel's delivery gate, so pictures reach it in the order viewers got them.
+// Header only: the hub knows no more of video than this.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "live/protocol.hpp"
+
+namespace ds::live {
+
+struct ShownPicture {
+  const std::string& username;
+  long long session_id = 0;
+  std::uint64_t seq = 0;
+  std::int64_t captured_ms = 0;
+  std::int64_t processed_ms = 0;
+  const Bytes& jpeg;
+};
+
+class PictureTap {
+ public:
+  virtual ~PictureTap() = default;
+  // Must not block: called on the thread that fans the picture out, under its gate.
+  virtual void picture(const ShownPicture& p) = 0;
+  // The stream homed here ended (its viewers stay, for the next one).
+  virtual void stream_ended(const std::string& username) = 0;
+};
+
+}  // namespace ds::live
