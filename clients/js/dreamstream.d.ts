@@ -314,6 +314,31 @@ export class Streamer {
 /** Splits an inline frame message (4-byte length, frame JSON, JPEG); null when truncated. */
 export function splitInlineFrame(data: Uint8Array | ArrayBuffer): { header: FrameHeader; jpeg: Uint8Array } | null;
 
+/**
+ * Splits any inline message (4-byte length, header JSON, payload): meta is the header object
+ * whatever its type ("frame", "video"), null when not a JSON object; null when truncated.
+ */
+export function splitInlineMessage(data: Uint8Array | ArrayBuffer): { meta: { type?: string; [field: string]: any } | null; payload: Uint8Array } | null;
+
+/** One H.264 access unit as a Viewer with `video: "h264"` hands it on. */
+export interface VideoUnit {
+  /** Annex-B bytes (a view into the received message). */
+  data: Uint8Array;
+  key: boolean;
+  decode_only: boolean;
+  seq: number | undefined;
+  ts_ms: number;
+  captured_ms: number | undefined;
+  processed_ms: number | undefined;
+  /** On keyframes: the codec string and the coded size. */
+  codec: string | undefined;
+  width: number | undefined;
+  height: number | undefined;
+  /** The whole header ({type: "video", …}). */
+  info: { type: "video"; key: boolean; ts_ms: number; [field: string]: any };
+}
+
+/** What `for await` gives (video units go to onVideo only). */
 export type ViewerItem = { kind: "event"; event: ServerMessage } | { kind: "frame"; frame: Frame };
 
 export interface ViewerOptions {
@@ -325,6 +350,9 @@ export interface ViewerOptions {
   maxQueue?: number;
   /** "inline" (default): one binary message per frame; "split": header + JPEG pairs. */
   frames?: "inline" | "split";
+  /** "h264": ask for H.264 access units (`?video=h264`; inline frames only), handed to onVideo only. */
+  video?: "h264" | null;
+  onVideo?: (unit: VideoUnit) => void;
 }
 
 /** Watches /ws/watch/<username>: callbacks, or `for await (const item of viewer)`. */
@@ -332,7 +360,10 @@ export class Viewer implements AsyncIterable<ViewerItem> {
   constructor(baseUrl: string | URL | null | undefined, username: string, opts?: ViewerOptions);
   readonly url: string;
   readonly frames: "inline" | "split";
+  /** "h264" while the socket asks for video; null after dropVideo(). */
+  readonly video: "h264" | null;
   onFrame: ((frame: Frame) => void) | undefined;
+  onVideo: ((unit: VideoUnit) => void) | undefined;
   onEvent: ((msg: ServerMessage) => void) | undefined;
   onClose: ((info: CloseInfo) => void) | undefined;
   maxQueue: number;
@@ -346,6 +377,8 @@ export class Viewer implements AsyncIterable<ViewerItem> {
   closeCode: number | null;
   closeReason: string | null;
   connect(timeoutMs?: number): Promise<this>;
+  /** Reconnects without the video option (JPEG frames again); the viewer stays open. */
+  dropVideo(timeoutMs?: number): Promise<this>;
   /** The next item; `done` after close; `timedOut` when timeoutMs passed first. */
   next(timeoutMs?: number): Promise<IteratorResult<ViewerItem, undefined> & { timedOut?: boolean }>;
   /** The next event of `type` for which predicate holds; rejects on timeout or close. */

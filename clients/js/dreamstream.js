@@ -338,16 +338,26 @@ export class Streamer {
 
 // ---- Viewer ---------------------------------------------------------------------------------
 
-// An inline frame message (docs/protocol.md, "Inline frames"): a 4-byte big-endian length N,
-// N bytes of the `frame` JSON, the JPEG. Returns {header, jpeg} (header {} when the JSON is not
-// a frame header; jpeg a Uint8Array view), or null when shorter than its prefix says.
-export function splitInlineFrame(data) {
+// An inline message (docs/protocol.md, "Inline frames"): a 4-byte big-endian length N, N bytes
+// of header JSON, the payload. Returns {meta, payload}: meta the header object whatever its
+// `type` ("frame" before a JPEG, "video" before an H.264 access unit), null when it is not a JSON
+// object; payload a Uint8Array view. null when the message is shorter than its prefix says.
+export function splitInlineMessage(data) {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   if (bytes.length < 4) return null;
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(0);
   if (n > bytes.length - 4) return null;
-  const msg = parseJson(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
-  return { header: msg && msg.type === "frame" ? msg : {}, jpeg: bytes.subarray(4 + n) };
+  const meta = parseJson(new TextDecoder().decode(bytes.subarray(4, 4 + n)));
+  return { meta: meta && !Array.isArray(meta) ? meta : null, payload: bytes.subarray(4 + n) };
+}
+
+// An inline frame message: the header JSON and the JPEG. Returns {header, jpeg} (header {} when
+// the JSON is not a frame header; jpeg a Uint8Array view), or null when shorter than its prefix
+// says.
+export function splitInlineFrame(data) {
+  const m = splitInlineMessage(data);
+  if (!m) return null;
+  return { header: m.meta && m.meta.type === "frame" ? m.meta : {}, jpeg: m.payload };
 }
 
 // Watches /ws/watch/<username>. Either callbacks (onFrame(frame), onEvent(msg), onClose) or
@@ -358,15 +368,25 @@ export function splitInlineFrame(data) {
 // `settings` are also kept as properties (null until the first).
 // frames: "inline" (default) asks for one binary message per frame (`?frames=inline`);
 // "split" takes the older text header + binary JPEG pair. Both give the same frames.
+// video: "h264" asks for the stream as H.264 access units (`?video=h264`, docs/protocol.md,
+// "Video"; inline frames only): each binary message is dispatched on its header's type; access
+// units go to onVideo({data, key, decode_only, seq, ts_ms, captured_ms, processed_ms, codec,
+// width, height, info}) only (never to the iterator, whose bounded queue would break a GOP),
+// and the JPEG frames the socket may still carry (before the first keyframe) stay frames.
+// dropVideo() reconnects without it (what renderViewer does when decoding fails).
 export class Viewer {
-  constructor(baseUrl, username, { WebSocket, onFrame, onEvent, onClose, maxQueue = 64,
-                                   frames = "inline" } = {}) {
+  constructor(baseUrl, username, { WebSocket, onFrame, onVideo, onEvent, onClose, maxQueue = 64,
+                                   frames = "inline", video = null } = {}) {
     if (frames !== "inline" && frames !== "split") throw new Error(`frames: "inline" or "split", not ${frames}`);
+    if (video !== null && video !== undefined && video !== "h264") throw new Error(`video: "h264" or null, not ${video}`);
+    if (video && frames !== "inline") throw new Error('video: "h264" needs frames: "inline"');
     this.frames = frames;
-    this.url = wsUrl(baseUrl, `/ws/watch/${encodeURIComponent(username)}`,
-                     frames === "inline" ? { frames: "inline" } : {});
+    this.video = video || null;
+    this._base = baseUrl;
+    this._username = username;
+    this.url = this._url();
     this.opts = { WebSocket };
-    Object.assign(this, { onFrame, onEvent, onClose });
+    Object.assign(this, { onFrame, onVideo, onEvent, onClose });
     this.maxQueue = maxQueue;
     this.state = null;
     this.viewers = null;
@@ -381,18 +401,42 @@ export class Viewer {
     this._done = false;
   }
 
+  _url() {
+    return wsUrl(this._base, `/ws/watch/${encodeURIComponent(this._username)}`,
+                 { frames: this.frames === "inline" ? "inline" : null, video: this.video });
+  }
+
   async connect(timeoutMs = DEFAULT_TIMEOUT_MS) {
+    await this._open(timeoutMs);
+    return this;
+  }
+
+  _open(timeoutMs) {
     const ws = openSocket(this.url, this.opts);
     this.ws = ws;
-    ws.addEventListener("message", (ev) => this._onMessage(ev.data));
+    // A socket replaced by dropVideo() neither hands on messages nor ends the viewer.
+    ws.addEventListener("message", (ev) => { if (this.ws === ws) this._onMessage(ev.data); });
     ws.addEventListener("close", (ev) => {
+      if (this.ws !== ws) return;
       this.closeCode = ev.code;
       this.closeReason = ev.reason;
       this._done = true;
       this.onClose?.({ code: ev.code, reason: ev.reason });
       for (const w of this._waiters.splice(0)) w({ value: undefined, done: true });
     });
-    await waitOpen(ws, timeoutMs);
+    return waitOpen(ws, timeoutMs);
+  }
+
+  // Goes back to JPEG frames: a new socket without the video option replaces the current one
+  // (events and frames continue on it; the viewer does not close). Resolves once it is open.
+  async dropVideo(timeoutMs = DEFAULT_TIMEOUT_MS) {
+    if (!this.video || this._done) return this;
+    this.video = null;
+    this.url = this._url();
+    const old = this.ws;
+    const opened = this._open(timeoutMs);
+    try { old?.close(1000, "video off"); } catch { /* already closing */ }
+    await opened;
     return this;
   }
 
@@ -419,9 +463,18 @@ export class Viewer {
     let h;
     let jpeg;
     if (this.frames === "inline") {
-      const f = splitInlineFrame(data);
-      if (!f) return;
-      ({ header: h, jpeg } = f);
+      const m = splitInlineMessage(data);
+      if (!m) return;
+      if (m.meta?.type === "video") {
+        const v = m.meta;
+        const unit = { data: m.payload, key: v.key === true, decode_only: v.decode_only === true, seq: v.seq,
+                       ts_ms: v.ts_ms, captured_ms: v.captured_ms, processed_ms: v.processed_ms,
+                       codec: v.codec, width: v.width, height: v.height, info: v };
+        this.onVideo?.(unit);  // never queued for `for await`: a dropped unit would break its GOP
+        return;
+      }
+      h = m.meta?.type === "frame" ? m.meta : {};
+      jpeg = m.payload;
     } else {
       h = this._header || {};
       this._header = null;

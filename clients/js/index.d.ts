@@ -7,3 +7,5 @@ export type {
 } from "./capture.js";
 export { renderViewer } from "./render.js";
 export type { RenderTarget, RenderOptions, RenderStats, RenderHandle } from "./render.js";
+export { VideoPlayer, canDecodeVideo } from "./video.js";
+export type { VideoHeader, VideoPlayerOptions, VideoStats } from "./video.js";

@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { firstPictureWidth, launchBrowser, newPage, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
+import { firstPictureWidth, kShownPicture, launchBrowser, newPage, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
 
 const baseUrl = process.env.DS_CLUSTER_URL;
 const skip = baseUrl ? false : 'needs DS_CLUSTER_URL: run tests/browser/cluster_nginx.py';
@@ -88,9 +88,9 @@ test('through nginx and two nodes: register, go live, two viewers see processed 
       for (const [i, viewer] of viewers.entries()) {
         await withScreenshotOnFailure({ name: `${t.name} viewer ${i}` }, viewer.page, async () => {
           await viewer.page.goto(`/u/${user.username}`);
-          await viewer.page.locator('[data-frame]:not([hidden])').waitFor({ timeout: 30000 });
+          await viewer.page.locator(kShownPicture).waitFor({ timeout: 30000 });
           const width = await firstPictureWidth(viewer.page);
-          assert.ok(width > 0, `viewer ${i}: a decodable JPEG arrived`);
+          assert.ok(width > 0, `viewer ${i}: a decodable picture arrived`);
           await viewer.page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
         });
       }
@@ -102,11 +102,11 @@ test('through nginx and two nodes: register, go live, two viewers see processed 
         });
       }
 
-      // Frames keep arriving: the image changes.
-      const first = await viewers[0].page.locator('[data-frame]').getAttribute('src');
+      // Frames keep arriving: the picture's seq moves on (JPEG or video alike).
+      const first = await viewers[0].page.locator(kShownPicture).getAttribute('data-seq');
       await viewers[0].page.waitForFunction(
-        (src) => document.querySelector('[data-frame]')?.getAttribute('src') !== src,
-        first,
+        ({ sel, seq }) => document.querySelector(sel)?.dataset.seq !== seq,
+        { sel: kShownPicture, seq: first },
         { timeout: 15000 },
       );
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { browserDir, launchBrowser, newPage, startServer, registerUser, logIn as login, withScreenshotOnFailure } from './lib/server.mjs';
+import { browserDir, kShownPicture, launchBrowser, newPage, startServer, registerUser, logIn as login, withScreenshotOnFailure } from './lib/server.mjs';
 
 let server;
 let browser;
@@ -56,11 +56,13 @@ async function frameOf(page, id) {
   return frame;
 }
 
-// What the framed picture shows: its seq, and the mean, spread and a checksum of its pixels.
+// What the framed picture shows (JPEG or video): its seq, and the mean, spread and a checksum of
+// its pixels.
 function pictureStats(frame) {
   return frame.evaluate(async () => {
-    const img = document.querySelector('[data-frame]');
-    if (!img || img.hidden || !img.complete || !img.naturalWidth) return null;
+    // The JPEG img or the WebCodecs canvas, whichever shows the stream.
+    const img = document.querySelector('[data-frame]:not([hidden]), [data-video-frame]:not([hidden])');
+    if (!img || (img.tagName === 'IMG' && (!img.complete || !img.naturalWidth)) || !img.dataset.seq) return null;
     const c = document.createElement('canvas');
     c.width = 64;
     c.height = 36;
@@ -127,10 +129,10 @@ test('an iframe on another site shows the processed picture and the chat overlay
       await P.page.goto(parentUrl([embedUrl(name, '?chat=1')]));
       const frame = await frameOf(P.page, 'f0');
       assert.notEqual(new URL(frame.url()).origin, new URL(P.page.url()).origin, 'framed from another origin');
-      await frame.locator('[data-frame]:not([hidden])').waitFor({ timeout: 30000 });
+      await frame.locator(kShownPicture).waitFor({ timeout: 30000 });
 
       // The picture fills the frame: the whole 480x270 box, nothing else on the page.
-      const box = await frame.locator('[data-frame]').evaluate((img) => {
+      const box = await frame.locator(kShownPicture).evaluate((img) => {
         const r = img.getBoundingClientRect();
         return { w: r.width, h: r.height, fit: getComputedStyle(img).objectFit, vw: innerWidth, vh: innerHeight };
       });
@@ -148,6 +150,9 @@ test('an iframe on another site shows the processed picture and the chat overlay
         return s && s.seq !== first.seq && s.check !== first.check ? s : null;
       });
       assert.ok(later.sd > 3);
+      // A page framed by another loopback origin is still a secure context: H.264 through WebCodecs.
+      await frame.locator('body[data-playback=h264]').waitFor({ timeout: 15000 });
+      assert.equal(await frame.evaluate(() => isSecureContext), true);
 
       // A comment posted through the API shows in the overlay, as text.
       await F.page.goto('/');
@@ -173,7 +178,7 @@ test('an iframe on another site shows the processed picture and the chat overlay
 
       // The stream ends: the picture goes, a small "Offline" stays.
       await S.page.getByRole('button', { name: 'End stream' }).click();
-      await frame.locator('[data-frame]').waitFor({ state: 'hidden', timeout: 15000 });
+      await frame.locator(kShownPicture).waitFor({ state: 'detached', timeout: 15000 });
       await frame.locator('[data-testid=embed-state]', { hasText: 'Offline' }).waitFor({ timeout: 15000 });
     });
     assert.deepEqual(P.problems, [], 'no errors on the embedding page');

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { firstPictureWidth, launchBrowser, newPage, startServer, registerUser, logIn as login, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
+import { firstPictureWidth, kShownPicture, launchBrowser, newPage, startServer, registerUser, logIn as login, uniqueUser, withScreenshotOnFailure } from './lib/server.mjs';
 
 let server;
 let browser;
@@ -101,9 +101,9 @@ test('a webcam stream from the studio reaches a viewer as processed frames', asy
 
       await withScreenshotOnFailure(t, viewer.page, async () => {
         await viewer.page.goto(`/u/${user.username}`);
-        await viewer.page.locator('[data-frame]:not([hidden])').waitFor({ timeout: 30000 });
+        await viewer.page.locator(kShownPicture).waitFor({ timeout: 30000 });
         const size = await firstPictureWidth(viewer.page);
-        assert.ok(size > 0, 'a decodable JPEG reached the viewer');
+        assert.ok(size > 0, 'a decodable picture reached the viewer');
         await viewer.page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
         await viewer.page.locator('[data-viewers]', { hasText: /^[1-9]\d* watching$/ }).waitFor({ timeout: 15000 });
       });

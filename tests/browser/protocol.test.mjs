@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { channelEvents } from '../../web/js/live_events.js';
-import { CloseCode, closeEntry, kCloseCodes, openLiveSocket, splitInlineFrame } from '../../web/js/protocol.js';
+import { CloseCode, closeEntry, kCloseCodes, openLiveSocket, splitInlineFrame, splitInlineMessage } from '../../web/js/protocol.js';
+import { canDecodeVideo, videoPathLabel } from '../../web/js/video.js';
 
 // code → name from the table under the "Close codes" heading of docs/protocol.md.
 function docCloseCodes() {
@@ -146,6 +147,73 @@ test('with frames inline the socket asks for them and splits each message into h
     assert.deepEqual([...new Uint8Array(seen[0][0])], [0xff, 0xd8, 9]);
     assert.equal(seen[0][1], 9);
   });
+});
+
+test('with video the socket asks for H.264 and inline frames, and dispatches each message on its header type', async () => {
+  await withFakeBrowser(async () => {
+    const seen = [];
+    const ws = openLiveSocket('/ws/watch/alice', {
+      video: true,
+      events: { state: (m) => seen.push(['state', m.state]) },
+      onFrame: (data, header) => seen.push(['frame', data, header?.seq ?? null]),
+      onVideo: (header, bytes) => seen.push(['video', header, [...bytes]]),
+    });
+    // Inline frames whatever `frames` says: the video units come only in that layout.
+    assert.equal(ws.url, 'wss://dream.example:8443/ws/watch/alice?frames=inline&video=h264');
+    assert.equal(ws.binaryType, 'arraybuffer');
+    ws.receive(inlineFrame('{"type":"frame","seq":1}', [0xff, 0xd8, 1])); // before the first keyframe
+    const key = '{"type":"video","seq":2,"key":true,"decode_only":false,"ts_ms":1000,"captured_ms":990,"processed_ms":995,"codec":"avc1.42c01e","width":640,"height":480}';
+    ws.receive(inlineFrame(key, [0, 0, 0, 1, 0x67, 0x42]));
+    ws.receive('{"type":"state","state":"live"}');
+    ws.receive(inlineFrame('{"type":"video","seq":3,"key":false,"decode_only":true,"ts_ms":1100}', [0, 0, 0, 1, 0x41]));
+    ws.receive(inlineFrame('{"type":"video","seq":4,"key":false,"decode_only":false,"ts_ms":1200}', []));
+    ws.receive(new Uint8Array([0, 0, 0, 99, 1]).buffer); // shorter than its prefix: dropped
+    assert.deepEqual(seen.map((s) => s[0]), ['frame', 'video', 'state', 'video', 'video']);
+    assert.equal(seen[0][2], 1);
+    assert.ok(seen[0][1] instanceof Blob);
+    assert.deepEqual([...new Uint8Array(await seen[0][1].arrayBuffer())], [0xff, 0xd8, 1]);
+    assert.deepEqual(seen[1][1], JSON.parse(key));
+    assert.deepEqual(seen[1][2], [0, 0, 0, 1, 0x67, 0x42]);
+    assert.equal(seen[3][1].decode_only, true);
+    assert.deepEqual(seen[3][2], [0, 0, 0, 1, 0x41]);
+    assert.deepEqual(seen[4][2], []);
+  });
+  withFakeBrowser(() => {
+    // Without the option, a page gets no video (and no video=h264 in the URL).
+    const seen = [];
+    const ws = openLiveSocket('/ws/watch/alice', { frames: 'inline', onFrame: (d, h) => seen.push(['frame', h]), onVideo: () => seen.push(['video']) });
+    assert.equal(ws.url, 'wss://dream.example:8443/ws/watch/alice?frames=inline');
+    ws.receive(inlineFrame('{"type":"frame","seq":5}', [0xff, 0xd8]));
+    assert.deepEqual(seen, [['frame', { type: 'frame', seq: 5 }]]);
+  });
+});
+
+test('splitInlineMessage keeps the header whatever its type; splitInlineFrame only a frame header', () => {
+  const video = inlineFrame('{"type":"video","seq":2,"key":true,"ts_ms":5}', [0, 0, 1, 0x65]);
+  assert.deepEqual(splitInlineMessage(video).meta, { type: 'video', seq: 2, key: true, ts_ms: 5 });
+  assert.deepEqual([...splitInlineMessage(video).payload], [0, 0, 1, 0x65]);
+  assert.equal(splitInlineFrame(video).header, null);
+  assert.equal(splitInlineMessage(inlineFrame('[1,2]', [1])).meta, null);
+  assert.equal(splitInlineMessage(new Uint8Array([0, 0, 0, 2, 1]).buffer), null);
+});
+
+test('without WebCodecs (node, or a page with VideoDecoder deleted) the pages stay on JPEG', async () => {
+  assert.equal(typeof globalThis.VideoDecoder, 'undefined');
+  assert.equal(await canDecodeVideo(), false);
+  const saved = { VideoDecoder: globalThis.VideoDecoder, EncodedVideoChunk: globalThis.EncodedVideoChunk };
+  try {
+    globalThis.EncodedVideoChunk = class {};
+    globalThis.VideoDecoder = class { static async isConfigSupported({ codec }) { return { supported: codec === 'avc1.42E01E' }; } };
+    assert.equal(await canDecodeVideo(), true);
+    assert.equal(await canDecodeVideo({ codec: 'avc1.640033' }), false);
+    globalThis.VideoDecoder = class { static async isConfigSupported() { throw new TypeError('bad config'); } };
+    assert.equal(await canDecodeVideo(), false, 'a throwing probe reads as unsupported');
+  } finally {
+    Object.assign(globalThis, saved);
+  }
+  assert.equal(videoPathLabel('h264'), 'H.264 (WebCodecs)');
+  assert.equal(videoPathLabel('jpeg'), 'JPEG');
+  assert.equal(videoPathLabel(null), '');
 });
 
 test('splitInlineFrame refuses a message shorter than its length prefix', () => {

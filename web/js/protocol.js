@@ -1,7 +1,8 @@
 // The live wire protocol as the pages see it (docs/protocol.md): every WebSocket close code in
 // use, and one way to open a live socket (/ws/ingest, /ws/watch/<name>) that turns its
 // messages into calls: JSON events by `type`, a processed JPEG together with the `frame` header
-// sent just before it, and the close with its entry from the table.
+// sent just before it (or in front of it, inline), H.264 access units with their `video` header,
+// and the close with its entry from the table.
 // The SDKs keep the same table (clients/js/dreamstream.js, clients/python/dreamstream.py); tests
 // check all three against docs/protocol.md.
 
@@ -50,16 +51,26 @@ function parseEvent(text) {
   }
 }
 
-// An inline frame (docs/protocol.md, "Inline frames"): a 4-byte big-endian length N, N bytes
-// of the `frame` JSON, then the JPEG. Returns { header, jpeg } (header null when the JSON is not
-// a `frame` message; jpeg a Uint8Array view into `buffer`), or null when the message is shorter
+// An inline message (docs/protocol.md, "Inline frames"): a 4-byte big-endian length N, N bytes
+// of header JSON, then the payload. Returns { meta, payload }: meta the header whatever its
+// `type` ('frame' before a JPEG, 'video' before an H.264 access unit), null when it is not a JSON
+// object with a type; payload a Uint8Array view into `buffer`. null when the message is shorter
 // than its prefix says.
-export function splitInlineFrame(buffer) {
+export function splitInlineMessage(buffer) {
   if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < 4) return null;
   const n = new DataView(buffer).getUint32(0);
   if (n > buffer.byteLength - 4) return null;
-  const msg = parseEvent(new TextDecoder().decode(new Uint8Array(buffer, 4, n)));
-  return { header: msg?.type === 'frame' ? msg : null, jpeg: new Uint8Array(buffer, 4 + n) };
+  const meta = parseEvent(new TextDecoder().decode(new Uint8Array(buffer, 4, n)));
+  return { meta, payload: new Uint8Array(buffer, 4 + n) };
+}
+
+// An inline frame: the `frame` JSON, then the JPEG. Returns { header, jpeg } (header null when
+// the JSON is not a `frame` message; jpeg a Uint8Array view into `buffer`), or null when the
+// message is shorter than its prefix says.
+export function splitInlineFrame(buffer) {
+  const m = splitInlineMessage(buffer);
+  if (!m) return null;
+  return { header: m.meta?.type === 'frame' ? m.meta : null, jpeg: m.payload };
 }
 
 // Opens the live socket at `path` and returns it. Options, all optional:
@@ -73,22 +84,31 @@ export function splitInlineFrame(buffer) {
 //   frames: 'split'                 the header as a text message before each binary JPEG;
 //           'inline'                one binary message per frame (`?frames=inline`), half the
 //                                   messages for the server and the page
+//   video: true                     also `?video=h264` (inline frames only): H.264 access units
+//                                   go to onVideo(header, bytes) ({type:'video', key,
+//                                   decode_only, ts_ms, …} and a Uint8Array of Annex-B);
+//                                   JPEG frames the socket still carries go to onFrame
 // Throws like `new WebSocket` when the URL is refused.
-export function openLiveSocket(path, { events = {}, onFrame, onOpen, onClose, binaryType = 'blob', frames = 'split' } = {}) {
-  const inline = frames === 'inline';
-  const ws = new WebSocket(liveSocketUrl(inline ? `${path}${path.includes('?') ? '&' : '?'}frames=inline` : path));
+export function openLiveSocket(path, { events = {}, onFrame, onVideo, onOpen, onClose, binaryType = 'blob', frames = 'split', video = false } = {}) {
+  const inline = frames === 'inline' || video;
+  const query = [inline && 'frames=inline', video && 'video=h264'].filter(Boolean).join('&');
+  const ws = new WebSocket(liveSocketUrl(query ? `${path}${path.includes('?') ? '&' : '?'}${query}` : path));
   // Inline frames are split synchronously, so they arrive as ArrayBuffers whatever the page asked.
   ws.binaryType = inline ? 'arraybuffer' : binaryType;
   let header = null;
   ws.addEventListener('open', () => onOpen?.());
   ws.addEventListener('message', (ev) => {
     if (inline && typeof ev.data !== 'string') {
-      const frame = splitInlineFrame(ev.data);
-      if (!frame) return;
+      const m = splitInlineMessage(ev.data);
+      if (!m) return;
+      if (m.meta?.type === 'video') {
+        onVideo?.(m.meta, m.payload);
+        return;
+      }
       const data = binaryType === 'blob'
-        ? new Blob([frame.jpeg], { type: 'image/jpeg' })
-        : frame.jpeg.buffer.slice(frame.jpeg.byteOffset);
-      onFrame?.(data, frame.header);
+        ? new Blob([m.payload], { type: 'image/jpeg' })
+        : m.payload.buffer.slice(m.payload.byteOffset);
+      onFrame?.(data, m.meta?.type === 'frame' ? m.meta : null);
       return;
     }
     if (typeof ev.data !== 'string') {

@@ -23,8 +23,9 @@ const npm = process.env.NPM || 'npm';
 
 // What index.js exports; a change here is a change of the package's public API.
 const kExports = [
-  'AuthenticationError', 'CLOSE_CODES', 'CloseCode', 'DreamStreamError', 'Streamer', 'Viewer', 'captureFrames',
-  'closeMeaning', 'createApi', 'isJpeg', 'postFrame', 'renderViewer', 'runWorker', 'splitInlineFrame', 'streamCamera',
+  'AuthenticationError', 'CLOSE_CODES', 'CloseCode', 'DreamStreamError', 'Streamer', 'VideoPlayer', 'Viewer',
+  'canDecodeVideo', 'captureFrames', 'closeMeaning', 'createApi', 'isJpeg', 'postFrame', 'renderViewer', 'runWorker',
+  'splitInlineFrame', 'splitInlineMessage', 'streamCamera',
 ];
 
 let ts;
@@ -65,6 +66,7 @@ test('Node imports the installed package by name, and only its exported paths', 
     import * as ds from 'dreamstream';
     import * as capture from 'dreamstream/capture';
     import * as render from 'dreamstream/render';
+    import * as video from 'dreamstream/video';
     import * as client from 'dreamstream/client';
     import { createRequire } from 'node:module';
     const out = {
@@ -73,6 +75,9 @@ test('Node imports the installed package by name, and only its exported paths', 
       types: Object.fromEntries(Object.entries(ds).map(([k, v]) => [k, typeof v])),
       sameCapture: capture.captureFrames === ds.captureFrames && capture.streamCamera === ds.streamCamera,
       sameRender: render.renderViewer === ds.renderViewer,
+      sameVideo: video.VideoPlayer === ds.VideoPlayer && video.canDecodeVideo === ds.canDecodeVideo,
+      // Node has no WebCodecs: the page falls back to JPEG.
+      nodeDecodesVideo: await ds.canDecodeVideo(),
       sameClient: client.Streamer === ds.Streamer,
       noCredits: ds.CloseCode.no_credits,
       meaning: ds.closeMeaning(4402),
@@ -86,10 +91,12 @@ test('Node imports the installed package by name, and only its exported paths', 
   assert.ok(out.resolved.includes('/app/node_modules/dreamstream/'), `resolved from the install: ${out.resolved}`);
   assert.deepEqual(out.names, [...kExports].sort());
   for (const name of ['createApi', 'postFrame', 'closeMeaning', 'isJpeg', 'splitInlineFrame', 'runWorker',
-                      'captureFrames', 'streamCamera', 'renderViewer', 'Streamer', 'Viewer']) {
+                      'captureFrames', 'streamCamera', 'renderViewer', 'Streamer', 'Viewer', 'VideoPlayer',
+                      'canDecodeVideo', 'splitInlineMessage']) {
     assert.equal(out.types[name], 'function', name);
   }
-  assert.ok(out.sameCapture && out.sameRender && out.sameClient, 'subpath exports are the same modules');
+  assert.ok(out.sameCapture && out.sameRender && out.sameClient && out.sameVideo, 'subpath exports are the same modules');
+  assert.equal(out.nodeDecodesVideo, false);
   assert.equal(out.noCredits, 4402);
   assert.equal(out.meaning, 'not enough credits');
   assert.equal(out.captureError, 'TypeError', 'captureFrames without onFrame is refused');
@@ -118,7 +125,7 @@ test('tsc --noEmit --strict compiles the typed usage file against the installed 
     const { program, errors } = await compile(resolution);
     assert.deepEqual(errors, [], `${resolution}: ${errors.join('\n')}`);
     const dts = program.getSourceFiles().map((f) => f.fileName).filter((f) => f.includes('dreamstream'));
-    for (const name of ['index.d.ts', 'dreamstream.d.ts', 'capture.d.ts', 'render.d.ts']) {
+    for (const name of ['index.d.ts', 'dreamstream.d.ts', 'capture.d.ts', 'render.d.ts', 'video.d.ts']) {
       assert.ok(dts.some((f) => f.endsWith(`/app/node_modules/dreamstream/${name}`)), `${resolution}: ${name} from the install`);
     }
   }

@@ -207,14 +207,20 @@ export async function logIn(page, user, next) {
   await page.waitForURL((u) => u.pathname === next);
 }
 
-// The width of the first decodable picture in the page's [data-frame] image. Polled: the watch
-// page replaces img.onload with every frame, so a handler of ours could be overwritten before it
-// fires and the wait would never end.
+// The live picture of the watch and embed pages, whichever path shows it: JPEG frames in the
+// <img data-frame>, H.264 decoded with WebCodecs in the <canvas data-video-frame> (web/js/picture.js).
+export const kShownPicture = '[data-frame]:not([hidden]), [data-video-frame]:not([hidden])';
+
+// The width of the first decodable picture the page shows (a loaded JPEG in the img, or a video
+// picture drawn into the canvas). Polled: the watch page replaces img.onload with every frame,
+// so a handler of ours could be overwritten before it fires and the wait would never end.
 export async function firstPictureWidth(page, timeoutMs = 15000) {
   const handle = await page.waitForFunction(
     () => {
       const img = document.querySelector('[data-frame]');
-      return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;
+      if (img && !img.hidden && img.complete && img.naturalWidth > 0) return img.naturalWidth;
+      const canvas = document.querySelector('[data-video-frame]');
+      return canvas && !canvas.hidden && canvas.dataset.seq ? canvas.width : 0;
     },
     null,
     { timeout: timeoutMs },

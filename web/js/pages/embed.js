@@ -5,10 +5,12 @@
 //   chat=1         the latest comments over the picture, each fading out after a few seconds
 //   fit=cover      fill the frame and crop, instead of letterboxing (contain)
 // Frames and comments come from the same /ws/watch socket as the watch page (protocol.js,
-// live_events.js).
+// live_events.js): H.264 decoded with WebCodecs where the browser can, else JPEG frames
+// (picture.js; the path in use is in body[data-playback] and the picture's tooltip).
 
 import { authorName } from '../chat.js';
 import { channelEvents } from '../live_events.js';
+import { LivePicture } from '../picture.js';
 import { CloseCode, openLiveSocket } from '../protocol.js';
 import { $, h } from '../ui.js';
 
@@ -26,23 +28,29 @@ root.classList.toggle('embed-transparent', options.transparent);
 root.classList.toggle('embed-cover', options.cover);
 document.title = `${username} · DreamStream`;
 
-const img = $('[data-frame]');
+const picture = new LivePicture({
+  img: $('[data-frame]'),
+  canvas: $('[data-video-frame]'),
+  indicator: document.body,
+  onShown: pictureShown,
+  onVideoFailed: () => restartWithoutVideo(),
+});
 const label = $('[data-state]');
 const chat = $('[data-chat]');
 
 let state = 'connecting';
 let haveFrame = false;
 let exists = true;
-let currentUrl = null;
 let commentsOn = true;
 
 // A small word in a corner, never a panel over the picture.
 function render() {
   const live = state === 'live' || state === 'waiting';
-  img.hidden = !(haveFrame && live);
+  const shown = haveFrame && live;
+  picture.setVisible(shown);
   let text = '';
   if (!exists) text = `No channel “${username}”`;
-  else if (!img.hidden) text = '';
+  else if (shown) text = '';
   else if (live) text = 'Starting…';
   else if (state === 'offline' || state === 'ended') text = 'Offline';
   label.textContent = text;
@@ -51,17 +59,8 @@ function render() {
   chat.hidden = !options.chat || !commentsOn;
 }
 
-function showFrame(blob, header) {
-  const url = URL.createObjectURL(blob);
-  const previous = currentUrl;
-  currentUrl = url;
-  const done = () => {
-    if (previous) URL.revokeObjectURL(previous);
-  };
-  img.onload = done;
-  img.onerror = done;
-  img.src = url;
-  if (header?.seq !== undefined) img.dataset.seq = String(header.seq);
+// A picture is up (a JPEG, or a decoded video picture).
+function pictureShown() {
   if (!haveFrame) {
     haveFrame = true;
     if (state !== 'live' && state !== 'waiting') state = 'live';
@@ -102,10 +101,20 @@ function applySettings(s) {
 // ---------- the socket, reconnecting like the watch page ----------
 
 let backoff = 1000;
+let socket = null;
+let switching = false; // closing the socket to reconnect at once without video
 
-function connect() {
+// The video could not be decoded: the same socket again, without ?video=h264.
+function restartWithoutVideo() {
+  if (!socket) return;
+  switching = true;
+  socket.close(1000, 'video off');
+}
+
+async function connect() {
+  const video = await picture.wantVideo();
   try {
-    openLiveSocket(`/ws/watch/${encodeURIComponent(username)}`, {
+    socket = openLiveSocket(`/ws/watch/${encodeURIComponent(username)}`, {
       events: {
         ...channelEvents({
           onComment: addComment,
@@ -120,11 +129,20 @@ function connect() {
         },
       },
       frames: 'inline',
-      onFrame: showFrame,
+      video,
+      onFrame: (blob, header) => picture.showJpeg(blob, header),
+      onVideo: (header, bytes) => picture.pushVideo(header, bytes),
       onOpen: () => {
         backoff = 1000;
       },
       onClose: ({ code }) => {
+        socket = null;
+        picture.reset();
+        if (switching) {
+          switching = false;
+          connect();
+          return;
+        }
         haveFrame = false;
         if (code === CloseCode.not_found) {
           exists = false;

@@ -1,5 +1,7 @@
-// Watch page /u/<name>: processed JPEG frames from /ws/watch/<name> into an <img> through blob
-// URLs, the live viewer count and a state overlay (offline / live / waiting / ended), the live
+// Watch page /u/<name>: the processed stream from /ws/watch/<name>, as H.264 decoded with
+// WebCodecs into a <canvas> where the browser can, else as JPEG frames into an <img> through blob
+// URLs (picture.js; the path in use is in the stage's data-playback and the picture's tooltip),
+// the live viewer count and a state overlay (offline / live / waiting / ended), the live
 // chat and style requests. The same socket carries comment, comment_deleted, styles and settings
 // events (docs/protocol.md); the streamer's settings show or hide the inputs at once.
 
@@ -7,12 +9,22 @@ import { del, get, post } from '../api.js';
 import { CommentList, CurrentStyle, styleItem } from '../chat.js';
 import { channelEvents } from '../live_events.js';
 import { initNav } from '../nav.js';
+import { LivePicture } from '../picture.js';
 import { openLiveSocket } from '../protocol.js';
 import { $, alertBox, capitalize, clearErrors, h, humanMessage, icons, liveClear, loginUrl, setFieldError, toast } from '../ui.js';
 
 const username = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '').toLowerCase();
 
-const img = $('[data-frame]');
+const picture = new LivePicture({
+  img: $('[data-frame]'),
+  canvas: $('[data-video-frame]'),
+  indicator: $('[data-stage]'),
+  onShown: pictureShown,
+  onPath: (path, label) => {
+    viewersBadge.title = `Viewers watching now · ${label}`;
+  },
+  onVideoFailed: () => restartWithoutVideo(),
+});
 const overlay = $('[data-overlay]');
 const badge = $('[data-state-badge]');
 const title = $('[data-state-title]');
@@ -23,7 +35,6 @@ const viewersTag = $('[data-viewers-tag]');
 let channelName = username;
 let state = 'offline';
 let haveFrame = false;
-let currentUrl = null;
 let exists = true;
 let me = null;
 
@@ -58,7 +69,7 @@ function render() {
   const live = isLive();
   badge.className = live ? 'badge badge-live' : 'badge badge-offline';
   badge.textContent = live ? 'Live' : 'Offline';
-  img.hidden = !haveFrame || !live;
+  picture.setVisible(haveFrame && live);
   let shown = state;
   if (state === 'live' && !haveFrame) shown = 'waiting';
   if (!exists) {
@@ -87,17 +98,8 @@ function setViewers(n) {
   viewersTag.hidden = !(state === 'live' || state === 'waiting');
 }
 
-function showFrame(blob) {
-  const url = URL.createObjectURL(blob);
-  const previous = currentUrl;
-  currentUrl = url;
-  img.onload = () => {
-    if (previous) URL.revokeObjectURL(previous);
-  };
-  img.onerror = () => {
-    if (previous) URL.revokeObjectURL(previous);
-  };
-  img.src = url;
+// A picture is up (a JPEG, or a decoded video picture).
+function pictureShown() {
   if (!haveFrame) {
     haveFrame = true;
     if (state === 'offline' || state === 'waiting') state = 'live';
@@ -325,10 +327,20 @@ async function loadInfo() {
 
 let backoff = 1000;
 let reconnected = false;
+let socket = null;
+let switching = false; // closing the socket to reconnect at once without video
 
-function connect() {
+// The video could not be decoded: the same socket again, without ?video=h264.
+function restartWithoutVideo() {
+  if (!socket) return;
+  switching = true;
+  socket.close(1000, 'video off');
+}
+
+async function connect() {
+  const video = await picture.wantVideo();
   try {
-    openLiveSocket(`/ws/watch/${encodeURIComponent(username)}`, {
+    socket = openLiveSocket(`/ws/watch/${encodeURIComponent(username)}`, {
       events: {
         ...channelEvents({
           onComment: (c) => comments.add(c),
@@ -348,7 +360,9 @@ function connect() {
         viewers: (msg) => setViewers(msg.count),
       },
       frames: 'inline',
-      onFrame: showFrame,
+      video,
+      onFrame: (blob, header) => picture.showJpeg(blob, header),
+      onVideo: (header, bytes) => picture.pushVideo(header, bytes),
       onOpen: () => {
         // After a drop, fetch what was said in the meantime.
         if (reconnected) {
@@ -359,6 +373,13 @@ function connect() {
         backoff = 1000;
       },
       onClose: () => {
+        socket = null;
+        picture.reset();
+        if (switching) {
+          switching = false;
+          connect();
+          return;
+        }
         if (state === 'live' || state === 'waiting') state = 'offline';
         haveFrame = false;
         render();

@@ -3,15 +3,17 @@
 // resolve through package.json `exports`; `npm run check-types` compiles it against this checkout.
 
 import {
-  AuthenticationError, CLOSE_CODES, CloseCode, DreamStreamError, Streamer, Viewer, captureFrames, closeMeaning,
-  createApi, isJpeg, postFrame, renderViewer, runWorker, splitInlineFrame, streamCamera,
+  AuthenticationError, CLOSE_CODES, CloseCode, DreamStreamError, Streamer, VideoPlayer, Viewer, canDecodeVideo,
+  captureFrames, closeMeaning, createApi, isJpeg, postFrame, renderViewer, runWorker, splitInlineFrame,
+  splitInlineMessage, streamCamera,
 } from "dreamstream";
 import type {
   Api, ApiToken, CaptureHandle, CaptureStats, Comment, CreatedToken, Frame, FrameInfo, IngestTicket, RenderHandle,
-  RenderStats, StreamSettings, StyleState, TokenScope, ViewerItem,
+  RenderStats, StreamSettings, StyleState, TokenScope, VideoHeader, VideoStats, VideoUnit, ViewerItem,
 } from "dreamstream";
 import { captureFrames as captureSub } from "dreamstream/capture";
 import { renderViewer as renderSub } from "dreamstream/render";
+import { VIDEO_PROBE_CODEC, videoPathLabel } from "dreamstream/video";
 import { Streamer as StreamerSub } from "dreamstream/client";
 
 declare const jpeg: Uint8Array;
@@ -95,6 +97,8 @@ export async function sockets(): Promise<void> {
 
   const split = splitInlineFrame(jpeg);
   if (split) console.log(split.header.seq, isJpeg(split.jpeg));
+  const any = splitInlineMessage(jpeg);
+  if (any?.meta?.type === "video") console.log(any.payload.length);
   const noCredits: 4402 = CloseCode.no_credits;
   console.log(noCredits, CLOSE_CODES[4001]?.name);
 }
@@ -134,4 +138,18 @@ export async function browser(video: HTMLVideoElement, canvas: HTMLCanvasElement
   const r: RenderStats = onCanvas.stats;
   console.log(r.rendered, r.skipped, onImg.stats.rendered, own.stats.skipped, capture.stats.captured);
   for (const h of [onCanvas, onImg, own, capture]) h.stop();
+
+  // The video option: H.264 through WebCodecs where the page can decode it, JPEG otherwise.
+  const h264 = await canDecodeVideo({ codec: VIDEO_PROBE_CODEC });
+  const watcher = await new Viewer(undefined, "alice", { video: h264 ? "h264" : null }).connect();
+  const view = renderViewer(watcher, canvas, { onPath: (p) => console.log(videoPathLabel(p)) });
+  const vs: VideoStats | null = view.stats.video;
+  console.log(view.path, vs?.drawn, watcher.video);
+  await watcher.dropVideo();
+  view.stop();
+  const player = new VideoPlayer(canvas, { onDraw: (h: VideoHeader) => console.log(h.seq), onError: console.error });
+  const units = await new Viewer(undefined, "alice", { video: "h264", onVideo: (u: VideoUnit) => player.push(u.info, u.data) }).connect();
+  units.onVideo = (u) => console.log(u.key, u.codec, u.decode_only, u.ts_ms);
+  console.log(player.stats.drawn, player.failed?.message);
+  player.close();
 }
