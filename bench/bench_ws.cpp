@@ -133,6 +133,7 @@ struct ViewState {
   Args args;
   Url url;
   std::vector<uint64_t> frames;
+  std::uint64_t bytes = 0;  // every message's payload, text and binary, while measuring
   std::vector<int64_t> latencies;
   int connected = 0;
   int failed = 0;
@@ -150,8 +151,12 @@ asio::awaitable<void> viewer_read(std::shared_ptr<ViewState> st, std::unique_ptr
       co_await ws->async_read(buf, use_awaitable);
       auto data = buf.cdata();
       std::string_view msg(static_cast<const char*>(data.data()), data.size());
+      if (st->measuring) st->bytes += msg.size();
       auto read_meta = [&](std::string_view text) {
-        if (text.find("\"frame\"") == std::string_view::npos) return;
+        // A JPEG's header says "frame", an H.264 unit's (?video=h264) "video".
+        if (text.find("\"frame\"") == std::string_view::npos &&
+            text.find("\"video\"") == std::string_view::npos)
+          return;
         ts = json_int(text, "processed_ms");
         if (ts < 0) ts = json_int(text, "sent_ms");
         captured = json_int(text, "captured_ms");
@@ -240,6 +245,8 @@ asio::awaitable<void> view_main(std::shared_ptr<ViewState> st) {
       {"connect_s", connect_s},
       {"window_s", window},
       {"frames_total", total},
+      {"bytes_per_viewer_s",
+       st->args.n ? static_cast<double>(st->bytes) / window / st->args.n : 0.0},
       {"fps_mean", mean},
       {"fps_p10", fps.empty() ? 0 : fps[fps.size() / 10]},
       {"fps_min", fps.empty() ? 0 : fps.front()},

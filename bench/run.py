@@ -3,11 +3,12 @@
 
     python3 bench/run.py lag [--model-ms 500] [--minutes 3]
     python3 bench/run.py fanout [--viewers 100,500,1000,2000] [--seconds 10]
-                                [--format split|inline] [--repeat 1] [--pin SERVER:LOAD]
+                                [--format split|inline|video] [--repeat 1] [--pin SERVER:LOAD]
     python3 bench/run.py worker [--seconds 10]
 
 Env: DREAMSTREAM_BIN (server binary, default build-bench/dreamstream), BENCH_WS (the load tool,
-default build-bench/bench_ws). Every run starts its own servers on ephemeral loopback ports.
+default build-bench/bench_ws), VIDEO_BYTES (for `--format video`'s camera clip, default
+build-bench/video_bytes). Every run starts its own servers on ephemeral loopback ports.
 """
 
 import argparse
@@ -29,6 +30,7 @@ import harness  # noqa: E402
 from harness import cpu_seconds, cpu_times, rss_kib  # noqa: E402
 
 BENCH_WS = os.environ.get("BENCH_WS", os.path.join(ROOT, "build-bench", "bench_ws"))
+VIDEO_BYTES = os.environ.get("VIDEO_BYTES", os.path.join(ROOT, "build-bench", "video_bytes"))
 TOKEN = "dsw_bench_0123456789abcdef0123456789"
 FIXTURES = [os.path.join(ROOT, "tests", "integration", "fixtures", "frame%d.jpg" % i)
             for i in range(1, 5)]
@@ -213,12 +215,28 @@ def cmd_fanout(a):
         s_spec, _, l_spec = a.pin.partition(":")
         server_cpus, load_cpus = cpu_set(s_spec), cpu_set(l_spec)
     tmp = tempfile.mkdtemp(prefix="ds-bench-fanout-")
-    big = os.path.join(tmp, "frame50k.jpg")
-    size = json.loads(subprocess.check_output([BENCH_WS, "make-jpeg", "--out", big,
-                                               "--kb", "50"]))["bytes"]
+    video = a.format == "video"
+    if video:
+        # A moving camera clip (a still picture would encode to almost nothing): the echo
+        # worker hands it back as it came, so JPEG viewers get these JPEGs and video viewers
+        # their H.264 encoding; node-ws relays the same JPEGs inline.
+        cam = os.path.join(tmp, "camera")
+        os.mkdir(cam)
+        subprocess.run([VIDEO_BYTES, "--camera", cam, "--seconds", "20", "--fps",
+                        str(int(a.fps))], check=True, stdout=subprocess.DEVNULL)
+        files = sorted(os.path.join(cam, f) for f in os.listdir(cam))
+        size = int(statistics.mean(os.path.getsize(f) for f in files))
+    else:
+        big = os.path.join(tmp, "frame50k.jpg")
+        size = json.loads(subprocess.check_output([BENCH_WS, "make-jpeg", "--out", big,
+                                                   "--kb", "50"]))["bytes"]
+        files = [big]
+    file_args = sum((["--file", f] for f in files), [])
     counts = [int(x) for x in a.viewers.split(",")]
-    inline = a.format == "inline"
+    inline = a.format in ("inline", "video")
     watch_query = "?frames=inline" if inline else ""
+    series = [("dreamstream", watch_query)] + ([("dreamstream-video", "?video=h264")]
+                                               if video else [])
     # Generous: the sources are stopped at the end anyway (connecting 2000 sockets to a busy
     # server can take tens of seconds).
     run_s = a.repeat * len(counts) * 2 * (a.seconds + 60) + 120
@@ -240,8 +258,8 @@ def cmd_fanout(a):
                                        "--duration", str(run_s)], stdout=subprocess.DEVNULL))
         procs.append(subprocess.Popen([BENCH_WS, "publish", "--url",
                                        ws_url(server.port, "/ws/ingest"), "--bearer", key,
-                                       "--fps", str(a.fps), "--file", big, "--duration",
-                                       str(run_s)], stdout=subprocess.DEVNULL))
+                                       "--fps", str(a.fps), "--duration", str(run_s)]
+                                      + file_args, stdout=subprocess.DEVNULL))
         while not os.path.exists(port_file) or not open(port_file).read().strip():
             time.sleep(0.05)
         nport = int(open(port_file).read())
@@ -249,7 +267,7 @@ def cmd_fanout(a):
         # "frame" text then the JPEG, or one binary with the frame JSON inline.
         procs.append(subprocess.Popen([BENCH_WS, "publish", "--url", ws_url(nport, "/pub"),
                                        "--" + ("inline" if inline else "meta"), "--fps",
-                                       str(a.fps), "--file", big, "--duration", str(run_s)],
+                                       str(a.fps), "--duration", str(run_s)] + file_args,
                                       stdout=subprocess.DEVNULL))
         time.sleep(2)
         idle = {"dreamstream": idle_viewer_kib(ws_url(server.port, "/ws/watch/" + idle_user
@@ -257,10 +275,9 @@ def cmd_fanout(a):
                 "node-ws": idle_viewer_kib(ws_url(nport, "/idle"), a.idle, node.pid)}
         for rep in range(a.repeat):
             for n in counts:
-                for name, url, pid in (("dreamstream",
-                                        ws_url(server.port, "/ws/watch/" + user + watch_query),
-                                        server.proc.pid),
-                                       ("node-ws", ws_url(nport, "/sub"), node.pid)):
+                points = [(name, ws_url(server.port, "/ws/watch/" + user + query),
+                           server.proc.pid) for name, query in series]
+                for name, url, pid in points + [("node-ws", ws_url(nport, "/sub"), node.pid)]:
                     r = run_viewers(url, n, a.seconds, pid)
                     r["server"] = name
                     r["run"] = rep + 1
@@ -272,28 +289,30 @@ def cmd_fanout(a):
         server.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
         os.sched_setaffinity(0, all_cpus)
-    print("fan-out: one stream, %d-byte JPEG at %g fps, %s frames (%s), %gs window per point, "
-          "nofile %d%s" % (size, a.fps, a.format,
+    print("fan-out: one stream, %s%d-byte JPEG at %g fps, %s frames (%s), %gs window per point, "
+          "nofile %d%s" % ("a moving camera clip of %d frames, mean " % len(files) if video else "",
+                           size, a.fps, a.format,
                            "1 binary message per frame" if inline else "a text + a binary per frame",
                            a.seconds, hard,
                            ", servers on CPUs %s, load on CPUs %s" % (
                                sorted(server_cpus), sorted(load_cpus)) if a.pin else ""))
     print("| server | run | viewers | connected | fps/viewer mean | fps p10 | fps min "
-          "| latency p50 ms | p99 ms | max ms | CPU % | user % | sys % | RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| latency p50 ms | p99 ms | max ms | CPU % | user % | sys % | RSS MiB | kbit/s per viewer |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print("| %s | %d | %d | %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f "
-              "| %.1f |" % (
+              "| %.1f | %.0f |" % (
                   r["server"], r["run"], r["viewers"], r["connected"], r["fps_mean"],
                   r["fps_p10"], r["fps_min"], r["latency_p50_ms"], r["latency_p99_ms"],
                   r["latency_max_ms"], r["server_cpu_pct"], r["server_user_pct"],
-                  r["server_sys_pct"], r["server_rss_mib"]))
+                  r["server_sys_pct"], r["server_rss_mib"],
+                  r.get("bytes_per_viewer_s", 0) * 8 / 1000))
     if a.repeat > 1:
         print("medians over %d runs:" % a.repeat)
         print("| server | viewers | fps/viewer mean | p50 ms | p99 ms | CPU % | user % | sys % |")
         print("|---|---|---|---|---|---|---|---|")
         for n in counts:
-            for name in ("dreamstream", "node-ws"):
+            for name in [s for s, _ in series] + ["node-ws"]:
                 rs = [r for r in results if r["server"] == name and r["viewers"] == n]
                 med = lambda k: statistics.median([r[k] for r in rs])  # noqa: E731
                 print("| %s | %d | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f |" % (
@@ -372,8 +391,10 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--idle", type=int, default=1000)
-    p.add_argument("--format", choices=("split", "inline"), default="inline",
-                   help="frames to viewers: split (a text + a binary) or inline (one binary)")
+    p.add_argument("--format", choices=("split", "inline", "video"), default="inline",
+                   help="frames to viewers: split (a text + a binary) or inline (one binary); "
+                        "video: a moving clip, DreamStream's inline JPEG and ?video=h264 "
+                        "viewers side by side with node-ws")
     p.add_argument("--repeat", type=int, default=1, help="runs of every point, same servers")
     p.add_argument("--pin", default="", metavar="SERVER:LOAD",
                    help="CPU sets, e.g. 0:1: both servers on CPU 0, the load tool and the "

@@ -7,6 +7,9 @@
 // the JPEG pictures, and the encoder's CPU per frame and per stream.
 //   video_bytes [--seconds 20] [--fps 10,30] [--look toon] [--crf 23] [--max-kbps 3000]
 //               [--profile high|baseline] [--preset veryfast] [--out DIR]
+//   video_bytes --camera DIR [--seconds 20] [--fps 10]
+// --camera writes the raw camera clip (before any look) as DIR/camera_NNNN.jpg at the first
+// rate and stops: what bench/video_path.py pushes through a real server.
 // With --out, DIR/clip_<fps>.mjpeg (the JPEGs) and DIR/video_<fps>.h264 (the units) are kept,
 // for a cross-check with the ffmpeg CLI:
 //   ffmpeg -i DIR/video_10.h264 -i DIR/clip_10.mjpeg -lavfi ssim -f null -
@@ -184,7 +187,7 @@ void write_file(const std::string& path, const std::string& bytes) {
 int main(int argc, char** argv) {
   double seconds = 20;
   std::vector<int> rates{10, 30};
-  std::string look_name = "toon", out_dir, profile = "high";
+  std::string look_name = "toon", out_dir, profile = "high", camera_dir;
   ds::video::EncoderSettings settings;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -206,6 +209,8 @@ int main(int argc, char** argv) {
       settings.preset = v;
     } else if (k == "--out") {
       out_dir = v;
+    } else if (k == "--camera") {
+      camera_dir = v;
     } else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -226,6 +231,18 @@ int main(int argc, char** argv) {
   }
   av_log_set_level(AV_LOG_ERROR);
   cv::Mat wide = panorama(kWidth + static_cast<int>(60 * seconds) + 2, kHeight);
+  if (!camera_dir.empty()) {
+    cv::RNG rng(11);
+    int frames = static_cast<int>(seconds * rates.front());
+    for (int i = 0; i < frames; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "/camera_%04d.jpg", i);
+      write_file(camera_dir + name,
+                 encode_jpeg(camera(wide, static_cast<double>(i) / rates.front(), rng)));
+    }
+    std::printf("%d camera frames in %s\n", frames, camera_dir.c_str());
+    return 0;
+  }
 
   std::printf("look=%s crf=%d max_kbps=%d profile=%s preset=%s seconds=%.0f\n", look_name.c_str(),
               settings.crf, settings.max_kbps, profile.c_str(), settings.preset.c_str(), seconds);

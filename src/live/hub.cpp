@@ -521,6 +521,13 @@ ResultOutcome Hub::accept_result(const FrameResult& r, bool local, Outbox& out) 
         f.remote_session = r.session_id;
         f.remote_seq = r.seq;
         show(f, r, it->first, meta(), out);
+        // The home's "live" can go out before this node hears the channel (the first viewer
+        // here subscribes as it looks the stream up, and the subscription takes a moment): a
+        // picture says as much. Never after an end was heard: that one is newer news.
+        if (!f.sent_state || f.sent_state == StreamState::kWaiting) {
+          f.sent_state = StreamState::kLive;
+          out.broadcasts.push_back({f.viewers, wire::encode_state(StreamState::kLive)});
+        }
       }
     }
   }

@@ -125,6 +125,7 @@ void Hub::on_remote_result(const FrameResult& r) {
 void Hub::on_remote_text(const std::string& username, const Bytes& text) {
   std::shared_ptr<const PeerList> viewers;
   std::shared_ptr<Peer> ingest;
+  bool ended = false;
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
@@ -139,6 +140,7 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
         c.latest_output.reset();
         c.latest_meta.reset();
         c.remote_styles.reset();
+        ended = true;
       }
     }
     if (ev && ev->type == "styles") c.remote_styles = text;
@@ -147,6 +149,8 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
   }
   send_to(viewers, text);
   if (ingest) ingest->send_text(text);
+  // The stream followed here ended on its home: the video encoder here stops too.
+  if (ended && tap_) tap_->stream_ended(username);
 }
 
 void Hub::on_viewer_total(const std::string& username, int total) {

@@ -1,5 +1,6 @@
 #include "video/encoder_runner.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
 
@@ -102,6 +103,8 @@ Expected<AccessUnit> EncoderRunner::encode(Entry& entry, const Pending& picture)
 }
 
 void EncoderRunner::run() {
+  // Named, so that top -H and bench/video_path.py tell the encoders' CPU apart.
+  pthread_setname_np(pthread_self(), "ds-encode");
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !ready_.empty(); });

@@ -164,6 +164,52 @@ class TestClientWithBuiltinWorker(ClientTestBase):
             self.assertTrue(all(ds.is_jpeg(f.jpeg) for f in more))
             self.assertGreater(more[0].seq, got[-1])
 
+    def test_a_video_viewer_yields_raw_h264_access_units_with_their_header(self):
+        c, name, key = self.new_streamer_account()
+        with self.assertRaises(ValueError):
+            ds.Viewer(self.server.url, name, video="vp9")
+        viewer = ds.Viewer(self.server.url, name, video="h264").connect()
+        self.addCleanup(viewer.close)
+        self.assertTrue(viewer.url.endswith("?video=h264"), viewer.url)
+        jpeg_viewer = ds.Viewer(self.server.url, name).connect()  # the default stays JPEG
+        self.addCleanup(jpeg_viewer.close)
+        streamer = ds.Streamer(self.server.url, key)
+        streamer.connect()
+        self.addCleanup(streamer.close)
+        pusher = Pusher(streamer)
+        pusher.start()
+        self.addCleanup(pusher.halt)
+
+        units = list(viewer.video_units(count=5, timeout=30))
+        self.assertEqual(len(units), 5)
+        first = units[0]
+        self.assertIsInstance(first, ds.VideoUnit)
+        self.assertTrue(first.key)
+        self.assertFalse(first.decode_only)
+        self.assertTrue(first.codec.startswith("avc1."), first.codec)
+        self.assertGreater(first.width, 0)
+        self.assertGreater(first.height, 0)
+        self.assertEqual(first.info["type"], "video")
+        for u in units:
+            self.assertTrue(u.data.startswith(b"\x00\x00\x00\x01"), u.data[:8])
+            self.assertIsInstance(u.seq, int)
+            self.assertIsInstance(u.ts_ms, int)
+            self.assertIsInstance(u.captured_ms, int)
+            self.assertIsInstance(u.processed_ms, int)
+            self.assertEqual(u.key, u.codec is not None)
+        ts = [u.ts_ms for u in units]
+        self.assertEqual(ts, sorted(set(ts)))
+        # After the first unit: units and events only, no JPEG frame.
+        for _ in range(5):
+            kind, _ = viewer.recv(timeout=30)
+            self.assertIn(kind, ("video", "event"))
+        frames, _ = self.wait_frames(jpeg_viewer, 2)
+        self.assertTrue(all(ds.is_jpeg(f.jpeg) for f in frames))
+
+        header = b'{"type":"video","seq":7,"key":false,"decode_only":true,"ts_ms":5}'
+        self.assertEqual(ds.split_inline_frame(struct.pack(">I", len(header)) + header + b"\x00"),
+                         (json.loads(header), b"\x00"))
+
     def test_split_inline_frame_checks_its_length(self):
         not_a_header = b'{"type":"state"}'
         msg = struct.pack(">I", len(not_a_header)) + not_a_header + b"\xff\xd8"

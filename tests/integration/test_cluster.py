@@ -1285,11 +1285,15 @@ class TestVideo(ClusterCase):
         self.assertNotIn(started, self.B.logs())  # the home has no video viewer
         jpeg_b.wait_frames(5)
         self.assertSeqsIncrease(jpeg_b)
-        for v in every:
-            v.close()
+        # The stream ends on its home: the nodes that follow it stop their encoders (and let go
+        # of their GOPs) while the video viewers stay connected.
         stopped = "event=video_encoder_stopped stream=%s" % s.name
+        self.assertNotIn(stopped, self.A.logs() + self.C.logs())
+        self.assertEqual(s.c.post("/api/streams/stop").status, 200)
         wait_until(lambda: stopped in self.A.logs() and stopped in self.C.logs(), EVENT_S,
                    "the encoders on A and C stopped")
+        for v in every:
+            v.close()
 
 
 class TestRemotePictures(ClusterCase):

@@ -311,6 +311,30 @@ TEST_F(HubCluster, RemoteResultsOlderThanTheNewestShownAreDropped) {
   EXPECT_EQ(viewer->frames.size(), 3u);
 }
 
+// Seen in integration_cluster (test_7): a viewer on A joined a stream homed on B before B's
+// announcement, A subscribed to the channel just after B published "live", and the viewer said
+// "offline" until the stream ended though its pictures came.
+TEST_F(HubCluster, AFollowerThatMissedTheLiveEventSaysLiveWithTheFirstPicture) {
+  auto viewer = std::make_shared<FakePeer>();
+  hub.add_viewer("bob", viewer, true, hub.announced_state("bob"));  // not announced yet
+  EXPECT_EQ(viewer->texts.front(), state_text(StreamState::kOffline));
+  cluster.events.result(result_of(7, "bob", 1, "b1"));
+  ASSERT_EQ(viewer->frames.size(), 1u);
+  EXPECT_EQ(viewer->texts.back(), state_text(StreamState::kLive));
+  auto later = std::make_shared<FakePeer>();
+  hub.add_viewer("bob", later, true, hub.announced_state("bob"));
+  EXPECT_EQ(later->texts.front(), state_text(StreamState::kLive));
+  cluster.events.result(result_of(7, "bob", 2, "b2"));
+  EXPECT_EQ(std::count(viewer->texts.begin(), viewer->texts.end(), state_text(StreamState::kLive)),
+            1)
+      << "said once";
+
+  // An end heard is not undone by a picture that was still on its way.
+  cluster.events.text("bob", wire::encode_state(StreamState::kEnded));
+  cluster.events.result(result_of(7, "bob", 3, "b3"));
+  EXPECT_EQ(viewer->texts.back(), state_text(StreamState::kEnded));
+}
+
 TEST_F(HubCluster, RemoteResultOnTheHomeUpdatesTheStreamAndReachesTheStreamer) {
   ASSERT_TRUE(hub.open_stream(stream(1, "alice")));
   auto ingest = std::make_shared<FakePeer>();

@@ -242,3 +242,71 @@ TEST(OutboundQueue, ClearLetsGoOfEverythingButTheWriteInFlight) {
 
 }  // namespace
 }  // namespace ds::net
+
+namespace ds::net {
+namespace {
+
+// A video unit as live::VideoHub shares it: its bytes, and its two wire headers.
+video::UnitPtr unit(std::string data, bool key) {
+  auto u = std::make_shared<video::AccessUnit>();
+  u->data = std::move(data);
+  u->keyframe = key;
+  u->config = key;
+  u->header = bytes("H");
+  u->header_decode_only = bytes("D");
+  return u;
+}
+
+}  // namespace
+
+TEST(OutboundQueue, AVideoViewerGetsJpegFramesUntilItsFirstUnitThenOnlyUnits) {
+  OutboundQueue q;
+  q.set_inline_frames(true);
+  EXPECT_TRUE(q.push_frame(bytes("m0"), bytes("j0")));
+  EXPECT_FALSE(q.start_video({}));  // no GOP yet: the JPEG stays
+  EXPECT_EQ(drain(q), (std::vector<std::string>{"f:m0|j0"}));
+  q.take_wake();
+  q.push_frame(bytes("m1"), bytes("j1"));
+  EXPECT_FALSE(q.push_video(unit("d0", false)));  // a delta before any keyframe: skipped
+  q.take_wake();
+  EXPECT_TRUE(q.push_video(unit("k1", true)));  // the first unit drops the JPEG waiting
+  EXPECT_FALSE(q.push_frame(bytes("m2"), bytes("j2")));
+  q.push_video(unit("d1", false));
+  q.push_text(bytes("state"));
+  EXPECT_EQ(drain(q), (std::vector<std::string>{"t:state", "f:H|k1", "f:H|d1"}));
+  EXPECT_EQ(q.video_dropped(), 1);
+}
+
+TEST(OutboundQueue, AJoinerGetsTheGopDecodeOnlyButTheLastAndAUnitsBytesAreNotCopied) {
+  OutboundQueue q;
+  q.push_frame(bytes("m0"), bytes("j0"));
+  q.take_wake();
+  auto k = unit("k", true);
+  auto d = unit("d", false);
+  EXPECT_TRUE(q.start_video({{k, true}, {d, false}}));
+  const auto* w = q.next();
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->kind, Kind::kFrame);
+  EXPECT_EQ(*w->data, "D");
+  EXPECT_EQ(w->jpeg.get(), &k->data);  // the shared unit's own bytes
+  q.written();
+  EXPECT_EQ(drain(q), (std::vector<std::string>{"f:H|d"}));  // the JPEG was dropped
+}
+
+TEST(OutboundQueue, ASlowVideoViewerSkipsToTheNextKeyframeWithBoundedMemory) {
+  OutboundQueue q;
+  q.start_video({}, video::FeedLimits{3, 1 << 20});
+  q.push_video(unit("k1", true));
+  q.push_video(unit("d1", false));
+  q.push_video(unit("d2", false));
+  q.push_video(unit("d3", false));  // past 3 waiting: all dropped, wait for a keyframe
+  q.push_video(unit("d4", false));
+  EXPECT_EQ(drain(q), std::vector<std::string>{});
+  q.push_video(unit("k2", true));
+  q.push_video(unit("d5", false));
+  EXPECT_EQ(drain(q), (std::vector<std::string>{"f:H|k2", "f:H|d5"}));
+  q.clear();
+  EXPECT_FALSE(q.push_video(unit("k3", true)));
+}
+
+}  // namespace ds::net
