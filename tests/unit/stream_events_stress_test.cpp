@@ -64,7 +64,9 @@ TEST(StreamEventsStress, ManyThreadsKeepEachStreamsOrder) {
     for (std::size_t i = 0; i < sessions.size(); i += 2) {
       ASSERT_GT(sessions[i], 0);
       ASSERT_EQ(sessions[i + 1], -sessions[i]) << "stream " << user << " at " << i;
-      if (i > 0) ASSERT_GT(sessions[i], sessions[i - 2]) << "posted order";
+      if (i > 0) {
+        ASSERT_GT(sessions[i], sessions[i - 2]) << "posted order";
+      }
     }
   }
 }
