@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "live/cluster.hpp"
 #include "live/protocol.hpp"
@@ -57,6 +58,10 @@ StreamResume resume_from_row(const store::StreamSession& row) {
   return r;
 }
 
+// StreamLocks this thread holds: the lock order says never more than one (checked always, as
+// it costs one thread-local counter; a nested take is a programmer error).
+thread_local int stream_locks_held_here = 0;
+
 }  // namespace
 
 StreamService::StreamService(store::Database& db, Hub& hub, const Clock& clock,
@@ -65,17 +70,22 @@ StreamService::StreamService(store::Database& db, Hub& hub, const Clock& clock,
 
 StreamService::StreamLock::StreamLock(StreamService& service, long long user_id)
     : service_(service), user_id_(user_id) {
+  if (stream_locks_held_here > 0) {
+    throw std::logic_error("a stream lock taken while holding another (docs/architecture.md)");
+  }
   {
     std::lock_guard lock(service_.mutex_);
     auto& m = service_.stream_locks_[user_id];
     if (!m) m = std::make_shared<std::mutex>();
-    mutex_ = m;
+    held_ = m;
   }
-  mutex_->lock();
+  held_->lock();
+  ++stream_locks_held_here;
 }
 
 StreamService::StreamLock::~StreamLock() {
-  mutex_->unlock();
+  held_->unlock();
+  --stream_locks_held_here;
   std::lock_guard lock(service_.mutex_);
   auto it = service_.stream_locks_.find(user_id_);
   // Copies are made under mutex_, so the count is exact here: the map's and this one.

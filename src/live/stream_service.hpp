@@ -135,7 +135,7 @@ class StreamService {
    private:
     StreamService& service_;
     long long user_id_;
-    std::shared_ptr<std::mutex> mutex_;
+    std::shared_ptr<std::mutex> held_;
   };
   // What a change decided under a StreamLock leaves to do after it: its events.
   struct After {

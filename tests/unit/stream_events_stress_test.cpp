@@ -17,7 +17,7 @@ using namespace ds;
 TEST(StreamEventsStress, ManyThreadsKeepEachStreamsOrder) {
   constexpr int kThreads = 6;
   constexpr int kRounds = 300;
-  constexpr int kStreams = 4;  // shared: threads i and i + kStreams post to stream i
+  constexpr int kStreams = 4;  // thread t posts to stream t % kStreams: streams 0 and 1 by two
   live::StreamEvents events;
   std::mutex seen_mutex;
   std::map<long long, std::vector<long long>> seen;  // session ids per stream, as delivered

@@ -162,6 +162,20 @@ TEST_F(StreamEventsTest, ASubscriberMayCallBackIntoTheService) {
   EXPECT_EQ(recorder->seen(), (std::vector<std::string>{"opened alice", "ended alice stopped"}));
 }
 
+TEST_F(StreamEventsTest, ASubscriberRunsWithNoStreamLockHeld) {
+  // Taking another streamer's lock from a subscriber would throw (the lock-order check) if the
+  // subscriber ran under alice's lock.
+  std::vector<bool> started;
+  service->subscribe([&](const live::StreamEvent& e) {
+    if (live::username_of(e) == "alice" && std::holds_alternative<live::StreamEnded>(e)) {
+      started.push_back(bool(service->start(bob)));
+    }
+  });
+  ASSERT_TRUE(service->start(alice));
+  ASSERT_TRUE(service->stop(alice.id));
+  EXPECT_EQ(started, std::vector<bool>{true});
+}
+
 namespace {
 
 // A cluster whose Redis answers the orphan question only when the test lets it.
