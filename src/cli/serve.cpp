@@ -451,13 +451,9 @@ int run_serve(const ServeConfig& c) {
   live::StyleService styles(*db, hub, clock, style_config);
   styles.set_cluster(bus.get());
   if (!bus) styles.recover();
-  streams.on_stream_ended(
-      [&styles](const std::string& username) { styles.stream_ended(username); });
-  // A stream that moves to another node takes its style queue along (the new home reads it back).
-  streams.on_stream_moving(
-      [&styles](const std::string& username, const std::function<bool()>& hand_over) {
-        styles.stream_moving(username, hand_over);
-      });
+  // Style queues follow the streams' lifecycle: made on open, ended on end, and taken along
+  // on a move (the new home reads them back). Chat keeps nothing per stream: it asks the hub.
+  streams.subscribe([&styles](const live::StreamEvent& e) { styles.on_stream_event(e); });
   live::SettingsService settings(*db, hub, styles);
   // Many nodes: one allowance per client across the cluster, not one per node.
   std::unique_ptr<cluster::RedisCounters> shared_counters;

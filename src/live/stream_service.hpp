@@ -1,8 +1,17 @@
 // Stream lifecycle and metering: start/stop against the database, per-minute billing while
-// frames arrive, the silent-streamer grace period, crash recovery and shutdown.
+// frames arrive, the silent-streamer grace period, crash recovery and shutdown. The one place
+// that decides a stream opens, ends or moves; it tells subscribers with live::StreamEvents.
+//
+// Locks (docs/architecture.md#threads): each user's stream has its own lifecycle lock
+// (StreamLock), held across that stream's database writes and hub calls so a minute is charged
+// once and a stream ends once, and never taken while another one is held. mutex_ guards the
+// registries (tracked_, unsettled_, the stream locks) and is a leaf: no I/O, no call out. No
+// lock of this service is held across Redis, a call to another node or a subscriber.
+// Files: stream_service.cpp (start, stop, moves), stream_billing.cpp (charges, progress,
+// settlement, tick), stream_orphans.cpp (many nodes: streams of dead nodes).
 #pragma once
 
-#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -11,6 +20,7 @@
 
 #include "domain/credits.hpp"
 #include "live/hub.hpp"
+#include "live/stream_events.hpp"
 #include "store/database.hpp"
 #include "store/streams.hpp"
 #include "store/users.hpp"
@@ -85,19 +95,10 @@ class StreamService {
   // Streams that ended but are not yet billed and closed in the database.
   std::size_t unsettled() const;
 
-  // Called with the username after a stream ended (any reason), under the lifecycle lock: the
-  // listener must not call back into this service. Set once, before serving.
-  void on_stream_ended(std::function<void(const std::string& username)> listener) {
-    ended_listener_ = std::move(listener);
-  }
-  // Many nodes: called on the old home as the stream moves to another node (release), instead of
-  // the ended listener, with the step that hands the stream over (true when the hub had it).
-  // The listener runs it once while it keeps what it holds for the stream from changing, and
-  // lets go without ending anything: the new home goes on with it. Under the lifecycle lock,
-  // like the ended listener. Set once, before serving.
-  using MovingListener =
-      std::function<void(const std::string& username, const std::function<bool()>& hand_over)>;
-  void on_stream_moving(MovingListener listener) { moving_listener_ = std::move(listener); }
+  // Subscribes to the stream events (Opened, Ended, Moving). Set before serving. A subscriber
+  // runs with no lock of this service held, on the thread that made the change, before the call
+  // that made it returns (unless another thread is delivering that stream's events already).
+  void subscribe(StreamEvents::Subscriber s) { events_.subscribe(std::move(s)); }
 
  private:
   struct Tracked {
@@ -122,30 +123,62 @@ class StreamService {
     std::optional<StreamSnapshot> snap;
   };
 
-  Expected<store::StreamSession> start_locked(const store::User& user);
+  // One user's stream lifecycle lock (see the top of the file). Never taken while holding
+  // another StreamLock or mutex_; the registry entry is dropped when nobody holds or wants it.
+  class StreamLock {
+   public:
+    StreamLock(StreamService& service, long long user_id);
+    ~StreamLock();
+    StreamLock(const StreamLock&) = delete;
+    StreamLock& operator=(const StreamLock&) = delete;
+
+   private:
+    StreamService& service_;
+    long long user_id_;
+    std::shared_ptr<std::mutex> held_;
+  };
+  // What a change decided under a StreamLock leaves to do after it: its events.
+  struct After {
+    long long user_id = 0;
+    std::uint64_t ticket = 0;  // 0: nothing posted
+  };
+  void post(After& after, long long user_id, StreamEvent e);
+  void done(const After& after);
+
+  Expected<store::StreamSession> start_locked(const store::User& user, After& after);
   // The user's stream when it is homed on this node.
   std::optional<store::StreamSession> tracked_session(long long user_id) const;
   // Charges every minute due up to last_frame_ms: kNoCredits when the balance ran out, kMoved
   // when another node has taken the stream, kEnded when it has ended (nothing charged then).
   enum class Charge { kPaid, kNoCredits, kMoved, kEnded };
   Charge charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms);
-  // The stream leaves this node without ending (a move): the moving listener, the hub's
-  // hand-over, saved up to now when save (it is still ours). Returns where the new home goes on
-  // from. Under the lifecycle lock.
-  std::optional<StreamResume> let_go(std::unordered_map<long long, Tracked>::iterator it,
-                                     bool save);
+  // The stream leaves this node without ending (a move): the hub hands it over, Moving is
+  // posted, and it is billed and saved up to now when save (it is still ours). Returns where the
+  // new home goes on from. Under its StreamLock.
+  std::optional<StreamResume> let_go(long long user_id, bool save, After& after);
+  // Ends user_id's stream (under its StreamLock): the hub closes it, it is billed and closed in
+  // the database (or kept in unsettled_ while the database is away), Ended is posted.
   Expected<store::StreamSession> finish(long long user_id, const std::string& status,
-                                        EndReason reason, const std::string& message);
+                                        EndReason reason, const std::string& message, After& after);
+  // The user's tracked stream (under its StreamLock: only it erases the entry), or nullptr.
+  Tracked* tracked(long long user_id);
+  // tick() for one stream, under its StreamLock.
+  void tick_stream(long long user_id, std::int64_t now, bool& db_ok, After& after);
   // Bills and closes an ended stream; safe to repeat after a DatabaseUnavailable.
   store::StreamSession settle(Ending& e);
-  // Settles what earlier outages left; false while the database is still away.
-  bool settle_endings();
+  // Settles what earlier outages left of user_id's streams (under its StreamLock); false while
+  // the database is still away.
+  bool settle_endings(long long user_id);
+  // The same for every user, each under its own StreamLock.
+  bool settle_all_endings();
   // Saves progress while the stream is still ours; says whether it is.
   store::Hold persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now);
   void database_lost(const char* during, const std::exception& e);
   void database_back();
   void publish_balance(const Tracked& t);
   // Many nodes: ends the streams of dead nodes (orphans), once each across the cluster.
+  // Runs on the thread of tick() (one at a time, as serve's biller calls it), which alone
+  // touches last_sweep_ms_, last_db_sweep_ms_ and unannounced_; asks Redis with no lock held.
   void sweep_orphans(std::int64_t now);
   void end_orphan(const StreamSnapshot& announced, std::int64_t now);
 
@@ -153,19 +186,20 @@ class StreamService {
   Hub& hub_;
   const Clock& clock_;
   StreamServiceConfig config_;
-  // Serialises lifecycle and billing (start, stop, tick), so a minute is charged once and a
-  // stream ends once; the database's unique indexes back this up across nodes.
+  // The registries below; a leaf (see the top of the file). A Tracked entry is inserted and
+  // erased under its user's StreamLock and mutex_ both; its fields other than session_id and
+  // username change only under the StreamLock (node-based map: references stay valid).
   mutable std::mutex mutex_;
   std::unordered_map<long long, Tracked> tracked_;  // by user id
   std::vector<Ending> unsettled_;
-  bool database_away_ = false;  // logged once per outage
+  std::unordered_map<long long, std::shared_ptr<std::mutex>> stream_locks_;  // by user id
+  bool database_away_ = false;  // logged once per outage; under mutex_
   Cluster* cluster_ = nullptr;
   std::int64_t last_sweep_ms_ = 0;
   std::int64_t last_db_sweep_ms_ = 0;
   // Open sessions (by id) that no live node announces, since when.
   std::unordered_map<long long, std::int64_t> unannounced_;
-  std::function<void(const std::string&)> ended_listener_;
-  MovingListener moving_listener_;
+  StreamEvents events_;
 };
 
 }  // namespace ds::live

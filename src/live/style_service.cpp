@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "domain/text.hpp"
@@ -83,24 +85,43 @@ nlohmann::json StyleService::offline_state(long long user_id) {
                           s.styles_enabled);
 }
 
-StyleService::Entry* StyleService::reconcile(const std::string& username, long long user_id,
-                                             std::int64_t now) {
-  auto snap = hub_.snapshot(username);
+StyleService::Entry* StyleService::find(const std::string& username) {
   auto it = live_.find(username);
-  if (it != live_.end() && (!snap || snap->session_id != it->second.session_id)) {
+  return it == live_.end() ? nullptr : &it->second;
+}
+
+void StyleService::on_stream_event(const StreamEvent& event) {
+  std::visit(
+      [this](const auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, StreamOpened>) {
+          opened(e);
+        } else if constexpr (std::is_same_v<T, StreamEnded>) {
+          ended(e);
+        } else {
+          moving(e);
+        }
+      },
+      event);
+}
+
+void StyleService::opened(const StreamOpened& o) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  if (auto it = live_.find(o.username); it != live_.end()) {
+    if (it->second.session_id == o.session_id) return;
+    // An older session's queue whose end this service never heard of: it ends now.
     close_entry(it->second, now);
     live_.erase(it);
-    it = live_.end();
   }
-  if (!snap) return nullptr;
-  if (it != live_.end()) return &it->second;
   Entry e;
-  e.session_id = snap->session_id;
-  e.user_id = user_id;
-  e.username = username;
+  e.session_id = o.session_id;
+  e.user_id = o.user_id;
+  e.username = o.username;
   e.settings =
-      db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user_id); });
+      db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, o.user_id); });
   e.queue = domain::StyleQueue(queue_config(e.settings, config_.max_waiting));
+  // Requests left open in the database: the stream moved here from another node.
   auto open =
       db_.with([&](soci::session& sql) { return store::open_style_requests(sql, e.session_id); });
   std::size_t resumed = open.size();
@@ -110,13 +131,42 @@ StyleService::Entry* StyleService::reconcile(const std::string& username, long l
     for (const auto& more : {e.queue.set_policy(e.settings.style_policy, now), e.queue.tick(now)}) {
       update.changed.insert(update.changed.end(), more.changed.begin(), more.changed.end());
     }
-    spdlog::info("event=style_queue_resumed stream={} session_id={} requests={}", username,
+    spdlog::info("event=style_queue_resumed stream={} session_id={} requests={}", o.username,
                  e.session_id, resumed);
   }
-  auto& entry = live_.emplace(username, std::move(e)).first->second;
+  auto& entry = live_.emplace(o.username, std::move(e)).first->second;
   // One event for a queue that moved here, so viewers on every node see it go on.
   after_change(entry, update, resumed > 0);
-  return &entry;
+}
+
+void StyleService::ended(const StreamEnded& e) {
+  std::lock_guard lock(mutex_);
+  auto now = clock_.now_ms();
+  if (auto it = live_.find(e.username); it != live_.end()) {
+    if (it->second.session_id != e.session_id) return;  // not the queue of that stream
+    close_entry(it->second, now);
+    live_.erase(it);
+    return;
+  }
+  // Ended here without a queue here: a stream whose home died, ended by this node. Its
+  // requests are still open in the database; nobody else will end them.
+  auto n = db_.write([&](soci::session& sql) {
+    return store::end_style_requests_of_ended_streams(sql, e.user_id, now);
+  });
+  if (n > 0) spdlog::info("event=style_requests_ended stream={} count={}", e.username, n);
+}
+
+void StyleService::moving(const StreamMoving& m) {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(m.username);
+  if (it == live_.end() || it->second.session_id != m.session_id) return;
+  // Nothing ends and viewers hear nothing: the new home reads the requests back on its Opened,
+  // which comes after this returns (StreamService::release answers after its subscribers).
+  {
+    std::lock_guard events_lock(events_mutex_);
+    events_.erase(m.username);
+  }
+  live_.erase(it);
 }
 
 void StyleService::close_entry(Entry& e, std::int64_t now) {
@@ -156,7 +206,7 @@ Expected<StyleService::Submitted> StyleService::submit(const store::User& stream
                                                        std::string_view prompt) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  Entry* e = reconcile(streamer.username, streamer.id, now);
+  Entry* e = find(streamer.username);
   bool enabled = e ? e->settings.styles_enabled : db_.with([&](soci::session& sql) {
     return store::load_stream_settings(sql, streamer.id).styles_enabled;
   });
@@ -197,7 +247,7 @@ Expected<StyleService::Submitted> StyleService::submit(const store::User& stream
 Expected<nlohmann::json> StyleService::approve(const store::User& streamer, long long id) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  if (Entry* e = reconcile(streamer.username, streamer.id, now)) {
+  if (Entry* e = find(streamer.username)) {
     auto update = e->queue.approve(id, now);
     if (update.ok()) {
       after_change(*e, update, true);
@@ -216,7 +266,7 @@ Expected<nlohmann::json> StyleService::approve(const store::User& streamer, long
 Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long long id) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  if (Entry* e = reconcile(streamer.username, streamer.id, now)) {
+  if (Entry* e = find(streamer.username)) {
     auto update = e->queue.reject(id, now);
     if (update.ok()) {
       after_change(*e, update, true);
@@ -236,7 +286,7 @@ Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long 
 nlohmann::json StyleService::skip(const store::User& streamer) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  Entry* e = reconcile(streamer.username, streamer.id, now);
+  Entry* e = find(streamer.username);
   if (!e) return offline_state(streamer.id);
   auto update = e->queue.skip(now);
   after_change(*e, update, !update.changed.empty());
@@ -246,7 +296,7 @@ nlohmann::json StyleService::skip(const store::User& streamer) {
 nlohmann::json StyleService::clear(const store::User& streamer) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  Entry* e = reconcile(streamer.username, streamer.id, now);
+  Entry* e = find(streamer.username);
   if (!e) return offline_state(streamer.id);
   auto update = e->queue.clear(now);
   after_change(*e, update, !update.changed.empty());
@@ -263,7 +313,7 @@ nlohmann::json StyleService::state(const store::User& streamer) {
     }
   }
   std::lock_guard lock(mutex_);
-  Entry* e = reconcile(streamer.username, streamer.id, clock_.now_ms());
+  Entry* e = find(streamer.username);
   return e ? e->state : offline_state(streamer.id);
 }
 
@@ -276,7 +326,7 @@ Bytes StyleService::live_event(const std::string& username) {
 void StyleService::apply_settings(const store::User& streamer, const domain::StreamSettings& s) {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  Entry* e = reconcile(streamer.username, streamer.id, now);
+  Entry* e = find(streamer.username);
   if (!e) {
     // Viewers waiting on an offline channel still see the base style and switches change.
     auto state = style_state_json(domain::StyleQueue(queue_config(s, config_.max_waiting)),
@@ -297,51 +347,10 @@ void StyleService::apply_settings(const store::User& streamer, const domain::Str
 void StyleService::tick() {
   std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  std::vector<std::pair<std::string, long long>> names;
-  names.reserve(live_.size());
-  for (const auto& [name, e] : live_) names.emplace_back(name, e.user_id);
-  for (const auto& [name, user_id] : names) {
-    Entry* e = reconcile(name, user_id, now);
-    if (!e) continue;
-    auto update = e->queue.tick(now);
-    if (!update.changed.empty()) after_change(*e, update, true);
+  for (auto& [name, e] : live_) {
+    auto update = e.queue.tick(now);
+    if (!update.changed.empty()) after_change(e, update, true);
   }
-}
-
-void StyleService::stream_ended(const std::string& username) {
-  std::lock_guard lock(mutex_);
-  auto it = live_.find(username);
-  // The hub no longer has the stream, so reconciling closes the entry.
-  if (it != live_.end()) {
-    reconcile(username, it->second.user_id, clock_.now_ms());
-    return;
-  }
-  // Ended here without a queue here: a stream whose home died, ended by this node. Its
-  // requests are still open in the database; nobody else will end them.
-  auto user =
-      db_.with([&](soci::session& sql) { return store::find_user_by_username(sql, username); });
-  if (!user) return;
-  auto n = db_.write([&](soci::session& sql) {
-    return store::end_style_requests_of_ended_streams(sql, user->id, clock_.now_ms());
-  });
-  if (n > 0) spdlog::info("event=style_requests_ended stream={} count={}", username, n);
-}
-
-void StyleService::stream_moving(const std::string& username,
-                                 const std::function<bool()>& hand_over) {
-  std::lock_guard lock(mutex_);
-  // Held across the hand-over, so no tick or request sees the stream gone and ends its queue.
-  bool moved = hand_over();
-  auto it = live_.find(username);
-  if (it == live_.end()) return;
-  if (!moved) {
-    // The stream was not in the hub after all: it ended here.
-    close_entry(it->second, clock_.now_ms());
-  } else {
-    std::lock_guard events_lock(events_mutex_);
-    events_.erase(username);
-  }
-  live_.erase(it);
 }
 
 void StyleService::share_limits(SharedCounters& counters) { limiter_.share(&counters, "style"); }

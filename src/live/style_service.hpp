@@ -1,7 +1,9 @@
 // Style requests of live streams: one domain::StyleQueue per open stream, fed by viewers'
 // requests and the streamer's controls, advanced by the ticker when a slot ends, stored through
 // store/style_requests and announced as {"type":"styles"} to viewers and the streamer. The
-// playing prompt goes into every worker job (Hub::set_style).
+// playing prompt goes into every worker job (Hub::set_style). Which streams are open it learns
+// from StreamService's events only (on_stream_event): a queue is made on Opened, ended on Ended
+// and let go of, without ending a request, on Moving.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include "auth/rate_limiter.hpp"
 #include "domain/style_queue.hpp"
 #include "live/hub.hpp"
+#include "live/stream_events.hpp"
 #include "store/database.hpp"
 #include "store/stream_settings.hpp"
 #include "store/users.hpp"
@@ -69,14 +72,15 @@ class StyleService {
   // Saved settings take effect at once: policy, slot length, base style, strength, enabled.
   void apply_settings(const store::User& streamer, const domain::StreamSettings& settings);
 
-  // Ends slots that are over and the queues of streams that ended.
+  // Ends slots that are over.
   void tick();
-  // The stream of username has just ended: its requests end now, not at the next tick.
-  void stream_ended(const std::string& username);
-  // Many nodes: the stream of username moves to another node (StreamService::on_stream_moving).
-  // Runs hand_over with the queue held still, then forgets the queue without ending a request:
-  // they stay open in the database, and the new home goes on with them (see reconcile).
-  void stream_moving(const std::string& username, const std::function<bool()>& hand_over);
+  // StreamService's events (StreamService::subscribe). Opened: the stream gets its queue, which
+  // goes on with the requests its session left open in the database (it moved here from another
+  // node); viewers are told when there were any. Ended: its requests end and viewers are told;
+  // with no queue here (a dead node's stream this node ended) its open requests end in the
+  // database. Moving: the queue is forgotten without ending a request: they stay open in the
+  // database, and the new home goes on with them.
+  void on_stream_event(const StreamEvent& event);
 
   // Counts style requests in counters, across nodes.
   void share_limits(SharedCounters& counters);
@@ -91,11 +95,11 @@ class StyleService {
     nlohmann::json state;
   };
 
-  // The entry of username's open stream (created on first use), or nullptr when it is offline.
-  // An entry whose stream ended is closed first: its requests end and viewers are told. A new
-  // entry goes on with the requests its session left open in the database (the stream moved
-  // here from another node), and viewers are told.
-  Entry* reconcile(const std::string& username, long long user_id, std::int64_t now);
+  // The entry of username's open stream, or nullptr when it is offline. Under mutex_.
+  Entry* find(const std::string& username);
+  void opened(const StreamOpened& o);
+  void ended(const StreamEnded& e);
+  void moving(const StreamMoving& m);
   void close_entry(Entry& e, std::int64_t now);
   // Stores changed requests, refreshes the hub's style and the state, and broadcasts it.
   void after_change(Entry& e, const domain::StyleUpdate& update, bool announce);
@@ -108,8 +112,10 @@ class StyleService {
   auth::RateLimiter limiter_;
   Cluster* cluster_ = nullptr;
   // Serialises every queue change with its storage and its event, so events go out in order.
+  // Held across this service's database calls; taken by StreamService's subscribers with no
+  // StreamService lock held, and never while holding the hub's lock.
   std::mutex mutex_;
-  std::unordered_map<std::string, Entry> live_;  // by username
+  std::unordered_map<std::string, Entry> live_;  // by username: the open streams' queues
   // The latest styles event of each live stream, for sockets joining on an io thread: its own
   // lock, never held across database calls.
   std::mutex events_mutex_;

@@ -73,9 +73,14 @@ void VideoHub::stream_ended(const std::string& username) {
 }
 
 void VideoHub::release_peers() {
-  std::lock_guard lock(mutex_);
-  for (auto& [name, s] : streams_) close_encoder(name, s);
-  streams_.clear();
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, s] : streams_) close_encoder(name, s);
+    streams_.clear();
+  }
+  // A unit's fan-out under way holds its viewers until it returns; once the runner is idle,
+  // no socket is held here any more.
+  runner_.wait_idle();
 }
 
 std::optional<VideoHub::StreamVideo> VideoHub::stream(const std::string& username) const {

@@ -52,7 +52,7 @@ class VideoHub final : public PictureTap {
   void picture(const ShownPicture& p) override;
   void stream_ended(const std::string& username) override;
 
-  // Shutdown: lets go of every viewer and encoder.
+  // Shutdown: lets go of every viewer and encoder, and waits for a fan-out under way.
   void release_peers();
 
   // What one stream's video holds now (tests, metrics); nullopt: no video viewer here.

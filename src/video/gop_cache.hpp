@@ -1,6 +1,6 @@
 // A stream's current GOP (group of pictures: its last keyframe and the units since), kept so a
 // viewer who joins mid-GOP can decode at once instead of waiting for the next keyframe.
-// Not thread-safe: its owner (the hub's channel) holds it under its own lock.
+// Not thread-safe: its owner (live::VideoHub, per stream) holds it under its own lock.
 #pragma once
 
 #include <cstddef>

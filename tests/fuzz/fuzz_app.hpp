@@ -94,7 +94,7 @@ class FuzzApp {
                                                            std::make_unique<FakeStripe>());
     streams_.recover();
     styles_.recover();
-    streams_.on_stream_ended([this](const std::string& name) { styles_.stream_ended(name); });
+    streams_.subscribe([this](const live::StreamEvent& e) { styles_.on_stream_event(e); });
     app_.hub = &hub_;
     app_.streams = &streams_;
     app_.chat = &chat_;

@@ -53,6 +53,7 @@ struct SettingsServiceTest : ::testing::Test {
       return store::insert_stream_session(sql, streamer.id, clock.now_ms());
     });
     ASSERT_TRUE(hub.open_stream({id, streamer.id, "alice", "Alice", {"", 0.6, id}}));
+    styles.on_stream_event(live::StreamOpened{"alice", streamer.id, id, false});
   }
 };
 

@@ -141,38 +141,7 @@ TEST_F(StreamServiceTest, RecoveryClosesStreamsLeftOpenAndBillsToLastFrame) {
   EXPECT_TRUE(after.start(user));  // the user can stream again
 }
 
-TEST_F(StreamServiceTest, ReleaseTellsTheMovingListenerNotTheEndedOne) {
-  auto s = service->start(user);
-  ASSERT_TRUE(s);
-  frame();
-  std::vector<std::string> ended, moving;
-  bool in_hub_before = false, handed = false, in_hub_after = true;
-  service->on_stream_ended([&](const std::string& u) { ended.push_back(u); });
-  service->on_stream_moving([&](const std::string& u, const std::function<bool()>& hand_over) {
-    moving.push_back(u);
-    in_hub_before = hub.snapshot(u).has_value();
-    handed = hand_over();
-    in_hub_after = hub.snapshot(u).has_value();
-  });
-  auto reply = service->release(s->id);
-  ASSERT_TRUE(reply);
-  EXPECT_TRUE((*reply)["ok"].get<bool>());
-  EXPECT_EQ(moving, std::vector<std::string>{"alice"});
-  EXPECT_TRUE(in_hub_before) << "the listener runs before the hand-over";
-  EXPECT_TRUE(handed);
-  EXPECT_FALSE(in_hub_after);
-  EXPECT_TRUE(ended.empty()) << "a move is not an end";
-}
-
-TEST_F(StreamServiceTest, ReleaseHandsOverEvenWhenTheMovingListenerDoesNot) {
-  auto s = service->start(user);
-  ASSERT_TRUE(s);
-  service->on_stream_moving([](const std::string&, const std::function<bool()>&) {});
-  auto reply = service->release(s->id);
-  ASSERT_TRUE(reply);
-  EXPECT_TRUE((*reply)["ok"].get<bool>());
-  EXPECT_FALSE(hub.snapshot("alice"));
-}
+// A release (a move) and its events: stream_events_test.cpp.
 
 // ---- one owner per stream across nodes (issue 20, item 6) ------------------------------------
 

@@ -78,6 +78,13 @@ struct StyleServiceTest : ::testing::Test {
         db->with([&](soci::session& sql) { return store::load_stream_settings(sql, streamer.id); });
     ASSERT_TRUE(hub.open_stream(
         {session_id, streamer.id, "alice", "Alice", {s.base_style, 0.6, session_id}}));
+    // As StreamService tells it when it opens the stream.
+    service->on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, false});
+  }
+  // As StreamService tells it when the stream ends.
+  void end_stream(live::StyleService& s) {
+    s.on_stream_event(
+        live::StreamEnded{"alice", streamer.id, session_id, live::EndReason::kStopped});
   }
 
   std::string stored_status(long long id) {
@@ -175,7 +182,7 @@ TEST_F(StyleServiceTest, StreamEndEndsItsRequests) {
   auto first = submit("one");
   auto second = submit("two");
   hub.close_stream("alice", live::EndReason::kStopped, "bye");
-  service->tick();
+  end_stream(*service);
   EXPECT_EQ(stored_status(first), "done");
   EXPECT_EQ(stored_status(second), "cleared");
   auto last = watcher->styles_events().back();
@@ -246,13 +253,11 @@ TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
   auto before = watcher->styles_events().back();
   clock.advance_ms(10'000);
 
-  // The old home lets go of the stream (StreamService::release).
-  std::optional<live::StreamResume> resume;
-  service->stream_moving("alice", [&] {
-    resume = hub.hand_over("alice");
-    return resume.has_value();
-  });
+  // The old home lets go of the stream (StreamService::release): the hub hands it over, then
+  // the service hears Moving.
+  auto resume = hub.hand_over("alice");
   ASSERT_TRUE(resume);
+  service->on_stream_event(live::StreamMoving{"alice", streamer.id, session_id});
   service->tick();
   EXPECT_EQ(stored_status(first), "active") << "a move ends no request";
   EXPECT_EQ(stored_status(second), "queued");
@@ -266,6 +271,7 @@ TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
   new_hub.add_viewer("alice", new_watcher);
   ASSERT_TRUE(new_hub.open_stream(
       {session_id, streamer.id, "alice", "Alice", {"pencil", 0.6, session_id}, resume}));
+  new_home.on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, true});
   auto state = new_home.state(streamer);
   EXPECT_EQ(state["current"]["request"]["id"], first);
   EXPECT_EQ(state, before) << "the same request plays on, with the rest of its slot";
@@ -281,7 +287,7 @@ TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
 
   // A real end still ends every request.
   new_hub.close_stream("alice", live::EndReason::kStopped, "bye");
-  new_home.stream_ended("alice");
+  end_stream(new_home);
   EXPECT_EQ(stored_status(second), "done");
   EXPECT_EQ(stored_status(third), "cleared");
 }
@@ -298,7 +304,8 @@ TEST_F(StyleServiceTest, AStreamEndedByAnotherNodeHasItsRequestsEnded) {
   db->write([&](soci::session& sql) {
     store::end_stream_session(sql, session_id, "interrupted", clock.now_ms(), 1, 20, std::nullopt);
   });
-  survivor.stream_ended("alice");
+  survivor.on_stream_event(
+      live::StreamEnded{"alice", streamer.id, session_id, live::EndReason::kInterrupted});
   EXPECT_EQ(stored_status(first), "done");
   EXPECT_EQ(stored_status(second), "cleared");
 }
@@ -313,11 +320,13 @@ TEST_F(StyleServiceTest, ApprovalOrderAndPendingSurviveAMove) {
   ASSERT_TRUE(service->approve(streamer, a));
   ASSERT_TRUE(service->approve(streamer, c));
   ASSERT_TRUE(service->approve(streamer, b));
-  service->stream_moving("alice", [&] { return hub.hand_over("alice").has_value(); });
+  ASSERT_TRUE(hub.hand_over("alice"));
+  service->on_stream_event(live::StreamMoving{"alice", streamer.id, session_id});
 
   live::Hub new_hub{clock};
   live::StyleService new_home(*db, new_hub, clock);
   ASSERT_TRUE(new_hub.open_stream({session_id, streamer.id, "alice", "Alice", {}, {}}));
+  new_home.on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, true});
   auto state = new_home.state(streamer);
   EXPECT_EQ(state["current"]["request"]["id"], a);
   ASSERT_EQ(state["queue"].size(), 2u);

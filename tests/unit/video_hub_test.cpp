@@ -183,6 +183,19 @@ TEST(VideoHub, UnitsCarryTheirWireHeaderWithThePicturesSeqAndTimes) {
   EXPECT_EQ(nlohmann::json::parse(*units[0].unit->header_decode_only)["decode_only"], true);
 }
 
+TEST(VideoHub, ReleasePeersLetsGoOfEveryViewerAndEncoder) {
+  VideoHub v(config());
+  auto a = std::make_shared<VideoPeer>();
+  v.add_viewer("alice", a);
+  v.add_viewer("bob", a);
+  show(v, "alice", 1, 0, 1000);
+  EXPECT_EQ(v.encoders(), 2u);
+  v.release_peers();
+  EXPECT_EQ(v.encoders(), 0u);
+  EXPECT_EQ(a.use_count(), 1);  // no socket outlives the server through the video hub
+  EXPECT_FALSE(v.stream("alice"));
+}
+
 namespace {
 
 struct RecordingTap : PictureTap {
