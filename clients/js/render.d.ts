@@ -35,5 +35,9 @@ export interface RenderHandle {
   stop(): void;
 }
 
-/** Draws the frames (and video) a Viewer (or a Streamer's processed output) receives, latest wins. */
+/**
+ * Draws the frames (and video) a Viewer (or a Streamer's processed output) receives, latest wins.
+ * A Viewer with `video: "h264"` on a page that cannot decode it, or whose video fails to decode,
+ * is switched back to JPEG (`viewer.dropVideo()`).
+ */
 export function renderViewer(source: Viewer | Streamer, target: RenderTarget, opts?: RenderOptions): RenderHandle;

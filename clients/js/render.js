@@ -11,12 +11,12 @@
 // A Viewer with the video option hands H.264 access units to a VideoPlayer (video.js, WebCodecs)
 // that draws into the same target; JPEG frames the socket carries meanwhile (before the first
 // keyframe) are drawn too, unless a video picture was drawn in the last two seconds. When the
-// video cannot be decoded, the viewer reconnects without it (Viewer.dropVideo) and the frames go
-// on as JPEG.
+// video cannot be decoded (no WebCodecs or no H.264 on this page, checked at once, or a decoder
+// error), the viewer reconnects without it (Viewer.dropVideo) and the frames go on as JPEG.
 //
 // Importing this module is harmless in Node; calling it needs a DOM.
 
-import { VideoPlayer } from "./video.js";
+import { VideoPlayer, canDecodeVideo } from "./video.js";
 
 // A JPEG frame is not drawn over video pictures younger than this.
 const kVideoFreshMs = 2000;
@@ -189,6 +189,12 @@ export function renderViewer(source, target, { resize = true, onRender, onError,
   const videoBefore = key === "onFrame" ? source.onVideo : undefined;
   const videoHook = (unit) => { videoBefore?.call(source, unit); takeVideo(unit); };
   if (key === "onFrame") source.onVideo = videoHook;
+  // A Viewer that asked for video on a page that cannot decode it goes back to JPEG at once.
+  if (key === "onFrame" && source.video && typeof source.dropVideo === "function") {
+    canDecodeVideo().then((ok) => {
+      if (!ok) fallBack(new Error("this page cannot decode H.264 with WebCodecs (VideoDecoder missing, or not a secure context)"));
+    });
+  }
 
   return {
     stats,

@@ -266,6 +266,38 @@ test('renderViewer draws a Viewer\'s video units, keeps JPEGs off fresh video, a
   assert.deepEqual(problems, []);
 });
 
+test('renderViewer on a Viewer that asked for video, in a page without VideoDecoder, drops the video at once', async (t) => {
+  const p = await newPage(browser, server.baseUrl);
+  t.after(() => p.context.close());
+  await p.context.addInitScript(() => {
+    delete window.VideoDecoder;
+  });
+  await p.context.route(`${server.baseUrl}/__sdk/**`, async (route) => {
+    const name = new URL(route.request().url()).pathname.slice('/__sdk/'.length);
+    return route.fulfill({ contentType: 'text/javascript', body: await readFile(path.join(sdkDir, name), 'utf8') });
+  });
+  await p.page.goto('/healthz');
+  const r = await p.page.evaluate(async () => {
+    const { renderViewer, canDecodeVideo } = await import('/__sdk/index.js');
+    const canvas = document.createElement('canvas');
+    let drops = 0;
+    const errors = [];
+    const viewer = { video: 'h264', onFrame: undefined, onVideo: undefined, dropVideo: async () => { drops++; } };
+    const view = renderViewer(viewer, canvas, { onError: (e) => errors.push(e.message) });
+    const deadline = Date.now() + 5000;
+    while (!drops && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    // A unit that still comes on the old socket is ignored.
+    viewer.onVideo({ data: new Uint8Array(4), key: true, info: { type: 'video', key: true, ts_ms: 1, codec: 'avc1.42e01e' } });
+    view.stop();
+    return { can: await canDecodeVideo(), drops, errors, video: view.stats.video };
+  });
+  assert.equal(r.can, false);
+  assert.equal(r.drops, 1, JSON.stringify(r));
+  assert.match(r.errors[0], /cannot decode H\.264/);
+  assert.equal(r.video, null, 'no player was made');
+  assert.deepEqual(p.problems, []);
+});
+
 // ---------- the pages ----------
 
 // `count` JPEG pictures of FFmpeg's moving test pattern.
