@@ -354,6 +354,8 @@ async function fakeWatchSocket(page, { units, jpegs, codec }) {
       clearInterval(timer);
       ws.close({ code, reason });
     });
+    // A closed page or context does not call onClose: stop then too, or node never exits.
+    page.once('close', () => clearInterval(timer));
   });
   return sockets;
 }
