@@ -62,9 +62,18 @@ NODE_ARGS = ["--builtin-workers", "0", "--worker-token", TOKEN,
 
 
 # ---- Redis counters ---------------------------------------------------------------------------
-def redis_info(port):
-    """{'cmd:<name>': calls, 'usec:<name>': usec, 'in': bytes, 'out': bytes, 'ops': total}."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+def redis_info(redis):
+    """{'cmd:<name>': calls, 'usec:<name>': usec, 'in': bytes, 'out': bytes, 'ops': total}.
+    redis: the cluster harness's Redis (it wants a password since issue 20)."""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as s:
+        if redis.password:
+            s.sendall(redis._auth())
+            ok = b""
+            while b"\r\n" not in ok:
+                chunk = s.recv(1)
+                if not chunk:
+                    break
+                ok += chunk
         s.sendall(b"INFO commandstats\r\nINFO stats\r\n")
         data = b""
         bulks = 0
@@ -126,9 +135,9 @@ def redis_line(label, d, frames, pushed=None, seconds=None):
 
 
 def idle_redis(cl, seconds=5.0):
-    b = redis_info(cl.redis.port)
+    b = redis_info(cl.redis)
     time.sleep(seconds)
-    d = redis_delta(b, redis_info(cl.redis.port))
+    d = redis_delta(b, redis_info(cl.redis))
     return d, seconds
 
 
@@ -197,7 +206,7 @@ def cmd_lag(a):
             viewers[name] = v
         for v in viewers.values():
             v.stdout.readline()  # READY
-        r0 = redis_info(cl.redis.port)
+        r0 = redis_info(cl.redis)
         cpu0 = {n.node_id: cpu_seconds(n.proc.pid) for n in cl.nodes}
         cpu0["redis"] = cpu_seconds(cl.redis.proc.pid)
         cpu0["single"] = cpu_seconds(single.proc.pid)
@@ -205,7 +214,7 @@ def cmd_lag(a):
             pubs[name] = publisher(ing.port, k, a.fps, secs)
             procs.append(pubs[name])
         pub_out = {name: json.loads(p.stdout.read() or "{}") for name, p in pubs.items()}
-        r1 = redis_info(cl.redis.port)
+        r1 = redis_info(cl.redis)
         cpu = {n.node_id: cpu_seconds(n.proc.pid) - cpu0[n.node_id] for n in cl.nodes}
         cpu["redis"] = cpu_seconds(cl.redis.proc.pid) - cpu0["redis"]
         cpu["single"] = cpu_seconds(single.proc.pid) - cpu0["single"]
@@ -280,12 +289,12 @@ def fan_round(cl, targets, user, seconds, label):
     pids = {n.node_id: n.proc.pid for n in cl.nodes}
     pids["redis"] = cl.redis.proc.pid
     cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
-    r0 = redis_info(cl.redis.port)
+    r0 = redis_info(cl.redis)
     t0 = time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - t0
     cpu = {k: cpu_seconds(v) - cpu0[k] for k, v in pids.items()}
-    d = redis_delta(r0, redis_info(cl.redis.port))
+    d = redis_delta(r0, redis_info(cl.redis))
     outs = []
     for node, n, p in procs:
         o = json.loads(p.stdout.read().strip().splitlines()[-1])
@@ -382,14 +391,14 @@ def worker_phase(ing_node, worker_node, view_node, user, key, a, cl=None):
         if cl is not None:
             pids["redis"] = cl.redis.proc.pid
         cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
-        r0 = redis_info(cl.redis.port) if cl else None
+        r0 = redis_info(cl.redis) if cl else None
         # The publisher outlives the echo worker by 2 s so the worker sees its --duration end
         # between jobs and reports.
         pub = publisher(ing_node.port, key, a.push_fps, a.seconds + 2)
         procs.append(pub)
         t_start = time.monotonic()
         w_out = json.loads(w.stdout.read().strip().splitlines()[-1])
-        d = redis_delta(r0, redis_info(cl.redis.port)) if cl else None
+        d = redis_delta(r0, redis_info(cl.redis)) if cl else None
         window = time.monotonic() - t_start
         cpu = {k: cpu_seconds(v) - cpu0[k] for k, v in pids.items()}
         pub_out = json.loads(pub.stdout.read())
@@ -512,11 +521,11 @@ def cmd_slots(a):
         for slots in a.slots:
             worker = gpu.start_worker(proxy_port, "--simulate-ms", a.model_ms, "--slots", slots)
             time.sleep(a.warmup)
-            r0 = redis_info(cl.redis.port)
+            r0 = redis_info(cl.redis)
             t0 = time.monotonic()
             time.sleep(a.seconds)
             t1 = time.monotonic()
-            d = redis_delta(r0, redis_info(cl.redis.port))
+            d = redis_delta(r0, redis_info(cl.redis))
             log = gpu.stop_worker(worker)
             frames = watcher.window(t0, t1)
             busy = sum(gpu.model_ms(f[3]) for f in frames) / ((t1 - t0) * 1000.0)
