@@ -5,6 +5,7 @@
     python3 bench/multinode.py fanout [--viewers 1500] [--seconds 10] [--rounds 1]
     python3 bench/multinode.py worker [--seconds 10] [--push-fps 2000]
     python3 bench/multinode.py flood [--kb 50] [--seconds 12]
+    python3 bench/multinode.py slots [--seconds 20] [--model-ms 50] [--delay-ms 25] [--fps 30]
 
 Every mode starts a throwaway PostgreSQL, one Redis and three `serve` nodes
 (tests/integration/cluster.py) and measures, in the same run, a single-node baseline:
@@ -16,6 +17,12 @@ Every mode starts a throwaway PostgreSQL, one Redis and three `serve` nodes
   three nodes, and to N viewers all on node 1, alternating; delivery, latency, CPU per node.
 - worker: jobs/s through one echo worker connected to another node than the stream's home,
   against the same worker on the home node and against a standalone embedded server.
+- slots: slots across nodes (issue 21, 8). The stream's home is node 1, the viewer on node 3,
+  and the only worker (`dreamstream worker --simulate-ms 50 --slots N`) reaches node 2 through
+  bench/gpu.py's delay proxy (25 ms each way, order kept); one stream at 30 fps. Slots 1 and 2
+  one after the other in the same run: the worker's busy fraction (model time / wall time, from
+  the timings of every frame the viewer got) and the frame age, as `gpu.py pipeline` measures
+  them on one node.
 
 Redis `INFO commandstats` / `INFO stats` deltas are taken over every cluster measurement and
 divided by the frames processed (and the frames pushed). Same env as bench/run.py:
@@ -25,6 +32,7 @@ DREAMSTREAM_BIN, BENCH_WS. Needs PostgreSQL, redis-server and python3-psycopg2.
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -54,9 +62,18 @@ NODE_ARGS = ["--builtin-workers", "0", "--worker-token", TOKEN,
 
 
 # ---- Redis counters ---------------------------------------------------------------------------
-def redis_info(port):
-    """{'cmd:<name>': calls, 'usec:<name>': usec, 'in': bytes, 'out': bytes, 'ops': total}."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+def redis_info(redis):
+    """{'cmd:<name>': calls, 'usec:<name>': usec, 'in': bytes, 'out': bytes, 'ops': total}.
+    redis: the cluster harness's Redis (it wants a password since issue 20)."""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as s:
+        if redis.password:
+            s.sendall(redis._auth())
+            ok = b""
+            while b"\r\n" not in ok:
+                chunk = s.recv(1)
+                if not chunk:
+                    break
+                ok += chunk
         s.sendall(b"INFO commandstats\r\nINFO stats\r\n")
         data = b""
         bulks = 0
@@ -118,9 +135,9 @@ def redis_line(label, d, frames, pushed=None, seconds=None):
 
 
 def idle_redis(cl, seconds=5.0):
-    b = redis_info(cl.redis.port)
+    b = redis_info(cl.redis)
     time.sleep(seconds)
-    d = redis_delta(b, redis_info(cl.redis.port))
+    d = redis_delta(b, redis_info(cl.redis))
     return d, seconds
 
 
@@ -189,7 +206,7 @@ def cmd_lag(a):
             viewers[name] = v
         for v in viewers.values():
             v.stdout.readline()  # READY
-        r0 = redis_info(cl.redis.port)
+        r0 = redis_info(cl.redis)
         cpu0 = {n.node_id: cpu_seconds(n.proc.pid) for n in cl.nodes}
         cpu0["redis"] = cpu_seconds(cl.redis.proc.pid)
         cpu0["single"] = cpu_seconds(single.proc.pid)
@@ -197,7 +214,7 @@ def cmd_lag(a):
             pubs[name] = publisher(ing.port, k, a.fps, secs)
             procs.append(pubs[name])
         pub_out = {name: json.loads(p.stdout.read() or "{}") for name, p in pubs.items()}
-        r1 = redis_info(cl.redis.port)
+        r1 = redis_info(cl.redis)
         cpu = {n.node_id: cpu_seconds(n.proc.pid) - cpu0[n.node_id] for n in cl.nodes}
         cpu["redis"] = cpu_seconds(cl.redis.proc.pid) - cpu0["redis"]
         cpu["single"] = cpu_seconds(single.proc.pid) - cpu0["single"]
@@ -272,12 +289,12 @@ def fan_round(cl, targets, user, seconds, label):
     pids = {n.node_id: n.proc.pid for n in cl.nodes}
     pids["redis"] = cl.redis.proc.pid
     cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
-    r0 = redis_info(cl.redis.port)
+    r0 = redis_info(cl.redis)
     t0 = time.monotonic()
     time.sleep(seconds)
     wall = time.monotonic() - t0
     cpu = {k: cpu_seconds(v) - cpu0[k] for k, v in pids.items()}
-    d = redis_delta(r0, redis_info(cl.redis.port))
+    d = redis_delta(r0, redis_info(cl.redis))
     outs = []
     for node, n, p in procs:
         o = json.loads(p.stdout.read().strip().splitlines()[-1])
@@ -374,14 +391,14 @@ def worker_phase(ing_node, worker_node, view_node, user, key, a, cl=None):
         if cl is not None:
             pids["redis"] = cl.redis.proc.pid
         cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
-        r0 = redis_info(cl.redis.port) if cl else None
+        r0 = redis_info(cl.redis) if cl else None
         # The publisher outlives the echo worker by 2 s so the worker sees its --duration end
         # between jobs and reports.
         pub = publisher(ing_node.port, key, a.push_fps, a.seconds + 2)
         procs.append(pub)
         t_start = time.monotonic()
         w_out = json.loads(w.stdout.read().strip().splitlines()[-1])
-        d = redis_delta(r0, redis_info(cl.redis.port)) if cl else None
+        d = redis_delta(r0, redis_info(cl.redis)) if cl else None
         window = time.monotonic() - t_start
         cpu = {k: cpu_seconds(v) - cpu0[k] for k, v in pids.items()}
         pub_out = json.loads(pub.stdout.read())
@@ -487,6 +504,67 @@ def cmd_flood(a):
     return 0
 
 
+# ---- 5. slots across nodes: a remote GPU kept busy ----------------------------------------------
+def cmd_slots(a):
+    import gpu  # the delay proxy, the SDK viewer that keeps timings, the reference worker
+    pg, cl = start_cluster()
+    procs, rows = [], []
+    watcher = None
+    try:
+        n1, n2, n3 = cl.nodes
+        user, key = new_streamer(n1)
+        proxy, proxy_port = gpu.start_proxy(n2.port, a.delay_ms)
+        procs.append(proxy)
+        watcher = gpu.Watcher(n3.url, user)
+        watcher.start()
+        procs.append(gpu.start_pusher(n1, key, a.fps))
+        for slots in a.slots:
+            worker = gpu.start_worker(proxy_port, "--simulate-ms", a.model_ms, "--slots", slots)
+            time.sleep(a.warmup)
+            r0 = redis_info(cl.redis)
+            t0 = time.monotonic()
+            time.sleep(a.seconds)
+            t1 = time.monotonic()
+            d = redis_delta(r0, redis_info(cl.redis))
+            log = gpu.stop_worker(worker)
+            frames = watcher.window(t0, t1)
+            busy = sum(gpu.model_ms(f[3]) for f in frames) / ((t1 - t0) * 1000.0)
+            ages = [f[2] - f[1] for f in frames]
+            stats = re.findall(r"event=worker_stats when=final .*", log)
+            rows.append({"slots": slots, "frames": len(frames), "fps": len(frames) / (t1 - t0),
+                         "busy": busy, "age_p50": pct(ages, 50), "age_p99": pct(ages, 99),
+                         "age_max": pct(ages, 100), "cancelled": gpu._stat(stats, "jobs_cancelled"),
+                         "redis": d, "span": t1 - t0})
+            time.sleep(1.0)  # the node notices the worker is gone
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        for p in procs:
+            stop(p)
+        cl.cleanup()
+        pg.stop()
+    limit = a.model_ms + 2 * a.delay_ms + 2 * 1000.0 / a.fps + 20
+    print("slots across nodes: home node-a, worker on node-b %d ms away each way (delay proxy), "
+          "viewer on node-c; model %d ms, one stream at %g fps, %gs per configuration after %gs "
+          "warm-up; binary %s" % (a.delay_ms, a.model_ms, a.fps, a.seconds, a.warmup,
+                                  harness.binary_path()))
+    print("| slots | frames shown/s | worker busy | frame age p50 ms | p99 ms | max ms "
+          "| jobs cancelled |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %d | %.1f | %.0f %% | %.0f | %.0f | %.0f | %s |" % (
+            r["slots"], r["fps"], 100 * r["busy"], r["age_p50"], r["age_p99"], r["age_max"],
+            r["cancelled"]))
+    for r in rows:
+        print(redis_line("redis (slots %d)" % r["slots"], r["redis"], r["frames"],
+                         seconds=r["span"]))
+    best = rows[-1]
+    ok = best["busy"] >= 0.95 and best["age_p99"] <= limit
+    print("RESULT %s: slots %d busy %.0f %% (aim >= 95 %%), frame age p99 %.0f ms (limit %.0f ms)"
+          % ("PASS" if ok else "FAIL", best["slots"], 100 * best["busy"], best["age_p99"], limit))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -508,9 +586,16 @@ def main():
     p = sub.add_parser("flood")
     p.add_argument("--kb", type=int, default=50)
     p.add_argument("--seconds", type=float, default=12.0)
+    p = sub.add_parser("slots")
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--model-ms", type=int, default=50)
+    p.add_argument("--delay-ms", type=int, default=25)
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--slots", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     a = ap.parse_args()
     return {"lag": cmd_lag, "fanout": cmd_fanout, "worker": cmd_worker,
-            "flood": cmd_flood}[a.cmd](a)
+            "flood": cmd_flood, "slots": cmd_slots}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,9 @@ std::optional<live::Call> parse_call(std::string_view rest) {
 std::string frame_key(long long session_id) {
   return std::string(kFramePrefix) + std::to_string(session_id);
 }
+std::string held_key(long long session_id) {
+  return std::string(kHeldPrefix) + std::to_string(session_id);
+}
 std::string node_key(const std::string& node) { return std::string(kNodePrefix) + node; }
 std::string node_channel(const std::string& node) { return std::string(kNodeChannelPrefix) + node; }
 std::string stream_channel(const std::string& username) {
@@ -150,9 +153,24 @@ std::string encode(const ReplyMessage& m) { return with_call('R', std::to_string
 
 std::string encode(const BroadcastMessage& m) { return with_call('B', m.from, m.message); }
 
+// "S<from> <session id> <seq>"
+std::string encode(const SupersedeMessage& m) {
+  return "S" + m.from + " " + std::to_string(m.session_id) + " " + std::to_string(m.seq);
+}
+
 std::optional<NodeMessage> parse_node_message(std::string_view payload) {
   if (payload.empty()) return std::nullopt;
   auto kind = payload.front();
+  if (kind == 'S') {
+    auto head = payload.substr(1);
+    auto space = head.find(' ');
+    auto last = head.rfind(' ');
+    if (space == 0 || space == std::string_view::npos || last == space) return std::nullopt;
+    auto session = parse_int<long long>(head.substr(space + 1, last - space - 1));
+    auto seq = parse_int<std::uint64_t>(head.substr(last + 1));
+    if (!session || !seq || *session <= 0) return std::nullopt;
+    return SupersedeMessage{std::string(head.substr(0, space)), *session, *seq};
+  }
   auto parts = split_line(payload.substr(1));
   if (!parts) return std::nullopt;
   auto head = parts->first;

@@ -27,6 +27,8 @@ inline constexpr std::string_view kNodeChannelPrefix = "ds:n:";    // + node: ca
 inline constexpr std::string_view kStreamChannelPrefix = "ds:c:";  // + username: results, events
 inline constexpr std::string_view kViewersPrefix = "ds:v:";        // + username: viewers per node
 inline constexpr std::string_view kLeasePrefix = "ds:lease:";      // + name
+// + session: the node whose worker holds a claimed job of the stream waiting (not started)
+inline constexpr std::string_view kHeldPrefix = "ds:held:";
 inline constexpr std::string_view kWorkersTotalKey = "ds:w:total";
 inline constexpr std::string_view kWorkersBusyKey = "ds:w:busy";
 // The seal's context for a waiting frame (it is stored, not published on a channel).
@@ -38,6 +40,7 @@ std::string node_channel(const std::string& node);
 std::string stream_channel(const std::string& username);
 std::string viewers_key(const std::string& username);
 std::string lease_key(const std::string& name);
+std::string held_key(long long session_id);
 // The username of a stream channel; nullopt for any other channel.
 std::optional<std::string> stream_of_channel(std::string_view channel);
 
@@ -77,9 +80,19 @@ struct BroadcastMessage {
   std::string from;
   live::Call message;
 };
-using NodeMessage = std::variant<CallMessage, ReplyMessage>;
+// From a stream's home to the node whose worker holds a job of it waiting (ds:held:<session>
+// named that node when the home offered frame seq): a job of the stream older than seq that
+// still waits there is superseded (docs/protocol.md, "Slots"; docs/architecture.md, "Many
+// nodes"). One way, no reply.
+struct SupersedeMessage {
+  std::string from;
+  long long session_id = 0;
+  std::uint64_t seq = 0;
+};
+using NodeMessage = std::variant<CallMessage, ReplyMessage, SupersedeMessage>;
 std::string encode(const CallMessage& m);
 std::string encode(const ReplyMessage& m);
+std::string encode(const SupersedeMessage& m);
 std::string encode(const BroadcastMessage& m);
 std::optional<NodeMessage> parse_node_message(std::string_view payload);
 std::optional<BroadcastMessage> parse_broadcast(std::string_view payload);

@@ -24,19 +24,22 @@ constexpr const char* kNowLua =
     "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + "
     "math.floor(tonumber(t[2]) / 1000) ";
 
-// KEYS: frame key, ready set. ARGV: payload, session id, ttl ms. A replaced frame keeps its
-// stream's place in line; a stream joining the line wakes idle workers everywhere. It joins
-// strictly behind every stream already waiting (microseconds, and never level with the last
-// one: a tie would go by session id, so a stream could get a second turn while another waits).
+// KEYS: frame key, ready set, held key. ARGV: payload, session id, ttl ms. A replaced frame
+// keeps its stream's place in line; a stream joining the line wakes idle workers everywhere.
+// It joins strictly behind every stream already waiting (microseconds, and never level with
+// the last one: a tie would go by session id, so a stream could get a second turn while
+// another waits). Returns {joined, the node whose worker had a job of it marked waiting, or
+// ''}: the mark is taken, and that node is told to supersede the job (SupersedeMessage).
 const Script kOffer(
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) "
-    "if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 0 end "
+    "local held = redis.call('GETDEL', KEYS[3]) or '' "
+    "if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return {0, held} end "
     "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "
     "local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES') "
     "if last[2] and tonumber(last[2]) >= now then now = tonumber(last[2]) + 1 end "
     "redis.call('ZADD', KEYS[2], now, ARGV[2]) "
     "redis.call('PUBLISH', '" +
-    str(kReadyChannel) + "', '') return 1");
+    str(kReadyChannel) + "', '') return {1, held}");
 // KEYS: ready set. The longest-waiting stream's frame, taken (a stream whose frame expired
 // or was withdrawn is skipped).
 const Script kClaim(
@@ -49,17 +52,29 @@ const Script kClaim(
     "  if f then return f end "
     "end "
     "return false");
-// KEYS: ready set. ARGV: max. The frames of up to max longest-waiting streams, taken.
+// KEYS: ready set. ARGV: max, first session ('' none), node ('' none), mark ttl ms. The frame
+// of the first stream if it waits in the line, then those of the longest-waiting streams, up
+// to max, taken. With a node, each stream taken is marked held by it (its job will wait at
+// that node's worker) until the stream's next offer or the ttl.
 const Script kClaimBatch(
     "local out = {} local n = tonumber(ARGV[1]) "
+    "local function take(s) "
+    "  local f = redis.call('GETDEL', '" +
+    str(kFramePrefix) +
+    "' .. s) "
+    "  if not f then return end "
+    "  out[#out + 1] = f "
+    "  if ARGV[3] ~= '' then "
+    "    redis.call('SET', '" +
+    str(kHeldPrefix) +
+    "' .. s, ARGV[3], 'PX', ARGV[4]) end "
+    "end "
+    "if ARGV[2] ~= '' and redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then take(ARGV[2]) end "
     "for i = 1, n + 32 do "
     "  if #out >= n then break end "
     "  local m = redis.call('ZPOPMIN', KEYS[1]) "
     "  if #m == 0 then break end "
-    "  local f = redis.call('GETDEL', '" +
-    str(kFramePrefix) +
-    "' .. m[1]) "
-    "  if f then out[#out + 1] = f end "
+    "  take(m[1]) "
     "end "
     "return out");
 // KEYS: streams hash. ARGV: username, session id. Only the session's own entry goes.
@@ -163,12 +178,28 @@ bool RedisBus::healthy() const { return link_->connected() && subscriber_->conne
 void RedisBus::listen(live::ClusterEvents events) { events_ = std::move(events); }
 
 void RedisBus::offer(const live::FrameOffer& f, std::function<void()> done) {
-  link_->eval(kOffer, {frame_key(f.session_id), str(kReadyKey)},
-              {seal_.seal(kFrameContext, encode_offer(f)), std::to_string(f.session_id),
+  auto session = f.session_id;
+  auto seq = f.seq;
+  link_->eval(kOffer, {frame_key(session), str(kReadyKey), held_key(session)},
+              {seal_.seal(kFrameContext, encode_offer(f)), std::to_string(session),
                std::to_string(config_.frame_ttl_ms)},
-              [done = std::move(done)](std::optional<Reply>) {
+              [this, session, seq, done = std::move(done)](std::optional<Reply> r) {
+                if (r && r->type == Reply::Type::kArray && r->elements.size() == 2 &&
+                    r->elements[1].type == Reply::Type::kString)
+                  supersede_at(r->elements[1].str, session, seq);
                 if (done) done();
               });
+}
+
+void RedisBus::supersede_at(const std::string& node, long long session_id, std::uint64_t seq) {
+  // No mark (''), or one that is not a node id (nothing but a node writes it; a space would
+  // not parse on the other side).
+  if (node.empty() || node.size() > 128 || node.find_first_of(" \n") != std::string::npos) return;
+  if (node == config_.node_id) {
+    if (events_.supersede) events_.supersede(session_id, seq);
+    return;
+  }
+  publish(node_channel(node), encode(SupersedeMessage{config_.node_id, session_id, seq}));
 }
 
 void RedisBus::withdraw(long long session_id) {
@@ -191,7 +222,15 @@ void RedisBus::claim(std::function<void(std::optional<live::FrameOffer>)> handle
 }
 
 void RedisBus::claim_batch(int max, std::function<void(std::vector<live::FrameOffer>)> handler) {
-  link_->eval(kClaimBatch, {str(kReadyKey)}, {std::to_string(std::max(1, max))},
+  claim_for({max, 0, 0}, std::move(handler));
+}
+
+void RedisBus::claim_for(const live::ClaimAsk& ask,
+                         std::function<void(std::vector<live::FrameOffer>)> handler) {
+  bool mark = ask.mark_ms > 0;
+  link_->eval(kClaimBatch, {str(kReadyKey)},
+              {std::to_string(std::max(1, ask.max)), ask.first ? std::to_string(ask.first) : "",
+               mark ? config_.node_id : "", std::to_string(mark ? ask.mark_ms : 0)},
               [this, handler = std::move(handler)](std::optional<Reply> r) {
                 std::vector<live::FrameOffer> out;
                 if (r && r->type == Reply::Type::kArray) {
@@ -386,6 +425,10 @@ void RedisBus::receive(std::string_view channel, std::string_view sealed) {
     if (!m) return;
     if (auto* c = std::get_if<CallMessage>(&*m)) on_call(std::move(*c), opened->sender);
     if (auto* r = std::get_if<ReplyMessage>(&*m)) on_reply(std::move(*r));
+    if (auto* x = std::get_if<SupersedeMessage>(&*m)) {
+      // Only the home that sealed it speaks for its stream's frames.
+      if (x->from == opened->sender && events_.supersede) events_.supersede(x->session_id, x->seq);
+    }
     return;
   }
   auto username = stream_of_channel(channel);

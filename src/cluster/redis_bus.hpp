@@ -55,6 +55,8 @@ class RedisBus : public live::Cluster {
   void withdraw(long long session_id) override;
   void claim(std::function<void(std::optional<live::FrameOffer>)> handler) override;
   void claim_batch(int max, std::function<void(std::vector<live::FrameOffer>)> handler) override;
+  void claim_for(const live::ClaimAsk& ask,
+                 std::function<void(std::vector<live::FrameOffer>)> handler) override;
 
   void follow(const std::string& username) override;
   void unfollow(const std::string& username) override;
@@ -87,6 +89,8 @@ class RedisBus : public live::Cluster {
  private:
   void publish(const std::string& channel, std::string_view payload);
   std::optional<live::FrameOffer> open_offer(std::string_view stored);
+  // The home's offer of seq found a job of the stream marked waiting at node's worker.
+  void supersede_at(const std::string& node, long long session_id, std::uint64_t seq);
   void on_call(wire::CallMessage m, const std::string& sender);
   void on_reply(wire::ReplyMessage r);
   void on_broadcast(wire::BroadcastMessage b, const std::string& sender);

@@ -54,6 +54,19 @@ struct ClusterEvents {
   std::function<void()> reconnected;
   // The shared worker pool on every node, as summed after this node's last report.
   std::function<void(int total, int busy)> workers;
+  // A stream's home offered frame seq while a job of the stream, claimed for a worker here,
+  // was marked waiting at it (ClaimAsk::mark_ms): an older job of it still waiting there is
+  // superseded (WorkerPool::superseded_from_line).
+  std::function<void(long long session_id, std::uint64_t seq)> supersede;
+};
+
+// What a worker asks of the shared line.
+struct ClaimAsk {
+  int max = 1;               // up to max frames of different streams, longest waiting first
+  long long first = 0;       // this stream's frame before any other, if it is in the line
+  std::int64_t mark_ms = 0;  // > 0: they will wait at the worker (it holds a message): mark
+                             // each stream held by this node for this long, so that the
+                             // home's next offer of it supersedes the waiting job
 };
 
 // A call from one node to another: a JSON header and an opaque body, both ways.
@@ -134,6 +147,13 @@ class Cluster {
       if (f) out.push_back(std::move(*f));
       handler(std::move(out));
     });
+  }
+
+  // A claim as the worker pool asks it; by default a plain batch claim (no first stream, no
+  // mark: a job claimed through it is never superseded from the line).
+  virtual void claim_for(const ClaimAsk& ask,
+                         std::function<void(std::vector<FrameOffer>)> handler) {
+    claim_batch(ask.max, std::move(handler));
   }
 
   // Channels: events of one stream for every node that follows it (a home follows its own

@@ -58,8 +58,8 @@ void Hub::flush(Outbox& out) {
   for (auto& r : out.results) cluster_->publish_result(r);
   for (const auto& claim : out.pool.claims) {
     auto id = claim.worker_id;
-    cluster_->claim_batch(claim.max,
-                          [this, id](std::vector<FrameOffer> f) { on_claimed(id, std::move(f)); });
+    cluster_->claim_for({claim.max, claim.first, claim.mark_ms},
+                        [this, id](std::vector<FrameOffer> f) { on_claimed(id, std::move(f)); });
   }
 }
 

@@ -340,6 +340,7 @@ class Hub {
   void send_offer(FrameOffer offer);
   std::optional<FrameOffer> take_offer(Active& a);
   void on_frames_ready();
+  void on_superseded(long long session_id, std::uint64_t seq);
   void on_remote_result(const FrameResult& r);
   void on_remote_text(const std::string& username, const Bytes& text);
   void on_viewer_total(const std::string& username, int total);

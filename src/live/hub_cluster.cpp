@@ -14,14 +14,15 @@ namespace ds::live {
 
 void Hub::set_cluster(Cluster* cluster) {
   cluster_ = cluster;
-  // A job waiting at a worker cannot be superseded across nodes: one message each.
-  pool_.set_one_message_each(cluster_ != nullptr);
   if (!cluster_) return;
   ClusterEvents events;
   events.frames_ready = [this] { on_frames_ready(); };
   events.result = [this](const FrameResult& r) { on_remote_result(r); };
   events.text = [this](const std::string& u, const Bytes& t) { on_remote_text(u, t); };
   events.viewers = [this](const std::string& u, int n) { on_viewer_total(u, n); };
+  events.supersede = [this](long long session_id, std::uint64_t seq) {
+    on_superseded(session_id, seq);
+  };
   events.workers = [this](int total, int busy) {
     std::lock_guard lock(mutex_);
     pool_total_ = total;
@@ -109,6 +110,15 @@ void Hub::on_claimed(std::int64_t worker_id, std::vector<FrameOffer> frames) {
       totals_.frames_dropped += count;
       return;
     }
+  }
+  flush(out);
+}
+
+void Hub::on_superseded(long long session_id, std::uint64_t seq) {
+  Outbox out;
+  {
+    std::lock_guard lock(mutex_);
+    pool_.superseded_from_line(session_id, seq, cluster_->healthy(), out.pool);
   }
   flush(out);
 }

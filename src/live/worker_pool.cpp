@@ -125,7 +125,8 @@ void WorkerPool::dispatch(std::int64_t now, const TakeFrame& take, const Backlog
     it = idle_.erase(it);
     w.available = false;
     w.claims++;
-    out.claims.push_back({id, w.max_batch});
+    w.first = false;
+    out.claims.push_back(claim_of(id, w));
   }
 }
 
@@ -151,7 +152,7 @@ WorkerPool::Message WorkerPool::assign(std::int64_t worker_id, std::vector<Pick>
     job = jobs_.add(job);
     totals_.jobs_sent++;
     ids.push_back(job.job_id);
-    if (waits && !remote) waiting_[frame.session_id] = job.job_id;
+    if (waits) waiting_[frame.session_id] = job.job_id;
     wire::Job message;
     message.job_id = job.job_id;
     message.stream = frame.username;
@@ -213,9 +214,12 @@ bool WorkerPool::claimed(std::int64_t worker_id, std::vector<FrameOffer> frames,
   if (it == workers_.end() || it->second.claims == 0) return false;
   auto& w = it->second;
   if (frames.empty()) {
-    if (w.reclaim && line_healthy) {
+    // Asked for one stream's newer frame and another worker took it first: the freed slot
+    // asks the line as any idle worker would.
+    if ((w.reclaim || w.first) && line_healthy) {
       w.reclaim = false;
-      out.claims.push_back({worker_id, w.max_batch});
+      w.first = false;
+      out.claims.push_back(claim_of(worker_id, w));
     } else {
       w.claims--;
       w.reclaim = false;
@@ -225,11 +229,46 @@ bool WorkerPool::claimed(std::int64_t worker_id, std::vector<FrameOffer> frames,
   }
   w.claims--;
   w.reclaim = false;
+  w.first = false;
   std::vector<Pick> picks;
   for (auto& f : frames) picks.push_back({std::move(f), now});
   out.messages.push_back(assign(worker_id, std::move(picks), now, true));
   make_available(worker_id, w);
+  // A slot still free (slots > 1): it asks the line again at once, its frames marked waiting,
+  // as dispatch on one node fills every free slot.
+  if (w.available && line_healthy) {
+    std::erase(idle_, worker_id);
+    w.available = false;
+    w.claims++;
+    out.claims.push_back(claim_of(worker_id, w));
+  }
   return true;
+}
+
+void WorkerPool::superseded_from_line(StreamId stream, std::uint64_t seq, bool line_healthy,
+                                      Out& out) {
+  auto waiting = waiting_.find(stream);
+  if (waiting == waiting_.end()) return;
+  // Only an older job: the newer frame itself may already wait here (claimed before this
+  // message came).
+  const auto* job = jobs_.find(waiting->second);
+  if (!job || job->seq >= seq) return;
+  auto worker_id = job->worker_id;
+  if (!supersede(stream, out)) return;
+  auto& w = workers_.at(worker_id);
+  // The freed slot (supersede made it available) asks for that stream's newer frame first: the
+  // stream keeps the place at this worker it had, as on one node it keeps its place in line.
+  if (!w.available || !line_healthy) return;
+  std::erase(idle_, worker_id);
+  w.available = false;
+  w.claims++;
+  w.first = true;
+  out.claims.push_back(claim_of(worker_id, w, stream));
+}
+
+WorkerPool::Claim WorkerPool::claim_of(std::int64_t worker_id, const Worker& w,
+                                       StreamId first) const {
+  return {worker_id, w.max_batch, first, w.held.empty() ? 0 : config_.job_timeout_ms};
 }
 
 WorkerPool::Counts WorkerPool::counts() const {
@@ -241,7 +280,7 @@ WorkerPool::Counts WorkerPool::counts() const {
 
 void WorkerPool::make_available(std::int64_t worker_id, Worker& w) {
   if (w.available) return;
-  if (static_cast<int>(w.held.size()) + w.claims >= slots_of(w)) return;
+  if (static_cast<int>(w.held.size()) + w.claims >= w.slots) return;
   w.available = true;
   idle_.push_back(worker_id);
 }

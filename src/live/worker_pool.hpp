@@ -53,10 +53,15 @@ class WorkerPool {
     std::vector<std::uint64_t> job_ids;  // the jobs it carries, in order (none for a cancel)
     std::uint64_t cancelled = 0;         // the job a cancel withdraws (0 for a job or batch)
   };
-  // A worker asks the shared line (many nodes) for up to max frames.
+  // A worker asks the shared line (many nodes) for up to max frames; first: that stream's
+  // frame before any other (the newer frame of a job just superseded); mark_ms > 0: they will
+  // wait at the worker, so the line marks them for this long (the job timeout) and the home's
+  // next offer of such a stream supersedes its job (superseded_from_line).
   struct Claim {
     std::int64_t worker_id = 0;
     int max = 1;
+    StreamId first = 0;
+    std::int64_t mark_ms = 0;
   };
   // What a step decided, to be sent after the caller's lock.
   struct Out {
@@ -87,10 +92,6 @@ class WorkerPool {
   };
 
   explicit WorkerPool(PoolConfig config = {}) : config_(config) {}
-
-  // Many nodes: each worker holds one message at a time, whatever its slots (a job waiting at
-  // a worker cannot be superseded across nodes yet).
-  void set_one_message_each(bool on) { one_message_each_ = on; }
 
   // Workers. slots (1..wire::kMaxSlots) and max_batch (1..wire::kMaxBatch) are clamped. A new
   // worker is idle; the caller dispatches next.
@@ -136,9 +137,17 @@ class WorkerPool {
   // comes back empty.
   void frames_ready();
   // The shared line answered a worker's claim. False: the worker left meanwhile (the frames
-  // are lost; their streams go on with the next). line_healthy: whether to ask again.
+  // are lost; their streams go on with the next). line_healthy: whether to ask again (after
+  // an empty answer when frames came meanwhile; after frames while it has a slot free).
   bool claimed(std::int64_t worker_id, std::vector<FrameOffer> frames, std::int64_t now,
                bool line_healthy, Out& out);
+
+  // Many nodes: the home of a stream offered frame seq to the shared line while this node had
+  // marked a job of it waiting at a worker. That job, if it still waits and is older, is
+  // superseded (a cancel goes out, as on one node), and the worker's freed slot claims that
+  // stream's newer frame first (with line_healthy; otherwise it waits for dispatch). A job
+  // that started meanwhile, or a message that comes late, changes nothing.
+  void superseded_from_line(StreamId stream, std::uint64_t seq, bool line_healthy, Out& out);
 
   // Whether a worker holds a job of this frame still to answer (not cancelled).
   bool due(StreamId stream, std::uint64_t seq) const { return jobs_.due(stream, seq); }
@@ -160,6 +169,7 @@ class WorkerPool {
     std::deque<std::vector<std::uint64_t>> held;
     int claims = 0;          // questions to the shared line in flight
     bool reclaim = false;    // frames became ready while it asked: ask again if it got none
+    bool first = false;      // its question asks for one stream's newer frame first
     bool available = false;  // in idle_
   };
   // A frame picked for a worker, and since when its stream waited for the turn.
@@ -168,7 +178,8 @@ class WorkerPool {
     std::int64_t ready_ms = 0;
   };
 
-  int slots_of(const Worker& w) const { return one_message_each_ ? 1 : w.slots; }
+  // A question to the shared line for this worker: its frames wait when it holds a message.
+  Claim claim_of(std::int64_t worker_id, const Worker& w, StreamId first = 0) const;
   // Back in idle_ when it has a free slot.
   void make_available(std::int64_t worker_id, Worker& w);
   // job_id is no longer due from the worker (answered or cancelled); frees its message's slot
@@ -179,11 +190,11 @@ class WorkerPool {
   // Its socket holds too much not yet written, counting what `out` gives it.
   bool congested(std::int64_t worker_id, const Backlog& backlog, const Out& out) const;
   // One message with the jobs of these frames (a job, or a batch for a batch worker). remote:
-  // claimed from the shared line (its result is published by stream name).
+  // claimed from the shared line (its result is published by stream name). Either way a job
+  // behind another message waits, and a newer frame of its stream supersedes it.
   Message assign(std::int64_t worker_id, std::vector<Pick> picks, std::int64_t now, bool remote);
 
   PoolConfig config_;
-  bool one_message_each_ = false;
   std::map<std::int64_t, Worker> workers_;
   std::deque<std::int64_t> idle_;  // longest idle first
   std::int64_t next_worker_id_ = 1;

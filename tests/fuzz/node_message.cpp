@@ -42,6 +42,10 @@ struct Target {
       DS_FUZZ_CHECK(t != nullptr, "text");
     };
     events.frames_ready = [] {};
+    events.supersede = [this](long long session, std::uint64_t) {
+      acted = true;
+      DS_FUZZ_CHECK(session > 0, "supersede");
+    };
     bus->listen(std::move(events));
     bus->serve_calls([this](const live::Call& c) -> live::Call {
       acted = true;

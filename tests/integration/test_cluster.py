@@ -369,13 +369,16 @@ class Worker(Conn):
     `answering`; otherwise it keeps the job and never answers). jobs: (header, jpeg, time,
     answered)."""
 
-    def __init__(self, node, name="py-worker"):
+    def __init__(self, node, name="py-worker", slots=1):
         super().__init__(ws_url(node, "/ws/worker"), {"Authorization": "Bearer " + WORKER_TOKEN},
                          label="worker@%s" % node.node_id)
         self.jobs = []
         self.answering = True
         self._job = None
-        self.send_json({"type": "hello", "name": name, "backend": "echo", "protocol": 1})
+        hello = {"type": "hello", "name": name, "backend": "echo", "protocol": 1}
+        if slots != 1:
+            hello["slots"] = slots
+        self.send_json(hello)
         self.wait_event("welcome")
 
     def on_message(self, msg):
@@ -524,8 +527,8 @@ class ClusterCase(unittest.TestCase):
     def pusher(self, node, key=None, cookie=None, ticket=None):
         return self._own(Pusher(node, key=key, cookie=cookie, ticket=ticket))
 
-    def worker(self, node, name="py-worker"):
-        return self._own(Worker(node, name))
+    def worker(self, node, name="py-worker", slots=1):
+        return self._own(Worker(node, name, slots))
 
     def assertError(self, response, status, code=None):
         self.assertEqual(response.status, status, response.body[:500])
@@ -679,6 +682,41 @@ class TestCluster(ClusterCase):
         self.assertLessEqual({s1.name, s2.name}, w2.streams())
         for v in (v1, v2):
             self.assertSeqsIncrease(v)
+
+    def test_2_a_two_slot_worker_on_another_node_holds_two_jobs_and_the_waiting_one_is_superseded(
+            self):
+        # Issue 21, 8: with --redis a worker used to hold one job whatever its slots.
+        s = self.streamer(self.A)
+        v = self.viewer(self.C, s.name)  # home A, worker B, viewer C
+        w = self.worker(self.B, "py-slots", slots=2)
+        w.answering = False  # it holds what it gets, as if its model were busy
+        self.pusher(self.A, key=s.key)
+        first, second = w._wait(lambda: [j for j, _, _, _ in w.jobs[:2]] if len(w.jobs) >= 2
+                                else None, FRAMES_S, "two jobs held at once")
+        self.assertEqual(first["stream"], s.name)
+        self.assertEqual(second["stream"], s.name)
+        self.assertLess(first["seq"], second["seq"])
+        # The home's next frame supersedes the waiting job, as on one node: a cancel, then a
+        # job of a newer frame. The first (taken to be running) is never cancelled.
+        w.wait_event("cancel", lambda m: m.get("job_id") == second["job_id"])
+        third = w.wait_job(lambda j: j["seq"] > second["seq"], since=2)
+        with w.cond:
+            cancelled = {m.json["job_id"] for m in w.msgs if m.type == "cancel"}
+            held = [j for j, _, _, _ in w.jobs]
+        self.assertNotIn(first["job_id"], cancelled)
+        # Never more than slots + 1 outstanding (a cancel may cross its job's start).
+        self.assertLessEqual(len(held) - len(cancelled), 3)
+        # The worker answers: cancelled for each cancelled job, a result for the first; the
+        # viewer on C gets it, and the slot it frees takes the newest frame again.
+        for job_id in cancelled:
+            w.send_json({"type": "cancelled", "job_id": job_id})
+        m = w.mark()
+        jpeg = next(data for j, data, _, _ in w.jobs if j["job_id"] == first["job_id"])
+        w.send_json({"type": "result", "job_id": first["job_id"], "timings": {"infer_ms": 1}})
+        w.send_binary(jpeg)
+        v.wait_frames(1)
+        self.assertEqual(v.seqs()[0], first["seq"])
+        w.wait_event("job", lambda j: j["seq"] > third["seq"], since=m)
 
     # 3 -----------------------------------------------------------------------------------------
     def test_3_viewers_mjpeg_and_latest_jpg_on_nodes_other_than_the_home(self):

@@ -57,6 +57,13 @@ struct FakeCluster : live::Cluster {
     last_claim_max = max;
     live::Cluster::claim_batch(max, std::move(handler));
   }
+  // Every claim as the pool asked it (first stream, mark), answered like a batch claim.
+  std::vector<live::ClaimAsk> asks;
+  void claim_for(const live::ClaimAsk& ask,
+                 std::function<void(std::vector<live::FrameOffer>)> handler) override {
+    asks.push_back(ask);
+    claim_batch(ask.max, std::move(handler));
+  }
   void follow(const std::string& username) override { follows.push_back(username); }
   void unfollow(const std::string& username) override { unfollows.push_back(username); }
   void publish_result(const live::FrameResult& result) override { results.push_back(result); }

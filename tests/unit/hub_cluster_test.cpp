@@ -582,11 +582,12 @@ TEST_F(HubCluster, ClusterTickAnnouncesHomedStreamsAndReportsViewers) {
   EXPECT_EQ(cluster.announced.size(), 2u);
 }
 
-TEST_F(HubCluster, ABatchWorkerClaimsABatchAndHoldsOneMessageAtATime) {
+TEST_F(HubCluster, ABatchWorkerClaimsABatchPerSlotAndTheSecondIsMarkedWaiting) {
   auto w = std::make_shared<FakePeer>();
-  auto wid = hub.add_worker(w, "w", 2, 4);  // two slots: on many nodes only one is used
-  ASSERT_EQ(cluster.claims.size(), 1u) << "one question, not one per slot";
+  auto wid = hub.add_worker(w, "w", 2, 4);
+  ASSERT_EQ(cluster.claims.size(), 1u) << "one question at a time, not one per slot";
   EXPECT_EQ(cluster.last_claim_max, 4);
+  EXPECT_EQ(cluster.asks.back().mark_ms, 0) << "nothing held: its frames start at once";
   FrameOffer f{9, "remote", 3, clock.now_ms(), {"toon", 0.5, 1}, make_bytes("f")};
   cluster.answer(f);
   ASSERT_EQ(w->ordered.size(), 0u);
@@ -595,9 +596,63 @@ TEST_F(HubCluster, ABatchWorkerClaimsABatchAndHoldsOneMessageAtATime) {
   EXPECT_EQ(batch["type"], "batch");
   ASSERT_EQ(batch["jobs"].size(), 1u);
   EXPECT_EQ(batch["jobs"][0]["stream"], "remote");
-  EXPECT_TRUE(cluster.claims.empty()) << "busy: no second claim";
+  ASSERT_EQ(cluster.claims.size(), 1u) << "a second slot: it asks again";
+  EXPECT_EQ(cluster.asks.back().mark_ms, 20'000) << "what it gets now waits: marked held here";
+  cluster.answer(std::nullopt);
+  EXPECT_TRUE(cluster.claims.empty()) << "no busy loop on an empty line";
   hub.on_result(wid, job_id(batch["jobs"][0]["job_id"]), make_bytes("o"), {});
-  EXPECT_EQ(cluster.claims.size(), 1u) << "free again: it asks the line";
+  ASSERT_EQ(cluster.claims.size(), 1u) << "free: it asks the line";
+  EXPECT_EQ(cluster.asks.back().mark_ms, 0) << "holding nothing, what it gets starts at once";
+}
+
+TEST_F(HubCluster,
+       TwoSlotsHoldTwoJobsOfAStreamHomedElsewhereAndANewerFrameSupersedesTheWaitingOne) {
+  // Slots across nodes (issue 21, 8): before, a worker held one message at a time with --redis
+  // whatever its slots, and nothing could supersede a job waiting at it.
+  cluster.home_elsewhere("bob", 7);
+  auto w = std::make_shared<FakePeer>();
+  auto wid = hub.add_worker(w, "w", 2);
+  cluster.answer(offer_of(7, "bob", 1, "raw1"));
+  ASSERT_EQ(cluster.claims.size(), 1u) << "the second slot asks the line too";
+  cluster.answer(offer_of(7, "bob", 2, "raw2"));
+  ASSERT_EQ(w->frames.size(), 2u) << "two jobs held at once";
+  auto j1 = job_id(nlohmann::json::parse(w->frames[0].first)["job_id"]);
+  auto j2 = job_id(w->last_job()["job_id"]);
+  EXPECT_EQ(hub.worker_counts().busy, 1);
+  EXPECT_TRUE(cluster.claims.empty()) << "both slots full";
+
+  // The home offered seq 3 while seq 2 waits here: the same cancel as on one node, and the
+  // freed slot asks for bob's newer frame first, marked waiting again.
+  ASSERT_TRUE(cluster.events.supersede);
+  cluster.events.supersede(7, 3);
+  ASSERT_EQ(w->ordered.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(w->ordered[0].first),
+            nlohmann::json::parse(*wire::encode_cancel(j2)));
+  ASSERT_EQ(cluster.claims.size(), 1u);
+  EXPECT_EQ(cluster.asks.back().first, 7);
+  EXPECT_EQ(cluster.asks.back().mark_ms, 20'000);
+  cluster.answer(offer_of(7, "bob", 3, "raw3"));
+  ASSERT_EQ(w->frames.size(), 3u);
+  EXPECT_EQ(w->last_job()["seq"], 3);
+  auto j3 = job_id(w->last_job()["job_id"]);
+
+  // A late or repeated message changes nothing: seq 3 is the newest, and it waits.
+  cluster.events.supersede(7, 3);
+  cluster.events.supersede(7, 2);
+  EXPECT_EQ(w->ordered.size(), 1u);
+  EXPECT_TRUE(cluster.claims.empty());
+  // The worker answers the cancel and the first job; seq 3 then runs and is no longer
+  // superseded (a message about it that comes now is stale).
+  EXPECT_TRUE(hub.on_cancelled(wid, j2));
+  EXPECT_EQ(hub.on_result(wid, j1, make_bytes("out1"), {}), ResultOutcome::kShown);
+  ASSERT_EQ(cluster.claims.size(), 1u) << "a slot free again";
+  cluster.answer(std::nullopt);
+  cluster.events.supersede(7, 4);
+  EXPECT_EQ(w->ordered.size(), 1u) << "seq 3 has started: no cancel";
+  EXPECT_EQ(hub.on_result(wid, j3, make_bytes("out3"), {}), ResultOutcome::kShown);
+  ASSERT_EQ(cluster.results.size(), 2u);
+  EXPECT_EQ(cluster.results[1].seq, 3u);
+  EXPECT_EQ(hub.totals().frames_shown, 2u);
 }
 
 TEST_F(HubCluster, JoiningNeverAsksRedisOnTheCallersThreadAndStylesAreKeptFromTheChannel) {

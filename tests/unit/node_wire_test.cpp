@@ -107,6 +107,23 @@ TEST(NodeWire, CallsRepliesAndBroadcastsRoundTrip) {
   EXPECT_FALSE(parse_broadcast("Q1 a 5\n{}\n"));
 }
 
+TEST(NodeWire, ASupersedeRoundTripsAndJunkDoesNotParse) {
+  auto m = parse_node_message(encode(SupersedeMessage{"node-a", 1'234'567'890'123, 42}));
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(std::holds_alternative<SupersedeMessage>(*m));
+  const auto& x = std::get<SupersedeMessage>(*m);
+  EXPECT_EQ(x.from, "node-a");
+  EXPECT_EQ(x.session_id, 1'234'567'890'123);
+  EXPECT_EQ(x.seq, 42u);
+  EXPECT_EQ(held_key(7), "ds:held:7");
+  for (const char* junk :
+       {"S", "Snode-a", "Snode-a 5", "S 5 6", "Snode-a x 6", "Snode-a 5 x", "Snode-a 0 6",
+        "Snode-a -5 6", "Snode-a 5 6\n", "Snode-a 5 -6", "Snode-a 5 6 7"}) {
+    EXPECT_FALSE(parse_node_message(junk)) << junk;
+  }
+  EXPECT_FALSE(parse_broadcast(encode(SupersedeMessage{"node-a", 5, 6})));
+}
+
 TEST(NodeWire, CallOpsHaveOneNameEach) {
   for (const auto& [op, name] : live::kCallOpNames) {
     auto c = live::make_call(op);

@@ -24,6 +24,7 @@ using ds::cluster::RedisBusConfig;
 using ds::cluster::Reply;
 using ds::live::Bytes;
 using ds::live::Call;
+using ds::live::ClaimAsk;
 using ds::live::ClusterEvents;
 using ds::live::FrameOffer;
 using ds::live::FrameResult;
@@ -43,6 +44,7 @@ struct Heard {
   std::map<std::string, int> viewers;  // the latest total per stream
   int viewer_events = 0;
   std::pair<int, int> workers{-1, -1};  // the latest pool sums (total, busy)
+  std::vector<std::pair<long long, std::uint64_t>> supersedes;  // (session, seq)
 
   ClusterEvents events() {
     ClusterEvents e;
@@ -66,6 +68,10 @@ struct Heard {
     e.workers = [this](int total, int busy) {
       std::lock_guard lock(mutex);
       workers = {total, busy};
+    };
+    e.supersede = [this](long long session, std::uint64_t seq) {
+      std::lock_guard lock(mutex);
+      supersedes.emplace_back(session, seq);
     };
     return e;
   }
@@ -255,6 +261,55 @@ TEST_F(RedisBusTest, ABatchClaimTakesTheLongestWaitingStreamsOnceEach) {
   ASSERT_EQ(rest.size(), 1u);
   EXPECT_EQ(rest[0].session_id, 5);
   EXPECT_TRUE(take(8).empty());
+}
+
+// Slots across nodes: a claim marked waiting names its node in ds:held:<session>; the home's
+// next offer of that stream takes the mark and tells that node (sealed), and the freed slot
+// claims that stream's newer frame first.
+TEST_F(RedisBusTest, AnOfferSupersedesAJobMarkedWaitingOnTheNodeThatClaimedIt) {
+  auto take = [](RedisBus& bus, ClaimAsk ask) {
+    auto done = std::make_shared<std::promise<std::vector<FrameOffer>>>();
+    auto got = done->get_future();
+    bus.claim_for(ask, [done](std::vector<FrameOffer> f) { done->set_value(std::move(f)); });
+    EXPECT_EQ(got.wait_for(2s), std::future_status::ready);
+    return got.get();
+  };
+  auto supersedes = [](Heard& h) { return h.with([&] { return h.supersedes; }); };
+  using Got = std::vector<std::pair<long long, std::uint64_t>>;
+  a_->offer(frame(7, 1, "f1"), {});
+  sync(*a_);
+  auto got = take(*b_, {1, 0, 5000});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].seq, 1u);
+  auto mark = b_->link().call({"GET", "ds:held:7"}, 2s);
+  ASSERT_TRUE(mark);
+  EXPECT_EQ(mark->str, "b");
+  // Another stream waits meanwhile; then the home's newer frame of 7 reaches b.
+  a_->offer(frame(8, 1, "g1"), {});
+  std::this_thread::sleep_for(3ms);
+  a_->offer(frame(7, 2, "f2"), {});
+  ASSERT_TRUE(eventually([&] { return supersedes(heard_b_) == Got{{7, 2}}; }));
+  EXPECT_TRUE(supersedes(heard_a_).empty());
+  EXPECT_EQ(b_->link().call({"EXISTS", "ds:held:7"}, 2s)->integer, 0) << "the mark is taken";
+  // The freed slot asks for 7 first, though 8 waited longer; 8 is next for anyone.
+  got = take(*b_, {1, 7, 0});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].session_id, 7);
+  EXPECT_EQ(*got[0].jpeg, "f2");
+  EXPECT_EQ(claim_all(*b_), (std::vector<long long>{8}));
+  // Not marked this time: the next offer tells nobody.
+  a_->offer(frame(7, 3, "f3"), {});
+  sync(*a_);
+  // A's own worker: told without Redis. A mark that is not a node id: nobody.
+  ASSERT_EQ(take(*a_, {2, 0, 5000}).size(), 1u);
+  ASSERT_TRUE(a_->link().call({"SET", "ds:held:9", "b c"}, 2s));
+  a_->offer(frame(7, 4, "f4"), {});
+  a_->offer(frame(9, 1, "h1"), {});
+  ASSERT_TRUE(eventually([&] { return supersedes(heard_a_) == Got{{7, 4}}; }));
+  sync(*a_);
+  sync(*b_);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(supersedes(heard_b_), (Got{{7, 2}}));
 }
 
 // Offers within one millisecond still keep their order: no stream gets a second turn while

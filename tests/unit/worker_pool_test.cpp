@@ -433,7 +433,6 @@ TEST(WorkerPool, AStreamThatEndsLeavesTheLine) {
 
 TEST(WorkerPool, IdleWorkersAskTheSharedLineOnceEachAndAgainWhenFramesCameMeanwhile) {
   Pool p;
-  p.pool.set_one_message_each(true);
   auto a = p.pool.add_worker(nullptr, "a", 2, 3);
   auto b = p.pool.add_worker(nullptr, "b");
   auto out = p.dispatch(true);
@@ -450,7 +449,7 @@ TEST(WorkerPool, IdleWorkersAskTheSharedLineOnceEachAndAgainWhenFramesCameMeanwh
   EXPECT_TRUE(p.pool.claimed(a, {}, p.now, true, again));
   ASSERT_EQ(again.claims.size(), 1u);
   EXPECT_EQ(again.claims[0].worker_id, a);
-  // a gets two frames (a batch): it holds one message, with two slots, on many nodes.
+  // a gets two frames (a batch): one message, started at once (it held nothing).
   FrameOffer f1{5, "far", 3, p.now, {}, make_bytes("x")};
   FrameOffer f2{6, "away", 4, p.now, {}, make_bytes("y")};
   Out got;
@@ -458,9 +457,13 @@ TEST(WorkerPool, IdleWorkersAskTheSharedLineOnceEachAndAgainWhenFramesCameMeanwh
   ASSERT_EQ(got.messages.size(), 1u);
   EXPECT_EQ(streams_of(got.messages[0]), (std::vector<std::string>{"far", "away"}));
   EXPECT_EQ(p.pool.waiting_job(5), 0u);
+  ASSERT_EQ(got.claims.size(), 1u) << "a's second slot asks at once";
+  EXPECT_EQ(got.claims[0].worker_id, a);
+  EXPECT_EQ(got.claims[0].mark_ms, 20'000) << "what a gets now waits behind its batch";
   auto claims = p.dispatch(true).claims;
-  ASSERT_EQ(claims.size(), 1u);  // b asks again; a is full
+  ASSERT_EQ(claims.size(), 1u);  // b asks again
   EXPECT_EQ(claims[0].worker_id, b);
+  EXPECT_EQ(claims[0].mark_ms, 0);
   // The claimed job records the stream's name: its result is published by name.
   auto done = p.pool.complete(a, got.messages[0].job_ids[0], WorkerPool::Answer::kResult);
   ASSERT_TRUE(done);
@@ -488,4 +491,118 @@ TEST(WorkerPool, ReleaseLetsGoOfEveryWorker) {
   p.frame(1, 1, out);
   p.dispatch(out);
   EXPECT_TRUE(out.messages.empty());
+}
+
+namespace {
+
+FrameOffer remote(StreamId stream, std::uint64_t seq) {
+  return {stream, "far" + std::to_string(stream), seq, 1'000, {}, make_bytes("x")};
+}
+
+// The one job of the worker's message in out.
+std::uint64_t job_of(const Out& out) { return out.messages.at(0).job_ids.at(0); }
+
+}  // namespace
+
+TEST(WorkerPool, TwoSlotsHoldTwoClaimedJobsAndTheLineSupersedesTheWaitingOne) {
+  Pool p;
+  auto w = p.pool.add_worker(nullptr, "w", 2);
+  ASSERT_EQ(p.dispatch(true).claims.size(), 1u);
+  Out first;
+  ASSERT_TRUE(p.pool.claimed(w, {remote(5, 1)}, p.now, true, first));
+  auto j1 = job_of(first);
+  EXPECT_EQ(p.pool.waiting_job(5), 0u) << "it started at once";
+  auto claims = first.claims;
+  ASSERT_EQ(claims.size(), 1u) << "the second slot asks the line at once";
+  EXPECT_EQ(claims[0].first, 0);
+  EXPECT_EQ(claims[0].mark_ms, 20'000);
+  Out second;
+  ASSERT_TRUE(p.pool.claimed(w, {remote(5, 2)}, p.now, true, second));
+  auto j2 = job_of(second);
+  EXPECT_EQ(p.pool.waiting_job(5), j2);
+  EXPECT_TRUE(second.claims.empty()) << "two messages held: full";
+  EXPECT_TRUE(p.dispatch(true).claims.empty());
+
+  // The home offered seq 3: j2 is cancelled and the freed slot asks for stream 5 first.
+  Out out;
+  p.pool.superseded_from_line(5, 3, true, out);
+  ASSERT_EQ(out.messages.size(), 1u);
+  EXPECT_EQ(out.messages[0].worker_id, w);
+  EXPECT_EQ(out.messages[0].cancelled, j2);
+  ASSERT_EQ(out.claims.size(), 1u);
+  EXPECT_EQ(out.claims[0].worker_id, w);
+  EXPECT_EQ(out.claims[0].first, 5);
+  EXPECT_EQ(out.claims[0].mark_ms, 20'000);
+  EXPECT_EQ(p.pool.totals().jobs_cancelled, 1u);
+  EXPECT_FALSE(p.pool.due(5, 2));
+  EXPECT_TRUE(p.dispatch(true).claims.empty()) << "one question at a time";
+  Out third;
+  ASSERT_TRUE(p.pool.claimed(w, {remote(5, 3)}, p.now, true, third));
+  EXPECT_TRUE(third.claims.empty());
+  auto j3 = job_of(third);
+  EXPECT_EQ(p.pool.waiting_job(5), j3);
+
+  // Stale messages: not older than what waits, or the job started meanwhile.
+  Out stale;
+  p.pool.superseded_from_line(5, 3, true, stale);
+  p.pool.superseded_from_line(5, 1, true, stale);
+  p.pool.superseded_from_line(6, 9, true, stale);
+  EXPECT_TRUE(stale.messages.empty());
+  EXPECT_TRUE(stale.claims.empty());
+  ASSERT_TRUE(p.pool.complete(w, j2, WorkerPool::Answer::kError));  // its `cancelled`
+  ASSERT_TRUE(p.pool.complete(w, j1, WorkerPool::Answer::kResult));
+  EXPECT_EQ(p.pool.waiting_job(5), 0u) << "j3 runs now";
+  p.pool.superseded_from_line(5, 4, true, stale);
+  EXPECT_TRUE(stale.messages.empty());
+  EXPECT_TRUE(p.pool.due(5, 3));
+  EXPECT_EQ(p.pool.totals().jobs_failed, 0u);
+}
+
+TEST(WorkerPool, ASupersededSlotWhoseNewerFrameWentElsewhereAsksTheLineAsAnyIdleWorker) {
+  Pool p;
+  auto w = p.pool.add_worker(nullptr, "w", 2);
+  p.dispatch(true);
+  Out out;
+  p.pool.claimed(w, {remote(5, 1)}, p.now, true, out);
+  p.pool.claimed(w, {remote(5, 2)}, p.now, true, out);
+  Out sup;
+  p.pool.superseded_from_line(5, 3, true, sup);
+  ASSERT_EQ(sup.claims.size(), 1u);
+  // Another worker took seq 3: the slot asks the whole line at once, not after a wake-up.
+  Out again;
+  ASSERT_TRUE(p.pool.claimed(w, {}, p.now, true, again));
+  ASSERT_EQ(again.claims.size(), 1u);
+  EXPECT_EQ(again.claims[0].first, 0);
+  EXPECT_EQ(again.claims[0].mark_ms, 20'000);
+  // Nothing there either: idle until frames are ready.
+  Out none;
+  ASSERT_TRUE(p.pool.claimed(w, {}, p.now, true, none));
+  EXPECT_TRUE(none.claims.empty());
+}
+
+TEST(WorkerPool, WithoutTheLineASupersededSlotWaitsForDispatchAndABatchSlotFreesWithItsLastJob) {
+  Pool p;
+  auto w = p.pool.add_worker(nullptr, "w", 2, 2);
+  p.dispatch(true);
+  Out out;
+  p.pool.claimed(w, {remote(5, 1)}, p.now, true, out);
+  Out batch;
+  p.pool.claimed(w, {remote(6, 1), remote(7, 1)}, p.now, true, batch);
+  ASSERT_EQ(batch.messages.size(), 1u);
+  EXPECT_NE(p.pool.waiting_job(6), 0u);
+  EXPECT_NE(p.pool.waiting_job(7), 0u);
+  // Stream 6's job is cancelled; stream 7's still waits in that batch: no slot frees.
+  Out sup;
+  p.pool.superseded_from_line(6, 2, true, sup);
+  ASSERT_EQ(sup.messages.size(), 1u);
+  EXPECT_TRUE(sup.claims.empty());
+  // Stream 7's too, with Redis away: the slot frees for the local dispatch, no claim.
+  Out down;
+  p.pool.superseded_from_line(7, 2, false, down);
+  ASSERT_EQ(down.messages.size(), 1u);
+  EXPECT_TRUE(down.claims.empty());
+  p.frame(8, 1, out);
+  auto local = p.dispatch();
+  ASSERT_EQ(local.messages.size(), 1u);
+  EXPECT_EQ(local.messages[0].worker_id, w);
 }
