@@ -1,6 +1,11 @@
-// Helpers the unit tests share: a stream to open at the hub, a job id as the hub takes it, and a
-// temporary directory removed with everything in it.
+// Helpers the unit tests share: a stream to open at the hub, a job id as the hub takes it, a
+// temporary directory removed with everything in it, and a free loopback port.
 #pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -26,6 +31,21 @@ inline live::StreamOpen stream(long long id, std::string name) {
 // The hub takes job ids as the protocol parses them; 0 (never a job) when unreadable.
 inline std::uint64_t job_id(const nlohmann::json& text) {
   return text.is_string() ? live::wire::parse_job_id(text.get<std::string>()).value_or(0) : 0;
+}
+
+// A loopback TCP port nothing listens on now (the kernel's pick), for a listener the code under
+// test opens itself. A port made up from the pid collided under `ctest -j` with other tests'
+// ephemeral ports ("Address already in use").
+inline int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 // A fresh directory under the system's temporary directory (its name starts with prefix), removed

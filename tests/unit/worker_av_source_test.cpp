@@ -307,7 +307,7 @@ TEST(AvSource, MissingFilesAndUnknownFormatsAreClearErrors) {
 
 TEST(AvSource, AWaitingListenerGivesUpWhenCancelled) {
   AvInputOptions o;
-  o.url = "rtmp://127.0.0.1:" + std::to_string(20000 + ::getpid() % 20000) + "/live";
+  o.url = "rtmp://127.0.0.1:" + std::to_string(ds::test::free_port()) + "/live";
   o.listen = true;
   std::atomic<bool> cancel{false};
   std::thread canceller([&] {
@@ -338,17 +338,7 @@ TEST(AvSource, DestroyingAPacedSourceStopsItsThreadAtOnce) {
 
 constexpr const char* kSecret = "unit-test-secret-0123456789";
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using ds::test::free_port;
 
 // Connects to 127.0.0.1:port (retrying while nothing listens), sends nothing, and returns how
 // long after connecting the other side closed (or `limit` when it did not).

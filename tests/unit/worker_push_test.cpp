@@ -128,7 +128,7 @@ TEST(PushClient, StopsAtTheEndOfTheFolderWithoutLoop) {
 TEST(PushClient, AnRtmpPublisherLeavingClosesTheStreamWith1000) {
   if (!testing::have_ffmpeg()) GTEST_SKIP() << "no ffmpeg CLI (scripts/setup.sh --test)";
   AvInputOptions av;
-  av.url = "rtmp://127.0.0.1:" + std::to_string(20000 + (::getpid() + 7) % 20000) + "/live";
+  av.url = "rtmp://127.0.0.1:" + std::to_string(ds::test::free_port()) + "/live";
   av.listen = true;
   av.size = {160, 120};
   std::atomic<bool> cancel{false};
