@@ -34,7 +34,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,15 +64,7 @@ NODE_ARGS = ["--builtin-workers", "0", "--worker-token", TOKEN,
 def redis_info(redis):
     """{'cmd:<name>': calls, 'usec:<name>': usec, 'in': bytes, 'out': bytes, 'ops': total}.
     redis: the cluster harness's Redis (it wants a password since issue 20)."""
-    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as s:
-        if redis.password:
-            s.sendall(redis._auth())
-            ok = b""
-            while b"\r\n" not in ok:
-                chunk = s.recv(1)
-                if not chunk:
-                    break
-                ok += chunk
+    with redis.connect() as s:
         s.sendall(b"INFO commandstats\r\nINFO stats\r\n")
         data = b""
         bulks = 0

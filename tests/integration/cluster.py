@@ -222,22 +222,29 @@ class Redis:
         except OSError:
             return False
 
+    def connect(self):
+        """A raw socket to this Redis, logged in when it wants a password (a context manager).
+        Raises RuntimeError when the password is refused."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        if self.password:
+            s.sendall(self._auth())
+            ok = b""
+            while b"\r\n" not in ok:
+                chunk = s.recv(1)
+                if not chunk:
+                    break
+                ok += chunk
+            if not ok.startswith(b"+OK"):
+                s.close()
+                raise RuntimeError("redis AUTH refused: %r" % ok)
+        return s
+
     def command(self, *args):
         """One command over raw RESP; returns the first line of the reply (a test helper for
         writing what a hostile client of Redis would, not a general client)."""
         parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
         msg = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            if self.password:
-                s.sendall(self._auth())
-                ok = b""
-                while b"\r\n" not in ok:
-                    chunk = s.recv(1)
-                    if not chunk:
-                        break
-                    ok += chunk
-                if not ok.startswith(b"+OK"):
-                    raise RuntimeError("redis AUTH refused: %r" % ok)
+        with self.connect() as s:
             s.sendall(msg)
             reply = b""
             while b"\r\n" not in reply:
