@@ -10,4 +10,8 @@ scripts/setup.sh --test
 scripts/build.sh
 cd build
 export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-$(($(nproc) * 2))}"
-ctest --output-on-failure --timeout 900 "$@"
+status=0
+ctest --output-on-failure --timeout 900 "$@" || status=$?
+# The reasons last, where a log cut to its head and tail still shows them.
+[ "$status" -eq 0 ] || python3 ../scripts/failure_digest.py Testing/Temporary/LastTest.log || true
+exit "$status"

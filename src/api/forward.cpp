@@ -201,7 +201,7 @@ std::vector<long long> withdraw(App& app, const Revocation& r) {
   }
   switch (r.kind) {
     case Revocation::Kind::kStreamKey:
-      return app.credentials->revoke_stream_key(r.user_id);
+      return app.credentials->revoke_stream_key(r.user_id, r.current_key_hash);
     case Revocation::Kind::kSession:
       return app.credentials->revoke_session(r.id);
     case Revocation::Kind::kSessionsExcept:
@@ -228,12 +228,16 @@ void withdraw_and_stop(App& app, const Revocation& r) {
 
 }  // namespace
 
+live::Call encode_revocation(const Revocation& r) {
+  nlohmann::json header{{"kind", static_cast<int>(r.kind)}, {"user_id", r.user_id}, {"id", r.id}};
+  if (!r.current_key_hash.empty()) header["current_key"] = r.current_key_hash;
+  return live::make_call(live::CallOp::kRevoke, std::move(header));
+}
+
 void revoke(App& app, const std::string& username, const Revocation& r) {
   withdraw_and_stop(app, r);
   if (!app.cluster || !app.hub) return;
-  auto call =
-      live::make_call(live::CallOp::kRevoke,
-                      {{"kind", static_cast<int>(r.kind)}, {"user_id", r.user_id}, {"id", r.id}});
+  auto call = encode_revocation(r);
   // Every node hears it, wherever the registry says the stream lives (a socket may be on a node
   // it does not know of, e.g. mid-move); the home is also asked and waited for, so its sockets
   // have ended when this returns. A node that hears neither (Redis away) finds the revocation
@@ -252,7 +256,8 @@ live::Call serve_revocation(App& app, const live::Call& call) {
     if (kind < 0 || kind > static_cast<int>(Revocation::Kind::kUser))
       return {{{"error", "bad kind"}}, {}};
     Revocation r{static_cast<Revocation::Kind>(kind), call.header.at("user_id").get<long long>(),
-                 call.header.at("id").get<long long>()};
+                 call.header.at("id").get<long long>(),
+                 call.header.value("current_key", std::string())};
     withdraw_and_stop(app, r);
     return {{{"ok", true}}, {}};
   } catch (const std::exception&) {

@@ -38,9 +38,12 @@ struct Revocation {
   enum class Kind { kStreamKey, kSession, kSessionsExcept, kApiToken, kUser };
   Kind kind = Kind::kUser;
   long long user_id = 0;
-  long long id = 0;  // the session (kept one for kSessionsExcept) or API token
+  long long id = 0;              // the session (kept one for kSessionsExcept) or API token
+  std::string current_key_hash;  // kStreamKey: the new key's hash; its sockets stay
 };
 void revoke(App& app, const std::string& username, const Revocation& r);
+// The call that carries a revocation to the other nodes (serve_revocation reads it).
+live::Call encode_revocation(const Revocation& r);
 
 live::Call encode_request(const Request& req, const std::optional<auth::Principal>& who);
 std::optional<Request> decode_request(const live::Call& call);

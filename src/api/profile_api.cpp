@@ -1,6 +1,7 @@
 // Profile: display name and e-mail, password, sessions, API tokens, stream key, deletion.
 #include "api/app.hpp"
 #include "api/forward.hpp"
+#include "auth/crypto.hpp"
 
 namespace ds::api {
 
@@ -124,7 +125,7 @@ Response handle_revoke_token(App& app, Request& req, const auth::Principal& p) {
 
 Response handle_rotate_stream_key(App& app, Request&, const auth::Principal& p) {
   auto key = app.auth.rotate_stream_key(p.user.id);
-  revoke(app, p.user.username, {Revocation::Kind::kStreamKey, p.user.id, 0});
+  revoke(app, p.user.username, {Revocation::Kind::kStreamKey, p.user.id, 0, auth::sha256_hex(key)});
   return json_response(201, {{"stream_key", key}});
 }
 

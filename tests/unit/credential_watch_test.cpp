@@ -44,14 +44,26 @@ bool revoked(const Sock& s) {
 
 TEST(CredentialWatch, NewStreamKeyEndsOnlyThatUsersKeySockets) {
   Fixture f;
-  EXPECT_EQ(f.watch.revoke_stream_key(1), std::vector<long long>{1});
+  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1-new"), std::vector<long long>{1});
   EXPECT_TRUE(revoked(*f.key_a));
   EXPECT_FALSE(revoked(*f.session_a));
   EXPECT_FALSE(revoked(*f.key_b));
   // A socket opened with a ticket never knew the key.
   EXPECT_FALSE(revoked(*f.ticket_session));
   EXPECT_FALSE(revoked(*f.ticket_token));
-  EXPECT_TRUE(f.watch.revoke_stream_key(1).empty());  // already gone
+  EXPECT_TRUE(f.watch.revoke_stream_key(1, "k1-new").empty());  // already gone
+}
+
+// On many nodes a socket may connect with the new key before the news of it arrives: the news
+// ends the sockets of the old key only.
+TEST(CredentialWatch, NewStreamKeyLeavesTheSocketsThatCameWithIt) {
+  Fixture f;
+  auto with_new_key = std::make_shared<Sock>();
+  f.watch.add(with_new_key.get(), with_new_key, {.user_id = 1, .stream_key_hash = "k1-new"});
+  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1-new"), std::vector<long long>{1});
+  EXPECT_TRUE(revoked(*f.key_a));
+  EXPECT_FALSE(revoked(*with_new_key));
+  EXPECT_EQ(f.watch.size(), 6u);
 }
 
 TEST(CredentialWatch, RevokedApiTokenEndsTheSocketsItsTicketsOpened) {
@@ -96,6 +108,6 @@ TEST(CredentialWatch, DeletedAccountLosesEverySocket) {
 TEST(CredentialWatch, ClosedSocketsAreForgotten) {
   Fixture f;
   f.watch.remove(f.key_a.get());
-  EXPECT_TRUE(f.watch.revoke_stream_key(1).empty());
+  EXPECT_TRUE(f.watch.revoke_stream_key(1, "k1-new").empty());
   EXPECT_FALSE(revoked(*f.key_a));
 }

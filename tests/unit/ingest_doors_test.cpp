@@ -3,9 +3,11 @@
 // same cases with the same error codes: both call live::IngestRules.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "api/app.hpp"
+#include "api/forward.hpp"
 #include "auth/auth_service.hpp"
 #include "auth/crypto.hpp"
 #include "fake_peer.hpp"
@@ -165,4 +167,43 @@ TEST_F(IngestDoorsTest, AFrameForAStreamNotActiveIsRefusedNotStarted) {
   EXPECT_EQ(pushed.error().kind, ErrorKind::kConflict);
   // The HTTP door goes live again, as a reconnecting socket with the key would.
   EXPECT_EQ(http(alice_key, test::tiny_jpeg()).code, "accepted");
+}
+
+// Many nodes: another node issues alice a new key and tells every node. Its news ends her
+// sockets that came with the old key; a socket that connected here with the new key before the
+// news arrived stays (it ended too, and her stream with it, until the news carried the key).
+TEST_F(IngestDoorsTest, NewsOfANewKeyEndsTheOldKeysSocketsOnly) {
+  auto connect = [&](const std::string& key, const std::shared_ptr<test::FakePeer>& peer) {
+    live::ConnectRequest req;
+    req.bearer = key;
+    auto connected = endpoint.connect(req, peer);
+    EXPECT_TRUE(std::holds_alternative<live::IngestContext>(connected));
+    return connected;
+  };
+  auto old_peer = std::make_shared<test::FakePeer>();
+  auto old_socket = connect(alice_key, old_peer);
+  auto new_key = auth.rotate_stream_key(alice.id);  // on the other node
+  auto news = api::encode_revocation(
+      {api::Revocation::Kind::kStreamKey, alice.id, 0, auth::sha256_hex(new_key)});
+  EXPECT_EQ(api::serve_revocation(app, news).header.value("ok", false), true);
+  auto revoked = [](const test::FakePeer& p) {
+    return std::any_of(p.texts.begin(), p.texts.end(), [](const std::string& t) {
+      return nlohmann::json::parse(t).value("reason", "") == "revoked";
+    });
+  };
+  EXPECT_TRUE(revoked(*old_peer));
+  EXPECT_NE(old_peer->close_code, 0);
+  endpoint.on_closed(std::get<live::IngestContext>(old_socket), *old_peer, 0);
+
+  auto new_peer = std::make_shared<test::FakePeer>();
+  auto new_socket = connect(new_key, new_peer);
+  ASSERT_TRUE(hub.snapshot("alice"));
+  auto session = hub.snapshot("alice")->session_id;
+  EXPECT_EQ(api::serve_revocation(app, news).header.value("ok", false), true);  // heard late
+  EXPECT_FALSE(revoked(*new_peer));
+  EXPECT_EQ(new_peer->close_code, 0) << "the new key's socket stays";
+  ASSERT_TRUE(hub.snapshot("alice")) << "and so does the stream";
+  EXPECT_EQ(hub.snapshot("alice")->session_id, session);
+  EXPECT_TRUE(hub.snapshot("alice")->has_ingest);
+  endpoint.on_closed(std::get<live::IngestContext>(new_socket), *new_peer, 0);
 }

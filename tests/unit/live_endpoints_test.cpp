@@ -325,7 +325,7 @@ TEST_F(IngestEndpointTest, ATicketStartsTheStreamOnceAndLeavesTheStreamKeyAlone)
   ASSERT_TRUE(std::holds_alternative<IngestContext>(ok));
   EXPECT_TRUE(hub.snapshot("alice")->has_ingest);
   // Tied to the session that asked for it: a logout ends the socket; a new key does not.
-  EXPECT_TRUE(credentials.revoke_stream_key(user.id).empty());
+  EXPECT_TRUE(credentials.revoke_stream_key(user.id, auth::sha256_hex("another key")).empty());
   EXPECT_EQ(credentials.revoke_session(caller->session_id), std::vector<long long>{user.id});
   endpoint.on_closed(std::get<IngestContext>(ok), *peer, 0);
 
@@ -384,8 +384,9 @@ TEST_F(IngestEndpointTest, AKeyRotatedWhileConnectingIsRefused) {
   auto key = auth.rotate_stream_key(user.id);
   IngestConfig config{{}, 10};
   config.after_authenticate = [&] {
-    auth.rotate_stream_key(user.id);
-    EXPECT_TRUE(credentials.revoke_stream_key(user.id).empty()) << "nothing registered yet";
+    auto next = auth.rotate_stream_key(user.id);
+    EXPECT_TRUE(credentials.revoke_stream_key(user.id, auth::sha256_hex(next)).empty())
+        << "nothing registered yet";
   };
   IngestEndpoint racing{hub, streams, credentials, auth, nullptr, config};
   ConnectRequest req;
