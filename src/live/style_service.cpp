@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -85,9 +86,10 @@ nlohmann::json StyleService::offline_state(long long user_id) {
                           s.styles_enabled);
 }
 
-StyleService::Entry* StyleService::find(const std::string& username) {
+StyleService::EntryPtr StyleService::find(const std::string& username) {
+  std::lock_guard lock(mutex_);
   auto it = live_.find(username);
-  return it == live_.end() ? nullptr : &it->second;
+  return it == live_.end() ? nullptr : it->second;
 }
 
 void StyleService::on_stream_event(const StreamEvent& event) {
@@ -105,155 +107,274 @@ void StyleService::on_stream_event(const StreamEvent& event) {
       event);
 }
 
-void StyleService::opened(const StreamOpened& o) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  if (auto it = live_.find(o.username); it != live_.end()) {
-    if (it->second.session_id == o.session_id) return;
-    // An older session's queue whose end this service never heard of: it ends now.
-    close_entry(it->second, now);
-    live_.erase(it);
-  }
-  Entry e;
-  e.session_id = o.session_id;
-  e.user_id = o.user_id;
-  e.username = o.username;
-  e.settings =
-      db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, o.user_id); });
-  e.queue = domain::StyleQueue(queue_config(e.settings, config_.max_waiting));
-  // Requests left open in the database: the stream moved here from another node.
-  auto open =
-      db_.with([&](soci::session& sql) { return store::open_style_requests(sql, e.session_id); });
-  std::size_t resumed = open.size();
-  auto update = e.queue.resume(std::move(open), now);
-  if (resumed > 0) {
-    // A policy saved during the move, and a slot that ended meanwhile, apply now.
-    for (const auto& more : {e.queue.set_policy(e.settings.style_policy, now), e.queue.tick(now)}) {
-      update.changed.insert(update.changed.end(), more.changed.begin(), more.changed.end());
-    }
-    spdlog::info("event=style_queue_resumed stream={} session_id={} requests={}", o.username,
-                 e.session_id, resumed);
-  }
-  auto& entry = live_.emplace(o.username, std::move(e)).first->second;
-  // One event for a queue that moved here, so viewers on every node see it go on.
-  after_change(entry, update, resumed > 0);
-}
-
-void StyleService::ended(const StreamEnded& e) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  if (auto it = live_.find(e.username); it != live_.end()) {
-    if (it->second.session_id != e.session_id) return;  // not the queue of that stream
-    close_entry(it->second, now);
-    live_.erase(it);
-    return;
-  }
-  // Ended here without a queue here: a stream whose home died, ended by this node. Its
-  // requests are still open in the database; nobody else will end them.
-  auto n = db_.write([&](soci::session& sql) {
-    return store::end_style_requests_of_ended_streams(sql, e.user_id, now);
-  });
-  if (n > 0) spdlog::info("event=style_requests_ended stream={} count={}", e.username, n);
-}
-
-void StyleService::moving(const StreamMoving& m) {
-  std::lock_guard lock(mutex_);
-  auto it = live_.find(m.username);
-  if (it == live_.end() || it->second.session_id != m.session_id) return;
-  // Nothing ends and viewers hear nothing: the new home reads the requests back on its Opened,
-  // which comes after this returns (StreamService::release answers after its subscribers).
-  {
-    std::lock_guard events_lock(events_mutex_);
-    events_.erase(m.username);
-  }
-  live_.erase(it);
-}
-
-void StyleService::close_entry(Entry& e, std::int64_t now) {
-  auto update = e.queue.end_all(now);
-  db_.write([&](soci::session& sql) {
-    for (const auto& r : update.changed) store::update_style_request(sql, r);
-  });
-  {
-    std::lock_guard lock(events_mutex_);
-    events_.erase(e.username);
-  }
-  // Viewers stay on the channel after the stream: they now see the base style and no queue.
-  e.state = style_state_json(e.queue, e.settings.styles_enabled);
-  hub_.broadcast_text(e.username, styles_event(e.state));
-}
-
-void StyleService::after_change(Entry& e, const domain::StyleUpdate& update, bool announce) {
-  if (!update.changed.empty()) {
-    db_.write([&](soci::session& sql) {
-      for (const auto& r : update.changed) store::update_style_request(sql, r);
-    });
-  }
+std::uint64_t StyleService::stage(Entry& e, const domain::StyleUpdate& update, bool announce) {
+  Effect fx;
+  fx.changed = update.changed;
   // The seed stays the session id, as the stream was opened with.
-  hub_.set_style(e.username, {e.queue.current().prompt,
-                              static_cast<double>(e.settings.strength) / 100.0, e.session_id});
+  fx.style = StyleParams{e.queue.current().prompt, static_cast<double>(e.settings.strength) / 100.0,
+                         e.session_id};
   e.state = style_state_json(e.queue, e.settings.styles_enabled);
   auto event = styles_event(e.state);
   {
     std::lock_guard lock(events_mutex_);
     events_[e.username] = event;
   }
-  if (announce) hub_.broadcast_text(e.username, event);
+  if (announce) fx.broadcast = std::move(event);
+  e.outbox.push_back(std::move(fx));
+  return ++e.staged;
+}
+
+std::uint64_t StyleService::close_entry(Entry& e, std::int64_t now) {
+  e.open = false;
+  Effect fx;
+  fx.changed = e.queue.end_all(now).changed;
+  {
+    std::lock_guard lock(events_mutex_);
+    events_.erase(e.username);
+  }
+  // Viewers stay on the channel after the stream: they now see the base style and no queue.
+  e.state = style_state_json(e.queue, e.settings.styles_enabled);
+  fx.broadcast = styles_event(e.state);
+  e.outbox.push_back(std::move(fx));
+  return ++e.staged;
+}
+
+void StyleService::apply(const Entry& e, const Effect& fx) {
+  if (!fx.changed.empty()) {
+    db_.write([&](soci::session& sql) {
+      for (const auto& r : fx.changed) store::update_style_request(sql, r);
+    });
+  }
+  if (fx.style) hub_.set_style(e.username, *fx.style);
+  if (fx.broadcast) hub_.broadcast_text(e.username, fx.broadcast);
+}
+
+void StyleService::settle(Entry& e, std::uint64_t upto) {
+  std::unique_lock lock(e.mutex);
+  while (e.done < upto) {
+    if (e.draining) {
+      e.settled.wait(lock);
+      continue;
+    }
+    e.draining = true;
+    while (!e.outbox.empty()) {
+      auto fx = std::move(e.outbox.front());
+      e.outbox.pop_front();
+      lock.unlock();
+      try {
+        apply(e, fx);
+      } catch (const std::exception& ex) {
+        // The queue in memory has moved on; the database catches up with the next change of
+        // these requests, or the stream's end (recover() after a crash).
+        spdlog::error("event=style_store_failed stream={} error=\"{}\"", e.username, ex.what());
+      }
+      lock.lock();
+      ++e.done;
+      e.settled.notify_all();
+    }
+    e.draining = false;
+  }
+}
+
+void StyleService::opened(const StreamOpened& o) {
+  EntryPtr before = find(o.username);
+  if (before && before->session_id == o.session_id) return;
+  auto now = clock_.now_ms();
+  auto e = std::make_shared<Entry>(o.session_id, o.user_id, o.username);
+  e->settings =
+      db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, o.user_id); });
+  e->queue = domain::StyleQueue(queue_config(e->settings, config_.max_waiting));
+  // Requests left open in the database: the stream moved here from another node.
+  auto open =
+      db_.with([&](soci::session& sql) { return store::open_style_requests(sql, e->session_id); });
+  std::size_t resumed = open.size();
+  auto update = e->queue.resume(std::move(open), now);
+  if (resumed > 0) {
+    // A policy saved during the move, and a slot that ended meanwhile, apply now.
+    for (const auto& more :
+         {e->queue.set_policy(e->settings.style_policy, now), e->queue.tick(now)}) {
+      update.changed.insert(update.changed.end(), more.changed.begin(), more.changed.end());
+    }
+    spdlog::info("event=style_queue_resumed stream={} session_id={} requests={}", o.username,
+                 e->session_id, resumed);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = live_[o.username];
+    if (slot && slot->session_id == o.session_id) return;  // another thread opened it first
+    before = std::exchange(slot, e);
+  }
+  if (before) {
+    // An older session's queue whose end this service never heard of: it ends now.
+    std::uint64_t n = 0;
+    {
+      std::lock_guard lock(before->mutex);
+      if (before->open) n = close_entry(*before, now);
+    }
+    settle(*before, n);
+  }
+  std::uint64_t n = 0;
+  {
+    std::lock_guard lock(e->mutex);
+    // One event for a queue that moved here, so viewers on every node see it go on.
+    n = stage(*e, update, resumed > 0);
+  }
+  settle(*e, n);
+}
+
+void StyleService::ended(const StreamEnded& ev) {
+  auto now = clock_.now_ms();
+  EntryPtr e;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(ev.username);
+    if (it != live_.end()) {
+      if (it->second->session_id != ev.session_id) return;  // not the queue of that stream
+      e = std::move(it->second);
+      live_.erase(it);
+    }
+  }
+  if (e) {
+    std::uint64_t n = 0;
+    {
+      std::lock_guard lock(e->mutex);
+      if (e->open) n = close_entry(*e, now);
+    }
+    settle(*e, n);
+    return;
+  }
+  // Ended here without a queue here: a stream whose home died, ended by this node. Its
+  // requests are still open in the database; nobody else will end them.
+  auto n = db_.write([&](soci::session& sql) {
+    return store::end_style_requests_of_ended_streams(sql, ev.user_id, now);
+  });
+  if (n > 0) spdlog::info("event=style_requests_ended stream={} count={}", ev.username, n);
+}
+
+void StyleService::moving(const StreamMoving& m) {
+  EntryPtr e;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(m.username);
+    if (it == live_.end() || it->second->session_id != m.session_id) return;
+    e = std::move(it->second);
+    live_.erase(it);
+  }
+  // Nothing ends and viewers hear nothing: the new home reads the requests back on its Opened,
+  // which comes after this returns (StreamService::release answers after its subscribers), so
+  // every change made here is stored first.
+  std::uint64_t n = 0;
+  {
+    std::lock_guard lock(e->mutex);
+    e->open = false;
+    n = e->staged;
+  }
+  {
+    std::lock_guard lock(events_mutex_);
+    events_.erase(m.username);
+  }
+  settle(*e, n);
 }
 
 Expected<StyleService::Submitted> StyleService::submit(const store::User& streamer,
                                                        const store::User& author,
                                                        std::string_view prompt) {
-  std::lock_guard lock(mutex_);
   auto now = clock_.now_ms();
-  Entry* e = find(streamer.username);
-  bool enabled = e ? e->settings.styles_enabled : db_.with([&](soci::session& sql) {
-    return store::load_stream_settings(sql, streamer.id).styles_enabled;
-  });
+  EntryPtr e = find(streamer.username);
+  std::optional<bool> enabled;
+  long long session_id = 0;
+  bool full = false;
+  domain::StyleStatus status = domain::StyleStatus::kPending;
+  if (e) {
+    std::lock_guard lock(e->mutex);
+    if (e->open) {
+      enabled = e->settings.styles_enabled;
+      session_id = e->session_id;
+      full = e->queue.full();
+      if (e->queue.config().policy == domain::StylePolicy::kAuto)
+        status = domain::StyleStatus::kQueued;
+    }
+  }
   if (!enabled) {
+    enabled = db_.with([&](soci::session& sql) {
+      return store::load_stream_settings(sql, streamer.id).styles_enabled;
+    });
+  }
+  if (!*enabled) {
     return Error{ErrorKind::kForbidden, "styles_disabled",
                  "the streamer turned style requests off"};
   }
-  if (!e) return conflict("the stream is offline", "stream_offline");
+  if (session_id == 0) return conflict("the stream is offline", "stream_offline");
   auto clean = domain::clean_text(prompt, 1, kMaxPromptChars);
   if (!clean) {
     return bad_request("a style prompt is 1–200 characters of text without control characters",
                        "invalid_prompt");
   }
-  if (e->queue.full()) return conflict("the style queue is full: try again later", "queue_full");
+  if (full) return conflict("the style queue is full: try again later", "queue_full");
   // Checked last, so a refused request does not use up the author's allowance.
   if (!limiter_.allow(std::to_string(author.id))) {
     return rate_limited("too many style requests: wait a little");
   }
   domain::StyleRequest r;
-  r.session_id = e->session_id;
+  r.session_id = session_id;
   r.author = {author.id, author.username, author.display_name};
   r.prompt = *clean;
   r.created_ms = now;
-  r.status = e->queue.config().policy == domain::StylePolicy::kAuto ? domain::StyleStatus::kQueued
-                                                                    : domain::StyleStatus::kPending;
+  r.status = status;
   r.id = db_.write(
       [&](soci::session& sql) { return store::insert_style_request(sql, streamer.id, r); });
-  auto update = e->queue.submit(r, now);
-  after_change(*e, update, true);
-  for (const auto& c : update.changed) {
-    if (c.id == r.id) r = c;
+  std::uint64_t n = 0;
+  std::optional<Error> refused;
+  nlohmann::json state;
+  {
+    std::lock_guard lock(e->mutex);
+    auto update = e->open ? e->queue.submit(r, clock_.now_ms())
+                          : domain::StyleUpdate{domain::StyleQueueError::kQueueFull, {}};
+    if (update.ok()) {
+      n = stage(*e, update, true);
+      for (const auto& c : update.changed) {
+        if (c.id == r.id) r = c;
+      }
+      state = e->state;
+    } else {
+      // The stream ended, or the queue filled, while the request was stored: it ends unplayed.
+      refused = e->open ? conflict("the style queue is full: try again later", "queue_full")
+                        : conflict("the stream is offline", "stream_offline");
+    }
   }
+  if (refused) {
+    r.status = domain::StyleStatus::kCleared;
+    r.ended_ms = clock_.now_ms();
+    db_.write([&](soci::session& sql) { store::update_style_request(sql, r); });
+    return *refused;
+  }
+  settle(*e, n);
   spdlog::info("event=style_requested stream={} request_id={} user_id={} status={}",
                streamer.username, r.id, author.id, domain::to_string(r.status));
-  return Submitted{r, e->state};
+  return Submitted{r, std::move(state)};
 }
 
 Expected<nlohmann::json> StyleService::approve(const store::User& streamer, long long id) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  if (Entry* e = find(streamer.username)) {
-    auto update = e->queue.approve(id, now);
-    if (update.ok()) {
-      after_change(*e, update, true);
-      return e->state;
+  if (EntryPtr e = find(streamer.username)) {
+    std::uint64_t n = 0;
+    nlohmann::json state;
+    std::optional<domain::StyleQueueError> error;
+    {
+      std::lock_guard lock(e->mutex);
+      if (e->open) {
+        auto update = e->queue.approve(id, clock_.now_ms());
+        error = update.error;
+        if (update.ok()) {
+          n = stage(*e, update, true);
+          state = e->state;
+        }
+      }
     }
-    if (update.error == domain::StyleQueueError::kNotPending) {
+    if (n > 0) {
+      settle(*e, n);
+      return state;
+    }
+    if (error == domain::StyleQueueError::kNotPending) {
       return conflict("only a pending request can be approved", "not_pending");
     }
   }
@@ -264,15 +385,26 @@ Expected<nlohmann::json> StyleService::approve(const store::User& streamer, long
 }
 
 Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long long id) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  if (Entry* e = find(streamer.username)) {
-    auto update = e->queue.reject(id, now);
-    if (update.ok()) {
-      after_change(*e, update, true);
-      return e->state;
+  if (EntryPtr e = find(streamer.username)) {
+    std::uint64_t n = 0;
+    nlohmann::json state;
+    std::optional<domain::StyleQueueError> error;
+    {
+      std::lock_guard lock(e->mutex);
+      if (e->open) {
+        auto update = e->queue.reject(id, clock_.now_ms());
+        error = update.error;
+        if (update.ok()) {
+          n = stage(*e, update, true);
+          state = e->state;
+        }
+      }
     }
-    if (update.error == domain::StyleQueueError::kNotRejectable) {
+    if (n > 0) {
+      settle(*e, n);
+      return state;
+    }
+    if (error == domain::StyleQueueError::kNotRejectable) {
       return conflict("only a pending or queued request can be rejected (skip the playing one)",
                       "not_rejectable");
     }
@@ -283,24 +415,38 @@ Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long 
   return conflict("only a pending or queued request can be rejected", "not_rejectable");
 }
 
+template <class Change>
+std::optional<nlohmann::json> StyleService::change_open(const std::string& username,
+                                                        Change change) {
+  EntryPtr e = find(username);
+  if (!e) return std::nullopt;
+  std::uint64_t n = 0;
+  nlohmann::json state;
+  {
+    std::lock_guard lock(e->mutex);
+    if (!e->open) return std::nullopt;
+    auto [update, announce] = change(*e, clock_.now_ms());
+    n = stage(*e, update, announce);
+    state = e->state;
+  }
+  settle(*e, n);
+  return state;
+}
+
 nlohmann::json StyleService::skip(const store::User& streamer) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  Entry* e = find(streamer.username);
-  if (!e) return offline_state(streamer.id);
-  auto update = e->queue.skip(now);
-  after_change(*e, update, !update.changed.empty());
-  return e->state;
+  auto state = change_open(streamer.username, [](Entry& e, std::int64_t now) {
+    auto update = e.queue.skip(now);
+    return std::pair{update, !update.changed.empty()};
+  });
+  return state ? std::move(*state) : offline_state(streamer.id);
 }
 
 nlohmann::json StyleService::clear(const store::User& streamer) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  Entry* e = find(streamer.username);
-  if (!e) return offline_state(streamer.id);
-  auto update = e->queue.clear(now);
-  after_change(*e, update, !update.changed.empty());
-  return e->state;
+  auto state = change_open(streamer.username, [](Entry& e, std::int64_t now) {
+    auto update = e.queue.clear(now);
+    return std::pair{update, !update.changed.empty()};
+  });
+  return state ? std::move(*state) : offline_state(streamer.id);
 }
 
 nlohmann::json StyleService::state(const store::User& streamer) {
@@ -312,9 +458,11 @@ nlohmann::json StyleService::state(const store::User& streamer) {
       if (reply && reply->header.contains("state")) return reply->header["state"];
     }
   }
-  std::lock_guard lock(mutex_);
-  Entry* e = find(streamer.username);
-  return e ? e->state : offline_state(streamer.id);
+  if (EntryPtr e = find(streamer.username)) {
+    std::lock_guard lock(e->mutex);
+    if (e->open) return e->state;
+  }
+  return offline_state(streamer.id);
 }
 
 Bytes StyleService::live_event(const std::string& username) {
@@ -324,32 +472,41 @@ Bytes StyleService::live_event(const std::string& username) {
 }
 
 void StyleService::apply_settings(const store::User& streamer, const domain::StreamSettings& s) {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  Entry* e = find(streamer.username);
-  if (!e) {
+  auto applied = change_open(streamer.username, [&](Entry& e, std::int64_t now) {
+    e.settings = s;
+    e.queue.set_base_style(s.base_style);
+    e.queue.set_slot_ms(s.style_slot_seconds * 1000);
+    auto update = e.queue.set_policy(s.style_policy, now);
+    // A shorter slot may already be over.
+    auto ended = e.queue.tick(now);
+    update.changed.insert(update.changed.end(), ended.changed.begin(), ended.changed.end());
+    return std::pair{update, true};
+  });
+  if (!applied) {
     // Viewers waiting on an offline channel still see the base style and switches change.
     auto state = style_state_json(domain::StyleQueue(queue_config(s, config_.max_waiting)),
                                   s.styles_enabled);
     hub_.broadcast_text(streamer.username, styles_event(state));
-    return;
   }
-  e->settings = s;
-  e->queue.set_base_style(s.base_style);
-  e->queue.set_slot_ms(s.style_slot_seconds * 1000);
-  auto update = e->queue.set_policy(s.style_policy, now);
-  // A shorter slot may already be over.
-  auto ended = e->queue.tick(now);
-  update.changed.insert(update.changed.end(), ended.changed.begin(), ended.changed.end());
-  after_change(*e, update, true);
 }
 
 void StyleService::tick() {
-  std::lock_guard lock(mutex_);
-  auto now = clock_.now_ms();
-  for (auto& [name, e] : live_) {
-    auto update = e.queue.tick(now);
-    if (!update.changed.empty()) after_change(e, update, true);
+  std::vector<EntryPtr> entries;
+  {
+    std::lock_guard lock(mutex_);
+    entries.reserve(live_.size());
+    for (auto& [name, e] : live_) entries.push_back(e);
+  }
+  for (auto& e : entries) {
+    std::uint64_t n = 0;
+    {
+      std::lock_guard lock(e->mutex);
+      if (!e->open) continue;
+      auto update = e->queue.tick(clock_.now_ms());
+      if (update.changed.empty()) continue;
+      n = stage(*e, update, true);
+    }
+    settle(*e, n);
   }
 }
 

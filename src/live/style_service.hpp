@@ -3,16 +3,23 @@
 // store/style_requests and announced as {"type":"styles"} to viewers and the streamer. The
 // playing prompt goes into every worker job (Hub::set_style). Which streams are open it learns
 // from StreamService's events only (on_stream_event): a queue is made on Opened, ended on Ended
-// and let go of, without ending a request, on Moving.
+// and let go of, without ending a request, on Moving. Each stream's queue has its own lock,
+// held only while the queue changes; what a change owes the database and the hub waits in the
+// stream's outbox and is done after, in order (settle()).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "auth/rate_limiter.hpp"
 #include "domain/style_queue.hpp"
@@ -86,23 +93,52 @@ class StyleService {
   void share_limits(SharedCounters& counters);
 
  private:
+  // What one change of a queue still owes the database, the hub and the viewers, done after the
+  // entry's lock is let go, in the order the changes were made.
+  struct Effect {
+    std::vector<domain::StyleRequest> changed;  // stored
+    std::optional<StyleParams> style;           // Hub::set_style
+    Bytes broadcast;                            // to the stream's viewers when set
+  };
+  // One open stream's queue. session_id, user_id and username never change.
   struct Entry {
-    long long session_id = 0;
-    long long user_id = 0;
-    std::string username;
+    Entry(long long session, long long user, std::string name)
+        : session_id(session), user_id(user), username(std::move(name)) {}
+    const long long session_id;
+    const long long user_id;
+    const std::string username;
+    // Guards what follows; a leaf, never held across I/O or a call out.
+    std::mutex mutex;
+    bool open = true;  // false once ended or moved away: no change is made after
     domain::StreamSettings settings;
     domain::StyleQueue queue;
     nlohmann::json state;
+    std::deque<Effect> outbox;
+    bool draining = false;     // one thread at a time does the outbox, in order
+    std::uint64_t staged = 0;  // effects made
+    std::uint64_t done = 0;    // effects done
+    std::condition_variable settled;
   };
+  using EntryPtr = std::shared_ptr<Entry>;
 
-  // The entry of username's open stream, or nullptr when it is offline. Under mutex_.
-  Entry* find(const std::string& username);
+  // username's open stream's entry, or nullptr when it is offline.
+  EntryPtr find(const std::string& username);
   void opened(const StreamOpened& o);
   void ended(const StreamEnded& e);
   void moving(const StreamMoving& m);
-  void close_entry(Entry& e, std::int64_t now);
-  // Stores changed requests, refreshes the hub's style and the state, and broadcasts it.
-  void after_change(Entry& e, const domain::StyleUpdate& update, bool announce);
+  // Under e.mutex: ends e's requests and queues telling viewers; returns the effect's number.
+  std::uint64_t close_entry(Entry& e, std::int64_t now);
+  // Under e.mutex: refreshes the state and the joiners' event, and queues storing the changed
+  // requests, the hub's style and (announce) the broadcast. Returns the effect's number.
+  std::uint64_t stage(Entry& e, const domain::StyleUpdate& update, bool announce);
+  // Without e.mutex: returns once the effects up to `upto` are done, doing them if no other
+  // thread is (so when a call returns, what it changed is stored, as before the outbox).
+  void settle(Entry& e, std::uint64_t upto);
+  void apply(const Entry& e, const Effect& fx);
+  // Runs change(entry, now) -> {StyleUpdate, announce} on username's open queue and settles
+  // it; the new state, or nullopt when the stream is offline.
+  template <class Change>
+  std::optional<nlohmann::json> change_open(const std::string& username, Change change);
   nlohmann::json offline_state(long long user_id);
 
   store::Database& db_;
@@ -111,13 +147,11 @@ class StyleService {
   StyleServiceConfig config_;
   auth::RateLimiter limiter_;
   Cluster* cluster_ = nullptr;
-  // Serialises every queue change with its storage and its event, so events go out in order.
-  // Held across this service's database calls; taken by StreamService's subscribers with no
-  // StreamService lock held, and never while holding the hub's lock.
+  // Guards live_ only: a leaf. Each entry has its own lock (above); no lock of this service is
+  // held across a database call or a call into the hub.
   std::mutex mutex_;
-  std::unordered_map<std::string, Entry> live_;  // by username: the open streams' queues
-  // The latest styles event of each live stream, for sockets joining on an io thread: its own
-  // lock, never held across database calls.
+  std::unordered_map<std::string, EntryPtr> live_;  // by username: the open streams' queues
+  // The latest styles event of each live stream, for sockets joining on an io thread: a leaf.
   std::mutex events_mutex_;
   std::unordered_map<std::string, Bytes> events_;
 };

@@ -312,7 +312,10 @@ class TestPushInput(ServerTestCase):
             code, log, took = self.run_push(key, "--input", url, "--listen")
             self.assertEqual(code, 2, log)
             self.assertIn("--publish-secret", log)
-            self.assertLess(took, 5, "refused at once, not after listening")
+            # Refused before listening (a listener would wait for a publisher until run_push's
+            # timeout); the time bound is loose, for a loaded machine.
+            self.assertNotIn("event=listening", log)
+            self.assertLess(took, 20, "refused at once, not after listening")
         # A bad secret from the environment is refused the same way, naming the flag.
         code, log, _ = self.run_push(key, "--input", "rtmp://0.0.0.0:%d/live" % port, "--listen",
                                      env={"DREAMSTREAM_PUBLISH_SECRET": "short"})

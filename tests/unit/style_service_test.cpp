@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/stream_settings.hpp"
@@ -337,4 +342,101 @@ TEST_F(StyleServiceTest, ApprovalOrderAndPendingSurviveAMove) {
   // The streamer's controls go on working on the new home.
   EXPECT_TRUE(new_home.approve(streamer, d));
   EXPECT_EQ(stored_status(d), "queued");
+}
+
+namespace {
+
+// A viewer whose socket takes its time: send_text waits until let go (a slow call out of the
+// service, as a slow database write would be).
+struct StuckPeer : live::Peer {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool armed = false;  // what joining sends goes through
+  bool inside = false;
+  bool go = false;
+  void send_text(live::Bytes) override {
+    std::unique_lock lock(mutex);
+    if (!armed) return;
+    inside = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return go; });
+  }
+  void send_frame(live::Bytes, live::Bytes, bool) override {}
+  void close(int, std::string) override {}
+  bool wait_inside() {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return inside; });
+  }
+  void let_go() {
+    std::lock_guard lock(mutex);
+    go = true;
+    cv.notify_all();
+  }
+};
+
+}  // namespace
+
+// No lock of the service is held across a change's storage and announcement: while one stream's
+// change is stuck on its way out, another stream's requests go through and the stuck stream's
+// state is answered from memory. (With one service-wide lock held across them, both waited.)
+TEST_F(StyleServiceTest, AChangeOnItsWayOutHoldsUpNoOtherStreamNorTheState) {
+  open_stream();
+  auto carol = add_user("carol");
+  auto carol_session =
+      db->write([&](soci::session& sql) { return store::insert_stream_session(sql, carol.id, 1); });
+  ASSERT_TRUE(hub.open_stream({carol_session, carol.id, "carol", "Carol", {}, {}}));
+  service->on_stream_event(live::StreamOpened{"carol", carol.id, carol_session, false});
+
+  auto stuck = std::make_shared<StuckPeer>();
+  hub.add_viewer("alice", stuck);
+  {
+    std::lock_guard lock(stuck->mutex);
+    stuck->armed = true;
+  }
+  auto first =
+      std::async(std::launch::async, [&] { return service->submit(streamer, viewer, "a"); });
+  ASSERT_TRUE(stuck->wait_inside());
+
+  auto other = std::async(std::launch::async, [&] { return service->submit(carol, viewer, "b"); });
+  auto state = std::async(std::launch::async, [&] { return service->state(streamer); });
+  bool other_done = other.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  bool state_done = state.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  stuck->let_go();
+  EXPECT_TRUE(other_done) << "carol's request waited for alice's viewer";
+  EXPECT_TRUE(state_done) << "alice's state waited for her own viewer";
+  ASSERT_TRUE(first.get());
+  ASSERT_TRUE(other.get());
+  EXPECT_EQ(state.get()["current"]["prompt"], "a");
+  EXPECT_EQ(job_prompt(), "a");
+}
+
+// Changes made from several threads at once leave the database and the hub as the queue is.
+TEST_F(StyleServiceTest, ChangesFromManyThreadsLeaveTheDatabaseAsTheQueueIs) {
+  save_settings("approve", 30, "pencil");
+  open_stream();
+  std::vector<long long> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(submit("p" + std::to_string(i)));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 40; i += 4) {
+        if (i % 2) {
+          EXPECT_TRUE(service->approve(streamer, ids[i]));
+        } else {
+          EXPECT_TRUE(service->reject(streamer, ids[i]));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto state = service->state(streamer);
+  // What the database holds is what the queue holds: every odd one approved (one plays, the rest
+  // wait in line), every even one rejected.
+  long long playing = state["current"]["request"]["id"];
+  for (int i = 0; i < 40; ++i) {
+    auto want = i % 2 ? (ids[i] == playing ? "active" : "queued") : "rejected";
+    EXPECT_EQ(stored_status(ids[i]), want) << i;
+  }
+  EXPECT_EQ(job_prompt(), state["current"]["prompt"]);
+  EXPECT_EQ(state["queue"].size(), 19u);
 }
