@@ -30,6 +30,15 @@ Response hls_error(int status, std::string_view code, std::string_view message) 
 
 Response offline() { return hls_error(404, "stream_offline", "this stream is not live"); }
 
+// Many nodes: the stream's home encodes and serves its HLS; this node has none of it.
+std::optional<Response> elsewhere(App& app, const std::string& name) {
+  if (!app.cluster || !app.hub->home_of(name)) return std::nullopt;
+  auto r = hls_error(503, "hls_at_home",
+                     "this stream's HLS is served by its home server; route the request there");
+  r.set_header("Retry-After", "1");
+  return r;
+}
+
 Response not_ready() {
   auto r = hls_error(503, "hls_not_ready", "what was asked for did not come in time; ask again");
   r.set_header("Retry-After", "1");
@@ -115,6 +124,7 @@ Response handle_playlist(App& app, Request& req) {
   if (live) {
     app.video->watch_hls(*name, app.clock.now_ms());
   } else if (!current || !current->ended) {
+    if (auto r = elsewhere(app, *name)) return std::move(*r);
     return offline();
   }
   bool blocking = msn.has_value();
@@ -177,6 +187,7 @@ Response handle_media(App& app, Request& req) {
   if (auto bytes = app.hls->media(*name, *session, kind, msn, static_cast<int>(part))) {
     return media_response(bytes, init);
   }
+  if (auto r = elsewhere(app, *name)) return std::move(*r);
   if (kind != HlsStore::Media::kPart) return no_media();
   // A part named by the preload hint is asked for before it exists: it is sent when it does.
   HlsStore::Until until{HlsStore::Until::Kind::kPart, *session, msn, static_cast<int>(part)};
