@@ -221,6 +221,13 @@ std::size_t HlsStore::waiters(const std::string& username) const {
   return it == streams_.end() ? 0 : it->second.waiters.size();
 }
 
+std::size_t HlsStore::waiting() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& [name, e] : streams_) n += e.waiters.size();
+  return n;
+}
+
 std::size_t HlsStore::bytes() const {
   std::lock_guard lock(mutex_);
   std::size_t n = 0;

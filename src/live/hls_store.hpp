@@ -90,6 +90,8 @@ class HlsStore {
   std::size_t streams() const;
   std::size_t waiters(const std::string& username) const;
   std::size_t bytes() const;
+  // Requests waiting on every stream (metrics).
+  std::size_t waiting() const;
 
  private:
   struct Waiter {

@@ -132,6 +132,12 @@ class TestHls(ServerTestCase):
                 self.assertEqual(r.status, 200)
                 self.assertIn((msn + 1, 0), parts(r.text))
 
+            # The node's HLS in its metrics, while the stream plays.
+            metrics = self.client().get("/metrics").text
+            self.assertRegex(metrics, r"(?m)^dreamstream_hls_streams [1-9]")
+            self.assertRegex(metrics, r"(?m)^dreamstream_hls_bytes [1-9]\d*$")
+            self.assertRegex(metrics, r"(?m)^dreamstream_hls_waiting_requests \d+$")
+
             # Segments, parts and init: immutable, with their types; HEAD too.
             r = self.client().get(base + "live.m3u8")
             seg = re.findall(r"^(hls/\d+/\d+\.m4s)$", r.text, re.M)[-1]
