@@ -119,6 +119,16 @@ Response handle_metrics(App& app, Request& req) {
     sample(out, dropped, "{reason=\"stale\"}", s.dropped_stale);
     sample(out, dropped, "{reason=\"replayed\"}", s.dropped_replayed);
   }
+  if (app.hls) {
+    metric(out, "dreamstream_hls_streams", "gauge",
+           "Streams with live HLS media (or requests waiting for it) on this node.");
+    sample(out, "dreamstream_hls_streams", "", app.hls->streams());
+    metric(out, "dreamstream_hls_bytes", "gauge", "Bytes of HLS segments and parts held.");
+    sample(out, "dreamstream_hls_bytes", "", app.hls->bytes());
+    metric(out, "dreamstream_hls_waiting_requests", "gauge",
+           "HLS requests waiting for a part (blocking playlist reloads, preload hints).");
+    sample(out, "dreamstream_hls_waiting_requests", "", app.hls->waiting());
+  }
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = std::move(out);
