@@ -9,7 +9,9 @@
 // fails as one behind such a proxy does (close 1006, never open).
 
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { browserDir, launchBrowser, logIn, newPage, registerUser, startServer, withScreenshotOnFailure } from './lib/server.mjs';
@@ -138,6 +140,81 @@ async function assertPlaying(page) {
 // Failed loads (the anonymous watch page's 401 from /api/me, the playlist's 404 before the
 // encoder's first segment) and the blocked sockets' failures are expected.
 const serious = (problems) => problems.filter((m) => !/Failed to load resource|WebSocket connection to 'ws:\/\/[^']*\/ws\/blocked-by-proxy' failed/.test(m));
+
+// A live HLS stream the test makes itself: ffmpeg's moving test pattern, in real time, as fMP4
+// segments of 1 s into a temporary folder, for `seconds`; its playlist ends with #EXT-X-ENDLIST.
+async function ffmpegHls(t, seconds) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ds-hls-'));
+  const child = spawn('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', String(seconds),
+    '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-profile:v', 'baseline', '-g', '10', '-f', 'hls', '-hls_time', '1',
+    '-hls_segment_type', 'fmp4', '-hls_list_size', '6', path.join(dir, 'live.m3u8'),
+  ], { stdio: 'ignore' });
+  const done = new Promise((r) => child.once('exit', r));
+  t.after(async () => {
+    child.kill('SIGKILL');
+    await done;
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, done };
+}
+
+// Serves the page /u/<name>/live.m3u8 and the files next to it from dir (404 until they exist).
+async function serveHls(page, username, dir) {
+  const asked = [];
+  await page.route(new RegExp(`/u/${username}/(live\\.m3u8|[a-z0-9]+\\.(mp4|m4s))(\\?|$)`), async (route) => {
+    const name = new URL(route.request().url()).pathname.split('/').pop();
+    asked.push(name);
+    let body;
+    try {
+      body = await readFile(path.join(dir, name));
+    } catch {
+      return route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":{"code":"not_found"}}' });
+    }
+    const contentType = name.endsWith('.m3u8') ? 'application/vnd.apple.mpegurl' : 'video/mp4';
+    return route.fulfill({ status: 200, contentType, body });
+  });
+  return asked;
+}
+
+test('the watch and embed pages play an HLS stream the test serves through hls.js when the socket is blocked, and show Offline after #EXT-X-ENDLIST', async (t) => {
+  const user = await registerUser(server.baseUrl, 'hx');
+  const { dir, done } = await ffmpegHls(t, 10);
+  const pages = [];
+  for (const where of ['watch', 'embed']) {
+    const p = await newPage(browser, server.baseUrl);
+    t.after(() => p.context.close());
+    await p.context.addInitScript(blockWatchSockets);
+    p.asked = await serveHls(p.page, user.username, dir);
+    p.where = where;
+    pages.push(p);
+    await p.page.goto(where === 'watch' ? `/u/${user.username}` : `/u/${user.username}/embed`);
+  }
+  for (const { page, where, asked, problems } of pages) {
+    await withScreenshotOnFailure({ name: `${t.name} ${where}` }, page, async () => {
+      const indicator = where === 'watch' ? '[data-stage]' : 'body';
+      await page.locator(`${indicator}[data-playback=hls]`).waitFor({ timeout: 20000 });
+      await assertPlaying(page);
+      if (where === 'watch') await page.locator('[data-state-badge]', { hasText: 'Live' }).waitFor();
+      else assert.equal(await page.locator('[data-testid=embed-state]').isHidden(), true);
+      assert.ok(asked.includes('init.mp4') && asked.some((n) => n.endsWith('.m4s')), JSON.stringify(asked));
+      assert.deepEqual(serious(problems), [], where);
+    });
+  }
+  await done;
+  for (const { page, where, problems } of pages) {
+    await withScreenshotOnFailure({ name: `${t.name} ${where} ended` }, page, async () => {
+      if (where === 'watch') {
+        await page.locator('[data-state-badge]', { hasText: 'Offline' }).waitFor({ timeout: 20000 });
+        await page.locator('[data-testid=stream-state]', { hasText: 'Stream ended' }).waitFor();
+      } else {
+        await page.locator('[data-testid=embed-state]', { hasText: 'Offline' }).waitFor({ timeout: 20000 });
+      }
+      assert.equal(await page.locator('[data-hls-video]').isHidden(), true);
+      assert.deepEqual(serious(problems), [], where);
+    });
+  }
+});
 
 test('?playback=hls: the watch page plays the live stream through hls.js in a <video>, and offers the .m3u8 for a player', async (t) => {
   const streamer = await liveStream('hf');
