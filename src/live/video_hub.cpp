@@ -40,16 +40,57 @@ void VideoHub::remove_viewer(const std::string& username, const Peer* peer) {
   auto next = std::make_shared<Viewers>(*s.viewers);
   std::erase_if(*next, [&](const auto& p) { return p.get() == peer; });
   s.viewers = std::move(next);
-  if (!s.viewers->empty()) return;
+  if (s.consumed()) return;
   close_encoder(username, s);
   streams_.erase(it);
+}
+
+void VideoHub::watch_hls(const std::string& username, std::int64_t now_ms) {
+  if (!hls_) return;
+  std::lock_guard lock(mutex_);
+  auto it = streams_.try_emplace(username, config_.gop_max_bytes).first;
+  Stream& s = it->second;
+  bool joined = s.hls_until_ms == 0;
+  s.hls_until_ms = now_ms + config_.hls_keep_ms;
+  if (!s.encoding) {
+    open_encoder(username, s);
+  } else if (joined && s.session_id != 0) {
+    // Under the lock, as a joining viewer: a unit pushed to the GOP before this reaches the
+    // store here, a later one through on_unit; one that comes both ways is refused by the
+    // segmenter as not newer.
+    for (const auto& d : s.gop.join()) hls_->on_unit(username, s.session_id, *d.unit);
+  }
+}
+
+void VideoHub::tick(std::int64_t now_ms) {
+  std::vector<std::string> gone;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = streams_.begin(); it != streams_.end();) {
+      Stream& s = it->second;
+      if (s.hls_until_ms == 0 || s.hls_until_ms > now_ms) {
+        ++it;
+        continue;
+      }
+      s.hls_until_ms = 0;
+      gone.push_back(it->first);
+      if (s.consumed()) {
+        ++it;
+        continue;
+      }
+      close_encoder(it->first, s);
+      it = streams_.erase(it);
+    }
+  }
+  // Outside the lock: the store answers the requests still waiting on those streams.
+  for (const auto& name : gone) hls_->drop(name);
 }
 
 void VideoHub::picture(const ShownPicture& p) {
   if (!p.jpeg) return;
   std::lock_guard lock(mutex_);
   auto it = streams_.find(p.username);
-  if (it == streams_.end() || it->second.viewers->empty()) return;
+  if (it == streams_.end() || !it->second.consumed()) return;
   Stream& s = it->second;
   // A new session of the name (a stream ended and another began, seen here only through its
   // pictures on a node that follows it): a fresh encoder and GOP.
@@ -65,11 +106,14 @@ void VideoHub::picture(const ShownPicture& p) {
 }
 
 void VideoHub::stream_ended(const std::string& username) {
-  std::lock_guard lock(mutex_);
-  auto it = streams_.find(username);
-  if (it == streams_.end()) return;
-  // The viewers stay for the stream's next session; its first picture opens a new encoder.
-  close_encoder(username, it->second);
+  {
+    std::lock_guard lock(mutex_);
+    auto it = streams_.find(username);
+    // The viewers stay for the stream's next session; its first picture opens a new encoder.
+    if (it != streams_.end()) close_encoder(username, it->second);
+  }
+  // After the encoder is closed, so no unit of the session comes after its end.
+  if (hls_) hls_->end(username);
 }
 
 void VideoHub::release_peers() {
@@ -88,7 +132,11 @@ std::optional<VideoHub::StreamVideo> VideoHub::stream(const std::string& usernam
   auto it = streams_.find(username);
   if (it == streams_.end()) return std::nullopt;
   const Stream& s = it->second;
-  return StreamVideo{static_cast<int>(s.viewers->size()), s.encoding, s.gop.units(), s.gop.bytes(),
+  return StreamVideo{static_cast<int>(s.viewers->size()),
+                     s.encoding,
+                     s.hls_until_ms != 0,
+                     s.gop.units(),
+                     s.gop.bytes(),
                      s.session_id};
 }
 
@@ -118,6 +166,7 @@ void VideoHub::on_unit(const std::string& username, std::uint64_t generation,
                        const video::UnitPtr& unit) {
   std::shared_ptr<const Viewers> viewers;
   video::UnitPtr wired;
+  long long session = 0;  // of the unit, when it goes to HLS too
   {
     std::lock_guard lock(mutex_);
     auto it = streams_.find(username);
@@ -143,10 +192,12 @@ void VideoHub::on_unit(const std::string& username, std::uint64_t generation,
     wired = std::move(u);
     s.gop.push(wired);
     viewers = s.viewers;
+    if (hls_ && s.hls_until_ms != 0) session = s.session_id;
   }
   // Outside the lock: the runner gives this stream's next unit only after this returns, so
-  // every viewer gets them in order.
+  // every viewer (and the HLS segmenter) gets them in order.
   for (const auto& v : *viewers) v->send_video(wired);
+  if (session != 0) hls_->on_unit(username, session, *wired);
 }
 
 }  // namespace ds::live

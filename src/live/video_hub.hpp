@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "live/hls_store.hpp"
 #include "live/peer.hpp"
 #include "live/picture_tap.hpp"
 #include "video/encoder_runner.hpp"
@@ -31,6 +32,8 @@ struct VideoHubConfig {
   video::EncoderSettings encoder;
   int threads = 1;                       // encoder threads for every stream of the node
   std::size_t gop_max_bytes = 4u << 20;  // per stream (video::GopCache)
+  // An HLS request keeps the stream's encoder running this long (players ask every part).
+  std::int64_t hls_keep_ms = 30'000;
 };
 
 class VideoHub final : public PictureTap {
@@ -47,6 +50,17 @@ class VideoHub final : public PictureTap {
   // The last one leaving stops the encoder and frees the GOP.
   void remove_viewer(const std::string& username, const Peer* peer);
 
+  // HLS (live/hls_store.hpp): every unit of a stream someone watches over HLS goes there too.
+  // Set once, before serving; it outlives the hub. Null: no HLS.
+  void set_hls(HlsStore* hls) { hls_ = hls; }
+  // Someone asked for username's HLS at now_ms: its encoder runs (started if needed) until
+  // hls_keep_ms after the last such call, with or without socket viewers. A stream already
+  // encoding hands its current GOP over at once, so the first segment needs no new keyframe.
+  void watch_hls(const std::string& username, std::int64_t now_ms);
+  // HLS consumers past hls_keep_ms are gone: their media is let go and the encoder stops when
+  // no socket viewer needs it. A few times a second.
+  void tick(std::int64_t now_ms);
+
   // PictureTap: a picture shown to the stream's viewers, handed to its encoder (never waits;
   // one the encoder has not caught up with replaces the one waiting) when it has video viewers.
   void picture(const ShownPicture& p) override;
@@ -59,6 +73,7 @@ class VideoHub final : public PictureTap {
   struct StreamVideo {
     int viewers = 0;
     bool encoding = false;  // an encoder is open
+    bool hls = false;       // someone watches it over HLS
     std::size_t gop_units = 0;
     std::size_t gop_bytes = 0;
     long long session_id = 0;
@@ -90,6 +105,8 @@ class VideoHub final : public PictureTap {
     long long session_id = 0;      // of the pictures it encodes (0: none yet)
     std::int64_t last_pts_ms = 0;
     std::deque<Submitted> submitted;
+    std::int64_t hls_until_ms = 0;  // 0: nobody watches it over HLS
+    bool consumed() const { return !viewers->empty() || hls_until_ms != 0; }
     explicit Stream(std::size_t gop_bytes) : gop(gop_bytes) {}
   };
 
@@ -103,6 +120,7 @@ class VideoHub final : public PictureTap {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Stream> streams_;
   std::uint64_t next_generation_ = 1;
+  HlsStore* hls_ = nullptr;
   video::EncoderRunner runner_;  // last: its threads stop before the rest goes
 };
 

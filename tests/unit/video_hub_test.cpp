@@ -223,3 +223,65 @@ TEST(VideoHub, TheHubHandsItsShownPicturesAndStreamEndsToItsTap) {
   hub.close_stream("alice", EndReason::kStopped, "");
   EXPECT_EQ(tap.ended, std::vector<std::string>{"alice"});
 }
+
+// HLS is a consumer of its own: a request starts the stream's encoder without any socket
+// viewer, its units reach the HLS store (a segment once the next keyframe comes), and the
+// encoder stops hls_keep_ms after the last request, letting the media go; the stream's end
+// ends its playlist.
+TEST(VideoHub, AnHlsRequestRunsTheEncoderUntilItsKeepRunsOut) {
+  ManualClock clock;
+  HlsStoreConfig hc;
+  HlsStore hls(clock, hc);
+  auto c = config();
+  c.hls_keep_ms = 30'000;
+  VideoHub v(c);
+  v.set_hls(&hls);
+  show(v, "alice", 1, 0, 1000);
+  EXPECT_EQ(v.encoders(), 0u);  // nobody watches
+
+  v.watch_hls("alice", 10'000);
+  EXPECT_EQ(v.encoders(), 1u);
+  ASSERT_TRUE(v.stream("alice"));
+  EXPECT_TRUE(v.stream("alice")->hls);
+  // 10 pictures a second for 2.2 s: the keyframe at 2 s closes the first segment.
+  for (int i = 1; i <= 22; ++i) show(v, "alice", 1, i, 1000 + i * 100);
+  auto p = hls.playlist("alice");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->session_id, 1);
+  EXPECT_NE(p->text.find("hls/1/0.m4s"), std::string::npos) << p->text;
+
+  v.watch_hls("alice", 20'000);  // asked again: kept longer
+  v.tick(49'999);
+  EXPECT_EQ(v.encoders(), 1u);
+  v.tick(50'000);
+  EXPECT_EQ(v.encoders(), 0u);
+  EXPECT_FALSE(v.stream("alice"));
+  EXPECT_FALSE(hls.playlist("alice"));  // let go
+}
+
+TEST(VideoHub, HlsAndSocketViewersShareOneEncoderAndAJoinerStartsFromTheGop) {
+  ManualClock clock;
+  HlsStore hls(clock, {});
+  VideoHub v(config());
+  v.set_hls(&hls);
+  auto a = std::make_shared<VideoPeer>();
+  v.add_viewer("alice", a);
+  for (int i = 0; i < 5; ++i) show(v, "alice", 1, i, 1000 + i * 100);
+  v.watch_hls("alice", 0);  // mid-GOP: the GOP so far goes to the segmenter at once
+  for (int i = 5; i < 12; ++i) show(v, "alice", 1, i, 1000 + i * 100);
+  EXPECT_EQ(v.encoders(), 1u);
+  // The first part (0.5 s) is whole without waiting for a new keyframe.
+  EXPECT_TRUE(hls.media("alice", 1, HlsStore::Media::kPart, 0, 0));
+  v.tick(30'000);  // HLS gone: the socket viewer keeps the encoder
+  EXPECT_EQ(v.encoders(), 1u);
+  EXPECT_EQ(a->units().size(), 12u);
+  EXPECT_FALSE(hls.playlist("alice"));  // let go
+  // Back again: the GOP again, under the session's next number; the end closes it.
+  v.watch_hls("alice", 30'000);
+  v.stream_ended("alice");
+  auto p = hls.playlist("alice");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->ended);
+  EXPECT_NE(p->text.find("#EXT-X-MEDIA-SEQUENCE:1\n"), std::string::npos) << p->text;
+  EXPECT_NE(p->text.find("#EXT-X-ENDLIST"), std::string::npos) << p->text;
+}

@@ -1,0 +1,181 @@
+// live::HlsStore: a request waiting for a part is woken (ready) by the unit that completes it
+// and not before, answered not ready at its deadline on the manual clock, refused past the
+// per-stream cap or for an msn too far ahead; an ended stream's playlist ends with ENDLIST and
+// stays for a while; a session's numbering goes on after its media was let go.
+#include "live/hls_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "util/clock.hpp"
+
+namespace ds::live {
+namespace {
+
+video::AccessUnit unit(std::int64_t pts, bool key) {
+  static const std::string sps("\x00\x00\x00\x01\x67\x64\x00\x1e\xac\xd9", 10);
+  static const std::string pps("\x00\x00\x00\x01\x68\xeb\xe3\xcb", 8);
+  video::AccessUnit u;
+  u.pts_ms = pts;
+  u.keyframe = key;
+  u.width = 160;
+  u.height = 120;
+  u.data = key ? sps + pps + std::string("\x00\x00\x00\x01\x65\x88", 6)
+               : std::string("\x00\x00\x00\x01\x41\x9a", 6);
+  return u;
+}
+
+struct Woken {
+  std::optional<bool> ready;
+  HlsStore::Waker waker() {
+    return [this](bool r) {
+      EXPECT_FALSE(ready.has_value()) << "woken twice";
+      ready = r;
+    };
+  }
+};
+
+using Until = HlsStore::Until;
+
+class HlsStoreTest : public ::testing::Test {
+ protected:
+  ManualClock clock{1'000'000};
+  HlsStoreConfig config() {
+    HlsStoreConfig c;
+    c.media.part_target_ms = 500;
+    c.max_waiters = 3;
+    return c;
+  }
+  HlsStore store{clock, config()};
+  std::int64_t t = 1'000'000;
+  int n = 0;
+  // One picture every 100 ms, a keyframe every 2 s.
+  void feed(int count, const std::string& name = "ann", long long session = 7) {
+    for (int i = 0; i < count; ++i, ++n)
+      store.on_unit(name, session, unit(t + n * 100, n % 20 == 0));
+  }
+};
+
+TEST_F(HlsStoreTest, NoPlaylistUntilTheFirstSegmentIsComplete) {
+  feed(20);
+  EXPECT_FALSE(store.playlist("ann"));
+  Woken w;
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kFirstSegment}, t + 6000, w.waker()),
+            HlsStore::Wait::kWaiting);
+  feed(1);  // the keyframe that closes segment 0
+  EXPECT_EQ(w.ready, true);
+  auto p = store.playlist("ann");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->session_id, 7);
+  EXPECT_NE(p->text.find("hls/7/0.m4s"), std::string::npos);
+  EXPECT_TRUE(store.media("ann", 7, HlsStore::Media::kSegment, 0));
+  EXPECT_TRUE(store.media("ann", 7, HlsStore::Media::kInit, 0));
+  EXPECT_FALSE(store.media("ann", 8, HlsStore::Media::kSegment, 0));  // another session's
+}
+
+TEST_F(HlsStoreTest, BlockingWaitWakesOnTheNextPartAndNotBefore) {
+  feed(21);  // segment 0 complete, segment 1 begun
+  Woken w;
+  Until next{Until::Kind::kPart, 7, 1, 0};
+  EXPECT_EQ(store.wait("ann", next, clock.now_ms() + 6000, w.waker()), HlsStore::Wait::kWaiting);
+  EXPECT_EQ(store.waiters("ann"), 1u);
+  feed(4);  // pictures 20..24 in, but 24's duration unknown: the part is not whole yet
+  EXPECT_FALSE(w.ready);
+  feed(1);
+  EXPECT_EQ(w.ready, true);
+  EXPECT_EQ(store.waiters("ann"), 0u);
+  EXPECT_TRUE(store.media("ann", 7, HlsStore::Media::kPart, 1, 0));
+  // Already there: answered at once, nothing kept.
+  Woken later;
+  EXPECT_EQ(store.wait("ann", next, clock.now_ms() + 6000, later.waker()), HlsStore::Wait::kReady);
+  EXPECT_FALSE(later.ready);
+}
+
+TEST_F(HlsStoreTest, WaitTimesOutAtItsDeadline) {
+  feed(21);
+  Woken w;
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kPart, 7, 1, 2}, clock.now_ms() + 6000, w.waker()),
+            HlsStore::Wait::kWaiting);
+  clock.advance_ms(5999);
+  store.tick();
+  EXPECT_FALSE(w.ready);
+  clock.advance_ms(1);
+  store.tick();
+  EXPECT_EQ(w.ready, false);
+  EXPECT_EQ(store.waiters("ann"), 0u);
+}
+
+TEST_F(HlsStoreTest, HostileRequestsAreRefusedAndWaitersCapped) {
+  feed(21);
+  Woken w;
+  auto deadline = clock.now_ms() + 6000;
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kPart, 7, 3, 0}, deadline, w.waker()),
+            HlsStore::Wait::kTooFar);  // newest complete is 0: more than two ahead
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kPart, 7, 1'000'000'000'000, 0}, deadline, w.waker()),
+            HlsStore::Wait::kTooFar);
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kPart, 7, 1, 5000}, deadline, w.waker()),
+            HlsStore::Wait::kTooFar);
+  EXPECT_EQ(store.wait("nobody", {Until::Kind::kSegment, 0, 99, 0}, deadline, w.waker()),
+            HlsStore::Wait::kTooFar);
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kPart, 8, 1, 0}, deadline, w.waker()),
+            HlsStore::Wait::kGone);  // another session
+  Woken a, b, c, d;
+  Until two{Until::Kind::kSegment, 7, 2, 0};
+  EXPECT_EQ(store.wait("ann", two, deadline, a.waker()), HlsStore::Wait::kWaiting);
+  EXPECT_EQ(store.wait("ann", two, deadline, b.waker()), HlsStore::Wait::kWaiting);
+  EXPECT_EQ(store.wait("ann", two, deadline, c.waker()), HlsStore::Wait::kWaiting);
+  EXPECT_EQ(store.wait("ann", two, deadline, d.waker()), HlsStore::Wait::kBusy);
+  EXPECT_FALSE(w.ready);
+  EXPECT_FALSE(d.ready);
+  feed(40);
+  EXPECT_EQ(a.ready, true);
+  EXPECT_EQ(c.ready, true);
+}
+
+TEST_F(HlsStoreTest, EndedStreamEndsItsPlaylistAndStaysAWhile) {
+  feed(30);
+  Woken w;
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kPart, 7, 1, 3}, clock.now_ms() + 6000, w.waker()),
+            HlsStore::Wait::kWaiting);
+  store.end("ann");
+  EXPECT_EQ(w.ready, true);  // the answer is the last playlist
+  auto p = store.playlist("ann");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->ended);
+  EXPECT_NE(p->text.find("hls/7/1.m4s\n#EXT-X-ENDLIST\n"), std::string::npos) << p->text;
+  clock.advance_ms(59'999);
+  store.tick();
+  EXPECT_TRUE(store.playlist("ann"));
+  clock.advance_ms(1);
+  store.tick();
+  EXPECT_FALSE(store.playlist("ann"));
+  EXPECT_EQ(store.streams(), 0u);
+}
+
+TEST_F(HlsStoreTest, DroppedMediaGoesOnWithTheSessionsNumbering) {
+  feed(45);  // segments 0 and 1 complete, 2 begun
+  Woken w;
+  EXPECT_EQ(store.wait("ann", {Until::Kind::kPart, 7, 2, 3}, clock.now_ms() + 6000, w.waker()),
+            HlsStore::Wait::kWaiting);
+  store.drop("ann");
+  EXPECT_EQ(w.ready, false);
+  EXPECT_FALSE(store.playlist("ann"));
+  EXPECT_EQ(store.bytes(), 0u);
+  t += 60'000;  // a consumer comes back: a fresh encoder, a keyframe first
+  n = 0;
+  feed(21);
+  auto p = store.playlist("ann");
+  ASSERT_TRUE(p);
+  EXPECT_NE(p->text.find("#EXT-X-MEDIA-SEQUENCE:3\n"), std::string::npos) << p->text;
+  EXPECT_NE(p->text.find("init-3.mp4"), std::string::npos);
+  // A new session starts again from 0.
+  feed(41, "ann", 8);  // from its first keyframe
+  p = store.playlist("ann");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->session_id, 8);
+  EXPECT_NE(p->text.find("#EXT-X-MEDIA-SEQUENCE:0\n"), std::string::npos) << p->text;
+}
+
+}  // namespace
+}  // namespace ds::live
