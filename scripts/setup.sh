@@ -24,7 +24,8 @@ if [ "$want_test" = 1 ]; then
   # scripts/fuzz.sh: clang and its compiler-rt (libFuzzer, ASan, UBSan runtimes); ctest format:
   # scripts/check_format.sh pins clang-format 14, Debian 12's.
   packages+=(clang libclang-rt-14-dev clang-format-14)
-  # push --input: the unit and integration tests publish generated test patterns with ffmpeg.
+  # push --input: the unit and integration tests publish generated test patterns with ffmpeg;
+  # its ffprobe reads the video units and the HLS playlists (test_video, test_hls).
   packages+=(ffmpeg)
   # tests/integration/test_python_package.py: pip-installs clients/python into a venv offline
   # (--system-site-packages --no-build-isolation: Debian's setuptools and wheel build it).

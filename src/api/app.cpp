@@ -164,13 +164,15 @@ void register_routes(Router& router, App& app) {
   if (app.hub && app.chat) register_comments_routes(router, app);
   if (app.hub && app.styles) register_styles_routes(router, app);
   if (app.hub) register_metrics_routes(router, app);
+  if (app.hub && app.video && app.hls) register_hls_routes(router, app);
 }
 
 Response dispatch(const Router& router, App& app, Request& req) {
   auto origin = req.header("origin");
   bool cors = origin && cors_allowed(app, *origin);
   auto add_cors = [&](Response& r) {
-    if (!cors) return;
+    // A public route that answers every origin (HLS: "*") has said so itself.
+    if (!cors || r.has_header("Access-Control-Allow-Origin")) return;
     r.set_header("Access-Control-Allow-Origin", *origin);
     r.set_header("Access-Control-Allow-Credentials", "true");
     r.set_header("Vary", "Origin");

@@ -14,10 +14,12 @@
 #include "domain/jpeg.hpp"
 #include "live/chat_service.hpp"
 #include "live/credential_watch.hpp"
+#include "live/hls_store.hpp"
 #include "live/hub.hpp"
 #include "live/settings_service.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
+#include "live/video_hub.hpp"
 #include "payments/credit_history.hpp"
 #include "util/clock.hpp"
 #include "util/shared_fetch.hpp"
@@ -59,6 +61,10 @@ struct App {
   live::StyleService* styles = nullptr;
   // Open ingest sockets by the credential that let them in; set by serve.
   live::CredentialWatch* credentials = nullptr;
+  // Live HLS (GET /u/<name>/live.m3u8); set by serve (absent: its routes are not registered).
+  live::VideoHub* video = nullptr;
+  live::HlsStore* hls = nullptr;
+  std::int64_t hls_target_duration_s = 2;  // how long a blocking reload may wait: three of these
   // Buying credits; set by serve (absent: /api/config says payments are off).
   payments::PaymentService* payments = nullptr;
   domain::JpegLimits frame_limits;
@@ -117,6 +123,7 @@ void register_streams_routes(Router& router, App& app);
 void register_comments_routes(Router& router, App& app);
 void register_styles_routes(Router& router, App& app);
 void register_metrics_routes(Router& router, App& app);
+void register_hls_routes(Router& router, App& app);
 
 // The streamer named by a path's :username (any case); 404 not_found when there is none.
 Expected<store::User> find_streamer(App& app, const std::string& raw_username);

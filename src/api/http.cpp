@@ -1,5 +1,7 @@
 #include "api/http.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -60,6 +62,18 @@ std::optional<std::string> Request::bearer_token() const {
   auto h = header("authorization");
   if (!h || !h->starts_with("Bearer ")) return std::nullopt;
   return h->substr(7);
+}
+
+bool Response::has_header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+  }
+  return false;
 }
 
 int http_status(ErrorKind kind) {

@@ -1,6 +1,7 @@
 // Transport-neutral HTTP request and response: what handlers see instead of Beast's types.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -53,6 +54,14 @@ struct Response {
   void set_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
   }
+  bool has_header(std::string_view name) const;
+
+  // An answer that is not ready when the handler returns (a blocking HLS playlist reload).
+  // When set, the transport ignores the rest of this response and calls `deferred` once with
+  // the function that sends the real one, then goes on: no thread waits meanwhile. Whoever
+  // holds that function calls it exactly once, on any thread (it only queues the write).
+  using Reply = std::function<void(Response&&)>;
+  std::function<void(Reply)> deferred;
 };
 
 // The one place an error kind becomes an HTTP status.

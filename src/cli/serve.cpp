@@ -131,6 +131,17 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
       ->envname("DREAMSTREAM_VIDEO_PROFILE")
       ->check(CLI::IsMember({"high", "baseline"}))
       ->capture_default_str();
+  cmd->add_option("--hls", c.hls,
+                  "Live HLS with low-latency parts at /u/NAME/live.m3u8 (needs --video h264): on "
+                  "or off")
+      ->envname("DREAMSTREAM_HLS")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--hls-part-ms", c.hls_part_ms,
+                  "HLS part target in ms (a low-latency player stays about 3 parts behind)")
+      ->envname("DREAMSTREAM_HLS_PART_MS")
+      ->check(CLI::Range(100, 2000))
+      ->capture_default_str();
   cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")
       ->envname("DREAMSTREAM_BUILTIN_WORKERS")
       ->capture_default_str();
@@ -396,6 +407,8 @@ int run_serve(const ServeConfig& c) {
   if (!payments) return 2;
   app.payments = payments.get();
 
+  // Declared before the video hub, which hands it units until it is gone.
+  std::unique_ptr<live::HlsStore> hls;
   // Declared before the hub, which hands it pictures until the hub is gone.
   std::unique_ptr<live::VideoHub> video;
   if (c.video == "h264") {
@@ -412,6 +425,15 @@ int run_serve(const ServeConfig& c) {
     // libx264's lines ("profile High, level 3.0", warnings) into the log, not onto stderr.
     worker::route_libav_logs();
     video = std::make_unique<live::VideoHub>(vc);
+    if (c.hls == "on") {
+      live::HlsStoreConfig hc;
+      hc.media.part_target_ms = c.hls_part_ms;
+      hls = std::make_unique<live::HlsStore>(clock, hc);
+      video->set_hls(hls.get());
+      app.video = video.get();
+      app.hls = hls.get();
+      app.hls_target_duration_s = hc.media.target_duration_s;
+    }
   }
   live::HubConfig hub_config;
   hub_config.job_timeout_ms = c.job_timeout_ms;
@@ -556,7 +578,13 @@ int run_serve(const ServeConfig& c) {
       }
     });
   };
-  std::thread ticker = every_250ms([&hub] { hub.tick(); });
+  std::thread ticker = every_250ms([&] {
+    hub.tick();
+    if (hls) {
+      video->tick(clock.now_ms());
+      hls->tick();  // blocking HLS requests past their deadline are answered here
+    }
+  });
   // Worker tokens revoked from another process (`admin worker-token revoke`) end their
   // sockets within kWorkerTokenRecheckTicks × 250 ms.
   constexpr int kWorkerTokenRecheckTicks = 8;
@@ -605,6 +633,7 @@ int run_serve(const ServeConfig& c) {
   // The hub outlives the server (declared first); the connections it holds must not.
   hub.release_peers();
   if (video) video->release_peers();
+  if (hls) hls->release_waiters();
   spdlog::info("event=exit open_connections={}", server.limits()->open());
   return 0;
 }

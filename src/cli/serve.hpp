@@ -67,6 +67,8 @@ struct ServeConfig {
   int video_max_kbps = 3000;
   int video_threads = 1;
   std::string video_profile = "high";
+  std::string hls = "on";  // live HLS at /u/<name>/live.m3u8 (needs --video h264)
+  int hls_part_ms = 500;   // low-latency part target
   // Bearer token for GET /metrics; empty: loopback scrapers only.
   std::string metrics_token;
 };

@@ -199,6 +199,17 @@ void HlsStore::run(std::vector<std::pair<Waker, bool>>& wakes) {
   }
 }
 
+void HlsStore::release_waiters() {
+  std::vector<Waiter> gone;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, e] : streams_) {
+      for (auto& w : e.waiters) gone.push_back(std::move(w));
+      e.waiters.clear();
+    }
+  }
+}
+
 std::size_t HlsStore::streams() const {
   std::lock_guard lock(mutex_);
   return streams_.size();

@@ -82,6 +82,10 @@ class HlsStore {
   using Waker = std::function<void(bool ready)>;
   Wait wait(const std::string& username, const Until& until, std::int64_t deadline_ms, Waker wake);
 
+  // Shutdown: forgets every waiting request unanswered, so the connections they hold go
+  // before the server's event loops do.
+  void release_waiters();
+
   // Streams with media or waiters; waiters of one stream (tests, metrics).
   std::size_t streams() const;
   std::size_t waiters(const std::string& username) const;

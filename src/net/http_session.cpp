@@ -167,7 +167,14 @@ void HttpSession::handle(HttpRequest&& req) {
   post_guarded(
       state_->blocking, "http",
       [self, info = std::move(info), reply]() mutable {
-        reply(api::dispatch(self->state_->router, self->state_->app, info));
+        auto res = api::dispatch(self->state_->router, self->state_->app, info);
+        if (res.deferred) {
+          // Answered later, from whichever thread has the answer; this thread goes back to
+          // the pool and the connection's loop keeps serving its other sockets.
+          auto start = std::move(res.deferred);
+          return start(api::Response::Reply(reply));
+        }
+        reply(std::move(res));
       },
       [reply](const Failure& f) {
         reply(f.database_unavailable
