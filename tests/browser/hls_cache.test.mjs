@@ -4,7 +4,8 @@
 // the file's comments promise: concurrent misses on a segment or on one blocking playlist version
 // reach the origin once; _HLS_msn/_HLS_part make their own entries and nothing else in the query
 // does; segments stay cached, the plain playlist about a second, an offline channel's 404 too;
-// pages pass through uncached.
+// pages pass through uncached. And the real server behind it: two watch pages play its LL-HLS
+// through the cache with hls.js while the server sees each media file asked for once.
 
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -14,7 +15,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { browserDir } from './lib/server.mjs';
+import { browserDir, launchBrowser, logIn, newPage, registerUser, startServer, withScreenshotOnFailure } from './lib/server.mjs';
 
 const confPath = path.resolve(browserDir, '../../deploy/nginx-hls-cache.conf');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -91,7 +92,7 @@ function render(text, { originPort, port, dir }) {
   return text;
 }
 
-async function startNginx(originPort) {
+async function startNginx(originPort, { healthPath = '/healthz' } = {}) {
   const bin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find(existsSync);
   assert.ok(bin, 'nginx is not installed (scripts/setup.sh --test installs it)');
   const dir = await mkdtemp(path.join(tmpdir(), 'ds-hls-nginx-'));
@@ -111,7 +112,7 @@ async function startNginx(originPort) {
   for (let i = 0; ; i++) {
     if (exited !== null) throw new Error(`nginx exited with ${exited}: ${await logs()}`);
     try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
+      if ((await fetch(`${url}${healthPath}`)).ok) break;
     } catch {
       // not listening yet
     }
@@ -201,4 +202,41 @@ test('the plain playlist and an offline channel 404 are cached about a second; p
   await fetch(`${nginx.url}/u/bob`);
   await fetch(`${nginx.url}/u/bob`);
   assert.equal(origin.seen.filter((s) => s === '/u/bob').length, 2, 'pages pass through');
+});
+
+test('the real server behind the cache: two watch pages play its HLS through nginx with hls.js; each media file reaches the server once', async (t) => {
+  const server = await startServer({ extraArgs: ['--web-dir', path.resolve(browserDir, '../../web')] });
+  t.after(() => server.stop());
+  const cache = await startNginx(server.port);
+  t.after(() => cache.stop());
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+
+  const user = await registerUser(server.baseUrl, 'hc');
+  const studio = await newPage(browser, server.baseUrl);
+  await logIn(studio.page, user, '/studio');
+  await studio.page.locator('#fps').fill('8');
+  await studio.page.getByRole('button', { name: 'Go live' }).click();
+  await studio.page.locator('[data-output]:not([hidden])').waitFor({ timeout: 30000 });
+
+  for (let i = 0; i < 2; i++) {
+    const { context, page } = await newPage(browser, cache.url);
+    t.after(() => context.close());
+    await withScreenshotOnFailure({ name: `${t.name} ${i}` }, page, async () => {
+      await page.goto(`/u/${user.username}?playback=hls`);
+      await page.locator('[data-stage][data-playback=hls]').waitFor();
+      const played = await page.waitForFunction(() => {
+        const v = document.querySelector('[data-hls-video]');
+        return v && !v.hidden && v.currentTime > 2 && v.currentSrc.startsWith('blob:');
+      }, null, { timeout: 40000 }).then(() => true);
+      assert.ok(played);
+    });
+  }
+  // What reached the server: media paths (init, segments, parts), each once.
+  const media = [...server.log().matchAll(/event=http method=GET path=(\/u\/[^ ]+\/hls\/[^ ?]+)/g)].map((m) => m[1]);
+  assert.ok(media.length >= 4, `media went through the cache: ${media.length}`);
+  const counts = {};
+  for (const m of media) counts[m] = (counts[m] ?? 0) + 1;
+  const twice = Object.entries(counts).filter(([, n]) => n > 1);
+  assert.deepEqual(twice, [], 'no media file reached the server twice');
 });
