@@ -179,7 +179,8 @@ async function serveHls(page, username, dir) {
 
 test('the watch and embed pages play an HLS stream the test serves through hls.js when the socket is blocked, and show Offline after #EXT-X-ENDLIST', async (t) => {
   const user = await registerUser(server.baseUrl, 'hx');
-  const { dir, done } = await ffmpegHls(t, 10);
+  // Long enough for both pages to be seen playing on a loaded machine before the end.
+  const { dir, done } = await ffmpegHls(t, 20);
   const pages = [];
   for (const where of ['watch', 'embed']) {
     const p = await newPage(browser, server.baseUrl);
@@ -190,8 +191,9 @@ test('the watch and embed pages play an HLS stream the test serves through hls.j
     pages.push(p);
     await p.page.goto(where === 'watch' ? `/u/${user.username}` : `/u/${user.username}/embed`);
   }
-  for (const { page, where, asked, problems } of pages) {
-    await withScreenshotOnFailure({ name: `${t.name} ${where}` }, page, async () => {
+  // Both at once: the stream ends while a page waits its turn otherwise.
+  await Promise.all(pages.map(({ page, where, asked, problems }) =>
+    withScreenshotOnFailure({ name: `${t.name} ${where}` }, page, async () => {
       const indicator = where === 'watch' ? '[data-stage]' : 'body';
       await page.locator(`${indicator}[data-playback=hls]`).waitFor({ timeout: 20000 });
       await assertPlaying(page);
@@ -199,8 +201,7 @@ test('the watch and embed pages play an HLS stream the test serves through hls.j
       else assert.equal(await page.locator('[data-testid=embed-state]').isHidden(), true);
       assert.ok(asked.includes('init.mp4') && asked.some((n) => n.endsWith('.m4s')), JSON.stringify(asked));
       assert.deepEqual(serious(problems), [], where);
-    });
-  }
+    })));
   await done;
   for (const { page, where, problems } of pages) {
     await withScreenshotOnFailure({ name: `${t.name} ${where} ended` }, page, async () => {

@@ -23,8 +23,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let origin;
 let nginx;
 
-// The origin: counts each request by path and query; media after `delay` ms, a blocking
-// playlist version after `blockMs`.
+// The origin: counts each request by path and query; answers media after 300 ms and a blocking
+// playlist version after 400 ms, with the server's cache headers.
 function startOrigin() {
   const seen = [];
   const server = http.createServer(async (req, res) => {
@@ -39,7 +39,12 @@ function startOrigin() {
       }
       const msn = url.searchParams.get('_HLS_msn');
       if (msn !== null) await sleep(400); // a blocking reload: answered once that part exists
-      res.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl', 'access-control-allow-origin': '*' });
+      // The server's headers (docs/api.md#hls): a blocking answer 6 s, the plain playlist 1 s.
+      res.writeHead(200, {
+        'content-type': 'application/vnd.apple.mpegurl',
+        'access-control-allow-origin': '*',
+        'cache-control': `public, max-age=${msn !== null ? 6 : 1}`,
+      });
       return res.end(`#EXTM3U\n# msn=${msn} part=${url.searchParams.get('_HLS_part')} at=${Date.now()}\n`);
     }
     m = url.pathname.match(/^\/u\/[a-z0-9_]+\/hls\/\d+\/(.+)$/);
