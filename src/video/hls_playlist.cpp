@@ -20,8 +20,7 @@ std::string date_time_text(std::int64_t epoch_ms) {
 }
 
 std::string render_playlist(const HlsSegmenter& s, std::string_view prefix) {
-  const auto& c = s.config();
-  auto part_target = c.part_target_ms * (fmp4::kTimescale / 1000);
+  auto part_target = s.part_target();
   std::string out = "#EXTM3U\n#EXT-X-VERSION:9\n";
   out += fmt::format("#EXT-X-TARGETDURATION:{}\n", s.target_duration_s());
   // Three part targets behind the live edge: the least RFC 8216bis allows is two.

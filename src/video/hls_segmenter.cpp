@@ -18,7 +18,8 @@ HlsSegmenter::HlsSegmenter(HlsConfig config, std::int64_t first_msn, std::int64_
     : config_(config),
       next_msn_(first_msn),
       origin_ms_(time_origin_ms),
-      target_duration_s_(std::max<std::int64_t>(1, config.target_duration_s)) {}
+      target_duration_s_(std::max<std::int64_t>(1, config.target_duration_s)),
+      part_target_(config.part_target_ms * kTicksPerMs) {}
 
 bool HlsSegmenter::push(const AccessUnit& unit) {
   if (ended_) return false;
@@ -94,6 +95,7 @@ void HlsSegmenter::close_part() {
       std::make_shared<const std::string>(fmp4::fragment(fragment_seq_++, decode_time, samples));
   part.duration = part_duration_;
   part.independent = part_.front().keyframe;
+  part_target_ = std::max(part_target_, part_duration_);
   auto& seg = segments_.back();
   seg.duration += part_duration_;
   seg.parts.push_back(std::move(part));

@@ -84,6 +84,10 @@ class HlsSegmenter {
   std::optional<std::int64_t> last_complete() const;
   // Seconds: the longest segment so far rounded, never below config's and never shrinking.
   std::int64_t target_duration_s() const { return target_duration_s_; }
+  // In fmp4::kTimescale units: config's part target, or the longest part so far when longer
+  // (a picture slower than the target is a part of its own), never shrinking: RFC 8216bis
+  // wants no part longer than EXT-X-PART-INF's PART-TARGET.
+  std::int64_t part_target() const { return part_target_; }
   // Bytes held (parts, segments, inits).
   std::size_t bytes() const;
 
@@ -121,6 +125,7 @@ class HlsSegmenter {
   std::uint32_t fragment_seq_ = 1;
   std::uint64_t changes_ = 0;  // parts and segments published
   std::int64_t target_duration_s_;
+  std::int64_t part_target_;
   bool ended_ = false;
 };
 

@@ -205,6 +205,11 @@ TEST(HlsSegmenter, PartIsPublishedWhenItsLastPictureIsFollowed) {
   ASSERT_EQ(s.segments()[0].parts.size(), 3u);
   EXPECT_EQ(s.segments()[0].parts[1].duration, 100 * 90);
   EXPECT_EQ(s.segments()[0].parts[2].duration, 1000 * 90);
+  // No part may be longer than the playlist's PART-TARGET: it grows to the slow one.
+  EXPECT_EQ(s.part_target(), 1000 * 90);
+  auto text = render_playlist(s, "");
+  EXPECT_NE(text.find("#EXT-X-PART-INF:PART-TARGET=1.000\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("PART-HOLD-BACK=3.000\n"), std::string::npos) << text;
 }
 
 TEST(HlsSegmenter, KeepsABoundedWindowAndPartsOnlyAtTheLiveEdge) {

@@ -34,11 +34,13 @@ TEST(HlsStoreStress, EveryWaiterIsWokenOnceWhateverTheThreads) {
   config.max_waiters = 64;
   HlsStore store(clock, config);
   std::atomic<bool> done{false};
-  std::atomic<int> registered{0}, woken{0}, twice{0};
+  std::atomic<int> registered{0}, woken{0}, twice{0}, asked{0};
 
   std::thread encoder([&] {
     long long session = 1;
     for (int i = 0; i < 20'000; ++i) {
+      // In step with the requests, however fast the build: one request per two units.
+      while (asked.load() < i / 2) std::this_thread::yield();
       if (i % 5000 == 4999) {
         store.end("ann");
         ++session;
@@ -71,6 +73,7 @@ TEST(HlsStoreStress, EveryWaiterIsWokenOnceWhateverTheThreads) {
           ++woken;
         });
         if (r == HlsStore::Wait::kWaiting) ++registered;
+        ++asked;
       }
     });
   }
