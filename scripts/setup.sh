@@ -14,6 +14,8 @@ packages=(
   libopencv-dev libgtest-dev libgmock-dev libbenchmark-dev
   libavformat-dev libavcodec-dev libavdevice-dev libswscale-dev libavutil-dev
   python3 curl ca-certificates
+  # npm: scripts/vendor_web.sh puts hls.js (the pages' HLS path) into web/js/vendor/ before the build.
+  nodejs npm
 )
 if [ "$want_test" = 1 ]; then
   # nginx: tests/browser/cluster_nginx.py runs deploy/nginx.conf in front of two nodes (Debian 12's
@@ -37,7 +39,7 @@ for p in "${packages[@]}"; do
   fi
 done
 # nodejs from another source may already provide node and npm.
-if [ "$want_test" = 1 ] && command -v node >/dev/null && command -v npm >/dev/null; then
+if command -v node >/dev/null && command -v npm >/dev/null; then
   missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
 fi
 filtered=()
@@ -51,6 +53,7 @@ if [ ${#filtered[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
 fi
 
+scripts/vendor_web.sh
 if [ "$want_test" = 1 ] && [ -f tests/browser/package.json ]; then
   if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --silent)

@@ -18,6 +18,7 @@ std::string content_type_for(std::string_view path) {
   if (ends(".ico")) return "image/x-icon";
   if (ends(".json")) return "application/json";
   if (ends(".woff2")) return "font/woff2";
+  if (ends(".txt")) return "text/plain; charset=utf-8";  // licences of vendored libraries
   return "application/octet-stream";
 }
 

@@ -4,13 +4,15 @@
 //   transparent=1  a transparent page (OBS overlays); nothing shows while the stream is offline
 //   chat=1         the latest comments over the picture, each fading out after a few seconds
 //   fit=cover      fill the frame and crop, instead of letterboxing (contain)
+//   playback=hls   the picture from the HLS playlist in a <video> (as when the socket cannot connect)
 // Frames and comments come from the same /ws/watch socket as the watch page (protocol.js,
-// live_events.js): H.264 decoded with WebCodecs where the browser can, else JPEG frames
-// (picture.js; the path in use is in body[data-playback] and the picture's tooltip).
+// live_events.js): H.264 decoded with WebCodecs where the browser can, else JPEG frames, or HLS
+// when the socket cannot connect (picture.js; the path in use is in body[data-playback] and the
+// picture's tooltip).
 
 import { authorName } from '../chat.js';
 import { channelEvents } from '../live_events.js';
-import { LivePicture } from '../picture.js';
+import { LivePicture, initialPath, kSocketTriesBeforeHls } from '../picture.js';
 import { CloseCode, openLiveSocket } from '../protocol.js';
 import { $, h } from '../ui.js';
 
@@ -31,6 +33,7 @@ document.title = `${username} · DreamStream`;
 const picture = new LivePicture({
   img: $('[data-frame]'),
   canvas: $('[data-video-frame]'),
+  video: $('[data-hls-video]'),
   indicator: document.body,
   onShown: pictureShown,
   onVideoFailed: () => restartWithoutVideo(),
@@ -102,7 +105,33 @@ function applySettings(s) {
 
 let backoff = 1000;
 let socket = null;
+let socketOpen = false;
+let socketEverOpened = false;
+let socketFailures = 0; // sockets that closed without opening, while none ever opened
 let switching = false; // closing the socket to reconnect at once without video
+
+// The picture from HLS (picture.js), as on the watch page.
+function useHls() {
+  picture.startHls({
+    username,
+    onLive: () => {
+      if (!socketOpen && state !== 'live') {
+        state = 'waiting';
+        render();
+      }
+    },
+    onEnded: () => {
+      state = 'ended';
+      haveFrame = false;
+      render();
+    },
+    onOffline: () => {
+      haveFrame = false;
+      if (!socketOpen && state !== 'ended') state = 'offline';
+      render();
+    },
+  });
+}
 
 // The video could not be decoded: the same socket again, without ?video=h264.
 function restartWithoutVideo() {
@@ -124,7 +153,12 @@ async function connect() {
         }),
         state: (msg) => {
           state = msg.state;
-          if (state === 'offline' || state === 'ended') haveFrame = false;
+          if (state === 'offline' || state === 'ended') {
+            haveFrame = false;
+            picture.hls?.restart();
+          } else if (state === 'live') {
+            picture.hls?.poke();
+          }
           render();
         },
       },
@@ -133,32 +167,43 @@ async function connect() {
       onFrame: (blob, header) => picture.showJpeg(blob, header),
       onVideo: (header, bytes) => picture.pushVideo(header, bytes),
       onOpen: () => {
+        socketOpen = socketEverOpened = true;
         backoff = 1000;
       },
       onClose: ({ code }) => {
         socket = null;
+        socketOpen = false;
         picture.reset();
         if (switching) {
           switching = false;
           connect();
           return;
         }
-        haveFrame = false;
         if (code === CloseCode.not_found) {
+          picture.hls?.stop();
+          haveFrame = false;
           exists = false;
           render();
           return;
         }
-        if (state === 'live' || state === 'waiting') state = 'offline';
+        // A socket that never once opened (a proxy that blocks WebSockets): the picture goes to
+        // HLS, and the socket keeps trying for the comments.
+        if (!socketEverOpened && ++socketFailures >= kSocketTriesBeforeHls && !picture.hls) useHls();
+        if (!picture.hls) {
+          haveFrame = false;
+          if (state === 'live' || state === 'waiting') state = 'offline';
+        }
         render();
         setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 15000);
       },
     });
   } catch {
-    // The browser refused the URL: nothing to reconnect to.
+    // The browser refused the URL: nothing to reconnect to; the picture can still come as HLS.
+    if (!picture.hls) useHls();
   }
 }
 
 render();
+if ((await initialPath({ video: $('[data-hls-video]') })) === 'hls') useHls();
 connect();

@@ -1,23 +1,27 @@
 // Watch page /u/<name>: the processed stream from /ws/watch/<name>, as H.264 decoded with
 // WebCodecs into a <canvas> where the browser can, else as JPEG frames into an <img> through blob
-// URLs (picture.js; the path in use is in the stage's data-playback and the picture's tooltip),
+// URLs, or as HLS in a <video> when the socket cannot connect or `?playback=hls` asks for it
+// (picture.js; the path in use is in the stage's data-playback and the picture's tooltip),
 // the live viewer count and a state overlay (offline / live / waiting / ended), the live
-// chat and style requests. The same socket carries comment, comment_deleted, styles and settings
-// events (docs/protocol.md); the streamer's settings show or hide the inputs at once.
+// chat and style requests, and "Open in a player" with the stream's .m3u8 URL. The same socket
+// carries comment, comment_deleted, styles and settings events (docs/protocol.md); the
+// streamer's settings show or hide the inputs at once.
 
 import { del, get, post } from '../api.js';
 import { CommentList, CurrentStyle, styleItem } from '../chat.js';
 import { channelEvents } from '../live_events.js';
 import { initNav } from '../nav.js';
-import { LivePicture } from '../picture.js';
+import { hlsUrl } from '../hls_player.js';
+import { LivePicture, initialPath, kSocketTriesBeforeHls } from '../picture.js';
 import { openLiveSocket } from '../protocol.js';
-import { $, alertBox, capitalize, clearErrors, h, humanMessage, icons, liveClear, loginUrl, setFieldError, toast } from '../ui.js';
+import { $, alertBox, capitalize, clearErrors, copyText, h, humanMessage, icons, liveClear, loginUrl, setFieldError, toast } from '../ui.js';
 
 const username = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '').toLowerCase();
 
 const picture = new LivePicture({
   img: $('[data-frame]'),
   canvas: $('[data-video-frame]'),
+  video: $('[data-hls-video]'),
   indicator: $('[data-stage]'),
   onShown: pictureShown,
   onPath: (path, label) => {
@@ -328,7 +332,41 @@ async function loadInfo() {
 let backoff = 1000;
 let reconnected = false;
 let socket = null;
+let socketOpen = false;
+let socketEverOpened = false;
+let socketFailures = 0; // sockets that closed without opening, while none ever opened
 let switching = false; // closing the socket to reconnect at once without video
+
+// The picture from HLS (picture.js). Where the socket is open its `state` events lead; where it
+// cannot connect the playlist says live, offline or ended.
+function useHls() {
+  picture.startHls({
+    username,
+    onLive: () => {
+      if (!socketOpen && state !== 'live') {
+        state = 'waiting';
+        render();
+      }
+    },
+    onEnded: () => {
+      state = 'ended';
+      haveFrame = false;
+      render();
+    },
+    onOffline: () => {
+      haveFrame = false;
+      if (!socketOpen && (state === 'live' || state === 'waiting')) state = 'offline';
+      render();
+    },
+  });
+}
+
+// "Open in a player": the absolute playlist URL, for VLC, ffplay, OBS's Media Source.
+function showPlayerLink() {
+  const url = new URL(hlsUrl(username), location.origin).href;
+  $('[data-hls-url]').textContent = url;
+  $('[data-copy-hls]').addEventListener('click', (e) => copyText(url, e.currentTarget));
+}
 
 // The video could not be decoded: the same socket again, without ?video=h264.
 function restartWithoutVideo() {
@@ -352,7 +390,10 @@ async function connect() {
           state = msg.state;
           if (state === 'offline' || state === 'ended') {
             haveFrame = false;
+            picture.hls?.restart();
             loadStyles(); // the stream's requests ended with it
+          } else if (state === 'live') {
+            picture.hls?.poke();
           }
           render();
           setViewers(viewersBadge.textContent.split(' ')[0]);
@@ -370,25 +411,33 @@ async function connect() {
           loadStyles();
         }
         reconnected = true;
+        socketOpen = socketEverOpened = true;
         backoff = 1000;
       },
       onClose: () => {
         socket = null;
+        socketOpen = false;
         picture.reset();
         if (switching) {
           switching = false;
           connect();
           return;
         }
-        if (state === 'live' || state === 'waiting') state = 'offline';
-        haveFrame = false;
+        // A socket that never once opened (a proxy that blocks WebSockets): the picture goes to
+        // HLS, and the socket keeps trying for the chat.
+        if (!socketEverOpened && ++socketFailures >= kSocketTriesBeforeHls && !picture.hls) useHls();
+        if (!picture.hls) {
+          if (state === 'live' || state === 'waiting') state = 'offline';
+          haveFrame = false;
+        }
         render();
         setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 15000);
       },
     });
   } catch {
-    // The browser refused the URL: nothing to reconnect to.
+    // The browser refused the URL: nothing to reconnect to; the picture can still come as HLS.
+    if (!picture.hls) useHls();
   }
 }
 
@@ -398,6 +447,10 @@ me = await initNav();
 comments.setUser(me);
 await loadInfo();
 if (exists) {
+  showPlayerLink();
   loadComments();
+  if ((await initialPath({ video: $('[data-hls-video]') })) === 'hls') useHls();
   connect();
+} else {
+  $('[data-player-link]').hidden = true;
 }
