@@ -355,36 +355,22 @@ Expected<StyleService::Submitted> StyleService::submit(const store::User& stream
 }
 
 Expected<nlohmann::json> StyleService::approve(const store::User& streamer, long long id) {
-  if (EntryPtr e = find(streamer.username)) {
-    std::uint64_t n = 0;
-    nlohmann::json state;
-    std::optional<domain::StyleQueueError> error;
-    {
-      std::lock_guard lock(e->mutex);
-      if (e->open) {
-        auto update = e->queue.approve(id, clock_.now_ms());
-        error = update.error;
-        if (update.ok()) {
-          n = stage(*e, update, true);
-          state = e->state;
-        }
-      }
-    }
-    if (n > 0) {
-      settle(*e, n);
-      return state;
-    }
-    if (error == domain::StyleQueueError::kNotPending) {
-      return conflict("only a pending request can be approved", "not_pending");
-    }
-  }
-  auto stored =
-      db_.with([&](soci::session& sql) { return store::find_style_request(sql, streamer.id, id); });
-  if (!stored) return not_found("no such style request");
-  return conflict("only a pending request can be approved", "not_pending");
+  return decide(streamer, id, true);
 }
 
 Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long long id) {
+  return decide(streamer, id, false);
+}
+
+Expected<nlohmann::json> StyleService::decide(const store::User& streamer, long long id,
+                                              bool approve) {
+  auto refused = [approve](bool in_queue) {
+    if (approve) return conflict("only a pending request can be approved", "not_pending");
+    return conflict(in_queue ? "only a pending or queued request can be rejected (skip the "
+                               "playing one)"
+                             : "only a pending or queued request can be rejected",
+                    "not_rejectable");
+  };
   if (EntryPtr e = find(streamer.username)) {
     std::uint64_t n = 0;
     nlohmann::json state;
@@ -392,7 +378,8 @@ Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long 
     {
       std::lock_guard lock(e->mutex);
       if (e->open) {
-        auto update = e->queue.reject(id, clock_.now_ms());
+        auto now = clock_.now_ms();
+        auto update = approve ? e->queue.approve(id, now) : e->queue.reject(id, now);
         error = update.error;
         if (update.ok()) {
           n = stage(*e, update, true);
@@ -404,15 +391,15 @@ Expected<nlohmann::json> StyleService::reject(const store::User& streamer, long 
       settle(*e, n);
       return state;
     }
-    if (error == domain::StyleQueueError::kNotRejectable) {
-      return conflict("only a pending or queued request can be rejected (skip the playing one)",
-                      "not_rejectable");
+    if (error == (approve ? domain::StyleQueueError::kNotPending
+                          : domain::StyleQueueError::kNotRejectable)) {
+      return refused(true);
     }
   }
   auto stored =
       db_.with([&](soci::session& sql) { return store::find_style_request(sql, streamer.id, id); });
   if (!stored) return not_found("no such style request");
-  return conflict("only a pending or queued request can be rejected", "not_rejectable");
+  return refused(false);
 }
 
 template <class Change>

@@ -140,6 +140,8 @@ class StyleService {
   template <class Change>
   std::optional<nlohmann::json> change_open(const std::string& username, Change change);
   nlohmann::json offline_state(long long user_id);
+  // approve() or reject() of request id.
+  Expected<nlohmann::json> decide(const store::User& streamer, long long id, bool approve);
 
   store::Database& db_;
   Hub& hub_;
