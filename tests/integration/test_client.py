@@ -258,8 +258,12 @@ class TestClientWithBuiltinWorker(ClientTestBase):
         self.assertEqual(seqs, sorted(seqs))
         self.assertIn("state", [e.get("type") for e in events])
 
-        status = streamer.wait_status(lambda s: s.get("frames_in", 0) > 0, timeout=10)
-        self.assertIsNotNone(status, "no status message on the ingest socket")
+        # The latest status may still be one sent before the first picture came out (frames in,
+        # state waiting): the stream says live in a later one.
+        status = streamer.wait_status(
+            lambda s: s.get("frames_in", 0) > 0 and s.get("state") == "live", timeout=10)
+        self.assertIsNotNone(status, "no status saying live on the ingest socket: %s"
+                             % streamer.status)
         self.assertEqual(status["state"], "live")
         # The ingest socket carries the processed output as well: a frame header, then a JPEG.
         deadline = time.monotonic() + 10
