@@ -263,11 +263,22 @@ class TestPushInput(ServerTestCase):
                         "--fps", "10", "--size", "160x120")
         p.wait_log(r"event=listening")
 
-        # OBS with a wrong Stream Key: dropped, and the port listens again.
-        wrong = publish(base + "/not-the-secret-0123", 8)
-        self.addCleanup(lambda: wrong.poll() is None and wrong.kill())
-        p.wait_log(r"event=publisher_dropped reason=\"a publisher sent the wrong stream name",
-                   timeout=20)
+        # OBS with a wrong Stream Key: dropped, and the port listens again. The listening line
+        # comes just before libav binds the port: a publisher refused in that moment (it exits
+        # with nothing in the log) is started again.
+        dropped = r"event=publisher_dropped reason=\"a publisher sent the wrong stream name"
+        for _ in range(10):
+            wrong = publish(base + "/not-the-secret-0123", 8)
+            self.addCleanup(lambda w=wrong: w.poll() is None and w.kill())
+            deadline = time.monotonic() + 20
+            while (not re.search(dropped, p.log()) and wrong.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
+            if re.search(dropped, p.log()):
+                break
+            self.assertIsNotNone(wrong.poll(), "no drop in 20 s:\n" + p.log())
+            time.sleep(0.3)
+        p.wait_log(dropped, timeout=5)
         self.assertNotEqual(wrong.wait(20), 0, "the wrong publisher is cut off")
         self.assertFalse(ds.Client(self.server.url).stream_info(name)["live"],
                          "a wrong name starts no stream")
