@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "api/hls_relay.hpp"
 #include "api/http.hpp"
 #include "api/router.hpp"
 #include "auth/auth_service.hpp"
@@ -75,6 +76,8 @@ struct App {
       std::make_shared<SharedFetch<Response>>(clock, 1000);
   std::shared_ptr<auth::RateLimiter> forward_limit =
       std::make_shared<auth::RateLimiter>(clock, 50, 1000);
+  // Many nodes: the HLS of streams homed elsewhere, asked of their home once per URL.
+  std::shared_ptr<HlsRelay> hls_relay = std::make_shared<HlsRelay>(clock, HlsRelayConfig{});
 };
 
 // A route's handler: with the app, and for an authenticated route the principal as well.

@@ -27,6 +27,8 @@ constexpr std::pair<const char*, const char*> kForwardable[] = {
     {"POST", "/api/streams/:username/styles/clear"},
     {"POST", "/api/streams/:username/styles/:id/approve"},
     {"POST", "/api/streams/:username/styles/:id/reject"},
+    {"GET", "/u/:username/live.m3u8"},
+    {"GET", "/u/:username/hls/:session/:file"},
 };
 
 // Credentials stay on the node they were presented to: the home learns who, not how.
@@ -265,16 +267,26 @@ live::Call serve_revocation(App& app, const live::Call& call) {
   }
 }
 
-live::Call serve_forwarded(const Router& router, App& app, const live::Call& call) {
+void serve_forwarded(const Router& router, App& app, const live::Call& call,
+                     live::Cluster::Respond respond) {
   auto req = decode_request(call);
-  if (!req)
-    return encode_response(error_response(400, "bad_request", "malformed forwarded request"));
+  if (!req) {
+    return respond(
+        encode_response(error_response(400, "bad_request", "malformed forwarded request")));
+  }
   if (!forwardable(req->method, req->path)) {
     spdlog::warn("event=forward_refused reason=not_forwardable method={} path={}", req->method,
                  req->path);
-    return encode_response(error_response(403, "forbidden", "this route is not forwarded"));
+    return respond(
+        encode_response(error_response(403, "forbidden", "this route is not forwarded")));
   }
-  return encode_response(dispatch(router, app, *req));
+  auto res = dispatch(router, app, *req);
+  if (res.deferred) {
+    // Answered when it comes (the asking node waits without a thread; its call times out).
+    auto start = std::move(res.deferred);
+    return start([respond](Response&& r) { respond(encode_response(r)); }, nullptr);
+  }
+  respond(encode_response(res));
 }
 
 }  // namespace ds::api

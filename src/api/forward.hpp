@@ -50,9 +50,11 @@ std::optional<Request> decode_request(const live::Call& call);
 live::Call encode_response(const Response& r);
 std::optional<Response> decode_response(const live::Call& call);
 
-// The home's side: runs a forwarded request through this node's routes (if forwardable), and
-// a revocation announced by another node.
-live::Call serve_forwarded(const Router& router, App& app, const live::Call& call);
+// The home's side: runs a forwarded request through this node's routes (if forwardable) and
+// answers through respond, at once or, for an answer the route defers (a blocking HLS reload),
+// when it comes; and a revocation announced by another node.
+void serve_forwarded(const Router& router, App& app, const live::Call& call,
+                     live::Cluster::Respond respond);
 live::Call serve_revocation(App& app, const live::Call& call);
 
 }  // namespace ds::api

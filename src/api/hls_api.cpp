@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "api/app.hpp"
+#include "api/forward.hpp"
 #include "domain/username.hpp"
 
 namespace ds::api {
@@ -30,12 +31,42 @@ Response hls_error(int status, std::string_view code, std::string_view message) 
 
 Response offline() { return hls_error(404, "stream_offline", "this stream is not live"); }
 
-// Many nodes: the stream's home encodes and serves its HLS; this node has none of it.
-std::optional<Response> elsewhere(App& app, const std::string& name) {
-  if (!app.cluster || !app.hub->home_of(name)) return std::nullopt;
-  auto r = hls_error(503, "hls_at_home",
-                     "this stream's HLS is served by its home server; route the request there");
-  r.set_header("Retry-After", "1");
+// How long a request may wait: three target durations (RFC 8216bis asks a server to answer a
+// blocking reload within three).
+std::int64_t wait_ms(const App& app) { return 3 * app.hls_target_duration_s * 1000; }
+
+// Many nodes: the stream's home encodes and serves its HLS; this node passes the request
+// there (a call nothing waits on, docs/architecture.md#hls) and keeps the answer for the other
+// players here who ask for the same URL.
+std::optional<Response> elsewhere(App& app, const Request& req, const std::string& name) {
+  if (!app.cluster || req.forwarded) return std::nullopt;
+  auto home = app.hub->home_of(name);
+  if (!home) return std::nullopt;
+  Response r;
+  auto call = encode_request(req, std::nullopt);
+  auto key = req.query.empty() ? req.path : req.path + "?" + req.query;
+  auto timeout = std::chrono::milliseconds(wait_ms(app) + 2000);
+  r.deferred = [&app, call = std::move(call), key = std::move(key), home = *home, timeout,
+                address = req.remote_addr](Response::Reply reply, Response::Gone) {
+    auto fetch = [&app, call, home, timeout, address](HlsRelay::Done done) {
+      // Only what is not kept here costs the home a call: at most 50 a second per client.
+      if (!app.forward_limit->allow(address)) {
+        return done(hls_error(429, "rate_limited", "too many requests to another server"));
+      }
+      app.cluster->call_async(home, call, timeout, [done](std::optional<live::Call> c) {
+        auto answer = c ? decode_response(*c) : std::nullopt;
+        // The home's CORS header stays there (decode_response); HLS is public everywhere.
+        if (answer) answer->set_header("Access-Control-Allow-Origin", "*");
+        done(std::move(answer));
+      });
+    };
+    app.hls_relay->get(key, fetch, [reply](Response&& answer) {
+      if (!answer.has_header("Access-Control-Allow-Origin")) {
+        answer.set_header("Access-Control-Allow-Origin", "*");
+      }
+      reply(std::move(answer));
+    });
+  };
   return r;
 }
 
@@ -53,10 +84,6 @@ std::optional<std::int64_t> parse_number(std::string_view s) {
   if (ec != std::errc() || end != s.data() + s.size() || v < 0) return std::nullopt;
   return v;
 }
-
-// How long a request may wait: three target durations (RFC 8216bis asks a server to answer a
-// blocking reload within three).
-std::int64_t wait_ms(const App& app) { return 3 * app.hls_target_duration_s * 1000; }
 
 Response playlist_response(const HlsStore::Playlist& p, bool blocking) {
   Response r;
@@ -78,14 +105,16 @@ Response answer_playlist(App& app, const std::string& name, bool ready, bool blo
   return playlist_response(*p, blocking);
 }
 
-// Answers `until` now or when the store wakes it, through reply.
-Response deferred(App& app, std::string name, HlsStore::Until until,
+// Answers `until` now or when the store wakes it, through reply; a client that leaves
+// meanwhile gives its place up.
+Response deferred(App& app, const Request& req, std::string name, HlsStore::Until until,
                   std::function<Response(bool ready)> answer) {
   Response r;
-  r.deferred = [&app, name = std::move(name), until, answer](Response::Reply reply) {
+  r.deferred = [&app, address = req.remote_addr, name = std::move(name), until, answer](
+                   Response::Reply reply, Response::Gone gone) {
     auto deadline = app.clock.now_ms() + wait_ms(app);
     auto wake = [reply, answer](bool ready) { reply(answer(ready)); };
-    switch (app.hls->wait(name, until, deadline, wake)) {
+    switch (app.hls->wait(name, until, deadline, wake, {address, std::move(gone)})) {
       case HlsStore::Wait::kWaiting:
         return;
       case HlsStore::Wait::kReady:
@@ -95,7 +124,8 @@ Response deferred(App& app, std::string name, HlsStore::Until until,
         return reply(
             hls_error(400, "invalid_query", "_HLS_msn is more than two segments past the newest"));
       case HlsStore::Wait::kBusy: {
-        auto busy = hls_error(503, "too_many_waiting", "too many requests wait on this stream");
+        auto busy = hls_error(503, "too_many_waiting",
+                              "too many requests wait on this stream (or from this address)");
         busy.set_header("Retry-After", "1");
         return reply(std::move(busy));
       }
@@ -124,7 +154,7 @@ Response handle_playlist(App& app, Request& req) {
   if (live) {
     app.video->watch_hls(*name, app.clock.now_ms());
   } else if (!current || !current->ended) {
-    if (auto r = elsewhere(app, *name)) return std::move(*r);
+    if (auto r = elsewhere(app, req, *name)) return std::move(*r);
     return offline();
   }
   bool blocking = msn.has_value();
@@ -138,7 +168,7 @@ Response handle_playlist(App& app, Request& req) {
     until.part = part ? static_cast<int>(std::min<std::int64_t>(*part, 1'000'000)) : 0;
   }
   // Not blocking, but no segment yet (the encoder has just started): wait for the first.
-  return deferred(app, *name, until, [&app, name = *name, blocking](bool ready) {
+  return deferred(app, req, *name, until, [&app, name = *name, blocking](bool ready) {
     return answer_playlist(app, name, ready, blocking);
   });
 }
@@ -187,15 +217,16 @@ Response handle_media(App& app, Request& req) {
   if (auto bytes = app.hls->media(*name, *session, kind, msn, static_cast<int>(part))) {
     return media_response(bytes, init);
   }
-  if (auto r = elsewhere(app, *name)) return std::move(*r);
+  if (auto r = elsewhere(app, req, *name)) return std::move(*r);
   if (kind != HlsStore::Media::kPart) return no_media();
   // A part named by the preload hint is asked for before it exists: it is sent when it does.
   HlsStore::Until until{HlsStore::Until::Kind::kPart, *session, msn, static_cast<int>(part)};
-  return deferred(app, *name, until, [&app, name = *name, s = *session, msn, part](bool ready) {
-    if (!ready) return not_ready();
-    auto bytes = app.hls->media(name, s, HlsStore::Media::kPart, msn, static_cast<int>(part));
-    return bytes ? media_response(bytes, false) : no_media();
-  });
+  return deferred(
+      app, req, *name, until, [&app, name = *name, s = *session, msn, part](bool ready) {
+        if (!ready) return not_ready();
+        auto bytes = app.hls->media(name, s, HlsStore::Media::kPart, msn, static_cast<int>(part));
+        return bytes ? media_response(bytes, false) : no_media();
+      });
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Transport-neutral HTTP request and response: what handlers see instead of Beast's types.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -60,8 +62,11 @@ struct Response {
   // When set, the transport ignores the rest of this response and calls `deferred` once with
   // the function that sends the real one, then goes on: no thread waits meanwhile. Whoever
   // holds that function calls it exactly once, on any thread (it only queues the write).
+  // `gone` turns true when the client closes or resets its connection meanwhile: the holder
+  // may then drop the reply (which lets the connection go) instead of answering.
   using Reply = std::function<void(Response&&)>;
-  std::function<void(Reply)> deferred;
+  using Gone = std::shared_ptr<const std::atomic<bool>>;
+  std::function<void(Reply, Gone)> deferred;
 };
 
 // The one place an error kind becomes an HTTP status.

@@ -128,6 +128,19 @@ Response handle_metrics(App& app, Request& req) {
     metric(out, "dreamstream_hls_waiting_requests", "gauge",
            "HLS requests waiting for a part (blocking playlist reloads, preload hints).");
     sample(out, "dreamstream_hls_waiting_requests", "", app.hls->waiting());
+    auto relay = app.hls_relay->stats();
+    metric(out, "dreamstream_hls_relay_fetches_total", "counter",
+           "HLS requests for streams homed elsewhere passed to their home.");
+    sample(out, "dreamstream_hls_relay_fetches_total", "", relay.fetches);
+    metric(out, "dreamstream_hls_relay_hits_total", "counter",
+           "HLS requests for streams homed elsewhere answered from what this node kept.");
+    sample(out, "dreamstream_hls_relay_hits_total", "", relay.hits);
+    metric(out, "dreamstream_hls_relay_shared_total", "counter",
+           "HLS requests for streams homed elsewhere that joined a request under way.");
+    sample(out, "dreamstream_hls_relay_shared_total", "", relay.shared);
+    metric(out, "dreamstream_hls_relay_bytes", "gauge",
+           "Bytes of HLS answers kept for streams homed elsewhere.");
+    sample(out, "dreamstream_hls_relay_bytes", "", relay.bytes);
   }
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";

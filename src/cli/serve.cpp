@@ -533,12 +533,10 @@ int run_serve(const ServeConfig& c) {
   }
   if (bus) {
     // Every call (and broadcast) another node can make of this one.
-    bus->serve_calls([&](const live::Call& call) -> live::Call {
-      auto op = live::call_op(call);
-      if (!op) return {{{"error", "unknown op"}}, {}};
-      switch (*op) {
+    auto answer = [&](const live::Call& call, live::CallOp op) -> live::Call {
+      switch (op) {
         case live::CallOp::kHttp:
-          return api::serve_forwarded(router, app, call);
+          break;  // below: it may answer later
         case live::CallOp::kRevoke:
           return api::serve_revocation(app, call);
         case live::CallOp::kRelease: {
@@ -552,6 +550,12 @@ int run_serve(const ServeConfig& c) {
         }
       }
       return {{{"error", "unknown op"}}, {}};
+    };
+    bus->serve_calls_async([&, answer](const live::Call& call, live::Cluster::Respond respond) {
+      auto op = live::call_op(call);
+      if (!op) return respond({{{"error", "unknown op"}}, {}});
+      if (*op == live::CallOp::kHttp) return api::serve_forwarded(router, app, call, respond);
+      respond(answer(call, *op));
     });
     bus->start();
   }

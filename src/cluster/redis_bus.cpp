@@ -165,6 +165,7 @@ void RedisBus::start() {
 }
 
 void RedisBus::stop() {
+  serving_->store(false);
   if (subscriber_) subscriber_->stop();
   if (link_) {
     // Gone at once rather than after the heartbeat expires: a clean exit has no orphans.
@@ -354,6 +355,7 @@ void RedisBus::report_workers(int total, int busy) {
 }
 
 void RedisBus::tick() {
+  expire_calls();
   auto now = clock_.now_ms();
   if (now - last_beat_ms_ < config_.heartbeat_ms) return;
   last_beat_ms_ = now;
@@ -362,7 +364,43 @@ void RedisBus::tick() {
 }
 
 void RedisBus::serve_calls(std::function<live::Call(const live::Call&)> handler) {
+  call_handler_ = [handler = std::move(handler)](const live::Call& c, Respond respond) {
+    respond(handler(c));
+  };
+}
+
+void RedisBus::serve_calls_async(std::function<void(const live::Call&, Respond)> handler) {
   call_handler_ = std::move(handler);
+}
+
+void RedisBus::call_async(const std::string& node, const live::Call& request,
+                          std::chrono::milliseconds timeout,
+                          std::function<void(std::optional<live::Call>)> done) {
+  if (!healthy()) return done(std::nullopt);
+  auto id = next_call_++;
+  auto pending = std::make_shared<Pending>();
+  auto deadline = clock_.now_ms() + timeout.count();
+  pending->done = std::move(done);
+  pending->deadline_ms = deadline;
+  {
+    std::lock_guard lock(calls_mutex_);
+    calls_[id] = pending;
+  }
+  publish(node_channel(node), encode(CallMessage{id, config_.node_id, deadline, request}));
+}
+
+void RedisBus::expire_calls() {
+  std::vector<std::shared_ptr<Pending>> late;
+  {
+    std::lock_guard lock(calls_mutex_);
+    auto now = clock_.now_ms();
+    std::erase_if(calls_, [&](const auto& kv) {
+      if (!kv.second->done || kv.second->deadline_ms > now) return false;
+      late.push_back(kv.second);
+      return true;
+    });
+  }
+  for (auto& p : late) p->done(std::nullopt);
 }
 
 std::optional<live::Call> RedisBus::call(const std::string& node, const live::Call& request,
@@ -457,13 +495,15 @@ void RedisBus::on_call(CallMessage m, const std::string& sender) {
                    clock_.now_ms() - m.deadline_ms);
       return;
     }
-    ReplyMessage reply{m.id, {}};
+    auto respond = [this, serving = serving_, id = m.id, from = m.from](live::Call answer) {
+      if (!serving->load()) return;  // stopped meanwhile (an answer given late)
+      publish(node_channel(from), encode(ReplyMessage{id, std::move(answer)}));
+    };
     try {
-      reply.reply = call_handler_(m.call);
+      call_handler_(m.call, respond);
     } catch (const std::exception& e) {
-      reply.reply.header = {{"error", e.what()}};
+      respond(live::Call{{{"error", e.what()}}, {}});
     }
-    publish(node_channel(m.from), encode(reply));
   };
   if (config_.executor) {
     config_.executor(std::move(run));
@@ -476,7 +516,7 @@ void RedisBus::on_broadcast(BroadcastMessage b, const std::string& sender) {
   if (b.from != sender || sender == config_.node_id || !call_handler_) return;
   auto run = [this, b = std::move(b)] {
     try {
-      (void)call_handler_(b.message);
+      call_handler_(b.message, [](live::Call) {});
     } catch (const std::exception& e) {
       spdlog::warn("event=cluster_broadcast_failed from={} error=\"{}\"", b.from, e.what());
     }
@@ -495,7 +535,9 @@ void RedisBus::on_reply(ReplyMessage r) {
     auto it = calls_.find(r.id);
     if (it == calls_.end()) return;  // the caller stopped waiting
     pending = it->second;
+    if (pending->done) calls_.erase(it);
   }
+  if (pending->done) return pending->done(std::move(r.reply));
   std::lock_guard lock(pending->mutex);
   pending->reply = std::move(r.reply);
   pending->cv.notify_all();

@@ -76,6 +76,10 @@ class RedisBus : public live::Cluster {
   void tick() override;
 
   void serve_calls(std::function<live::Call(const live::Call&)> handler) override;
+  void serve_calls_async(std::function<void(const live::Call&, Respond)> handler) override;
+  void call_async(const std::string& node, const live::Call& request,
+                  std::chrono::milliseconds timeout,
+                  std::function<void(std::optional<live::Call>)> done) override;
   std::optional<live::Call> call(const std::string& node, const live::Call& request,
                                  std::chrono::milliseconds timeout) override;
   void broadcast(const live::Call& message) override;
@@ -101,7 +105,9 @@ class RedisBus : public live::Cluster {
   std::unique_ptr<RedisLink> link_;
   std::unique_ptr<RedisSubscriber> subscriber_;
   live::ClusterEvents events_;
-  std::function<live::Call(const live::Call&)> call_handler_;
+  std::function<void(const live::Call&, Respond)> call_handler_;
+  // False once stopped: an answer given later (an async handler's) is dropped then.
+  std::shared_ptr<std::atomic<bool>> serving_ = std::make_shared<std::atomic<bool>>(true);
   std::int64_t last_beat_ms_ = 0;
   std::atomic<int> pool_total_{0};  // the first half of a report_workers answer
 
@@ -112,7 +118,12 @@ class RedisBus : public live::Cluster {
     std::mutex mutex;
     std::condition_variable cv;
     std::optional<live::Call> reply;
+    // call_async: run with the reply, or with nullopt by tick() past deadline_ms.
+    std::function<void(std::optional<live::Call>)> done;
+    std::int64_t deadline_ms = 0;
   };
+  // Async calls past their deadline: taken out and answered nullopt.
+  void expire_calls();
   std::mutex calls_mutex_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Pending>> calls_;
   std::atomic<std::uint64_t> next_call_{1};

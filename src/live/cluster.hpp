@@ -188,6 +188,21 @@ class Cluster {
   virtual void serve_calls(std::function<Call(const Call&)> handler) = 0;
   virtual std::optional<Call> call(const std::string& node, const Call& request,
                                    std::chrono::milliseconds timeout) = 0;
+  // The answer to a call, given once by whoever has it, on any thread.
+  using Respond = std::function<void(Call)>;
+  // serve_calls for a handler that may answer later (a blocking HLS reload at a stream's home):
+  // it calls respond once, at once or when it has the answer (never: the caller times out).
+  // Replaces serve_calls' handler. By default such calls go unanswered.
+  virtual void serve_calls_async(std::function<void(const Call&, Respond)> handler) {
+    (void)handler;
+  }
+  // A call nothing waits on: done runs once, on any thread, with the answer or with nullopt
+  // when none came within timeout (or Redis is away). By default the blocking call, here.
+  virtual void call_async(const std::string& node, const Call& request,
+                          std::chrono::milliseconds timeout,
+                          std::function<void(std::optional<Call>)> done) {
+    done(call(node, request, timeout));
+  }
   // A one-way message to every other node, each of which runs it through its call handler
   // (the reply goes nowhere). For what every node must hear even when no registry says which
   // node it concerns, e.g. a revoked credential. Does not wait.

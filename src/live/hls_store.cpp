@@ -86,11 +86,13 @@ void HlsStore::drop(const std::string& username) {
 
 void HlsStore::tick() {
   std::vector<std::pair<Waker, bool>> wakes;
+  std::vector<Waker> dropped;
   {
     std::lock_guard lock(mutex_);
     auto now = clock_.now_ms();
     for (auto it = streams_.begin(); it != streams_.end();) {
       Entry& e = it->second;
+      forget_gone(e, dropped);
       std::erase_if(e.waiters, [&](Waiter& w) {
         if (w.deadline_ms > now) return false;
         wakes.emplace_back(std::move(w.wake), false);
@@ -138,7 +140,8 @@ std::shared_ptr<const std::string> HlsStore::media(const std::string& username,
 }
 
 HlsStore::Wait HlsStore::wait(const std::string& username, const Until& until,
-                              std::int64_t deadline_ms, Waker wake) {
+                              std::int64_t deadline_ms, Waker wake, Client client) {
+  std::vector<Waker> dropped;  // after the lock
   std::lock_guard lock(mutex_);
   if (until.part < 0 || until.part > kMaxPartIndex || until.msn < 0) return Wait::kTooFar;
   auto it = streams_.find(username);
@@ -161,9 +164,22 @@ HlsStore::Wait HlsStore::wait(const std::string& username, const Until& until,
     case State::kNo:
       break;
   }
+  forget_gone(e, dropped);
   if (e.waiters.size() >= config_.max_waiters) return Wait::kBusy;
-  e.waiters.push_back({until, deadline_ms, std::move(wake)});
+  auto same_client = std::count_if(e.waiters.begin(), e.waiters.end(), [&](const Waiter& w) {
+    return w.client.address == client.address;
+  });
+  if (static_cast<std::size_t>(same_client) >= config_.max_waiters_per_client) return Wait::kBusy;
+  e.waiters.push_back({until, deadline_ms, std::move(wake), std::move(client)});
   return Wait::kWaiting;
+}
+
+void HlsStore::forget_gone(Entry& e, std::vector<Waker>& out) {
+  std::erase_if(e.waiters, [&](Waiter& w) {
+    if (!w.gone()) return false;
+    out.push_back(std::move(w.wake));
+    return true;
+  });
 }
 
 HlsStore::State HlsStore::reached(const Entry& e, const Until& until) {

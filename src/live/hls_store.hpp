@@ -9,6 +9,7 @@
 // timeline, so /hls/<session>/<msn>.m4s always means the same bytes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,8 @@ struct HlsStoreConfig {
   std::int64_t keep_ended_ms = 60'000;
   // Requests that may wait on one stream at once; more are refused (kBusy).
   std::size_t max_waiters = 512;
+  // Of those, from one client address (one address cannot take a stream's every place).
+  std::size_t max_waiters_per_client = 64;
 };
 
 class HlsStore {
@@ -80,7 +83,14 @@ class HlsStore {
     kGone,     // of another session than the one there: it will never come
   };
   using Waker = std::function<void(bool ready)>;
-  Wait wait(const std::string& username, const Until& until, std::int64_t deadline_ms, Waker wake);
+  // Who waits: its address (max_waiters_per_client), and a flag its connection sets when it
+  // closes; such a waiter is let go (its waker dropped, never called) at the next wait or tick.
+  struct Client {
+    std::string address;
+    std::shared_ptr<const std::atomic<bool>> gone;
+  };
+  Wait wait(const std::string& username, const Until& until, std::int64_t deadline_ms, Waker wake,
+            Client client = {});
 
   // Shutdown: forgets every waiting request unanswered, so the connections they hold go
   // before the server's event loops do.
@@ -98,6 +108,8 @@ class HlsStore {
     Until until;
     std::int64_t deadline_ms = 0;
     Waker wake;
+    Client client;
+    bool gone() const { return client.gone && client.gone->load(); }
   };
   struct Entry {
     long long session_id = 0;
@@ -112,6 +124,9 @@ class HlsStore {
   static State reached(const Entry& e, const Until& until);
   // Under the lock: moves the waiters whose answer is known into `out`.
   static void settle(Entry& e, std::vector<std::pair<Waker, bool>>& out);
+  // Under the lock: moves the wakers of waiters whose client has gone into `out` (to be
+  // dropped after the lock: each may hold the last reference to a connection).
+  static void forget_gone(Entry& e, std::vector<Waker>& out);
   static void run(std::vector<std::pair<Waker, bool>>& wakes);
 
   const Clock& clock_;

@@ -1,8 +1,10 @@
 #include "net/http_session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <boost/beast/websocket.hpp>
+#include <cerrno>
 #include <cstdint>
 #include <limits>
 
@@ -171,8 +173,10 @@ void HttpSession::handle(HttpRequest&& req) {
         if (res.deferred) {
           // Answered later, from whichever thread has the answer; this thread goes back to
           // the pool and the connection's loop keeps serving its other sockets.
+          auto gone = std::make_shared<std::atomic<bool>>(false);
+          asio::post(self->stream_.get_executor(), [self, gone] { self->watch_for_close(gone); });
           auto start = std::move(res.deferred);
-          return start(api::Response::Reply(reply));
+          return start(api::Response::Reply(reply), gone);
         }
         reply(std::move(res));
       },
@@ -182,6 +186,18 @@ void HttpSession::handle(HttpRequest&& req) {
                                         "the database is unavailable; try again shortly")
                   : api::error_response(500, "internal", "internal error"));
       });
+}
+
+// Nothing reads the socket while an answer is deferred, so a client that closes or resets it
+// would hold its place until the answer's deadline: waiting for the socket to turn readable
+// shows it (EOF or an error; a pipelined request is data, left for the next read).
+void HttpSession::watch_for_close(const std::shared_ptr<std::atomic<bool>>& gone) {
+  auto self = shared_from_this();
+  stream_.socket().async_wait(tcp::socket::wait_read, [self, gone](beast::error_code ec) {
+    char byte = 0;
+    auto n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (ec || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) gone->store(true);
+  });
 }
 
 void HttpSession::send_channel_page(api::Response&& page, const std::string& channel,

@@ -2,6 +2,7 @@
 // keeps alive, or hands the socket to a WebSocket/streaming takeover.
 #pragma once
 
+#include <atomic>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <memory>
@@ -28,6 +29,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send_channel_page(api::Response&& page, const std::string& channel, unsigned version,
                          bool keep_alive, bool head, std::string_view frame_ancestors);
   void send_error(http::status status, std::string_view code, std::string_view message);
+  // While a deferred answer waits: sets *gone once the client closes or resets the connection.
+  void watch_for_close(const std::shared_ptr<std::atomic<bool>>& gone);
   void on_write(bool close, beast::error_code ec, std::size_t bytes);
   void do_close();
   void do_linger_close();

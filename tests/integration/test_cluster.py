@@ -24,6 +24,8 @@ different is fixed in one place.
 import http.client
 import json
 import os
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -719,6 +721,64 @@ class TestCluster(ClusterCase):
         w.wait_event("job", lambda j: j["seq"] > third["seq"], since=m)
 
     # 3 -----------------------------------------------------------------------------------------
+    def test_3_hls_on_nodes_other_than_the_home(self):
+        s = self.streamer(self.A)
+        self.worker(self.C)
+        self.pusher(self.A, key=s.key)
+        base = "/u/%s/" % s.name
+
+        def relay_metric(node, name):
+            text = node.client().get("/metrics").text
+            return int(re.search(r"(?m)^dreamstream_hls_relay_%s (\d+)$" % name, text).group(1))
+
+        # B is not the home: it passes the request to A and gives A's answer.
+        def playlist():
+            r = self.B.client().get(base + "live.m3u8")
+            return r if r.status == 200 else None
+        r = wait_until(playlist, FRAMES_S, "the live playlist through node B")
+        self.assertEqual(r.headers.get("Content-Type"), "application/vnd.apple.mpegurl")
+        self.assertEqual(r.headers.get_all("Access-Control-Allow-Origin"), ["*"])
+        self.assertIn("#EXT-X-PART:", r.text)
+        self.assertGreater(relay_metric(self.B, "fetches_total"), 0)
+        self.assertEqual(relay_metric(self.A, "fetches_total"), 0, "the home asks nobody")
+
+        # A blocking reload through B waits (at the home, no thread held) for the hinted part.
+        hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="[^"]*/(\d+)\.(\d+)\.m4s"', r.text)
+        msn, part = int(hint.group(1)), int(hint.group(2))
+        r = self.B.client().get(base + "live.m3u8?_HLS_msn=%d&_HLS_part=%d" % (msn, part))
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertIn("/%d.%d.m4s" % (msn, part), r.text)
+        self.assertEqual(r.headers.get("Cache-Control"), "public, max-age=6")
+
+        # Twenty players on B ask for one segment: B asks the home once, and every one of them
+        # gets the home's bytes.
+        seg = re.findall(r"^(hls/\d+/\d+\.m4s)$", r.text, re.M)[-1]
+        before = relay_metric(self.B, "fetches_total")
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(self.B.client().get(base + seg)))
+                   for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(EVENT_S)
+        self.assertEqual(len(got), 20)
+        home = self.A.client().get(base + seg)
+        self.assertEqual(home.status, 200)
+        for g in got:
+            self.assertEqual(g.status, 200)
+            self.assertEqual(g.headers.get("Cache-Control"), "public, max-age=31536000, immutable")
+            self.assertEqual(g.body, home.body)
+        self.assertEqual(relay_metric(self.B, "fetches_total") - before, 1)
+
+        # An outside player on C, which has nothing of the stream: ffprobe reads it as H.264.
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+             "stream=codec_name", "-of", "csv=p=0",
+             "http://127.0.0.1:%d%slive.m3u8" % (self.C.port, base)],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.split()[0], "h264")
+
     def test_3_viewers_mjpeg_and_latest_jpg_on_nodes_other_than_the_home(self):
         s = self.streamer(self.A)
         self.worker(self.C)

@@ -4,6 +4,8 @@ is read by Debian's ffprobe, a blocking reload is answered when its part exists 
 media carry the cache headers a CDN follows, and the playlist ends when the stream does."""
 
 import re
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -13,6 +15,9 @@ import urllib.request
 import dreamstream as ds
 from harness import ServerTestCase, register, wait_until
 from test_video import Pusher, jpeg_size
+
+# HlsStoreConfig::max_waiters_per_client: requests of one address that may wait on one stream.
+PER_CLIENT = 64
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
@@ -179,6 +184,75 @@ class TestHls(ServerTestCase):
         r, took = self.timed_get(base + "live.m3u8?_HLS_msn=%d&_HLS_part=0" % (msn + 1))
         self.assertEqual(r.status, 200)
         self.assertLess(took, 1)
+
+    def waiting_requests(self):
+        m = re.search(r"(?m)^dreamstream_hls_waiting_requests (\d+)$",
+                      self.client().get("/metrics").text)
+        return int(m.group(1))
+
+    def raw_get(self, path, source="127.0.0.1"):
+        """A socket (from source) that has sent GET path and not read the answer."""
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10,
+                                        source_address=(source, 0))
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        return sock
+
+    def read_status(self, sock):
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return int(data.split(b" ", 2)[1]) if data else None
+
+    def test_a_client_that_resets_gives_up_its_wait_and_one_address_cannot_fill_a_stream(self):
+        c, name, ing = self.start_stream()
+        pusher = Pusher(ing, interval=0.08)
+        base = "/u/%s/" % name
+        r = self.client().get(base + "live.m3u8")
+        self.assertEqual(r.status, 200, r.body[:300])
+        # No more pictures: the hinted part cannot come, so whoever asks for it waits (6 s).
+        pusher.stop()
+        time.sleep(1.0)  # the last picture through the worker and the encoder
+        msn, part, _ = hint(self.client().get(base + "live.m3u8").text)
+        far = base + "live.m3u8?_HLS_msn=%d&_HLS_part=%d" % (msn, part)
+
+        # Clients that send a blocking reload and reset at once: their waits end with their
+        # connections, well before the 6 s deadline (they held the stream's waiting places).
+        gone = [self.raw_get(far) for _ in range(40)]
+        wait_until(lambda: self.waiting_requests() >= 40, timeout=5, what="40 waiting")
+        for sock in gone:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        started = time.monotonic()
+        wait_until(lambda: self.waiting_requests() == 0, timeout=3,
+                   what="the reset clients' waits to end")
+        self.assertLess(time.monotonic() - started, 3)
+
+        # One address cannot take every waiting place of a stream: past PER_CLIENT its
+        # requests are refused at once, while another address still waits and is answered.
+        held = [self.raw_get(far) for _ in range(PER_CLIENT)]
+        self.addCleanup(lambda: [s.close() for s in held])
+        wait_until(lambda: self.waiting_requests() >= PER_CLIENT, timeout=5,
+                   what="%d waiting" % PER_CLIENT)
+        r, took = self.timed_get(far)
+        self.assertError(r, 503, "too_many_waiting")
+        self.assertLess(took, 1)
+        other = self.raw_get(far, source="127.0.0.2")
+        self.addCleanup(other.close)
+        wait_until(lambda: self.waiting_requests() >= PER_CLIENT + 1, timeout=5,
+                   what="the other address's request waiting")
+        pusher = Pusher(ing, interval=0.08)  # pictures again: the part comes
+        try:
+            other.settimeout(10)
+            self.assertEqual(self.read_status(other), 200)
+            for sock in held[:3]:
+                sock.settimeout(10)
+                self.assertEqual(self.read_status(sock), 200)
+        finally:
+            pusher.stop()
+            ing.close()
 
 
 if __name__ == "__main__":

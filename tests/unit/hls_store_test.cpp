@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <memory>
 #include <optional>
 
 #include "util/clock.hpp"
@@ -131,6 +133,46 @@ TEST_F(HlsStoreTest, HostileRequestsAreRefusedAndWaitersCapped) {
   feed(40);
   EXPECT_EQ(a.ready, true);
   EXPECT_EQ(c.ready, true);
+}
+
+TEST(HlsStoreClients, OneAddressCannotTakeEveryPlaceAndAGoneClientGivesItsUp) {
+  ManualClock clock{1'000'000};
+  HlsStoreConfig config;
+  config.max_waiters = 4;
+  config.max_waiters_per_client = 2;
+  HlsStore store{clock, config};
+  for (int i = 0; i < 21; ++i) store.on_unit("ann", 7, unit(1'000'000 + i * 100, i % 20 == 0));
+  auto deadline = clock.now_ms() + 6000;
+  Until two{Until::Kind::kSegment, 7, 2, 0};
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  // The waker holds what the connection's reply would: dropping it lets the connection go.
+  auto held = std::make_shared<int>(0);
+  Woken a, b, c, d;
+  EXPECT_EQ(store.wait("ann", two, deadline, [&a, held](bool ready) { a.waker()(ready); },
+                       {"10.0.0.1", gone}),
+            HlsStore::Wait::kWaiting);
+  EXPECT_EQ(store.wait("ann", two, deadline, b.waker(), {"10.0.0.1", nullptr}),
+            HlsStore::Wait::kWaiting);
+  EXPECT_EQ(store.wait("ann", two, deadline, c.waker(), {"10.0.0.1", nullptr}),
+            HlsStore::Wait::kBusy);
+  EXPECT_EQ(store.wait("ann", two, deadline, c.waker(), {"10.0.0.2", nullptr}),
+            HlsStore::Wait::kWaiting);
+  EXPECT_EQ(held.use_count(), 2);
+
+  // The first client resets its connection: its place is free before its deadline, its waker
+  // is let go without being called.
+  gone->store(true);
+  store.tick();
+  EXPECT_EQ(store.waiters("ann"), 2u);
+  EXPECT_EQ(held.use_count(), 1);
+  EXPECT_FALSE(a.ready);
+  EXPECT_EQ(store.wait("ann", two, deadline, d.waker(), {"10.0.0.1", nullptr}),
+            HlsStore::Wait::kWaiting);
+  for (int i = 21; i < 61; ++i) store.on_unit("ann", 7, unit(1'000'000 + i * 100, i % 20 == 0));
+  EXPECT_FALSE(a.ready);
+  EXPECT_EQ(b.ready, true);
+  EXPECT_EQ(c.ready, true);
+  EXPECT_EQ(d.ready, true);
 }
 
 TEST_F(HlsStoreTest, EndedStreamEndsItsPlaylistAndStaysAWhile) {

@@ -464,6 +464,56 @@ TEST_F(RedisBusTest, CallsReachTheOtherNodeAndTimeOutForNobody) {
   EXPECT_LT(took, 1s);
 }
 
+TEST_F(RedisBusTest, AnAsyncCallIsAnsweredLaterWithoutAWaitingThreadOrTimesOutAtTick) {
+  // b answers "later" calls only when the test says so (a blocking HLS reload at the home).
+  std::mutex m;
+  std::vector<ds::live::Cluster::Respond> later;
+  b_->serve_calls_async([&](const Call& c, ds::live::Cluster::Respond respond) {
+    if (c.header.value("op", "") == "later") {
+      std::lock_guard lock(m);
+      later.push_back(std::move(respond));
+      return;
+    }
+    respond({{{"now", true}}, c.body});
+  });
+  std::mutex got_m;
+  std::vector<std::optional<Call>> got;
+  auto done = [&](std::optional<Call> c) {
+    std::lock_guard lock(got_m);
+    got.push_back(std::move(c));
+  };
+  auto count = [&] {
+    std::lock_guard lock(got_m);
+    return got.size();
+  };
+  a_->call_async("b", {{{"op", "now"}}, "body"}, 2s, done);  // returns at once
+  ASSERT_TRUE(eventually([&] { return count() == 1; }));
+  EXPECT_EQ(got[0]->header["now"], true);
+  EXPECT_EQ(got[0]->body, "body");
+
+  a_->call_async("b", {{{"op", "later"}}, ""}, 5s, done);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return later.size() == 1;
+  }));
+  EXPECT_EQ(count(), 1u) << "not answered yet";
+  {
+    std::lock_guard lock(m);
+    later[0]({{{"late", true}}, ""});
+  }
+  ASSERT_TRUE(eventually([&] { return count() == 2; }));
+  EXPECT_EQ(got[1]->header["late"], true);
+
+  // Nobody answers: the call is answered nullopt by the first tick past its deadline.
+  a_->call_async("nobody", {{{"op", "ping"}}, ""}, 100ms, done);
+  a_->tick();
+  EXPECT_EQ(count(), 2u);
+  std::this_thread::sleep_for(150ms);
+  a_->tick();
+  ASSERT_EQ(count(), 3u);
+  EXPECT_FALSE(got[2]);
+}
+
 TEST_F(RedisBusTest, ChannelEventsReachFollowersButNotTheSender) {
   b_->follow("alice");
   a_->follow("alice");  // the home follows its own stream
