@@ -141,9 +141,16 @@ std::uint64_t StyleService::close_entry(Entry& e, std::int64_t now) {
 
 void StyleService::apply(const Entry& e, const Effect& fx) {
   if (!fx.changed.empty()) {
-    db_.write([&](soci::session& sql) {
-      for (const auto& r : fx.changed) store::update_style_request(sql, r);
-    });
+    try {
+      db_.write([&](soci::session& sql) {
+        for (const auto& r : fx.changed) store::update_style_request(sql, r);
+      });
+    } catch (const std::exception& ex) {
+      // The queue in memory has moved on, and the model and the viewers follow it: the rows
+      // catch up with the next change of these requests, or at the stream's end (recover()
+      // after a crash).
+      spdlog::error("event=style_store_failed stream={} error=\"{}\"", e.username, ex.what());
+    }
   }
   if (fx.style) hub_.set_style(e.username, *fx.style);
   if (fx.broadcast) hub_.broadcast_text(e.username, fx.broadcast);
@@ -164,9 +171,7 @@ void StyleService::settle(Entry& e, std::uint64_t upto) {
       try {
         apply(e, fx);
       } catch (const std::exception& ex) {
-        // The queue in memory has moved on; the database catches up with the next change of
-        // these requests, or the stream's end (recover() after a crash).
-        spdlog::error("event=style_store_failed stream={} error=\"{}\"", e.username, ex.what());
+        spdlog::error("event=style_apply_failed stream={} error=\"{}\"", e.username, ex.what());
       }
       lock.lock();
       ++e.done;
@@ -241,6 +246,18 @@ void StyleService::ended(const StreamEnded& ev) {
       if (e->open) n = close_entry(*e, now);
     }
     settle(*e, n);
+    // A change whose write failed while the stream was live (style_store_failed) left its row
+    // behind the queue; the session's end sets every row of it that is still open.
+    try {
+      auto behind = db_.write([&](soci::session& sql) {
+        return store::end_open_style_requests_of_session(sql, ev.session_id, now);
+      });
+      if (behind > 0)
+        spdlog::warn("event=style_requests_caught_up stream={} count={}", ev.username, behind);
+    } catch (const std::exception& ex) {
+      // Still open: ended by recover() at the next start.
+      spdlog::error("event=style_store_failed stream={} error=\"{}\"", ev.username, ex.what());
+    }
     return;
   }
   // Ended here without a queue here: a stream whose home died, ended by this node. Its

@@ -117,6 +117,20 @@ long long end_open_style_requests(soci::session& sql, long long now_ms) {
   return cleared.get_affected_rows() + done.get_affected_rows();
 }
 
+long long end_open_style_requests_of_session(soci::session& sql, long long session_id,
+                                             long long now_ms) {
+  soci::statement cleared =
+      (sql.prepare << "UPDATE style_requests SET status = 'cleared', ended_ms = :t "
+                      "WHERE status IN ('pending', 'queued') AND stream_session_id = :s",
+       soci::use(now_ms), soci::use(session_id));
+  cleared.execute(true);
+  soci::statement done = (sql.prepare << "UPDATE style_requests SET status = 'done', ended_ms = :t "
+                                         "WHERE status = 'active' AND stream_session_id = :s",
+                          soci::use(now_ms), soci::use(session_id));
+  done.execute(true);
+  return cleared.get_affected_rows() + done.get_affected_rows();
+}
+
 long long end_style_requests_of_ended_streams(soci::session& sql, long long streamer_id,
                                               long long now_ms) {
   const std::string ended =

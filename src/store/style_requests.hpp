@@ -26,6 +26,10 @@ std::vector<domain::StyleRequest> open_style_requests(soci::session& sql, long l
 // After a restart no stream is live: requests left pending or queued are cleared, an active one
 // is done. Returns how many rows changed.
 long long end_open_style_requests(soci::session& sql, long long now_ms);
+// The same for one stream session that has ended: what its queue's last writes did not store
+// (a write that failed while it was live) is ended too. Returns how many rows changed.
+long long end_open_style_requests_of_session(soci::session& sql, long long session_id,
+                                             long long now_ms);
 // The same for streamer_id's streams that have ended (one whose home died was ended by another
 // node, which held no queue for it). Returns how many rows changed.
 long long end_style_requests_of_ended_streams(soci::session& sql, long long streamer_id,

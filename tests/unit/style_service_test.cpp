@@ -165,6 +165,30 @@ TEST_F(StyleServiceTest, SlotEndsOnTheInjectedClock) {
   EXPECT_EQ(service->state(streamer)["current"]["source"], "base");
 }
 
+TEST_F(StyleServiceTest, AFailedWriteLeavesTheModelAndViewersWithTheQueueAndRowsCatchUp) {
+  save_settings("auto", 10, "pencil");
+  open_stream();
+  auto first = submit("one");
+  auto second = submit("two");
+  // The database refuses every change of a stored request (as a full disk would).
+  db->write([](soci::session& sql) {
+    sql << "CREATE TRIGGER refuse_updates BEFORE UPDATE ON style_requests "
+           "BEGIN SELECT RAISE(ABORT, 'disk full'); END";
+  });
+  clock.advance_ms(10'000);
+  service->tick();  // "one"'s slot ends: "two" plays, though its row cannot say so
+  EXPECT_EQ(stored_status(first), "active");
+  EXPECT_EQ(job_prompt(), "two") << "the model follows the queue";
+  EXPECT_EQ(watcher->styles_events().back()["current"]["prompt"], "two");
+  EXPECT_EQ(service->state(streamer)["current"]["prompt"], "two");
+
+  db->write([](soci::session& sql) { sql << "DROP TRIGGER refuse_updates"; });
+  hub.close_stream("alice", live::EndReason::kStopped, "bye");
+  end_stream(*service);
+  EXPECT_EQ(stored_status(first), "done") << "the rows catch up at the stream's end";
+  EXPECT_EQ(stored_status(second), "done");
+}
+
 TEST_F(StyleServiceTest, ApprovePolicyWaitsForTheStreamer) {
   save_settings("approve", 30, "");
   open_stream();
