@@ -92,9 +92,19 @@ live::ConnectRequest connect_request(const api::App& app, const api::Request& in
   return r;
 }
 
-// `?frames=inline`: processed frames as one binary message each (docs/protocol.md).
+// A viewer's: one that asks for no pictures starts no encoder for them either.
+live::ConnectRequest watch_request(const api::App& app, const api::Request& info) {
+  auto r = connect_request(app, info);
+  if (info.query_param("frames") == "none") r.query_video.reset();
+  return r;
+}
+
+// `?frames=inline`: processed frames as one binary message each; `?frames=none`: no pictures,
+// only the events (docs/protocol.md).
 void choose_frame_format(WsSession& ws, const api::Request& info) {
-  ws.set_inline_frames(info.query_param("frames") == "inline");
+  auto frames = info.query_param("frames");
+  ws.set_inline_frames(frames == "inline");
+  ws.set_pictures(frames != "none");
 }
 
 // Hands a socket's events to a role's endpoint together with the connection's context; the
@@ -172,7 +182,7 @@ void on_watch(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& 
   if (info.query_param("video")) ws->set_inline_frames(true);
   connect_guarded(
       ctx, "watch_connect", ws, std::move(req), share(ctx, ctx->watch),
-      [r = connect_request(ctx->app, info)](live::WatchEndpoint& e) { return e.connect(r); });
+      [r = watch_request(ctx->app, info)](live::WatchEndpoint& e) { return e.connect(r); });
 }
 
 void on_worker(const std::shared_ptr<Ctx>& ctx, Connection&& conn, HttpRequest&& req,

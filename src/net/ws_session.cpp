@@ -110,14 +110,17 @@ void WsSession::send_frame(live::Bytes meta, live::Bytes jpeg, bool replaceable)
     binaries.push_back(std::move(jpeg));
     return send_ordered(std::move(meta), std::move(binaries));
   }
+  if (!pictures_) return;
   if (queue_.push_frame(std::move(meta), std::move(jpeg))) ready_.push(shared_from_this());
 }
 
 void WsSession::start_video(std::vector<video::Delivery> gop) {
+  if (!pictures_) return;
   if (queue_.start_video(std::move(gop))) ready_.push(shared_from_this());
 }
 
 void WsSession::send_video(const video::UnitPtr& unit) {
+  if (!pictures_) return;
   if (queue_.push_video(unit)) ready_.push(shared_from_this());
 }
 

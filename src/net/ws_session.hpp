@@ -44,6 +44,9 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   // Replaceable frames go out as one binary message each, the metadata in front of the JPEG
   // (docs/protocol.md, "Inline frames"), instead of a text then a binary. Set before accept.
   void set_inline_frames(bool on) { queue_.set_inline_frames(on); }
+  // No pictures at all (`?frames=none`: a page that plays HLS and wants only the events):
+  // replaceable frames and video units are dropped here. Set before accept.
+  void set_pictures(bool on) { pictures_ = on; }
   // Strict-Transport-Security on the handshake response (net/server.hpp wants_hsts). Set
   // before accept.
   void set_hsts(bool on);
@@ -102,6 +105,7 @@ class WsSession : public live::Peer, public Ready, public std::enable_shared_fro
   bool open_ = false;
   bool closed_ = false;
   int peer_close_code_ = 0;
+  bool pictures_ = true;
 };
 
 }  // namespace ds::net

@@ -223,7 +223,11 @@ test('?playback=hls: the watch page plays the live stream through hls.js in a <v
   const { context, page, problems } = await newPage(browser, server.baseUrl);
   t.after(() => context.close());
   const sockets = [];
-  page.on('websocket', (ws) => sockets.push(ws.url()));
+  let pictures = 0; // binary messages on the page's sockets
+  page.on('websocket', (ws) => {
+    sockets.push(ws.url());
+    ws.on('framereceived', (f) => { if (typeof f.payload !== 'string') pictures++; });
+  });
   await withScreenshotOnFailure(t, page, async () => {
     await page.goto(`/u/${streamer.user.username}?playback=hls`);
     await page.locator('[data-stage][data-playback=hls]').waitFor();
@@ -232,10 +236,12 @@ test('?playback=hls: the watch page plays the live stream through hls.js in a <v
     assert.equal(await page.locator('[data-frame]').isHidden(), true, 'no JPEG img');
     assert.equal(await page.locator('[data-video-frame]').isHidden(), true, 'no WebCodecs canvas');
     assert.equal(await page.locator('[data-hls-video]').getAttribute('title'), 'Playback: HLS (hls.js)');
-    // The socket still carries the events, and asks for no video.
+    // The socket still carries the events, and asks for no pictures at all: none came.
     const watch = sockets.filter((u) => u.includes('/ws/watch/'));
     assert.equal(watch.length, 1, JSON.stringify(sockets));
     assert.doesNotMatch(watch[0], /video=/);
+    assert.match(watch[0], /[?&]frames=none/);
+    assert.equal(pictures, 0, 'no JPEG or video on the socket of a page that plays HLS');
 
     // Open in a player: the absolute playlist URL, which answers as an HLS playlist.
     await page.getByText('Open in a player').click();

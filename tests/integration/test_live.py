@@ -138,6 +138,37 @@ class TestPipeline(StreamerMixin, ServerTestCase):
         st, _, credits = c.get("/api/credits")
         self.assertEqual(credits["balance_cents"], 1180)
 
+    def test_an_events_only_viewer_gets_no_pictures_but_counts(self):
+        c, user, key = self.new_streamer()
+        name = user["username"]
+        quiet = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/%s?frames=none&video=h264"
+                                            % name), timeout=10)
+        recv_until(quiet, is_event("state", state="offline"))
+        seeing = ds.WebSocket.connect(ws_url(self.server, "/ws/watch/" + name), timeout=10)
+        ing = self.ingest(key)
+        for i in range(1, 5):
+            ing.send_binary(fixture(i))
+        recv_until(seeing, lambda k, d: k == "binary", timeout=20)
+        # The quiet one hears the stream go live and the viewer count, and no picture.
+        got = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                kind, data = quiet.recv(timeout=0.2)
+            except TimeoutError:
+                ing.send_binary(fixture(1))
+                continue
+            got.append((kind, data))
+        kinds = {k for k, _ in got}
+        self.assertEqual(kinds, {"text"}, "only events: %r" % kinds)
+        types = {json.loads(d).get("type") for _, d in got}
+        self.assertNotIn("frame", types)
+        self.assertNotIn("video", types)
+        self.assertTrue(any(json.loads(d).get("type") == "state" and
+                            json.loads(d).get("state") == "live" for _, d in got), types)
+        recv_until(ing, is_event("status", viewers=2), timeout=10)  # it counts as a viewer
+        c.post("/api/streams/stop")
+
     def test_mjpeg_stream(self):
         c, user, key = self.new_streamer()
         ing = self.ingest(key)

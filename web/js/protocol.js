@@ -84,14 +84,18 @@ export function splitInlineFrame(buffer) {
 //   frames: 'split'                 the header as a text message before each binary JPEG;
 //           'inline'                one binary message per frame (`?frames=inline`), half the
 //                                   messages for the server and the page
+//           'none'                  no pictures (`?frames=none`): only the events (a page that
+//                                   plays HLS)
 //   video: true                     also `?video=h264` (inline frames only): H.264 access units
 //                                   go to onVideo(header, bytes) ({type:'video', key,
 //                                   decode_only, ts_ms, …} and a Uint8Array of Annex-B);
 //                                   JPEG frames the socket still carries go to onFrame
 // Throws like `new WebSocket` when the URL is refused.
 export function openLiveSocket(path, { events = {}, onFrame, onVideo, onOpen, onClose, binaryType = 'blob', frames = 'split', video = false } = {}) {
-  const inline = frames === 'inline' || video;
-  const query = [inline && 'frames=inline', video && 'video=h264'].filter(Boolean).join('&');
+  const none = frames === 'none';
+  const inline = !none && (frames === 'inline' || video);
+  const query = none ? 'frames=none'
+    : [inline && 'frames=inline', video && 'video=h264'].filter(Boolean).join('&');
   const ws = new WebSocket(liveSocketUrl(query ? `${path}${path.includes('?') ? '&' : '?'}${query}` : path));
   // Inline frames are split synchronously, so they arrive as ArrayBuffers whatever the page asked.
   ws.binaryType = inline ? 'arraybuffer' : binaryType;

@@ -400,7 +400,8 @@ async function connect() {
         },
         viewers: (msg) => setViewers(msg.count),
       },
-      frames: 'inline',
+      // HLS draws the picture: the socket brings only the events.
+      frames: picture.hls ? 'none' : 'inline',
       video,
       onFrame: (blob, header) => picture.showJpeg(blob, header),
       onVideo: (header, bytes) => picture.pushVideo(header, bytes),
