@@ -176,6 +176,14 @@ def preload_hint(text):
     return (int(m.group(2)), int(m.group(3)), m.group(1)) if m else None
 
 
+async def timed(stats, key, request):
+    """The request's answer; when it came (loop time) kept under key if it is a 200."""
+    st, body = await request
+    if st == 200:
+        stats.arrivals.setdefault(key, []).append(asyncio.get_running_loop().time())
+    return st, body
+
+
 async def player(port, path, base, join_at, stop_at, stats):
     """One LL-HLS client until stop_at (loop time)."""
     loop = asyncio.get_running_loop()
@@ -199,13 +207,10 @@ async def player(port, path, base, join_at, stop_at, stats):
         while hint and loop.time() < stop_at:
             m, p, uri = hint
             (st1, body), (st2, _) = await asyncio.gather(
-                pl.get("%s?_HLS_msn=%d&_HLS_part=%d" % (path, m, p)), media.get(base + uri))
+                timed(stats, ("playlist", m, p), pl.get("%s?_HLS_msn=%d&_HLS_part=%d"
+                                                        % (path, m, p))),
+                timed(stats, ("part", m, p), media.get(base + uri)))
             stats["requests"] += 2
-            done = loop.time()
-            if st1 == 200:
-                stats.arrivals.setdefault(("playlist", m, p), []).append(done)
-            if st2 == 200:
-                stats.arrivals.setdefault(("part", m, p), []).append(done)
             for st in (st1, st2):
                 if st != 200:
                     stats["errors %d" % st] += 1
