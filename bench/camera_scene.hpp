@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -86,6 +87,39 @@ inline std::int64_t thread_cpu_ns() {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+// Frame rates given as a list ("10,30").
+inline std::vector<int> rates_of(const std::string& list) {
+  std::vector<int> out;
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    std::size_t comma = std::min(list.find(',', at), list.size());
+    out.push_back(std::atoi(list.substr(at, comma - at).c_str()));
+    at = comma + 1;
+  }
+  return out;
+}
+
+// The options of the benches that encode the camera clip: --seconds, --fps (a list), --look.
+struct ClipOptions {
+  double seconds = 20;
+  std::vector<int> rates{10, 30};
+  std::string look = "toon";
+
+  // Takes option k with value v when it is one of these.
+  bool take(const std::string& k, const std::string& v) {
+    if (k == "--seconds") {
+      seconds = std::atof(v.c_str());
+    } else if (k == "--fps") {
+      rates = rates_of(v);
+    } else if (k == "--look") {
+      look = v;
+    } else {
+      return false;
+    }
+    return true;
+  }
+};
 
 // The p-th percentile (nearest rank) and the mean.
 inline double pct(std::vector<double> v, double p) {

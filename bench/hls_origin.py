@@ -9,20 +9,22 @@ Debian's nginx runs deploy/nginx-hls-cache.conf as written, with only the machin
 (origin, listen address, pid, logs, cache and temporary paths: as tests/browser/hls_cache.test.mjs
 renders it) and an access log format that names, per request, whether nginx asked the origin
 ($upstream_addr) and with what cache status. For each client count in turn, that many clients
-(Python asyncio, HTTP/1.1 keep-alive, joining over 2 s) play the stream through nginx; every
+(Python asyncio, HTTP/1.1 keep-alive, joining over 2 s) play the stream through nginx: every
 --plain-every-th one as a plain HLS player (the playlist every target duration, each new whole
-segment), the others, on two connections each, as an LL-HLS player does: the plain playlist once, the init segment and the last
-three parts, then for every part a blocking reload `live.m3u8?_HLS_msn=M&_HLS_part=P` for the
-preload-hinted part and, at the same time, that part itself (asked before it exists), and any
-listed part it has not had. After --warm seconds, --seconds are measured.
+segment), the others, on two connections each, as an LL-HLS player does: the plain playlist
+once, the init segment and the last three parts, then for every part a blocking reload
+`live.m3u8?_HLS_msn=M&_HLS_part=P` for the preload-hinted part and, at the same time, that part
+itself (asked before it exists), and any listed part it has not had. After --warm seconds,
+--seconds are measured.
 
 Counted from nginx's log: every request nginx passed to the origin. The parts made are the part
-URIs first asked for in the window (every client fetches every part); for each one, the origin
-requests for its media and for the blocking playlist version that waits for it, wherever in time
-they fell; likewise for each segment whose parts were all made in the window, the origin
-requests for the segment's URI. Printed per client count: parts and segments made, client requests, origin requests
-by kind, per part (mean and max) and per segment, against the goal of at most 2 per segment and
-per part whatever the client count.
+URIs first asked for in the window (every LL client fetches every part); for each one, the
+origin requests for its media and for the blocking playlist version that waits for it, wherever
+in time they fell; likewise, for each segment whose parts were all made in the window, the
+origin requests for the segment's URI. Printed per client count: parts and segments made,
+client requests, origin requests by kind, per part and per segment (mean and max), against the
+goal of at most 2 per segment and per part whatever the client count; then how much later than
+the first client the others got each answer (the cost of nginx's cache lock).
 
 Env: as bench/hls_stream.py; NGINX_BIN (default /usr/sbin/nginx).
 """
@@ -44,7 +46,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from hls_stream import LiveHls, get, pct  # noqa: E402
+from hls_stream import LiveHls, complete_segments, get, pct  # noqa: E402
 
 CONF = os.path.join(ROOT, "deploy", "nginx-hls-cache.conf")
 LOG_FORMAT = ("log_format hlsbench '$msec $status \"$upstream_cache_status\" \"$upstream_addr\" "
@@ -176,10 +178,14 @@ def preload_hint(text):
     return (int(m.group(2)), int(m.group(3)), m.group(1)) if m else None
 
 
-async def timed(stats, key, request):
-    """The request's answer; when it came (loop time) kept under key if it is a 200."""
-    st, body = await request
-    if st == 200:
+async def fetch(conn, path, stats, key=None):
+    """A GET on conn, counted in stats (a status other than 200 as an error); with key, when a
+    200 came (loop time) is kept under it."""
+    st, body = await conn.get(path)
+    stats["requests"] += 1
+    if st != 200:
+        stats["errors %d" % st] += 1
+    elif key:
         stats.arrivals.setdefault(key, []).append(asyncio.get_running_loop().time())
     return st, body
 
@@ -190,38 +196,29 @@ async def player(port, path, base, join_at, stop_at, stats):
     await asyncio.sleep(max(0.0, join_at - loop.time()))
     pl, media = Conn(port), Conn(port)
     try:
-        st, body = await pl.get(path)
-        stats["requests"] += 1
+        st, body = await fetch(pl, path, stats)
         if st != 200:
-            stats["errors %d" % st] += 1
             return
         text = body.decode()
-        init = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)[-1]
-        await media.get(base + init)
+        await fetch(media, base + re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)[-1], stats)
         have = set()
         for m, p, uri in listed_parts(text)[-3:]:  # PART-HOLD-BACK: three parts behind live
-            st, _ = await media.get(base + uri)
-            stats["requests"] += 1
+            await fetch(media, base + uri, stats)
             have.add((m, p))
         hint = preload_hint(text)
         while hint and loop.time() < stop_at:
             m, p, uri = hint
             (st1, body), (st2, _) = await asyncio.gather(
-                timed(stats, ("playlist", m, p), pl.get("%s?_HLS_msn=%d&_HLS_part=%d"
-                                                        % (path, m, p))),
-                timed(stats, ("part", m, p), media.get(base + uri)))
-            stats["requests"] += 2
-            for st in (st1, st2):
-                if st != 200:
-                    stats["errors %d" % st] += 1
+                fetch(pl, "%s?_HLS_msn=%d&_HLS_part=%d" % (path, m, p), stats,
+                      ("playlist", m, p)),
+                fetch(media, base + uri, stats, ("part", m, p)))
             if st2 == 200:
                 have.add((m, p))
-            text = body.decode() if st1 == 200 else (await pl.get(path))[1].decode()
+            text = body.decode() if st1 == 200 else (await fetch(pl, path, stats))[1].decode()
             newest = max(have) if have else (-1, -1)
             for lm, lp, luri in listed_parts(text):
                 if (lm, lp) > newest and (lm, lp) not in have:
-                    st, _ = await media.get(base + luri)
-                    stats["requests"] += 1
+                    await fetch(media, base + luri, stats)
                     have.add((lm, lp))
             hint = preload_hint(text)
     except (OSError, asyncio.IncompleteReadError) as e:
@@ -240,23 +237,17 @@ async def plain_player(port, path, base, join_at, stop_at, stats):
     newest = None
     try:
         while loop.time() < stop_at:
-            st, body = await conn.get(path)
-            stats["requests"] += 1
+            st, body = await fetch(conn, path, stats)
             if st != 200:
-                stats["errors %d" % st] += 1
                 return
             text = body.decode()
-            segs = [(int(m), u) for u, m in re.findall(r"#EXTINF:[^\n]*\n(\S*?(\d+)\.m4s)\n", text)]
+            segs = sorted((m, uri) for m, (_, uri) in complete_segments(text).items())
             if newest is None:
-                st, _ = await conn.get(base + re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)[-1])
-                stats["requests"] += 1
+                await fetch(conn, base + re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)[-1], stats)
                 segs = segs[-3:]
             for msn, uri in segs:
                 if newest is None or msn > newest:
-                    st, _ = await conn.get(base + uri)
-                    stats["requests"] += 1
-                    if st != 200:
-                        stats["errors %d" % st] += 1
+                    await fetch(conn, base + uri, stats)
                     newest = msn
             await asyncio.sleep(2.0)
     except (OSError, asyncio.IncompleteReadError) as e:

@@ -10,12 +10,12 @@
 //     once per part);
 //   - both as % of one core at the stream's frame rate;
 //   - the media bytes per minute: every complete segment plus its init segment, what a
-//     recording keeps on disk (its segments are the live ones).
+//     recording keeps on disk (its segments are the live ones), and what the boxes add to
+//     the raw units' bytes.
 //   hls_segmenting [--seconds 60] [--fps 10,30] [--look toon] [--repeat 20] [--part-ms 500]
 #include <cstdio>
 #include <cstdlib>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -37,6 +37,7 @@ using ds::bench::thread_cpu_ns;
 
 struct Pass {
   std::vector<double> push_us;      // per unit
+  std::vector<double> publish_us;   // per unit whose push published a part
   std::vector<double> playlist_us;  // per published part
   double segment_bytes = 0;         // complete segments
   double init_bytes = 0;            // their init segments, once each
@@ -69,6 +70,7 @@ Pass segment(const std::vector<ds::video::AccessUnit>& units, const ds::video::H
     std::int64_t before = thread_cpu_ns();
     bool published = s.push(u);
     p.push_us.push_back(static_cast<double>(thread_cpu_ns() - before) / 1e3);
+    if (published) p.publish_us.push_back(p.push_us.back());
     if (published) {
       before = thread_cpu_ns();
       std::string text = ds::video::render_playlist(s, "hls/1/");
@@ -85,23 +87,16 @@ Pass segment(const std::vector<ds::video::AccessUnit>& units, const ds::video::H
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 60;
+  ds::bench::ClipOptions clip;
+  clip.seconds = 60;
   int repeat = 20;
-  std::vector<int> rates{10, 30};
-  std::string look_name = "toon";
   ds::video::EncoderSettings settings;  // the server's defaults (serve --video-* flags)
   ds::video::HlsConfig config;          // the server's defaults but the part target
   config.part_target_ms = 500;          // serve --hls-part-ms
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--seconds") {
-      seconds = std::atof(v.c_str());
-    } else if (k == "--fps") {
-      rates.clear();
-      std::stringstream in(v);
-      for (std::string r; std::getline(in, r, ',');) rates.push_back(std::atoi(r.c_str()));
-    } else if (k == "--look") {
-      look_name = v;
+    if (clip.take(k, v)) {
+      continue;
     } else if (k == "--repeat") {
       repeat = std::atoi(v.c_str());
     } else if (k == "--part-ms") {
@@ -111,26 +106,28 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto look = ds::worker::look_from_name(look_name);
-  if (!look || rates.empty() || seconds <= 0 || repeat < 1) {
+  auto look = ds::worker::look_from_name(clip.look);
+  if (!look || clip.rates.empty() || clip.seconds <= 0 || repeat < 1) {
     std::fprintf(stderr,
                  "usage: hls_segmenting [--seconds 60] [--fps 10,30] [--look toon] [--repeat 20] "
                  "[--part-ms 500]\n");
     return 2;
   }
   av_log_set_level(AV_LOG_ERROR);
-  cv::Mat wide = ds::bench::panorama(ds::bench::kCameraWidth + static_cast<int>(60 * seconds) + 2,
-                                     ds::bench::kCameraHeight);
+  cv::Mat wide = ds::bench::panorama(
+      ds::bench::kCameraWidth + static_cast<int>(60 * clip.seconds) + 2, ds::bench::kCameraHeight);
   std::printf("look=%s crf=%d max_kbps=%d preset=%s part_ms=%lld seconds=%.0f repeat=%d\n",
-              look_name.c_str(), settings.crf, settings.max_kbps, settings.preset.c_str(),
-              static_cast<long long>(config.part_target_ms), seconds, repeat);
+              clip.look.c_str(), settings.crf, settings.max_kbps, settings.preset.c_str(),
+              static_cast<long long>(config.part_target_ms), clip.seconds, repeat);
   std::printf(
       "| fps | units | encoder CPU µs/unit mean / p99 | segmenter CPU µs/unit mean / p99 | "
-      "segmenter : encoder | encoder %% of a core | segmenter %% of a core | playlist µs/part "
-      "mean / p99 | segments / parts | media bytes/min (segments + init) | kbit/s |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (int fps : rates) {
-    int frames = static_cast<int>(seconds * fps);
+      "publishing units µs mean | segmenter : encoder | encoder %% of a core | segmenter %% of a "
+      "core | playlist µs/part "
+      "mean / p99 | segments / parts | media bytes/min (segments + init) | kbit/s | over the raw "
+      "units |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int fps : clip.rates) {
+    int frames = static_cast<int>(clip.seconds * fps);
     cv::RNG rng(11);
     ds::video::H264Encoder encoder(settings);
     std::vector<double> encode_us;
@@ -151,22 +148,28 @@ int main(int argc, char** argv) {
     }
     // The segmenter is microseconds per unit: several passes over the same units (each a
     // fresh segmenter, as a new session) so that the mean is not one pass's noise.
-    std::vector<double> push_us, playlist_us;
+    std::vector<double> push_us, publish_us, playlist_us;
     Pass first;
     for (int r = 0; r < repeat; ++r) {
       Pass p = segment(units, config);
       push_us.insert(push_us.end(), p.push_us.begin(), p.push_us.end());
+      publish_us.insert(publish_us.end(), p.publish_us.begin(), p.publish_us.end());
       playlist_us.insert(playlist_us.end(), p.playlist_us.begin(), p.playlist_us.end());
       if (r == 0) first = std::move(p);
     }
     double enc = mean(encode_us), seg = mean(push_us);
+    double unit_bytes = 0;
+    for (const auto& u : units) unit_bytes += static_cast<double>(u.bytes());
     double bytes_per_min = (first.segment_bytes + first.init_bytes) / first.media_s * 60;
     std::printf(
-        "| %d | %d | %.0f / %.0f | %.1f / %.1f | %.2f %% | %.2f %% | %.3f %% | %.1f / %.1f | "
-        "%d / %d | %.0f (%.2f MiB) | %.0f |\n",
-        fps, frames, enc, pct(encode_us, 99), seg, pct(push_us, 99), 100 * seg / enc,
-        enc * fps / 1e4, seg * fps / 1e4, mean(playlist_us), pct(playlist_us, 99), first.segments,
-        first.parts, bytes_per_min, bytes_per_min / (1024 * 1024), bytes_per_min * 8 / 60 / 1000);
+        "| %d | %d | %.0f / %.0f | %.1f / %.1f | %.1f | %.2f %% | %.2f %% | %.3f %% | %.1f / %.1f "
+        "| "
+        "%d / %d | %.0f (%.2f MiB) | %.0f | %+.1f %% |\n",
+        fps, frames, enc, pct(encode_us, 99), seg, pct(push_us, 99), mean(publish_us),
+        100 * seg / enc, enc * fps / 1e4, seg * fps / 1e4, mean(playlist_us), pct(playlist_us, 99),
+        first.segments, first.parts, bytes_per_min, bytes_per_min / (1024 * 1024),
+        bytes_per_min * 8 / 60 / 1000,
+        100 * ((first.segment_bytes + first.init_bytes) / unit_bytes - 1));
     std::fflush(stdout);
   }
   return 0;

@@ -23,21 +23,10 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-os.environ.setdefault("DREAMSTREAM_BIN", os.path.join(ROOT, "build-bench", "dreamstream"))
+sys.path.insert(0, HERE)
+# bench/video_path.py's paths, binaries and percentile (it puts tests/integration on sys.path).
+from video_path import BENCH_WS, VIDEO_BYTES, pct  # noqa: E402,F401
 import harness  # noqa: E402
-
-BENCH_WS = os.environ.get("BENCH_WS", os.path.join(ROOT, "build-bench", "bench_ws"))
-VIDEO_BYTES = os.environ.get("VIDEO_BYTES", os.path.join(ROOT, "build-bench", "video_bytes"))
-
-
-def pct(values, p):
-    """The p-th percentile (nearest rank) of values; nan when there are none."""
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
 def get(url, timeout=10):
@@ -47,6 +36,12 @@ def get(url, timeout=10):
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
+
+
+def complete_segments(text):
+    """{msn: (EXTINF seconds, URI)} of the complete segments a playlist lists."""
+    return {int(m.group(3)): (float(m.group(1)), m.group(2))
+            for m in re.finditer(r"#EXTINF:([0-9.]+),\n(\S*?(\d+)\.m4s)\n", text)}
 
 
 class LiveHls:
@@ -95,10 +90,8 @@ class LiveHls:
             raise
 
     def segments(self):
-        """{msn: (EXTINF seconds, URI)} of the complete segments the origin lists now."""
-        _, _, text = get(self.url)
-        return {int(m.group(3)): (float(m.group(1)), m.group(2).decode())
-                for m in re.finditer(rb"#EXTINF:([0-9.]+),\n(\S*?(\d+)\.m4s)\n", text)}
+        """complete_segments() of the playlist the origin answers now."""
+        return complete_segments(get(self.url)[2].decode())
 
     def __exit__(self, *exc):
         if self.pusher and self.pusher.poll() is None:

@@ -23,7 +23,6 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -143,20 +142,13 @@ void write_file(const std::string& path, const std::string& bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 20;
-  std::vector<int> rates{10, 30};
-  std::string look_name = "toon", out_dir, profile = "high", camera_dir;
+  ds::bench::ClipOptions clip;
+  std::string out_dir, profile = "high", camera_dir;
   ds::video::EncoderSettings settings;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--seconds") {
-      seconds = std::atof(v.c_str());
-    } else if (k == "--fps") {
-      rates.clear();
-      std::stringstream in(v);
-      for (std::string r; std::getline(in, r, ',');) rates.push_back(std::atoi(r.c_str()));
-    } else if (k == "--look") {
-      look_name = v;
+    if (clip.take(k, v)) {
+      continue;
     } else if (k == "--crf") {
       settings.crf = std::atoi(v.c_str());
     } else if (k == "--max-kbps") {
@@ -174,6 +166,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const double seconds = clip.seconds;
+  const std::vector<int>& rates = clip.rates;
+  const std::string& look_name = clip.look;
   auto look = ds::worker::look_from_name(look_name);
   if (!look || rates.empty() || seconds <= 0) {
     std::fprintf(stderr,
