@@ -3,6 +3,7 @@
 player, side by side in one run (issue 23, item 4; docs/performance.md "HLS").
 
     python3 bench/hls_latency.py [--joins 6] [--seconds 20] [--warm 10] [--fps 10] [--look toon]
+                                 [--behind-nginx N]
 
 One server with its built-in CPU worker (bench/hls_stream.py: the moving camera clip pushed at
 --fps, the stream's look --look, default HLS settings: 2 s segments, 500 ms parts). One Chromium
@@ -21,11 +22,16 @@ issue's goals (LL about 2 s, plain about 6 s), each join's median, hls.js's own 
 estimate, stalls; and, from the same run, the
 media bytes per minute of the segments the server made (what a recording keeps).
 
+With --behind-nginx N the page and both players go through deploy/nginx-hls-cache.conf (as
+bench/hls_origin.py runs it) while N light LL-HLS clients of bench/hls_origin.py play through
+the same cache for the whole run: the delay of a player that shares the cache with others.
+
 Env: as bench/hls_stream.py; CHROMIUM_BIN (default /usr/bin/chromium). Needs
 tests/browser/node_modules (scripts/setup.sh --test).
 """
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -37,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from hls_stream import LiveHls, get, pct  # noqa: E402
 from harness import cpu_seconds  # noqa: E402
+from hls_origin import Nginx, run_clients  # noqa: E402
 
 GOALS_S = {"ll": 2.0, "plain": 6.0}  # issue 23: "about 2 s", "about 6 s"
 
@@ -68,28 +75,41 @@ def main():
     ap.add_argument("--warm", type=float, default=10.0)
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--look", default="toon")
+    ap.add_argument("--behind-nginx", type=int, default=0, metavar="N",
+                    help="play through the nginx cache beside N light LL clients")
     a = ap.parse_args()
 
     run_s = a.joins * (a.warm + a.seconds + 2)
     with LiveHls(fps=a.fps, look=a.look, seconds=run_s + 60) as live:
         sizes = SegmentBytes(live)
         sizes.start()
+        nginx, origin, crowd = None, live.origin, None
+        if a.behind_nginx:
+            nginx = Nginx(live.server.port)
+            origin = nginx.url
+            crowd = threading.Thread(target=lambda: asyncio.run(run_clients(
+                a.behind_nginx, nginx.port, live.path, 0, run_s + 20, 0)), daemon=True)
+            crowd.start()
         pid = live.server.proc.pid
         load0, cpu0, t0 = os.getloadavg()[0], cpu_seconds(pid), time.monotonic()
         out = subprocess.run(
-            ["node", os.path.join(HERE, "hls_latency.mjs"), "--origin", live.origin, "--path",
+            ["node", os.path.join(HERE, "hls_latency.mjs"), "--origin", origin, "--path",
              live.path, "--joins", str(a.joins), "--warm", str(a.warm), "--seconds",
              str(a.seconds)], capture_output=True, text=True, timeout=run_s + 120)
         server_cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
         load1 = os.getloadavg()[0]
         sizes.stop = True
+        if nginx:
+            nginx.stop()  # the crowd's clients end with their connections refused
         if out.returncode != 0:
             print(out.stdout, out.stderr, file=sys.stderr)
             return 1
         r = json.loads(out.stdout.strip().splitlines()[-1])
 
-    print("HLS glass-to-glass: %g fps camera clip, look %s, %d joins of %gs after %gs; %s"
-          % (a.fps, a.look, a.joins, a.seconds, a.warm, r["userAgent"]))
+    print("HLS glass-to-glass: %g fps camera clip, look %s, %d joins of %gs after %gs; %s; %s"
+          % (a.fps, a.look, a.joins, a.seconds, a.warm, r["userAgent"],
+             "through nginx beside %d LL clients" % a.behind_nginx if a.behind_nginx
+             else "straight from the origin"))
     print("delay = presentation in Chromium − the camera frame's arrival at the server "
           "(EXT-X-PROGRAM-DATE-TIME via hls.js playingDate), per presented picture")
     print("| player | pictures | p50 s | p95 s | p99 s | max s | goal | median of each join s "
