@@ -23,7 +23,6 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,41 +38,16 @@ extern "C" {
 
 namespace {
 
-constexpr int kWidth = 640;
-constexpr int kHeight = 480;
-constexpr int kJpegQuality = 80;  // the built-in worker's (worker/cpu_backend.cpp)
+constexpr int kWidth = ds::bench::kCameraWidth;
+constexpr int kHeight = ds::bench::kCameraHeight;
 
-using ds::bench::panorama;  // as bench/skip_frames draws it
-
-// The camera at time t (seconds): a pan of 60 px/s with a figure in front that sways and
-// nods, and fresh sensor noise (σ 4) every frame.
-cv::Mat camera(const cv::Mat& wide, double t, cv::RNG& rng) {
-  int x = static_cast<int>(60.0 * t) % (wide.cols - kWidth);
-  cv::Mat frame = wide(cv::Rect(x, 0, kWidth, kHeight)).clone();
-  cv::Point head(320 + static_cast<int>(60 * std::sin(t * 1.3)),
-                 220 + static_cast<int>(15 * std::sin(t * 2.1)));
-  cv::ellipse(frame, head + cv::Point(0, 190), {130, 110}, 0, 180, 360, {90, 60, 50}, cv::FILLED,
-              cv::LINE_AA);
-  cv::ellipse(frame, head, {70, 90}, 10 * std::sin(t), 0, 360, {150, 180, 225}, cv::FILLED,
-              cv::LINE_AA);
-  cv::circle(frame, head + cv::Point(-25, -15), 8, {40, 40, 40}, cv::FILLED, cv::LINE_AA);
-  cv::circle(frame, head + cv::Point(25, -15), 8, {40, 40, 40}, cv::FILLED, cv::LINE_AA);
-  cv::ellipse(frame, head + cv::Point(0, 35), {25, 8 + static_cast<int>(6 * std::sin(t * 5))}, 0, 0,
-              180, {60, 60, 160}, 3, cv::LINE_AA);
-  cv::Mat noise(frame.size(), CV_16SC3);
-  rng.fill(noise, cv::RNG::NORMAL, 0, 4);
-  cv::Mat out;
-  frame.convertTo(out, CV_16SC3);
-  out += noise;
-  out.convertTo(out, CV_8UC3);
-  return out;
-}
-
-std::string encode_jpeg(const cv::Mat& img) {
-  std::vector<uchar> buf;
-  cv::imencode(".jpg", img, buf, {cv::IMWRITE_JPEG_QUALITY, kJpegQuality});
-  return {buf.begin(), buf.end()};
-}
+// As bench/skip_frames and bench/hls_segmenting draw and measure them.
+using ds::bench::camera;
+using ds::bench::encode_jpeg;
+using ds::bench::mean;
+using ds::bench::panorama;
+using ds::bench::pct;
+using ds::bench::thread_cpu_ns;
 
 cv::Mat gray_of_jpeg(const std::string& jpeg) {
   cv::Mat bgr = cv::imdecode(std::vector<uchar>(jpeg.begin(), jpeg.end()), cv::IMREAD_COLOR);
@@ -160,23 +134,6 @@ class Decoder {
   SwsContext* sws_ = nullptr;
 };
 
-std::int64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double mean(const std::vector<double>& v) {
-  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-}
-
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary)
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -185,20 +142,13 @@ void write_file(const std::string& path, const std::string& bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 20;
-  std::vector<int> rates{10, 30};
-  std::string look_name = "toon", out_dir, profile = "high", camera_dir;
+  ds::bench::ClipOptions clip;
+  std::string out_dir, profile = "high", camera_dir;
   ds::video::EncoderSettings settings;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--seconds") {
-      seconds = std::atof(v.c_str());
-    } else if (k == "--fps") {
-      rates.clear();
-      std::stringstream in(v);
-      for (std::string r; std::getline(in, r, ',');) rates.push_back(std::atoi(r.c_str()));
-    } else if (k == "--look") {
-      look_name = v;
+    if (clip.take(k, v)) {
+      continue;
     } else if (k == "--crf") {
       settings.crf = std::atoi(v.c_str());
     } else if (k == "--max-kbps") {
@@ -216,6 +166,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const double seconds = clip.seconds;
+  const std::vector<int>& rates = clip.rates;
+  const std::string& look_name = clip.look;
   auto look = ds::worker::look_from_name(look_name);
   if (!look || rates.empty() || seconds <= 0) {
     std::fprintf(stderr,
