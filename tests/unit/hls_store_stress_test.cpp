@@ -11,24 +11,15 @@
 #include <thread>
 #include <vector>
 
+#include "h264_units.hpp"
 #include "live/hls_store.hpp"
 #include "util/clock.hpp"
 
 namespace ds::live {
 namespace {
 
-video::AccessUnit unit(std::int64_t pts, bool key) {
-  static const std::string sps("\x00\x00\x00\x01\x67\x64\x00\x1e\xac\xd9", 10);
-  static const std::string pps("\x00\x00\x00\x01\x68\xeb\xe3\xcb", 8);
-  video::AccessUnit u;
-  u.pts_ms = pts;
-  u.keyframe = key;
-  u.width = 160;
-  u.height = 120;
-  u.data = key ? sps + pps + std::string("\x00\x00\x00\x01\x65\x88", 6)
-               : std::string("\x00\x00\x00\x01\x41\x9a", 6);
-  return u;
-}
+using test::h264_unit;
+constexpr auto unit = h264_unit;
 
 TEST(HlsStoreStress, EveryWaiterIsWokenOnceWhateverTheThreads) {
   ManualClock clock;
