@@ -98,7 +98,7 @@ std::optional<VodPlaylist> parse_vod_playlist(std::string_view text) {
   VodPlaylist p;
   std::int64_t init = -1;
   std::int64_t start_ms = 0;
-  std::optional<std::int64_t> duration;
+  std::int64_t duration = -1;  // of the segment whose URI comes next; -1: no EXTINF yet
   std::size_t pos = 0;
   while (pos < text.size()) {
     auto nl = text.find('\n', pos);
@@ -113,16 +113,17 @@ std::optional<VodPlaylist> parse_vod_playlist(std::string_view text) {
       start_ms = date_time(line.substr(25)).value_or(0);
     } else if (line.starts_with("#EXTINF:")) {
       auto comma = line.find(',');
-      duration = seconds(line.substr(8, comma == std::string_view::npos ? line.npos : comma - 8));
-      if (!duration) return std::nullopt;
+      auto d = seconds(line.substr(8, comma == std::string_view::npos ? line.npos : comma - 8));
+      if (!d) return std::nullopt;
+      duration = *d;
     } else if (line == "#EXT-X-ENDLIST") {
       p.ended = true;
     } else if (!line.empty() && line.front() != '#') {
-      if (!line.ends_with(".m4s") || !duration || init < 0) return std::nullopt;
+      if (!line.ends_with(".m4s") || duration < 0 || init < 0) return std::nullopt;
       auto msn = number(line.substr(0, line.size() - 4));
       if (!msn) return std::nullopt;
-      p.segments.push_back({*msn, init, *duration, start_ms});
-      duration.reset();
+      p.segments.push_back({*msn, init, duration, start_ms});
+      duration = -1;
       start_ms = 0;
     }
   }

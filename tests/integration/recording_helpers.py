@@ -23,6 +23,21 @@ def ffprobe(source):
     return data["streams"][0]["codec_name"], float(data["format"]["duration"])
 
 
+def ffprobe_open_playlist(path):
+    """(codec, seconds from the first picture to the last) ffprobe reads from a playlist without
+    EXT-X-ENDLIST: from its first segment (a live playlist starts near its end otherwise),
+    giving up after two reloads that bring nothing new (a few seconds)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-live_start_index", "0", "-m3u8_hold_counters", "2",
+         "-select_streams", "v:0", "-show_entries", "stream=codec_name:packet=pts_time", "-of",
+         "json", path], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise AssertionError("ffprobe %s: %s" % (path, out.stderr))
+    data = json.loads(out.stdout)
+    times = [float(p["pts_time"]) for p in data["packets"]]
+    return data["streams"][0]["codec_name"], max(times) - min(times)
+
+
 def playlist_seconds(text):
     return sum(float(x) for x in re.findall(r"#EXTINF:([0-9.]+),", text))
 

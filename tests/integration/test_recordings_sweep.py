@@ -8,7 +8,7 @@ import time
 import unittest
 
 from harness import PASSWORD, Server, wait_until
-from recording_helpers import Streamer, ffprobe, playlist_seconds
+from recording_helpers import Streamer, ffprobe, ffprobe_open_playlist, playlist_seconds
 
 ARGS = ["--builtin-workers", "1", "--skip-similar", "0", "--recording-sweep-s", "1"]
 
@@ -24,15 +24,18 @@ class TestRecordingSurvival(unittest.TestCase):
             server.proc.kill()  # SIGKILL: nothing is finished or flushed
             server.proc.wait(10)
             s.pusher.stop()
+            s.ing.close()
             index = os.path.join(s.directory(sid), "index.m3u8")
             with open(index) as f:
                 text = f.read()
             self.assertNotIn("#EXT-X-ENDLIST", text)
             listed = playlist_seconds(text)
             self.assertGreaterEqual(text.count("#EXTINF:"), 3)
-            codec, duration = ffprobe(index)
+            # Every listed segment plays: its pictures span all of them but the last one's
+            # length (a picture lasts until the next).
+            codec, span = ffprobe_open_playlist(index)
             self.assertEqual(codec, "h264")
-            self.assertAlmostEqual(duration, listed, delta=0.5)
+            self.assertAlmostEqual(span, listed, delta=0.5)
 
             # The next server on the same data closes the session, then the recording.
             again = Server(ARGS, data_dir=server.data_dir).start()
@@ -49,6 +52,9 @@ class TestRecordingSurvival(unittest.TestCase):
                 self.assertAlmostEqual(r["duration_ms"] / 1000, playlist_seconds(closed),
                                        delta=0.01)
                 self.assertGreaterEqual(playlist_seconds(closed), listed)
+                codec, duration = ffprobe(index)  # now a VOD playlist with its length
+                self.assertEqual(codec, "h264")
+                self.assertAlmostEqual(duration, playlist_seconds(closed), delta=0.5)
                 self.assertIsNotNone(r["ended_ms"])
                 self.assertIn("event=recording_closed", again.logs())
             finally:

@@ -273,13 +273,8 @@ namespace {
 class RecordingStoreTest : public ::testing::Test {
  protected:
   long long add_user(const std::string& name) {
-    store::User u;
-    u.username = name;
-    u.email = name + "@example.com";
-    u.display_name = name;
-    u.password_hash = "$argon2id$placeholder";
-    u.created_ms = kNow;
-    return db().with([&](soci::session& sql) { return store::insert_user(sql, u); });
+    return db().with(
+        [&](soci::session& sql) { return store::insert_user(sql, test::sample_user(name, kNow)); });
   }
   long long add_session(long long user, bool ended) {
     return db().write([&](soci::session& sql) {
