@@ -1,13 +1,13 @@
 """Recordings that outlive their server (docs/operations.md "Recordings"): a SIGKILL mid-recording
 leaves a playlist ffprobe reads up to the last complete segment, and the restarted server closes
-it; the sweeper deletes by retention (--recording-days 0) and stops and deletes by quota
+it; a SIGTERM finishes them before the server exits; the sweeper deletes by retention (--recording-days 0) and stops and deletes by quota
 (--recording-quota-mb), each through a real server."""
 
 import os
 import time
 import unittest
 
-from harness import PASSWORD, Server, wait_until
+from harness import PASSWORD, Server, db_query, wait_until
 from recording_helpers import Streamer, ffprobe, ffprobe_open_playlist, playlist_seconds
 
 ARGS = ["--builtin-workers", "1", "--skip-similar", "0", "--recording-sweep-s", "1"]
@@ -59,6 +59,24 @@ class TestRecordingSurvival(unittest.TestCase):
                 self.assertIn("event=recording_closed", again.logs())
             finally:
                 again.cleanup()
+        finally:
+            server.cleanup()
+
+
+    def test_a_stopped_server_finishes_its_recordings_first(self):
+        server = Server(ARGS).start()
+        try:
+            s = Streamer(server, server.client())
+            s.start()
+            sid = s.wait_segments(1)["session_id"]
+            self.assertEqual(server.stop(), 0)  # SIGTERM: streams end, recordings with them
+            s.pusher.stop()
+            s.ing.close()
+            with open(os.path.join(s.directory(sid), "index.m3u8")) as f:
+                self.assertTrue(f.read().endswith("#EXT-X-ENDLIST\n"))
+            rows = db_query(server.data_dir, "SELECT state FROM recordings WHERE session_id = ?",
+                            (sid,))
+            self.assertEqual([tuple(r) for r in rows], [("complete",)])
         finally:
             server.cleanup()
 

@@ -2,6 +2,8 @@
 // sweeper's choices, the store, and the recorder's closing and sweeping over a real database.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -14,7 +16,11 @@
 #include "store/viewer_samples.hpp"
 #include "temp_database.hpp"
 #include "video/fmp4.hpp"
+#include "video/h264_encoder.hpp"
+#include "video/hls_segmenter.hpp"
+#include "video/mp4_remux.hpp"
 #include "video/vod_playlist.hpp"
+#include "video_pictures.hpp"
 
 using namespace ds;
 using domain::RecordingFileKind;
@@ -422,4 +428,97 @@ TEST_F(RecordingStoreTest, TheRecorderClosesWhatADeadNodeLeftAndSweepsByRetentio
   EXPECT_FALSE(recorder.find(left));
   EXPECT_FALSE(fs::exists(dir));
   recorder.shutdown();
+}
+
+namespace {
+
+// A recording made as the recorder makes one: the encoder's units cut by a segmenter per
+// recording run (started again: a new init segment), written by the writer.
+struct MadeRecording {
+  test::TempDir tmp;
+  fs::path dir = tmp.path() / "rec";
+  live::RecordingWriter writer{dir};
+  std::int64_t last_init = -1;
+
+  // `count` pictures of width × height, 100 ms apart from start_ms, as one run.
+  void run(int count, std::int64_t start_ms, int width, int height) {
+    video::H264Encoder enc([] {
+      video::EncoderSettings s;
+      s.preset = "ultrafast";
+      return s;
+    }());
+    video::HlsSegmenter seg({}, writer.playlist().next_msn(), start_ms);
+    auto handed = writer.playlist().next_msn() - 1;
+    auto hand_over = [&] {
+      for (auto msn = handed + 1; msn <= seg.last_complete().value_or(handed); ++msn) {
+        const auto* s = seg.segment(msn);
+        if (s->init_msn != last_init) writer.add_init(s->init_msn, *seg.init(s->init_msn));
+        last_init = s->init_msn;
+        writer.add_segment({msn, s->init_msn, s->duration, s->start_ms}, *s->bytes);
+        handed = msn;
+      }
+    };
+    for (int i = 0; i < count; ++i) {
+      auto u = enc.encode_jpeg(video::testing::moving_jpeg(i, width, height), start_ms + i * 100);
+      ASSERT_TRUE(u.ok());
+      seg.push(*u);
+      hand_over();
+    }
+    seg.finish();
+    hand_over();
+  }
+
+  std::vector<video::RemuxGroup> groups() const {
+    std::vector<video::RemuxGroup> out;
+    for (const auto& s : writer.playlist().segments) {
+      auto init = dir / domain::recording_init_name(s.init_msn);
+      if (out.empty() || out.back().init != init) out.push_back({init, {}});
+      out.back().segments.push_back(dir / domain::recording_segment_name(s.msn));
+    }
+    return out;
+  }
+};
+
+std::string run_command(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+}  // namespace
+
+// The one-file download: every picture of every run, on one timeline without the gap between
+// runs, the index first; a run at another size is left out (one track, one set of parameters).
+TEST(RecordingDownload, RemuxesEveryRunIntoOneMp4ThatFfprobeReads) {
+  if (std::system("ffprobe -hide_banner -version >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "no ffprobe CLI (scripts/setup.sh --test installs it)";
+  }
+  MadeRecording rec;
+  rec.run(30, 1'765'000'000'000, 160, 120);
+  rec.run(20, 1'765'000'060'000, 160, 120);  // switched on again a minute later
+  rec.run(10, 1'765'000'090'000, 320, 240);  // another size
+  auto groups = rec.groups();
+  ASSERT_EQ(groups.size(), 3u);
+  auto out = rec.tmp.path() / "out.mp4";
+  auto failed = video::remux_to_mp4(groups, out);
+  ASSERT_FALSE(failed) << *failed;
+  auto bytes = read(out);
+  EXPECT_LT(bytes.find("moov"), bytes.find("mdat"));  // faststart
+  auto probe = run_command(
+      "ffprobe -v error -count_frames -show_entries stream=codec_name,width,height,nb_read_frames"
+      ":format=duration -of csv=p=0 " +
+      out.string());
+  std::istringstream lines(probe);
+  std::string stream, format;
+  std::getline(lines, stream);
+  std::getline(lines, format);
+  EXPECT_EQ(stream, "h264,160,120,50") << probe;
+  // 50 pictures of 100 ms, the minute between the runs left out.
+  EXPECT_NEAR(std::stod(format), 5.0, 0.25) << probe;
+  EXPECT_TRUE(video::remux_to_mp4({}, out).has_value());  // nothing to make one of
+  EXPECT_FALSE(fs::exists(out));
 }
