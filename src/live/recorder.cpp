@@ -451,6 +451,11 @@ void Recorder::shutdown() {
   if (writer_.joinable()) writer_.join();
 }
 
+std::size_t Recorder::queued() {
+  std::lock_guard lock(queue_mutex_);
+  return queue_.size();
+}
+
 std::size_t Recorder::active() const {
   std::lock_guard lock(mutex_);
   return active_.size();

@@ -95,8 +95,10 @@ class Recorder final : public RecordingSink {
   // this the recorder only answers readers. Idempotent.
   void shutdown();
 
-  // Sessions being recorded here (tests, metrics).
+  // Sessions being recorded here, and jobs waiting for the writer (tests, metrics: a queue that
+  // grows says the disk does not keep up).
   std::size_t active() const;
+  std::size_t queued();
 
  private:
   struct Active {

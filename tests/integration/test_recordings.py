@@ -44,6 +44,9 @@ class TestRecordings(ServerTestCase):
         self.assertEqual(live.headers.get("Cache-Control"), "public, no-cache")
         self.assertIn("#EXT-X-PLAYLIST-TYPE:EVENT", live.text)
         self.assertNotIn("#EXT-X-ENDLIST", live.text)
+        metrics = self.client().get("/metrics").text
+        self.assertRegex(metrics, r"(?m)^dreamstream_recordings_active [1-9]")
+        self.assertRegex(metrics, r"(?m)^dreamstream_recording_jobs_queued \d+$")
         time.sleep(3)
         s.stop()
 
