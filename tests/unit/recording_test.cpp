@@ -2,7 +2,6 @@
 // sweeper's choices, the store, and the recorder's closing and sweeping over a real database.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -479,16 +478,6 @@ struct MadeRecording {
   }
 };
 
-std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
 }  // namespace
 
 // The one-file download: every picture of every run, on one timeline without the gap between
@@ -508,10 +497,14 @@ TEST(RecordingDownload, RemuxesEveryRunIntoOneMp4ThatFfprobeReads) {
   ASSERT_FALSE(failed) << *failed;
   auto bytes = read(out);
   EXPECT_LT(bytes.find("moov"), bytes.find("mdat"));  // faststart
-  auto probe = run_command(
-      "ffprobe -v error -count_frames -show_entries stream=codec_name,width,height,nb_read_frames"
-      ":format=duration -of csv=p=0 " +
-      out.string());
+  auto probed = rec.tmp.path() / "probe.txt";
+  int rc =
+      std::system(("ffprobe -v error -count_frames -show_entries "
+                   "stream=codec_name,width,height,nb_read_frames:format=duration -of csv=p=0 " +
+                   out.string() + " > " + probed.string())
+                      .c_str());
+  auto probe = read(probed);
+  ASSERT_EQ(rc, 0) << probe;
   std::istringstream lines(probe);
   std::string stream, format;
   std::getline(lines, stream);
