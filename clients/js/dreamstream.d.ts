@@ -108,6 +108,7 @@ export interface StreamSettings {
   style_slot_seconds: number;
   base_style: string;
   strength: number;
+  record: boolean;
 }
 
 export interface User {

@@ -213,7 +213,7 @@ export function createApi(baseUrl, { token, fetch: fetchImpl = globalThis.fetch,
     latestJpeg: (username) => request("GET", `/u/${user(username)}/latest.jpg`),
 
     // The caller's own stream settings: {comments_enabled, styles_enabled, style_policy,
-    // style_slot_seconds, base_style, strength}. updateSettings sends only the fields given;
+    // style_slot_seconds, base_style, strength, record}. updateSettings sends only the fields given;
     // the change applies live (viewers get `settings` and `styles` events).
     settings: async () => unwrapSettings(await request("GET", "/api/streams/settings")),
     updateSettings: async (fields) => unwrapSettings(await request("PATCH", "/api/streams/settings", fields)),

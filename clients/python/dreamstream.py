@@ -754,14 +754,14 @@ class Client:
     # -- stream settings (the caller's own channel) ----------------------------------------
     def settings(self):
         """GET /api/streams/settings -> {comments_enabled, styles_enabled, style_policy,
-        style_slot_seconds, base_style, strength} (the caller's own)."""
+        style_slot_seconds, base_style, strength, record} (the caller's own)."""
         out = self.get("/api/streams/settings")
         return out.get("settings", out)
 
     def update_settings(self, **fields):
         """PATCH /api/streams/settings with only the fields given (comments_enabled=,
         styles_enabled=, style_policy="auto"|"approve", style_slot_seconds=5..600,
-        base_style=, strength=0..1). Applied live; returns the new settings."""
+        base_style=, strength=0..1, record=). Applied live; returns the new settings."""
         out = self.patch("/api/streams/settings", fields)
         return out.get("settings", out)
 

@@ -165,6 +165,7 @@ void register_routes(Router& router, App& app) {
   if (app.hub && app.styles) register_styles_routes(router, app);
   if (app.hub) register_metrics_routes(router, app);
   if (app.hub && app.video && app.hls) register_hls_routes(router, app);
+  if (app.recordings) register_recordings_routes(router, app);
 }
 
 Response dispatch(const Router& router, App& app, Request& req) {

@@ -28,6 +28,9 @@
 namespace ds::payments {
 class PaymentService;
 }  // namespace ds::payments
+namespace ds::live {
+class Recorder;
+}  // namespace ds::live
 
 namespace ds::api {
 
@@ -66,6 +69,8 @@ struct App {
   live::VideoHub* video = nullptr;
   live::HlsStore* hls = nullptr;
   std::int64_t hls_target_duration_s = 2;  // how long a blocking reload may wait: three of these
+  // Recordings (live/recorder.hpp); set by serve (absent: their routes are not registered).
+  live::Recorder* recordings = nullptr;
   // Buying credits; set by serve (absent: /api/config says payments are off).
   payments::PaymentService* payments = nullptr;
   domain::JpegLimits frame_limits;
@@ -127,6 +132,7 @@ void register_comments_routes(Router& router, App& app);
 void register_styles_routes(Router& router, App& app);
 void register_metrics_routes(Router& router, App& app);
 void register_hls_routes(Router& router, App& app);
+void register_recordings_routes(Router& router, App& app);
 
 // The streamer named by a path's :username (any case); 404 not_found when there is none.
 Expected<store::User> find_streamer(App& app, const std::string& raw_username);

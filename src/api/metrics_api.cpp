@@ -5,6 +5,7 @@
 #include "auth/crypto.hpp"
 #include "domain/client_address.hpp"
 #include "live/cluster.hpp"
+#include "live/recorder.hpp"
 
 namespace ds::api {
 
@@ -141,6 +142,14 @@ Response handle_metrics(App& app, Request& req) {
     metric(out, "dreamstream_hls_relay_bytes", "gauge",
            "Bytes of HLS answers kept for streams homed elsewhere.");
     sample(out, "dreamstream_hls_relay_bytes", "", relay.bytes);
+  }
+  if (app.recordings) {
+    metric(out, "dreamstream_recordings_active", "gauge",
+           "Stream sessions being recorded on this node.");
+    sample(out, "dreamstream_recordings_active", "", app.recordings->active());
+    metric(out, "dreamstream_recording_jobs_queued", "gauge",
+           "Recording writes (and sweeps) waiting for the recorder's thread.");
+    sample(out, "dreamstream_recording_jobs_queued", "", app.recordings->queued());
   }
   Response r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -2,6 +2,7 @@
 #include "api/app.hpp"
 #include "api/forward.hpp"
 #include "auth/crypto.hpp"
+#include "live/recorder.hpp"
 
 namespace ds::api {
 
@@ -140,6 +141,8 @@ Response handle_delete(App& app, Request& req, const auth::Principal& p) {
     revoke(app, p.user.username, {Revocation::Kind::kUser, p.user.id, 0});
   });
   if (!ok) return error_response(ok.error());
+  // Its recordings go with it (its stream, ended above, recorded no more).
+  if (app.recordings) app.recordings->remove_all(p.user.id);
   Response r = json_response(200, {{"ok", true}});
   r.set_header("Set-Cookie", clear_session_cookie(app));
   return r;

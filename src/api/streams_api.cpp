@@ -34,8 +34,9 @@ nlohmann::json session_json(const store::StreamSession& s) {
 // The fields of a PATCH body, type-checked; their values are checked by the domain rules.
 Expected<domain::StreamSettingsPatch> parse_settings_patch(const nlohmann::json& body) {
   domain::StreamSettingsPatch patch;
-  for (auto [name, field] : {std::pair{"comments_enabled", &patch.comments_enabled},
-                             std::pair{"styles_enabled", &patch.styles_enabled}}) {
+  for (auto [name, field] :
+       {std::pair{"comments_enabled", &patch.comments_enabled},
+        std::pair{"styles_enabled", &patch.styles_enabled}, std::pair{"record", &patch.record}}) {
     if (!body.contains(name)) continue;
     auto v = bool_field(body, name);
     if (!v) return v.error();

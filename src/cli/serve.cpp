@@ -10,6 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/system/system_error.hpp>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include "domain/client_address.hpp"
 #include "live/chat_service.hpp"
 #include "live/hub.hpp"
+#include "live/recorder.hpp"
 #include "live/settings_service.hpp"
 #include "live/stream_service.hpp"
 #include "live/style_service.hpp"
@@ -141,6 +143,27 @@ void add_serve_command(CLI::App& app, ServeConfig& c) {
                   "HLS part target in ms (a low-latency player stays about 3 parts behind)")
       ->envname("DREAMSTREAM_HLS_PART_MS")
       ->check(CLI::Range(100, 2000))
+      ->capture_default_str();
+  cmd->add_option("--media-dir", c.media_dir,
+                  "Where recordings are kept (default: DATA/media); share it between nodes for "
+                  "every node to serve every recording")
+      ->envname("DREAMSTREAM_MEDIA_DIR");
+  cmd->add_option("--recording-days", c.recording_days,
+                  "Complete recordings older than this many days are deleted (0: at the next "
+                  "sweep)")
+      ->envname("DREAMSTREAM_RECORDING_DAYS")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
+  cmd->add_option("--recording-quota-mb", c.recording_quota_mb,
+                  "Recordings kept per account, in MiB: the oldest go first; a recording that "
+                  "passes it stops")
+      ->envname("DREAMSTREAM_RECORDING_QUOTA_MB")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--recording-sweep-s", c.recording_sweep_s,
+                  "Seconds between two sweeps of the recordings (retention, quota)")
+      ->envname("DREAMSTREAM_RECORDING_SWEEP_S")
+      ->check(CLI::Range(1, 86400))
       ->capture_default_str();
   cmd->add_option("--builtin-workers", c.builtin_workers, "In-process CPU model workers")
       ->envname("DREAMSTREAM_BUILTIN_WORKERS")
@@ -477,6 +500,25 @@ int run_serve(const ServeConfig& c) {
   // on a move (the new home reads them back). Chat keeps nothing per stream: it asks the hub.
   streams.subscribe([&styles](const live::StreamEvent& e) { styles.on_stream_event(e); });
   live::SettingsService settings(*db, hub, styles);
+  // Recordings: written by each stream's home into its media directory.
+  std::string media_dir = c.media_dir.empty() ? c.data_dir + "/media" : c.media_dir;
+  if (auto why = unwritable_directory(media_dir)) {
+    return start_failed(
+        fmt::format("cannot write the media directory {}: {} (choose another with --media-dir DIR)",
+                    media_dir, *why));
+  }
+  live::RecorderConfig recorder_config;
+  recorder_config.media_dir = media_dir;
+  recorder_config.rules.keep_ms = static_cast<std::int64_t>(c.recording_days) * 86'400'000;
+  recorder_config.rules.quota_bytes =
+      static_cast<std::int64_t>(std::llround(c.recording_quota_mb * 1024 * 1024));
+  recorder_config.sweep_every_ms = static_cast<std::int64_t>(c.recording_sweep_s) * 1000;
+  live::Recorder recorder(clock, *db, hub, video.get(), recorder_config);
+  if (video) video->set_recorder(&recorder);
+  recorder.recover();  // recordings a stopped node left open, now that their streams are closed
+  settings.on_record_switch(
+      [&recorder](const store::User& u, bool on) { recorder.set_record(u, on); });
+  app.recordings = &recorder;
   // Many nodes: one allowance per client across the cluster, not one per node.
   std::unique_ptr<cluster::RedisCounters> shared_counters;
   if (bus) {
@@ -582,8 +624,10 @@ int run_serve(const ServeConfig& c) {
       }
     });
   };
+  int recorder_ticks = 0;  // only the ticker thread touches it
   std::thread ticker = every_250ms([&] {
     hub.tick();
+    if (++recorder_ticks % 4 == 0) recorder.tick();  // sessions begun, left, and the sweeps
     if (hls) {
       video->tick(clock.now_ms());
       hls->tick();  // blocking HLS requests past their deadline are answered here
@@ -631,6 +675,8 @@ int run_serve(const ServeConfig& c) {
   ticking = false;
   ticker.join();
   biller.join();
+  // The streams ended (billing finalised above): their recordings are closed and written.
+  recorder.shutdown();
   for (auto& w : builtin) w->stop();
   if (bus) bus->stop();
   call_pool.join();

@@ -69,6 +69,13 @@ struct ServeConfig {
   std::string video_profile = "high";
   std::string hls = "on";  // live HLS at /u/<name>/live.m3u8 (needs --video h264)
   int hls_part_ms = 500;   // low-latency part target
+  // Recordings (docs/operations.md#recordings): kept under media_dir (empty: <data>/media);
+  // complete ones for recording_days, at most recording_quota_mb per account; the sweeper
+  // runs every recording_sweep_s.
+  std::string media_dir;
+  int recording_days = 30;
+  double recording_quota_mb = 2048;
+  int recording_sweep_s = 20;
   // Bearer token for GET /metrics; empty: loopback scrapers only.
   std::string metrics_token;
 };

@@ -9,6 +9,7 @@ namespace ds::domain {
 Expected<StreamSettings> apply_settings_patch(StreamSettings s, const StreamSettingsPatch& p) {
   if (p.comments_enabled) s.comments_enabled = *p.comments_enabled;
   if (p.styles_enabled) s.styles_enabled = *p.styles_enabled;
+  if (p.record) s.record = *p.record;
   if (p.style_policy) {
     auto policy = parse_style_policy(*p.style_policy);
     if (!policy) return bad_request("style_policy must be auto or approve", "invalid_policy");

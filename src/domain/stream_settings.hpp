@@ -1,5 +1,5 @@
 // A streamer's stream settings (chat and style-request switches, style policy, slot length,
-// base style, strength) and the pure rules for changing them with a partial update.
+// base style, strength, recording) and the pure rules for changing them with a partial update.
 #pragma once
 
 #include <optional>
@@ -21,6 +21,8 @@ struct StreamSettings {
   long long style_slot_seconds = 30;
   std::string base_style;
   long long strength = 60;  // percent
+  // Sessions are recorded (live/recorder.hpp): from the start, or from when it is switched on.
+  bool record = false;
 };
 
 // The fields a change names; the others keep their value. Values are as the client sent them.
@@ -31,6 +33,7 @@ struct StreamSettingsPatch {
   std::optional<long long> style_slot_seconds;
   std::optional<std::string> base_style;
   std::optional<double> strength;  // 0 to 1
+  std::optional<bool> record;
 };
 
 // settings with patch applied, or the first rule a field breaks (kInvalid: invalid_policy,

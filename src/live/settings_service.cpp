@@ -11,7 +11,8 @@ nlohmann::json settings_json(const domain::StreamSettings& s) {
           {"style_policy", domain::to_string(s.style_policy)},
           {"style_slot_seconds", s.style_slot_seconds},
           {"base_style", s.base_style},
-          {"strength", static_cast<double>(s.strength) / 100.0}};
+          {"strength", static_cast<double>(s.strength) / 100.0},
+          {"record", s.record}};
 }
 
 SettingsService::SettingsService(store::Database& db, Hub& hub, StyleService& styles)
@@ -24,11 +25,13 @@ domain::StreamSettings SettingsService::get(long long user_id) {
 Expected<domain::StreamSettings> SettingsService::update(const store::User& streamer,
                                                          const domain::StreamSettingsPatch& patch) {
   std::lock_guard lock(mutex_);
-  auto changed = domain::apply_settings_patch(get(streamer.id), patch);
+  auto before = get(streamer.id);
+  auto changed = domain::apply_settings_patch(before, patch);
   if (!changed) return changed.error();
   db_.write([&](soci::session& sql) { store::save_stream_settings(sql, streamer.id, *changed); });
   hub_.broadcast_text(streamer.username, wire::encode_settings(settings_json(*changed)));
   styles_.apply_settings(streamer, *changed);
+  if (on_record_ && before.record != changed->record) on_record_(streamer, changed->record);
   return *changed;
 }
 

@@ -62,6 +62,26 @@ void VideoHub::watch_hls(const std::string& username, std::int64_t now_ms) {
   }
 }
 
+void VideoHub::record(const std::string& username, long long session_id, bool on) {
+  if (!recorder_) return;
+  std::lock_guard lock(mutex_);
+  if (on) {
+    auto it = streams_.try_emplace(username, config_.gop_max_bytes).first;
+    Stream& s = it->second;
+    s.recording = session_id;
+    // Units go to the recorder from the next one on; the segmenter starts at a keyframe.
+    if (!s.encoding) open_encoder(username, s);
+    return;
+  }
+  auto it = streams_.find(username);
+  if (it == streams_.end() || it->second.recording != session_id) return;
+  Stream& s = it->second;
+  s.recording = 0;
+  if (s.consumed()) return;
+  close_encoder(username, s);
+  streams_.erase(it);
+}
+
 void VideoHub::tick(std::int64_t now_ms) {
   std::vector<std::string> gone;
   {
@@ -83,7 +103,9 @@ void VideoHub::tick(std::int64_t now_ms) {
     }
   }
   // Outside the lock: the store answers the requests still waiting on those streams.
-  for (const auto& name : gone) hls_->drop(name);
+  if (hls_) {
+    for (const auto& name : gone) hls_->drop(name);
+  }
 }
 
 void VideoHub::picture(const ShownPicture& p) {
@@ -110,10 +132,15 @@ void VideoHub::stream_ended(const std::string& username) {
     std::lock_guard lock(mutex_);
     auto it = streams_.find(username);
     // The viewers stay for the stream's next session; its first picture opens a new encoder.
-    if (it != streams_.end()) close_encoder(username, it->second);
+    if (it != streams_.end()) {
+      close_encoder(username, it->second);
+      it->second.recording = 0;  // a recording is of one session
+      if (!it->second.consumed()) streams_.erase(it);
+    }
   }
   // After the encoder is closed, so no unit of the session comes after its end.
   if (hls_) hls_->end(username);
+  if (recorder_) recorder_->stream_ended(username);
 }
 
 void VideoHub::release_peers() {
@@ -135,6 +162,7 @@ std::optional<VideoHub::StreamVideo> VideoHub::stream(const std::string& usernam
   return StreamVideo{static_cast<int>(s.viewers->size()),
                      s.encoding,
                      s.hls_until_ms != 0,
+                     s.recording,
                      s.gop.units(),
                      s.gop.bytes(),
                      s.session_id};
@@ -166,7 +194,8 @@ void VideoHub::on_unit(const std::string& username, std::uint64_t generation,
                        const video::UnitPtr& unit) {
   std::shared_ptr<const Viewers> viewers;
   video::UnitPtr wired;
-  long long session = 0;  // of the unit, when it goes to HLS too
+  long long session = 0;   // of the unit, when it goes to HLS too
+  long long recorded = 0;  // of the unit, when it is recorded
   {
     std::lock_guard lock(mutex_);
     auto it = streams_.find(username);
@@ -193,11 +222,13 @@ void VideoHub::on_unit(const std::string& username, std::uint64_t generation,
     s.gop.push(wired);
     viewers = s.viewers;
     if (hls_ && s.hls_until_ms != 0) session = s.session_id;
+    if (recorder_ && s.recording != 0 && s.recording == s.session_id) recorded = s.session_id;
   }
   // Outside the lock: the runner gives this stream's next unit only after this returns, so
   // every viewer (and the HLS segmenter) gets them in order.
   for (const auto& v : *viewers) v->send_video(wired);
   if (session != 0) hls_->on_unit(username, session, *wired);
+  if (recorded != 0) recorder_->on_unit(username, recorded, *wired);
 }
 
 }  // namespace ds::live

@@ -6,9 +6,10 @@
 // and shared by every video viewer; the stream's current GOP is kept so that a viewer who joins
 // mid-GOP decodes at once. Thread-safe.
 //
-// Lifecycle: the first video viewer of a stream opens its encoder; the last one leaving closes
-// it and lets go of its GOP; the stream ending (here, or a new session heard from its home)
-// closes it too and the next picture starts a fresh one with a keyframe.
+// Lifecycle: the first video viewer of a stream opens its encoder (or an HLS request, or a
+// recording: each a consumer); the last one leaving closes it and lets go of its GOP; the
+// stream ending (here, or a new session heard from its home) closes it too and the next picture
+// starts a fresh one with a keyframe.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,17 @@
 #include "video/gop_cache.hpp"
 
 namespace ds::live {
+
+// Where the units of a recorded session go (live/recorder.hpp). Called on an encoder thread,
+// with no lock of the hub held, in order; must not block.
+class RecordingSink {
+ public:
+  virtual ~RecordingSink() = default;
+  virtual void on_unit(const std::string& username, long long session_id,
+                       const video::AccessUnit& unit) = 0;
+  // The stream homed here ended; no unit of that session comes after this.
+  virtual void stream_ended(const std::string& username) = 0;
+};
 
 struct VideoHubConfig {
   video::EncoderSettings encoder;
@@ -57,6 +69,12 @@ class VideoHub final : public PictureTap {
   // hls_keep_ms after the last such call, with or without socket viewers. A stream already
   // encoding hands its current GOP over at once, so the first segment needs no new keyframe.
   void watch_hls(const std::string& username, std::int64_t now_ms);
+  // Recordings (live/recorder.hpp): set once, before serving; it outlives the hub. Null: none.
+  void set_recorder(RecordingSink* sink) { recorder_ = sink; }
+  // Session session_id of username is recorded (on) or no more (off): while on, its encoder
+  // runs (started if needed) and every unit of that session goes to the recorder as well. A
+  // session's end turns it off.
+  void record(const std::string& username, long long session_id, bool on);
   // HLS consumers past hls_keep_ms are gone: their media is let go and the encoder stops when
   // no socket viewer needs it. A few times a second.
   void tick(std::int64_t now_ms);
@@ -72,8 +90,9 @@ class VideoHub final : public PictureTap {
   // What one stream's video holds now (tests, metrics); nullopt: no video viewer here.
   struct StreamVideo {
     int viewers = 0;
-    bool encoding = false;  // an encoder is open
-    bool hls = false;       // someone watches it over HLS
+    bool encoding = false;    // an encoder is open
+    bool hls = false;         // someone watches it over HLS
+    long long recording = 0;  // the session recorded (0: none)
     std::size_t gop_units = 0;
     std::size_t gop_bytes = 0;
     long long session_id = 0;
@@ -106,7 +125,8 @@ class VideoHub final : public PictureTap {
     std::int64_t last_pts_ms = 0;
     std::deque<Submitted> submitted;
     std::int64_t hls_until_ms = 0;  // 0: nobody watches it over HLS
-    bool consumed() const { return !viewers->empty() || hls_until_ms != 0; }
+    long long recording = 0;        // the session recorded (0: none)
+    bool consumed() const { return !viewers->empty() || hls_until_ms != 0 || recording != 0; }
     explicit Stream(std::size_t gop_bytes) : gop(gop_bytes) {}
   };
 
@@ -121,6 +141,7 @@ class VideoHub final : public PictureTap {
   std::unordered_map<std::string, Stream> streams_;
   std::uint64_t next_generation_ = 1;
   HlsStore* hls_ = nullptr;
+  RecordingSink* recorder_ = nullptr;
   video::EncoderRunner runner_;  // last: its threads stop before the rest goes
 };
 

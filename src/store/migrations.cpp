@@ -181,6 +181,24 @@ const std::vector<std::vector<std::string>> kMigrations = {
         "ALTER TABLE stream_sessions ADD COLUMN home_node TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE stream_sessions ADD COLUMN home_epoch BIGINT NOT NULL DEFAULT 0",
     },
+    // 6: recordings of stream sessions (store/recordings.hpp) and the per-account switch that
+    // asks for them.
+    {
+        "ALTER TABLE stream_settings ADD COLUMN record_enabled INTEGER NOT NULL DEFAULT 0",
+        R"(CREATE TABLE recordings (
+          session_id BIGINT PRIMARY KEY REFERENCES stream_sessions(id),
+          user_id BIGINT NOT NULL REFERENCES users(id),
+          public INTEGER NOT NULL DEFAULT 1,
+          state TEXT NOT NULL DEFAULT 'recording',
+          bytes BIGINT NOT NULL DEFAULT 0,
+          duration_ms BIGINT NOT NULL DEFAULT 0,
+          segments BIGINT NOT NULL DEFAULT 0,
+          created_ms BIGINT NOT NULL,
+          updated_ms BIGINT NOT NULL,
+          CHECK (state IN ('recording', 'complete'))))",
+        "CREATE INDEX recordings_user ON recordings(user_id, session_id)",
+        "CREATE INDEX recordings_created ON recordings(created_ms)",
+    },
 };
 
 std::string expand(const std::string& sql, const std::string& id_column) {

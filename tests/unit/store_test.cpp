@@ -14,15 +14,7 @@ namespace {
 
 constexpr long long kNow = 1'700'000'000'000;
 
-store::User sample_user(const std::string& name) {
-  store::User u;
-  u.username = name;
-  u.email = name + "@example.com";
-  u.display_name = name;
-  u.password_hash = "$argon2id$placeholder";
-  u.created_ms = kNow;
-  return u;
-}
+store::User sample_user(const std::string& name) { return test::sample_user(name, kNow); }
 
 long long scalar(store::Database& db, const std::string& q) {
   long long n = 0;

@@ -7,9 +7,21 @@
 
 #include "store/database.hpp"
 #include "store/migrations.hpp"
+#include "store/users.hpp"
 #include "test_support.hpp"
 
 namespace ds::test {
+
+// A user row's fields for store::insert_user (no real password: nobody logs in with it).
+inline store::User sample_user(const std::string& name, long long created_ms) {
+  store::User u;
+  u.username = name;
+  u.email = name + "@example.com";
+  u.display_name = name;
+  u.password_hash = "$argon2id$placeholder";
+  u.created_ms = created_ms;
+  return u;
+}
 
 class TempDatabase {
  public:

@@ -285,3 +285,65 @@ TEST(VideoHub, HlsAndSocketViewersShareOneEncoderAndAJoinerStartsFromTheGop) {
   EXPECT_NE(p->text.find("#EXT-X-MEDIA-SEQUENCE:1\n"), std::string::npos) << p->text;
   EXPECT_NE(p->text.find("#EXT-X-ENDLIST"), std::string::npos) << p->text;
 }
+
+namespace {
+
+// What a recorder was given.
+struct SinkLog final : RecordingSink {
+  std::mutex m;
+  std::vector<std::pair<long long, bool>> units;  // session, keyframe
+  int ended = 0;
+  void on_unit(const std::string&, long long session_id, const video::AccessUnit& u) override {
+    std::lock_guard lock(m);
+    units.emplace_back(session_id, u.keyframe);
+  }
+  void stream_ended(const std::string&) override {
+    std::lock_guard lock(m);
+    ++ended;
+  }
+  std::size_t count() {
+    std::lock_guard lock(m);
+    return units.size();
+  }
+};
+
+}  // namespace
+
+TEST(VideoHub, ARecordingRunsTheEncoderAndGetsItsSessionsUnitsUntilItIsSwitchedOff) {
+  VideoHub v(config());
+  SinkLog sink;
+  v.set_recorder(&sink);
+  show(v, "alice", 4, 0, 1000);  // nobody consumes it: not encoded
+  EXPECT_EQ(v.encoders(), 0u);
+  v.record("alice", 4, true);
+  EXPECT_EQ(v.encoders(), 1u);
+  EXPECT_EQ(v.stream("alice")->recording, 4);
+  for (int i = 1; i < 4; ++i) show(v, "alice", 4, i, 1000 + i * 100);
+  ASSERT_EQ(sink.count(), 3u);
+  EXPECT_EQ(sink.units[0], std::make_pair(4LL, true));  // from a keyframe
+  // Switched off for another session: nothing changes; for its own: the encoder stops.
+  v.record("alice", 5, false);
+  EXPECT_EQ(v.encoders(), 1u);
+  v.record("alice", 4, false);
+  EXPECT_EQ(v.encoders(), 0u);
+  EXPECT_FALSE(v.stream("alice"));
+  show(v, "alice", 4, 5, 1600);
+  EXPECT_EQ(sink.count(), 3u);
+}
+
+TEST(VideoHub, TheSessionsEndTurnsItsRecordingOffAndTellsTheRecorder) {
+  VideoHub v(config());
+  SinkLog sink;
+  v.set_recorder(&sink);
+  v.record("alice", 4, true);
+  show(v, "alice", 4, 0, 1000);
+  EXPECT_EQ(sink.count(), 1u);
+  v.stream_ended("alice");
+  EXPECT_EQ(sink.ended, 1);
+  EXPECT_EQ(v.encoders(), 0u);
+  EXPECT_FALSE(v.stream("alice"));
+  // The next session is not recorded until the recorder asks again.
+  show(v, "alice", 5, 1, 2000);
+  EXPECT_EQ(v.encoders(), 0u);
+  EXPECT_EQ(sink.count(), 1u);
+}
