@@ -109,7 +109,13 @@ async function play(rec) {
     video.addEventListener('error', () => cannotPlay('The browser could not play it.'), { once: true });
     video.src = rec.playlist_url;
   } else {
-    const Hls = await loadHlsJs();
+    let Hls;
+    try {
+      Hls = await loadHlsJs();
+    } catch {
+      cannotPlay('The player could not be loaded.');
+      return;
+    }
     if (!Hls.isSupported()) {
       cannotPlay('This browser has no Media Source Extensions.');
       return;
