@@ -25,7 +25,14 @@ Response handle_list(App& app, Request& req) {
   if (!streamer) return error_response(streamer.error());
   auto query = parse_page(req, kDefaultPage, kMaxPage);
   if (!query) return error_response(query.error());
-  auto page = app.chat->list(streamer->id, query->before, query->limit);
+  // ?session=<id>: one stream session's comments, for the replay of its recording.
+  long long session = 0;
+  if (auto s = req.query_param("session")) {
+    auto id = parse_positive_id(*s);
+    if (!id) return error_response(bad_request("session must be a session id", "invalid_query"));
+    session = *id;
+  }
+  auto page = app.chat->list(streamer->id, query->before, query->limit, session);
   auto list = nlohmann::json::array();
   for (const auto& c : page.comments) list.push_back(live::comment_json(c));
   return json_response(200, {{"comments", list},

@@ -49,10 +49,11 @@ Expected<store::Comment> ChatService::post(const store::User& streamer, const st
   return comment;
 }
 
-ChatService::Page ChatService::list(long long streamer_id, long long before_id, int limit) {
+ChatService::Page ChatService::list(long long streamer_id, long long before_id, int limit,
+                                    long long session_id) {
   Page page;
   page.comments = db_.with([&](soci::session& sql) {
-    return store::list_comments(sql, streamer_id, before_id, limit + 1);
+    return store::list_comments(sql, streamer_id, before_id, limit + 1, session_id);
   });
   if (static_cast<int>(page.comments.size()) > limit) {
     page.comments.pop_back();

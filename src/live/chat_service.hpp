@@ -39,7 +39,8 @@ class ChatService {
     std::vector<store::Comment> comments;  // newest first
     long long next_before = 0;             // 0: no older comments
   };
-  Page list(long long streamer_id, long long before_id, int limit);
+  // session_id > 0: only that stream session's comments (a recording's chat replay).
+  Page list(long long streamer_id, long long before_id, int limit, long long session_id = 0);
 
   // Only the streamer and the author may delete (forbidden); not_found for an unknown or
   // deleted comment.

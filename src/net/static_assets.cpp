@@ -40,6 +40,26 @@ std::optional<Asset> StaticAssets::find(std::string_view path) const {
   return std::nullopt;
 }
 
+namespace {
+
+// The channel of a recording page's path, "/u/<name>/sessions/<id>" (id: 1 to 18 digits).
+std::optional<std::string_view> recording_channel(std::string_view p) {
+  constexpr std::string_view kSessions = "/sessions/";
+  if (!p.starts_with("/u/")) return std::nullopt;
+  auto slash = p.find('/', 3);
+  if (slash == std::string_view::npos || slash == 3) return std::nullopt;
+  auto rest = p.substr(slash);
+  if (!rest.starts_with(kSessions)) return std::nullopt;
+  auto id = rest.substr(kSessions.size());
+  if (id.empty() || id.size() > 18 || id.front() == '0' ||
+      id.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return p.substr(3, slash - 3);
+}
+
+}  // namespace
+
 std::optional<Asset> StaticAssets::page_for(std::string_view p) const {
   if (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
   std::string_view page;
@@ -58,6 +78,8 @@ std::optional<Asset> StaticAssets::page_for(std::string_view p) const {
   else if (p.starts_with("/u/") && p.ends_with("/embed") && p.size() > 9 &&
            domain::canonical_username(p.substr(3, p.size() - 9)))
     page = "embed";
+  else if (recording_channel(p))
+    page = "recording";
   else if (p == "/checkout/success" || p == "/checkout/cancel")
     page = "checkout";
   else if (p.starts_with("/receipts/") && p.find('/', 10) == std::string_view::npos)
@@ -69,6 +91,7 @@ std::optional<Asset> StaticAssets::page_for(std::string_view p) const {
   asset->embeddable = page == "embed";
   if (page == "watch") asset->channel = std::string(p.substr(3));
   if (page == "embed") asset->channel = std::string(p.substr(3, p.size() - 9));
+  if (page == "recording") asset->channel = std::string(*recording_channel(p));
   return asset;
 }
 

@@ -38,15 +38,18 @@ std::optional<Comment> find_comment(soci::session& sql, long long streamer_id, l
 }
 
 std::vector<Comment> list_comments(soci::session& sql, long long streamer_id, long long before_id,
-                                   int limit) {
+                                   int limit, long long session_id) {
   std::vector<Comment> out;
   Comment c;
   long long before = before_id > 0 ? before_id : (1LL << 62);
+  const char* const where = "WHERE c.streamer_id = :s AND c.id < :b AND c.deleted_ms IS NULL ";
+  const char* const order = "ORDER BY c.id DESC LIMIT :l";
   soci::statement st =
-      (sql.prepare << kSelect
-                   << "WHERE c.streamer_id = :s AND c.id < :b AND c.deleted_ms IS NULL "
-                      "ORDER BY c.id DESC LIMIT :l",
-       DS_COMMENT_INTO(c), soci::use(streamer_id), soci::use(before), soci::use(limit));
+      session_id > 0 ? (sql.prepare << kSelect << where << "AND c.stream_session_id = :q " << order,
+                        DS_COMMENT_INTO(c), soci::use(streamer_id), soci::use(before),
+                        soci::use(session_id), soci::use(limit))
+                     : (sql.prepare << kSelect << where << order, DS_COMMENT_INTO(c),
+                        soci::use(streamer_id), soci::use(before), soci::use(limit));
   st.execute();
   while (st.fetch()) out.push_back(c);
   return out;

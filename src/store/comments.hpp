@@ -26,9 +26,10 @@ Comment insert_comment(soci::session& sql, long long streamer_id, long long sess
                        long long user_id, const std::string& body, long long now_ms);
 // A comment on streamer_id's channel, deleted or not.
 std::optional<Comment> find_comment(soci::session& sql, long long streamer_id, long long id);
-// Visible comments, newest first; before_id = 0 starts at the newest.
+// Visible comments, newest first; before_id = 0 starts at the newest. A session_id > 0 keeps only
+// that stream session's comments (a recording's chat), 0 those of every session.
 std::vector<Comment> list_comments(soci::session& sql, long long streamer_id, long long before_id,
-                                   int limit);
+                                   int limit, long long session_id = 0);
 // Hides a comment; false when it was already deleted.
 bool delete_comment(soci::session& sql, long long id, long long now_ms);
 

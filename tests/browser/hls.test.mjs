@@ -14,7 +14,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { browserDir, launchBrowser, logIn, newPage, registerUser, startServer, withScreenshotOnFailure } from './lib/server.mjs';
+import { browserDir, launchBrowser, logIn, newPage, registerUser, startServer, until, videoPicture as videoPictureOf, withScreenshotOnFailure } from './lib/server.mjs';
 
 const webDir = path.resolve(browserDir, '../../web');
 const vendorDir = path.resolve(browserDir, '../../vendor/web');
@@ -88,41 +88,7 @@ function blockWatchSockets() {
   };
 }
 
-// What the page's <video> shows now: its time, and a checksum and the spread of its pixels.
-function videoPicture(page) {
-  return page.evaluate(() => {
-    const v = document.querySelector('[data-hls-video]');
-    if (!v || v.hidden || v.readyState < 2 || !v.videoWidth) return null;
-    const c = document.createElement('canvas');
-    c.width = 64;
-    c.height = 48;
-    const g = c.getContext('2d');
-    g.drawImage(v, 0, 0, c.width, c.height);
-    const d = g.getImageData(0, 0, c.width, c.height).data;
-    let sum = 0;
-    let sum2 = 0;
-    let check = 0;
-    for (let i = 0; i < d.length; i += 4) {
-      const x = (d[i] + d[i + 1] + d[i + 2]) / 3;
-      sum += x;
-      sum2 += x * x;
-      check = (check * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 1000000007;
-    }
-    const n = d.length / 4;
-    const mean = sum / n;
-    return { time: v.currentTime, check, sd: Math.sqrt(Math.max(0, sum2 / n - mean * mean)), width: v.videoWidth, src: v.currentSrc };
-  });
-}
-
-async function until(what, fn, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const videoPicture = (page) => videoPictureOf(page, '[data-hls-video]');
 
 // The <video> plays through hls.js (a blob: URL from Media Source Extensions): its time grows
 // and its pictures change.

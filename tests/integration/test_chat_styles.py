@@ -112,6 +112,37 @@ class TestComments(ChatMixin, ServerTestCase):
         self.assertEqual(sessions[0]["comment_count"], 7)
         self.stop(sc)
 
+    def test_one_sessions_comments_for_its_replay(self):
+        # ?session=<id>: only that stream session's comments (the replay page's chat), paged
+        # newest first like the rest.
+        sc, name, _ = self.streamer()
+        v, _ = self.viewer()
+        first = [self.comment(v, name, "first %d" % i).json["comment"] for i in range(3)]
+        self.stop(sc)
+        self.assertEqual(sc.post("/api/streams/start").status, 201)
+        second = self.comment(v, name, "second").json["comment"]
+        self.stop(sc)
+        one, two = first[0]["session_id"], second["session_id"]
+        self.assertNotEqual(one, two)
+        path = "/api/streams/%s/comments?session=%d" % (name, one)
+        page = self.client().get(path + "&limit=2").json
+        seen = [c["id"] for c in page["comments"]]
+        while page["next_before"] is not None:
+            page = self.client().get("%s&limit=2&before=%d" % (path, page["next_before"])).json
+            seen += [c["id"] for c in page["comments"]]
+        self.assertEqual(seen, [c["id"] for c in first][::-1])
+        got = self.client().get("/api/streams/%s/comments?session=%d" % (name, two)).json
+        self.assertEqual([c["id"] for c in got["comments"]], [second["id"]])
+        self.assertIsNone(got["next_before"])
+        self.assertEqual(self.client().get("/api/streams/%s/comments?session=%d"
+                                           % (name, two + 1000)).json["comments"], [])
+        # Without it, every session's.
+        self.assertEqual(len(self.client().get("/api/streams/%s/comments" % name).json["comments"]),
+                         4)
+        for q in ("session=0", "session=-1", "session=abc", "session="):
+            self.assertError(self.client().get("/api/streams/%s/comments?%s" % (name, q)), 400,
+                             "invalid_query")
+
     def test_markup_is_stored_as_text(self):
         sc, name, _ = self.streamer()
         v, _ = self.viewer()

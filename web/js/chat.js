@@ -21,8 +21,11 @@ function authorBadge(author, { streamer, me }) {
 // The chat log: oldest at the top, newest at the bottom, one <li> per comment keyed by id, so a
 // comment that arrives both as the POST reply and as the live event shows once.
 export class CommentList {
-  constructor(list, { me = null, streamer = '', canDelete = () => false, onDelete = null, emptyText = 'No comments yet.' } = {}) {
+  // timeText(comment): the time shown next to it (the replay page shows the position in the
+  // recording); the time of day when absent.
+  constructor(list, { me = null, streamer = '', canDelete = () => false, onDelete = null, emptyText = 'No comments yet.', timeText = null } = {}) {
     this.list = list;
+    this.timeText = timeText;
     this.me = me;
     this.streamer = streamer;
     this.canDelete = canDelete;
@@ -110,7 +113,11 @@ export class CommentList {
         { class: 'chat-meta' },
         h('span', { class: 'chat-author', title: comment.author?.username ? `@${comment.author.username}` : null }, name),
         authorBadge(comment.author, { streamer: this.streamer, me: this.me }),
-        h('time', { class: 'chat-time', datetime: new Date(when).toISOString() }, timeFmt.format(new Date(when))),
+        h(
+          'time',
+          { class: 'chat-time', datetime: new Date(when).toISOString(), title: this.timeText ? timeFmt.format(new Date(when)) : null },
+          this.timeText ? this.timeText(comment) : timeFmt.format(new Date(when)),
+        ),
         del,
       ),
       h('p', { class: 'chat-body' }, comment.body ?? ''),

@@ -19,6 +19,12 @@ const kHlsModule = '/static/js/vendor/hls/hls.light.min.mjs';
 export const kHlsPollMs = 3000; // how often an offline channel's playlist is asked for again
 const kEndGraceMs = 8000; // longest wait for the buffered tail after #EXT-X-ENDLIST
 
+// hls.js's Hls class, loaded on first use (the replay page plays recordings with it too).
+export async function loadHlsJs() {
+  const { default: Hls } = await import(kHlsModule);
+  return Hls;
+}
+
 export function hlsUrl(username) {
   return `/u/${encodeURIComponent(username)}/live.m3u8`;
 }
@@ -116,7 +122,7 @@ export class HlsPlayback {
       this._on(video, 'error', () => this._lost());
       video.src = this.url;
     } else {
-      const { default: Hls } = await import(kHlsModule);
+      const Hls = await loadHlsJs();
       if (this._stopped || generation !== this._generation) return;
       if (!Hls.isSupported()) throw new Error('this browser has no Media Source Extensions');
       const hls = new Hls({

@@ -345,3 +345,32 @@ export function formValues(form) {
   for (const [k, v] of new FormData(form)) out[k] = typeof v === 'string' ? v : v.name;
   return out;
 }
+
+// ---------- confirmation ----------
+
+// A modal question before something that cannot be undone; resolves true when confirmed, false
+// on Cancel, Escape or a click on the backdrop.
+export function confirmDialog({ title, message, confirmLabel = 'Confirm', danger = true }) {
+  return new Promise((resolve) => {
+    const cancel = h('button', { class: 'btn btn-ghost', type: 'button', value: 'cancel' }, 'Cancel');
+    const ok = h('button', { class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, type: 'submit', value: 'ok' }, confirmLabel);
+    const form = h(
+      'form',
+      { class: 'dialog-body form', method: 'dialog' },
+      h('div', {}, h('h2', { id: 'confirm-title' }, title), h('p', { class: 'muted' }, message)),
+      h('div', { class: 'dialog-actions' }, cancel, ok),
+    );
+    const dialog = h('dialog', { 'aria-labelledby': 'confirm-title', 'data-testid': 'confirm-dialog' }, form);
+    cancel.addEventListener('click', () => dialog.close('cancel'));
+    dialog.addEventListener('click', (e) => {
+      if (e.target === dialog) dialog.close('cancel'); // backdrop click
+    });
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(dialog.returnValue === 'ok');
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}

@@ -227,3 +227,43 @@ export async function firstPictureWidth(page, timeoutMs = 15000) {
   );
   return handle.jsonValue();
 }
+
+// Polls fn until it returns something truthy, and returns that; fails after timeoutMs.
+export async function until(what, fn, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+// What the <video> at selector shows now: its time and state, and a checksum and the spread of
+// its pixels (a decoded picture has detail, a blank one none); null while it is hidden or has no
+// picture yet.
+export function videoPicture(page, selector) {
+  return page.evaluate((sel) => {
+    const v = document.querySelector(sel);
+    if (!v || v.hidden || v.readyState < 2 || !v.videoWidth) return null;
+    const c = document.createElement('canvas');
+    c.width = 64;
+    c.height = 48;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let sum = 0;
+    let sum2 = 0;
+    let check = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const x = (d[i] + d[i + 1] + d[i + 2]) / 3;
+      sum += x;
+      sum2 += x * x;
+      check = (check * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 1000000007;
+    }
+    const n = d.length / 4;
+    const mean = sum / n;
+    const sd = Math.sqrt(Math.max(0, sum2 / n - mean * mean));
+    return { time: v.currentTime, duration: v.duration, ended: v.ended, check, sd, width: v.videoWidth, src: v.currentSrc };
+  }, selector);
+}

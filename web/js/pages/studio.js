@@ -2,8 +2,8 @@
 // locally while the socket is backed up; the processed picture comes back through /ws/watch/<me>.
 // Live figures come from the server's once-a-second status messages (docs/protocol.md); chat and
 // style-request events arrive on the same ingest socket. The cockpit also holds the viewer
-// settings (comments, styles, policy, slot length), the style queue, chat moderation and the
-// history of past streams with a viewers-over-time chart each.
+// settings (comments, styles, recording, policy, slot length), the style queue, chat moderation,
+// the history of past streams with a viewers-over-time chart each, and the recordings.
 //
 // This file is the page's composition root: each section is a module under web/js/studio/,
 // they share one explicit state object (studio/state.js), and here they are wired together.
@@ -17,6 +17,7 @@ import { createHistory } from '../studio/history.js';
 import { loadLook } from '../studio/look.js';
 import { createModeration } from '../studio/moderation.js';
 import { createPreview } from '../studio/preview.js';
+import { createRecordings } from '../studio/recordings.js';
 import { watchRemoteStream } from '../studio/remote_stream.js';
 import { createSession } from '../studio/session.js';
 import { createStudioState } from '../studio/state.js';
@@ -29,7 +30,9 @@ const state = createStudioState();
 const capture = createCapture(state);
 const preview = createPreview(state);
 const panel = createStatusPanel(state, { preview });
-const audience = createAudience();
+const recordings = createRecordings(state);
+// Switched on while live, a recording starts with the next keyframe: the list looks again.
+const audience = createAudience({ onSaved: (field) => field === 'record' && recordings.load() });
 const styles = createStyleQueue(state, { onEnabled: audience.setStylesEnabled });
 const moderation = createModeration(state);
 const history = createHistory();
@@ -47,11 +50,13 @@ const session = createSession(state, {
   onConnected: () => {
     moderation.load();
     styles.load();
+    recordings.load();
   },
   afterStream: () => {
     panel.refreshCredits();
     history.load();
     styles.load();
+    recordings.load();
   },
 });
 
@@ -96,6 +101,7 @@ if (!me) {
   loadLook(state);
   initCockpit();
   history.load();
+  recordings.load();
   if (!navigator.mediaDevices?.getUserMedia) {
     panel.showAlert('warning', 'This browser cannot share a camera here. Use a current browser over https or localhost, or stream with a script and your stream key.');
     $('[data-start]').disabled = true;

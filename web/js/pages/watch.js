@@ -3,7 +3,8 @@
 // URLs, or as HLS in a <video> when the socket cannot connect or `?playback=hls` asks for it
 // (picture.js; the path in use is in the stage's data-playback and the picture's tooltip),
 // the live viewer count and a state overlay (offline / live / waiting / ended), the live
-// chat and style requests, and "Open in a player" with the stream's .m3u8 URL. The same socket
+// chat and style requests, "Open in a player" with the stream's .m3u8 URL, and the channel's
+// past broadcasts (its recordings, past_broadcasts.js). The same socket
 // carries comment, comment_deleted, styles and settings events (docs/protocol.md); the
 // streamer's settings show or hide the inputs at once.
 
@@ -12,6 +13,7 @@ import { CommentList, CurrentStyle, styleItem } from '../chat.js';
 import { channelEvents } from '../live_events.js';
 import { initNav } from '../nav.js';
 import { hlsUrl } from '../hls_player.js';
+import { PastBroadcasts } from '../past_broadcasts.js';
 import { LivePicture, initialPath, kSocketTriesBeforeHls } from '../picture.js';
 import { openLiveSocket } from '../protocol.js';
 import { $, alertBox, capitalize, clearErrors, copyText, h, humanMessage, icons, liveClear, loginUrl, setFieldError, toast } from '../ui.js';
@@ -28,6 +30,14 @@ const picture = new LivePicture({
     viewersBadge.title = `Viewers watching now · ${label}`;
   },
   onVideoFailed: () => restartWithoutVideo(),
+});
+const pastBroadcasts = new PastBroadcasts({
+  card: $('[data-past-card]'),
+  list: $('[data-past-list]'),
+  pager: $('[data-past-pager]'),
+  more: $('[data-past-more]'),
+  count: $('[data-past-count]'),
+  username,
 });
 const overlay = $('[data-overlay]');
 const badge = $('[data-state-badge]');
@@ -392,6 +402,7 @@ async function connect() {
             haveFrame = false;
             picture.hls?.restart();
             loadStyles(); // the stream's requests ended with it
+            pastBroadcasts.load(); // and may have been recorded
           } else if (state === 'live') {
             picture.hls?.poke();
           }
@@ -450,6 +461,7 @@ await loadInfo();
 if (exists) {
   showPlayerLink();
   loadComments();
+  pastBroadcasts.load();
   if ((await initialPath({ video: $('[data-hls-video]') })) === 'hls') useHls();
   connect();
 } else {
