@@ -44,7 +44,9 @@ std::optional<Response> elsewhere(App& app, const Request& req, const std::strin
   if (!home) return std::nullopt;
   Response r;
   auto call = encode_request(req, std::nullopt);
-  auto key = req.query.empty() ? req.path : req.path + "?" + req.query;
+  // Keyed by the home too: a stream that moved home numbers its media afresh there, and what
+  // the old home answered for a URI must not stand for the new one's.
+  auto key = *home + " " + (req.query.empty() ? req.path : req.path + "?" + req.query);
   auto timeout = std::chrono::milliseconds(wait_ms(app) + 2000);
   r.deferred = [&app, call = std::move(call), key = std::move(key), home = *home, timeout,
                 address = req.remote_addr](Response::Reply reply, Response::Gone) {

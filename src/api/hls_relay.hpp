@@ -35,9 +35,9 @@ class HlsRelay {
   // response or nullopt (the home did not answer).
   using Done = std::function<void(std::optional<Response>)>;
   using Fetch = std::function<void(Done done)>;
-  // Replies with the answer kept for key (the request's path and query), or starts fetch
-  // (unless a fetch of key is under way) and replies with what it brings. A home that does not
-  // answer gives 503 home_unavailable; an answer that is not a 200 is passed on, not kept.
+  // Replies with the answer kept for key (the home and the request's path and query), or starts
+  // fetch (unless a fetch of key is under way) and replies with what it brings. A home that does
+  // not answer gives 503 home_unavailable; an answer that is not a 200 is passed on, not kept.
   void get(const std::string& key, const Fetch& fetch, Response::Reply reply);
 
   struct Stats {
