@@ -37,16 +37,21 @@ std::int64_t wait_ms(const App& app) { return 3 * app.hls_target_duration_s * 10
 
 // Many nodes: the stream's home encodes and serves its HLS; this node passes the request
 // there (a call nothing waits on, docs/architecture.md#hls) and keeps the answer for the other
-// players here who ask for the same URL.
-std::optional<Response> elsewhere(App& app, const Request& req, const std::string& name) {
+// players here who ask for the same URL. query: the request's query as the home reads it (only
+// _HLS_msn and _HLS_part, in that order), so that added parameters neither reach the home nor
+// make a URI of their own here.
+std::optional<Response> elsewhere(App& app, const Request& req, const std::string& name,
+                                  std::string query = {}) {
   if (!app.cluster || req.forwarded) return std::nullopt;
   auto home = app.hub->home_of(name);
   if (!home) return std::nullopt;
   Response r;
-  auto call = encode_request(req, std::nullopt);
+  Request passed = req;
+  passed.query = std::move(query);
+  auto call = encode_request(passed, std::nullopt);
   // Keyed by the home too: a stream that moved home numbers its media afresh there, and what
   // the old home answered for a URI must not stand for the new one's.
-  auto key = *home + " " + (req.query.empty() ? req.path : req.path + "?" + req.query);
+  auto key = *home + " " + passed.path + (passed.query.empty() ? "" : "?" + passed.query);
   auto timeout = std::chrono::milliseconds(wait_ms(app) + 2000);
   r.deferred = [&app, call = std::move(call), key = std::move(key), home = *home, timeout,
                 address = req.remote_addr](Response::Reply reply, Response::Gone) {
@@ -156,7 +161,10 @@ Response handle_playlist(App& app, Request& req) {
   if (live) {
     app.video->watch_hls(*name, app.clock.now_ms());
   } else if (!current || !current->ended) {
-    if (auto r = elsewhere(app, req, *name)) return std::move(*r);
+    std::string query;
+    if (msn) query = "_HLS_msn=" + std::to_string(*msn);
+    if (part) query += "&_HLS_part=" + std::to_string(*part);
+    if (auto r = elsewhere(app, req, *name, std::move(query))) return std::move(*r);
     return offline();
   }
   bool blocking = msn.has_value();

@@ -106,6 +106,7 @@ void HlsRelay::finish(const std::string& key, std::optional<Response> response) 
 }
 
 void HlsRelay::trim() {
+  if (stats_.bytes <= config_.max_bytes) return;  // an expired answer is replaced when asked for
   auto now = clock_.now_ms();
   // Expired answers first (they would be fetched again anyway), then the least recently used.
   for (auto it = kept_.begin(); it != kept_.end();) {

@@ -120,6 +120,12 @@ Response handle_metrics(App& app, Request& req) {
     sample(out, dropped, "{reason=\"stale\"}", s.dropped_stale);
     sample(out, dropped, "{reason=\"replayed\"}", s.dropped_replayed);
   }
+  if (app.video) {
+    metric(
+        out, "dreamstream_video_encoders", "gauge",
+        "H.264 encoders running on this node (streams with a video viewer, HLS or a recording).");
+    sample(out, "dreamstream_video_encoders", "", app.video->encoders());
+  }
   if (app.hls) {
     metric(out, "dreamstream_hls_streams", "gauge",
            "Streams with live HLS media (or requests waiting for it) on this node.");

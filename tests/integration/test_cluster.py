@@ -749,6 +749,14 @@ class TestCluster(ClusterCase):
         self.assertEqual(r.status, 200, r.body[:300])
         self.assertIn("/%d.%d.m4s" % (msn, part), r.text)
         self.assertEqual(r.headers.get("Cache-Control"), "public, max-age=6")
+        # The same reload with parameters the server does not read (a cache buster, a player's
+        # own) is the same URI to B: answered from what B kept, not asked of the home again.
+        fetched = relay_metric(self.B, "fetches_total")
+        again = self.B.client().get(base + "live.m3u8?cb=%d&_HLS_part=%d&_HLS_msn=%d&x=y"
+                                    % (time.time_ns(), part, msn))
+        self.assertEqual(again.status, 200, again.body[:300])
+        self.assertEqual(again.body, r.body)
+        self.assertEqual(relay_metric(self.B, "fetches_total"), fetched)
 
         # Twenty players on B ask for one segment: B asks the home once, and every one of them
         # gets the home's bytes.

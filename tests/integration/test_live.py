@@ -167,6 +167,9 @@ class TestPipeline(StreamerMixin, ServerTestCase):
         self.assertTrue(any(json.loads(d).get("type") == "state" and
                             json.loads(d).get("state") == "live" for _, d in got), types)
         recv_until(ing, is_event("status", viewers=2), timeout=10)  # it counts as a viewer
+        # Its video=h264 started no encoder: nobody here gets video.
+        metrics = self.client().get("/metrics").text
+        self.assertRegex(metrics, r"(?m)^dreamstream_video_encoders 0$")
         c.post("/api/streams/stop")
 
     def test_mjpeg_stream(self):

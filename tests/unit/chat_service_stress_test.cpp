@@ -43,11 +43,7 @@ TEST(ChatServiceStress, ManyAuthorsTwoStreamsAndEveryoneAgrees) {
   live::ChatService chat(db, hub, clock, {1'000'000, 10'000});
 
   auto add_user = [&](const std::string& name) {
-    store::User u;
-    u.username = name;
-    u.email = name + "@example.com";
-    u.display_name = name;
-    u.password_hash = "x";
+    auto u = test::sample_user(name, clock.now_ms());
     u.id = db.write([&](soci::session& sql) { return store::insert_user(sql, u); });
     return u;
   };
