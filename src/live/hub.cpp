@@ -69,14 +69,14 @@ void Hub::send_to(const std::shared_ptr<const PeerList>& viewers, const Bytes& t
   for (const auto& v : *viewers) v->send_text(text);
 }
 
-StreamState Hub::state_of(const Active& a, std::int64_t now) const {
+StreamState Hub::state_of(const StreamMedia& a, std::int64_t now) const {
   if (a.last_output_ms > 0 && now - a.last_output_ms <= config_.waiting_after_ms) {
     return StreamState::kLive;
   }
   return StreamState::kWaiting;
 }
 
-StreamSnapshot Hub::snapshot_of(const Channel& c, const Active& a, std::int64_t now) const {
+StreamSnapshot Hub::snapshot_of(const Channel& c, const StreamMedia& a, std::int64_t now) const {
   StreamSnapshot s;
   s.session_id = a.info.session_id;
   s.user_id = a.info.user_id;
@@ -116,14 +116,19 @@ void Hub::gc_channel(const std::string& username) {
   channels_.erase(it);
 }
 
-bool Hub::open_stream(const StreamOpen& info) {
+LiveStreamPtr Hub::open_stream(const StreamOpen& info) {
+  auto stream = std::make_shared<LiveStream>(info);
+  return open_stream(stream) ? stream : nullptr;
+}
+
+bool Hub::open_stream(LiveStreamPtr stream) {
   std::shared_ptr<const PeerList> viewers;
+  const auto& info = stream->media.info;
   {
     std::lock_guard lock(mutex_);
-    auto& c = channels_[info.username];
+    auto& c = channels_[stream->username];
     if (c.stream) return false;
-    Active a;
-    a.info = info;
+    auto& a = stream->media;
     a.opened_ms = clock_.now_ms();
     a.rate_in = domain::RateMeter(a.opened_ms);
     a.rate_out = domain::RateMeter(a.opened_ms);
@@ -140,22 +145,58 @@ bool Hub::open_stream(const StreamOpen& info) {
       a.last_shown_seq = std::max(c.remote_seq, a.next_seq - 1);
       if (!c.sent_state) c.sent_state = StreamState::kWaiting;
     }
-    c.stream = std::move(a);
+    c.stream = stream;
     if (!resumed) {
       c.latest_output.reset();
       c.latest_meta.reset();
       c.sent_state = StreamState::kWaiting;
       viewers = c.viewers;
     }
-    session_names_[info.session_id] = info.username;
-    follow(info.username, c);
-    if (cluster_) cluster_->announce(snapshot_of(c, *c.stream, clock_.now_ms()));
+    session_names_[stream->session_id] = stream->username;
+    user_streams_[stream->user_id] = stream;
+    follow(stream->username, c);
+    if (cluster_) cluster_->announce(snapshot_of(c, a, clock_.now_ms()));
   }
   auto ev = wire::encode_state(StreamState::kWaiting);
   send_to(viewers, ev);
-  if (cluster_ && !info.resume) cluster_->publish_text(info.username, ev);
-  spdlog::info("event=stream_opened stream={} session_id={}", info.username, info.session_id);
+  if (cluster_ && !info.resume) cluster_->publish_text(stream->username, ev);
+  spdlog::info("event=stream_opened stream={} session_id={}", stream->username, stream->session_id);
   return true;
+}
+
+void Hub::unregister(Channel& c) {
+  auto& s = *c.stream;
+  pool_.remove_stream(s.session_id);
+  session_names_.erase(s.session_id);
+  if (auto it = user_streams_.find(s.user_id); it != user_streams_.end() && it->second == c.stream)
+    user_streams_.erase(it);
+  c.stream.reset();
+}
+
+LiveStreamPtr Hub::stream(const std::string& username) {
+  std::lock_guard lock(mutex_);
+  auto it = channels_.find(username);
+  return it == channels_.end() ? nullptr : it->second.stream;
+}
+
+LiveStreamPtr Hub::stream_of_user(long long user_id) {
+  std::lock_guard lock(mutex_);
+  auto it = user_streams_.find(user_id);
+  return it == user_streams_.end() ? nullptr : it->second;
+}
+
+LiveStreamPtr Hub::stream_of_session(long long session_id) {
+  std::lock_guard lock(mutex_);
+  Channel* c = channel_of_session(session_id);
+  return c ? c->stream : nullptr;
+}
+
+std::vector<LiveStreamPtr> Hub::streams() {
+  std::lock_guard lock(mutex_);
+  std::vector<LiveStreamPtr> out;
+  out.reserve(user_streams_.size());
+  for (const auto& [user_id, s] : user_streams_) out.push_back(s);
+  return out;
 }
 
 std::optional<StreamSnapshot> Hub::close_stream(const std::string& username, EndReason reason,
@@ -168,12 +209,10 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username, End
     auto it = channels_.find(username);
     if (it == channels_.end() || !it->second.stream) return std::nullopt;
     auto& c = it->second;
-    auto& a = *c.stream;
+    auto& a = c.stream->media;
     snap = snapshot_of(c, a, clock_.now_ms());
-    pool_.remove_stream(a.info.session_id);
-    session_names_.erase(a.info.session_id);
     ingest = std::move(a.ingest);
-    c.stream.reset();
+    unregister(c);
     c.sent_state = StreamState::kOffline;
     c.latest_output.reset();
     c.latest_meta.reset();
@@ -210,7 +249,7 @@ std::optional<StreamResume> Hub::hand_over(const std::string& username) {
     auto it = channels_.find(username);
     if (it == channels_.end() || !it->second.stream) return std::nullopt;
     auto& c = it->second;
-    auto& a = *c.stream;
+    auto& a = c.stream->media;
     r.opened_ms = a.opened_ms;
     r.first_frame_ms = a.first_frame_ms;
     r.last_frame_ms = a.last_frame_ms;
@@ -218,13 +257,11 @@ std::optional<StreamResume> Hub::hand_over(const std::string& username) {
     r.frames_out = a.frames_out;
     r.max_viewers = a.max_viewers;
     r.next_seq = a.next_seq;
-    pool_.remove_stream(a.info.session_id);
-    session_names_.erase(a.info.session_id);
     // Viewers here now follow the stream on its new home, which goes on from this frame.
     c.remote_session = a.info.session_id;
     c.remote_seq = a.last_shown_seq;
     ingest = std::move(a.ingest);
-    c.stream.reset();
+    unregister(c);
     gc_channel(username);
   }
   if (ingest) {
@@ -239,17 +276,24 @@ void Hub::set_style(const std::string& username, const StyleParams& style) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
   if (it == channels_.end() || !it->second.stream) return;
-  auto& a = *it->second.stream;
+  auto& a = it->second.stream->media;
   a.info.style = style;
   // Style and settings changes come here: the next frame is processed even when unchanged.
   a.style_version++;
+}
+
+void Hub::set_style(LiveStream& stream, const StyleParams& style) {
+  std::lock_guard lock(mutex_);
+  // Harmless on a stream that has ended or moved: nothing reads its media any more.
+  stream.media.info.style = style;
+  stream.media.style_version++;
 }
 
 void Hub::set_status_extra(const std::string& username, nlohmann::json extra) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
   if (it != channels_.end() && it->second.stream)
-    it->second.stream->status_extra = std::move(extra);
+    it->second.stream->media.status_extra = std::move(extra);
 }
 
 void Hub::broadcast_text(const std::string& username, Bytes text) {
@@ -260,7 +304,7 @@ void Hub::broadcast_text(const std::string& username, Bytes text) {
     auto it = channels_.find(username);
     if (it != channels_.end()) {
       viewers = it->second.viewers;
-      if (it->second.stream) ingest = it->second.stream->ingest;
+      if (it->second.stream) ingest = it->second.stream->media.ingest;
     }
   }
   send_to(viewers, text);
@@ -274,7 +318,7 @@ bool Hub::attach_ingest(const std::string& username, std::shared_ptr<Peer> peer)
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
     if (it == channels_.end() || !it->second.stream) return false;
-    old = std::exchange(it->second.stream->ingest, std::move(peer));
+    old = std::exchange(it->second.stream->media.ingest, std::move(peer));
   }
   if (old) {
     old->send_text(wire::encode_ended(EndReason::kReplaced, "replaced by a newer connection"));
@@ -287,7 +331,7 @@ long long Hub::detach_ingest(const std::string& username, const Peer* peer) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
   if (it == channels_.end() || !it->second.stream) return 0;
-  auto& a = *it->second.stream;
+  auto& a = it->second.stream->media;
   if (a.ingest.get() != peer) return 0;
   a.ingest.reset();
   return a.info.session_id;
@@ -304,7 +348,7 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
     if (it == channels_.end() || !it->second.stream) return std::nullopt;
-    auto& a = *it->second.stream;
+    auto& a = it->second.stream->media;
     auto now = clock_.now_ms();
     accepted.seq = a.next_seq++;
     accepted.first = a.first_frame_ms == 0;
@@ -335,7 +379,7 @@ std::optional<FrameAccepted> Hub::push_frame(const std::string& username, Bytes 
   return accepted;
 }
 
-bool Hub::skip_unchanged(Active& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
+bool Hub::skip_unchanged(StreamMedia& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
                          std::int64_t now) {
   // The frame that waited in the mailbox has gone to the model since.
   if (a.skip_pending && !a.mailbox.has_frame()) a.skip_last = std::exchange(a.skip_pending, {});
@@ -368,9 +412,9 @@ void Hub::add_viewer(const std::string& username, std::shared_ptr<Peer> peer, bo
     count = audience(c);
     if (c.latest_output) gate = c.delivered;
     if (c.stream) {
-      c.stream->max_viewers = std::max(c.stream->max_viewers, count);
-      state = wire::encode_state(state_of(*c.stream, clock_.now_ms()));
-      session = c.stream->info.session_id;
+      c.stream->media.max_viewers = std::max(c.stream->media.max_viewers, count);
+      state = wire::encode_state(state_of(c.stream->media, clock_.now_ms()));
+      session = c.stream->media.info.session_id;
     } else if (c.following && c.sent_state) {
       state = wire::encode_state(*c.sent_state);
       session = c.remote_session;
@@ -418,7 +462,7 @@ void Hub::dispatch(std::int64_t now, Outbox& out) {
   auto take = [this](WorkerPool::StreamId id) -> std::optional<FrameOffer> {
     Channel* c = channel_of_session(id);
     if (!c) return std::nullopt;
-    auto& a = *c->stream;
+    auto& a = c->stream->media;
     auto frame = a.mailbox.take();
     if (!frame) return std::nullopt;
     return FrameOffer{a.info.session_id,  a.info.username, frame->seq,
@@ -481,7 +525,7 @@ ResultOutcome Hub::accept_result(const FrameResult& r, bool local, Outbox& out) 
   };
   if (Channel* c = channel_of_session(r.session_id)) {
     // Homed here: this home keeps the stream's figures, wherever the frame was processed.
-    auto& a = *c->stream;
+    auto& a = c->stream->media;
     if (r.seq <= a.last_shown_seq) {
       totals_.results_stale++;
       return ResultOutcome::kStale;
@@ -543,7 +587,7 @@ void Hub::show(Channel& c, const FrameResult& r, const std::string& username, co
   c.latest_output = r.jpeg;
   c.latest_meta = meta;
   // Through the gate even with nobody watching: a viewer who joins gets what it holds.
-  out.fanouts.push_back({c.viewers, c.stream ? c.stream->ingest : nullptr, c.delivered,
+  out.fanouts.push_back({c.viewers, c.stream ? c.stream->media.ingest : nullptr, c.delivered,
                          r.session_id, r.seq, meta, r.jpeg, username, r.captured_ms,
                          r.processed_ms});
 }
@@ -552,7 +596,7 @@ std::optional<StreamSnapshot> Hub::snapshot(const std::string& username) {
   std::lock_guard lock(mutex_);
   auto it = channels_.find(username);
   if (it == channels_.end() || !it->second.stream) return std::nullopt;
-  return snapshot_of(it->second, *it->second.stream, clock_.now_ms());
+  return snapshot_of(it->second, it->second.stream->media, clock_.now_ms());
 }
 
 std::vector<StreamSnapshot> Hub::snapshots() {
@@ -560,7 +604,7 @@ std::vector<StreamSnapshot> Hub::snapshots() {
   std::vector<StreamSnapshot> out;
   auto now = clock_.now_ms();
   for (auto& [name, c] : channels_) {
-    if (c.stream) out.push_back(snapshot_of(c, *c.stream, now));
+    if (c.stream) out.push_back(snapshot_of(c, c.stream->media, now));
   }
   return out;
 }

@@ -18,10 +18,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "domain/mailbox.hpp"
-#include "domain/rate_meter.hpp"
 #include "domain/similarity.hpp"
 #include "live/frame_offer.hpp"
+#include "live/live_stream.hpp"
 #include "live/peer.hpp"
 #include "live/picture_tap.hpp"
 #include "live/stream_state.hpp"
@@ -29,26 +28,6 @@
 #include "util/clock.hpp"
 
 namespace ds::live {
-
-// Where a stream that moves to this node (its ingest socket connected here) carries on from.
-struct StreamResume {
-  std::int64_t opened_ms = 0;
-  std::int64_t first_frame_ms = 0;
-  std::int64_t last_frame_ms = 0;
-  std::uint64_t frames_in = 0;
-  std::uint64_t frames_out = 0;
-  int max_viewers = 0;
-  std::uint64_t next_seq = 1;  // sequence numbers go on rising, so viewers drop nothing
-};
-
-struct StreamOpen {
-  long long session_id = 0;
-  long long user_id = 0;
-  std::string username;
-  std::string display_name;
-  StyleParams style;
-  std::optional<StreamResume> resume;
-};
 
 struct HubConfig {
   std::int64_t job_timeout_ms = 20'000;
@@ -123,8 +102,11 @@ class Hub {
   // once, before serving; the tap outlives every hub call. Null: none.
   void set_picture_tap(PictureTap* tap) { tap_ = tap; }
 
-  // Streams. open_stream fails (false) when the username already has an open stream.
-  bool open_stream(const StreamOpen& info);
+  // Streams. open_stream makes stream the username's open stream here (the registry of open
+  // streams: docs/architecture.md#threads); it fails (false) when the username already has one.
+  // The form with a StreamOpen makes the object (a stream nobody bills: tests).
+  bool open_stream(LiveStreamPtr stream);
+  LiveStreamPtr open_stream(const StreamOpen& info);
   // Ends the stream: the streamer gets {"type":"ended"} and is closed with code 4002,
   // viewers get state "ended". Returns the final snapshot.
   std::optional<StreamSnapshot> close_stream(const std::string& username, EndReason reason,
@@ -184,6 +166,14 @@ class Hub {
   // destroyed before the server's io_context that they belong to.
   void release_peers();
 
+  // The open streams homed on this node (null / empty when none): the one registry.
+  LiveStreamPtr stream(const std::string& username);
+  LiveStreamPtr stream_of_user(long long user_id);
+  LiveStreamPtr stream_of_session(long long session_id);
+  std::vector<LiveStreamPtr> streams();
+  // The style the model gets for stream's frames, while it is open here.
+  void set_style(LiveStream& stream, const StyleParams& style);
+
   // Streams homed on this node.
   std::optional<StreamSnapshot> snapshot(const std::string& username);
   std::vector<StreamSnapshot> snapshots();
@@ -205,42 +195,6 @@ class Hub {
   HubTotals totals();
 
  private:
-  // A frame that went (or goes) to the model, as later frames are compared with it.
-  struct SkipReference {
-    domain::Thumbnail thumbnail;
-    std::uint64_t seq = 0;
-    std::int64_t at_ms = 0;
-    std::uint64_t style_version = 0;
-  };
-  struct Active {
-    StreamOpen info;
-    domain::FrameMailbox mailbox;
-    std::uint64_t next_seq = 1;
-    std::uint64_t last_shown_seq = 0;
-    std::shared_ptr<Peer> ingest;
-    std::int64_t opened_ms = 0;
-    std::int64_t first_frame_ms = 0;
-    std::int64_t last_frame_ms = 0;
-    std::int64_t last_output_ms = 0;
-    std::int64_t last_output_captured_ms = 0;
-    std::uint64_t frames_in = 0;
-    std::uint64_t frames_out = 0;
-    double model_ms = 0;
-    // Per-second rates, sampled at each status message.
-    domain::RateMeter rate_in;
-    domain::RateMeter rate_out;
-    std::int64_t last_status_ms = 0;
-    int max_viewers = 0;
-    nlohmann::json status_extra = nlohmann::json::object();
-    // Many nodes: a frame is on its way to the shared line; newer ones wait in the mailbox.
-    bool offering = false;
-    // Unchanged frames skipped: the frame in the mailbox, and the last one handed to the
-    // model; set_style counts changes, and a change since the latter forces the next frame.
-    std::optional<SkipReference> skip_pending;
-    std::optional<SkipReference> skip_last;
-    std::uint64_t style_version = 0;
-    std::uint64_t frames_skipped = 0;
-  };
   using PeerList = std::vector<std::shared_ptr<Peer>>;
   // The newest picture of a channel that reached its viewers. The hub judges "newest" under
   // its lock but fans out after it, so two results finished on two threads could otherwise
@@ -260,8 +214,8 @@ class Hub {
     // costs one pointer copy, not one entry per viewer (docs/performance.md, fan-out). Never
     // null.
     std::shared_ptr<const PeerList> viewers = std::make_shared<const PeerList>();
-    std::vector<const Peer*> previews;  // the streamer's own, among viewers but not counted
-    std::optional<Active> stream;
+    std::vector<const Peer*> previews;      // the streamer's own, among viewers but not counted
+    LiveStreamPtr stream;                   // the open stream homed here, if any
     std::optional<StreamState> sent_state;  // last state broadcast to viewers
     int sent_viewers = -1;
     Bytes latest_output;
@@ -330,7 +284,7 @@ class Hub {
 
   // Unchanged frames skipped: true when this frame (seq, thumbnail) is not worth a model run;
   // otherwise it becomes the frame later ones are compared with once it leaves the mailbox.
-  bool skip_unchanged(Active& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
+  bool skip_unchanged(StreamMedia& a, const domain::Thumbnail& thumbnail, std::uint64_t seq,
                       std::int64_t now);
 
   // Many nodes (hub_cluster.cpp).
@@ -338,7 +292,7 @@ class Hub {
   // The stream's offer reached Redis: the newest frame that came meanwhile goes next.
   void on_offered(const std::string& username, long long session_id);
   void send_offer(FrameOffer offer);
-  std::optional<FrameOffer> take_offer(Active& a);
+  std::optional<FrameOffer> take_offer(StreamMedia& a);
   void on_frames_ready();
   void on_superseded(long long session_id, std::uint64_t seq);
   void on_remote_result(const FrameResult& r);
@@ -347,9 +301,11 @@ class Hub {
   void follow(const std::string& username, Channel& c);
   // Cluster housekeeping of tick(): announcements and viewer reports, about once a second.
   void cluster_tick(std::int64_t now);
-  StreamState state_of(const Active& a, std::int64_t now) const;
-  StreamSnapshot snapshot_of(const Channel& c, const Active& a, std::int64_t now) const;
+  StreamState state_of(const StreamMedia& a, std::int64_t now) const;
+  StreamSnapshot snapshot_of(const Channel& c, const StreamMedia& a, std::int64_t now) const;
   Channel* channel_of_session(long long session_id);
+  // Takes c's open stream out of the registry and the pool's line.
+  void unregister(Channel& c);
   void gc_channel(const std::string& username);
 
   // The steps of tick() (hub_tick.cpp), run under the lock; what they send is collected and
@@ -360,7 +316,7 @@ class Hub {
   void stream_states(std::int64_t now, Outbox& out);
   // Each streamer gets a status message every status interval, with fresh rates.
   void status_messages(std::int64_t now, std::vector<Notice>& out);
-  static void measure_rates(Active& a, std::int64_t now);
+  static void measure_rates(StreamMedia& a, std::int64_t now);
   // Counts go out at tick rate, not per join.
   void viewer_counts(std::vector<Notice>& out);
 
@@ -369,6 +325,7 @@ class Hub {
   std::mutex mutex_;  // guards everything below, the pool included
   std::unordered_map<std::string, Channel> channels_;
   std::unordered_map<long long, std::string> session_names_;
+  std::unordered_map<long long, LiveStreamPtr> user_streams_;  // by user id
   WorkerPool pool_;
   HubTotals totals_;  // the stream counters; the job counters are the pool's
   Cluster* cluster_ = nullptr;

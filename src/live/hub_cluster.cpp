@@ -34,7 +34,7 @@ void Hub::set_cluster(Cluster* cluster) {
       std::lock_guard lock(mutex_);
       auto now = clock_.now_ms();
       for (auto& [name, c] : channels_) {
-        if (c.stream) local.push_back(snapshot_of(c, *c.stream, now));
+        if (c.stream) local.push_back(snapshot_of(c, c.stream->media, now));
       }
     }
     for (const auto& s : local) cluster_->announce(s);
@@ -48,7 +48,7 @@ void Hub::follow(const std::string& username, Channel& c) {
   cluster_->follow(username);
 }
 
-std::optional<FrameOffer> Hub::take_offer(Active& a) {
+std::optional<FrameOffer> Hub::take_offer(StreamMedia& a) {
   auto frame = a.mailbox.take();
   if (!frame) {
     a.offering = false;
@@ -72,7 +72,7 @@ void Hub::on_offered(const std::string& username, long long session_id) {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
     if (it == channels_.end() || !it->second.stream) return;
-    auto& a = *it->second.stream;
+    auto& a = it->second.stream->media;
     if (a.info.session_id != session_id) return;
     if (cluster_->healthy()) {
       next = take_offer(a);
@@ -155,7 +155,7 @@ void Hub::on_remote_text(const std::string& username, const Bytes& text) {
     }
     if (ev && ev->type == "styles") c.remote_styles = text;
     viewers = c.viewers;
-    if (c.stream) ingest = c.stream->ingest;
+    if (c.stream) ingest = c.stream->media.ingest;
   }
   send_to(viewers, text);
   if (ingest) ingest->send_text(text);
@@ -211,7 +211,7 @@ void Hub::cluster_tick(std::int64_t now) {
     for (auto& [name, c] : channels_) {
       c.reported = local_audience(c);
       counts[name] = c.reported;
-      if (c.stream) local.push_back(snapshot_of(c, *c.stream, now));
+      if (c.stream) local.push_back(snapshot_of(c, c.stream->media, now));
     }
   }
   for (const auto& s : local) cluster_->announce(s);

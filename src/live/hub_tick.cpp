@@ -39,7 +39,7 @@ void Hub::expire_jobs(std::int64_t now, std::vector<std::shared_ptr<Peer>>& stal
 void Hub::stream_states(std::int64_t now, Outbox& out) {
   for (auto& [name, c] : channels_) {
     if (!c.stream) continue;
-    auto& a = *c.stream;
+    auto& a = c.stream->media;
     a.max_viewers = std::max(a.max_viewers, audience(c));
     auto state = state_of(a, now);
     if (state == c.sent_state) continue;
@@ -50,7 +50,7 @@ void Hub::stream_states(std::int64_t now, Outbox& out) {
   }
 }
 
-void Hub::measure_rates(Active& a, std::int64_t now) {
+void Hub::measure_rates(StreamMedia& a, std::int64_t now) {
   a.rate_in.sample(now, a.frames_in);
   a.rate_out.sample(now, a.frames_out);
 }
@@ -65,8 +65,8 @@ void Hub::status_messages(std::int64_t now, std::vector<Notice>& out) {
     busy = pool_busy_;
   }
   for (auto& [name, c] : channels_) {
-    if (!c.stream || !c.stream->ingest) continue;
-    auto& a = *c.stream;
+    if (!c.stream || !c.stream->media.ingest) continue;
+    auto& a = c.stream->media;
     if (now - a.last_status_ms < config_.status_interval_ms) continue;
     measure_rates(a, now);
     a.last_status_ms = now;
@@ -98,7 +98,7 @@ void Hub::viewer_counts(std::vector<Notice>& out) {
     c.sent_viewers = count;
     auto ev = wire::encode_viewers(count);
     for (auto& v : *c.viewers) out.push_back({v, ev});
-    if (c.stream && c.stream->ingest) out.push_back({c.stream->ingest, ev});
+    if (c.stream && c.stream->media.ingest) out.push_back({c.stream->media.ingest, ev});
   }
 }
 
@@ -110,7 +110,7 @@ void Hub::release_peers() {
     for (auto& [name, c] : channels_) {
       viewer_lists.push_back(std::exchange(c.viewers, std::make_shared<const PeerList>()));
       c.previews.clear();
-      if (c.stream && c.stream->ingest) peers.push_back(std::move(c.stream->ingest));
+      if (c.stream && c.stream->media.ingest) peers.push_back(std::move(c.stream->media.ingest));
     }
     for (auto& p : pool_.release()) peers.push_back(std::move(p));
   }

@@ -14,11 +14,11 @@ namespace ds::live {
 
 using detail::progress_row;
 
-void StreamService::publish_balance(const Tracked& t) {
-  hub_.set_status_extra(t.username, {{"balance", domain::format_credits(t.balance_cents)},
-                                     {"balance_cents", t.balance_cents},
-                                     {"remaining_minutes",
-                                      domain::remaining_minutes(t.balance_cents, config_.rate)}});
+void StreamService::publish_balance(const std::string& username, const StreamMeter& m) {
+  hub_.set_status_extra(
+      username, {{"balance", domain::format_credits(m.balance_cents)},
+                 {"balance_cents", m.balance_cents},
+                 {"remaining_minutes", domain::remaining_minutes(m.balance_cents, config_.rate)}});
 }
 
 void StreamService::database_lost(const char* during, const std::exception& e) {
@@ -35,7 +35,8 @@ void StreamService::database_back() {
   spdlog::info("event=billing_resumed unsettled={}", unsettled_.size());
 }
 
-StreamService::Charge StreamService::charge_due(Tracked& t, std::int64_t first_frame_ms,
+StreamService::Charge StreamService::charge_due(long long session_id, long long user_id,
+                                                StreamMeter& t, std::int64_t first_frame_ms,
                                                 std::int64_t last_frame_ms) {
   auto due = domain::billable_minutes(first_frame_ms, last_frame_ms);
   while (t.charged_minutes < due) {
@@ -46,14 +47,14 @@ StreamService::Charge StreamService::charge_due(Tracked& t, std::int64_t first_f
       db_.write([&](soci::session& sql) {
         // In the charge's transaction: a node that took the stream over, or ended it, since
         // this one took it waits for this charge or makes it find the stream gone.
-        hold = store::hold_stream_session(sql, t.session_id, t.epoch);
+        hold = store::hold_stream_session(sql, session_id, t.epoch);
         if (hold != store::Hold::kHeld) return;
         store::LedgerLinks links;
-        links.stream_session_id = t.session_id;
+        links.stream_session_id = session_id;
         links.minute_index = minute;
         links.note = "streaming minute " + std::to_string(minute);
         balance =
-            store::append_entry(sql, t.user_id, store::kKindStreamUsage,
+            store::append_entry(sql, user_id, store::kKindStreamUsage,
                                 -config_.rate.cents_for_minute(minute), links, clock_.now_ms());
       });
     } catch (const store::DatabaseUnavailable&) {
@@ -79,25 +80,24 @@ store::StreamSession StreamService::settle(Ending& e) {
   // The last frames since the previous tick still count, when they can be paid for (after a
   // no-credits ending the unpaid minute fails again and nothing more is charged).
   if (e.snap && e.snap->first_frame_ms > 0)
-    charge_due(e.t, e.snap->first_frame_ms, e.snap->last_frame_ms);
-  auto s = e.snap ? progress_row(e.t.session_id, e.t.epoch, *e.snap)
-                  : progress_row(e.t.session_id, e.t.epoch, StreamResume{});
-  s.user_id = e.t.user_id;
-  auto usage =
-      db_.with([&](soci::session& sql) { return store::usage_totals(sql, e.t.session_id); });
+    charge_due(e.session_id, e.user_id, e.meter, e.snap->first_frame_ms, e.snap->last_frame_ms);
+  auto s = e.snap ? progress_row(e.session_id, e.meter.epoch, *e.snap)
+                  : progress_row(e.session_id, e.meter.epoch, StreamResume{});
+  s.user_id = e.user_id;
+  auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, e.session_id); });
   // Both statements only touch a row still open and still ours, so a repeat after a lost reply
   // changes nothing, and a node that lost the stream to another ends nothing.
   db_.write([&](soci::session& sql) {
     store::update_stream_progress(sql, s);
     store::end_stream_session(sql, s.id, e.status, e.ended_ms, usage.minutes, usage.cost_cents,
-                              e.t.epoch);
+                              e.meter.epoch);
   });
   if (auto saved =
           db_.with([&](soci::session& sql) { return store::find_stream_session(sql, s.id); })) {
     s = *saved;
   }
   spdlog::info("event=stream_ended user_id={} session_id={} status={} minutes={} cost_cents={}",
-               e.t.user_id, s.id, e.status, usage.minutes, usage.cost_cents);
+               e.user_id, s.id, e.status, usage.minutes, usage.cost_cents);
   return s;
 }
 
@@ -108,7 +108,7 @@ bool StreamService::settle_endings(long long user_id) {
   {
     std::lock_guard lock(mutex_);
     auto rest = std::stable_partition(unsettled_.begin(), unsettled_.end(),
-                                      [&](const Ending& e) { return e.t.user_id != user_id; });
+                                      [&](const Ending& e) { return e.user_id != user_id; });
     std::move(rest, unsettled_.end(), std::back_inserter(mine));
     unsettled_.erase(rest, unsettled_.end());
   }
@@ -128,7 +128,7 @@ bool StreamService::settle_endings(long long user_id) {
       keep.push_back(std::move(e));
     } catch (const std::exception& ex) {
       // Not an outage: kept (its row stays open for recovery) and retried on the next tick.
-      spdlog::error("event=stream_settle_failed session_id={} error=\"{}\"", e.t.session_id,
+      spdlog::error("event=stream_settle_failed session_id={} error=\"{}\"", e.session_id,
                     ex.what());
       keep.push_back(std::move(e));
     }
@@ -146,7 +146,7 @@ bool StreamService::settle_all_endings() {
     std::lock_guard lock(mutex_);
     std::unordered_set<long long> seen;
     for (const auto& e : unsettled_) {
-      if (seen.insert(e.t.user_id).second) users.push_back(e.t.user_id);
+      if (seen.insert(e.user_id).second) users.push_back(e.user_id);
     }
   }
   for (auto user_id : users) {
@@ -156,8 +156,9 @@ bool StreamService::settle_all_endings() {
   return true;
 }
 
-store::Hold StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now) {
-  auto s = progress_row(t.session_id, t.epoch, snap);
+store::Hold StreamService::persist(const LiveStream& stream, StreamMeter& t,
+                                   const StreamSnapshot& snap, std::int64_t now) {
+  auto s = progress_row(stream.session_id, t.epoch, snap);
   bool sample = now - t.last_sample_ms >= config_.viewer_sample_interval_ms;
   long long viewers = snap.viewers;
   long long balance = t.balance_cents;
@@ -167,7 +168,7 @@ store::Hold StreamService::persist(Tracked& t, const StreamSnapshot& snap, std::
     store::update_stream_progress(sql, s);
     if (sample) store::insert_viewer_sample(sql, s.id, now, viewers);
     // Credits bought mid-stream raise what the stream may run on during an outage.
-    if (auto b = store::find_balance_cents(sql, t.user_id)) balance = *b;
+    if (auto b = store::find_balance_cents(sql, stream.user_id)) balance = *b;
     return held;
   });
   if (hold != store::Hold::kHeld) return hold;
@@ -188,10 +189,8 @@ void StreamService::tick() {
   // Once the database fails in this tick, the other streams do not wait on it again.
   bool db_ok = settle_all_endings();
   std::vector<long long> users;
-  {
-    std::lock_guard lock(mutex_);
-    users.reserve(tracked_.size());
-    for (const auto& [user_id, t] : tracked_) users.push_back(user_id);
+  for (const auto& s : hub_.streams()) {
+    if (s->meter) users.push_back(s->user_id);
   }
   // One stream at a time, each under its own StreamLock only: a start, stop or connect of
   // another stream never waits for this one's database writes.
@@ -211,10 +210,10 @@ void StreamService::tick_stream(long long user_id, std::int64_t now, bool& db_ok
   // Ended by another node (the orphan sweep of a node that thought this one dead).
   enum class Outcome { kGoesOn, kLost, kEndedElsewhere, kNoCredits, kInterrupted };
   auto outcome = Outcome::kGoesOn;
-  auto* tp = tracked(user_id);
-  if (!tp) return;  // ended or moved since the tick listed it
-  auto& t = *tp;
-  auto snap = hub_.snapshot(t.username);
+  auto stream = owned(user_id);
+  if (!stream) return;  // ended or moved since the tick listed it
+  auto& t = *stream->meter;
+  auto snap = hub_.snapshot(stream->username);
   if (!snap) return;
   auto per_minute = config_.rate.cents_per_minute();
   try {
@@ -223,12 +222,13 @@ void StreamService::tick_stream(long long user_id, std::int64_t now, bool& db_ok
         if (db_ok) {
           try {
             auto charged = t.charged_minutes;
-            auto paid = charge_due(t, snap->first_frame_ms, snap->last_frame_ms);
+            auto paid = charge_due(stream->session_id, user_id, t, snap->first_frame_ms,
+                                   snap->last_frame_ms);
             if (paid == Charge::kMoved) return void(outcome = Outcome::kLost);
             if (paid == Charge::kEnded) return void(outcome = Outcome::kEndedElsewhere);
             if (paid == Charge::kNoCredits) return void(outcome = Outcome::kNoCredits);
             if (t.charged_minutes != charged) database_back();
-            publish_balance(t);
+            publish_balance(stream->username, t);
           } catch (const store::DatabaseUnavailable& e) {
             db_ok = false;
             database_lost("charge", e);
@@ -250,11 +250,11 @@ void StreamService::tick_stream(long long user_id, std::int64_t now, bool& db_ok
       if (db_ok && now - t.last_persist_ms >= config_.persist_interval_ms) {
         t.last_persist_ms = now;
         try {
-          auto hold = persist(t, *snap, now);
+          auto hold = persist(*stream, t, *snap, now);
           database_back();
           if (hold == store::Hold::kMoved) return void(outcome = Outcome::kLost);
           if (hold == store::Hold::kEnded) return void(outcome = Outcome::kEndedElsewhere);
-          publish_balance(t);
+          publish_balance(stream->username, t);
         } catch (const store::DatabaseUnavailable& e) {
           db_ok = false;
           database_lost("persist", e);
@@ -263,7 +263,7 @@ void StreamService::tick_stream(long long user_id, std::int64_t now, bool& db_ok
     }();
   } catch (const std::exception& e) {
     spdlog::error("event=billing_failed user_id={} session_id={} error=\"{}\"", user_id,
-                  t.session_id, e.what());
+                  stream->session_id, e.what());
     return;
   }
   switch (outcome) {
@@ -271,7 +271,8 @@ void StreamService::tick_stream(long long user_id, std::int64_t now, bool& db_ok
       return;
     case Outcome::kLost:
       // Taken over by another node: let go without ending.
-      spdlog::warn("event=stream_taken_elsewhere user_id={} session_id={}", user_id, t.session_id);
+      spdlog::warn("event=stream_taken_elsewhere user_id={} session_id={}", user_id,
+                   stream->session_id);
       (void)let_go(user_id, false, after);
       return;
     case Outcome::kEndedElsewhere:

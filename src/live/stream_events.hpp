@@ -1,7 +1,7 @@
 // A live stream's lifecycle as typed events: StreamService, the one place that decides a stream
 // opens, ends or moves, posts them under the lock it decided with and delivers them after
-// releasing it; subscribers (StyleService) keep what they hold per stream in step with them
-// instead of polling the hub.
+// releasing it; subscribers (StyleService) keep their part of the stream (LiveStream::styles) in
+// step with them instead of polling the hub.
 #pragma once
 
 #include <condition_variable>
@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "live/live_stream.hpp"
 #include "live/stream_state.hpp"
 
 namespace ds::live {
@@ -27,6 +28,7 @@ struct StreamOpened {
   long long user_id = 0;
   long long session_id = 0;
   bool moved_in = false;
+  LiveStreamPtr stream;  // the open stream (the hub's registry holds it too)
 };
 
 // The stream ended (on this node, or, for an orphan, a dead node's stream that this one ended).
@@ -35,6 +37,7 @@ struct StreamEnded {
   long long user_id = 0;
   long long session_id = 0;
   EndReason reason = EndReason::kInterrupted;
+  LiveStreamPtr stream;  // the stream that was open here; null for a dead node's stream
 };
 
 // The stream left this node without ending: the hub has handed it over (its viewers follow the
@@ -44,6 +47,7 @@ struct StreamMoving {
   std::string username;
   long long user_id = 0;
   long long session_id = 0;
+  LiveStreamPtr stream;  // the stream that leaves
 };
 
 using StreamEvent = std::variant<StreamOpened, StreamEnded, StreamMoving>;

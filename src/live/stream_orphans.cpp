@@ -26,12 +26,9 @@ void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now
       return store::claim_stream_home(sql, row->id, cluster_->node_id());
     });
     if (!epoch) return;
-    Tracked t;
-    t.session_id = row->id;
-    t.user_id = row->user_id;
-    t.epoch = *epoch;
-    t.username = announced.username;
-    t.charged_minutes =
+    StreamMeter m;
+    m.epoch = *epoch;
+    m.charged_minutes =
         db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); }).minutes;
     StreamSnapshot snap = announced;
     // Billed to the last frame either record knows of (announced each second, saved each two).
@@ -39,7 +36,9 @@ void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now
         announced.first_frame_ms > 0 ? announced.first_frame_ms : row->first_frame_ms;
     snap.last_frame_ms = std::max<std::int64_t>(announced.last_frame_ms, row->last_frame_ms);
     snap.max_viewers = std::max<int>(announced.max_viewers, static_cast<int>(row->max_viewers));
-    Ending e{t, kStatusInterrupted, snap.last_frame_ms > 0 ? snap.last_frame_ms : now, snap};
+    Ending e{row->id, row->user_id,       announced.username,
+             m,       kStatusInterrupted, snap.last_frame_ms > 0 ? snap.last_frame_ms : now,
+             snap};
     try {
       settle(e);
     } catch (const store::DatabaseUnavailable&) {
@@ -47,9 +46,10 @@ void StreamService::end_orphan(const StreamSnapshot& announced, std::int64_t now
       unsettled_.push_back(std::move(e));
     }
     spdlog::warn("event=orphan_ended stream={} session_id={}", announced.username, row->id);
-    if (!t.username.empty()) {
-      post(after, t.user_id,
-           StreamEnded{t.username, t.user_id, t.session_id, EndReason::kInterrupted});
+    if (!announced.username.empty()) {
+      // No LiveStream: it was not open here.
+      post(after, row->user_id,
+           StreamEnded{announced.username, row->user_id, row->id, EndReason::kInterrupted});
       ended = true;
     }
   }
@@ -89,10 +89,7 @@ void StreamService::sweep_orphans(std::int64_t now) {
   if (!streams) return;  // unknown is not missing
   std::unordered_set<long long> announced;
   for (const auto& a : *streams) announced.insert(a.snapshot.session_id);
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [user_id, t] : tracked_) announced.insert(t.session_id);
-  }
+  for (const auto& s : hub_.streams()) announced.insert(s->session_id);
   std::unordered_map<long long, std::int64_t> still;
   for (const auto& s : open) {
     if (announced.contains(s.id)) continue;

@@ -103,10 +103,9 @@ void StreamService::done(const After& after) {
   if (after.ticket != 0) events_.deliver(after.user_id, after.ticket);
 }
 
-StreamService::Tracked* StreamService::tracked(long long user_id) {
-  std::lock_guard lock(mutex_);
-  auto it = tracked_.find(user_id);
-  return it == tracked_.end() ? nullptr : &it->second;
+LiveStreamPtr StreamService::owned(long long user_id) const {
+  auto s = hub_.stream_of_user(user_id);
+  return s && s->meter ? s : nullptr;
 }
 
 void StreamService::recover() {
@@ -114,13 +113,11 @@ void StreamService::recover() {
   if (cluster_) return;
   auto open = db_.with([](soci::session& sql) { return store::list_open_stream_sessions(sql); });
   for (const auto& s : open) {
-    Tracked t;
-    t.session_id = s.id;
-    t.user_id = s.user_id;
-    t.epoch = s.home_epoch;
+    StreamMeter m;
+    m.epoch = s.home_epoch;
     auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, s.id); });
-    t.charged_minutes = usage.minutes;
-    if (s.first_frame_ms > 0) charge_due(t, s.first_frame_ms, s.last_frame_ms);
+    m.charged_minutes = usage.minutes;
+    if (s.first_frame_ms > 0) charge_due(s.id, s.user_id, m, s.first_frame_ms, s.last_frame_ms);
     usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, s.id); });
     long long ended = s.last_frame_ms > 0 ? s.last_frame_ms : s.created_ms;
     db_.write([&](soci::session& sql) {
@@ -199,19 +196,18 @@ Expected<store::StreamSession> StreamService::start_locked(const store::User& us
       return conflict("you already have an active stream", "stream_active");
     throw;
   }
-  // From here on the row exists, so every outcome either tracks it or ends it.
-  StreamOpen open{id,
-                  user.id,
-                  user.username,
-                  user.display_name,
-                  {settings.base_style, static_cast<double>(settings.strength) / 100.0, id}};
-  Tracked t;
-  t.session_id = id;
-  t.user_id = user.id;
-  t.username = user.username;
-  t.balance_cents = fresh->balance_cents;
-  if (!hub_.open_stream(open)) {
-    Ending e{t, kStatusInterrupted, now, std::nullopt};
+  // From here on the row exists, so every outcome either opens it or ends it.
+  auto stream = std::make_shared<LiveStream>(
+      StreamOpen{id,
+                 user.id,
+                 user.username,
+                 user.display_name,
+                 {settings.base_style, static_cast<double>(settings.strength) / 100.0, id}});
+  StreamMeter m;
+  m.balance_cents = fresh->balance_cents;
+  stream->meter = m;
+  if (!hub_.open_stream(stream)) {
+    Ending e{id, user.id, user.username, m, kStatusInterrupted, now, std::nullopt};
     try {
       settle(e);
     } catch (const store::DatabaseUnavailable&) {
@@ -220,12 +216,8 @@ Expected<store::StreamSession> StreamService::start_locked(const store::User& us
     }
     return conflict("you already have an active stream", "stream_active");
   }
-  publish_balance(t);
-  {
-    std::lock_guard lock(mutex_);
-    tracked_[user.id] = t;
-  }
-  post(after, user.id, StreamOpened{user.username, user.id, id, false});
+  publish_balance(user.username, m);
+  post(after, user.id, StreamOpened{user.username, user.id, id, false, stream});
   spdlog::info("event=stream_started user_id={} session_id={}", user.id, id);
   store::StreamSession s;
   s.id = id;
@@ -236,11 +228,10 @@ Expected<store::StreamSession> StreamService::start_locked(const store::User& us
 }
 
 std::optional<store::StreamSession> StreamService::tracked_session(long long user_id) const {
-  std::lock_guard lock(mutex_);
-  auto it = tracked_.find(user_id);
-  if (it == tracked_.end()) return std::nullopt;
+  auto stream = owned(user_id);
+  if (!stream) return std::nullopt;
   store::StreamSession s;
-  s.id = it->second.session_id;
+  s.id = stream->session_id;
   s.user_id = user_id;
   s.status = "live";
   return s;
@@ -270,8 +261,8 @@ Expected<store::StreamSession> StreamService::stop_session(long long user_id,
   After after;
   auto stopped = [&]() -> Expected<store::StreamSession> {
     StreamLock lock(*this, user_id);
-    auto* t = tracked(user_id);
-    if (!t || t->session_id != session_id) return not_found("no such active stream");
+    auto s = owned(user_id);
+    if (!s || s->session_id != session_id) return not_found("no such active stream");
     return finish(user_id, kStatusCompleted, EndReason::kStopped, "the streamer ended the stream",
                   after);
   }();
@@ -282,14 +273,16 @@ Expected<store::StreamSession> StreamService::stop_session(long long user_id,
 Expected<store::StreamSession> StreamService::finish(long long user_id, const std::string& status,
                                                      EndReason reason, const std::string& message,
                                                      After& after) {
-  auto* tp = tracked(user_id);
-  if (!tp) return not_found("no active stream");
-  Ending e{*tp, status, clock_.now_ms(), hub_.close_stream(tp->username, reason, message)};
-  {
-    std::lock_guard lock(mutex_);
-    tracked_.erase(user_id);
-  }
-  post(after, user_id, StreamEnded{e.t.username, user_id, e.t.session_id, reason});
+  auto stream = owned(user_id);
+  if (!stream) return not_found("no active stream");
+  Ending e{stream->session_id,
+           user_id,
+           stream->username,
+           *stream->meter,
+           status,
+           clock_.now_ms(),
+           hub_.close_stream(stream->username, reason, message)};
+  post(after, user_id, StreamEnded{stream->username, user_id, stream->session_id, reason, stream});
   store::StreamSession s;
   try {
     s = settle(e);
@@ -301,14 +294,14 @@ Expected<store::StreamSession> StreamService::finish(long long user_id, const st
       spdlog::error("event=stream_end_failed user_id={} error=\"{}\"", user_id, ex.what());
     }
     spdlog::warn("event=stream_end_deferred user_id={} session_id={} status={}", user_id,
-                 e.t.session_id, status);
-    s = e.snap ? progress_row(e.t.session_id, e.t.epoch, *e.snap)
-               : progress_row(e.t.session_id, e.t.epoch, StreamResume{});
+                 e.session_id, status);
+    s = e.snap ? progress_row(e.session_id, e.meter.epoch, *e.snap)
+               : progress_row(e.session_id, e.meter.epoch, StreamResume{});
     s.user_id = user_id;
     s.status = status;
     s.ended_ms = e.ended_ms;
-    s.duration_minutes = e.t.charged_minutes;
-    s.cost_cents = e.t.charged_minutes * config_.rate.cents_per_minute();
+    s.duration_minutes = e.meter.charged_minutes;
+    s.cost_cents = e.meter.charged_minutes * config_.rate.cents_per_minute();
     std::lock_guard lock(mutex_);
     unsettled_.push_back(std::move(e));
   }
@@ -364,28 +357,23 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
       auto settings =
           db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
       if (!resume) resume = resume_from_row(*row);
-      StreamOpen o{row->id,
-                   user.id,
-                   user.username,
-                   user.display_name,
-                   {settings.base_style, static_cast<double>(settings.strength) / 100.0, row->id},
-                   resume};
-      if (!hub_.open_stream(o)) {
+      auto stream = std::make_shared<LiveStream>(
+          StreamOpen{row->id,
+                     user.id,
+                     user.username,
+                     user.display_name,
+                     {settings.base_style, static_cast<double>(settings.strength) / 100.0, row->id},
+                     resume});
+      StreamMeter m;
+      m.charged_minutes = usage.minutes;
+      m.epoch = *epoch;
+      m.balance_cents = fresh ? fresh->balance_cents : 0;
+      stream->meter = m;
+      if (!hub_.open_stream(stream)) {
         return conflict("you already have an active stream", "stream_active");
       }
-      Tracked t;
-      t.session_id = row->id;
-      t.user_id = user.id;
-      t.username = user.username;
-      t.charged_minutes = usage.minutes;
-      t.epoch = *epoch;
-      t.balance_cents = fresh ? fresh->balance_cents : 0;
-      publish_balance(t);
-      {
-        std::lock_guard registry(mutex_);
-        tracked_[user.id] = t;
-      }
-      post(after, user.id, StreamOpened{user.username, user.id, row->id, true});
+      publish_balance(user.username, m);
+      post(after, user.id, StreamOpened{user.username, user.id, row->id, true, stream});
       spdlog::info("event=stream_taken_home user_id={} session_id={} node={}", user.id, row->id,
                    cluster_->node_id());
       return *row;
@@ -398,51 +386,44 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
 }
 
 std::optional<StreamResume> StreamService::let_go(long long user_id, bool save, After& after) {
-  auto* tp = tracked(user_id);
-  if (!tp) return std::nullopt;
-  Tracked t = *tp;
-  auto resume = hub_.hand_over(t.username);
-  {
-    std::lock_guard lock(mutex_);
-    tracked_.erase(user_id);
-  }
+  auto stream = owned(user_id);
+  if (!stream) return std::nullopt;
+  auto& m = *stream->meter;
+  auto resume = hub_.hand_over(stream->username);
   // Moving whether or not the hub still had it: either way the stream goes on on its new home
   // (from what this one answers, or from the row), so nothing that hangs on it ends here.
-  post(after, user_id, StreamMoving{t.username, user_id, t.session_id});
+  post(after, user_id, StreamMoving{stream->username, user_id, stream->session_id, stream});
   if (resume && save) {
     // Billed and saved up to now, so the new home goes on from the database.
     try {
-      if (resume->first_frame_ms > 0) charge_due(t, resume->first_frame_ms, resume->last_frame_ms);
-      auto s = progress_row(t.session_id, t.epoch, *resume);
+      if (resume->first_frame_ms > 0)
+        charge_due(stream->session_id, user_id, m, resume->first_frame_ms, resume->last_frame_ms);
+      auto s = progress_row(stream->session_id, m.epoch, *resume);
       db_.write([&](soci::session& sql) { store::update_stream_progress(sql, s); });
     } catch (const std::exception& e) {
       // The new home counts what is already charged from the ledger; the rest it charges.
-      spdlog::warn("event=release_save_failed session_id={} error=\"{}\"", t.session_id, e.what());
+      spdlog::warn("event=release_save_failed session_id={} error=\"{}\"", stream->session_id,
+                   e.what());
     }
   }
   return resume;
 }
 
 std::optional<nlohmann::json> StreamService::release(long long session_id) {
-  std::optional<long long> user_id;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = std::find_if(tracked_.begin(), tracked_.end(),
-                           [&](const auto& kv) { return kv.second.session_id == session_id; });
-    if (it != tracked_.end()) user_id = it->first;
-  }
-  if (!user_id) return std::nullopt;
+  auto found = hub_.stream_of_session(session_id);
+  if (!found || !found->meter) return std::nullopt;
+  auto user_id = found->user_id;
   After after;
   std::string username;
   bool ours = false;
   std::optional<StreamResume> resume;
   {
-    StreamLock lock(*this, *user_id);
+    StreamLock lock(*this, user_id);
     // Still the same stream (it may have ended or moved before the lock was ours).
-    if (auto* t = tracked(*user_id); t && t->session_id == session_id) {
+    if (auto s = owned(user_id); s && s->session_id == session_id) {
       ours = true;
-      username = t->username;
-      resume = let_go(*user_id, true, after);
+      username = s->username;
+      resume = let_go(user_id, true, after);
     }
   }
   // The subscribers let go before the new home hears the answer and opens the stream there.
@@ -457,9 +438,8 @@ std::optional<nlohmann::json> StreamService::release(long long session_id) {
 
 void StreamService::shutdown() {
   std::vector<long long> users;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [user_id, t] : tracked_) users.push_back(user_id);
+  for (const auto& s : hub_.streams()) {
+    if (s->meter) users.push_back(s->user_id);
   }
   for (auto user_id : users) {
     After after;

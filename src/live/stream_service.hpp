@@ -4,8 +4,9 @@
 //
 // Locks (docs/architecture.md#threads): each user's stream has its own lifecycle lock
 // (StreamLock), held across that stream's database writes and hub calls so a minute is charged
-// once and a stream ends once, and never taken while another one is held. mutex_ guards the
-// registries (tracked_, unsettled_, the stream locks) and is a leaf: no I/O, no call out. No
+// once and a stream ends once, and never taken while another one is held; it guards the
+// stream's meter (LiveStream::meter). mutex_ guards the endings not yet settled and the stream
+// locks, and is a leaf: no I/O, no call out. No
 // lock of this service is held across Redis, a call to another node or a subscriber.
 // Files: stream_service.cpp (start, stop, moves), stream_billing.cpp (charges, progress,
 // settlement, tick), stream_orphans.cpp (many nodes: streams of dead nodes).
@@ -101,23 +102,13 @@ class StreamService {
   void subscribe(StreamEvents::Subscriber s) { events_.subscribe(std::move(s)); }
 
  private:
-  struct Tracked {
+  // A stream the hub has closed (or that never opened), waiting to be billed and closed in the
+  // database.
+  struct Ending {
     long long session_id = 0;
     long long user_id = 0;
     std::string username;
-    long long charged_minutes = 0;
-    // The ownership this node holds the stream with (store::claim_stream_home): it bills and
-    // saves only while the row is still at this epoch.
-    long long epoch = 0;
-    // As of the last charge or progress write: what the stream may still run on while the
-    // database is away.
-    long long balance_cents = 0;
-    std::int64_t last_persist_ms = 0;
-    std::int64_t last_sample_ms = 0;
-  };
-  // A stream the hub has closed, waiting to be billed and closed in the database.
-  struct Ending {
-    Tracked t;
+    StreamMeter meter;
     std::string status;
     std::int64_t ended_ms = 0;
     std::optional<StreamSnapshot> snap;
@@ -148,10 +139,14 @@ class StreamService {
   Expected<store::StreamSession> start_locked(const store::User& user, After& after);
   // The user's stream when it is homed on this node.
   std::optional<store::StreamSession> tracked_session(long long user_id) const;
+  // The user's open stream here that this service bills (one with a meter), or null. Its meter
+  // is read and changed only under the user's StreamLock.
+  LiveStreamPtr owned(long long user_id) const;
   // Charges every minute due up to last_frame_ms: kNoCredits when the balance ran out, kMoved
   // when another node has taken the stream, kEnded when it has ended (nothing charged then).
   enum class Charge { kPaid, kNoCredits, kMoved, kEnded };
-  Charge charge_due(Tracked& t, std::int64_t first_frame_ms, std::int64_t last_frame_ms);
+  Charge charge_due(long long session_id, long long user_id, StreamMeter& m,
+                    std::int64_t first_frame_ms, std::int64_t last_frame_ms);
   // The stream leaves this node without ending (a move): the hub hands it over, Moving is
   // posted, and it is billed and saved up to now when save (it is still ours). Returns where the
   // new home goes on from. Under its StreamLock.
@@ -160,8 +155,6 @@ class StreamService {
   // the database (or kept in unsettled_ while the database is away), Ended is posted.
   Expected<store::StreamSession> finish(long long user_id, const std::string& status,
                                         EndReason reason, const std::string& message, After& after);
-  // The user's tracked stream (under its StreamLock: only it erases the entry), or nullptr.
-  Tracked* tracked(long long user_id);
   // tick() for one stream, under its StreamLock.
   void tick_stream(long long user_id, std::int64_t now, bool& db_ok, After& after);
   // Bills and closes an ended stream; safe to repeat after a DatabaseUnavailable.
@@ -172,10 +165,11 @@ class StreamService {
   // The same for every user, each under its own StreamLock.
   bool settle_all_endings();
   // Saves progress while the stream is still ours; says whether it is.
-  store::Hold persist(Tracked& t, const StreamSnapshot& snap, std::int64_t now);
+  store::Hold persist(const LiveStream& stream, StreamMeter& m, const StreamSnapshot& snap,
+                      std::int64_t now);
   void database_lost(const char* during, const std::exception& e);
   void database_back();
-  void publish_balance(const Tracked& t);
+  void publish_balance(const std::string& username, const StreamMeter& m);
   // Many nodes: ends the streams of dead nodes (orphans), once each across the cluster.
   // Runs on the thread of tick() (one at a time, as serve's biller calls it), which alone
   // touches last_sweep_ms_, last_db_sweep_ms_ and unannounced_; asks Redis with no lock held.
@@ -186,11 +180,9 @@ class StreamService {
   Hub& hub_;
   const Clock& clock_;
   StreamServiceConfig config_;
-  // The registries below; a leaf (see the top of the file). A Tracked entry is inserted and
-  // erased under its user's StreamLock and mutex_ both; its fields other than session_id and
-  // username change only under the StreamLock (node-based map: references stay valid).
+  // What follows; a leaf (see the top of the file). The open streams themselves are the hub's
+  // registry (live/live_stream.hpp): this service keeps no list of its own.
   mutable std::mutex mutex_;
-  std::unordered_map<long long, Tracked> tracked_;  // by user id
   std::vector<Ending> unsettled_;
   std::unordered_map<long long, std::shared_ptr<std::mutex>> stream_locks_;  // by user id
   bool database_away_ = false;  // logged once per outage; under mutex_

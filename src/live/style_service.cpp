@@ -86,11 +86,7 @@ nlohmann::json StyleService::offline_state(long long user_id) {
                           s.styles_enabled);
 }
 
-StyleService::EntryPtr StyleService::find(const std::string& username) {
-  std::lock_guard lock(mutex_);
-  auto it = live_.find(username);
-  return it == live_.end() ? nullptr : it->second;
-}
+LiveStreamPtr StyleService::find(const std::string& username) { return hub_.stream(username); }
 
 void StyleService::on_stream_event(const StreamEvent& event) {
   std::visit(
@@ -107,39 +103,34 @@ void StyleService::on_stream_event(const StreamEvent& event) {
       event);
 }
 
-std::uint64_t StyleService::stage(Entry& e, const domain::StyleUpdate& update, bool announce) {
-  Effect fx;
+std::uint64_t StyleService::stage(LiveStream& s, const domain::StyleUpdate& update, bool announce) {
+  auto& l = s.styles;
+  StyleLine::Effect fx;
   fx.changed = update.changed;
   // The seed stays the session id, as the stream was opened with.
-  fx.style = StyleParams{e.queue.current().prompt, static_cast<double>(e.settings.strength) / 100.0,
-                         e.session_id};
-  e.state = style_state_json(e.queue, e.settings.styles_enabled);
-  auto event = styles_event(e.state);
-  {
-    std::lock_guard lock(events_mutex_);
-    events_[e.username] = event;
-  }
-  if (announce) fx.broadcast = std::move(event);
-  e.outbox.push_back(std::move(fx));
-  return ++e.staged;
+  fx.style = StyleParams{l.queue.current().prompt, static_cast<double>(l.settings.strength) / 100.0,
+                         s.session_id};
+  l.state = style_state_json(l.queue, l.settings.styles_enabled);
+  l.event = styles_event(l.state);
+  if (announce) fx.broadcast = l.event;
+  l.outbox.push_back(std::move(fx));
+  return ++l.staged;
 }
 
-std::uint64_t StyleService::close_entry(Entry& e, std::int64_t now) {
-  e.open = false;
-  Effect fx;
-  fx.changed = e.queue.end_all(now).changed;
-  {
-    std::lock_guard lock(events_mutex_);
-    events_.erase(e.username);
-  }
+std::uint64_t StyleService::close_line(LiveStream& s, std::int64_t now) {
+  auto& l = s.styles;
+  l.phase = StyleLine::Phase::kClosed;
+  StyleLine::Effect fx;
+  fx.changed = l.queue.end_all(now).changed;
+  l.event = nullptr;
   // Viewers stay on the channel after the stream: they now see the base style and no queue.
-  e.state = style_state_json(e.queue, e.settings.styles_enabled);
-  fx.broadcast = styles_event(e.state);
-  e.outbox.push_back(std::move(fx));
-  return ++e.staged;
+  l.state = style_state_json(l.queue, l.settings.styles_enabled);
+  fx.broadcast = styles_event(l.state);
+  l.outbox.push_back(std::move(fx));
+  return ++l.staged;
 }
 
-void StyleService::apply(const Entry& e, const Effect& fx) {
+void StyleService::apply(LiveStream& s, const StyleLine::Effect& fx) {
   if (!fx.changed.empty()) {
     try {
       db_.write([&](soci::session& sql) {
@@ -149,103 +140,83 @@ void StyleService::apply(const Entry& e, const Effect& fx) {
       // The queue in memory has moved on, and the model and the viewers follow it: the rows
       // catch up with the next change of these requests, or at the stream's end (recover()
       // after a crash).
-      spdlog::error("event=style_store_failed stream={} error=\"{}\"", e.username, ex.what());
+      spdlog::error("event=style_store_failed stream={} error=\"{}\"", s.username, ex.what());
     }
   }
-  if (fx.style) hub_.set_style(e.username, *fx.style);
-  if (fx.broadcast) hub_.broadcast_text(e.username, fx.broadcast);
+  if (fx.style) hub_.set_style(s, *fx.style);
+  if (fx.broadcast) hub_.broadcast_text(s.username, fx.broadcast);
 }
 
-void StyleService::settle(Entry& e, std::uint64_t upto) {
-  std::unique_lock lock(e.mutex);
-  while (e.done < upto) {
-    if (e.draining) {
-      e.settled.wait(lock);
+void StyleService::settle(LiveStream& s, std::uint64_t upto) {
+  auto& l = s.styles;
+  std::unique_lock lock(l.mutex);
+  while (l.done < upto) {
+    if (l.draining) {
+      l.settled.wait(lock);
       continue;
     }
-    e.draining = true;
-    while (!e.outbox.empty()) {
-      auto fx = std::move(e.outbox.front());
-      e.outbox.pop_front();
+    l.draining = true;
+    while (!l.outbox.empty()) {
+      auto fx = std::move(l.outbox.front());
+      l.outbox.pop_front();
       lock.unlock();
       try {
-        apply(e, fx);
+        apply(s, fx);
       } catch (const std::exception& ex) {
-        spdlog::error("event=style_apply_failed stream={} error=\"{}\"", e.username, ex.what());
+        spdlog::error("event=style_apply_failed stream={} error=\"{}\"", s.username, ex.what());
       }
       lock.lock();
-      ++e.done;
-      e.settled.notify_all();
+      ++l.done;
+      l.settled.notify_all();
     }
-    e.draining = false;
+    l.draining = false;
   }
 }
 
 void StyleService::opened(const StreamOpened& o) {
-  EntryPtr before = find(o.username);
-  if (before && before->session_id == o.session_id) return;
+  if (!o.stream) return;
+  auto& s = *o.stream;
   auto now = clock_.now_ms();
-  auto e = std::make_shared<Entry>(o.session_id, o.user_id, o.username);
-  e->settings =
+  auto settings =
       db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, o.user_id); });
-  e->queue = domain::StyleQueue(queue_config(e->settings, config_.max_waiting));
+  domain::StyleQueue queue(queue_config(settings, config_.max_waiting));
   // Requests left open in the database: the stream moved here from another node.
   auto open =
-      db_.with([&](soci::session& sql) { return store::open_style_requests(sql, e->session_id); });
+      db_.with([&](soci::session& sql) { return store::open_style_requests(sql, s.session_id); });
   std::size_t resumed = open.size();
-  auto update = e->queue.resume(std::move(open), now);
+  auto update = queue.resume(std::move(open), now);
   if (resumed > 0) {
     // A policy saved during the move, and a slot that ended meanwhile, apply now.
-    for (const auto& more :
-         {e->queue.set_policy(e->settings.style_policy, now), e->queue.tick(now)}) {
+    for (const auto& more : {queue.set_policy(settings.style_policy, now), queue.tick(now)}) {
       update.changed.insert(update.changed.end(), more.changed.begin(), more.changed.end());
     }
     spdlog::info("event=style_queue_resumed stream={} session_id={} requests={}", o.username,
-                 e->session_id, resumed);
-  }
-  {
-    std::lock_guard lock(mutex_);
-    auto& slot = live_[o.username];
-    if (slot && slot->session_id == o.session_id) return;  // another thread opened it first
-    before = std::exchange(slot, e);
-  }
-  if (before) {
-    // An older session's queue whose end this service never heard of: it ends now.
-    std::uint64_t n = 0;
-    {
-      std::lock_guard lock(before->mutex);
-      if (before->open) n = close_entry(*before, now);
-    }
-    settle(*before, n);
+                 s.session_id, resumed);
   }
   std::uint64_t n = 0;
   {
-    std::lock_guard lock(e->mutex);
+    std::lock_guard lock(s.styles.mutex);
+    if (s.styles.phase != StyleLine::Phase::kNew) return;
+    s.styles.settings = settings;
+    s.styles.queue = std::move(queue);
+    s.styles.phase = StyleLine::Phase::kOpen;
     // One event for a queue that moved here, so viewers on every node see it go on.
-    n = stage(*e, update, resumed > 0);
+    n = stage(s, update, resumed > 0);
   }
-  settle(*e, n);
+  settle(s, n);
 }
 
 void StyleService::ended(const StreamEnded& ev) {
   auto now = clock_.now_ms();
-  EntryPtr e;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = live_.find(ev.username);
-    if (it != live_.end()) {
-      if (it->second->session_id != ev.session_id) return;  // not the queue of that stream
-      e = std::move(it->second);
-      live_.erase(it);
-    }
-  }
-  if (e) {
+  if (ev.stream) {
+    auto& s = *ev.stream;
     std::uint64_t n = 0;
     {
-      std::lock_guard lock(e->mutex);
-      if (e->open) n = close_entry(*e, now);
+      std::lock_guard lock(s.styles.mutex);
+      if (s.styles.open()) n = close_line(s, now);
+      s.styles.phase = StyleLine::Phase::kClosed;
     }
-    settle(*e, n);
+    settle(s, n);
     // A change whose write failed while the stream was live (style_store_failed) left its row
     // behind the queue; the session's end sets every row of it that is still open.
     try {
@@ -260,7 +231,7 @@ void StyleService::ended(const StreamEnded& ev) {
     }
     return;
   }
-  // Ended here without a queue here: a stream whose home died, ended by this node. Its
+  // Ended here without being open here: a stream whose home died, ended by this node. Its
   // requests are still open in the database; nobody else will end them.
   auto n = db_.write([&](soci::session& sql) {
     return store::end_style_requests_of_ended_streams(sql, ev.user_id, now);
@@ -269,46 +240,38 @@ void StyleService::ended(const StreamEnded& ev) {
 }
 
 void StyleService::moving(const StreamMoving& m) {
-  EntryPtr e;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = live_.find(m.username);
-    if (it == live_.end() || it->second->session_id != m.session_id) return;
-    e = std::move(it->second);
-    live_.erase(it);
-  }
+  if (!m.stream) return;
+  auto& s = *m.stream;
   // Nothing ends and viewers hear nothing: the new home reads the requests back on its Opened,
   // which comes after this returns (StreamService::release answers after its subscribers), so
   // every change made here is stored first.
   std::uint64_t n = 0;
   {
-    std::lock_guard lock(e->mutex);
-    e->open = false;
-    n = e->staged;
+    std::lock_guard lock(s.styles.mutex);
+    s.styles.phase = StyleLine::Phase::kClosed;
+    s.styles.event = nullptr;
+    n = s.styles.staged;
   }
-  {
-    std::lock_guard lock(events_mutex_);
-    events_.erase(m.username);
-  }
-  settle(*e, n);
+  settle(s, n);
 }
 
 Expected<StyleService::Submitted> StyleService::submit(const store::User& streamer,
                                                        const store::User& author,
                                                        std::string_view prompt) {
   auto now = clock_.now_ms();
-  EntryPtr e = find(streamer.username);
+  LiveStreamPtr s = find(streamer.username);
   std::optional<bool> enabled;
   long long session_id = 0;
   bool full = false;
   domain::StyleStatus status = domain::StyleStatus::kPending;
-  if (e) {
-    std::lock_guard lock(e->mutex);
-    if (e->open) {
-      enabled = e->settings.styles_enabled;
-      session_id = e->session_id;
-      full = e->queue.full();
-      if (e->queue.config().policy == domain::StylePolicy::kAuto)
+  if (s) {
+    auto& l = s->styles;
+    std::lock_guard lock(l.mutex);
+    if (l.open()) {
+      enabled = l.settings.styles_enabled;
+      session_id = s->session_id;
+      full = l.queue.full();
+      if (l.queue.config().policy == domain::StylePolicy::kAuto)
         status = domain::StyleStatus::kQueued;
     }
   }
@@ -344,19 +307,20 @@ Expected<StyleService::Submitted> StyleService::submit(const store::User& stream
   std::optional<Error> refused;
   nlohmann::json state;
   {
-    std::lock_guard lock(e->mutex);
-    auto update = e->open ? e->queue.submit(r, clock_.now_ms())
-                          : domain::StyleUpdate{domain::StyleQueueError::kQueueFull, {}};
+    auto& l = s->styles;
+    std::lock_guard lock(l.mutex);
+    auto update = l.open() ? l.queue.submit(r, clock_.now_ms())
+                           : domain::StyleUpdate{domain::StyleQueueError::kQueueFull, {}};
     if (update.ok()) {
-      n = stage(*e, update, true);
+      n = stage(*s, update, true);
       for (const auto& c : update.changed) {
         if (c.id == r.id) r = c;
       }
-      state = e->state;
+      state = l.state;
     } else {
       // The stream ended, or the queue filled, while the request was stored: it ends unplayed.
-      refused = e->open ? conflict("the style queue is full: try again later", "queue_full")
-                        : conflict("the stream is offline", "stream_offline");
+      refused = l.open() ? conflict("the style queue is full: try again later", "queue_full")
+                         : conflict("the stream is offline", "stream_offline");
     }
   }
   if (refused) {
@@ -365,7 +329,7 @@ Expected<StyleService::Submitted> StyleService::submit(const store::User& stream
     db_.write([&](soci::session& sql) { store::update_style_request(sql, r); });
     return *refused;
   }
-  settle(*e, n);
+  settle(*s, n);
   spdlog::info("event=style_requested stream={} request_id={} user_id={} status={}",
                streamer.username, r.id, author.id, domain::to_string(r.status));
   return Submitted{r, std::move(state)};
@@ -388,24 +352,25 @@ Expected<nlohmann::json> StyleService::decide(const store::User& streamer, long 
                              : "only a pending or queued request can be rejected",
                     "not_rejectable");
   };
-  if (EntryPtr e = find(streamer.username)) {
+  if (LiveStreamPtr s = find(streamer.username)) {
     std::uint64_t n = 0;
     nlohmann::json state;
     std::optional<domain::StyleQueueError> error;
     {
-      std::lock_guard lock(e->mutex);
-      if (e->open) {
+      auto& l = s->styles;
+      std::lock_guard lock(l.mutex);
+      if (l.open()) {
         auto now = clock_.now_ms();
-        auto update = approve ? e->queue.approve(id, now) : e->queue.reject(id, now);
+        auto update = approve ? l.queue.approve(id, now) : l.queue.reject(id, now);
         error = update.error;
         if (update.ok()) {
-          n = stage(*e, update, true);
-          state = e->state;
+          n = stage(*s, update, true);
+          state = l.state;
         }
       }
     }
     if (n > 0) {
-      settle(*e, n);
+      settle(*s, n);
       return state;
     }
     if (error == (approve ? domain::StyleQueueError::kNotPending
@@ -422,23 +387,23 @@ Expected<nlohmann::json> StyleService::decide(const store::User& streamer, long 
 template <class Change>
 std::optional<nlohmann::json> StyleService::change_open(const std::string& username,
                                                         Change change) {
-  EntryPtr e = find(username);
-  if (!e) return std::nullopt;
+  LiveStreamPtr s = find(username);
+  if (!s) return std::nullopt;
   std::uint64_t n = 0;
   nlohmann::json state;
   {
-    std::lock_guard lock(e->mutex);
-    if (!e->open) return std::nullopt;
-    auto [update, announce] = change(*e, clock_.now_ms());
-    n = stage(*e, update, announce);
-    state = e->state;
+    std::lock_guard lock(s->styles.mutex);
+    if (!s->styles.open()) return std::nullopt;
+    auto [update, announce] = change(s->styles, clock_.now_ms());
+    n = stage(*s, update, announce);
+    state = s->styles.state;
   }
-  settle(*e, n);
+  settle(*s, n);
   return state;
 }
 
 nlohmann::json StyleService::skip(const store::User& streamer) {
-  auto state = change_open(streamer.username, [](Entry& e, std::int64_t now) {
+  auto state = change_open(streamer.username, [](StyleLine& e, std::int64_t now) {
     auto update = e.queue.skip(now);
     return std::pair{update, !update.changed.empty()};
   });
@@ -446,7 +411,7 @@ nlohmann::json StyleService::skip(const store::User& streamer) {
 }
 
 nlohmann::json StyleService::clear(const store::User& streamer) {
-  auto state = change_open(streamer.username, [](Entry& e, std::int64_t now) {
+  auto state = change_open(streamer.username, [](StyleLine& e, std::int64_t now) {
     auto update = e.queue.clear(now);
     return std::pair{update, !update.changed.empty()};
   });
@@ -462,21 +427,22 @@ nlohmann::json StyleService::state(const store::User& streamer) {
       if (reply && reply->header.contains("state")) return reply->header["state"];
     }
   }
-  if (EntryPtr e = find(streamer.username)) {
-    std::lock_guard lock(e->mutex);
-    if (e->open) return e->state;
+  if (LiveStreamPtr s = find(streamer.username)) {
+    std::lock_guard lock(s->styles.mutex);
+    if (s->styles.open()) return s->styles.state;
   }
   return offline_state(streamer.id);
 }
 
 Bytes StyleService::live_event(const std::string& username) {
-  std::lock_guard lock(events_mutex_);
-  auto it = events_.find(username);
-  return it == events_.end() ? nullptr : it->second;
+  LiveStreamPtr s = find(username);
+  if (!s) return nullptr;
+  std::lock_guard lock(s->styles.mutex);
+  return s->styles.event;
 }
 
 void StyleService::apply_settings(const store::User& streamer, const domain::StreamSettings& s) {
-  auto applied = change_open(streamer.username, [&](Entry& e, std::int64_t now) {
+  auto applied = change_open(streamer.username, [&](StyleLine& e, std::int64_t now) {
     e.settings = s;
     e.queue.set_base_style(s.base_style);
     e.queue.set_slot_ms(s.style_slot_seconds * 1000);
@@ -495,22 +461,16 @@ void StyleService::apply_settings(const store::User& streamer, const domain::Str
 }
 
 void StyleService::tick() {
-  std::vector<EntryPtr> entries;
-  {
-    std::lock_guard lock(mutex_);
-    entries.reserve(live_.size());
-    for (auto& [name, e] : live_) entries.push_back(e);
-  }
-  for (auto& e : entries) {
+  for (auto& s : hub_.streams()) {
     std::uint64_t n = 0;
     {
-      std::lock_guard lock(e->mutex);
-      if (!e->open) continue;
-      auto update = e->queue.tick(clock_.now_ms());
+      std::lock_guard lock(s->styles.mutex);
+      if (!s->styles.open()) continue;
+      auto update = s->styles.queue.tick(clock_.now_ms());
       if (update.changed.empty()) continue;
-      n = stage(*e, update, true);
+      n = stage(*s, update, true);
     }
-    settle(*e, n);
+    settle(*s, n);
   }
 }
 

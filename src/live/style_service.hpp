@@ -1,11 +1,11 @@
 // Style requests of live streams: one domain::StyleQueue per open stream, fed by viewers'
 // requests and the streamer's controls, advanced by the ticker when a slot ends, stored through
 // store/style_requests and announced as {"type":"styles"} to viewers and the streamer. The
-// playing prompt goes into every worker job (Hub::set_style). Which streams are open it learns
-// from StreamService's events only (on_stream_event): a queue is made on Opened, ended on Ended
-// and let go of, without ending a request, on Moving. Each stream's queue has its own lock,
-// held only while the queue changes; what a change owes the database and the hub waits in the
-// stream's outbox and is done after, in order (settle()).
+// playing prompt goes into every worker job (Hub::set_style). The queue is the stream's own
+// (LiveStream::styles), found through the hub's registry; it plays from StreamService's Opened
+// (on_stream_event), ends on Ended and is let go of, without ending a request, on Moving. Each
+// stream's queue has its own lock, held only while the queue changes; what a change owes the
+// database and the hub waits in the stream's outbox and is done after, in order (settle()).
 #pragma once
 
 #include <condition_variable>
@@ -93,49 +93,23 @@ class StyleService {
   void share_limits(SharedCounters& counters);
 
  private:
-  // What one change of a queue still owes the database, the hub and the viewers, done after the
-  // entry's lock is let go, in the order the changes were made.
-  struct Effect {
-    std::vector<domain::StyleRequest> changed;  // stored
-    std::optional<StyleParams> style;           // Hub::set_style
-    Bytes broadcast;                            // to the stream's viewers when set
-  };
-  // One open stream's queue. session_id, user_id and username never change.
-  struct Entry {
-    Entry(long long session, long long user, std::string name)
-        : session_id(session), user_id(user), username(std::move(name)) {}
-    const long long session_id;
-    const long long user_id;
-    const std::string username;
-    // Guards what follows; a leaf, never held across I/O or a call out.
-    std::mutex mutex;
-    bool open = true;  // false once ended or moved away: no change is made after
-    domain::StreamSettings settings;
-    domain::StyleQueue queue;
-    nlohmann::json state;
-    std::deque<Effect> outbox;
-    bool draining = false;     // one thread at a time does the outbox, in order
-    std::uint64_t staged = 0;  // effects made
-    std::uint64_t done = 0;    // effects done
-    std::condition_variable settled;
-  };
-  using EntryPtr = std::shared_ptr<Entry>;
-
-  // username's open stream's entry, or nullptr when it is offline.
-  EntryPtr find(const std::string& username);
+  // username's open stream (from the hub's registry), or nullptr when it is offline; its
+  // queue plays once its styles part is open.
+  LiveStreamPtr find(const std::string& username);
   void opened(const StreamOpened& o);
   void ended(const StreamEnded& e);
   void moving(const StreamMoving& m);
-  // Under e.mutex: ends e's requests and queues telling viewers; returns the effect's number.
-  std::uint64_t close_entry(Entry& e, std::int64_t now);
-  // Under e.mutex: refreshes the state and the joiners' event, and queues storing the changed
-  // requests, the hub's style and (announce) the broadcast. Returns the effect's number.
-  std::uint64_t stage(Entry& e, const domain::StyleUpdate& update, bool announce);
-  // Without e.mutex: returns once the effects up to `upto` are done, doing them if no other
-  // thread is (so when a call returns, what it changed is stored, as before the outbox).
-  void settle(Entry& e, std::uint64_t upto);
-  void apply(const Entry& e, const Effect& fx);
-  // Runs change(entry, now) -> {StyleUpdate, announce} on username's open queue and settles
+  // Under s.styles.mutex: ends the stream's requests and queues telling viewers; returns the
+  // effect's number.
+  std::uint64_t close_line(LiveStream& s, std::int64_t now);
+  // Under s.styles.mutex: refreshes the state and the joiners' event, and queues storing the
+  // changed requests, the hub's style and (announce) the broadcast. Returns the effect's number.
+  std::uint64_t stage(LiveStream& s, const domain::StyleUpdate& update, bool announce);
+  // Without s.styles.mutex: returns once the effects up to `upto` are done, doing them if no
+  // other thread is (so when a call returns, what it changed is stored, as before the outbox).
+  void settle(LiveStream& s, std::uint64_t upto);
+  void apply(LiveStream& s, const StyleLine::Effect& fx);
+  // Runs change(line, now) -> {StyleUpdate, announce} on username's open queue and settles
   // it; the new state, or nullopt when the stream is offline.
   template <class Change>
   std::optional<nlohmann::json> change_open(const std::string& username, Change change);
@@ -149,13 +123,8 @@ class StyleService {
   StyleServiceConfig config_;
   auth::RateLimiter limiter_;
   Cluster* cluster_ = nullptr;
-  // Guards live_ only: a leaf. Each entry has its own lock (above); no lock of this service is
-  // held across a database call or a call into the hub.
-  std::mutex mutex_;
-  std::unordered_map<std::string, EntryPtr> live_;  // by username: the open streams' queues
-  // The latest styles event of each live stream, for sockets joining on an io thread: a leaf.
-  std::mutex events_mutex_;
-  std::unordered_map<std::string, Bytes> events_;
+  // Nothing per stream: each open stream's queue is its LiveStream::styles, under its own lock;
+  // no lock of this service is held across a database call or a call into the hub.
 };
 
 nlohmann::json style_request_json(const domain::StyleRequest& r);

@@ -283,8 +283,9 @@ TEST(HubSkipSettings, ASettingsChangeForcesTheNextFrame) {
   auto session = tmp.db().write([&](soci::session& sql) {
     return store::insert_stream_session(sql, streamer.id, clock.now_ms());
   });
-  ASSERT_TRUE(hub.open_stream({session, streamer.id, "alice", "Alice", {"", 0.6, session}}));
-  styles.on_stream_event(StreamOpened{"alice", streamer.id, session, false});
+  auto stream = hub.open_stream({session, streamer.id, "alice", "Alice", {"", 0.6, session}});
+  ASSERT_TRUE(stream);
+  styles.on_stream_event(StreamOpened{"alice", streamer.id, session, false, stream});
   auto w = std::make_shared<FakePeer>();
   auto wid = hub.add_worker(w, "w");
   auto answer = [&] { hub.on_result(wid, job_id(w->last_job()["job_id"]), make_bytes("out"), {}); };

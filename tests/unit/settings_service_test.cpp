@@ -52,8 +52,9 @@ struct SettingsServiceTest : ::testing::Test {
     auto id = tmp.db().write([&](soci::session& sql) {
       return store::insert_stream_session(sql, streamer.id, clock.now_ms());
     });
-    ASSERT_TRUE(hub.open_stream({id, streamer.id, "alice", "Alice", {"", 0.6, id}}));
-    styles.on_stream_event(live::StreamOpened{"alice", streamer.id, id, false});
+    auto stream = hub.open_stream({id, streamer.id, "alice", "Alice", {"", 0.6, id}});
+    ASSERT_TRUE(stream);
+    styles.on_stream_event(live::StreamOpened{"alice", streamer.id, id, false, stream});
   }
 };
 

@@ -34,6 +34,7 @@ struct Quiet : live::Peer {
 struct Stream {
   store::User user;
   std::atomic<long long> session{0};
+  live::LiveStreamPtr stream;  // only the thread that opens and ends streams touches it
 };
 
 }  // namespace
@@ -64,9 +65,9 @@ TEST(StyleServiceStress, ManyThreadsManyStreamsAndTheDatabaseAgrees) {
     auto id = db.write([&](soci::session& sql) {
       return store::insert_stream_session(sql, s.user.id, clock.now_ms());
     });
-    hub.open_stream({id, s.user.id, s.user.username, s.user.username, {}, {}});
+    s.stream = hub.open_stream({id, s.user.id, s.user.username, s.user.username, {}, {}});
     s.session = id;
-    service.on_stream_event(live::StreamOpened{s.user.username, s.user.id, id, false});
+    service.on_stream_event(live::StreamOpened{s.user.username, s.user.id, id, false, s.stream});
   };
   auto end = [&](Stream& s) {
     long long id = s.session;
@@ -74,7 +75,7 @@ TEST(StyleServiceStress, ManyThreadsManyStreamsAndTheDatabaseAgrees) {
       store::end_stream_session(sql, id, "stopped", clock.now_ms(), 1, 0, std::nullopt);
     });
     service.on_stream_event(
-        live::StreamEnded{s.user.username, s.user.id, id, live::EndReason::kStopped});
+        live::StreamEnded{s.user.username, s.user.id, id, live::EndReason::kStopped, s.stream});
     hub.close_stream(s.user.username, live::EndReason::kStopped, "");
   };
   for (auto& stream : streams) open(*stream);

@@ -45,6 +45,7 @@ struct StyleServiceTest : ::testing::Test {
   std::unique_ptr<live::StyleService> service;
   store::User streamer, viewer;
   long long session_id = 0;
+  live::LiveStreamPtr stream;
   std::shared_ptr<RecordingPeer> watcher = std::make_shared<RecordingPeer>();
 
   void SetUp() override {
@@ -81,15 +82,16 @@ struct StyleServiceTest : ::testing::Test {
     });
     auto s =
         db->with([&](soci::session& sql) { return store::load_stream_settings(sql, streamer.id); });
-    ASSERT_TRUE(hub.open_stream(
-        {session_id, streamer.id, "alice", "Alice", {s.base_style, 0.6, session_id}}));
+    stream = hub.open_stream(
+        {session_id, streamer.id, "alice", "Alice", {s.base_style, 0.6, session_id}});
+    ASSERT_TRUE(stream);
     // As StreamService tells it when it opens the stream.
-    service->on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, false});
+    service->on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, false, stream});
   }
   // As StreamService tells it when the stream ends.
   void end_stream(live::StyleService& s) {
     s.on_stream_event(
-        live::StreamEnded{"alice", streamer.id, session_id, live::EndReason::kStopped});
+        live::StreamEnded{"alice", streamer.id, session_id, live::EndReason::kStopped, stream});
   }
 
   std::string stored_status(long long id) {
@@ -286,7 +288,7 @@ TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
   // the service hears Moving.
   auto resume = hub.hand_over("alice");
   ASSERT_TRUE(resume);
-  service->on_stream_event(live::StreamMoving{"alice", streamer.id, session_id});
+  service->on_stream_event(live::StreamMoving{"alice", streamer.id, session_id, stream});
   service->tick();
   EXPECT_EQ(stored_status(first), "active") << "a move ends no request";
   EXPECT_EQ(stored_status(second), "queued");
@@ -298,9 +300,10 @@ TEST_F(StyleServiceTest, MovedStreamGoesOnWithItsQueueOnTheNewHome) {
   live::StyleService new_home(*db, new_hub, clock);
   auto new_watcher = std::make_shared<RecordingPeer>();
   new_hub.add_viewer("alice", new_watcher);
-  ASSERT_TRUE(new_hub.open_stream(
-      {session_id, streamer.id, "alice", "Alice", {"pencil", 0.6, session_id}, resume}));
-  new_home.on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, true});
+  stream = new_hub.open_stream(
+      {session_id, streamer.id, "alice", "Alice", {"pencil", 0.6, session_id}, resume});
+  ASSERT_TRUE(stream);
+  new_home.on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, true, stream});
   auto state = new_home.state(streamer);
   EXPECT_EQ(state["current"]["request"]["id"], first);
   EXPECT_EQ(state, before) << "the same request plays on, with the rest of its slot";
@@ -350,12 +353,13 @@ TEST_F(StyleServiceTest, ApprovalOrderAndPendingSurviveAMove) {
   ASSERT_TRUE(service->approve(streamer, c));
   ASSERT_TRUE(service->approve(streamer, b));
   ASSERT_TRUE(hub.hand_over("alice"));
-  service->on_stream_event(live::StreamMoving{"alice", streamer.id, session_id});
+  service->on_stream_event(live::StreamMoving{"alice", streamer.id, session_id, stream});
 
   live::Hub new_hub{clock};
   live::StyleService new_home(*db, new_hub, clock);
-  ASSERT_TRUE(new_hub.open_stream({session_id, streamer.id, "alice", "Alice", {}, {}}));
-  new_home.on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, true});
+  stream = new_hub.open_stream({session_id, streamer.id, "alice", "Alice", {}, {}});
+  ASSERT_TRUE(stream);
+  new_home.on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, true, stream});
   auto state = new_home.state(streamer);
   EXPECT_EQ(state["current"]["request"]["id"], a);
   ASSERT_EQ(state["queue"].size(), 2u);
@@ -408,8 +412,10 @@ TEST_F(StyleServiceTest, AChangeOnItsWayOutHoldsUpNoOtherStreamNorTheState) {
   auto carol = add_user("carol");
   auto carol_session =
       db->write([&](soci::session& sql) { return store::insert_stream_session(sql, carol.id, 1); });
-  ASSERT_TRUE(hub.open_stream({carol_session, carol.id, "carol", "Carol", {}, {}}));
-  service->on_stream_event(live::StreamOpened{"carol", carol.id, carol_session, false});
+  auto carol_stream = hub.open_stream({carol_session, carol.id, "carol", "Carol", {}, {}});
+  ASSERT_TRUE(carol_stream);
+  service->on_stream_event(
+      live::StreamOpened{"carol", carol.id, carol_session, false, carol_stream});
 
   auto stuck = std::make_shared<StuckPeer>();
   hub.add_viewer("alice", stuck);
