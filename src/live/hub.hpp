@@ -1,10 +1,12 @@
-// Streams in flight: per-stream mailboxes, fan-out to viewers, viewer counts and live
-// processing figures, and the node's workers (a live::WorkerPool it owns and touches only under
-// its lock; the pool decides, the hub sends after the lock). Thread-safe. Without a cluster it
-// never blocks on I/O. With one, the calls of the live path (frames, results, viewers joining and
-// leaving, the tick) only queue Redis commands that do not wait; the lookups of streams homed
-// elsewhere (find, all_streams, home_of, announced_state, viewer_count) may wait up to 250 ms
-// on Redis, hold no hub lock meanwhile, and are for the blocking pool, never an io thread.
+// Streams in flight: the registry of open streams (live::LiveStream, the only one on the node;
+// hub_streams.cpp), each name's channel (viewers, fan-out, viewer counts, the last picture),
+// live processing figures, and the node's workers (a live::WorkerPool it owns and touches only
+// under its lock; the pool decides, the hub sends after the lock). Thread-safe. Without a
+// cluster it never blocks on I/O. With one, the calls of the live path (frames, results, viewers
+// joining and leaving, the tick) only queue Redis commands that do not wait; the lookups of
+// streams homed elsewhere (find, all_streams, home_of, announced_state, viewer_count) may wait up
+// to 250 ms on Redis, hold no hub lock meanwhile, and are for the blocking pool, never an io
+// thread.
 #pragma once
 
 #include <algorithm>

@@ -217,7 +217,8 @@ void StyleService::ended(const StreamEnded& ev) {
       s.styles.phase = StyleLine::Phase::kClosed;
     }
     settle(s, n);
-    // A change whose write failed while the stream was live (style_store_failed) left its row
+    // A change whose write failed while the stream was live (style_store_failed), or a request
+    // stored while the stream ended (its submit then finds the queue closed), left its row
     // behind the queue; the session's end sets every row of it that is still open.
     try {
       auto behind = db_.write([&](soci::session& sql) {
