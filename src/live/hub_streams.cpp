@@ -91,7 +91,9 @@ std::vector<LiveStreamPtr> Hub::streams() {
   std::lock_guard lock(mutex_);
   std::vector<LiveStreamPtr> out;
   out.reserve(user_streams_.size());
-  for (const auto& [user_id, s] : user_streams_) out.push_back(s);
+  for (const auto& [name, c] : channels_) {
+    if (c.stream) out.push_back(c.stream);
+  }
   return out;
 }
 
