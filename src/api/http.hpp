@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -67,6 +69,15 @@ struct Response {
   using Reply = std::function<void(Response&&)>;
   using Gone = std::shared_ptr<const std::atomic<bool>>;
   std::function<void(Reply, Gone)> deferred;
+
+  // When set, the body is these bytes of a file, which the transport reads from disk as it
+  // writes them (api/file_reply.hpp); `body` is ignored. A file it cannot open is answered 404.
+  struct FileSpan {
+    std::filesystem::path path;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+  std::optional<FileSpan> file;
 };
 
 // The one place an error kind becomes an HTTP status.

@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "api/app.hpp"
+#include "api/file_reply.hpp"
 #include "auth/crypto.hpp"
 #include "domain/recording_rules.hpp"
 #include "live/recorder.hpp"
@@ -119,37 +121,57 @@ Response with_cache(Response r, const Visible& v, const std::string& max_age) {
   return r;
 }
 
-Response download(App& app, const Visible& v) {
-  auto text = read_file(v.dir / "index.m3u8");
-  auto playlist = text ? video::parse_vod_playlist(*text) : std::nullopt;
-  if (!playlist || playlist->segments.empty()) return no_recording();
-  std::vector<video::RemuxGroup> groups;
-  for (const auto& s : playlist->segments) {
-    if (groups.empty() ||
-        groups.back().init.filename() != fs::path(domain::recording_init_name(s.init_msn))) {
-      groups.push_back({v.dir / domain::recording_init_name(s.init_msn), {}});
-    }
-    groups.back().segments.push_back(v.dir / domain::recording_segment_name(s.msn));
+// One remux at a time on this node: a recording's MP4 is made once (on its first download) and
+// kept beside its segments, so requests for it, ranges included, are answered from disk.
+std::mutex remux_mutex;
+
+// The recording as one MP4 (made on first use), whole or a byte range: streamed from disk, never
+// held in memory. Only once the recording is complete: a growing one would have to be remuxed
+// for each request.
+Response download(App& app, const Request& req, const Visible& v) {
+  if (v.recording.state != "complete") {
+    return error_response(409, "recording_in_progress",
+                          "the MP4 is made when the broadcast ends; the recording plays meanwhile");
   }
-  auto scratch = app.recordings->scratch_directory();
+  auto made = v.dir / "download.mp4";
   std::error_code ec;
-  fs::create_directories(scratch, ec);
-  auto out = scratch / (auth::random_token("dl") + ".mp4");
-  if (auto why = video::remux_to_mp4(groups, out)) {
-    spdlog::error("event=recording_download_failed session_id={} error=\"{}\"",
-                  v.recording.session_id, *why);
-    return error_response(500, "internal", "the recording could not be made into one file");
+  if (!fs::exists(made, ec)) {
+    std::lock_guard lock(remux_mutex);
+    if (!fs::exists(made, ec)) {
+      auto text = read_file(v.dir / "index.m3u8");
+      auto playlist = text ? video::parse_vod_playlist(*text) : std::nullopt;
+      if (!playlist || playlist->segments.empty()) return no_recording();
+      std::vector<video::RemuxGroup> groups;
+      for (const auto& s : playlist->segments) {
+        if (groups.empty() ||
+            groups.back().init.filename() != fs::path(domain::recording_init_name(s.init_msn))) {
+          groups.push_back({v.dir / domain::recording_init_name(s.init_msn), {}});
+        }
+        groups.back().segments.push_back(v.dir / domain::recording_segment_name(s.msn));
+      }
+      auto scratch = app.recordings->scratch_directory();
+      fs::create_directories(scratch, ec);
+      auto out = scratch / (auth::random_token("dl") + ".mp4");
+      if (auto why = video::remux_to_mp4(groups, out)) {
+        spdlog::error("event=recording_download_failed session_id={} error=\"{}\"",
+                      v.recording.session_id, *why);
+        return error_response(500, "internal", "the recording could not be made into one file");
+      }
+      // Whole or not at all: a reader never sees a half-written file.
+      fs::rename(out, made, ec);
+      if (ec) {
+        fs::remove(out, ec);
+        return error_response(500, "internal", "the recording's file could not be kept");
+      }
+      spdlog::info("event=recording_remuxed session_id={} bytes={}", v.recording.session_id,
+                   fs::file_size(made, ec));
+    }
   }
-  auto bytes = read_file(out);
-  fs::remove(out, ec);
-  if (!bytes) return error_response(500, "internal", "the recording could not be read");
-  Response r;
-  r.content_type = "video/mp4";
-  r.body = std::move(*bytes);
+  auto r = file_response(req, made, "video/mp4");
+  if (r.status == 404) return no_recording();  // deleted meanwhile
   r.set_header("Content-Disposition", "attachment; filename=\"" + v.owner.username + "-" +
                                           std::to_string(v.recording.session_id) + ".mp4\"");
-  bool complete = v.recording.state == "complete";
-  return with_cache(std::move(r), v, complete ? "max-age=3600" : "no-cache");
+  return with_cache(std::move(r), v, "max-age=3600");
 }
 
 Response handle_file(App& app, Request& req) {
@@ -159,7 +181,7 @@ Response handle_file(App& app, Request& req) {
   if (!file && !is_download) return no_recording();
   auto v = visible(app, req);
   if (!v) return no_recording();
-  if (is_download) return download(app, *v);
+  if (is_download) return download(app, req, *v);
   auto bytes = read_file(v->dir / name);
   if (!bytes) return no_recording();
   Response r;

@@ -243,34 +243,73 @@ void HttpSession::send_error(http::status status, std::string_view code, std::st
 
 void HttpSession::send(api::Response&& res, unsigned version, bool keep_alive, bool head,
                        std::string_view frame_ancestors) {
+  std::optional<FileSpanBody::value_type> file;
+  if (res.file && !head) {
+    beast::error_code ec;
+    file.emplace();
+    file->file.open(res.file->path.c_str(), beast::file_mode::scan, ec);
+    if (ec) {
+      // Gone between the handler's look and now (deleted, swept).
+      res = api::error_response(404, "not_found", "no such file");
+      file.reset();
+    } else {
+      file->offset = res.file->offset;
+      file->length = res.file->length;
+    }
+  }
+  auto decorate = [&](auto& out) {
+    out.set(http::field::server, "dreamstream");
+    if (!res.content_type.empty()) out.set(http::field::content_type, res.content_type);
+    for (auto& [k, v] : res.headers) out.insert(k, v);
+    apply_security_headers(out, frame_ancestors);
+    if (hsts_) out.set(http::field::strict_transport_security, kHstsValue);
+    out.keep_alive(keep_alive);
+  };
+  std::uint64_t size = res.file ? res.file->length : res.body.size();
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+                .count();
+  spdlog::info("event=http method={} path={} status={} bytes={} ms={:.1f} addr={}", log_method_,
+               log_path_, res.status, size, ms, log_addr_.empty() ? remote_addr_ : log_addr_);
+  stream_.expires_after(state_->options.read_timeout);
+  if (file) {
+    auto out = std::make_shared<http::response<FileSpanBody>>(static_cast<http::status>(res.status),
+                                                              version);
+    decorate(*out);
+    out->body() = std::move(*file);
+    out->prepare_payload();
+    file_response_ = out;
+    file_writer_.emplace(*file_response_);
+    return write_file_piece(!out->keep_alive());
+  }
   auto out = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(res.status), version);
-  out->set(http::field::server, "dreamstream");
-  if (!res.content_type.empty()) out->set(http::field::content_type, res.content_type);
-  for (auto& [k, v] : res.headers) out->insert(k, v);
-  apply_security_headers(*out, frame_ancestors);
-  if (hsts_) out->set(http::field::strict_transport_security, kHstsValue);
-  out->keep_alive(keep_alive);
-  auto size = res.body.size();
+  decorate(*out);
   out->body() = std::move(res.body);
   out->prepare_payload();
   if (head) {
     out->body().clear();
     out->content_length(size);
   }
-  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
-                .count();
-  spdlog::info("event=http method={} path={} status={} bytes={} ms={:.1f} addr={}", log_method_,
-               log_path_, res.status, size, ms, log_addr_.empty() ? remote_addr_ : log_addr_);
   response_ = out;
-  stream_.expires_after(state_->options.read_timeout);
   http::async_write(
       stream_, *response_,
       beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), !out->keep_alive()));
 }
 
+void HttpSession::write_file_piece(bool close) {
+  stream_.expires_after(state_->options.read_timeout);
+  http::async_write_some(stream_, *file_writer_,
+                         [self = shared_from_this(), close](beast::error_code ec, std::size_t n) {
+                           if (!ec && !self->file_writer_->is_done())
+                             return self->write_file_piece(close);
+                           self->file_writer_.reset();
+                           self->on_write(close, ec, n);
+                         });
+}
+
 void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
   response_.reset();
+  file_response_.reset();
   client_slot_.reset();  // the request is answered; a proxy's next one may be someone else's
   if (ec) return fail(ec, "write");
   if (close && linger_) return do_linger_close();

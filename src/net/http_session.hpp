@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "net/file_span_body.hpp"
 #include "net/server.hpp"
 
 namespace ds::net {
@@ -32,6 +33,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // While a deferred answer waits: sets *gone once the client closes or resets the connection.
   void watch_for_close(const std::shared_ptr<std::atomic<bool>>& gone);
   void on_write(bool close, beast::error_code ec, std::size_t bytes);
+  void write_file_piece(bool close);
   void do_close();
   void do_linger_close();
   void do_drain();
@@ -47,6 +49,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool hsts_ = false;  // Strict-Transport-Security on this request's response
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
+  // A Response::file answer, written a piece at a time: each piece gets read_timeout, so a
+  // slow but steady download goes on and a stalled one is dropped.
+  std::shared_ptr<http::response<FileSpanBody>> file_response_;
+  std::optional<http::response_serializer<FileSpanBody>> file_writer_;
   std::string remote_addr_;
   std::string log_method_;
   std::string log_path_;

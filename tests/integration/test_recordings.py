@@ -44,6 +44,8 @@ class TestRecordings(ServerTestCase):
         self.assertEqual(live.headers.get("Cache-Control"), "public, no-cache")
         self.assertIn("#EXT-X-PLAYLIST-TYPE:EVENT", live.text)
         self.assertNotIn("#EXT-X-ENDLIST", live.text)
+        # No MP4 of a recording that still grows.
+        self.assertError(self.client().get(base + "download.mp4"), 409, "recording_in_progress")
         metrics = self.client().get("/metrics").text
         self.assertRegex(metrics, r"(?m)^dreamstream_recordings_active [1-9]")
         self.assertRegex(metrics, r"(?m)^dreamstream_recording_jobs_queued \d+$")
@@ -92,6 +94,29 @@ class TestRecordings(ServerTestCase):
             codec, file_s = ffprobe(f.name)
         self.assertEqual(codec, "h264")
         self.assertAlmostEqual(file_s, listed, delta=0.5)
+
+        # Made once, then streamed from disk: the same bytes again, byte ranges, HEAD's size.
+        size = len(dl.body)
+        self.assertEqual(dl.headers.get("Accept-Ranges"), "bytes")
+        self.assertEqual(self.client().get(base + "download.mp4").body, dl.body)
+        self.assertEqual(self.server.logs().count("event=recording_remuxed"), 1,
+                         "the second download remuxed again")
+        part = self.client().get(base + "download.mp4", headers={"Range": "bytes=100-199"})
+        self.assertEqual(part.status, 206)
+        self.assertEqual(part.headers.get("Content-Range"), "bytes 100-199/%d" % size)
+        self.assertEqual(part.body, dl.body[100:200])
+        tail = self.client().get(base + "download.mp4", headers={"Range": "bytes=-10"})
+        self.assertEqual((tail.status, tail.body), (206, dl.body[-10:]))
+        rest = self.client().get(base + "download.mp4", headers={"Range": "bytes=%d-" % (size - 5)})
+        self.assertEqual((rest.status, rest.body), (206, dl.body[-5:]))
+        past = self.client().get(base + "download.mp4", headers={"Range": "bytes=%d-" % size})
+        self.assertError(past, 416, "range_not_satisfiable")
+        self.assertEqual(past.headers.get("Content-Range"), "bytes */%d" % size)
+        many = self.client().get(base + "download.mp4", headers={"Range": "bytes=0-1,5-9"})
+        self.assertEqual((many.status, len(many.body)), (200, size))
+        head = self.client().head(base + "download.mp4")
+        self.assertEqual((head.status, head.headers.get("Content-Length"), head.body),
+                         (200, str(size), b""))
 
         # Only the recording's own file names: nothing else of the disk.
         for bad in ("..%2F..%2Fdreamstream.db", "index.m3u8.tmp", "01.m4s", "init-x.mp4",

@@ -150,6 +150,8 @@ function showRecording(rec, displayName) {
   $('[data-duration]').textContent = formatLength(rec.duration_ms);
   const peak = Number(rec.peak_viewers) || 0;
   $('[data-peak]').textContent = `${peak} peak ${peak === 1 ? 'viewer' : 'viewers'}`;
+  // The MP4 is made when the broadcast ends (the server answers 409 until then).
+  $('[data-download]').hidden = rec.state !== 'complete';
   $('[data-download]').href = rec.download_url;
   $('[data-download]').setAttribute('download', `${username}-${rec.session_id}.mp4`);
   $('[data-stats]').hidden = false;

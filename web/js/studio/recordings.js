@@ -68,7 +68,10 @@ export function createRecordings(state) {
       { class: 'item-actions' },
       publicSwitch(r),
       h('a', { class: 'btn btn-sm', href: recordingPath(name, r.session_id) }, 'Watch'),
-      h('a', { class: 'btn btn-sm', href: r.download_url, download: `${name}-${r.session_id}.mp4` }, 'Download'),
+      // The MP4 is made when the broadcast ends.
+      r.state === 'complete'
+        ? h('a', { class: 'btn btn-sm', href: r.download_url, download: `${name}-${r.session_id}.mp4` }, 'Download')
+        : null,
       h('button', { class: 'btn btn-sm btn-outline-danger', type: 'button', onclick: (e) => remove(r, e.currentTarget) }, 'Delete'),
     );
     const viewers = Number(r.peak_viewers) || 0;
