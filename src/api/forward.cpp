@@ -203,7 +203,7 @@ std::vector<long long> withdraw(App& app, const Revocation& r) {
   }
   switch (r.kind) {
     case Revocation::Kind::kStreamKey:
-      return app.credentials->revoke_stream_key(r.user_id, r.current_key_hash);
+      return app.credentials->revoke_stream_key(r.user_id, r.revoked_key_hash);
     case Revocation::Kind::kSession:
       return app.credentials->revoke_session(r.id);
     case Revocation::Kind::kSessionsExcept:
@@ -232,7 +232,7 @@ void withdraw_and_stop(App& app, const Revocation& r) {
 
 live::Call encode_revocation(const Revocation& r) {
   nlohmann::json header{{"kind", static_cast<int>(r.kind)}, {"user_id", r.user_id}, {"id", r.id}};
-  if (!r.current_key_hash.empty()) header["current_key"] = r.current_key_hash;
+  if (!r.revoked_key_hash.empty()) header["revoked_key"] = r.revoked_key_hash;
   return live::make_call(live::CallOp::kRevoke, std::move(header));
 }
 
@@ -259,7 +259,7 @@ live::Call serve_revocation(App& app, const live::Call& call) {
       return {{{"error", "bad kind"}}, {}};
     Revocation r{static_cast<Revocation::Kind>(kind), call.header.at("user_id").get<long long>(),
                  call.header.at("id").get<long long>(),
-                 call.header.value("current_key", std::string())};
+                 call.header.value("revoked_key", std::string())};
     withdraw_and_stop(app, r);
     return {{{"ok", true}}, {}};
   } catch (const std::exception&) {

@@ -38,8 +38,11 @@ struct Revocation {
   enum class Kind { kStreamKey, kSession, kSessionsExcept, kApiToken, kUser };
   Kind kind = Kind::kUser;
   long long user_id = 0;
-  long long id = 0;              // the session (kept one for kSessionsExcept) or API token
-  std::string current_key_hash;  // kStreamKey: the new key's hash; its sockets stay
+  long long id = 0;  // the session (kept one for kSessionsExcept) or API token
+  // kStreamKey: the replaced key's hash; its sockets end. The replaced key, not "all but the
+  // new one": two rotations heard in either order then end the two old keys' sockets and
+  // never the newest's.
+  std::string revoked_key_hash;
 };
 void revoke(App& app, const std::string& username, const Revocation& r);
 // The call that carries a revocation to the other nodes (serve_revocation reads it).

@@ -125,8 +125,9 @@ Response handle_revoke_token(App& app, Request& req, const auth::Principal& p) {
 }
 
 Response handle_rotate_stream_key(App& app, Request&, const auth::Principal& p) {
-  auto key = app.auth.rotate_stream_key(p.user.id);
-  revoke(app, p.user.username, {Revocation::Kind::kStreamKey, p.user.id, 0, auth::sha256_hex(key)});
+  std::string replaced;
+  auto key = app.auth.rotate_stream_key(p.user.id, &replaced);
+  revoke(app, p.user.username, {Revocation::Kind::kStreamKey, p.user.id, 0, replaced});
   return json_response(201, {{"stream_key", key}});
 }
 

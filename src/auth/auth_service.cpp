@@ -334,9 +334,11 @@ bool AuthService::revoke_api_token(long long user_id, long long token_id) {
       [&](soci::session& sql) { return store::delete_api_token(sql, user_id, token_id); });
 }
 
-std::string AuthService::rotate_stream_key(long long user_id) {
+std::string AuthService::rotate_stream_key(long long user_id, std::string* replaced_hash) {
   auto key = random_token("dsk_");
-  db_.with([&](soci::session& sql) { store::update_stream_key(sql, user_id, sha256_hex(key)); });
+  auto replaced = db_.write(
+      [&](soci::session& sql) { return store::replace_stream_key(sql, user_id, sha256_hex(key)); });
+  if (replaced_hash) *replaced_hash = replaced.value_or("");
   spdlog::info("event=stream_key_rotated user_id={}", user_id);
   return key;
 }

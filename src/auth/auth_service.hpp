@@ -126,7 +126,9 @@ class AuthService {
   bool revoke_api_token(long long user_id, long long token_id);
 
   // A fresh stream key; the old one stops working at once.
-  std::string rotate_stream_key(long long user_id);
+  // replaced_hash (when given): the hash of the key this one replaced ("" when there was none),
+  // for ending exactly the sockets that key let in.
+  std::string rotate_stream_key(long long user_id, std::string* replaced_hash = nullptr);
 
   // A single-use ticket for one /ws/ingest socket, valid for ingest_ticket_ttl_ms, tied to the
   // credential that asked for it (ending that session or revoking that token voids it).

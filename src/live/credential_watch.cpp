@@ -48,11 +48,11 @@ std::vector<long long> CredentialWatch::revoke_if_entry(Pred pred, const std::st
 }
 
 std::vector<long long> CredentialWatch::revoke_stream_key(long long user_id,
-                                                          std::string_view current_key_hash) {
+                                                          std::string_view revoked_key_hash) {
   return revoke_if(
       [&](const IngestGrant& g) {
         return g.user_id == user_id && !g.stream_key_hash.empty() &&
-               g.stream_key_hash != current_key_hash;
+               g.stream_key_hash == revoked_key_hash;
       },
       "the stream key was replaced");
 }

@@ -27,9 +27,10 @@ class CredentialWatch {
 
   // Each ends the matching sockets ({"type":"ended","reason":"revoked"}, close 4401) and
   // returns the user ids that lost an ingest socket (their streams should stop).
-  // A new stream key: ends the user's sockets that came with any other key. The new key's own
-  // sockets stay: on many nodes one may have connected with it before the news arrived.
-  std::vector<long long> revoke_stream_key(long long user_id, std::string_view current_key_hash);
+  // A new stream key: ends the user's sockets that came with the key it replaced (its hash).
+  // Any other key's stay: the new key's (on many nodes one may have connected with it before
+  // the news arrived), and a newer one's when two rotations are heard out of order.
+  std::vector<long long> revoke_stream_key(long long user_id, std::string_view revoked_key_hash);
   std::vector<long long> revoke_session(long long session_id);
   std::vector<long long> revoke_sessions_except(long long user_id, long long keep_session_id);
   std::vector<long long> revoke_api_token(long long token_id);

@@ -101,6 +101,28 @@ void update_stream_key(soci::session& sql, long long id, const std::string& key_
   sql << "UPDATE users SET stream_key_hash = :h WHERE id = :id", soci::use(key_hash), soci::use(id);
 }
 
+std::optional<std::string> replace_stream_key(soci::session& sql, long long id,
+                                              const std::string& key_hash) {
+  for (;;) {
+    std::string old;
+    soci::indicator ind = soci::i_null;
+    sql << "SELECT stream_key_hash FROM users WHERE id = :id", soci::use(id), soci::into(old, ind);
+    bool found = sql.got_data();
+    bool had = found && ind == soci::i_ok;
+    soci::statement st =
+        had ? (sql.prepare << "UPDATE users SET stream_key_hash = :h WHERE id = :id AND "
+                              "stream_key_hash = :old",
+               soci::use(key_hash), soci::use(id), soci::use(old))
+            : (sql.prepare << "UPDATE users SET stream_key_hash = :h WHERE id = :id AND "
+                              "stream_key_hash IS NULL",
+               soci::use(key_hash), soci::use(id));
+    st.execute(true);
+    if (st.get_affected_rows() > 0) return had ? std::optional<std::string>(old) : std::nullopt;
+    if (!found) return std::nullopt;  // no such user
+    // Another replacement came between the read and the write: read it again.
+  }
+}
+
 void set_admin(soci::session& sql, long long id, bool admin) {
   int a = admin ? 1 : 0;
   sql << "UPDATE users SET is_admin = :a WHERE id = :id", soci::use(a), soci::use(id);

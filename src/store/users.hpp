@@ -38,6 +38,10 @@ void update_display_name(soci::session& sql, long long id, const std::string& na
 void update_email(soci::session& sql, long long id, const std::string& email);
 void update_password_hash(soci::session& sql, long long id, const std::string& hash);
 void update_stream_key(soci::session& sql, long long id, const std::string& key_hash);
+// Sets the stream key's hash and returns the one it replaced (nullopt: none), exactly: of two
+// replacements at once each returns the hash the other did not (compare and swap).
+std::optional<std::string> replace_stream_key(soci::session& sql, long long id,
+                                              const std::string& key_hash);
 void set_admin(soci::session& sql, long long id, bool admin);
 
 // Frees the username and e-mail and scrubs personal data; the ledger rows stay for accounting.

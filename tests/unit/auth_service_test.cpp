@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "auth/crypto.hpp"
 #include "store/ledger.hpp"
+#include "store/users.hpp"
 #include "temp_database.hpp"
 #include "util/clock.hpp"
 
@@ -389,11 +392,14 @@ TEST_F(AuthServiceTest, ApiTokenNameIsValidated) {
 
 TEST_F(AuthServiceTest, RotatingTheStreamKeyRetiresTheOldOne) {
   auto u = make_user("alice");
-  auto k1 = service.rotate_stream_key(u.id);
+  std::string replaced = "x";
+  auto k1 = service.rotate_stream_key(u.id, &replaced);
+  EXPECT_EQ(replaced, "") << "the first key replaced none";
   ASSERT_TRUE(service.from_stream_key(k1));
   EXPECT_EQ(service.from_stream_key(k1)->id, u.id);
-  auto k2 = service.rotate_stream_key(u.id);
+  auto k2 = service.rotate_stream_key(u.id, &replaced);
   EXPECT_NE(k1, k2);
+  EXPECT_EQ(replaced, auth::sha256_hex(k1)) << "it names the key it replaced";
   EXPECT_FALSE(service.from_stream_key(k1));
   EXPECT_TRUE(service.from_stream_key(k2));
   EXPECT_FALSE(service.from_stream_key("dsk_unknown"));
@@ -563,4 +569,36 @@ TEST_F(AuthServiceTest, SignupBonusIsConfigurable) {
   EXPECT_EQ(
       count("SELECT COUNT(*) FROM credit_transactions WHERE user_id = " + std::to_string(b->id)),
       0);
+}
+
+// Rotations at once (two nodes, two tabs): each names exactly the key it replaced, so every key
+// but the newest is named once (and its sockets end) and the newest never is.
+TEST_F(AuthServiceTest, RotationsAtOnceEachNameTheKeyTheyReplaced) {
+  auto u = make_user("alice");
+  std::mutex m;
+  std::vector<std::string> made, replaced;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        std::string r;
+        auto key = service.rotate_stream_key(u.id, &r);
+        std::lock_guard lock(m);
+        made.push_back(auth::sha256_hex(key));
+        replaced.push_back(r);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::string newest;
+  tmp.db().with([&](soci::session& sql) {
+    sql << "SELECT stream_key_hash FROM users WHERE id = :id", soci::use(u.id), soci::into(newest);
+  });
+  ASSERT_EQ(std::count(made.begin(), made.end(), newest), 1);
+  std::sort(replaced.begin(), replaced.end());
+  std::vector<std::string> expected = made;
+  std::erase(expected, newest);
+  expected.push_back("");  // the first replaced no key
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(replaced, expected);
 }

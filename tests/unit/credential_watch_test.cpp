@@ -44,14 +44,16 @@ bool revoked(const Sock& s) {
 
 TEST(CredentialWatch, NewStreamKeyEndsOnlyThatUsersKeySockets) {
   Fixture f;
-  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1-new"), std::vector<long long>{1});
+  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1"), std::vector<long long>{1});
   EXPECT_TRUE(revoked(*f.key_a));
   EXPECT_FALSE(revoked(*f.session_a));
   EXPECT_FALSE(revoked(*f.key_b));
   // A socket opened with a ticket never knew the key.
   EXPECT_FALSE(revoked(*f.ticket_session));
   EXPECT_FALSE(revoked(*f.ticket_token));
-  EXPECT_TRUE(f.watch.revoke_stream_key(1, "k1-new").empty());  // already gone
+  EXPECT_TRUE(f.watch.revoke_stream_key(1, "k1").empty());  // already gone
+  EXPECT_TRUE(f.watch.revoke_stream_key(2, "k1").empty());  // another user's key of that hash
+  EXPECT_FALSE(revoked(*f.key_b));
 }
 
 // On many nodes a socket may connect with the new key before the news of it arrives: the news
@@ -60,10 +62,27 @@ TEST(CredentialWatch, NewStreamKeyLeavesTheSocketsThatCameWithIt) {
   Fixture f;
   auto with_new_key = std::make_shared<Sock>();
   f.watch.add(with_new_key.get(), with_new_key, {.user_id = 1, .stream_key_hash = "k1-new"});
-  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1-new"), std::vector<long long>{1});
+  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1"), std::vector<long long>{1});
   EXPECT_TRUE(revoked(*f.key_a));
   EXPECT_FALSE(revoked(*with_new_key));
   EXPECT_EQ(f.watch.size(), 6u);
+}
+
+// Two rotations at once on two nodes (k1 -> k1-b, then k1-b -> k1-c): their news may reach a
+// node in either order. Each names the key it replaced, so the newest key's socket stays. (When
+// the news named the new key and ended "every other", hearing k1-b's after k1-c's ended k1-c's
+// socket.)
+TEST(CredentialWatch, TwoRotationsHeardOutOfOrderLeaveTheNewestKeysSockets) {
+  Fixture f;
+  auto with_b = std::make_shared<Sock>();
+  auto with_c = std::make_shared<Sock>();
+  f.watch.add(with_b.get(), with_b, {.user_id = 1, .stream_key_hash = "k1-b"});
+  f.watch.add(with_c.get(), with_c, {.user_id = 1, .stream_key_hash = "k1-c"});
+  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1-b"), std::vector<long long>{1});  // the later one
+  EXPECT_EQ(f.watch.revoke_stream_key(1, "k1"), std::vector<long long>{1});
+  EXPECT_TRUE(revoked(*f.key_a));
+  EXPECT_TRUE(revoked(*with_b));
+  EXPECT_FALSE(revoked(*with_c));
 }
 
 TEST(CredentialWatch, RevokedApiTokenEndsTheSocketsItsTicketsOpened) {
@@ -108,6 +127,6 @@ TEST(CredentialWatch, DeletedAccountLosesEverySocket) {
 TEST(CredentialWatch, ClosedSocketsAreForgotten) {
   Fixture f;
   f.watch.remove(f.key_a.get());
-  EXPECT_TRUE(f.watch.revoke_stream_key(1, "k1-new").empty());
+  EXPECT_TRUE(f.watch.revoke_stream_key(1, "k1").empty());
   EXPECT_FALSE(revoked(*f.key_a));
 }

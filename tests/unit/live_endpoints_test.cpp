@@ -384,8 +384,10 @@ TEST_F(IngestEndpointTest, AKeyRotatedWhileConnectingIsRefused) {
   auto key = auth.rotate_stream_key(user.id);
   IngestConfig config{{}, 10};
   config.after_authenticate = [&] {
-    auto next = auth.rotate_stream_key(user.id);
-    EXPECT_TRUE(credentials.revoke_stream_key(user.id, auth::sha256_hex(next)).empty())
+    std::string replaced;
+    auth.rotate_stream_key(user.id, &replaced);
+    EXPECT_EQ(replaced, auth::sha256_hex(key));
+    EXPECT_TRUE(credentials.revoke_stream_key(user.id, replaced).empty())
         << "nothing registered yet";
   };
   IngestEndpoint racing{hub, streams, credentials, auth, nullptr, config};
