@@ -184,8 +184,7 @@ TEST_F(IngestDoorsTest, NewsOfANewKeyEndsTheOldKeysSocketsOnly) {
   auto old_socket = connect(alice_key, old_peer);
   std::string replaced;
   auto new_key = auth.rotate_stream_key(alice.id, &replaced);  // on the other node
-  auto news =
-      api::encode_revocation({api::Revocation::Kind::kStreamKey, alice.id, 0, replaced});
+  auto news = api::encode_revocation({api::Revocation::Kind::kStreamKey, alice.id, 0, replaced});
   EXPECT_EQ(api::serve_revocation(app, news).header.value("ok", false), true);
   auto revoked = [](const test::FakePeer& p) {
     return std::any_of(p.texts.begin(), p.texts.end(), [](const std::string& t) {
