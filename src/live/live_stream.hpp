@@ -126,6 +126,8 @@ struct StyleLine {
   std::mutex mutex;
   Phase phase = Phase::kNew;
   domain::StreamSettings settings;
+  // Saved while kNew (StyleService::apply_settings): the queue opens with these.
+  std::optional<domain::StreamSettings> newer_settings;
   domain::StyleQueue queue;
   nlohmann::json state;
   Bytes event;  // {"type":"styles"} for a viewer joining while it plays; null otherwise

@@ -88,6 +88,18 @@ nlohmann::json StyleService::offline_state(long long user_id) {
 
 LiveStreamPtr StyleService::find(const std::string& username) { return hub_.stream(username); }
 
+domain::StyleUpdate StyleService::reconfigure(StyleLine& line, const domain::StreamSettings& s,
+                                              std::int64_t now) {
+  line.settings = s;
+  line.queue.set_base_style(s.base_style);
+  line.queue.set_slot_ms(s.style_slot_seconds * 1000);
+  auto update = line.queue.set_policy(s.style_policy, now);
+  // A shorter slot may already be over.
+  auto ended = line.queue.tick(now);
+  update.changed.insert(update.changed.end(), ended.changed.begin(), ended.changed.end());
+  return update;
+}
+
 void StyleService::on_stream_event(const StreamEvent& event) {
   std::visit(
       [this](const auto& e) {
@@ -200,8 +212,15 @@ void StyleService::opened(const StreamOpened& o) {
     s.styles.settings = settings;
     s.styles.queue = std::move(queue);
     s.styles.phase = StyleLine::Phase::kOpen;
-    // One event for a queue that moved here, so viewers on every node see it go on.
-    n = stage(s, update, resumed > 0);
+    // One event for a queue that moved here, so viewers on every node see it go on, or whose
+    // settings changed since they were read.
+    bool announce = resumed > 0;
+    if (auto newer = std::exchange(s.styles.newer_settings, std::nullopt)) {
+      auto more = reconfigure(s.styles, *newer, now);
+      update.changed.insert(update.changed.end(), more.changed.begin(), more.changed.end());
+      announce = true;
+    }
+    n = stage(s, update, announce);
   }
   settle(s, n);
 }
@@ -444,16 +463,18 @@ Bytes StyleService::live_event(const std::string& username) {
 
 void StyleService::apply_settings(const store::User& streamer, const domain::StreamSettings& s) {
   auto applied = change_open(streamer.username, [&](StyleLine& e, std::int64_t now) {
-    e.settings = s;
-    e.queue.set_base_style(s.base_style);
-    e.queue.set_slot_ms(s.style_slot_seconds * 1000);
-    auto update = e.queue.set_policy(s.style_policy, now);
-    // A shorter slot may already be over.
-    auto ended = e.queue.tick(now);
-    update.changed.insert(update.changed.end(), ended.changed.begin(), ended.changed.end());
-    return std::pair{update, true};
+    return std::pair{reconfigure(e, s, now), true};
   });
   if (!applied) {
+    if (LiveStreamPtr st = find(streamer.username)) {
+      std::lock_guard lock(st->styles.mutex);
+      if (st->styles.phase == StyleLine::Phase::kNew) {
+        // Open, but its Opened not handled yet: the queue it opens may have read the settings
+        // saved before these. It opens with these, and tells the viewers then.
+        st->styles.newer_settings = s;
+        return;
+      }
+    }
     // Viewers waiting on an offline channel still see the base style and switches change.
     auto state = style_state_json(domain::StyleQueue(queue_config(s, config_.max_waiting)),
                                   s.styles_enabled);

@@ -109,6 +109,9 @@ class StyleService {
   // other thread is (so when a call returns, what it changed is stored, as before the outbox).
   void settle(LiveStream& s, std::uint64_t upto);
   void apply(LiveStream& s, const StyleLine::Effect& fx);
+  // Under line.mutex: saved settings into the playing queue.
+  static domain::StyleUpdate reconfigure(StyleLine& line, const domain::StreamSettings& s,
+                                         std::int64_t now);
   // Runs change(line, now) -> {StyleUpdate, announce} on username's open queue and settles
   // it; the new state, or nullopt when the stream is offline.
   template <class Change>

@@ -470,3 +470,30 @@ TEST_F(StyleServiceTest, ChangesFromManyThreadsLeaveTheDatabaseAsTheQueueIs) {
   EXPECT_EQ(job_prompt(), state["current"]["prompt"]);
   EXPECT_EQ(state["queue"].size(), 19u);
 }
+
+// Settings saved while the stream is open but before its Opened is handled (so the queue may
+// have read the settings saved before them): the queue opens with the newer ones, and the
+// model and the viewers get them. (Before, they were lost until the next change.)
+TEST_F(StyleServiceTest, SettingsSavedJustAsTheStreamOpensAreNotLost) {
+  save_settings("auto", 30, "pencil");
+  session_id = db->write([&](soci::session& sql) {
+    return store::insert_stream_session(sql, streamer.id, clock.now_ms());
+  });
+  stream =
+      hub.open_stream({session_id, streamer.id, "alice", "Alice", {"pencil", 0.6, session_id}});
+  ASSERT_TRUE(stream);
+  // The database still has the older settings here, as the queue read them.
+  domain::StreamSettings newer;
+  newer.style_policy = domain::StylePolicy::kApprove;
+  newer.style_slot_seconds = 20;
+  newer.base_style = "ink";
+  service->apply_settings(streamer, newer);
+  service->on_stream_event(live::StreamOpened{"alice", streamer.id, session_id, false, stream});
+  auto state = service->state(streamer);
+  EXPECT_EQ(state["base_style"], "ink");
+  EXPECT_EQ(state["policy"], "approve");
+  EXPECT_EQ(state["slot_seconds"], 20);
+  EXPECT_EQ(hub.snapshot("alice")->style.prompt, "ink");
+  ASSERT_FALSE(watcher->styles_events().empty());
+  EXPECT_EQ(watcher->styles_events().back()["base_style"], "ink") << "viewers heard it";
+}
