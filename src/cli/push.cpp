@@ -136,8 +136,10 @@ int run_input(const PushConfig& c) {
   options.final_run = !c.listen;
   bool connected_once = false;
   if (c.listen) {
-    // Once: each later wait is told by the line that ends a publish (action=listen_again).
-    spdlog::info("event=listening url={} waiting_for=publisher", av.url);
+    // Each wait, once the port is bound: a publisher started after this line gets in.
+    av.on_listening = [&av] {
+      spdlog::info("event=listening url={} waiting_for=publisher", av.url);
+    };
   }
   for (;;) {
     auto started = std::chrono::steady_clock::now();

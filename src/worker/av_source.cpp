@@ -90,8 +90,20 @@ struct Interrupt {
   int listen_fd = -1;  // libav's listening socket, once found
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
+  std::function<void()> on_listening;  // AvInputOptions::on_listening
+  bool listening_told = false;
 
   bool dropping() const { return wrong_name || timed_out; }
+
+  // libav checks for an interrupt only once it listens: for rtmp/tcp/http in ff_accept's poll
+  // loop, after bind() and listen() (and the listening socket is then found here); for srt in
+  // its wait after srt_listen(). So the first check of an open in listen mode is "bound".
+  void tell_listening() {
+    if (listening_told || !on_listening) return;
+    if (listen_port != 0 && listen_fd < 0) return;
+    listening_told = true;
+    on_listening();
+  }
 
   // libav gives no hook between its accept() and the RTMP handshake, but its listening socket
   // is in this process: found while it waits, and closed by libav as soon as it accepts. From
@@ -121,6 +133,7 @@ int interrupt_cb(void* opaque) {
   if (!in->opening) return 0;
   if (in->wrong_name) return 1;
   in->watch_listener();
+  in->tell_listening();
   if (Clock::now() > in->deadline) in->timed_out = true;
   return in->timed_out ? 1 : 0;
 }
@@ -484,6 +497,7 @@ AvOpenResult open_av_source(const AvInputOptions& options, const std::atomic<boo
   interrupt->cancel = &cancel;
   interrupt->secret = options.publish_secret;
   interrupt->check_stream_name = plan.check_stream_name;
+  if (options.listen) interrupt->on_listening = options.on_listening;
   if (plan.handshake_deadline) {
     InputUrl u = parse_input_url(options.url);
     interrupt->listen_port = u.port ? u.port : u.scheme == "rtmp" ? 1935 : 80;

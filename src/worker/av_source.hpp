@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,10 @@ struct AvInputOptions {
   // With listen on rtmp/tcp/http: a publisher accepted but not sending a picture this long is
   // dropped, and the port listens again.
   std::chrono::milliseconds handshake_timeout{10'000};
+  // With listen: called on the opening thread once the port is bound and waits for a publisher
+  // (rtmp/tcp/http: libav's listening socket is there; srt: its wait after srt_listen), once per
+  // open. A publisher that connects after it is never refused.
+  std::function<void()> on_listening;
   FrameSize size;
   int quality = 80;   // JPEG quality 1..100
   double fps = 15.0;  // the sender's rate: at most two pictures per tick are converted
