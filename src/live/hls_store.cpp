@@ -47,6 +47,37 @@ void HlsStore::on_unit(const std::string& username, long long session_id,
   run(wakes);
 }
 
+std::optional<MediaContinuation> HlsStore::continuation(const std::string& username,
+                                                        long long session_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = streams_.find(username);
+  if (it == streams_.end() || it->second.session_id != session_id) return std::nullopt;
+  const auto& e = it->second;
+  return MediaContinuation{e.media ? e.media->next_msn() : e.next_msn, e.origin_ms};
+}
+
+void HlsStore::continue_from(const std::string& username, long long session_id,
+                             const MediaContinuation& c) {
+  std::vector<std::pair<Waker, bool>> wakes;
+  {
+    std::lock_guard lock(mutex_);
+    Entry& e = streams_[username];
+    std::int64_t next = c.next_msn;
+    if (e.session_id == session_id) {
+      // Back on a node that had it before: past both numberings.
+      next = std::max(next, e.media ? e.media->next_msn() : e.next_msn);
+    } else {
+      e.session_id = session_id;
+      settle(e, wakes);  // waiters of another session learn it is gone
+    }
+    e.media.reset();
+    e.next_msn = next;
+    e.origin_ms = c.origin_ms;
+    e.ended_ms = 0;
+  }
+  run(wakes);
+}
+
 void HlsStore::end(const std::string& username) {
   std::vector<std::pair<Waker, bool>> wakes;
   {

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "live/picture_tap.hpp"
 #include "util/clock.hpp"
 #include "video/hls_segmenter.hpp"
 
@@ -48,6 +49,12 @@ class HlsStore {
   // Its last HLS consumer left while it is live: the media is let go (the numbering is kept
   // for the session) and waiters are answered not ready.
   void drop(const std::string& username);
+  // A move: where username's session_id stands here (nullopt: none of it here); and on the new
+  // home, before its first unit, where it goes on from (numbers past c.next_msn at least, c's
+  // timeline), as a segmenter started again within the session does.
+  std::optional<MediaContinuation> continuation(const std::string& username,
+                                                long long session_id) const;
+  void continue_from(const std::string& username, long long session_id, const MediaContinuation& c);
   // Answers waiters past their deadline (not ready) and forgets ended streams past
   // keep_ended_ms. A few times a second.
   void tick();

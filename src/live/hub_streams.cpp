@@ -53,6 +53,11 @@ bool Hub::open_stream(LiveStreamPtr stream) {
     follow(stream->username, c);
     if (cluster_) cluster_->announce(snapshot_of(c, a, clock_.now_ms()));
   }
+  // Before its first picture: the media goes on from where the old home left it.
+  if (tap_ && info.resume && info.resume->media_next_msn >= 0) {
+    tap_->continue_media(stream->username, stream->session_id,
+                         {info.resume->media_next_msn, info.resume->media_origin_ms});
+  }
   auto ev = wire::encode_state(StreamState::kWaiting);
   send_to(viewers, ev);
   if (cluster_ && !info.resume) cluster_->publish_text(stream->username, ev);
@@ -142,6 +147,7 @@ std::optional<StreamSnapshot> Hub::close_stream(const std::string& username, End
 std::optional<StreamResume> Hub::hand_over(const std::string& username) {
   std::shared_ptr<Peer> ingest;
   StreamResume r;
+  long long session_id = 0;
   {
     std::lock_guard lock(mutex_);
     auto it = channels_.find(username);
@@ -158,6 +164,7 @@ std::optional<StreamResume> Hub::hand_over(const std::string& username) {
     // Viewers here now follow the stream on its new home, which goes on from this frame.
     c.remote_session = a.info.session_id;
     c.remote_seq = a.last_shown_seq;
+    session_id = a.info.session_id;
     ingest = std::move(a.ingest);
     unregister(c);
     gc_channel(username);
@@ -165,6 +172,12 @@ std::optional<StreamResume> Hub::hand_over(const std::string& username) {
   if (ingest) {
     ingest->send_text(wire::encode_ended(EndReason::kReplaced, "replaced by a newer connection"));
     ingest->close(CloseCode::kReplaced, "replaced by a newer connection");
+  }
+  if (tap_) {
+    if (auto m = tap_->media_continuation(username, session_id)) {
+      r.media_next_msn = m->next_msn;
+      r.media_origin_ms = m->origin_ms;
+    }
   }
   spdlog::info("event=stream_handed_over stream={}", username);
   return r;

@@ -44,6 +44,9 @@ struct StreamResume {
   std::uint64_t frames_out = 0;
   int max_viewers = 0;
   std::uint64_t next_seq = 1;  // sequence numbers go on rising, so viewers drop nothing
+  // HLS numbers and timeline go on too (PictureTap::continue_media); -1: none to go on from.
+  std::int64_t media_next_msn = -1;
+  std::int64_t media_origin_ms = 0;
 };
 
 struct StreamOpen {

@@ -29,7 +29,9 @@ nlohmann::json resume_json(const StreamResume& r) {
           {"frames_in", r.frames_in},
           {"frames_out", r.frames_out},
           {"max_viewers", r.max_viewers},
-          {"next_seq", r.next_seq}};
+          {"next_seq", r.next_seq},
+          {"media_next_msn", r.media_next_msn},
+          {"media_origin_ms", r.media_origin_ms}};
 }
 
 StreamResume parse_resume(const nlohmann::json& h) {
@@ -41,11 +43,13 @@ StreamResume parse_resume(const nlohmann::json& h) {
   r.frames_out = h.value("frames_out", std::uint64_t{0});
   r.max_viewers = h.value("max_viewers", 0);
   r.next_seq = h.value("next_seq", std::uint64_t{1});
+  r.media_next_msn = h.value("media_next_msn", std::int64_t{-1});
+  r.media_origin_ms = h.value("media_origin_ms", std::int64_t{0});
   return r;
 }
 
 // The same from the row, when the old home did not answer.
-StreamResume resume_from_row(const store::StreamSession& row) {
+StreamResume resume_from_row(const store::StreamSession& row, std::int64_t now_ms) {
   StreamResume r;
   r.opened_ms = row.created_ms;
   r.first_frame_ms = row.first_frame_ms;
@@ -55,6 +59,11 @@ StreamResume resume_from_row(const store::StreamSession& row) {
   r.max_viewers = static_cast<int>(row.max_viewers);
   // Sequence numbers rise past anything the old home can have numbered.
   r.next_seq = r.frames_in + 1'000'000;
+  // HLS numbers past any the old home can have used (its segments last 1 s or more, and it
+  // rarely starts one again), on a timeline from the session's start: later than the old one,
+  // never earlier.
+  r.media_next_msn = std::max<std::int64_t>(0, (now_ms - row.created_ms) / 250);
+  r.media_origin_ms = row.created_ms;
   return r;
 }
 
@@ -356,7 +365,7 @@ Expected<store::StreamSession> StreamService::take_home(const store::User& user)
       auto usage = db_.with([&](soci::session& sql) { return store::usage_totals(sql, row->id); });
       auto settings =
           db_.with([&](soci::session& sql) { return store::load_stream_settings(sql, user.id); });
-      if (!resume) resume = resume_from_row(*row);
+      if (!resume) resume = resume_from_row(*row, clock_.now_ms());
       auto stream = std::make_shared<LiveStream>(
           StreamOpen{row->id,
                      user.id,

@@ -83,6 +83,14 @@ class VideoHub final : public PictureTap {
   // one the encoder has not caught up with replaces the one waiting) when it has video viewers.
   void picture(const ShownPicture& p) override;
   void stream_ended(const std::string& username) override;
+  std::optional<MediaContinuation> media_continuation(const std::string& username,
+                                                      long long session_id) override {
+    return hls_ ? hls_->continuation(username, session_id) : std::nullopt;
+  }
+  void continue_media(const std::string& username, long long session_id,
+                      const MediaContinuation& c) override {
+    if (hls_) hls_->continue_from(username, session_id, c);
+  }
 
   // Shutdown: lets go of every viewer and encoder, and waits for a fan-out under way.
   void release_peers();

@@ -210,5 +210,34 @@ TEST_F(HlsStoreTest, DroppedMediaGoesOnWithTheSessionsNumbering) {
   EXPECT_NE(p->text.find("#EXT-X-MEDIA-SEQUENCE:0\n"), std::string::npos) << p->text;
 }
 
+// A stream that moves to another node: the old home's store says where the session's numbering
+// and timeline stand, and the new home's goes on from there, so a URI never means two things.
+TEST_F(HlsStoreTest, ANewHomeGoesOnWithTheOldHomesNumbering) {
+  feed(45);  // segments 0 and 1 complete, 2 begun
+  auto c = store.continuation("ann", 7);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->next_msn, 3);
+  EXPECT_EQ(c->origin_ms, t);
+  EXPECT_FALSE(store.continuation("ann", 8)) << "another session's";
+  EXPECT_FALSE(store.continuation("bob", 7));
+
+  HlsStore home{clock, config()};
+  home.continue_from("ann", 7, *c);
+  t += 5'000;  // the first picture on the new home, a keyframe
+  n = 0;
+  for (int i = 0; i < 21; ++i, ++n) home.on_unit("ann", 7, unit(t + n * 100, n % 20 == 0));
+  auto p = home.playlist("ann");
+  ASSERT_TRUE(p);
+  EXPECT_NE(p->text.find("#EXT-X-MEDIA-SEQUENCE:3\n"), std::string::npos) << p->text;
+  EXPECT_NE(p->text.find("hls/7/3.m4s"), std::string::npos);
+  EXPECT_EQ(p->text.find("hls/7/0.m4s"), std::string::npos);
+  auto here = home.continuation("ann", 7);
+  ASSERT_TRUE(here);
+  EXPECT_EQ(here->origin_ms, c->origin_ms) << "the same timeline";
+  // Moving back: past both numberings.
+  store.continue_from("ann", 7, {2, c->origin_ms});
+  EXPECT_EQ(store.continuation("ann", 7)->next_msn, 3);
+}
+
 }  // namespace
 }  // namespace ds::live

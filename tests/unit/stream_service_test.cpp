@@ -265,3 +265,56 @@ TEST_F(TwoNodes, TwoNodesTakingAtOnceLeaveOneOwner) {
   EXPECT_EQ(usage_rows(s->id), 0) << "nobody but the owner bills";
   EXPECT_EQ(row(s->id).ended_ms, 0);
 }
+
+namespace {
+
+// The video side of a node as the hub sees it: where a session's HLS media stands here, and
+// what it was told to go on from.
+struct MediaTap : live::PictureTap {
+  std::optional<live::MediaContinuation> here;
+  std::vector<std::pair<long long, live::MediaContinuation>> continued;
+  void picture(const live::ShownPicture&) override {}
+  void stream_ended(const std::string&) override {}
+  std::optional<live::MediaContinuation> media_continuation(const std::string&,
+                                                            long long) override {
+    return here;
+  }
+  void continue_media(const std::string&, long long session,
+                      const live::MediaContinuation& c) override {
+    continued.emplace_back(session, c);
+  }
+};
+
+}  // namespace
+
+// A stream that moves takes its HLS numbering and timeline along, so media numbers only rise
+// across homes (a cache in front never holds two answers for one URI): the old home says where
+// its media stands in its release answer, and the new home goes on from there. When the old
+// home does not answer, the numbers start past any it can have used.
+TEST_F(TwoNodes, AMoveTakesTheHlsNumberingAlong) {
+  MediaTap tap_a, tap_b;
+  hub_a.set_picture_tap(&tap_a);
+  hub_b.set_picture_tap(&tap_b);
+  tap_a.here = live::MediaContinuation{42, 1234};
+  auto s = a->start(user);
+  ASSERT_TRUE(s);
+  registry_says("node-a", s->id);
+  cluster_b.on_call = [&](const std::string&, const live::Call& call) -> std::optional<live::Call> {
+    auto r = a->release(call.header.value("session_id", 0LL));
+    return live::Call{r ? *r : nlohmann::json{{"ok", false}}, {}};
+  };
+  ASSERT_TRUE(b->take_home(user));
+  ASSERT_EQ(tap_b.continued.size(), 1u);
+  EXPECT_EQ(tap_b.continued[0].first, s->id);
+  EXPECT_EQ(tap_b.continued[0].second.next_msn, 42);
+  EXPECT_EQ(tap_b.continued[0].second.origin_ms, 1234);
+
+  // Back to node A, which knows no home to ask (Redis lost the registry): it numbers from the
+  // session's age.
+  cluster_a.registry.clear();
+  clock.advance_ms(100'000);
+  ASSERT_TRUE(a->take_home(user));
+  ASSERT_EQ(tap_a.continued.size(), 1u);
+  EXPECT_GE(tap_a.continued[0].second.next_msn, 100'000 / 1000) << "past 1 s segments";
+  EXPECT_EQ(tap_a.continued[0].second.origin_ms, row(s->id).created_ms);
+}
