@@ -21,16 +21,6 @@ std::optional<std::int64_t> max_age_s(std::string_view cc) {
 
 namespace {
 
-std::optional<std::string_view> header_of(const Response& r, std::string_view name) {
-  for (const auto& [k, v] : r.headers) {
-    if (std::equal(k.begin(), k.end(), name.begin(), name.end(),
-                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-      return std::string_view(v);
-    }
-  }
-  return std::nullopt;
-}
-
 Response unavailable() {
   auto r = error_response(503, "home_unavailable",
                           "the stream's server did not answer; try again shortly");
@@ -81,7 +71,7 @@ void HlsRelay::finish(const std::string& key, std::optional<Response> response) 
       fetching_.erase(it);
     }
     std::int64_t age_s = 0;
-    if (auto cc = header_of(answer, "Cache-Control")) age_s = max_age_s(*cc).value_or(0);
+    if (auto cc = answer.header("Cache-Control")) age_s = max_age_s(*cc).value_or(0);
     if (response && answer.status == 200 && age_s > 0) {
       auto ttl = std::min(age_s * 1000, config_.max_ttl_ms);
       if (auto old = kept_.find(key); old != kept_.end()) {

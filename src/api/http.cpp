@@ -64,16 +64,16 @@ std::optional<std::string> Request::bearer_token() const {
   return h->substr(7);
 }
 
-bool Response::has_header(std::string_view name) const {
+std::optional<std::string_view> Response::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         })) {
-      return true;
+      return std::string_view(v);
     }
   }
-  return false;
+  return std::nullopt;
 }
 
 int http_status(ErrorKind kind) {

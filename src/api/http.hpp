@@ -58,7 +58,9 @@ struct Response {
   void set_header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
   }
-  bool has_header(std::string_view name) const;
+  bool has_header(std::string_view name) const { return header(name).has_value(); }
+  // The first header of that name, in any case.
+  std::optional<std::string_view> header(std::string_view name) const;
 
   // An answer that is not ready when the handler returns (a blocking HLS playlist reload).
   // When set, the transport ignores the rest of this response and calls `deferred` once with

@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr const char* kPlaylistType = "application/vnd.apple.mpegurl";
 constexpr int kDefaultPage = 50;
 constexpr int kMaxPage = 100;
 
@@ -182,20 +183,20 @@ Response handle_file(App& app, Request& req) {
   auto v = visible(app, req);
   if (!v) return no_recording();
   if (is_download) return download(app, req, *v);
-  auto bytes = read_file(v->dir / name);
-  if (!bytes) return no_recording();
-  Response r;
-  r.body = std::move(*bytes);
-  if (file->kind == domain::RecordingFileKind::kPlaylist) {
-    r.content_type = "application/vnd.apple.mpegurl";
-    // While it is recorded its playlist grows: asked again each time; once complete it changes
-    // no more (but may be hidden or deleted: a minute).
-    bool complete = v->recording.state == "complete";
-    return with_cache(std::move(r), *v, complete ? "max-age=60" : "no-cache");
-  }
-  r.content_type =
-      file->kind == domain::RecordingFileKind::kInit ? "video/mp4" : "video/iso.segment";
-  return with_cache(std::move(r), *v, "max-age=31536000, immutable");
+  bool playlist = file->kind == domain::RecordingFileKind::kPlaylist;
+  auto r = file_response(req, v->dir / name,
+                         playlist                                         ? kPlaylistType
+                         : file->kind == domain::RecordingFileKind::kInit ? "video/mp4"
+                                                                          : "video/iso.segment");
+  if (r.status == 404) return no_recording();
+  if (r.status == 416) return r;
+  // While it is recorded its playlist grows: asked again each time; once complete it changes no
+  // more (but may be hidden or deleted: a minute). Media never change.
+  bool complete = v->recording.state == "complete";
+  return with_cache(std::move(r), *v,
+                    !playlist  ? "max-age=31536000, immutable"
+                    : complete ? "max-age=60"
+                               : "no-cache");
 }
 
 }  // namespace

@@ -54,9 +54,8 @@ bool Hub::open_stream(LiveStreamPtr stream) {
     if (cluster_) cluster_->announce(snapshot_of(c, a, clock_.now_ms()));
   }
   // Before its first picture: the media goes on from where the old home left it.
-  if (tap_ && info.resume && info.resume->media_next_msn >= 0) {
-    tap_->continue_media(stream->username, stream->session_id,
-                         {info.resume->media_next_msn, info.resume->media_origin_ms});
+  if (tap_ && info.resume && info.resume->media) {
+    tap_->continue_media(stream->username, stream->session_id, *info.resume->media);
   }
   auto ev = wire::encode_state(StreamState::kWaiting);
   send_to(viewers, ev);
@@ -174,10 +173,7 @@ std::optional<StreamResume> Hub::hand_over(const std::string& username) {
     ingest->close(CloseCode::kReplaced, "replaced by a newer connection");
   }
   if (tap_) {
-    if (auto m = tap_->media_continuation(username, session_id)) {
-      r.media_next_msn = m->next_msn;
-      r.media_origin_ms = m->origin_ms;
-    }
+    r.media = tap_->media_continuation(username, session_id);
   }
   spdlog::info("event=stream_handed_over stream={}", username);
   return r;

@@ -32,6 +32,7 @@
 #include "domain/style_queue.hpp"
 #include "live/frame_offer.hpp"
 #include "live/peer.hpp"
+#include "live/picture_tap.hpp"
 
 namespace ds::live {
 
@@ -44,9 +45,8 @@ struct StreamResume {
   std::uint64_t frames_out = 0;
   int max_viewers = 0;
   std::uint64_t next_seq = 1;  // sequence numbers go on rising, so viewers drop nothing
-  // HLS numbers and timeline go on too (PictureTap::continue_media); -1: none to go on from.
-  std::int64_t media_next_msn = -1;
-  std::int64_t media_origin_ms = 0;
+  // HLS numbers and timeline go on too (PictureTap::continue_media); none: nothing to go on from.
+  std::optional<MediaContinuation> media;
 };
 
 struct StreamOpen {

@@ -23,15 +23,18 @@ namespace {
 
 // Where a stream moving here goes on from, as the old home's release answer carries it.
 nlohmann::json resume_json(const StreamResume& r) {
-  return {{"opened_ms", r.opened_ms},
-          {"first_frame_ms", r.first_frame_ms},
-          {"last_frame_ms", r.last_frame_ms},
-          {"frames_in", r.frames_in},
-          {"frames_out", r.frames_out},
-          {"max_viewers", r.max_viewers},
-          {"next_seq", r.next_seq},
-          {"media_next_msn", r.media_next_msn},
-          {"media_origin_ms", r.media_origin_ms}};
+  nlohmann::json j = {{"opened_ms", r.opened_ms},
+                      {"first_frame_ms", r.first_frame_ms},
+                      {"last_frame_ms", r.last_frame_ms},
+                      {"frames_in", r.frames_in},
+                      {"frames_out", r.frames_out},
+                      {"max_viewers", r.max_viewers},
+                      {"next_seq", r.next_seq}};
+  if (r.media) {
+    j["media_next_msn"] = r.media->next_msn;
+    j["media_origin_ms"] = r.media->origin_ms;
+  }
+  return j;
 }
 
 StreamResume parse_resume(const nlohmann::json& h) {
@@ -43,8 +46,10 @@ StreamResume parse_resume(const nlohmann::json& h) {
   r.frames_out = h.value("frames_out", std::uint64_t{0});
   r.max_viewers = h.value("max_viewers", 0);
   r.next_seq = h.value("next_seq", std::uint64_t{1});
-  r.media_next_msn = h.value("media_next_msn", std::int64_t{-1});
-  r.media_origin_ms = h.value("media_origin_ms", std::int64_t{0});
+  // A negative number would make URIs no player or route takes: then none, as from an old node.
+  if (auto msn = h.value("media_next_msn", std::int64_t{-1}); msn >= 0) {
+    r.media = MediaContinuation{msn, h.value("media_origin_ms", std::int64_t{0})};
+  }
   return r;
 }
 
@@ -62,8 +67,8 @@ StreamResume resume_from_row(const store::StreamSession& row, std::int64_t now_m
   // HLS numbers past any the old home can have used (its segments last 1 s or more, and it
   // rarely starts one again), on a timeline from the session's start: later than the old one,
   // never earlier.
-  r.media_next_msn = std::max<std::int64_t>(0, (now_ms - row.created_ms) / 250);
-  r.media_origin_ms = row.created_ms;
+  r.media =
+      MediaContinuation{std::max<std::int64_t>(0, (now_ms - row.created_ms) / 250), row.created_ms};
   return r;
 }
 

@@ -79,6 +79,8 @@ class TestRecordings(ServerTestCase):
         self.assertEqual(got.status, 200)
         self.assertEqual(got.headers.get("Cache-Control"), "public, max-age=31536000, immutable")
         self.assertEqual(got.headers.get("Content-Type"), "video/iso.segment")
+        head = self.client().get(base + seg, headers={"Range": "bytes=0-7"})
+        self.assertEqual((head.status, head.body), (206, got.body[:8]), "media take byte ranges")
         init = self.client().get(base + "init-0.mp4")
         self.assertEqual(init.body[4:8], b"ftyp")
 
